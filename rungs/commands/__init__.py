@@ -1,0 +1,1 @@
+"""One module per `rungs` subcommand (see rungs/cli.py for the contract)."""

@@ -1,0 +1,139 @@
+"""Problem files: JSONL, JSON, parquet, a local Hugging Face dataset, or a built-in set.
+
+Rows carry `problem` (aliases `question`, `prompt`), optional `answer` (alias `solution`), `id`,
+and free `meta`; any other columns are kept in meta. A bad row is a one-line `UserError` naming
+the file and the line. `builtin:NAME` loads a set shipped in the package (rungs/data/NAME.jsonl).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from rungs.errors import UserError
+from rungs.types import Problem
+
+TEXT_KEYS = ("problem", "question", "prompt")
+ANSWER_KEYS = ("answer", "solution", "ground_truth")
+BUILTIN_PREFIX = "builtin:"
+
+
+def builtin_names() -> list[str]:
+    root = resources.files("rungs") / "data"
+    return sorted(p.name[: -len(".jsonl")] for p in root.iterdir() if p.name.endswith(".jsonl"))
+
+
+def builtin_path(name: str) -> Path:
+    path = Path(str(resources.files("rungs") / "data" / f"{name}.jsonl"))
+    if not path.exists():
+        import difflib
+
+        names = builtin_names()
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f"; did you mean {BUILTIN_PREFIX}{close[0]}?" if close else ""
+        raise UserError(f"unknown built-in problem set {name!r}: expected one of {', '.join(names) or '(none)'}{hint}")
+    return path
+
+
+def row_to_problem(row: Any, where: str, index: int) -> Problem:
+    """Turn one raw row into a Problem; `where` ('file.jsonl:12') names it in errors."""
+    if not isinstance(row, dict):
+        raise UserError(f"{where}: expected a JSON object with a 'problem' field, got {type(row).__name__}")
+    text = next((row[k] for k in TEXT_KEYS if row.get(k) not in (None, "")), None)
+    if text is None:
+        raise UserError(f"{where}: no problem text: expected one of the fields {', '.join(TEXT_KEYS)}")
+    if not isinstance(text, str):
+        raise UserError(f"{where}: field 'problem' must be a string, got {type(text).__name__}")
+    answer = next((row[k] for k in ANSWER_KEYS if row.get(k) is not None), None)
+    if answer is not None and not isinstance(answer, str):
+        answer = str(answer)
+    meta = row.get("meta") or {}
+    if not isinstance(meta, dict):
+        raise UserError(f"{where}: field 'meta' must be an object, got {type(meta).__name__}")
+    meta = dict(meta)
+    for key, value in row.items():
+        if key not in (*TEXT_KEYS, *ANSWER_KEYS, "id", "meta"):
+            meta.setdefault(key, value)
+    pid = row.get("id")
+    return Problem(id=str(pid) if pid is not None else f"p{index}", text=text, answer=answer, meta=meta)
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed object) for each non-blank line; a bad line is a UserError."""
+    with open(path, encoding="utf-8") as handle:
+        for lineno, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield lineno, json.loads(line)
+            except json.JSONDecodeError as err:
+                raise UserError(f"{path}:{lineno}: malformed JSON ({err.msg} at column {err.colno}); expected one JSON object per line") from None
+
+
+def load_problems(source: str | os.PathLike[str], limit: int | None = None) -> list[Problem]:
+    """Load problems from a file, a local HF dataset directory, or `builtin:NAME`."""
+    source = str(source)
+    if source.startswith(BUILTIN_PREFIX):
+        path = builtin_path(source[len(BUILTIN_PREFIX):])
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise UserError(f"{path}: no such file or directory; expected a .jsonl, .json or .parquet file, a dataset directory, or builtin:NAME")
+    problems = list(_read(path))
+    if not problems:
+        raise UserError(f"{path}: contains no problems")
+    ids = [p.id for p in problems]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise UserError(f"{path}: duplicate problem id {dup!r}; ids must be unique")
+    return problems[:limit] if limit else problems
+
+
+def _read(path: Path) -> Iterable[Problem]:
+    if path.is_dir():
+        return _read_hf_dataset(path)
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return [row_to_problem(row, f"{path}:{lineno}", i) for i, (lineno, row) in enumerate(iter_jsonl(path))]
+    if suffix == ".json":
+        try:
+            rows = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise UserError(f"{path}:{err.lineno}: malformed JSON ({err.msg}); expected a list of objects") from None
+        if not isinstance(rows, list):
+            raise UserError(f"{path}: expected a JSON list of objects")
+        return [row_to_problem(row, f"{path}[{i}]", i) for i, row in enumerate(rows)]
+    if suffix == ".parquet":
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise UserError(f"{path}: reading parquet needs pyarrow: pip install 'rungs[data]'") from None
+        rows = pq.read_table(path).to_pylist()
+        return [row_to_problem(row, f"{path} row {i}", i) for i, row in enumerate(rows)]
+    raise UserError(f"{path}: unsupported file type {suffix!r}; expected .jsonl, .json, .parquet or a dataset directory")
+
+
+def _read_hf_dataset(path: Path) -> list[Problem]:
+    try:
+        import datasets
+    except ImportError:
+        raise UserError(f"{path}: reading a dataset directory needs datasets: pip install 'rungs[data]'") from None
+    try:
+        ds = datasets.load_from_disk(str(path))
+    except Exception as err:  # noqa: BLE001 - any load failure is a user-facing message
+        raise UserError(f"{path}: not a dataset saved with save_to_disk ({err})") from None
+    if isinstance(ds, datasets.DatasetDict):
+        split = "test" if "test" in ds else next(iter(ds))
+        ds = ds[split]
+    return [row_to_problem(row, f"{path} row {i}", i) for i, row in enumerate(ds)]
+
+
+def write_jsonl(path: str | os.PathLike[str], rows: Iterable[dict[str, Any]]) -> None:
+    """Write rows as JSON lines atomically (temp file + rename)."""
+    from rungs.runs import atomic_write_text
+
+    atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))

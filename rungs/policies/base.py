@@ -1,0 +1,126 @@
+"""The Policy interface: prompts in, sampled completions out; and, when trainable, log-probs.
+
+Strategies, GRPO, LADDER and test-time RL all talk to this one interface, so a policy must:
+- `generate(prompts, n, sampling)`: n completions per prompt, with token ids and the per-token
+  log-probs of the sampled tokens under the sampling distribution (when it can give them);
+- when `trainable`: `encode_prompts` (the exact ids `generate` conditioned on), `logprobs` (a
+  differentiable [B, T] tensor of log p(completion token | prefix)), `reference_logprobs` (the
+  frozen reference for the KL term), `parameters`, train/eval, snapshot/restore, save/load.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, NamedTuple
+
+from rungs.types import Completion
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Sampling settings shared by every policy.
+
+    temperature 0 means greedy. `first_token_temperature` / `first_token_top_k` are FIRE
+    (Chen et al. 2024): the first token is sampled hot to diversify, the rest normally.
+    """
+
+    temperature: float = 1.0
+    top_k: int = 0  # 0 = off
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    stop: tuple[str, ...] = field(default_factory=tuple)
+    seed: int | None = None
+    first_token_temperature: float | None = None
+    first_token_top_k: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+    def with_(self, **changes: Any) -> SamplingParams:
+        return replace(self, **changes)
+
+
+class LogProbs(NamedTuple):
+    """Per-token log-probabilities of given completions, right-padded.
+
+    logprobs: [B, T] float; requires grad when the policy is in train mode
+    mask:     [B, T] bool; True on real completion tokens
+    entropy:  [B, T] float or None; entropy of the full next-token distribution (no grad)
+    """
+
+    logprobs: Any
+    mask: Any
+    entropy: Any = None
+
+
+class Policy(abc.ABC):
+    """A language model that can be sampled, and (if `trainable`) scored and updated."""
+
+    name: str = ""
+    trainable: bool = False
+    # "instruct" (chat LLMs) or "compact" (the embedded character-level model); see tasks.base.
+    prompt_style: str = "instruct"
+
+    @abc.abstractmethod
+    def generate(self, prompts: Sequence[str], n: int = 1, sampling: SamplingParams | None = None) -> list[list[Completion]]:
+        """For each prompt, `n` completions (a list of length len(prompts), each of length n)."""
+
+    # -- training interface (trainable policies only) -------------------------------------------
+    def encode_prompts(self, prompts: Sequence[str]) -> list[list[int]]:
+        """Token ids that `generate` conditions on for these prompts (chat template applied)."""
+        raise NotImplementedError(f"policy {self.name!r} is not trainable")
+
+    def logprobs(self, prompt_ids: Sequence[Sequence[int]], completion_ids: Sequence[Sequence[int]], *, with_entropy: bool = False) -> LogProbs:
+        """log p(completion token | prompt, earlier completion tokens) under the current weights."""
+        raise NotImplementedError(f"policy {self.name!r} is not trainable")
+
+    def reference_logprobs(self, prompt_ids: Sequence[Sequence[int]], completion_ids: Sequence[Sequence[int]]) -> Any:
+        """[B, T] log-probs under the frozen reference (the weights at `set_reference`; for LoRA,
+        the base model with the adapter disabled). No grad."""
+        raise NotImplementedError(f"policy {self.name!r} is not trainable")
+
+    def set_reference(self) -> None:
+        """Freeze the current weights as the KL reference."""
+        raise NotImplementedError(f"policy {self.name!r} is not trainable")
+
+    def parameters(self) -> Iterable[Any]:
+        """The trainable parameters (LoRA parameters only, under LoRA)."""
+        raise NotImplementedError(f"policy {self.name!r} is not trainable")
+
+    def train(self) -> None:  # noqa: B027 - optional hook
+        """Switch to training mode (dropout etc.)."""
+
+    def eval(self) -> None:  # noqa: B027 - optional hook
+        """Switch to inference mode."""
+
+    def snapshot(self) -> Any:
+        """An opaque copy of the trainable weights, for rollback in test-time RL."""
+        raise NotImplementedError(f"policy {self.name!r} is not trainable")
+
+    def restore(self, snapshot: Any) -> None:
+        """Put back the weights of `snapshot` exactly (bitwise)."""
+        raise NotImplementedError(f"policy {self.name!r} is not trainable")
+
+    def save(self, directory: str) -> None:
+        raise NotImplementedError(f"policy {self.name!r} cannot be saved")
+
+    def load(self, directory: str) -> None:
+        raise NotImplementedError(f"policy {self.name!r} cannot be loaded")
+
+    @property
+    def device(self) -> Any:
+        return "cpu"
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources (HTTP clients, engines)."""

@@ -1,0 +1,19 @@
+"""Tasks: one file per kind of checkable problem. Look one up with `get_task(name)`."""
+
+from __future__ import annotations
+
+from rungs.registry import Registry
+from rungs.tasks.base import Task, Variant
+
+TASKS: Registry[type[Task]] = Registry("task")
+TASKS.register("integration", "rungs.tasks.integration:IntegrationTask")
+TASKS.register("countdown", "rungs.tasks.countdown:CountdownTask")
+TASKS.register("math", "rungs.tasks.math:MathTask")
+
+
+def get_task(name: str, **kwargs) -> Task:
+    """Instantiate a task by name; an unknown name is a one-line UserError with a suggestion."""
+    return TASKS.get(name)(**kwargs)
+
+
+__all__ = ["TASKS", "Task", "Variant", "get_task"]

@@ -1,0 +1,94 @@
+"""The Task interface: everything rungs needs to know about one kind of checkable problem.
+
+A task owns its prompt format, answer extraction, verification, answer equivalence (for voting),
+a random problem generator with a difficulty knob, and (optionally) symbolic easier variants.
+`verify` is pure and may be slow or even hang on hostile input: callers that score model output
+run it through `rungs.verify.pool.VerifierPool`, never inline in a training loop.
+"""
+
+from __future__ import annotations
+
+import abc
+import random
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+
+from rungs.types import Problem, Status, Verdict
+
+# How a policy wants its prompt: "instruct" is a natural-language instruction for chat LLMs,
+# "compact" is the bare problem text the embedded character-level model was trained on.
+PROMPT_STYLES = ("instruct", "compact")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """An easier (or equivalent) problem made from a parent, with the task's difficulty estimate."""
+
+    problem: Problem
+    difficulty: float
+    transform: str  # which mutation made it ("drop_term", "llm:persona=euler", ...)
+    parent_id: str
+    depth: int = 1
+    meta: dict = field(default_factory=dict, compare=False, hash=False)
+
+
+class Task(abc.ABC):
+    name: str = ""
+    description: str = ""
+    # Whether verify needs Problem.answer (math does; integration and countdown check themselves).
+    needs_answer: bool = False
+    # Characters the embedded tiny model must be able to read and write for this task.
+    alphabet: str = ""
+
+    # -- prompts and parsing --------------------------------------------------------------------
+    @abc.abstractmethod
+    def prompt(self, problem: Problem, style: str = "instruct") -> str:
+        """The text a policy is asked to continue (for chat models, the user message)."""
+
+    def extract_answer(self, completion: str) -> str | None:
+        """The answer inside a completion: the last <answer>...</answer> or \\boxed{...}."""
+        from rungs.verify.extract import extract_answer
+
+        return extract_answer(completion)
+
+    # -- verification -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def verify_answer(self, problem: Problem, answer: str) -> Verdict:
+        """Check an extracted answer. Must never eval model text. Runs inside a worker process."""
+
+    def verify(self, problem: Problem, completion: str) -> Verdict:
+        """Extract the answer from raw model text and check it."""
+        answer = self.extract_answer(completion)
+        if answer is None:
+            return Verdict.fail(Status.NO_ANSWER, "no <answer>...</answer> or \\boxed{...} found")
+        return self.verify_answer(problem, answer)
+
+    def answer_key(self, problem: Problem, answer: str) -> Hashable | None:
+        """A key such that two answers with equal keys are the same answer (majority voting).
+
+        None means the answer cannot be grouped (unparseable). The default is whitespace-stripped
+        text; tasks override it with their own equivalence.
+        """
+        text = "".join(answer.split())
+        return text or None
+
+    # -- problems ---------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def generate(self, n: int, difficulty: float, seed: int = 0) -> list[Problem]:
+        """`n` random problems of roughly `difficulty` (1 = easiest), each with a known answer."""
+
+    def difficulty(self, problem: Problem) -> float:
+        """The task's own difficulty estimate of a problem (used to order curricula)."""
+        return float(problem.meta.get("difficulty", 1.0))
+
+    def parse_problem(self, problem: Problem) -> None:
+        """Raise `UserError` if the problem text is not a problem of this task."""
+
+    # -- variants ---------------------------------------------------------------------------------
+    def variants(self, problem: Problem, n: int, rng: random.Random) -> list[Variant]:
+        """Up to `n` easier or equivalent variants of `problem` (symbolic; no model involved)."""
+        raise NotImplementedError(f"task {self.name!r} has no symbolic variant maker")
+
+    @property
+    def has_symbolic_variants(self) -> bool:
+        return type(self).variants is not Task.variants

@@ -1,0 +1,1 @@
+"""Verification: safe parsing of model text, answer extraction, and the sandboxed worker pool."""
