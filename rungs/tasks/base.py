@@ -81,7 +81,7 @@ class Task(abc.ABC):
         """The task's own difficulty estimate of a problem (used to order curricula)."""
         return float(problem.meta.get("difficulty", 1.0))
 
-    def parse_problem(self, problem: Problem) -> None:
+    def parse_problem(self, problem: Problem) -> None:  # noqa: B027 - optional hook
         """Raise `UserError` if the problem text is not a problem of this task."""
 
     # -- variants ---------------------------------------------------------------------------------

@@ -25,7 +25,6 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Union
 
 import sympy
 
@@ -79,7 +78,7 @@ class Call:
     args: tuple[Node, ...]
 
 
-Node = Union[Num, Name, Neg, BinOp, Call]
+Node = Num | Name | Neg | BinOp | Call
 
 # ---- names ---------------------------------------------------------------------------------------
 
