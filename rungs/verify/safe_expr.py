@@ -372,7 +372,8 @@ def parse_sympy(text: str, variables: Iterable[str] = ("x",), limits: Limits = D
 
 # ---- checking trees that came from elsewhere (LaTeX parsers) -------------------------------------
 
-_ALLOWED_HEADS = tuple({f for f, _ in FUNCTIONS.values()}) + (sympy.Add, sympy.Mul, sympy.Pow)
+# sqrt and cbrt build Pow nodes, so only the function classes themselves are heads.
+_ALLOWED_HEADS = tuple({f for f, _ in FUNCTIONS.values() if isinstance(f, type)}) + (sympy.Add, sympy.Mul, sympy.Pow)
 
 
 def check_tree(expr: sympy.Basic, variables: Iterable[str] = ("x",), limits: Limits = DEFAULT_LIMITS) -> sympy.Expr:
