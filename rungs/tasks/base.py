@@ -84,6 +84,13 @@ class Task(abc.ABC):
     def parse_problem(self, problem: Problem) -> None:  # noqa: B027 - optional hook
         """Raise `UserError` if the problem text is not a problem of this task."""
 
+    def problem_key(self, problem: Problem) -> Hashable:
+        """A key under which two problems are the same problem (deduplicating variants).
+
+        The default is the text without whitespace; tasks with a canonical form override it.
+        """
+        return "".join(problem.text.split())
+
     # -- variants ---------------------------------------------------------------------------------
     def variants(self, problem: Problem, n: int, rng: random.Random) -> list[Variant]:
         """Up to `n` easier or equivalent variants of `problem` (symbolic; no model involved)."""
