@@ -1,0 +1,599 @@
+"""Countdown (as in TinyZero): reach a target with + - * / over the given numbers, each used once.
+
+Why this task: its answers are checked exactly and cheaply (no sympy, no numerics), problems of
+any difficulty can be generated with a known solution, and easier variants fall out of the
+solution's own subexpressions, so it is the quickest task on which to watch a curriculum work.
+
+Problem text (compact and parseable): ``numbers: 3 7 25 50; target: 72``. Rows from TinyZero's
+dataset (``nums`` + ``target`` columns, problem text in its own words) work too: when the text
+is not in this format, ``meta["numbers"]`` / ``meta["nums"]`` and ``meta["target"]`` are used,
+and TinyZero's wording "Using the numbers [44, 19, 35], create an equation that equals 98" is
+recognised as well.
+
+Answer grammar, checked on the AST of `rungs.verify.safe_expr.parse` (model text is never
+evaluated as Python): integer literals, binary + - * /, parentheses. Refused:
+- unary minus (the rules have no negation: a number is used as given), except that ``-5`` is
+  the literal -5 when -5 is one of the given numbers;
+- decimal or exponent literals (``2.5``, ``1e3``), names, function calls, powers (``^``, ``**``),
+  and implicit multiplication (``2(3+4)``, ``25 50``);
+- a multiset of numbers other than the given one (``reuse="exactly_once"``, the default) or not
+  contained in it (``reuse="at_most_once"``).
+Values are exact fractions, so intermediate results may be fractional (TinyZero allows that too,
+its checker being Python arithmetic); division by zero is a WRONG answer. A trailing ``= 72``
+(the target) is accepted, as are ``\\times``, ``\\cdot``, ``\\div``, ``×``, ``÷`` and U+2212 minus.
+
+Reward is 1 for a correct answer and 0 otherwise: no partial credit (a format bonus, if wanted, is
+the trainer's business).
+
+Voting key: the answer's exact value plus the sorted multiset of numbers it uses. Every correct
+answer has the same key (target, given numbers), whatever the order or bracketing, which is what
+majority voting over expressions needs; wrong answers group by what they compute.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import time
+from collections import Counter
+from collections.abc import Hashable, Sequence
+from fractions import Fraction
+
+from rungs.errors import UnsafeExpression, UserError
+from rungs.tasks.base import PROMPT_STYLES, Task, Variant
+from rungs.types import Problem, Status, Verdict
+from rungs.verify import safe_expr
+from rungs.verify.safe_expr import BinOp, Call, ExpressionSyntaxError, Name, Neg, Num
+
+REUSE_MODES = ("exactly_once", "at_most_once")
+OPS = ("+", "-", "*", "/")
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
+Value = int | Fraction
+
+# ---- problem text ----------------------------------------------------------------------------
+
+_INT = r"[-+]?\d+"
+_COMPACT = re.compile(
+    rf"^\s*numbers?\s*[:=]\s*\[?\s*(?P<nums>{_INT}(?:\s*[,\s]\s*{_INT})*)\s*\]?\s*[;,]?\s*"
+    rf"target\s*[:=]\s*(?P<target>{_INT})\s*\.?\s*$",
+    re.IGNORECASE,
+)
+# TinyZero's prompt: "Using the numbers [44, 19, 35], create an equation that equals 98."
+_TINYZERO = re.compile(
+    rf"numbers\s*\[\s*(?P<nums>{_INT}(?:\s*,\s*{_INT})*)\s*\].{{0,200}}?equals\s+(?P<target>{_INT})",
+    re.IGNORECASE | re.DOTALL,
+)
+MAX_NUMBERS = 20  # a problem with more numbers is not a countdown problem worth checking
+MAX_DIGITS = 30  # per given number or target, as for answer literals
+
+
+def format_problem(numbers: Sequence[int], target: int) -> str:
+    """The compact problem text: ``numbers: 3 7 25 50; target: 72``."""
+    return f"numbers: {' '.join(str(n) for n in numbers)}; target: {target}"
+
+
+def _ints(values: object, where: str) -> list[int]:
+    if isinstance(values, str):
+        values = re.findall(_INT, values)
+    if not isinstance(values, (list, tuple)) or not values:
+        raise UserError(f"{where}: expected a non-empty list of integers for the numbers, got {values!r}")
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, str, float)):
+            raise UserError(f"{where}: numbers must be integers, got {v!r}")
+        if isinstance(v, float) and not v.is_integer():
+            raise UserError(f"{where}: numbers must be integers, got {v!r}")
+        out.append(int(v))
+    return out
+
+
+def parse_spec(problem: Problem) -> tuple[list[int], int]:
+    """(numbers, target) of a countdown problem; a UserError names the problem if there are none."""
+    where = f"problem {problem.id!r}"
+    text = problem.text or ""
+    match = _COMPACT.match(text) or _TINYZERO.search(text[:2000])
+    if match is not None:
+        numbers = [int(n) for n in re.findall(_INT, match.group("nums"))]
+        target = int(match.group("target"))
+    else:
+        meta = problem.meta or {}
+        raw = meta.get("numbers", meta.get("nums"))
+        if raw is None or meta.get("target") is None:
+            raise UserError(
+                f"{where}: not a countdown problem: expected text like 'numbers: 3 7 25 50; target: 72' "
+                f"or meta with 'numbers' (or 'nums') and 'target', got {text[:60]!r}"
+            )
+        numbers = _ints(raw, where)
+        try:
+            target = int(meta["target"])
+        except (TypeError, ValueError):
+            raise UserError(f"{where}: target must be an integer, got {meta['target']!r}") from None
+    if not 1 <= len(numbers) <= MAX_NUMBERS:
+        raise UserError(f"{where}: expected 1 to {MAX_NUMBERS} numbers, got {len(numbers)}")
+    if any(len(str(abs(v))) > MAX_DIGITS for v in (*numbers, target)):
+        raise UserError(f"{where}: numbers and target must have at most {MAX_DIGITS} digits")
+    return numbers, target
+
+
+# ---- expressions -----------------------------------------------------------------------------
+
+_NORMALISE = (
+    ("\\left(", "("), ("\\right)", ")"), ("\\times", "*"), ("\\cdot", "*"), ("\\div", "/"),
+    ("×", "*"), ("÷", "/"), ("\u2212", "-"),
+)
+
+
+class _Refused(Exception):
+    """An answer outside the countdown grammar: (status, detail)."""
+
+    def __init__(self, status: Status, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+def _split_claim(answer: str) -> tuple[str, str | None]:
+    """'(3+7)*5 = 50' -> ('(3+7)*5', '50'); more than one '=' is refused."""
+    for old, new in _NORMALISE:
+        answer = answer.replace(old, new)
+    if answer.count("=") > 1:
+        raise _Refused(Status.UNPARSEABLE, "more than one '=' in the answer")
+    lhs, sep, rhs = answer.partition("=")
+    if not sep:
+        return answer, None
+    rhs = rhs.strip()
+    if not re.fullmatch(r"[-+]?\d{1,30}", rhs):
+        raise _Refused(Status.UNPARSEABLE, f"after '=' expected the target number, got {rhs[:40]!r}")
+    return lhs, rhs
+
+
+def _check_juxtaposition(text: str) -> None:
+    """Refuse implicit multiplication, which the shared parser accepts: '2(3+4)', '25 50', '(1)(2)'."""
+    tokens = safe_expr.tokenize(text)
+    for (k1, v1), (k2, v2) in zip(tokens, tokens[1:]):
+        if k1 == "name" and v2 == "(":
+            continue  # a function call: refused later, with a clearer message
+        if (k1 in ("num", "name") or v1 == ")") and (k2 in ("num", "name") or v2 == "("):
+            raise _Refused(Status.UNPARSEABLE, f"implicit multiplication between {v1!r} and {v2!r}; write * explicitly")
+
+
+def _leaves(node: safe_expr.Node, out: list[int]) -> None:
+    """Collect the integer literals of a countdown expression; refuse anything else."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, Num):
+            if not n.text.isdigit():
+                raise _Refused(Status.REJECTED, f"{n.text} is not an integer literal; use the given numbers as written")
+            out.append(int(n.text))
+        elif isinstance(n, Neg):
+            if isinstance(n.operand, Num) and n.operand.text.isdigit():
+                out.append(-int(n.operand.text))  # a negative literal; checked against the numbers
+            else:
+                raise _Refused(Status.REJECTED, "unary minus is not allowed; combine the numbers with + - * /")
+        elif isinstance(n, BinOp):
+            if n.op not in OPS:
+                raise _Refused(Status.REJECTED, f"operator {n.op!r} is not allowed; only + - * /")
+            stack += [n.right, n.left]
+        elif isinstance(n, Name):
+            raise _Refused(Status.REJECTED, f"symbol {n.name!r} is not allowed; only the given numbers")
+        elif isinstance(n, Call):
+            raise _Refused(Status.REJECTED, f"function {n.func}() is not allowed; only + - * /")
+        else:  # pragma: no cover - the parser makes no other nodes
+            raise _Refused(Status.REJECTED, f"unexpected node {type(n).__name__}")
+
+
+def _evaluate(node: safe_expr.Node) -> Fraction:
+    """Exact value; ZeroDivisionError on division by zero. Only called on checked trees."""
+    if isinstance(node, Num):
+        return Fraction(int(node.text))
+    if isinstance(node, Neg):
+        return -_evaluate(node.operand)
+    assert isinstance(node, BinOp)
+    left, right = _evaluate(node.left), _evaluate(node.right)
+    if node.op == "+":
+        return left + right
+    if node.op == "-":
+        return left - right
+    if node.op == "*":
+        return left * right
+    return left / right  # Fraction raises ZeroDivisionError
+
+
+def parse_answer(answer: str) -> tuple[safe_expr.Node, list[int], int | None]:
+    """(AST, integer literals used, claimed right-hand side or None); raises `_Refused`."""
+    if not isinstance(answer, str) or not answer.strip():
+        raise _Refused(Status.NO_ANSWER, "empty answer")
+    lhs, rhs = _split_claim(answer)
+    try:
+        _check_juxtaposition(lhs)
+        tree = safe_expr.parse(lhs)
+    except ExpressionSyntaxError as err:
+        raise _Refused(Status.UNPARSEABLE, str(err)) from None
+    except UnsafeExpression as err:
+        raise _Refused(Status.REJECTED, str(err)) from None
+    used: list[int] = []
+    _leaves(tree, used)
+    return tree, used, (int(rhs) if rhs is not None else None)
+
+
+def _fmt_value(value: Fraction) -> str:
+    return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+
+
+def _multiset_problem(used: list[int], numbers: list[int], reuse: str) -> str | None:
+    """Why `used` is not an allowed multiset of `numbers`, or None when it is."""
+    have, given = Counter(used), Counter(numbers)
+    for n, k in sorted(have.items()):
+        if n not in given:
+            return f"uses {n}, which is not one of the given numbers {sorted(numbers)}"
+        if k > given[n]:
+            return f"uses {n} {k} times but it is given {given[n]} time(s)"
+    if reuse == "exactly_once":
+        missing = sorted((given - have).elements())
+        if missing:
+            return f"does not use {', '.join(map(str, missing))}; each given number must be used exactly once"
+    return None
+
+
+# ---- rendering and random construction -------------------------------------------------------
+
+
+def render(node: safe_expr.Node) -> str:
+    """An AST as text with only the parentheses its structure needs."""
+    if isinstance(node, Num):
+        return node.text
+    if isinstance(node, Neg):
+        inner = render(node.operand)
+        return f"-{inner}" if isinstance(node.operand, Num) else f"-({inner})"
+    assert isinstance(node, BinOp)
+    prec = _PRECEDENCE[node.op]
+    left, right = render(node.left), render(node.right)
+    if isinstance(node.left, BinOp) and _PRECEDENCE[node.left.op] < prec:
+        left = f"({left})"
+    if isinstance(node.right, BinOp):
+        rprec = _PRECEDENCE[node.right.op]
+        if rprec < prec or (rprec == prec and not (node.op in "+*" and node.right.op == node.op)):
+            right = f"({right})"
+    elif isinstance(node.right, Neg):
+        right = f"({right})"
+    return f"{left} {node.op} {right}"
+
+
+def _leaf(n: int) -> safe_expr.Node:
+    return Num(str(n)) if n >= 0 else Neg(Num(str(-n)))
+
+
+def _apply(op: str, a: Value, b: Value) -> Value | None:
+    """a op b as an int when integral, a Fraction otherwise; None for division by zero."""
+    if op == "+":
+        r = a + b
+    elif op == "-":
+        r = a - b
+    elif op == "*":
+        r = a * b
+    else:
+        if b == 0:
+            return None
+        if isinstance(a, int) and isinstance(b, int):
+            return a // b if a % b == 0 else Fraction(a, b)
+        r = Fraction(a) / b
+    if isinstance(r, Fraction) and r.denominator == 1:
+        return r.numerator
+    return r
+
+
+def random_combination(numbers: Sequence[int], rng: random.Random) -> tuple[safe_expr.Node, int] | None:
+    """Combine all `numbers` with random operations, keeping every intermediate a positive integer.
+
+    Returns (expression, value) or None when a random attempt got stuck (callers retry). Division
+    only when exact; subtraction only when positive; multiplying or dividing by 1 is avoided when
+    another operation works, so targets are not trivially the product of the rest.
+    """
+    pool: list[tuple[safe_expr.Node, int]] = [(_leaf(n), n) for n in numbers]
+    while len(pool) > 1:
+        i, j = rng.sample(range(len(pool)), 2)
+        (ea, a), (eb, b) = pool[i], pool[j]
+        if a < b:
+            (ea, a), (eb, b) = (eb, b), (ea, a)
+        choices = ["+"]
+        if a > b:
+            choices.append("-")
+        if b != 1:
+            choices.append("*")
+            if b != 0 and a % b == 0:
+                choices.append("/")
+        op = rng.choice(choices)
+        value = _apply(op, a, b)
+        if not isinstance(value, int) or value <= 0:
+            return None
+        pool = [p for k, p in enumerate(pool) if k not in (i, j)]
+        pool.append((BinOp(op, ea, eb), value))
+    return pool[0]
+
+
+# ---- solver ----------------------------------------------------------------------------------
+
+
+_TABLE_SIZE = 4  # subsets up to this size get a full value -> expression table
+
+
+class _OutOfTime(Exception):
+    pass
+
+
+def solve(
+    numbers: Sequence[int],
+    target: int,
+    reuse: str = "exactly_once",
+    time_limit: float = 5.0,
+) -> str | None:
+    """An expression over `numbers` equal to `target`, or None if there is none (or time ran out).
+
+    Exact (fractional intermediates allowed, as the verifier allows them). Sets of up to
+    `_TABLE_SIZE` numbers get a full table value -> expression; larger sets are searched top-down
+    by splitting them in two and looking up the value the larger half would need, with memoised
+    (subset, value) results. Six numbers take milliseconds to about a second.
+    """
+    nums = list(numbers)
+    n = len(nums)
+    if n == 0:
+        return None
+    deadline = time.monotonic() + time_limit
+    tables: dict[int, dict[Value, safe_expr.Node]] = {}
+    memo: dict[tuple[int, Value], safe_expr.Node | None] = {}
+    ticks = [0]
+
+    def tick() -> None:
+        ticks[0] += 1
+        if ticks[0] % 4096 == 0 and time.monotonic() > deadline:
+            raise _OutOfTime
+
+    def splits(mask: int):
+        # unordered {A, B} with A the smaller side (ties broken by value); all op orders are tried
+        sub = (mask - 1) & mask
+        while sub:
+            other = mask ^ sub
+            ca, cb = sub.bit_count(), other.bit_count()
+            if ca < cb or (ca == cb and sub < other):
+                yield sub, other
+            sub = (sub - 1) & mask
+
+    def table(mask: int) -> dict[Value, safe_expr.Node]:
+        if mask in tables:
+            return tables[mask]
+        if mask & (mask - 1) == 0:
+            k = mask.bit_length() - 1
+            result = {nums[k]: _leaf(nums[k])}
+        else:
+            result = {}
+            for a_mask, b_mask in splits(mask):
+                tb = table(b_mask)
+                for a, ea in table(a_mask).items():
+                    for b, eb in tb.items():
+                        tick()
+                        for op, x, y, ex, ey in (
+                            ("+", a, b, ea, eb), ("*", a, b, ea, eb), ("-", a, b, ea, eb),
+                            ("-", b, a, eb, ea), ("/", a, b, ea, eb), ("/", b, a, eb, ea),
+                        ):
+                            v = _apply(op, x, y)
+                            if v is not None and v not in result:
+                                result[v] = BinOp(op, ex, ey)
+        tables[mask] = result
+        return result
+
+    def reach(mask: int, t: Value) -> safe_expr.Node | None:
+        if mask.bit_count() <= _TABLE_SIZE:
+            return table(mask).get(t)
+        key = (mask, t)
+        if key in memo:
+            return memo[key]
+        memo[key] = None
+        found = None
+        for a_mask, b_mask in splits(mask):
+            for a, ea in table(a_mask).items():
+                tick()
+                # t = a + b | a - b | b - a | a * b | a / b | b / a, solved for b
+                needs = [("+", t - a, False), ("-", a - t, True), ("-", t + a, False)]
+                if a != 0:
+                    needs.append(("*", _apply("/", t, a), False))
+                    needs.append(("/", _apply("*", t, a), False))
+                if t != 0 and a != 0:
+                    needs.append(("/", _apply("/", a, t), True))
+                for op, b, a_first in needs:
+                    if b is None:
+                        continue
+                    eb = reach(b_mask, b)
+                    if eb is not None:
+                        found = BinOp(op, ea, eb) if a_first or op in "+*" else BinOp(op, eb, ea)
+                        break
+                if found is not None:
+                    break
+            if found is not None:
+                break
+        memo[key] = found
+        return found
+
+    full = (1 << n) - 1
+    masks = [full] if reuse == "exactly_once" else sorted(range(1, full + 1), key=lambda m: m.bit_count())
+    try:
+        for mask in masks:
+            tree = reach(mask, target)
+            if tree is not None:
+                return render(tree)
+    except _OutOfTime:
+        return None
+    return None
+
+
+# ---- the task --------------------------------------------------------------------------------
+
+
+def _numbers_for(difficulty: float, rng: random.Random) -> tuple[int, int]:
+    """(how many numbers, largest number) for a difficulty."""
+    d = max(1, int(round(difficulty)))
+    count = {1: 2, 2: 3, 3: 4}.get(d, rng.choice((5, 6)) if d == 4 else 6)
+    high = {1: 10, 2: 20, 3: 50}.get(d, 100)
+    return count, high
+
+
+class CountdownTask(Task):
+    name = "countdown"
+    description = "reach a target number with + - * / over given numbers, each used once (TinyZero)"
+    needs_answer = False
+    alphabet = "0123456789 +-*/()=:;numberstag"
+
+    def __init__(self, reuse: str = "exactly_once", max_target: int = 1000) -> None:
+        if reuse not in REUSE_MODES:
+            raise UserError(f"countdown: reuse must be one of {', '.join(REUSE_MODES)}, got {reuse!r}")
+        self.reuse = reuse
+        self.max_target = max_target
+
+    # -- prompts -------------------------------------------------------------------------------
+    def prompt(self, problem: Problem, style: str = "instruct") -> str:
+        if style not in PROMPT_STYLES:
+            raise UserError(f"countdown: unknown prompt style {style!r}: expected one of {', '.join(PROMPT_STYLES)}")
+        numbers, target = parse_spec(problem)
+        if style == "compact":
+            return format_problem(numbers, target)
+        rule = "exactly once" if self.reuse == "exactly_once" else "at most once"
+        return (
+            f"Using the numbers {numbers}, write an arithmetic expression that equals {target}. "
+            f"Use each number {rule}, with + - * / and parentheses only. "
+            "Show your reasoning, then put the expression alone inside <answer>...</answer>, "
+            "for example <answer>(1 + 2) / 3</answer>."
+        )
+
+    def parse_problem(self, problem: Problem) -> None:
+        parse_spec(problem)
+
+    # -- verification ----------------------------------------------------------------------------
+    def verify_answer(self, problem: Problem, answer: str) -> Verdict:
+        numbers, target = parse_spec(problem)
+        try:
+            tree, used, claim = parse_answer(answer)
+        except _Refused as err:
+            return Verdict.fail(err.status, err.detail, answer)
+        why = _multiset_problem(used, numbers, self.reuse)
+        if why is not None:
+            return Verdict.fail(Status.REJECTED, why, answer)
+        try:
+            value = _evaluate(tree)
+        except ZeroDivisionError:
+            return Verdict.fail(Status.WRONG, "division by zero", answer)
+        if claim is not None and claim != target:
+            return Verdict.fail(Status.WRONG, f"the answer claims {claim}, but the target is {target}", answer)
+        if value != target:
+            return Verdict.fail(Status.WRONG, f"evaluates to {_fmt_value(value)}, not {target}", answer)
+        return Verdict(1.0, Status.CORRECT, f"{render(tree)} = {target}", answer)
+
+    def answer_key(self, problem: Problem, answer: str) -> Hashable | None:
+        """(exact value, sorted numbers used); None when the answer does not parse or divides by 0."""
+        try:
+            tree, used, _ = parse_answer(answer)
+            value = _evaluate(tree)
+        except (_Refused, ZeroDivisionError):
+            return None
+        return (value, tuple(sorted(used)))
+
+    # -- problems ---------------------------------------------------------------------------------
+    def _make(self, pid: str, numbers: list[int], tree: safe_expr.Node, target: int, meta: dict) -> Problem:
+        return Problem(
+            id=pid,
+            text=format_problem(numbers, target),
+            answer=render(tree),
+            meta={"numbers": list(numbers), "target": target, **meta},
+        )
+
+    def generate(self, n: int, difficulty: float, seed: int = 0) -> list[Problem]:
+        """`n` solvable problems; difficulty 1 -> 2 numbers, 2 -> 3, 3 -> 4, 4 -> 5-6, 5+ -> 6.
+
+        Each target is built by combining the numbers with random operations (every intermediate a
+        positive integer), so `Problem.answer` is a known solution. Deterministic per seed.
+        """
+        rng = random.Random(f"countdown:{seed}:{difficulty}")
+        problems: list[Problem] = []
+        seen: set[tuple[tuple[int, ...], int]] = set()
+        attempts = 0
+        while len(problems) < n:
+            attempts += 1
+            if attempts > 1000 * max(n, 1):
+                raise RuntimeError(f"countdown: could not generate {n} problems of difficulty {difficulty}")
+            count, high = _numbers_for(difficulty, rng)
+            numbers = [rng.randint(1, high) for _ in range(count)]
+            made = random_combination(numbers, rng)
+            if made is None:
+                continue
+            tree, target = made
+            key = (tuple(sorted(numbers)), target)
+            # targets equal to a given number or beyond max_target make dull or silly problems
+            if target > self.max_target or (count > 1 and target in numbers) or key in seen:
+                continue
+            seen.add(key)
+            problems.append(self._make(f"countdown-s{seed}-{len(problems)}", numbers, tree, target,
+                                       {"difficulty": float(difficulty)}))
+        return problems
+
+    def difficulty(self, problem: Problem) -> float:
+        """Numbers minus one (2 numbers = 1, 6 numbers = 5), plus up to 0.5 for a large target."""
+        numbers, target = parse_spec(problem)
+        return float(len(numbers) - 1) + 0.5 * min(1.0, math.log10(1 + abs(target)) / 3)
+
+    # -- variants ---------------------------------------------------------------------------------
+    def _solution_tree(self, problem: Problem, numbers: list[int], target: int) -> safe_expr.Node | None:
+        """The known solution (Problem.answer, if it checks) or a solver's, as an AST."""
+        for candidate in (problem.answer, None):
+            if candidate is None:
+                if len(numbers) > 6:
+                    return None
+                candidate = solve(numbers, target, self.reuse, time_limit=2.0)
+                if candidate is None:
+                    return None
+            if self.verify_answer(problem, candidate).correct:
+                return parse_answer(candidate)[0]
+        return None
+
+    def variants(self, problem: Problem, n: int, rng: random.Random) -> list[Variant]:
+        """Easier problems with fewer numbers: subexpressions of a known solution (their numbers and
+        value), and random subsets of the numbers with a freshly built reachable target."""
+        numbers, target = parse_spec(problem)
+        out: list[Variant] = []
+        seen = {(tuple(sorted(numbers)), target)}
+
+        def add(nums: list[int], tree: safe_expr.Node, value: int, transform: str) -> None:
+            key = (tuple(sorted(nums)), value)
+            if key in seen or len(out) >= n:
+                return
+            seen.add(key)
+            child = self._make(f"{problem.id}/v{len(out)}", nums, tree, value, {})
+            diff = self.difficulty(child)
+            child.meta["difficulty"] = diff
+            out.append(Variant(child, diff, transform, problem.id, meta={"parent_target": target}))
+
+        solution = self._solution_tree(problem, numbers, target)
+        if solution is not None:
+            subtrees: list[tuple[safe_expr.Node, list[int]]] = []
+            stack = [solution]
+            while stack:
+                node = stack.pop()
+                if isinstance(node, BinOp):
+                    used: list[int] = []
+                    _leaves(node, used)
+                    if len(used) < len(numbers):
+                        subtrees.append((node, used))
+                    stack += [node.left, node.right]
+            rng.shuffle(subtrees)
+            for node, used in subtrees:
+                value = _evaluate(node)
+                if value.denominator == 1 and value > 0 and value.numerator not in used:
+                    add(used, node, value.numerator, "subexpression")
+        # fresh reachable targets over random subsets of 2..len-1 numbers
+        attempts = 0
+        while len(out) < n and len(numbers) > 2 and attempts < 20 * n:
+            attempts += 1
+            size = rng.randint(2, len(numbers) - 1)
+            subset = rng.sample(numbers, size)
+            made = random_combination(subset, rng)
+            if made is not None and made[1] <= self.max_target and made[1] not in subset:
+                add(subset, made[0], made[1], "drop_numbers")
+        return out
