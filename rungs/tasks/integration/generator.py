@@ -1,0 +1,373 @@
+"""Random integration problems with known answers, and the task's own difficulty measure.
+
+Why build the answer first: picking an antiderivative F from a small grammar and differentiating
+it gives an integrand f whose reference answer is exact and free, with no call to
+`sympy.integrate` (slow, and sometimes returns something uglier than the obvious answer). The
+coefficient of each term is chosen after differentiating, so that integrands carry small integer
+coefficients and the fractions end up in the answer (integrate(x**2) = x**3/3), as in a textbook.
+
+The difficulty knob, 1 (easiest) to 6, adds one kind of step per level:
+
+    1  c*x**n                                      power rule
+    2  two monomials, or c*exp(x) / sin(x) / cos(x)
+    3  a polynomial plus a function of a linear argument (5*cos(3*x), exp(2*x + 1), 1/x)
+    4  chain rule: 2*x*cos(x**2), x/(x**2 + 1), sin(x)**2*cos(x), x*(x**2 + 3)**2
+    5  integration by parts (x*exp(2*x), x*log(x), exp(x)*sin(x)) or nested compositions
+       (exp(x)*cos(exp(x))), sometimes plus a simpler term
+    6  sums of two or three level-4/5 terms
+
+A fractional difficulty mixes the two neighbouring levels (3.25 = level 3 with probability 0.75,
+level 4 with 0.25). Integrand text grows with the level (compact prompt under ~60 characters up to
+level 2, under 120 at level 6) so that a character-level model sees the same monotone ladder.
+
+`difficulty_of` scores an integrand by weighted structural features (operation count, additive
+terms, transcendental functions, nesting, products that need integration by parts), calibrated on
+generated problems so that level d scores about d on average.
+
+    >>> [p.text for p in generate_problems(2, difficulty=1, seed=0)]  # doctest: +SKIP
+    ['integrate(4*x**3, x)', 'integrate(-7*x, x)']
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+
+import sympy
+
+from rungs.types import Problem
+
+x = sympy.Symbol("x", real=True)  # real, like the symbols the safe parser builds
+
+MIN_LEVEL, MAX_LEVEL = 1, 6
+# Longest compact prompt `integrate(f, x)` accepted at each level; longer draws are resampled.
+MAX_PROMPT_CHARS = {1: 40, 2: 60, 3: 75, 4: 90, 5: 105, 6: 120}
+_MAX_ATTEMPTS = 200  # resamples per problem before giving up on length/degeneracy
+_UNIQUE_ATTEMPTS = 30  # resamples per problem spent looking for one not yet in the batch
+_CHECK_POINTS = (0.37, 0.81, 1.29, 2.13)  # where diff(F) == f is checked numerically
+
+Term = tuple[sympy.Expr, sympy.Expr]  # (integrand term f, its antiderivative F)
+
+
+# ---- term builders --------------------------------------------------------------------------------
+
+
+def _coef(rng: random.Random, top: int = 9, neg: float = 0.25) -> int:
+    """A small non-zero integer, negative with probability `neg`."""
+    c = rng.randint(1, top)
+    return -c if rng.random() < neg else c
+
+
+def _from_antiderivative(G: sympy.Expr, c: int) -> Term:
+    """Term whose integrand is c * (primitive part of G'), so f has integer coefficients."""
+    content, primitive = sympy.diff(G, x).as_content_primitive()
+    return c * primitive, c * G / content
+
+
+def _monomial(rng: random.Random, powers: range, c: int | None = None) -> Term:
+    return _from_antiderivative(x ** rng.choice(list(powers)), c if c is not None else _coef(rng))
+
+
+_LINEAR_FUNCS = (sympy.exp, sympy.sin, sympy.cos)
+
+
+def _antiderivative_linear(h: Callable, u: sympy.Expr, k: int = 1) -> sympy.Expr:
+    """The k-th antiderivative of h(u), u = a*x + b: exp(u)/a**k, or a trig function shifted by k*pi/2."""
+    a = sympy.diff(u, x)
+    if h is sympy.exp:
+        return sympy.exp(u) / a**k
+    return h(u - k * sympy.pi / 2) / a**k  # sympy folds sin(u - pi/2) into -cos(u)
+
+
+def _linear_arg(rng: random.Random, with_shift: float = 0.0) -> sympy.Expr:
+    a = rng.choice([2, 3, 4, 5, -2, -3])
+    b = rng.randint(1, 3) if rng.random() < with_shift else 0
+    return a * x + b
+
+
+def _by_parts(rng: random.Random) -> Term:
+    """A product that needs integration by parts, with its antiderivative in closed form."""
+    kind = rng.choice(["poly*lin", "poly*lin", "log", "exp*trig"])
+    c = _coef(rng, top=5)
+    if kind == "poly*lin":
+        # tabular integration: int p*h = sum_k (-1)**k * p^(k) * H_{k+1}, H_k the k-th antiderivative
+        h = rng.choice(_LINEAR_FUNCS)
+        u = rng.choice([1, 1, 2, 3, -1, -2]) * x
+        p = rng.choice([x, x, x**2, x + rng.randint(1, 3)])
+        derivatives = [p]
+        while (dp := sympy.diff(derivatives[-1], x)) != 0:
+            derivatives.append(dp)
+        F = sympy.Add(*((-1) ** k * dp * _antiderivative_linear(h, u, k + 1) for k, dp in enumerate(derivatives)))
+        return c * p * h(u), c * F
+    if kind == "log":
+        n = rng.choice([0, 1, 1, 2])
+        f = c * x**n * sympy.log(x)
+        return f, c * (x ** (n + 1) * sympy.log(x) / (n + 1) - x ** (n + 1) / (n + 1) ** 2)
+    a, b = rng.choice([1, 1, 2, -1]), rng.choice([1, 2, 3])
+    trig = rng.choice([sympy.sin, sympy.cos])
+    f = c * sympy.exp(a * x) * trig(b * x)
+    if trig is sympy.sin:
+        F = sympy.exp(a * x) * (a * sympy.sin(b * x) - b * sympy.cos(b * x)) / (a**2 + b**2)
+    else:
+        F = sympy.exp(a * x) * (a * sympy.cos(b * x) + b * sympy.sin(b * x)) / (a**2 + b**2)
+    return f, c * F
+
+
+def _chain(rng: random.Random) -> Term:
+    """h(u(x)) with a non-linear inner function: needs the chain rule (substitution)."""
+    kind = rng.choice(["trig_exp", "trig_exp", "log", "sqrt", "power", "trig_power", "atan"])
+    b = rng.randint(1, 4)
+    if kind == "trig_exp":
+        u = rng.choice([x**2, x**3, x**2 + b, rng.randint(2, 3) * x**2])
+        G = rng.choice([sympy.sin, sympy.cos, sympy.exp])(u)
+    elif kind == "log":
+        G = sympy.log(rng.choice([x**2 + b, rng.randint(2, 3) * x**2 + b, x**3 + b, x**2 + x + b]))
+    elif kind == "sqrt":
+        G = sympy.sqrt(rng.choice([x**2 + b, x**3 + b, 2 * x**2 + b]))
+    elif kind == "power":
+        G = rng.choice([x**2 + b, x**3 + b, 2 * x**2 + b]) ** rng.randint(2, 4)
+    elif kind == "trig_power":
+        G = rng.choice([sympy.sin, sympy.cos])(x) ** rng.randint(2, 4)
+    else:
+        G = sympy.atan(rng.choice([x**2, x**3]))
+    return _from_antiderivative(G, _coef(rng, top=5))
+
+
+def _nested(rng: random.Random) -> Term:
+    """A composition of two transcendental functions: exp(x)*cos(exp(x)), cos(x)*exp(sin(x)), ..."""
+    inner = rng.choice([sympy.exp(x), sympy.sin(x), sympy.cos(x), sympy.exp(2 * x), sympy.log(x)])
+    outer = rng.choice([sympy.sin, sympy.cos, sympy.exp, lambda u: sympy.log(u + rng.randint(1, 3))])
+    G = outer(inner)
+    if G.has(sympy.log(x)) and G.func is sympy.exp:  # exp(log(x)) == x: not nested at all
+        G = sympy.sin(inner)
+    return _from_antiderivative(G, _coef(rng, top=5))
+
+
+def _simple_function(rng: random.Random, linear: bool) -> Term:
+    h = rng.choice(_LINEAR_FUNCS)
+    if not linear:
+        return _from_antiderivative(_antiderivative_linear(h, x), _coef(rng))
+    if rng.random() < 0.2:
+        return _from_antiderivative(sympy.log(x), _coef(rng))  # c/x
+    return _from_antiderivative(_antiderivative_linear(h, _linear_arg(rng, with_shift=0.3)), _coef(rng))
+
+
+def _polynomial(rng: random.Random, max_terms: int, top_power: int) -> list[Term]:
+    powers = rng.sample(range(1, top_power + 1), rng.randint(1, max_terms))
+    return [_from_antiderivative(x**m, _coef(rng)) for m in powers]
+
+
+def _level1(rng: random.Random) -> list[Term]:
+    return [_from_antiderivative(x ** rng.randint(2, 7), _coef(rng, top=12))]
+
+
+def _level2(rng: random.Random) -> list[Term]:
+    if rng.random() < 0.5:
+        return [_from_antiderivative(x**m, _coef(rng)) for m in rng.sample(range(1, 6), 2)]
+    return [_simple_function(rng, linear=False)]
+
+
+def _level3(rng: random.Random) -> list[Term]:
+    return [*_polynomial(rng, 2, 4), _simple_function(rng, linear=True)]
+
+
+def _level4(rng: random.Random) -> list[Term]:
+    terms = [_chain(rng)]
+    if rng.random() < 0.75:
+        terms.append(rng.choice([_monomial(rng, range(1, 5)), _simple_function(rng, linear=True)]))
+    return terms
+
+
+def _level5(rng: random.Random) -> list[Term]:
+    terms = [_by_parts(rng) if rng.random() < 0.6 else _nested(rng)]
+    extra = rng.random()
+    if extra < 0.45:
+        terms.extend(_polynomial(rng, 2, 4))
+    elif extra < 0.9:
+        terms.append(_simple_function(rng, linear=True))
+    return terms
+
+
+def _level6(rng: random.Random) -> list[Term]:
+    hard = [_by_parts, _nested, _chain]
+    terms = [rng.choice(hard[:2])(rng), rng.choice(hard)(rng)]
+    if rng.random() < 0.6:
+        terms.append(rng.choice([_monomial(rng, range(1, 5)), _simple_function(rng, linear=True), _chain(rng)]))
+    return terms
+
+
+LEVELS: dict[int, Callable[[random.Random], list[Term]]] = {
+    1: _level1, 2: _level2, 3: _level3, 4: _level4, 5: _level5, 6: _level6,
+}
+
+
+# ---- checks -------------------------------------------------------------------------------------
+
+
+def _consistent(f: sympy.Expr, F: sympy.Expr) -> bool:
+    """diff(F) == f at a few points (a guard against a wrong closed form; cheaper than simplify)."""
+    residual = sympy.diff(F, x) - f
+    checked = 0
+    for point in _CHECK_POINTS:
+        try:
+            a, b = complex(residual.subs(x, point).evalf(20)), complex(f.subs(x, point).evalf(20))
+        except (TypeError, ValueError, ZeroDivisionError):
+            continue
+        if not (math.isfinite(a.real) and math.isfinite(b.real)):
+            continue
+        if abs(a) > 1e-9 * max(1.0, abs(b)):
+            return False
+        checked += 1
+    return checked >= 2
+
+
+def _acceptable(f: sympy.Expr, F: sympy.Expr, level: int) -> bool:
+    if f == 0 or not f.has(x) or f.has(sympy.Float, sympy.zoo, sympy.nan, sympy.oo):
+        return False
+    if len(f"integrate({f}, x)") > MAX_PROMPT_CHARS[level]:
+        return False
+    return _consistent(f, F)
+
+
+def _pick_level(difficulty: float, rng: random.Random) -> int:
+    d = min(max(float(difficulty), MIN_LEVEL), MAX_LEVEL)
+    low = math.floor(d)
+    return low + 1 if rng.random() < d - low else low
+
+
+# ---- public API ---------------------------------------------------------------------------------
+
+
+def generate_problems(n: int, difficulty: float, seed: int = 0) -> list[Problem]:
+    """`n` integration problems of roughly `difficulty` (1..6), each with its exact antiderivative.
+
+    Deterministic in (n, difficulty, seed), and prefix-stable: the first k problems of a batch of n
+    are the batch of k. Problems within a batch are distinct whenever the level has room for it.
+    """
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    if not math.isfinite(float(difficulty)):
+        raise ValueError(f"difficulty must be a finite number, got {difficulty}")
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for i in range(n):
+        rng = random.Random(f"integration:{difficulty}:{seed}:{i}")
+        level = _pick_level(difficulty, rng)
+        fallback: tuple[sympy.Expr, sympy.Expr] | None = None
+        accepted = 0
+        for _ in range(_MAX_ATTEMPTS):
+            terms = LEVELS[level](rng)
+            f = sympy.Add(*(t[0] for t in terms))
+            F = sympy.Add(*(t[1] for t in terms))
+            if str(f) in seen:
+                accepted += 1
+                fallback = fallback or (f, F)
+                if accepted >= _UNIQUE_ATTEMPTS:
+                    break  # the level has run out of fresh problems: repeat one rather than fail
+                continue
+            if _acceptable(f, F, level):
+                fallback = None
+                break
+        if fallback is not None:
+            f, F = fallback
+        elif not _acceptable(f, F, level):
+            raise RuntimeError(f"could not draw an acceptable level-{level} integrand")
+        seen.add(str(f))
+        problems.append(
+            Problem(
+                id=f"int-d{difficulty}-s{seed}-{i}",
+                text=f"integrate({f}, x)",
+                answer=str(F),
+                meta={"difficulty": float(level), "level": level, "source": "generator"},
+            )
+        )
+    return problems
+
+
+# ---- difficulty measure -------------------------------------------------------------------------
+
+_TRANSCENDENTAL = (sympy.exp, sympy.log, sympy.sin, sympy.cos, sympy.tan, sympy.atan, sympy.asin,
+                   sympy.acos, sympy.sinh, sympy.cosh, sympy.tanh)
+
+
+def _is_transcendental(e: sympy.Basic) -> bool:
+    """exp/log/trig calls, and powers that are not polynomial (roots, x**-2, 1/(x**2+1), x**x)."""
+    if isinstance(e, sympy.Function):
+        return True
+    if isinstance(e, sympy.Pow):
+        base, expo = e.args
+        if not expo.is_Integer or expo.is_negative:
+            return base.has(x)
+    return False
+
+
+def _nesting(e: sympy.Basic) -> int:
+    """Depth of transcendental functions inside one another (sin(x) = 1, exp(sin(x)) = 2)."""
+    inner = max((_nesting(a) for a in e.args), default=0)
+    return inner + 1 if _is_transcendental(e) else inner
+
+
+def _is_linear(arg: sympy.Expr) -> bool:
+    return arg.is_polynomial(x) and sympy.degree(arg, x) <= 1
+
+
+def _chain_count(e: sympy.Basic) -> int:
+    """Transcendental functions of a non-linear argument of x (each needs the chain rule)."""
+    return sum(1 for node in sympy.preorder_traversal(e)
+               if _is_transcendental(node) and node.args[0].has(x) and not _is_linear(node.args[0]))
+
+
+def _needs_parts(term: sympy.Expr) -> bool:
+    """Whether a term needs integration by parts: polynomial * exp/trig/log of a linear argument,
+    exp * trig, or a lone log / inverse trig of x."""
+    factors = [a for a in sympy.Mul.make_args(term) if a.has(x)]
+    linear_funcs = [a for a in factors if isinstance(a, sympy.Function) and _is_linear(a.args[0])]
+    if not linear_funcs:
+        return False
+    others = [a for a in factors if a not in linear_funcs]
+    if len(factors) == 1:
+        return not isinstance(factors[0], (sympy.exp, sympy.sin, sympy.cos, sympy.sinh, sympy.cosh))
+    return all(a.is_polynomial(x) for a in others)
+
+
+def _with_real_x(expr: sympy.Expr) -> sympy.Expr:
+    """Map any symbol named x to the real x used here (callers may build a plain Symbol('x'))."""
+    return expr.xreplace({s: x for s in expr.free_symbols if s.name == "x" and s != x})
+
+
+def difficulty_features(integrand: sympy.Expr) -> dict[str, float]:
+    """The structural features `difficulty_of` weighs (exposed for inspection and tests)."""
+    integrand = _with_real_x(integrand)
+    terms = [t for t in sympy.Add.make_args(integrand) if t.has(x)]
+    funcs = [n for n in sympy.preorder_traversal(integrand) if _is_transcendental(n)]
+    return {
+        "ops": float(sympy.count_ops(integrand)),
+        "terms": float(len(terms)),
+        "functions": float(len(funcs)),
+        "nesting": float(_nesting(integrand)),
+        "chain": float(_chain_count(integrand)),
+        "parts": float(sum(_needs_parts(t) for t in terms)),
+        "max_power": float(max((abs(int(p.args[1])) for p in sympy.preorder_traversal(integrand)
+                                if p.is_Pow and p.args[1].is_Integer), default=1)),
+    }
+
+
+# Weights fitted by non-negative least squares on 1800 generated problems (150 per level and seed,
+# seeds 10-11), rounded; features that got zero weight are kept in `difficulty_features` for reading.
+_WEIGHTS = {"ops": 0.1, "nesting": 1.15, "chain": 0.45, "parts": 1.3}
+_INTERCEPT = 1.3
+
+
+def difficulty_of(integrand: sympy.Expr) -> float:
+    """The task's difficulty estimate of an integrand: about d for level-d generated problems.
+
+    A non-negative weighted sum of structural features, so removing a term, a factor or a layer of
+    composition never raises it. Floors at 1 for anything with x in it, 0 for a constant.
+    """
+    integrand = _with_real_x(integrand)
+    if not integrand.has(x):
+        return 0.0
+    feats = difficulty_features(integrand)
+    score = _INTERCEPT + sum(w * feats[k] for k, w in _WEIGHTS.items())
+    return round(max(1.0, score), 3)
