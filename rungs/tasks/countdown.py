@@ -467,6 +467,11 @@ class CountdownTask(Task):
     def parse_problem(self, problem: Problem) -> None:
         parse_spec(problem)
 
+    def problem_key(self, problem: Problem) -> Hashable:
+        """The same numbers (in any order) and target are the same problem."""
+        numbers, target = parse_spec(problem)
+        return (tuple(sorted(numbers)), target)
+
     # -- verification ----------------------------------------------------------------------------
     def verify_answer(self, problem: Problem, answer: str) -> Verdict:
         numbers, target = parse_spec(problem)
