@@ -1,0 +1,181 @@
+"""GRPOConfig: every GRPO setting, under the names TRL users already know.
+
+Field names follow `trl.GRPOConfig` (num_generations, beta, epsilon, epsilon_high, loss_type,
+scale_rewards, num_iterations, mask_truncated_completions, ...) so a TRL recipe ports by copying
+its numbers. Where rungs differs, the help text says so:
+
+- A *step* is one generation round: `prompts_per_step` prompts x `num_generations` samples are
+  generated, scored, and then used for `num_iterations` x `steps_per_generation` optimizer
+  updates. (TRL counts optimizer updates as steps; with the defaults, 1 and 1, the two agree.)
+- `per_device_train_batch_size` is, as in TRL, the number of *completions* in one forward/backward
+  pass; gradients are accumulated until a mini-batch (the generation batch split into
+  `steps_per_generation` parts) is complete. None means one pass per mini-batch.
+- `learning_rate` None means the policy's own default (`policy.default_learning_rate`: the tiny
+  model trains at 1e-4-ish rates, 7B models at TRL's 1e-6).
+- `eval_on_start` defaults to True and `eval_steps` 0 means "at the end only", so every run
+  has an accuracy curve with at least a before and an after point.
+- `dynamic_sampling` (DAPO) and `format_reward_weight` (LADDER's format term) are rungs' own.
+
+The same class gives `rungs train` its flags and reads/writes the `grpo:` section of YAML files
+(see rungs/config.py). Validation raises `UserError` naming the field and the values expected.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from rungs.config import help_field
+from rungs.errors import UserError
+
+LOSS_TYPES = ("grpo", "dapo", "dr_grpo")
+SCALE_REWARDS = ("group", "batch", "none")
+DYNAMIC_SAMPLING = ("off", "filter", "resample")
+LR_SCHEDULERS = ("constant", "linear", "cosine")
+# Settings that `--resume` may change without invalidating the run (all others must match).
+RESUME_OVERRIDABLE = ("max_steps", "num_train_epochs", "logging_steps", "eval_steps", "save_steps", "save_total_limit")
+
+
+@dataclass
+class GRPOConfig:
+    """Settings of one GRPO run. See the module docstring for where rungs departs from TRL."""
+
+    # -- optimisation ---------------------------------------------------------------------------
+    learning_rate: float | None = help_field(
+        None, "AdamW learning rate; None = the policy's default (tiny: 1e-4 range; HF models: TRL's 1e-6)")
+    lr_scheduler_type: str = help_field(
+        "constant", "learning-rate schedule after warm-up: constant | linear (TRL's default) | cosine")
+    warmup_steps: int = help_field(0, "linear warm-up, in steps (overrides warmup_ratio when > 0); the rate is constant within a step")
+    warmup_ratio: float = help_field(0.0, "linear warm-up as a fraction of max_steps")
+    weight_decay: float = help_field(0.0, "AdamW weight decay")
+    adam_beta1: float = help_field(0.9, "AdamW beta1")
+    adam_beta2: float = help_field(0.999, "AdamW beta2")
+    adam_epsilon: float = help_field(1e-8, "AdamW epsilon")
+    max_grad_norm: float = help_field(1.0, "clip the gradient to this global norm (0 = no clipping)")
+    max_steps: int = help_field(-1, "number of steps (generation rounds); -1 = num_train_epochs passes over the problems")
+    num_train_epochs: float = help_field(1.0, "passes over the problem set when max_steps is -1")
+    seed: int = help_field(42, "seed for problem order, sampling and initialisation; a run is reproducible from it")
+
+    # -- batch shape ----------------------------------------------------------------------------
+    prompts_per_step: int = help_field(8, "distinct problems per step; the generation batch is prompts_per_step * num_generations")
+    num_generations: int = help_field(8, "G: completions sampled per problem (the group for advantages)")
+    per_device_train_batch_size: int | None = help_field(
+        None, "completions per forward/backward pass (TRL's meaning; gradients are accumulated); None = a whole mini-batch")
+    steps_per_generation: int = help_field(1, "optimizer updates per pass over the generation batch (it is split into this many mini-batches)")
+    num_iterations: int = help_field(1, "mu: passes over each generation batch; > 1 uses stored old log-probs and clipping")
+
+    # -- generation -----------------------------------------------------------------------------
+    max_completion_length: int = help_field(256, "maximum tokens of a completion (also the Dr. GRPO normaliser)")
+    temperature: float = help_field(1.0, "sampling temperature of training rollouts")
+    top_p: float = help_field(1.0, "nucleus sampling threshold in (0, 1]")
+    top_k: int = help_field(0, "top-k sampling (0 = off)")
+
+    # -- the objective --------------------------------------------------------------------------
+    beta: float = help_field(0.0, "KL coefficient (k3 estimator) against the starting weights; 0 keeps no reference; LADDER uses 0.001")
+    epsilon: float = help_field(0.2, "lower clipping range: the ratio is clipped below at 1 - epsilon")
+    epsilon_high: float | None = help_field(None, "upper clipping range (1 + epsilon_high); None = epsilon; DAPO uses 0.28")
+    loss_type: str = help_field(
+        "dapo", "loss aggregation: grpo (mean per sequence, then over sequences) | dapo (mean over all tokens) | "
+        "dr_grpo (sum / (sequences * max_completion_length))")
+    scale_rewards: str = help_field("group", "advantage scaling: group (divide by the group's std) | batch (the batch's std) | none (Dr. GRPO)")
+    mask_truncated_completions: bool = help_field(False, "leave completions that hit max_completion_length out of the loss (DAPO)")
+    dynamic_sampling: str = help_field(
+        "off", "groups whose rewards are all equal carry no signal: off | filter (drop them) | resample (DAPO: draw new problems)")
+    dynamic_sampling_max_tries: int = help_field(3, "with dynamic_sampling=resample, the most extra generation rounds per step")
+    format_reward_weight: float = help_field(
+        0.1, "weight of the format term added to the verifier's reward: 1 when the completion holds exactly one <answer>...</answer>")
+
+    # -- bookkeeping ----------------------------------------------------------------------------
+    logging_steps: int = help_field(10, "print a metrics line every this many steps (events.jsonl gets every step)")
+    eval_steps: int = help_field(0, "evaluate (greedy accuracy on the eval problems) every this many steps; 0 = at the end only")
+    eval_on_start: bool = help_field(True, "evaluate once before the first step")
+    save_steps: int = help_field(50, "write a checkpoint every this many steps (and at the end); 0 = at the end only")
+    save_total_limit: int | None = help_field(None, "keep at most this many checkpoints (the oldest are deleted); None = keep all")
+
+    def __post_init__(self) -> None:
+        def bad(name: str, expected: str) -> UserError:
+            return UserError(f"GRPOConfig.{name} = {getattr(self, name)!r}: expected {expected}")
+
+        for name, choices in (("loss_type", LOSS_TYPES), ("scale_rewards", SCALE_REWARDS),
+                              ("dynamic_sampling", DYNAMIC_SAMPLING), ("lr_scheduler_type", LR_SCHEDULERS)):
+            if getattr(self, name) not in choices:
+                raise bad(name, "one of " + ", ".join(choices))
+        if self.learning_rate is not None and not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            raise bad("learning_rate", "a positive number (or None for the policy's default)")
+        for name in ("prompts_per_step", "steps_per_generation", "num_iterations", "max_completion_length",
+                     "dynamic_sampling_max_tries", "logging_steps"):
+            if getattr(self, name) < 1:
+                raise bad(name, "an integer >= 1")
+        if self.num_generations < 2:
+            raise bad("num_generations", "an integer >= 2 (advantages compare samples within a group)")
+        for name in ("warmup_steps", "eval_steps", "save_steps"):
+            if getattr(self, name) < 0:
+                raise bad(name, "an integer >= 0")
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise bad("max_steps", "a positive integer, or -1 to use num_train_epochs")
+        if self.max_steps == -1 and not self.num_train_epochs > 0:
+            raise bad("num_train_epochs", "a positive number when max_steps is -1")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise bad("warmup_ratio", "a fraction in [0, 1)")
+        for name in ("weight_decay", "max_grad_norm", "beta", "format_reward_weight", "temperature"):
+            if not getattr(self, name) >= 0:
+                raise bad(name, "a number >= 0")
+        for name in ("adam_beta1", "adam_beta2"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise bad(name, "a number in [0, 1)")
+        if not self.adam_epsilon > 0:
+            raise bad("adam_epsilon", "a positive number")
+        if not 0 < self.top_p <= 1:
+            raise bad("top_p", "a number in (0, 1]")
+        if self.top_k < 0:
+            raise bad("top_k", "an integer >= 0 (0 = off)")
+        if not 0 <= self.epsilon < 1:
+            raise bad("epsilon", "a number in [0, 1)")
+        if self.epsilon_high is not None and not self.epsilon_high >= 0:
+            raise bad("epsilon_high", "a number >= 0, or None to use epsilon")
+        if self.save_total_limit is not None and self.save_total_limit < 1:
+            raise bad("save_total_limit", "an integer >= 1, or None to keep every checkpoint")
+        batch = self.generation_batch_size
+        if batch % self.steps_per_generation:
+            raise bad("steps_per_generation", f"a divisor of the generation batch prompts_per_step * num_generations = {batch}")
+        if self.per_device_train_batch_size is not None:
+            if self.per_device_train_batch_size < 1 or self.mini_batch_size % self.per_device_train_batch_size:
+                raise bad("per_device_train_batch_size",
+                          f"a divisor of the mini-batch size {self.mini_batch_size} (= {batch} completions / steps_per_generation), or None")
+
+    # -- derived quantities ---------------------------------------------------------------------
+    @property
+    def epsilon_low(self) -> float:
+        return self.epsilon
+
+    @property
+    def epsilon_upper(self) -> float:
+        """The upper clipping range actually used (epsilon_high, or epsilon when it is None)."""
+        return self.epsilon if self.epsilon_high is None else self.epsilon_high
+
+    @property
+    def generation_batch_size(self) -> int:
+        """Completions generated per step."""
+        return self.prompts_per_step * self.num_generations
+
+    @property
+    def mini_batch_size(self) -> int:
+        """Completions per optimizer update."""
+        return self.generation_batch_size // self.steps_per_generation
+
+    @property
+    def micro_batch_size(self) -> int:
+        """Completions per forward/backward pass."""
+        return self.per_device_train_batch_size or self.mini_batch_size
+
+    def total_steps(self, num_problems: int) -> int:
+        """max_steps, or the steps that num_train_epochs passes over `num_problems` problems take."""
+        if self.max_steps > 0:
+            return self.max_steps
+        return max(1, math.ceil(self.num_train_epochs * num_problems / self.prompts_per_step))
+
+    def warmup_for(self, total_steps: int) -> int:
+        """Warm-up length in steps for a run of `total_steps` steps."""
+        if self.warmup_steps > 0:
+            return self.warmup_steps
+        return math.ceil(self.warmup_ratio * total_steps)
