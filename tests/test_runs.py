@@ -1,0 +1,112 @@
+"""Run directories: config, append-only logs, atomic checkpoints, and resume truncation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rungs.errors import UserError
+from rungs.runs import RunDir, read_jsonl, truncate_jsonl
+
+
+def _steps(rows):
+    return [r["step"] for r in rows]
+
+
+def test_create_open_and_config(tmp_path):
+    run = RunDir.create(tmp_path / "run", {"task": "countdown", "grpo": {"beta": 0.001}})
+    assert run.read_config() == {"task": "countdown", "grpo": {"beta": 0.001}}
+    with pytest.raises(UserError, match="already holds a run"):
+        RunDir.create(tmp_path / "run", {})
+    with pytest.raises(UserError, match="not a run directory"):
+        RunDir.open(tmp_path / "elsewhere")
+    assert RunDir.open(tmp_path / "run").read_config()["task"] == "countdown"
+
+
+def test_logs_append_and_read(tmp_path):
+    with RunDir.create(tmp_path / "run", {}) as run:
+        run.log_event({"step": 1, "reward": 0.5})
+        run.log_rollouts([{"step": 1, "completion": "a"}, {"step": 1, "completion": "b"}])
+        with pytest.raises(ValueError):
+            run.log_event({"reward": 1.0})  # no step
+    assert run.events() == [{"step": 1, "reward": 0.5}]
+    assert [r["completion"] for r in run.rollouts()] == ["a", "b"]
+
+
+def test_truncate_keeps_steps_up_to_and_drops_torn_line(tmp_path):
+    path = tmp_path / "log.jsonl"
+    rows = [{"step": s, "i": i} for i, s in enumerate([0, 1, 1, 2, 3])]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"step": 3, "torn', encoding="utf-8")
+    assert _steps(read_jsonl(path)) == [0, 1, 1, 2, 3]  # the torn line is skipped when reading
+    assert truncate_jsonl(path, 1) == 3
+    assert _steps(read_jsonl(path)) == [0, 1, 1]
+    assert path.read_text(encoding="utf-8").endswith("\n")
+    assert truncate_jsonl(path, 1) == 3  # idempotent
+    assert truncate_jsonl(path, -1) == 0 and path.read_text() == ""
+
+
+def test_checkpoint_is_atomic(tmp_path):
+    run = RunDir.create(tmp_path / "run", {})
+
+    def write(d):
+        (d / "weights.bin").write_bytes(b"w" * 10)
+
+    def fail(d):
+        (d / "weights.bin").write_bytes(b"half")
+        raise RuntimeError("killed mid-write")
+
+    path = run.save_checkpoint(2, write)
+    assert path.name == "step-2" and (path / "weights.bin").read_bytes() == b"w" * 10
+    with pytest.raises(RuntimeError):
+        run.save_checkpoint(4, fail)
+    assert [s for s, _ in run.checkpoints()] == [2]
+    assert not any(p.name.startswith(".tmp") for p in run.checkpoints_dir.iterdir())
+    # A kill leaves a temporary directory (never renamed) and maybe an unmarked one: both ignored.
+    (run.checkpoints_dir / ".tmp-step-6-abc").mkdir()
+    (run.checkpoints_dir / "step-8").mkdir()  # no COMPLETE marker
+    assert run.latest_checkpoint()[0] == 2
+    run.save_checkpoint(2, lambda d: (d / "weights.bin").write_bytes(b"new"))  # re-saving a step replaces it
+    assert (run.checkpoint_path(2) / "weights.bin").read_bytes() == b"new"
+
+
+def test_prune_keeps_the_newest(tmp_path):
+    run = RunDir.create(tmp_path / "run", {})
+    for step in (1, 2, 3, 4):
+        run.save_checkpoint(step, lambda d: None)
+    run.prune_checkpoints(2)
+    assert [s for s, _ in run.checkpoints()] == [3, 4]
+    run.prune_checkpoints(None)
+    assert [s for s, _ in run.checkpoints()] == [3, 4]
+
+
+def test_resume_cuts_logs_back_to_the_checkpoint(tmp_path):
+    run = RunDir.create(tmp_path / "run", {"x": 1})
+    for step in (1, 2, 3):
+        run.log_event({"step": step})
+        run.log_rollouts([{"step": step, "k": 0}, {"step": step, "k": 1}])
+        if step == 2:
+            run.save_checkpoint(2, lambda d: None)
+    run.close()
+    with open(run.events_path, "a", encoding="utf-8") as handle:
+        handle.write('{"step": 4, "reward"')  # killed mid-line
+    (run.checkpoints_dir / ".tmp-step-4-xyz").mkdir()  # killed mid-checkpoint
+
+    again = RunDir.open(tmp_path / "run")
+    step, path = again.resume()
+    assert step == 2 and path == again.checkpoint_path(2)
+    assert _steps(again.events()) == [1, 2]
+    assert _steps(again.rollouts()) == [1, 1, 2, 2]
+    assert not (again.checkpoints_dir / ".tmp-step-4-xyz").exists()
+    again.log_event({"step": 3})  # continues cleanly after the cut
+    assert _steps(again.events()) == [1, 2, 3]
+    again.close()
+
+
+def test_resume_without_checkpoint_starts_over(tmp_path):
+    run = RunDir.create(tmp_path / "run", {})
+    run.log_event({"step": 0, "type": "eval"})
+    run.log_event({"step": 1})
+    run.close()
+    assert RunDir.open(tmp_path / "run").resume() == (0, None)
+    assert run.events() == []
