@@ -24,6 +24,8 @@ BUILTIN_PREFIX = "builtin:"
 
 def builtin_names() -> list[str]:
     root = resources.files("rungs") / "data"
+    if not root.is_dir():  # git does not keep an empty folder
+        return []
     return sorted(p.name[: -len(".jsonl")] for p in root.iterdir() if p.name.endswith(".jsonl"))
 
 
@@ -64,8 +66,16 @@ def row_to_problem(row: Any, where: str, index: int) -> Problem:
 
 def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
     """(line number, parsed object) for each non-blank line; a bad line is a UserError."""
-    with open(path, encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
+    try:
+        handle = open(path, "rb")  # bytes, so that a bad encoding is reported with its line
+    except OSError as err:
+        raise UserError(f"{path}: cannot read ({err.strerror}); expected a JSON-lines file") from None
+    with handle:
+        for lineno, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise UserError(f"{path}:{lineno}: not UTF-8 text ({err.reason} at byte {err.start + 1})") from None
             if not line.strip():
                 continue
             try:
@@ -102,6 +112,8 @@ def _read(path: Path) -> Iterable[Problem]:
     if suffix == ".json":
         try:
             rows = json.loads(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as err:
+            raise UserError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start + 1})") from None
         except json.JSONDecodeError as err:
             raise UserError(f"{path}:{err.lineno}: malformed JSON ({err.msg}); expected a list of objects") from None
         if not isinstance(rows, list):
@@ -112,7 +124,10 @@ def _read(path: Path) -> Iterable[Problem]:
             import pyarrow.parquet as pq
         except ImportError:
             raise UserError(f"{path}: reading parquet needs pyarrow: pip install 'rungs[data]'") from None
-        rows = pq.read_table(path).to_pylist()
+        try:
+            rows = pq.read_table(path).to_pylist()
+        except Exception as err:  # noqa: BLE001 - pyarrow raises several types for a bad file
+            raise UserError(f"{path}: not a readable parquet file ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
         return [row_to_problem(row, f"{path} row {i}", i) for i, row in enumerate(rows)]
     raise UserError(f"{path}: unsupported file type {suffix!r}; expected .jsonl, .json, .parquet or a dataset directory")
 

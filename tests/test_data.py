@@ -1,0 +1,154 @@
+"""Problem files: JSONL/JSON/parquet/HF dataset directories, field aliases, ids, and bad rows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rungs.data import iter_jsonl, load_problems, row_to_problem, write_jsonl
+from rungs.errors import UserError
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def test_jsonl_with_aliases_and_extra_columns(tmp_path):
+    path = write_lines(
+        tmp_path / "p.jsonl",
+        [
+            json.dumps({"id": "a", "problem": "1+1", "answer": "2"}),
+            json.dumps({"id": "b", "question": "2+2", "solution": "4", "source": "gsm"}),
+            "",  # blank lines are skipped
+            json.dumps({"id": "c", "prompt": "3+3", "ground_truth": 6, "meta": {"level": 2}, "nums": [1, 2]}),
+            json.dumps({"id": 7, "problem": "unlabelled"}),
+        ],
+    )
+    problems = load_problems(path)
+    assert [p.id for p in problems] == ["a", "b", "c", "7"]
+    assert [p.text for p in problems] == ["1+1", "2+2", "3+3", "unlabelled"]
+    assert [p.answer for p in problems] == ["2", "4", "6", None]  # a numeric answer becomes text
+    assert problems[1].meta == {"source": "gsm"}  # unknown columns are kept in meta
+    assert problems[2].meta == {"level": 2, "nums": [1, 2]}
+    assert load_problems(path, limit=2) == problems[:2]
+
+
+def test_ids_are_generated_when_absent(tmp_path):
+    path = write_lines(tmp_path / "p.jsonl", [json.dumps({"problem": t}) for t in ("a", "b", "c")])
+    problems = load_problems(path)
+    assert [p.id for p in problems] == ["p0", "p1", "p2"]
+
+
+def test_duplicate_ids_are_an_error(tmp_path):
+    path = write_lines(tmp_path / "p.jsonl", [json.dumps({"id": "x", "problem": t}) for t in ("a", "b")])
+    with pytest.raises(UserError, match=r"p\.jsonl: duplicate problem id 'x'"):
+        load_problems(path)
+
+
+@pytest.mark.parametrize(
+    ("lines", "pattern"),
+    [
+        (['{"problem": "a"}', '{"problem": "b"', '{"problem": "c"}'], r"p\.jsonl:2: malformed JSON"),
+        (['{"problem": "a"}', "", '{"answer": "3"}'], r"p\.jsonl:3: no problem text"),
+        (['{"problem": ""}'], r"p\.jsonl:1: no problem text"),
+        (['["a list"]'], r"p\.jsonl:1: expected a JSON object"),
+        (['{"problem": 5}'], r"p\.jsonl:1: field 'problem' must be a string"),
+        (['{"problem": "a", "meta": [1]}'], r"p\.jsonl:1: field 'meta' must be an object"),
+    ],
+)
+def test_bad_rows_name_the_file_and_line(tmp_path, lines, pattern):
+    path = write_lines(tmp_path / "p.jsonl", lines)
+    with pytest.raises(UserError, match=pattern) as info:
+        load_problems(path)
+    assert "\n" not in str(info.value)
+
+
+def test_file_level_errors(tmp_path):
+    with pytest.raises(UserError, match="no such file"):
+        load_problems(tmp_path / "missing.jsonl")
+    with pytest.raises(UserError, match="contains no problems"):
+        load_problems(write_lines(tmp_path / "empty.jsonl", ["", "  "]))
+    (tmp_path / "latin1.json").write_bytes(b'[{"problem": "caf\xe9"}]')
+    with pytest.raises(UserError, match=r"latin1\.json: not UTF-8"):
+        load_problems(tmp_path / "latin1.json")
+    (tmp_path / "p.csv").write_text("problem\n1+1\n")
+    with pytest.raises(UserError, match="unsupported file type '.csv'"):
+        load_problems(tmp_path / "p.csv")
+    (tmp_path / "bin.jsonl").write_bytes(b'{"problem": "ok"}\n\xff\xfe{"problem": "x"}\n')
+    with pytest.raises(UserError, match=r"bin\.jsonl:2: not UTF-8"):
+        load_problems(tmp_path / "bin.jsonl")
+
+
+def test_iter_jsonl_missing_file_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match=r"missing\.jsonl"):
+        list(iter_jsonl(tmp_path / "missing.jsonl"))
+
+
+def test_json_list_file(tmp_path):
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps([{"question": "q1", "answer": "1"}, {"problem": "q2"}]))
+    problems = load_problems(path)
+    assert [(p.id, p.text, p.answer) for p in problems] == [("p0", "q1", "1"), ("p1", "q2", None)]
+    path.write_text(json.dumps({"problem": "not a list"}))
+    with pytest.raises(UserError, match="expected a JSON list"):
+        load_problems(path)
+    path.write_text('[{"problem": "a"},\n {"problem": }]')
+    with pytest.raises(UserError, match=r"p\.json:2: malformed JSON"):
+        load_problems(path)
+    path.write_text(json.dumps([{"problem": "a"}, {"answer": "b"}]))
+    with pytest.raises(UserError, match=r"p\.json\[1\]: no problem text"):
+        load_problems(path)
+
+
+def test_parquet(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    table = pa.table({"question": ["1+1", "2+2"], "answer": ["2", None], "level": [1, 3]})
+    pq.write_table(table, tmp_path / "p.parquet")
+    problems = load_problems(tmp_path / "p.parquet")
+    assert [(p.id, p.text, p.answer, p.meta) for p in problems] == [
+        ("p0", "1+1", "2", {"level": 1}),
+        ("p1", "2+2", None, {"level": 3}),
+    ]
+    (tmp_path / "corrupt.parquet").write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(UserError, match=r"corrupt\.parquet: not a readable parquet file"):
+        load_problems(tmp_path / "corrupt.parquet")
+    pq.write_table(pa.table({"text": ["x"]}), tmp_path / "bad.parquet")
+    with pytest.raises(UserError, match=r"bad\.parquet row 0: no problem text"):
+        load_problems(tmp_path / "bad.parquet")
+
+
+def test_hf_dataset_directory(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    ds = datasets.Dataset.from_dict({"id": ["a", "b"], "prompt": ["∫ x dx", "∫ 1 dx"], "solution": ["x^2/2", "x"]})
+    ds.save_to_disk(str(tmp_path / "single"))
+    problems = load_problems(tmp_path / "single")
+    assert [(p.id, p.text, p.answer) for p in problems] == [("a", "∫ x dx", "x^2/2"), ("b", "∫ 1 dx", "x")]
+    # a DatasetDict: the test split is the one evaluated
+    other = datasets.Dataset.from_dict({"problem": ["train row"]})
+    datasets.DatasetDict({"train": other, "test": ds}).save_to_disk(str(tmp_path / "dict"))
+    assert [p.id for p in load_problems(tmp_path / "dict")] == ["a", "b"]
+    (tmp_path / "not_a_dataset").mkdir()
+    with pytest.raises(UserError, match="not a dataset saved with save_to_disk"):
+        load_problems(tmp_path / "not_a_dataset")
+
+
+def test_builtin_unknown_name():
+    with pytest.raises(UserError, match=r"unknown built-in problem set 'no-such-set'") as info:
+        load_problems("builtin:no-such-set")
+    assert "\n" not in str(info.value)
+
+
+def test_row_to_problem_names_where():
+    with pytest.raises(UserError, match=r"^somewhere:9: no problem text"):
+        row_to_problem({"answer": "1"}, "somewhere:9", 0)
+
+
+def test_write_jsonl_round_trip(tmp_path):
+    rows = [{"id": "a", "problem": "π + 1", "answer": "x"}, {"id": "b", "problem": "2"}]
+    write_jsonl(tmp_path / "out.jsonl", rows)
+    assert [row for _, row in iter_jsonl(tmp_path / "out.jsonl")] == rows
+    assert [p.id for p in load_problems(tmp_path / "out.jsonl")] == ["a", "b"]
