@@ -1,0 +1,624 @@
+"""Any Hugging Face causal LM as a rungs policy: sampling with `generate`, log-probs for GRPO, LoRA.
+
+`load_policy("hf:Qwen/Qwen2.5-0.5B-Instruct", lora_rank=16)` (a hub name or a local directory; a
+directory holding a peft adapter loads its base model and the adapter). The model is used as it is:
+`from_pretrained`, the tokenizer's chat template, peft for LoRA, transformers' own logits warpers
+and stop-string criteria. What rungs adds is what RL needs and `generate` does not give:
+
+- one prompt encoding (`encode_prompts`) shared by sampling and scoring, so the ids GRPO scores are
+  exactly the ids the samples were conditioned on;
+- per-token log-probs that never hold a [B, T, V] float32 tensor: the backbone's hidden states of
+  the completion positions go through the LM head a chunk of tokens at a time, each chunk reduced
+  to (logsumexp, target logit) at once, and recomputed in backward (`selective_log_softmax`). With
+  a 150k vocabulary this is the difference between gigabytes and tens of megabytes;
+- the KL reference: under LoRA the base model with the adapter disabled (no memory cost), or the
+  adapter frozen at `set_reference`; without LoRA a frozen deep copy of the model (twice the
+  weight memory — use LoRA on anything but small models);
+- FIRE sampling (first token hot, the rest normal) as a logits processor that warps only the first
+  generated position; snapshot/restore of the trainable weights for test-time RL rollback.
+
+`Completion.logprobs` from `generate` are log p(token | prefix) under the plain temperature-1
+distribution of the weights that sampled it — not the temperature/top-k/top-p-warped sampling
+distribution — because that is the quantity `logprobs()` recomputes and GRPO's importance ratio
+compares. They are computed by one batched forward pass after sampling (the same code path as
+`logprobs()`), so the two agree to float rounding; set `generation_logprobs=False` to skip it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import inspect
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from rungs.errors import UserError
+from rungs.policies.base import LogProbs, Policy, SamplingParams
+from rungs.types import Completion
+
+log = logging.getLogger(__name__)
+
+DTYPES = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16,
+          "half": torch.float16, "float32": torch.float32, "fp32": torch.float32, "float": torch.float32}
+DEVICES = ("auto", "cuda", "mps", "cpu")
+# Float32 logits per chunk in `selective_log_softmax` (64 MiB: ~110 tokens of a 151k vocabulary).
+DEFAULT_CHUNK_BYTES = 64 * 2**20
+
+
+# -- log-probs without [B, T, V] ----------------------------------------------------------------------
+def selective_log_softmax(
+    hidden: Tensor,
+    head: Callable[[Tensor], Tensor],
+    targets: Tensor,
+    *,
+    chunk_size: int,
+    with_entropy: bool = False,
+) -> tuple[Tensor, Tensor | None]:
+    """log softmax(head(hidden))[target] for N positions, `chunk_size` positions at a time.
+
+    hidden: [N, H] (or [N, V] logits with `head` the identity); targets: [N] token ids.
+    Returns (logprobs [N] float32, entropy [N] float32 without grad, or None).
+
+    Each chunk's logits [chunk, V] are upcast to float32, reduced to logsumexp and the target logit,
+    and dropped. When grad is on, each chunk runs under activation checkpointing, so backward
+    recomputes its logits instead of keeping every chunk's alive: peak memory is a few chunks of
+    logits however long the completions are.
+    """
+    n = hidden.shape[0]
+    if n == 0:
+        empty = hidden.new_zeros(0, dtype=torch.float32)
+        return empty, (empty if with_entropy else None)
+
+    def chunk_fn(h: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+        logits = head(h).float()  # [c, V]
+        lse = torch.logsumexp(logits, dim=-1)  # [c]
+        picked = logits.gather(-1, t.unsqueeze(-1)).squeeze(-1)  # [c]
+        if with_entropy:
+            with torch.no_grad():
+                probs = torch.softmax(logits, dim=-1)  # [c, V]
+                ent = lse - (probs * logits).sum(-1)  # [c]
+        else:
+            ent = lse.new_zeros(0)
+        return picked - lse, ent
+
+    grad = torch.is_grad_enabled() and hidden.requires_grad
+    lps, ents = [], []
+    for start in range(0, n, max(1, chunk_size)):
+        h, t = hidden[start : start + chunk_size], targets[start : start + chunk_size]
+        if grad:
+            lp, ent = torch.utils.checkpoint.checkpoint(chunk_fn, h, t, use_reentrant=False)
+        else:
+            lp, ent = chunk_fn(h, t)
+        lps.append(lp)
+        ents.append(ent)
+    return torch.cat(lps), (torch.cat(ents).detach() if with_entropy else None)
+
+
+def naive_log_softmax(logits: Tensor, targets: Tensor) -> Tensor:
+    """The textbook version, for tests and the benchmark: full float32 log-softmax, then gather.
+
+    logits: [..., V]; targets: [...] -> [...] float32.
+    """
+    return torch.log_softmax(logits.float(), dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+
+
+def chunk_size_for(vocab_size: int, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> int:
+    """Positions per chunk so that one chunk of float32 logits is about `chunk_bytes`."""
+    return max(8, chunk_bytes // (4 * max(1, vocab_size)))
+
+
+# -- sampling -----------------------------------------------------------------------------------------
+def _warpers(temperature: float, top_k: int, top_p: float) -> list[Any]:
+    """transformers' own warpers for one position; temperature 0 means greedy (keep the argmax)."""
+    from transformers.generation.logits_process import (
+        TemperatureLogitsWarper,
+        TopKLogitsWarper,
+        TopPLogitsWarper,
+    )
+
+    if temperature == 0:
+        return [TopKLogitsWarper(top_k=1)]
+    out: list[Any] = []
+    if temperature != 1.0:
+        out.append(TemperatureLogitsWarper(temperature))
+    if top_k > 0:
+        out.append(TopKLogitsWarper(top_k=top_k))
+    if top_p < 1.0:
+        out.append(TopPLogitsWarper(top_p=top_p))
+    return out
+
+
+def _position_warper(prompt_len: int, first: list[Any], rest: list[Any]) -> Any:
+    """A logits processor applying `first` at the first generated position and `rest` after (FIRE)."""
+    from transformers.generation.logits_process import LogitsProcessor
+
+    class PositionWarper(LogitsProcessor):
+        def __call__(self, input_ids: Tensor, scores: Tensor) -> Tensor:  # input_ids: [R, P + t]
+            for warper in first if input_ids.shape[1] == prompt_len else rest:
+                scores = warper(input_ids, scores)
+            return scores
+
+    return PositionWarper()
+
+
+def _pick_device(device: str) -> torch.device:
+    if device not in DEVICES and not device.startswith("cuda:"):
+        raise UserError(f"hf policy: device {device!r} is not one of {', '.join(DEVICES)} (or cuda:N)")
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"hf policy: device {device!r} asked for, but torch sees no CUDA GPU")
+    return torch.device(device)
+
+
+def _pick_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
+    """'auto': bfloat16 on a GPU that has it (else float16), float32 on CPU and MPS."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    if dtype not in DTYPES:
+        raise UserError(f"hf policy: dtype {dtype!r} is not one of auto, {', '.join(DTYPES)}")
+    return DTYPES[dtype]
+
+
+class HFPolicy(Policy):
+    """A transformers causal LM (optionally with a LoRA adapter) behind the rungs Policy interface."""
+
+    trainable = True
+    prompt_style = "instruct"
+
+    def __init__(
+        self,
+        model_path: str,
+        *,
+        dtype: str | torch.dtype = "auto",
+        device: str = "auto",
+        lora_rank: int = 0,
+        lora_alpha: float | None = None,
+        lora_dropout: float = 0.0,
+        target_modules: str | list[str] = "all-linear",
+        gradient_checkpointing: bool = False,
+        generation_logprobs: bool = True,
+        gen_batch_size: int = 64,
+        logprob_batch_size: int = 16,
+        chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+        trust_remote_code: bool = False,
+        seed: int | None = None,
+    ) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+
+        self.path = str(model_path)
+        self.name = f"hf:{self.path}"
+        self._device = _pick_device(device)
+        self._dtype = _pick_dtype(dtype, self._device)
+        self.generation_logprobs = generation_logprobs
+        self.gen_batch_size = max(1, int(gen_batch_size))
+        self.logprob_batch_size = max(1, int(logprob_batch_size))
+        self.chunk_bytes = int(chunk_bytes)
+        if seed is not None:
+            torch.manual_seed(seed)  # the LoRA initialisation
+
+        adapter_dir = Path(self.path) / "adapter_config.json"
+        base_path, adapter_path = self.path, None
+        if adapter_dir.is_file():  # a saved LoRA adapter: load its base model, then the adapter
+            adapter_path = self.path
+            base_path = json.loads(adapter_dir.read_text(encoding="utf-8")).get("base_model_name_or_path") or ""
+            if not base_path:
+                raise UserError(f"{adapter_dir}: no base_model_name_or_path; cannot find the base model")
+        self.base_path = base_path
+
+        try:
+            tok_path = adapter_path if adapter_path and (Path(adapter_path) / "tokenizer_config.json").is_file() else base_path
+            self.tokenizer = AutoTokenizer.from_pretrained(tok_path, trust_remote_code=trust_remote_code)
+            model = AutoModelForCausalLM.from_pretrained(base_path, dtype=self._dtype, trust_remote_code=trust_remote_code)
+        except (OSError, ValueError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise UserError(f"hf policy: cannot load model {base_path!r}: {first}") from None
+        model.to(self._device)
+
+        # Token ids generation needs; everything else about sampling comes from SamplingParams, never
+        # from the hub's generation_config.json (whose temperature/top_k/repetition_penalty would
+        # silently change the sampling distribution rungs computes log-probs for).
+        hub = model.generation_config
+        eos = hub.eos_token_id if hub is not None else None
+        eos_ids = set(eos if isinstance(eos, list) else ([eos] if eos is not None else []))
+        if self.tokenizer.eos_token_id is not None:
+            eos_ids.add(self.tokenizer.eos_token_id)
+        self.eos_token_ids = sorted(eos_ids)
+        pad = self.tokenizer.pad_token_id
+        if pad is None:
+            pad = hub.pad_token_id if hub is not None and hub.pad_token_id is not None else (self.eos_token_ids or [0])[0]
+        self.pad_token_id = int(pad)
+        model.generation_config = GenerationConfig(
+            eos_token_id=self.eos_token_ids or None, pad_token_id=self.pad_token_id,
+            bos_token_id=getattr(hub, "bos_token_id", None),
+        )
+
+        self.lora = False
+        if adapter_path is not None:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, adapter_path, is_trainable=True)
+            self.lora = True
+        elif lora_rank and lora_rank > 0:
+            from peft import LoraConfig, get_peft_model
+
+            config = LoraConfig(
+                r=int(lora_rank), lora_alpha=float(lora_alpha if lora_alpha is not None else 2 * lora_rank),
+                lora_dropout=float(lora_dropout), target_modules=target_modules, task_type="CAUSAL_LM",
+            )
+            model = get_peft_model(model, config)
+            self.lora = True
+        self.model = model
+        if gradient_checkpointing:
+            # transformers 5 renamed it (the old name still works, with a FutureWarning).
+            if hasattr(self.model, "activation_checkpointing_enable"):
+                self.model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+            else:
+                self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        self.model.eval()
+
+        self._reference: torch.nn.Module | None = None  # full copy (no LoRA)
+        self._reference_adapter: dict[str, Tensor] | None = None  # frozen adapter (LoRA)
+        self._warned_reference = False
+        self._split = self._find_head()
+
+    @classmethod
+    def from_spec(cls, arg: str | None, **kwargs: Any) -> HFPolicy:
+        """`hf:PATH_OR_HUB_NAME`; `model=` may name the model instead. `task=` is accepted and unused."""
+        kwargs.pop("task", None)
+        model = kwargs.pop("model", None)
+        path = arg or model
+        if not path:
+            raise UserError("hf policy needs a model: hf:PATH_OR_HUB_NAME (e.g. hf:Qwen/Qwen2.5-0.5B-Instruct)")
+        known = {k for k, v in inspect.signature(cls.__init__).parameters.items() if v.kind is v.KEYWORD_ONLY}
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise UserError(f"hf policy: unknown option {unknown[0]!r}; expected one of {', '.join(sorted(known))}")
+        return cls(path, **kwargs)
+
+    # -- model plumbing ------------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self._base_model().get_output_embeddings().weight.shape[0])
+
+    def _base_model(self, model: torch.nn.Module | None = None) -> Any:
+        """The transformers model under a peft wrapper (LoRA layers still injected and active)."""
+        model = self.model if model is None else model
+        return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+    def _find_head(self) -> bool:
+        """Whether logits == lm_head(decoder(...).last_hidden_state) for this architecture.
+
+        True for Llama, Qwen, Mistral, Phi and most others; False for models that post-process
+        logits (Gemma 2's soft-capping, Cohere's logit scale), which then take the slower path
+        through the full forward with `logits_to_keep`. Checked once on a few tokens.
+        """
+        base = self._base_model()
+        try:
+            decoder, head = base.get_decoder(), base.get_output_embeddings()
+        except (AttributeError, NotImplementedError):
+            return False
+        if decoder is None or head is None or decoder is base:
+            return False
+        ids = torch.tensor([[1, 2, 3, 4]], device=self._device) % self.vocab_size
+        with torch.no_grad():
+            want = base(input_ids=ids, use_cache=False).logits
+            got = head(decoder(input_ids=ids, use_cache=False).last_hidden_state)
+        return bool(want.shape == got.shape and torch.allclose(want.float(), got.float(), rtol=1e-3, atol=1e-3))
+
+    @contextlib.contextmanager
+    def _inference(self) -> Iterator[None]:
+        """Eval mode (no dropout) and no grad, restoring the training flag afterwards."""
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            if was_training:
+                self.model.train()
+
+    # -- prompts -----------------------------------------------------------------------------------
+    def format_prompt(self, prompt: str) -> str:
+        """The text the model sees: the chat template with a generation prompt, or the raw prompt."""
+        if getattr(self.tokenizer, "chat_template", None):
+            return self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False
+            )
+        return prompt
+
+    def encode_prompts(self, prompts: Sequence[str]) -> list[list[int]]:
+        chat = bool(getattr(self.tokenizer, "chat_template", None))
+        out = []
+        for prompt in prompts:
+            # The template writes its own BOS/special tokens; a raw prompt gets the tokenizer's.
+            ids = self.tokenizer(self.format_prompt(prompt), add_special_tokens=not chat)["input_ids"]
+            if not ids:
+                raise UserError(f"hf policy: prompt {prompt[:40]!r} encodes to no tokens")
+            out.append(list(ids))
+        return out
+
+    def _left_pad(self, rows: Sequence[Sequence[int]]) -> tuple[Tensor, Tensor]:
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)  # [R, P]
+        mask = torch.zeros((len(rows), width), dtype=torch.long)  # [R, P]
+        for i, r in enumerate(rows):
+            ids[i, width - len(r) :] = torch.tensor(r, dtype=torch.long)
+            mask[i, width - len(r) :] = 1
+        return ids.to(self._device), mask.to(self._device)
+
+    # -- sampling ----------------------------------------------------------------------------------
+    def generate(self, prompts: Sequence[str], n: int = 1, sampling: SamplingParams | None = None) -> list[list[Completion]]:
+        sp = sampling or SamplingParams()
+        if not prompts:
+            return []
+        prompt_ids = self.encode_prompts(prompts)
+        fire = sp.first_token_temperature is not None or sp.first_token_top_k is not None
+        # Greedy without FIRE is deterministic: sample once per prompt and copy.
+        copies = 1 if (sp.greedy and not fire) else n
+        rows = [(i, prompt_ids[i]) for i in range(len(prompts)) for _ in range(copies)]
+
+        results: list[tuple[list[int], str, str]] = []
+        with self._inference(), torch.random.fork_rng(devices=self._rng_devices()):
+            if sp.seed is not None:
+                torch.manual_seed(sp.seed)
+            for start in range(0, len(rows), self.gen_batch_size):
+                batch = [r for _, r in rows[start : start + self.gen_batch_size]]
+                results.extend(self._generate_batch(batch, sp, fire))
+
+        logprobs: list[list[float] | None] = [None] * len(rows)
+        if self.generation_logprobs:
+            with self._inference():
+                for start in range(0, len(rows), self.logprob_batch_size):
+                    chunk = range(start, min(start + self.logprob_batch_size, len(rows)))
+                    lp = self.logprobs([rows[j][1] for j in chunk], [results[j][0] for j in chunk])
+                    for k, j in enumerate(chunk):
+                        logprobs[j] = lp.logprobs[k, : len(results[j][0])].tolist()
+
+        out: list[list[Completion]] = [[] for _ in prompts]
+        for (i, _), (toks, text, finish), lps in zip(rows, results, logprobs):
+            out[i].append(Completion(text=text, token_ids=toks, logprobs=lps, finish_reason=finish))
+        if copies == 1 and n > 1:
+            out = [[copy.deepcopy(c[0]) for _ in range(n)] for c in out]
+        return out
+
+    def _rng_devices(self) -> list[Any]:
+        return [self._device] if self._device.type == "cuda" else []
+
+    def _generate_batch(self, batch: list[list[int]], sp: SamplingParams, fire: bool) -> list[tuple[list[int], str, str]]:
+        from transformers import GenerationConfig, LogitsProcessorList
+
+        ids, mask = self._left_pad(batch)  # [R, P]
+        prompt_len = ids.shape[1]
+        do_sample = fire or not sp.greedy
+        config = GenerationConfig(
+            do_sample=do_sample, max_new_tokens=sp.max_new_tokens, num_return_sequences=1,
+            # Warping is done by our processor below; switch off the built-in warpers explicitly
+            # (transformers' global default is top_k=50).
+            temperature=1.0, top_k=0, top_p=1.0, repetition_penalty=1.0,
+            eos_token_id=self.eos_token_ids or None, pad_token_id=self.pad_token_id,
+            stop_strings=list(sp.stop) or None,
+        )
+        processors = LogitsProcessorList()
+        if do_sample:
+            rest = _warpers(sp.temperature, sp.top_k, sp.top_p)
+            first_t = sp.first_token_temperature if sp.first_token_temperature is not None else sp.temperature
+            first_k = sp.first_token_top_k if sp.first_token_top_k is not None else sp.top_k
+            first = _warpers(first_t, first_k, sp.top_p) if fire else rest
+            processors.append(_position_warper(prompt_len, first, rest))
+        kwargs: dict[str, Any] = {"tokenizer": self.tokenizer} if sp.stop else {}
+        out = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=config,
+                                  logits_processor=processors, **kwargs)  # [R, P + new]
+        new = out[:, prompt_len:].tolist()
+        return [self._finish(row, sp) for row in new]
+
+    def _finish(self, row: list[int], sp: SamplingParams) -> tuple[list[int], str, str]:
+        """Cut one generated row at its end: the first stop string or EOS, whichever comes first.
+
+        Rows that stopped early are padded by `generate` (often with the EOS id), so the stop string
+        is looked for before EOS. The EOS token stays in `token_ids` (the model should learn to stop)
+        but not in the text; a stop string stays in both (tasks extract `<answer>...</answer>`).
+        """
+        eos = set(self.eos_token_ids)
+        end = next((k for k, t in enumerate(row) if t in eos), None)
+        body = row if end is None else row[:end]
+        if sp.stop:
+            text = self._decode(body)
+            hit = self._first_stop(text, sp.stop)
+            if hit is not None:
+                # Smallest prefix whose text contains a stop string (containment grows with the prefix).
+                lo, hi = 1, len(body)
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    if self._first_stop(self._decode(body[:mid]), sp.stop) is not None:
+                        hi = mid
+                    else:
+                        lo = mid + 1
+                return body[:lo], text[:hit], "stop"
+        if end is not None:
+            return row[: end + 1], self._decode(body), "stop"
+        return row, self._decode(row), "length"
+
+    def _decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+
+    @staticmethod
+    def _first_stop(text: str, stops: Iterable[str]) -> int | None:
+        """End index (exclusive) of the earliest stop string in `text`, or None."""
+        best = None
+        for s in stops:
+            k = text.find(s)
+            if k >= 0 and (best is None or k + len(s) < best):
+                best = k + len(s)
+        return best
+
+    # -- scoring -----------------------------------------------------------------------------------
+    def logprobs(self, prompt_ids: Sequence[Sequence[int]], completion_ids: Sequence[Sequence[int]], *, with_entropy: bool = False) -> LogProbs:
+        return self._logprobs_with(self.model, prompt_ids, completion_ids, with_entropy)
+
+    def _logprobs_with(self, model: torch.nn.Module, prompt_ids: Sequence[Sequence[int]],
+                       completion_ids: Sequence[Sequence[int]], with_entropy: bool) -> LogProbs:
+        """Left-padded prompts, right-padded completions, one forward, chunked selective log-softmax."""
+        if len(prompt_ids) != len(completion_ids):
+            raise ValueError(f"{len(prompt_ids)} prompts but {len(completion_ids)} completions")
+        if any(len(p) == 0 for p in prompt_ids):
+            raise ValueError("every prompt needs at least one token")
+        batch = len(prompt_ids)
+        p_len = max(len(p) for p in prompt_ids)
+        t_len = max(1, max((len(c) for c in completion_ids), default=1))
+        ids = torch.full((batch, p_len + t_len), self.pad_token_id, dtype=torch.long)  # [B, P+T]
+        attn = torch.zeros((batch, p_len + t_len), dtype=torch.long)  # [B, P+T]
+        for i, (p, c) in enumerate(zip(prompt_ids, completion_ids)):
+            ids[i, p_len - len(p) : p_len] = torch.tensor(list(p), dtype=torch.long)
+            attn[i, p_len - len(p) : p_len] = 1
+            if len(c):
+                ids[i, p_len : p_len + len(c)] = torch.tensor(list(c), dtype=torch.long)
+                attn[i, p_len : p_len + len(c)] = 1
+        ids, attn = ids.to(self._device), attn.to(self._device)
+        positions = (attn.cumsum(-1) - 1).clamp(min=0)  # [B, P+T]; as generate counts them
+        targets = ids[:, p_len:]  # [B, T]
+        mask = attn[:, p_len:].bool()  # [B, T]
+        chunk = chunk_size_for(self.vocab_size, self.chunk_bytes)
+
+        base = self._base_model(model)
+        if self._split:
+            hidden = base.get_decoder()(input_ids=ids, attention_mask=attn, position_ids=positions,
+                                        use_cache=False).last_hidden_state  # [B, P+T, H]
+            hidden = hidden[:, p_len - 1 : p_len + t_len - 1]  # [B, T, H]: states predicting each target
+            head = base.get_output_embeddings()
+        else:
+            # Only the completion positions' logits: logits_to_keep keeps the last T+1.
+            hidden = base(input_ids=ids, attention_mask=attn, position_ids=positions, use_cache=False,
+                          logits_to_keep=t_len + 1).logits[:, :-1]  # [B, T, V]
+
+            def head(x: Tensor) -> Tensor:
+                return x
+        flat_lp, flat_ent = selective_log_softmax(hidden[mask], head, targets[mask], chunk_size=chunk,
+                                                  with_entropy=with_entropy)  # [N]
+        logprobs = torch.zeros((batch, t_len), dtype=torch.float32, device=self._device).masked_scatter(mask, flat_lp)
+        entropy = None
+        if with_entropy:
+            entropy = torch.zeros((batch, t_len), dtype=torch.float32, device=self._device).masked_scatter(mask, flat_ent)
+        return LogProbs(logprobs, mask, entropy)
+
+    def set_reference(self) -> None:
+        """Freeze the current weights as the KL reference.
+
+        LoRA: a copy of the adapter weights only (a few MB); if the adapter is still the identity
+        (every lora_B zero), nothing is copied and the reference is the base model with the adapter
+        disabled. Full fine-tuning: a deep copy of the whole model (doubles weight memory).
+        """
+        if self.lora:
+            adapter = self._adapter_state()
+            identity = all(torch.count_nonzero(v) == 0 for k, v in adapter.items() if "lora_B" in k)
+            self._reference_adapter = None if identity else {k: v.clone() for k, v in adapter.items()}
+        else:
+            self._reference = copy.deepcopy(self.model).eval()
+            for p in self._reference.parameters():
+                p.requires_grad_(False)
+
+    def reference_logprobs(self, prompt_ids: Sequence[Sequence[int]], completion_ids: Sequence[Sequence[int]]) -> Tensor:
+        with self._inference():
+            if self.lora and self._reference_adapter is None:
+                with self.model.disable_adapter():
+                    return self._logprobs_with(self.model, prompt_ids, completion_ids, False).logprobs
+            if self.lora:
+                current = {k: v.clone() for k, v in self._adapter_state().items()}
+                self._load_adapter_state(self._reference_adapter)
+                try:
+                    return self._logprobs_with(self.model, prompt_ids, completion_ids, False).logprobs
+                finally:
+                    self._load_adapter_state(current)
+            if self._reference is None:
+                if not self._warned_reference:
+                    log.warning("hf policy: no set_reference() before reference_logprobs; freezing the current weights")
+                    self._warned_reference = True
+                self.set_reference()
+            return self._logprobs_with(self._reference, prompt_ids, completion_ids, False).logprobs
+
+    # -- weights -----------------------------------------------------------------------------------
+    def parameters(self) -> list[torch.nn.Parameter]:
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+    def train(self) -> None:
+        self.model.train()
+
+    def eval(self) -> None:
+        self.model.eval()
+
+    def _adapter_state(self) -> dict[str, Tensor]:
+        return {k: p.detach() for k, p in self.model.named_parameters() if p.requires_grad}
+
+    def _load_adapter_state(self, state: dict[str, Tensor]) -> None:
+        params = dict(self.model.named_parameters())
+        with torch.no_grad():
+            for k, v in state.items():
+                params[k].copy_(v)
+
+    def snapshot(self) -> dict[str, Tensor]:
+        """A copy of the trainable weights (the adapter under LoRA; every weight otherwise)."""
+        return {k: v.clone() for k, v in self._adapter_state().items()}
+
+    def restore(self, snapshot: dict[str, Tensor]) -> None:
+        self._load_adapter_state(snapshot)
+
+    def reset(self) -> None:
+        """Back to the loaded weights: a fresh identity adapter under LoRA, else re-read from disk."""
+        if self.lora:
+            from peft.tuners.lora import LoraLayer
+
+            for module in self.model.modules():
+                if isinstance(module, LoraLayer):
+                    for name in list(module.lora_A.keys()):
+                        module.reset_lora_parameters(name, init_lora_weights=True)
+            return
+        from transformers import AutoModelForCausalLM
+
+        fresh = AutoModelForCausalLM.from_pretrained(self.base_path, dtype=self._dtype)
+        self.model.load_state_dict(fresh.state_dict())
+
+    def save(self, directory: str) -> None:
+        """Under LoRA the adapter only (adapter_config.json + safetensors, loadable as `hf:DIR`),
+        else the whole model; the tokenizer either way."""
+        os.makedirs(directory, exist_ok=True)
+        self.model.save_pretrained(directory)
+        self.tokenizer.save_pretrained(directory)
+
+    def load(self, directory: str) -> None:
+        """Load weights saved by `save` into this policy (same base model and adapter shape)."""
+        if self.lora:
+            from peft import set_peft_model_state_dict
+            from peft.utils import load_peft_weights
+
+            if not (Path(directory) / "adapter_config.json").is_file():
+                raise UserError(f"{directory}: no adapter_config.json; expected a LoRA adapter saved by rungs")
+            result = set_peft_model_state_dict(self.model, load_peft_weights(directory, device=str(self._device)))
+            if getattr(result, "unexpected_keys", None):
+                raise UserError(f"{directory}: adapter does not fit this model (unexpected {result.unexpected_keys[0]})")
+            return
+        from transformers import AutoModelForCausalLM
+
+        try:
+            fresh = AutoModelForCausalLM.from_pretrained(directory, dtype=self._dtype)
+        except OSError as err:
+            raise UserError(f"{directory}: cannot load model weights: {str(err).splitlines()[0]}") from None
+        self.model.load_state_dict(fresh.state_dict())

@@ -1,0 +1,254 @@
+"""The Hugging Face policy on a tiny local Llama/Qwen2: sampling, log-prob consistency, LoRA, save/load."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("peft")
+
+from _hf_tiny import make_tiny_hf  # noqa: E402
+
+from rungs.errors import UserError  # noqa: E402
+from rungs.policies import SamplingParams, load_policy  # noqa: E402
+from rungs.policies.hf import naive_log_softmax, selective_log_softmax  # noqa: E402
+
+PROMPTS = ["hi", "what is 2+2? think"]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return make_tiny_hf(tmp_path_factory.mktemp("tiny_llama"))
+
+
+@pytest.fixture(scope="module")
+def policy(model_dir):
+    return load_policy(f"hf:{model_dir}", device="cpu", dtype="float32")
+
+
+@pytest.fixture()
+def lora(model_dir):
+    return load_policy(f"hf:{model_dir}", device="cpu", dtype="float32", lora_rank=4, seed=0)
+
+
+def _naive(policy, prompt, completion):
+    """Unpadded, unbatched full forward + full log-softmax: the reference answer."""
+    ids = torch.tensor([prompt + completion])
+    with torch.no_grad():
+        logits = policy.model(input_ids=ids).logits[0, len(prompt) - 1 : -1]  # [T, V]
+    return naive_log_softmax(logits, torch.tensor(completion))
+
+
+def test_generate_n_samples_and_shapes(policy):
+    out = policy.generate(PROMPTS, n=3, sampling=SamplingParams(max_new_tokens=12, seed=0))
+    assert [len(c) for c in out] == [3, 3]
+    for c in (c for cs in out for c in cs):
+        assert 1 <= len(c.token_ids) <= 12
+        assert len(c.logprobs) == len(c.token_ids)
+        assert all(lp <= 0 for lp in c.logprobs)
+        assert c.finish_reason in ("stop", "length")
+        if c.finish_reason == "length":
+            assert len(c.token_ids) == 12
+    texts = {c.text for c in out[0]}
+    assert len(texts) > 1  # sampled, not copied
+
+
+def test_seed_reproducible_and_greedy_deterministic(policy):
+    sp = SamplingParams(max_new_tokens=10, seed=7)
+    a = policy.generate(PROMPTS, n=2, sampling=sp)
+    b = policy.generate(PROMPTS, n=2, sampling=sp)
+    assert [[c.token_ids for c in cs] for cs in a] == [[c.token_ids for c in cs] for cs in b]
+    g = policy.generate(PROMPTS, n=3, sampling=SamplingParams(temperature=0, max_new_tokens=10))
+    for cs in g:
+        assert len({tuple(c.token_ids) for c in cs}) == 1
+    # Greedy = argmax at every step under the unpadded full forward.
+    prompt = policy.encode_prompts(PROMPTS[:1])[0]
+    toks = g[0][0].token_ids
+    with torch.no_grad():
+        logits = policy.model(input_ids=torch.tensor([prompt + toks])).logits[0]
+    assert logits[len(prompt) - 1 : -1].argmax(-1).tolist() == toks
+
+
+def test_stop_strings_cut_text_and_tokens(policy):
+    greedy = SamplingParams(temperature=0, max_new_tokens=24)
+    full = policy.generate(PROMPTS[:1], sampling=greedy)[0][0]
+    assert len(full.text) >= 6
+    stop = full.text[3:5]
+    cut = policy.generate(PROMPTS[:1], sampling=greedy.with_(stop=(stop,)))[0][0]
+    end = full.text.find(stop) + len(stop)
+    assert cut.text == full.text[:end]
+    assert cut.finish_reason == "stop"
+    assert cut.token_ids == full.token_ids[: len(cut.token_ids)]
+    # Sampled, n > 1: every text ends at its first stop string or runs to the length limit.
+    stops = tuple("aeiou0123")
+    for c in policy.generate(PROMPTS, n=4, sampling=SamplingParams(max_new_tokens=30, seed=3, stop=stops))[1]:
+        first = min((c.text.find(s) + len(s) for s in stops if s in c.text), default=None)
+        if c.finish_reason == "stop" and first is not None:
+            assert first == len(c.text)
+        else:
+            assert first is None
+
+
+def test_generation_logprobs_match_transformers_scores(policy):
+    """Log-probs returned by generate == log-softmax of the raw logits transformers sampled from
+    (KV cache, left padding) == logprobs() recomputed == an unpadded naive forward."""
+    sp = SamplingParams(max_new_tokens=10, seed=1, top_k=20, temperature=1.3)
+    out = policy.generate(PROMPTS, n=2, sampling=sp)
+    prompts = policy.encode_prompts(PROMPTS)
+    pairs = [(prompts[i], c) for i in range(len(PROMPTS)) for c in out[i]]
+    recomputed = policy.logprobs([p for p, _ in pairs], [c.token_ids for _, c in pairs])
+    for k, (p, c) in enumerate(pairs):
+        got = torch.tensor(c.logprobs)
+        assert torch.allclose(got, recomputed.logprobs[k, : len(c.token_ids)], atol=1e-5)
+        assert torch.allclose(got, _naive(policy, p, c.token_ids), atol=1e-4)
+        assert recomputed.mask[k].sum().item() == len(c.token_ids)
+
+    # transformers' own raw logits at sampling time, on a left-padded batch.
+    ids, mask = policy._left_pad(prompts)
+    from transformers import GenerationConfig
+
+    cfg = GenerationConfig(do_sample=False, max_new_tokens=6, output_logits=True, return_dict_in_generate=True,
+                           pad_token_id=policy.pad_token_id, eos_token_id=None)
+    with torch.no_grad():
+        res = policy.model.generate(input_ids=ids, attention_mask=mask, generation_config=cfg)
+    new = res.sequences[:, ids.shape[1] :]  # [B, 6]
+    raw = torch.stack(res.logits, dim=1)  # [B, 6, V]
+    want = naive_log_softmax(raw, new)
+    lp = policy.logprobs(prompts, new.tolist())
+    assert torch.allclose(lp.logprobs, want, atol=1e-4)
+
+
+def test_chunked_equals_naive():
+    torch.manual_seed(0)
+    hidden = torch.randn(37, 16, requires_grad=True)
+    head = torch.nn.Linear(16, 300, bias=False)
+    targets = torch.randint(0, 300, (37,))
+    lp, ent = selective_log_softmax(hidden, head, targets, chunk_size=5, with_entropy=True)
+    want = naive_log_softmax(head(hidden), targets)
+    assert torch.allclose(lp, want, atol=1e-5)
+    probs = torch.softmax(head(hidden), -1)
+    assert torch.allclose(ent, -(probs * probs.log()).sum(-1), atol=1e-4)
+    (g1,) = torch.autograd.grad(lp.sum(), hidden)
+    (g2,) = torch.autograd.grad(want.sum(), hidden)
+    assert torch.allclose(g1, g2, atol=1e-5)
+
+
+def test_policy_logprobs_chunked_paths_agree(policy):
+    prompts = policy.encode_prompts(PROMPTS)
+    comps = [[10, 20, 30, 40, 50], [60, 70]]
+    policy.chunk_bytes = 4 * policy.vocab_size * 8  # 8 positions a chunk
+    try:
+        a = policy.logprobs(prompts, comps, with_entropy=True)
+        split, policy._split = policy._split, False  # the logits_to_keep path
+        b = policy.logprobs(prompts, comps, with_entropy=True)
+    finally:
+        policy._split = split
+        policy.chunk_bytes = 64 * 2**20
+    assert torch.equal(a.mask, b.mask)
+    assert torch.allclose(a.logprobs, b.logprobs, atol=1e-5)
+    assert torch.allclose(a.entropy, b.entropy, atol=1e-4)
+    for k in range(2):
+        assert torch.allclose(a.logprobs[k, : len(comps[k])], _naive(policy, prompts[k], comps[k]), atol=1e-4)
+    assert a.logprobs[1, 2:].abs().sum() == 0 and not a.mask[1, 2:].any()
+
+
+def test_fire_changes_only_first_token(policy):
+    base = SamplingParams(temperature=0, max_new_tokens=8)
+    fire = base.with_(first_token_temperature=30.0, first_token_top_k=16, seed=0)
+    greedy = policy.generate(PROMPTS[:1], sampling=base)[0][0]
+    firsts = {c.token_ids[0] for c in policy.generate(PROMPTS[:1], n=8, sampling=fire)[0]}
+    assert len(firsts) > 1  # hot first token
+    # After the first token the rest is greedy: continuing from greedy's own first token gives greedy.
+    for c in policy.generate(PROMPTS[:1], n=8, sampling=fire)[0]:
+        if c.token_ids[0] == greedy.token_ids[0]:
+            assert c.token_ids == greedy.token_ids
+
+
+def test_lora_parameters_snapshot_reference_and_grad(lora, tmp_path):
+    names = [n for n, p in lora.model.named_parameters() if p.requires_grad]
+    assert names and all("lora_" in n for n in names)
+    assert {id(p) for p in lora.parameters()} == {id(p) for n, p in lora.model.named_parameters() if "lora_" in n}
+
+    prompts = lora.encode_prompts(PROMPTS)
+    comps = [[10, 20, 30], [40, 50, 60, 70]]
+    lora.set_reference()
+    before = lora.logprobs(prompts, comps).logprobs.detach()
+    ref0 = lora.reference_logprobs(prompts, comps)
+    assert torch.allclose(before, ref0, atol=1e-6)  # a fresh adapter is the identity
+
+    snap = lora.snapshot()
+    lora.train()
+    opt = torch.optim.SGD(lora.parameters(), lr=0.5)
+    lp = lora.logprobs(prompts, comps)
+    assert lp.logprobs.requires_grad
+    (-(lp.logprobs * lp.mask).sum()).backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in lora.parameters())
+    opt.step()
+    lora.eval()
+    after = lora.logprobs(prompts, comps).logprobs.detach()
+    ref1 = lora.reference_logprobs(prompts, comps)
+    assert not torch.allclose(after, before, atol=1e-4)
+    assert torch.allclose(ref1, ref0, atol=1e-6)  # the reference did not move
+
+    # Adapter frozen as the new reference.
+    lora.set_reference()
+    assert torch.allclose(lora.reference_logprobs(prompts, comps), after, atol=1e-6)
+
+    # Save/load round trip into a fresh policy, then restore bitwise.
+    lora.save(str(tmp_path / "adapter"))
+    trained = lora.snapshot()
+    lora.restore(snap)
+    assert all(torch.equal(v, dict(lora.model.named_parameters())[k]) for k, v in snap.items())
+    assert torch.allclose(lora.logprobs(prompts, comps).logprobs.detach(), before, atol=0)
+    lora.load(str(tmp_path / "adapter"))
+    assert all(torch.equal(v, dict(lora.model.named_parameters())[k]) for k, v in trained.items())
+    reloaded = load_policy(f"hf:{tmp_path / 'adapter'}", device="cpu", dtype="float32")
+    assert reloaded.lora
+    assert torch.allclose(reloaded.logprobs(prompts, comps).logprobs.detach(), after, atol=1e-6)
+
+    lora.reset()
+    assert torch.allclose(lora.logprobs(prompts, comps).logprobs.detach(), before, atol=1e-6)
+
+
+def test_full_finetune_reference_is_a_frozen_copy(model_dir, tmp_path):
+    pol = load_policy(f"hf:{model_dir}", device="cpu", dtype="float32")
+    prompts, comps = pol.encode_prompts(PROMPTS[:1]), [[10, 11, 12]]
+    pol.set_reference()
+    before = pol.logprobs(prompts, comps).logprobs.detach()
+    opt = torch.optim.SGD(pol.parameters(), lr=1.0)
+    (-pol.logprobs(prompts, comps).logprobs.sum()).backward()
+    opt.step()
+    assert not torch.allclose(pol.logprobs(prompts, comps).logprobs.detach(), before, atol=1e-4)
+    assert torch.allclose(pol.reference_logprobs(prompts, comps), before, atol=1e-6)
+    pol.save(str(tmp_path / "full"))
+    moved = pol.logprobs(prompts, comps).logprobs.detach()
+    pol.reset()
+    assert torch.allclose(pol.logprobs(prompts, comps).logprobs.detach(), before, atol=1e-6)
+    pol.load(str(tmp_path / "full"))
+    assert torch.allclose(pol.logprobs(prompts, comps).logprobs.detach(), moved, atol=1e-6)
+
+
+def test_qwen2_without_chat_template(tmp_path):
+    d = make_tiny_hf(tmp_path / "q", arch="qwen2", hidden=32, chat_template=False)
+    pol = load_policy(f"hf:{d}", device="cpu", dtype="float32", gradient_checkpointing=True, lora_rank=2)
+    ids = pol.encode_prompts(["ab"])[0]
+    assert ids == pol.tokenizer("ab")["input_ids"]  # raw prompt, no template
+    out = pol.generate(["ab"], n=2, sampling=SamplingParams(max_new_tokens=5, seed=0))
+    c = out[0][0]
+    assert torch.allclose(torch.tensor(c.logprobs), _naive(pol, ids, c.token_ids), atol=1e-4)
+    pol.train()
+    lp = pol.logprobs([ids], [c.token_ids])
+    lp.logprobs.sum().backward()
+    assert any(p.grad is not None for p in pol.parameters())
+
+
+def test_bad_specs_are_user_errors(tmp_path):
+    with pytest.raises(UserError, match="cannot load model"):
+        load_policy(f"hf:{tmp_path / 'nope'}", device="cpu")
+    with pytest.raises(UserError, match="unknown option 'lora_rnk'"):
+        load_policy(f"hf:{tmp_path}", lora_rnk=4)
+    with pytest.raises(UserError, match="needs a model"):
+        load_policy("hf")
+    with pytest.raises(UserError, match="dtype"):
+        load_policy(f"hf:{tmp_path}", dtype="float8", device="cpu")
