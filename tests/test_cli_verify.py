@@ -1,0 +1,117 @@
+"""`rungs verify`: one answer (human and JSON output), a JSONL file of mixed rows, and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rungs.cli import main
+
+P24 = "numbers: 1 3 4 6; target: 24"
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(["verify", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_single_answer_right_and_wrong(capsys):
+    code, out, _ = run_cli(capsys, "--task", "countdown", "--problem", P24, "--answer", "6/(1-3/4)")
+    assert code == 0
+    assert out == "correct (reward 1.0): 6 / (1 - 3 / 4) = 24\n"
+    code, out, _ = run_cli(capsys, "--task", "countdown", "--problem", P24, "--answer", "6*4*1*3", "--json")
+    assert code == 0
+    row = json.loads(out)
+    assert row["reward"] == 0.0 and row["status"] == "wrong" and row["answer"] == "6*4*1*3"
+    assert "72" in row["detail"]
+    assert out.count("\n") == 1
+
+
+def test_single_completion_and_no_answer(capsys):
+    argv = ["--task", "countdown", "--problem", P24, "--json", "--completion"]
+    code, out, _ = run_cli(capsys, *argv, "so <answer>6 / (1 - 3/4)</answer>")
+    assert code == 0 and json.loads(out)["status"] == "correct"
+    code, out, _ = run_cli(capsys, *argv, "I give up")
+    assert code == 0 and json.loads(out)["status"] == "no_answer"
+
+
+def test_file_of_mixed_rows_in_order(tmp_path, capsys):
+    marker = tmp_path / "MARKER"
+    rows = [
+        {"id": "right", "problem": P24, "answer": "6/(1-3/4)"},
+        {"id": "wrong", "problem": P24, "answer": "1 + 3 + 4 + 6"},
+        {"id": "tinyzero", "question": "reach 98", "nums": [44, 19, 35], "target": 98,
+         "completion": "think... <answer>44 + 19 + 35</answer>"},
+        {"id": "hostile", "problem": P24, "completion": f"<answer>__import__('os').system('touch {marker}')</answer>"},
+        {"id": "deep", "problem": P24, "answer": "(" * 5000 + "1" + ")" * 5000},
+        {"problem": P24, "completion": "no tags at all"},
+    ]
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    code, out, err = run_cli(capsys, "--task", "countdown", str(path), "--timeout", "5", "--workers", "2")
+    assert code == 0
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [r["id"] for r in lines] == ["right", "wrong", "tinyzero", "hostile", "deep", "p5"]
+    assert [r["status"] for r in lines] == ["correct", "wrong", "correct", "rejected", "rejected", "no_answer"]
+    assert [r["reward"] for r in lines] == [1.0, 0.0, 1.0, 0.0, 0.0, 0.0]
+    assert not marker.exists()
+    assert "6 rows: 2 correct" in err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"problem": "numbers: 1 2; target: 3", "answer": "1+2"}\n{"problem": "x"\n', "rows.jsonl:2: malformed JSON"),
+        ('\n{"problem": "numbers: 1 2; target: 3"}\n', "rows.jsonl:2: nothing to check"),
+        ('{"answer": "1+2"}\n', "rows.jsonl:1: no problem text"),
+        ('{"problem": "what is love", "answer": "1+2"}\n', "rows.jsonl:1: problem 'p0': not a countdown problem"),
+        ('{"id": 1, "problem": "numbers: 1 2; target: 3", "answer": "3"}\n' * 2, "rows.jsonl:2: duplicate id '1'"),
+        ("", "rows.jsonl: contains no rows"),
+    ],
+)
+def test_bad_file_exits_2_with_one_line(tmp_path, capsys, content, message):
+    path = tmp_path / "rows.jsonl"
+    path.write_text(content)
+    code, out, err = run_cli(capsys, "--task", "countdown", str(path))
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1 and message in err
+
+
+def test_missing_file_and_unknown_task(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "--task", "countdown", str(tmp_path / "missing.jsonl"))
+    assert code == 2 and err.count("\n") == 1 and "missing.jsonl: no such file" in err
+    code, _, err = run_cli(capsys, "--task", "countdwn", "--problem", P24, "--answer", "1")
+    assert code == 2 and err.count("\n") == 1
+    assert "unknown task 'countdwn'" in err and "did you mean 'countdown'" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--problem", P24], "needs --answer"),
+        ([], "nothing to check"),
+        (["--answer", "1"], "nothing to check"),
+        (["rows.jsonl", "--problem", P24, "--answer", "1"], "not both"),
+        (["--problem", P24, "--answer", "1", "--timeout", "0"], "--timeout"),
+        (["--problem", "hello", "--answer", "1"], "not a countdown problem"),
+    ],
+)
+def test_bad_arguments_exit_2(capsys, argv, message):
+    code, _, err = run_cli(capsys, "--task", "countdown", *argv)
+    assert code == 2 and err.count("\n") == 1 and message in err
+
+
+def test_module_entry_point(tmp_path):
+    """The documented way to run it: a subprocess with exit status 2 and one stderr line."""
+    import subprocess
+    import sys
+
+    bad = tmp_path / "rows.jsonl"
+    bad.write_text('{"problem": "numbers: 1 2; target: 3", "answer": "1+2"}\n{oops}\n')
+    proc = subprocess.run([sys.executable, "-m", "rungs.cli", "verify", "--task", "countdown", str(bad)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().count("\n") == 0 and f"{bad}:2: malformed JSON" in proc.stderr
