@@ -1,0 +1,323 @@
+"""Supervised warm start of the tiny model on a task's generated problems.
+
+Why it exists: RL needs a policy that is sometimes right. The tiny model starts from random
+weights, so `rungs pretrain` teaches it the answer format and the easy problems: prompts are
+`Task.prompt(problem, "compact")`, targets are "<answer>{reference answer}</answer><eos>", and
+the loss is the mean negative log-likelihood of the target tokens only (the prompt is context,
+not something to imitate). It deliberately trains on easy problems only, leaving the hard ones
+for LADDER curricula and test-time RL to close.
+
+The loop is plain: problems generated up front with a fixed seed (evaluation problems with
+another seed), AdamW with linear warmup and cosine
+decay, gradient clipping, a tqdm bar, a greedy evaluation with the task's own verifier every
+`eval_every` steps, and a checkpoint written (file by file, atomically) after each evaluation.
+The loss reuses `TinyPolicy.logprobs`, the same code path GRPO trains through.
+
+    rungs pretrain --task integration --steps 1500 --out runs/tiny-integration
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rungs.config import help_field
+from rungs.errors import UserError
+from rungs.tasks.base import Task
+from rungs.types import Problem
+from rungs.verify.extract import ANSWER_CLOSE, ANSWER_OPEN
+
+if TYPE_CHECKING:  # torch is imported where it is used, so `rungs pretrain --help` stays fast
+    import torch
+
+    from rungs.policies.tiny import TinyPolicy
+    from rungs.verify.pool import VerifierPool
+
+
+@dataclass
+class SFTConfig:
+    task: str = help_field("integration", "task whose generated problems to train on")
+    steps: int = help_field(1500, "optimizer steps")
+    batch_size: int = help_field(64, "problems per step")
+    lr: float = help_field(2e-3, "peak learning rate (AdamW)")
+    weight_decay: float = help_field(0.1, "AdamW weight decay on matrices (not on norms)")
+    warmup_steps: int = help_field(50, "linear warmup steps before the cosine decay")
+    min_lr_ratio: float = help_field(0.1, "final learning rate as a fraction of --lr")
+    grad_clip: float = help_field(1.0, "clip the gradient norm to this (0 = off)")
+    difficulty_min: float = help_field(1.0, "easiest training difficulty")
+    difficulty_max: float = help_field(2.0, "hardest training difficulty (integer levels in between are mixed evenly)")
+    train_problems: int = help_field(20000, "size of the training pool generated up front (cycled in epochs)")
+    eval_every: int = help_field(250, "greedy evaluation + checkpoint every this many steps (0 = only at the end)")
+    eval_problems: int = help_field(100, "problems per periodic evaluation (fresh draws at the training difficulties)")
+    report_difficulties: list[float] = help_field([1.0, 2.0, 3.0, 4.0, 5.0], "difficulties of the final per-difficulty accuracy table")
+    report_problems: int = help_field(200, "problems per difficulty in the final table")
+    max_new_tokens: int = help_field(128, "generation limit in evaluations")
+    verifier: str = help_field("process", "where evaluations are verified: 'process' (sandboxed worker pool) or 'inline'")
+    verify_workers: int = help_field(0, "verifier worker processes (0 = one per CPU core)")
+    verify_timeout: float = help_field(5.0, "seconds per verification before the worker is killed")
+    out: str = help_field("", "output checkpoint directory (default: runs/tiny-TASK)")
+    init: str | None = help_field(None, "start from this checkpoint (directory or shipped name) instead of random weights")
+    eval_only: bool = help_field(False, "only run the final evaluation of --init (no training)")
+    d_model: int = help_field(256, "model width (fresh models only)")
+    n_layers: int = help_field(4, "transformer blocks (fresh models only)")
+    n_heads: int = help_field(4, "attention heads (fresh models only)")
+    max_seq_len: int = help_field(160, "longest prompt + answer, in characters (fresh models only)")
+    seed: int = help_field(0, "seed for data, initialisation and evaluation sets")
+    threads: int = help_field(0, "torch CPU threads (0 = torch's default)")
+    progress: bool = help_field(True, "show a progress bar")
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("steps", self.steps >= 0, "an integer >= 0"),
+            ("batch_size", self.batch_size >= 1, "an integer >= 1"),
+            ("lr", self.lr > 0, "a positive number"),
+            ("weight_decay", self.weight_decay >= 0, "a number >= 0"),
+            ("warmup_steps", self.warmup_steps >= 0, "an integer >= 0"),
+            ("min_lr_ratio", 0 <= self.min_lr_ratio <= 1, "a number in [0, 1]"),
+            ("difficulty_min", self.difficulty_min > 0, "a positive number"),
+            ("difficulty_max", self.difficulty_max >= self.difficulty_min, "a number >= difficulty_min"),
+            ("train_problems", self.train_problems >= 1, "an integer >= 1"),
+            ("eval_every", self.eval_every >= 0, "an integer >= 0"),
+            ("eval_problems", self.eval_problems >= 0, "an integer >= 0"),
+            ("report_problems", self.report_problems >= 0, "an integer >= 0"),
+            ("max_new_tokens", self.max_new_tokens >= 1, "an integer >= 1"),
+            ("threads", self.threads >= 0, "an integer >= 0"),
+            ("verifier", self.verifier in ("process", "inline"), "'process' or 'inline'"),
+            ("verify_workers", self.verify_workers >= 0, "an integer >= 0"),
+            ("verify_timeout", self.verify_timeout > 0, "a positive number"),
+        ]
+        for name, ok, expected in checks:
+            if not ok:
+                raise UserError(f"{name}: expected {expected}, got {getattr(self, name)!r}")
+        if self.eval_only and not self.init:
+            raise UserError("eval_only: needs --init, the checkpoint to evaluate")
+        if not self.out:
+            self.out = f"runs/tiny-{self.task}"
+
+
+# -- data ------------------------------------------------------------------------------------------
+def difficulty_levels(lo: float, hi: float) -> list[float]:
+    """The integer difficulties in [lo, hi], or [lo, hi] themselves when none lies between."""
+    levels = [float(d) for d in range(math.ceil(lo), math.floor(hi) + 1)]
+    return levels or sorted({lo, hi})
+
+
+def generate_problems(task: Task, n: int, lo: float, hi: float, seed: int) -> list[Problem]:
+    """`n` problems spread evenly over the difficulty levels in [lo, hi], deduplicated by text."""
+    levels = difficulty_levels(lo, hi)
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for i, level in enumerate(levels):
+        count = n // len(levels) + (1 if i < n % len(levels) else 0)
+        for p in task.generate(count, level, seed=seed * 1009 + i):
+            if p.answer is None:
+                raise UserError(f"task {task.name!r}: generate() returned a problem without an answer ({p.id})")
+            if p.text not in seen:
+                seen.add(p.text)
+                problems.append(p)
+    return problems
+
+
+def target_text(answer: str) -> str:
+    return f"{ANSWER_OPEN}{answer}{ANSWER_CLOSE}"
+
+
+def encode_examples(policy: TinyPolicy, task: Task, problems: Sequence[Problem]) -> tuple[list[list[int]], list[list[int]]]:
+    """(prompt ids, target ids) per problem; pairs longer than max_seq_len are dropped."""
+    prompts = policy.encode_prompts([task.prompt(p, "compact") for p in problems])
+    limit = policy.model.cfg.max_seq_len
+    keep_p, keep_t = [], []
+    for ids, p in zip(prompts, problems):
+        target = [*policy.tokenizer.encode(target_text(p.answer or "")), policy.tokenizer.eos_id]
+        if len(ids) + len(target) <= limit:
+            keep_p.append(ids)
+            keep_t.append(target)
+    return keep_p, keep_t
+
+
+def sft_loss(policy: TinyPolicy, prompt_ids: Sequence[Sequence[int]], target_ids: Sequence[Sequence[int]]) -> torch.Tensor:
+    """Mean negative log-likelihood per target token (prompt tokens carry no loss)."""
+    lp = policy.logprobs(prompt_ids, target_ids)
+    return -(lp.logprobs * lp.mask).sum() / lp.mask.sum().clamp(min=1)
+
+
+# -- evaluation ------------------------------------------------------------------------------------
+@dataclass
+class EvalResult:
+    accuracy: float
+    n: int
+    statuses: dict[str, int]
+    examples: list[dict[str, Any]] = field(default_factory=list)  # a few (problem, output, status)
+
+
+def evaluate_greedy(policy: TinyPolicy, task: Task, problems: Sequence[Problem], pool: VerifierPool, *,
+                    batch_size: int = 128, max_new_tokens: int = 128) -> EvalResult:
+    """Greedy accuracy of `policy` on `problems`, checked by the task's verifier in `pool`."""
+    from rungs.policies.base import SamplingParams
+
+    sampling = SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens)
+    texts: list[str] = []
+    for i in range(0, len(problems), batch_size):
+        chunk = problems[i:i + batch_size]
+        outs = policy.generate([task.prompt(p, "compact") for p in chunk], n=1, sampling=sampling)
+        texts.extend(row[0].text for row in outs)
+    verdicts = pool.verify(problems, texts)
+    statuses = Counter(v.status.value for v in verdicts)
+    correct = sum(v.correct for v in verdicts)
+    examples = [{"problem": p.text, "output": t, "status": v.status.value}
+                for p, t, v in list(zip(problems, texts, verdicts))[:5]]
+    return EvalResult(correct / max(1, len(problems)), len(problems), dict(statuses), examples)
+
+
+# -- training --------------------------------------------------------------------------------------
+def build_policy(cfg: SFTConfig, task: Task) -> TinyPolicy:
+    from rungs.policies.tiny import TinyPolicy
+
+    if cfg.init:
+        return TinyPolicy.from_spec(cfg.init, seed=cfg.seed)
+    return TinyPolicy.new(alphabets=[task.alphabet], seed=cfg.seed, d_model=cfg.d_model, n_layers=cfg.n_layers,
+                          n_heads=cfg.n_heads, max_seq_len=cfg.max_seq_len)
+
+
+def lr_lambda(cfg: SFTConfig) -> Callable[[int], float]:
+    """Multiplier of the peak lr: linear warmup, then cosine down to min_lr_ratio."""
+    def f(step: int) -> float:
+        if step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        span = max(1, cfg.steps - cfg.warmup_steps)
+        progress = min(1.0, (step - cfg.warmup_steps) / span)
+        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+    return f
+
+
+@dataclass
+class SFTResult:
+    policy: TinyPolicy
+    losses: list[float]
+    evals: list[dict[str, Any]]  # {"step", "accuracy", ...} at each periodic evaluation
+    report: dict[str, dict[str, Any]]  # difficulty -> {"accuracy", "n", "statuses"} of the final table
+    wall_s: float
+    train_wall_s: float
+    threads: int
+
+
+def train_sft(cfg: SFTConfig, task: Task, policy: TinyPolicy | None = None, *,
+              log: Callable[[str], None] = print) -> SFTResult:
+    """Train (unless eval_only), checkpoint into cfg.out, and evaluate per difficulty."""
+    import torch
+
+    from rungs.verify.pool import VerifierPool
+
+    t0 = time.perf_counter()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    policy = policy or build_policy(cfg, task)
+    with VerifierPool(task, workers=cfg.verify_workers or None, timeout_s=cfg.verify_timeout,
+                      executor=cfg.verifier) as pool:
+        return _train_and_report(cfg, task, policy, pool, log, t0)
+
+
+def _train_and_report(cfg: SFTConfig, task: Task, policy: TinyPolicy, pool: VerifierPool,
+                      log: Callable[[str], None], t0: float) -> SFTResult:
+    import torch
+
+    from rungs.runs import atomic_write_json
+
+    out = Path(cfg.out)
+    losses: list[float] = []
+    evals: list[dict[str, Any]] = []
+    train_wall = 0.0
+    seen: set[str] = set()
+    if not cfg.eval_only and cfg.steps > 0:
+        problems = generate_problems(task, cfg.train_problems, cfg.difficulty_min, cfg.difficulty_max, cfg.seed)
+        prompts, targets = encode_examples(policy, task, problems)
+        if not prompts:
+            raise UserError(f"task {task.name!r}: no training example fits max_seq_len {policy.model.cfg.max_seq_len}")
+        seen = {p.text for p in problems}
+        # Fresh draws from the training distribution. Easy levels have few distinct problems, so
+        # these overlap the training pool; the overlap is logged rather than hidden.
+        eval_set = generate_problems(task, cfg.eval_problems, cfg.difficulty_min, cfg.difficulty_max, cfg.seed + 7919)
+        overlap = sum(p.text in seen for p in eval_set)
+        log(f"pretrain: {len(prompts)} distinct training problems (difficulty {cfg.difficulty_min:g}-"
+            f"{cfg.difficulty_max:g}); {len(eval_set)} evaluation problems ({overlap} also in training); "
+            f"model {policy.model.num_parameters() / 1e6:.2f}M parameters")
+        losses, evals, train_wall = _train_loop(cfg, task, policy, pool, prompts, targets, eval_set, out)
+    # The final table: fresh problems per difficulty. The easy levels have few distinct problems,
+    # so some of these were seen in training; `seen` says how many (when training ran here).
+    report: dict[str, dict[str, Any]] = {}
+    for level in cfg.report_difficulties if cfg.report_problems else []:
+        problems = generate_problems(task, cfg.report_problems, level, level, cfg.seed + 104729)
+        result = evaluate_greedy(policy, task, problems, pool, max_new_tokens=cfg.max_new_tokens)
+        row = {"accuracy": result.accuracy, "n": result.n, "statuses": result.statuses}
+        if seen:
+            row["seen_in_training"] = sum(p.text in seen for p in problems)
+        report[f"{level:g}"] = row
+        log(f"pretrain: difficulty {level:g}: greedy accuracy {result.accuracy:.1%} on {result.n} problems "
+            f"{result.statuses}" + (f", {row['seen_in_training']} seen in training" if seen else ""))
+    wall = time.perf_counter() - t0
+    summary = {"task": task.name, "config": asdict(cfg), "parameters": policy.model.num_parameters(),
+               "train_wall_s": round(train_wall, 1), "wall_s": round(wall, 1), "threads": torch.get_num_threads(),
+               "final_loss": losses[-1] if losses else None, "evals": evals, "report": report}
+    atomic_write_json(out / ("eval.json" if cfg.eval_only else "training.json"), summary)
+    return SFTResult(policy, losses, evals, report, wall, train_wall, torch.get_num_threads())
+
+
+def _train_loop(cfg: SFTConfig, task: Task, policy: TinyPolicy, pool: VerifierPool, prompts: list[list[int]],
+                targets: list[list[int]], eval_set: list[Problem], out: Path) -> tuple[list[float], list[dict], float]:
+    import torch
+    from tqdm.auto import tqdm
+
+    decay = [p for p in policy.parameters() if p.ndim >= 2]
+    no_decay = [p for p in policy.parameters() if p.ndim < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg))
+    rng = random.Random(cfg.seed)
+    order: list[int] = []
+    losses: list[float] = []
+    evals: list[dict[str, Any]] = []
+    events = out / "events.jsonl"
+    out.mkdir(parents=True, exist_ok=True)
+    events.write_text("", encoding="utf-8")
+    start = time.perf_counter()
+    bar = tqdm(range(cfg.steps), desc="pretrain", disable=not cfg.progress, dynamic_ncols=True)
+    for step in bar:
+        policy.train()
+        if len(order) < cfg.batch_size:  # a new epoch, reshuffled
+            more = list(range(len(prompts)))
+            rng.shuffle(more)
+            order.extend(more)
+        batch, order = order[:cfg.batch_size], order[cfg.batch_size:]
+        loss = sft_loss(policy, [prompts[i] for i in batch], [targets[i] for i in batch])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(decay + no_decay, cfg.grad_clip)
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+        row: dict[str, Any] = {"step": step + 1, "loss": losses[-1], "lr": sched.get_last_lr()[0]}
+        bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        last = step + 1 == cfg.steps
+        if last or (cfg.eval_every and (step + 1) % cfg.eval_every == 0):
+            policy.eval()
+            if eval_set:
+                result = evaluate_greedy(policy, task, eval_set, pool, max_new_tokens=cfg.max_new_tokens)
+                row.update(accuracy=result.accuracy, statuses=result.statuses)
+                evals.append({"step": step + 1, "loss": losses[-1], "accuracy": result.accuracy,
+                              "wall_s": round(time.perf_counter() - start, 1)})
+                bar.write(f"step {step + 1}: loss {losses[-1]:.4f}, greedy accuracy {result.accuracy:.1%} "
+                          f"{result.statuses}; e.g. {result.examples[0]['problem']} -> {result.examples[0]['output']}")
+            policy.save(out)
+        with events.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(row) + "\n")
+    bar.close()
+    policy.eval()
+    return losses, evals, time.perf_counter() - start

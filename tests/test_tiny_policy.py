@@ -1,0 +1,275 @@
+"""The embedded tiny policy: generation, log-probs, KV cache, persistence, rollback, SFT.
+
+Everything runs on a small model built here (d_model 64, 2 layers) and a toy task defined here
+("add two small numbers"), so the tests need neither the real tasks nor a shipped checkpoint.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+
+import pytest
+import torch
+
+from rungs.errors import UserError
+from rungs.policies import SamplingParams, load_policy
+from rungs.policies.tiny import CharTokenizer, TinyPolicy
+from rungs.tasks.base import Task
+from rungs.train.sft import SFTConfig, encode_examples, generate_problems, sft_loss, train_sft
+from rungs.types import Problem, Status, Verdict
+
+SMALL = {"d_model": 64, "n_layers": 2, "n_heads": 2, "max_seq_len": 48}
+
+
+class AddTask(Task):
+    """Toy task: "a+b" -> a+b, with `difficulty` digits per operand."""
+
+    name = "toy-add"
+    description = "add two small numbers"
+    needs_answer = True
+    alphabet = "0123456789+"
+
+    def prompt(self, problem: Problem, style: str = "instruct") -> str:
+        return problem.text if style == "compact" else f"Compute {problem.text}."
+
+    def verify_answer(self, problem: Problem, answer: str) -> Verdict:
+        if answer.strip() == problem.answer:
+            return Verdict(1.0, Status.CORRECT, answer=answer)
+        return Verdict.fail(Status.WRONG, answer=answer)
+
+    def generate(self, n: int, difficulty: float, seed: int = 0) -> list[Problem]:
+        rng = random.Random(seed)
+        top = 10 ** max(1, int(difficulty))
+        out = []
+        for i in range(n):
+            a, b = rng.randrange(top), rng.randrange(top)
+            out.append(Problem(f"add-{seed}-{i}", f"{a}+{b}", str(a + b), {"difficulty": difficulty}))
+        return out
+
+
+def fresh(seed: int = 0) -> TinyPolicy:
+    return TinyPolicy.new(alphabets=[AddTask.alphabet], seed=seed, **SMALL)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> TinyPolicy:
+    """A toy model trained a little, so that it emits <answer>...</answer><eos> on its own."""
+    out = tmp_path_factory.mktemp("toy-sft")
+    cfg = SFTConfig(task="toy-add", steps=120, batch_size=32, lr=3e-3, warmup_steps=10, difficulty_min=1,
+                    difficulty_max=1, train_problems=100, eval_every=0, eval_problems=0, report_problems=0,
+                    out=str(out), progress=False, max_new_tokens=16, verifier="inline")
+    policy = fresh()
+    train_sft(cfg, AddTask(), policy, log=lambda s: None)
+    return policy
+
+
+GREEDY = SamplingParams(temperature=0.0, max_new_tokens=12)
+
+
+# -- tokenizer --------------------------------------------------------------------------------------
+def test_tokenizer_markers_round_trip_and_unknowns_map_to_unk():
+    tok = CharTokenizer.build(["0123456789+"])
+    ids = tok.encode("<answer>x**3</answer>")
+    assert ids[0] == tok.answer_open_id and ids[-1] == tok.answer_close_id and len(ids) == 6
+    assert tok.decode(ids) == "<answer>x**3</answer>"
+    assert tok.encode("é\x00") == [tok.unk_id, tok.unk_id]
+    assert tok.encode("<eos>") != [tok.eos_id]  # control tokens are never spelled in text
+    assert CharTokenizer.from_dict(tok.to_dict()).pieces == tok.pieces
+
+
+def test_tokenizer_adds_extra_alphabet_characters():
+    tok = CharTokenizer.build(["αβ"])
+    assert tok.decode(tok.encode("α+β")) == "α+β"
+
+
+# -- generation -------------------------------------------------------------------------------------
+def test_generate_shapes_and_finish_reasons(trained):
+    prompts = ["3+4", "12+5"]
+    out = trained.generate(prompts, n=3, sampling=SamplingParams(temperature=1.0, max_new_tokens=4, seed=1))
+    assert len(out) == 2 and all(len(row) == 3 for row in out)
+    for row in out:
+        for c in row:
+            assert len(c.token_ids) == len(c.logprobs) <= 4
+            if c.finish_reason == "length":
+                assert len(c.token_ids) == 4 and c.token_ids[-1] != trained.tokenizer.eos_id
+            else:
+                assert c.finish_reason == "stop" and c.token_ids[-1] == trained.tokenizer.eos_id
+    # Greedy, with room to finish: the trained toy model closes its answer and stops on <eos>.
+    (c,), = trained.generate(["3+4"], sampling=GREEDY)
+    assert c.finish_reason == "stop" and c.token_ids[-1] == trained.tokenizer.eos_id
+    assert c.text.startswith("<answer>") and c.text.endswith("</answer>") and "<eos>" not in c.text
+    assert AddTask().extract_answer(c.text) is not None
+
+
+def test_stop_strings_cut_the_text():
+    policy = fresh()
+    (full,), = policy.generate(["1+2"], sampling=GREEDY)
+    stop = full.text[2:4]
+    (cut,), = policy.generate(["1+2"], sampling=GREEDY.with_(stop=(stop,)))
+    assert cut.finish_reason == "stop"
+    assert cut.text == full.text[: full.text.find(stop)]
+    assert cut.token_ids == full.token_ids[: len(cut.token_ids)]
+
+
+def test_greedy_is_deterministic_and_independent_of_the_batch(trained):
+    alone = trained.generate(["7+8"], sampling=GREEDY)[0][0]
+    again = trained.generate(["7+8"], sampling=GREEDY)[0][0]
+    batched = trained.generate(["1+1", "7+8", "123456+987654321", "5"], n=2, sampling=GREEDY)
+    assert alone.token_ids == again.token_ids
+    for c in batched[1]:
+        assert c.token_ids == alone.token_ids
+        assert c.logprobs == pytest.approx(alone.logprobs, abs=1e-4)
+
+
+def test_seed_reproducibility():
+    policy = fresh()
+    params = SamplingParams(temperature=1.0, max_new_tokens=10, seed=123)
+    a = policy.generate(["1+2", "33+4"], n=4, sampling=params)
+    b = policy.generate(["1+2", "33+4"], n=4, sampling=params)
+    c = policy.generate(["1+2", "33+4"], n=4, sampling=params.with_(seed=124))
+    ids = lambda out: [x.token_ids for row in out for x in row]  # noqa: E731
+    assert ids(a) == ids(b)
+    assert ids(a) != ids(c)
+
+
+@pytest.mark.parametrize("sampling", [
+    SamplingParams(temperature=1.0, max_new_tokens=10, seed=5),
+    SamplingParams(temperature=0.7, top_k=5, top_p=0.9, max_new_tokens=10, seed=6),
+])
+def test_generate_logprobs_equal_recomputed_plain_logprobs(sampling):
+    policy = fresh()
+    prompts = ["1+2", "345+6", "9"]
+    out = policy.generate(prompts, n=2, sampling=sampling)
+    prompt_ids = [ids for ids in policy.encode_prompts(prompts) for _ in range(2)]
+    comps = [c for row in out for c in row]
+    lp = policy.logprobs(prompt_ids, [c.token_ids for c in comps], with_entropy=True)
+    assert lp.logprobs.shape == lp.mask.shape == lp.entropy.shape == (6, max(len(c.token_ids) for c in comps))
+    for i, c in enumerate(comps):
+        n = len(c.token_ids)
+        assert lp.mask[i].sum().item() == n
+        torch.testing.assert_close(lp.logprobs[i, :n], torch.tensor(c.logprobs), atol=1e-4, rtol=0)
+    assert not lp.logprobs.requires_grad  # eval mode: no graph
+    policy.train()
+    assert policy.logprobs(prompt_ids, [c.token_ids for c in comps]).logprobs.requires_grad
+
+
+def test_kv_cache_greedy_matches_full_recomputation():
+    policy = fresh(seed=3)
+    prompts = ["12+34", "5+6"]
+    out = policy.generate(prompts, sampling=GREEDY)
+    for ids, (c,) in zip(policy.encode_prompts(prompts), out):
+        seq = list(ids)
+        for _ in range(len(c.token_ids)):
+            with torch.no_grad():
+                hidden = policy.model(torch.tensor([seq]))
+                seq.append(int(policy.model.logits(hidden[0, -1]).argmax()))
+        assert seq[len(ids):] == c.token_ids
+
+
+def test_hostile_prompts_do_not_crash():
+    policy = fresh()
+    prompts = ["\x00é🙂<eos><bos><pad>", "<answer></answer>", "x" * 10_000, " "]
+    out = policy.generate(prompts, n=2, sampling=SamplingParams(temperature=1.0, max_new_tokens=8, seed=0))
+    assert all(len(row) == 2 for row in out)
+    long_ids = policy.encode_prompts(["x" * 10_000])[0]
+    assert len(long_ids) < policy.model.cfg.max_seq_len
+    for c in out[2]:  # prompt + completion never exceed max_seq_len
+        assert len(long_ids) + len(c.token_ids) <= policy.model.cfg.max_seq_len
+
+
+def test_fire_diversifies_only_the_first_token():
+    policy = fresh(seed=1)
+    fire = SamplingParams(temperature=0.0, first_token_temperature=50.0, max_new_tokens=6, seed=0)
+    (row,) = policy.generate(["1+2"], n=32, sampling=fire)
+    firsts = {c.token_ids[0] for c in row}
+    assert len(firsts) >= 8
+    # Greedy after the first token: samples that share a first token are identical.
+    by_first = defaultdict(set)
+    for c in row:
+        by_first[c.token_ids[0]].add(tuple(c.token_ids))
+    assert all(len(v) == 1 for v in by_first.values())
+    (plain,) = policy.generate(["1+2"], n=8, sampling=fire.with_(first_token_temperature=None))
+    assert len({tuple(c.token_ids) for c in plain}) == 1
+    # first_token_top_k restricts only the first token.
+    (top1,) = policy.generate(["1+2"], n=8, sampling=fire.with_(first_token_top_k=1))
+    assert len({tuple(c.token_ids) for c in top1}) == 1
+
+
+# -- training state and persistence -------------------------------------------------------------------
+def test_save_load_round_trip(tmp_path, trained):
+    trained.save(tmp_path)
+    assert {p.name for p in tmp_path.iterdir()} >= {"model.safetensors", "config.json", "tokenizer.json"}
+    loaded = load_policy(f"tiny:{tmp_path}")
+    prompts = ["3+4", "56+7"]
+    a = trained.generate(prompts, n=2, sampling=SamplingParams(temperature=1.0, max_new_tokens=8, seed=9))
+    b = loaded.generate(prompts, n=2, sampling=SamplingParams(temperature=1.0, max_new_tokens=8, seed=9))
+    assert [[c.token_ids for c in r] for r in a] == [[c.token_ids for c in r] for r in b]
+    for k, v in trained.model.state_dict().items():
+        assert torch.equal(v, loaded.model.state_dict()[k])
+    other = fresh(seed=4)
+    other.load(tmp_path)
+    assert other.generate(prompts, sampling=GREEDY)[0][0].token_ids == trained.generate(prompts, sampling=GREEDY)[0][0].token_ids
+
+
+def test_snapshot_restore_is_bitwise():
+    policy = fresh()
+    snap = policy.snapshot()
+    before = {k: v.clone() for k, v in policy.model.state_dict().items()}
+    opt = torch.optim.AdamW(policy.parameters(), lr=1e-2)
+    policy.train()
+    ids = policy.encode_prompts(["1+2"])
+    loss = -policy.logprobs(ids, [policy.tokenizer.encode("<answer>3</answer>")]).logprobs.sum()
+    loss.backward()
+    opt.step()
+    assert any(not torch.equal(v, before[k]) for k, v in policy.model.state_dict().items())
+    policy.restore(snap)
+    assert all(torch.equal(v, before[k]) for k, v in policy.model.state_dict().items())
+    # The snapshot is a copy: later training does not change it.
+    opt.step()
+    assert all(torch.equal(v, before[k]) for k, v in snap.items())
+
+
+def test_reference_logprobs_are_frozen():
+    policy = fresh()
+    with pytest.raises(RuntimeError):
+        policy.reference_logprobs([[1, 10]], [[11]])
+    policy.set_reference()
+    ids = policy.encode_prompts(["1+2"])
+    comp = [policy.tokenizer.encode("<answer>3</answer>")]
+    ref0 = policy.reference_logprobs(ids, comp)
+    with torch.no_grad():
+        for p in policy.parameters():
+            p.add_(0.05)
+    assert torch.equal(policy.reference_logprobs(ids, comp), ref0)
+    assert not torch.allclose(policy.logprobs(ids, comp).logprobs, ref0)
+
+
+def test_sft_steps_lower_the_loss_and_change_parameters(tmp_path):
+    task = AddTask()
+    policy = fresh()
+    problems = generate_problems(task, 64, 1, 1, seed=0)
+    prompts, targets = encode_examples(policy, task, problems)
+    with torch.no_grad():
+        before_loss = sft_loss(policy, prompts, targets).item()
+    before = {k: v.clone() for k, v in policy.model.state_dict().items()}
+    cfg = SFTConfig(task="toy-add", steps=25, batch_size=16, lr=3e-3, warmup_steps=2, difficulty_min=1,
+                    difficulty_max=1, train_problems=64, eval_every=0, eval_problems=8, report_problems=0,
+                    out=str(tmp_path), progress=False, max_new_tokens=12, verifier="inline")
+    result = train_sft(cfg, task, policy, log=lambda s: None)
+    with torch.no_grad():
+        after_loss = sft_loss(policy, prompts, targets).item()
+    assert after_loss < before_loss - 0.5
+    assert all(not torch.equal(v, before[k]) for k, v in policy.model.state_dict().items())
+    assert len(result.losses) == 25 and len(result.evals) == 1
+    assert (tmp_path / "model.safetensors").is_file() and (tmp_path / "training.json").is_file()
+
+
+def test_from_spec_errors_are_user_errors(tmp_path):
+    with pytest.raises(UserError, match="no such directory"):
+        load_policy("tiny:no-such-checkpoint")
+    with pytest.raises(UserError, match="unknown setting"):
+        load_policy("tiny:random", d_modle=64)
+    assert isinstance(load_policy("tiny:random", **SMALL), TinyPolicy)
+    with pytest.raises(UserError, match="no tokenizer"):
+        TinyPolicy.from_pretrained(tmp_path)
