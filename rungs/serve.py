@@ -1,0 +1,253 @@
+"""An OpenAI-compatible HTTP server for any local rungs policy (`rungs serve`).
+
+Why: a policy trained with rungs (the tiny model, an HF model with a LoRA adapter) should be usable
+by every tool that speaks the OpenAI API — including rungs' own `openai` policy, so that an
+evaluation can run in one process against a model trained in another.
+
+Endpoints: GET /v1/models, POST /v1/chat/completions, POST /v1/completions (n, temperature,
+top_p, top_k, max_tokens / max_completion_tokens, stop, seed, logprobs), GET /health. No streaming.
+The standard library's ThreadingHTTPServer accepts connections in threads; calls into the policy
+are serialised with a lock (a policy is not thread-safe and batches internally anyway).
+
+Conventions, as vLLM: a stop string is cut from the text and named in the choice's `stop_reason`;
+each choice carries its `token_ids`. /v1/chat/completions takes one user message (rungs policies
+are prompted with a single user turn and apply their own chat template); /v1/completions hands
+the prompt to the policy as it is (an HF policy still wraps it in its chat template).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from rungs.policies.base import Policy, SamplingParams
+from rungs.types import Completion
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 8 * 2**20
+MAX_N = 256
+
+
+class RequestError(Exception):
+    """A bad request: answered with this status and message in OpenAI's error format."""
+
+    def __init__(self, message: str, status: int = 400, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.param = status, param
+
+
+def _number(body: dict[str, Any], key: str, kind: type, default: Any) -> Any:
+    value = body.get(key, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not float(value).is_integer()):
+        raise RequestError(f"{key} must be {'an integer' if kind is int else 'a number'}, got {value!r}", param=key)
+    return kind(value)
+
+
+class PolicyServer:
+    """Turns OpenAI request bodies into `policy.generate` calls and back into response bodies."""
+
+    def __init__(self, policy: Policy, model_name: str | None = None) -> None:
+        self.policy = policy
+        self.model_name = model_name or policy.name or "rungs"
+        self.lock = threading.Lock()
+        self.created = int(time.time())
+
+    # -- request parsing -----------------------------------------------------------------------------
+    def _sampling(self, body: dict[str, Any]) -> tuple[int, SamplingParams]:
+        model = body.get("model")
+        if model not in (None, "", self.model_name):
+            raise RequestError(f"The model `{model}` does not exist; this server serves `{self.model_name}`", 404, "model")
+        n = _number(body, "n", int, 1)
+        if not 1 <= n <= MAX_N:
+            raise RequestError(f"n must be in [1, {MAX_N}], got {n}", param="n")
+        max_tokens = _number(body, "max_completion_tokens", int, None)
+        max_tokens = max_tokens if max_tokens is not None else _number(body, "max_tokens", int, 256)
+        stop = body.get("stop") or ()
+        if isinstance(stop, str):
+            stop = (stop,)
+        if not isinstance(stop, (list, tuple)) or not all(isinstance(s, str) and s for s in stop):
+            raise RequestError("stop must be a string or a list of non-empty strings", param="stop")
+        try:
+            sp = SamplingParams(
+                temperature=_number(body, "temperature", float, 1.0),
+                top_p=_number(body, "top_p", float, 1.0),
+                top_k=max(0, _number(body, "top_k", int, 0)),  # vLLM's extension; -1 means off there
+                max_new_tokens=max_tokens,
+                stop=tuple(stop),
+                seed=_number(body, "seed", int, None),
+            )
+        except ValueError as err:
+            raise RequestError(str(err)) from None
+        return n, sp
+
+    def _generate(self, prompt: str, n: int, sp: SamplingParams) -> tuple[list[Completion], int]:
+        with self.lock:
+            completions = self.policy.generate([prompt], n=n, sampling=sp)[0]
+            prompt_tokens = len(self.policy.encode_prompts([prompt])[0]) if self.policy.trainable else 0
+        return completions, prompt_tokens
+
+    def _token_text(self, token_id: int) -> str:
+        tok = getattr(self.policy, "tokenizer", None)
+        if tok is not None and hasattr(tok, "decode"):
+            try:
+                return tok.decode([token_id])
+            except Exception:  # noqa: BLE001 - a display string only
+                pass
+        return f"token_id:{token_id}"  # vLLM's spelling when it returns ids instead of text
+
+    @staticmethod
+    def _cut_stop(text: str, stop: tuple[str, ...]) -> tuple[str, str | None]:
+        for s in stop:
+            if text.endswith(s):
+                return text[: -len(s)], s
+        return text, None
+
+    def _envelope(self, kind: str, choices: list[dict[str, Any]], prompt_tokens: int, completions: list[Completion]) -> dict[str, Any]:
+        completion_tokens = sum(len(c.token_ids) for c in completions)
+        prefix = "chatcmpl" if kind == "chat.completion" else "cmpl"
+        return {
+            "id": f"{prefix}-{uuid.uuid4().hex}", "object": kind, "created": int(time.time()),
+            "model": self.model_name, "choices": choices,
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens},
+        }
+
+    # -- endpoints -----------------------------------------------------------------------------------
+    def models(self) -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": self.model_name, "object": "model", "created": self.created, "owned_by": "rungs"}]}
+
+    def chat(self, body: dict[str, Any]) -> dict[str, Any]:
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise RequestError("messages must be a non-empty list", param="messages")
+        users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+        if len(messages) != 1 or len(users) != 1:
+            raise RequestError("this server takes exactly one user message (rungs policies apply their own chat template)", param="messages")
+        content = users[0].get("content")
+        if isinstance(content, list):  # [{"type": "text", "text": ...}, ...]
+            content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
+        if not isinstance(content, str):
+            raise RequestError("message content must be a string", param="messages")
+        n, sp = self._sampling(body)
+        completions, prompt_tokens = self._generate(content, n, sp)
+        choices = []
+        for i, c in enumerate(completions):
+            text, stop_reason = self._cut_stop(c.text, sp.stop)
+            logprobs = None
+            if body.get("logprobs") and c.logprobs is not None and c.token_ids:
+                content_lp = []
+                for t, lp in zip(c.token_ids, c.logprobs):
+                    token = self._token_text(t)
+                    content_lp.append({"token": token, "logprob": lp, "bytes": list(token.encode("utf-8")), "top_logprobs": []})
+                logprobs = {"content": content_lp}
+            choices.append({"index": i, "message": {"role": "assistant", "content": text}, "logprobs": logprobs,
+                            "finish_reason": c.finish_reason, "stop_reason": stop_reason, "token_ids": c.token_ids})
+        return self._envelope("chat.completion", choices, prompt_tokens, completions)
+
+    def completions(self, body: dict[str, Any]) -> dict[str, Any]:
+        prompt = body.get("prompt")
+        if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
+            prompt = prompt[0]
+        if not isinstance(prompt, str):
+            raise RequestError("prompt must be one string", param="prompt")
+        n, sp = self._sampling(body)
+        completions, prompt_tokens = self._generate(prompt, n, sp)
+        want_lp = body.get("logprobs") is not None and body.get("logprobs") is not False
+        choices = []
+        for i, c in enumerate(completions):
+            text, stop_reason = self._cut_stop(c.text, sp.stop)
+            logprobs = None
+            if want_lp and c.logprobs is not None and c.token_ids:
+                tokens = [self._token_text(t) for t in c.token_ids]
+                offsets, pos = [], 0
+                for tok in tokens:
+                    offsets.append(pos)
+                    pos += len(tok)
+                logprobs = {"tokens": tokens, "token_logprobs": list(c.logprobs), "top_logprobs": None, "text_offset": offsets}
+            choices.append({"index": i, "text": text, "logprobs": logprobs, "finish_reason": c.finish_reason,
+                            "stop_reason": stop_reason, "token_ids": c.token_ids})
+        return self._envelope("text_completion", choices, prompt_tokens, completions)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        log.info("%s - %s", self.address_string(), format % args)
+
+    def _send(self, status: int, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _error(self, status: int, message: str, param: str | None = None) -> None:
+        kind = "invalid_request_error" if status < 500 else "internal_error"
+        self._send(status, {"error": {"message": message, "type": kind, "param": param, "code": status}})
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        path = self.path.split("?")[0].rstrip("/")
+        if path in ("/v1/models", "/models"):
+            self._send(200, self.server.app.models())
+        elif path in ("/health", "/v1/health"):
+            self._send(200, {"status": "ok"})
+        else:
+            self._error(404, f"no route GET {path}")
+
+    def do_POST(self) -> None:  # noqa: N802
+        path = self.path.split("?")[0].rstrip("/")
+        routes = {"/v1/chat/completions": self.server.app.chat, "/v1/completions": self.server.app.completions}
+        if path not in routes:
+            self._error(404, f"no route POST {path}")
+            return
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY_BYTES:
+                raise RequestError(f"request body over {MAX_BODY_BYTES} bytes", 413)
+            try:
+                body = json.loads(self.rfile.read(length) or b"{}")
+            except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                raise RequestError(f"request body is not JSON: {err}") from None
+            if not isinstance(body, dict):
+                raise RequestError("request body must be a JSON object")
+            if body.get("stream"):
+                raise RequestError("stream=true is not supported by rungs serve", param="stream")
+            self._send(200, routes[path](body))
+        except RequestError as err:
+            self._error(err.status, str(err), err.param)
+        except Exception as err:  # noqa: BLE001 - a request must not kill the server
+            log.exception("rungs serve: %s failed", path)
+            self._error(500, f"{type(err).__name__}: {err}")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    app: PolicyServer
+
+
+def make_server(policy: Policy, host: str = "127.0.0.1", port: int = 8000, model_name: str | None = None) -> _Server:
+    """A bound, not yet serving, server (port 0 picks a free port: read `server.server_address`).
+    Call `serve_forever()` (in a thread for tests) and `shutdown()` + `server_close()` to stop."""
+    server = _Server((host, port), _Handler)
+    server.app = PolicyServer(policy, model_name)
+    return server
+
+
+def serve(policy: Policy, host: str = "127.0.0.1", port: int = 8000, model_name: str | None = None) -> None:
+    """Serve until interrupted."""
+    server = make_server(policy, host, port, model_name)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()

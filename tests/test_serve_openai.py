@@ -1,0 +1,132 @@
+"""`rungs serve` driven end to end by the `openai` policy (the real openai client), on 127.0.0.1 only."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import urllib.error
+import urllib.request
+
+import pytest
+
+pytest.importorskip("openai")
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from _hf_tiny import make_tiny_hf  # noqa: E402
+
+from rungs.errors import UserError  # noqa: E402
+from rungs.policies import SamplingParams, load_policy  # noqa: E402
+from rungs.policies.openai_api import OpenAIPolicy, normalize_base_url  # noqa: E402
+from rungs.serve import make_server  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory):
+    return load_policy(f"hf:{make_tiny_hf(tmp_path_factory.mktemp('served'))}", device="cpu", dtype="float32")
+
+
+@pytest.fixture(scope="module")
+def server(local):
+    srv = make_server(local, "127.0.0.1", 0, model_name="tiny-test")
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture(scope="module")
+def url(server):
+    return f"http://127.0.0.1:{server.server_address[1]}/v1"
+
+
+def test_chat_n_samples_logprobs_match_local_policy(url, local):
+    remote = load_policy(f"openai:{url}", max_retries=0)  # the one served model is found by itself
+    assert remote.model == "tiny-test"
+    out = remote.generate(["hi", "what is 2+2?"], n=3, sampling=SamplingParams(max_new_tokens=8, seed=5))
+    assert [len(cs) for cs in out] == [3, 3]
+    prompts = local.encode_prompts(["hi", "what is 2+2?"])
+    for i, cs in enumerate(out):
+        for c in cs:
+            assert c.token_ids and len(c.logprobs) == len(c.token_ids)
+            want = local.logprobs([prompts[i]], [c.token_ids]).logprobs[0]
+            assert torch.allclose(torch.tensor(c.logprobs), want, atol=1e-5)
+    assert len({tuple(c.token_ids) for c in out[0]}) > 1
+    # Same seed, same samples as sampling locally.
+    direct = local.generate(["hi"], n=3, sampling=SamplingParams(max_new_tokens=8, seed=5))[0]
+    assert [c.token_ids for c in direct] == [c.token_ids for c in out[0]]
+    remote.close()
+
+
+def test_completions_endpoint_and_stop_strings(url, local):
+    remote = OpenAIPolicy(url, model="tiny-test", endpoint="completions", max_retries=0)
+    out = remote.generate(["hi"], n=2, sampling=SamplingParams(max_new_tokens=6, seed=1))[0]
+    assert len(out) == 2 and all(c.logprobs and len(c.logprobs) == len(c.token_ids) for c in out)
+    greedy = SamplingParams(temperature=0, max_new_tokens=20)
+    full = local.generate(["hi"], sampling=greedy)[0][0]
+    stop = full.text[2:4]
+    for endpoint in ("chat", "completions"):
+        remote.endpoint = endpoint
+        got = remote.generate(["hi"], sampling=greedy.with_(stop=(stop,)))[0][0]
+        # The server cuts the stop string (OpenAI convention) and names it; the client puts it back.
+        assert got.text == full.text[: full.text.find(stop) + len(stop)]
+        assert got.finish_reason == "stop"
+
+
+def test_servers_that_ignore_n_are_topped_up(url, server):
+    app = server.app
+    original = app._sampling
+
+    def one_at_a_time(body):
+        n, sp = original(body)
+        return 1, sp  # a server that ignores n (llama.cpp, ollama)
+
+    app._sampling = one_at_a_time
+    try:
+        remote = OpenAIPolicy(url, model="tiny-test", max_retries=0)
+        out = remote.generate(["hi"], n=4, sampling=SamplingParams(max_new_tokens=6, seed=2))[0]
+    finally:
+        app._sampling = original
+    assert len(out) == 4
+    assert len({tuple(c.token_ids) for c in out}) > 1  # seed + k per extra request, not 4 copies
+
+
+def test_errors_are_one_line(url):
+    remote = OpenAIPolicy(url, model="no-such-model", max_retries=0)
+    with pytest.raises(UserError, match="no-such-model"):
+        remote.generate(["hi"])
+    # Raw HTTP: OpenAI's error shape, and the server keeps serving.
+    req = urllib.request.Request(f"{url}/chat/completions", data=json.dumps(
+        {"messages": [{"role": "user", "content": "hi"}], "stream": True}).encode(), method="POST",
+        headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(req, timeout=10)
+    assert info.value.code == 400
+    assert "stream" in json.loads(info.value.read())["error"]["message"]
+    with urllib.request.urlopen(f"{url}/models", timeout=10) as resp:
+        assert json.loads(resp.read())["data"][0]["id"] == "tiny-test"
+
+
+def test_unreachable_server_names_the_url():
+    with socket.socket() as sock:  # a port that was free a moment ago and has no listener now
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1"
+    with pytest.raises(UserError) as info:
+        load_policy(f"openai:{url}", max_retries=0)
+    message = str(info.value)
+    assert message == f"cannot reach OpenAI-compatible server at {url}: connection refused"
+    with pytest.raises(UserError, match=f"cannot reach OpenAI-compatible server at {url}"):
+        OpenAIPolicy(url, model="m", max_retries=1).generate(["hi"])
+
+
+def test_urls_and_options():
+    assert normalize_base_url("127.0.0.1:8000") == "http://127.0.0.1:8000/v1"
+    assert normalize_base_url("http://127.0.0.1:8000/v1/") == "http://127.0.0.1:8000/v1"
+    assert normalize_base_url("http://h:1/api/v1") == "http://h:1/api/v1"
+    with pytest.raises(UserError, match="unknown option 'modle'"):
+        load_policy("openai:http://127.0.0.1:1/v1", modle="x")
+    with pytest.raises(UserError, match="endpoint"):
+        OpenAIPolicy("http://127.0.0.1:1/v1", model="m", endpoint="responses")
