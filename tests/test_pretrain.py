@@ -1,0 +1,111 @@
+"""`rungs pretrain`: the CLI end to end on a toy task, its checkpoint, and its input errors."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from rungs.cli import main
+from rungs.policies import load_policy
+from rungs.tasks import TASKS
+from rungs.tasks.base import Task
+from rungs.train.sft import SFTConfig, difficulty_levels, generate_problems
+from rungs.types import Problem, Status, Verdict
+
+
+class ReverseTask(Task):
+    """Toy task: reverse a digit string of `difficulty` + 1 digits."""
+
+    name = "toy-reverse"
+    description = "reverse a digit string"
+    needs_answer = True
+    alphabet = "0123456789"
+
+    def prompt(self, problem: Problem, style: str = "instruct") -> str:
+        return problem.text
+
+    def verify_answer(self, problem: Problem, answer: str) -> Verdict:
+        ok = answer.strip() == problem.text[::-1]
+        return Verdict(1.0, Status.CORRECT) if ok else Verdict.fail(Status.WRONG)
+
+    def generate(self, n: int, difficulty: float, seed: int = 0) -> list[Problem]:
+        rng = random.Random(seed)
+        out = []
+        for i in range(n):
+            text = "".join(rng.choice("0123456789") for _ in range(int(difficulty) + 1))
+            out.append(Problem(f"rev-{seed}-{i}", text, text[::-1], {"difficulty": difficulty}))
+        return out
+
+
+if "toy-reverse" not in TASKS:
+    TASKS.register("toy-reverse", ReverseTask)
+
+SMALL_ARGS = ["--d-model", "32", "--n-layers", "1", "--n-heads", "2", "--max-seq-len", "32", "--no-progress"]
+
+
+def test_pretrain_cli_trains_checkpoints_and_evaluates(tmp_path, capsys):
+    out = tmp_path / "ckpt"
+    rc = main(["pretrain", "--task", "toy-reverse", "--steps", "30", "--batch-size", "16", "--lr", "3e-3",
+               "--train-problems", "200", "--eval-every", "15", "--eval-problems", "8", "--report-difficulties", "1,2",
+               "--report-problems", "8", "--verifier", "inline", "--max-new-tokens", "12", "--out", str(out),
+               *SMALL_ARGS])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "greedy accuracy" in printed and f"tiny:{out}" in printed
+    assert {"model.safetensors", "config.json", "tokenizer.json", "training.json", "events.jsonl"} <= {
+        p.name for p in out.iterdir()}
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in events] == list(range(1, 31))
+    assert events[-1]["loss"] < events[0]["loss"]
+    assert sum("accuracy" in e for e in events) == 2  # steps 15 and 30
+    summary = json.loads((out / "training.json").read_text())
+    assert set(summary["report"]) == {"1", "2"} and summary["config"]["steps"] == 30
+    assert all(0 <= row["accuracy"] <= 1 and row["n"] == 8 for row in summary["report"].values())
+
+    # The checkpoint loads as a policy and evaluates on its own (through the sandboxed pool).
+    policy = load_policy(f"tiny:{out}")
+    assert policy.model.cfg.d_model == 32
+    rc = main(["pretrain", "--task", "toy-reverse", "--init", str(out), "--eval-only", "--report-difficulties", "1",
+               "--report-problems", "4", "--verify-workers", "1", "--out", str(tmp_path / "eval"), "--no-progress"])
+    assert rc == 0
+    report = json.loads((tmp_path / "eval" / "eval.json").read_text())["report"]
+    assert report["1"]["n"] == 4 and sum(report["1"]["statuses"].values()) == 4
+
+
+def test_pretrain_reads_a_yaml_config(tmp_path):
+    config = tmp_path / "sft.yaml"
+    config.write_text("task: toy-reverse\nsteps: 3\nbatch_size: 4\ntrain_problems: 20\neval_problems: 0\n"
+                      "report_problems: 0\nverifier: inline\n")
+    out = tmp_path / "out"
+    assert main(["pretrain", "--config", str(config), "--out", str(out), *SMALL_ARGS]) == 0
+    assert json.loads((out / "training.json").read_text())["config"]["batch_size"] == 4
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--steps", "-1"], "steps: expected an integer >= 0"),
+    (["--difficulty-min", "3", "--difficulty-max", "2"], "difficulty_max"),
+    (["--eval-only"], "needs --init"),
+    (["--verifier", "ray"], "'process' or 'inline'"),
+    (["--init", "no-such-checkpoint", "--eval-only"], "no-such-checkpoint"),
+])
+def test_pretrain_bad_input_is_one_line_error(argv, message, capsys, tmp_path):
+    rc = main(["pretrain", "--task", "toy-reverse", "--out", str(tmp_path), *argv])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and message in err and "\n" not in err
+
+
+def test_unknown_task_is_a_user_error(capsys, tmp_path):
+    assert main(["pretrain", "--task", "toy-revers", "--out", str(tmp_path)]) == 2
+    assert "did you mean 'toy-reverse'" in capsys.readouterr().err
+
+
+def test_difficulty_levels_and_problem_mix():
+    assert difficulty_levels(1, 2) == [1.0, 2.0]
+    assert difficulty_levels(1.5, 1.7) == [1.5, 1.7]
+    problems = generate_problems(ReverseTask(), 40, 1, 3, seed=0)
+    lengths = {len(p.text) for p in problems}
+    assert lengths == {2, 3, 4}
+    assert len({p.text for p in problems}) == len(problems)
+    assert SFTConfig(task="x").out == "runs/tiny-x"
