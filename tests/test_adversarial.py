@@ -1,5 +1,7 @@
 """Every hostile completion in tests/adversarial_corpus.py scores 0, runs no code, and returns in time.
 
+The same holds for the task's `answer_key` (majority voting computes it on hostile text too).
+
 For each task, the whole corpus goes through a real `VerifierPool` (2 workers, 2 s limit), the
 code path that scores rollouts in training. The per-item bound (limit + 1 s) is checked on batches
 of exactly as many items as there are workers, so each item of a batch has a worker to itself and
@@ -82,7 +84,19 @@ def test_hostile_completions_score_zero_run_nothing_and_return_in_time(task_name
                 statuses[verdict.status.value] += 1
                 if verdict.reward != 0.0:
                     failures.append(f"{name}: reward {verdict.reward} ({verdict.status}: {verdict.detail[:120]})")
-            if any(v.status in (Status.TIMEOUT, Status.CRASH) for v in verdicts):
+            # Voting groups answers by `answer_key`, also in the pool: it must not raise or hang either.
+            answers = [(name, task.extract_answer(text)) for name, text in batch]
+            answers = [(name, a) for name, a in answers if a is not None]
+            began = time.monotonic()
+            keys = pool.executor.run(type(task).answer_key, [(problem, a) for _, a in answers], TIMEOUT_S,
+                                     with_state=True)
+            elapsed = time.monotonic() - began
+            if elapsed > TIMEOUT_S + SLACK_S:
+                failures.append(f"answer_key of {[name for name, _ in answers]}: took {elapsed:.2f} s")
+            for (name, _), result in zip(answers, keys):
+                if not result.ok:
+                    failures.append(f"answer_key of {name}: {result.status} ({result.detail[:120]})")
+            if any(v.status in (Status.TIMEOUT, Status.CRASH) for v in verdicts) or not all(r.ok for r in keys):
                 pool.verify([problem] * WORKERS, [good] * WORKERS)  # untimed: start the replacements
             assert not marker.exists(), f"code ran: {[name for name, _ in batch]} created the marker file"
     print(f"{task_name}: {len(items)} hostile completions, statuses {dict(statuses)}, slowest batch {slowest:.2f} s")
