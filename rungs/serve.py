@@ -9,8 +9,8 @@ top_p, top_k, max_tokens / max_completion_tokens, stop, seed, logprobs), GET /he
 The standard library's ThreadingHTTPServer accepts connections in threads; calls into the policy
 are serialised with a lock (a policy is not thread-safe and batches internally anyway).
 
-Conventions, as vLLM: a stop string is cut from the text and named in the choice's `stop_reason`;
-each choice carries its `token_ids`. /v1/chat/completions takes one user message (rungs policies
+Conventions, as vLLM: the text ends before the stop string that ended it (rungs policies already
+cut it so), which is named in the choice's `stop_reason`; each choice carries its `token_ids`. /v1/chat/completions takes one user message (rungs policies
 are prompted with a single user turn and apply their own chat template); /v1/completions hands
 the prompt to the policy as it is (an HF policy still wraps it in its chat template).
 """
@@ -103,12 +103,18 @@ class PolicyServer:
                 pass
         return f"token_id:{token_id}"  # vLLM's spelling when it returns ids instead of text
 
-    @staticmethod
-    def _cut_stop(text: str, stop: tuple[str, ...]) -> tuple[str, str | None]:
-        for s in stop:
-            if text.endswith(s):
-                return text[: -len(s)], s
-        return text, None
+    def _stop_reason(self, c: Completion, stop: tuple[str, ...]) -> str | None:
+        """Which stop string ended `c`: the one its tokens wrote right after its text."""
+        tok = getattr(self.policy, "tokenizer", None)
+        if c.finish_reason != "stop" or not stop or not c.token_ids or tok is None or not hasattr(tok, "decode"):
+            return None
+        try:
+            written = tok.decode(c.token_ids, skip_special_tokens=True)
+        except TypeError:  # a tokenizer without the keyword (the tiny one)
+            written = tok.decode(c.token_ids)
+        except Exception:  # noqa: BLE001 - informative only
+            return None
+        return next((s for s in stop if written.startswith(c.text + s)), None)
 
     def _envelope(self, kind: str, choices: list[dict[str, Any]], prompt_tokens: int, completions: list[Completion]) -> dict[str, Any]:
         completion_tokens = sum(len(c.token_ids) for c in completions)
@@ -140,7 +146,7 @@ class PolicyServer:
         completions, prompt_tokens = self._generate(content, n, sp)
         choices = []
         for i, c in enumerate(completions):
-            text, stop_reason = self._cut_stop(c.text, sp.stop)
+            text, stop_reason = c.text, self._stop_reason(c, sp.stop)
             logprobs = None
             if body.get("logprobs") and c.logprobs is not None and c.token_ids:
                 content_lp = []
@@ -163,7 +169,7 @@ class PolicyServer:
         want_lp = body.get("logprobs") is not None and body.get("logprobs") is not False
         choices = []
         for i, c in enumerate(completions):
-            text, stop_reason = self._cut_stop(c.text, sp.stop)
+            text, stop_reason = c.text, self._stop_reason(c, sp.stop)
             logprobs = None
             if want_lp and c.logprobs is not None and c.token_ids:
                 tokens = [self._token_text(t) for t in c.token_ids]

@@ -70,9 +70,12 @@ def test_completions_endpoint_and_stop_strings(url, local):
     for endpoint in ("chat", "completions"):
         remote.endpoint = endpoint
         got = remote.generate(["hi"], sampling=greedy.with_(stop=(stop,)))[0][0]
-        # The server cuts the stop string (OpenAI convention) and names it; the client puts it back.
-        assert got.text == full.text[: full.text.find(stop) + len(stop)]
+        assert got.text == full.text[: full.text.find(stop)]  # cut before the stop string
         assert got.finish_reason == "stop"
+    # The raw response names the stop string, as vLLM does.
+    raw = remote.client.chat.completions.create(model="tiny-test", messages=[{"role": "user", "content": "hi"}],
+                                                temperature=0, max_tokens=20, stop=[stop])
+    assert raw.choices[0].stop_reason == stop
 
 
 def test_servers_that_ignore_n_are_topped_up(url, server):

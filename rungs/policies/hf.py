@@ -435,8 +435,9 @@ class HFPolicy(Policy):
         """Cut one generated row at its end: the first stop string or EOS, whichever comes first.
 
         Rows that stopped early are padded by `generate` (often with the EOS id), so the stop string
-        is looked for before EOS. The EOS token stays in `token_ids` (the model should learn to stop)
-        but not in the text; a stop string stays in both (tasks extract `<answer>...</answer>`).
+        is looked for before EOS. As in the OpenAI API (and the tiny policy), the text ends just
+        before the stop string; `token_ids` keep every sampled token up to the one that completed
+        it, and the EOS token (the model should learn to stop), which is not in the text.
         """
         eos = set(self.eos_token_ids)
         end = next((k for k, t in enumerate(row) if t in eos), None)
@@ -463,13 +464,9 @@ class HFPolicy(Policy):
 
     @staticmethod
     def _first_stop(text: str, stops: Iterable[str]) -> int | None:
-        """End index (exclusive) of the earliest stop string in `text`, or None."""
-        best = None
-        for s in stops:
-            k = text.find(s)
-            if k >= 0 and (best is None or k + len(s) < best):
-                best = k + len(s)
-        return best
+        """Start index of the earliest stop string in `text`, or None."""
+        found = [k for k in (text.find(s) for s in stops) if k >= 0]
+        return min(found) if found else None
 
     # -- scoring -----------------------------------------------------------------------------------
     def logprobs(self, prompt_ids: Sequence[Sequence[int]], completion_ids: Sequence[Sequence[int]], *, with_entropy: bool = False) -> LogProbs:

@@ -11,8 +11,7 @@ exponential backoff (connection errors, 408/409/429/5xx). What this adds:
 - prompts in parallel, at most `concurrency` requests in flight;
 - per-token log-probs when the server gives them (asked for once; if the server refuses, never
   again); token ids when it returns them (`rungs serve` and vLLM's `token_ids` field);
-- a stop string that ended a completion is put back at the end of its text when the server says
-  which one it was (vLLM's `stop_reason`), so that text matches what local policies return;
+- a stop string ends the text just before it (the API's convention, and every rungs policy's);
 - one-line errors: an unreachable server is a `UserError` naming the URL.
 """
 
@@ -205,15 +204,12 @@ class OpenAIPolicy(Policy):
                 self._n_ok = False
                 return self._request(prompt, 1, sp, seed)
             raise UserError(f"OpenAI-compatible server at {self.base_url} rejected the request: {msg}") from None
-        return [self._completion(choice, chat, sp) for choice in sorted(response.choices, key=lambda c: c.index)]
+        return [self._completion(choice, chat) for choice in sorted(response.choices, key=lambda c: c.index)]
 
     @staticmethod
-    def _completion(choice: Any, chat: bool, sp: SamplingParams) -> Completion:
+    def _completion(choice: Any, chat: bool) -> Completion:
         text = (choice.message.content or "") if chat else (choice.text or "")
         finish = "length" if choice.finish_reason == "length" else "stop"
-        stop_reason = getattr(choice, "stop_reason", None)  # vLLM / rungs serve: which stop string
-        if isinstance(stop_reason, str) and stop_reason in sp.stop and not text.endswith(stop_reason):
-            text += stop_reason
         logprobs = None
         lp = getattr(choice, "logprobs", None)
         if lp is not None:
