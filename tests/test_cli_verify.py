@@ -115,3 +115,40 @@ def test_module_entry_point(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip().count("\n") == 0 and f"{bad}:2: malformed JSON" in proc.stderr
+
+
+def _skip_unless_task(name: str) -> None:
+    from rungs.tasks import TASKS
+
+    try:
+        TASKS.get(name)
+    except ModuleNotFoundError as err:
+        pytest.skip(f"task {name!r} is not implemented yet ({err.name})")
+
+
+def test_other_tasks_through_the_same_command(tmp_path, capsys):
+    _skip_unless_task("integration")
+    argv = ["--task", "integration", "--problem", "integrate(3*x**2, x)", "--json"]
+    code, out, _ = run_cli(capsys, *argv, "--answer", "x**3 + C")
+    assert code == 0 and json.loads(out)["status"] == "correct"
+    code, out, _ = run_cli(capsys, *argv, "--completion", "<answer>Integral(3*x**2, x)</answer>")
+    assert code == 0 and json.loads(out)["status"] == "rejected"
+
+
+def test_math_needs_a_reference_answer(tmp_path, capsys):
+    _skip_unless_task("math")
+    argv = ["--task", "math", "--problem", "What is 1 + 1?"]
+    code, out, _ = run_cli(capsys, *argv, "--gold", "2", "--answer", "2")
+    assert code == 0 and out.startswith("correct (reward 1.0)")
+    code, _, err = run_cli(capsys, *argv, "--answer", "2")
+    assert code == 2 and "--gold" in err
+    path = tmp_path / "rows.jsonl"
+    path.write_text(
+        json.dumps({"problem": "1+1?", "gold": "2", "answer": "3"}) + "\n"
+        + json.dumps({"problem": "1+1?", "answer": "2", "completion": "so \\boxed{2}"}) + "\n"
+    )
+    code, out, _ = run_cli(capsys, "--task", "math", str(path))
+    assert code == 0 and [json.loads(line)["status"] for line in out.splitlines()] == ["wrong", "correct"]
+    path.write_text(json.dumps({"problem": "1+1?", "answer": "2"}) + "\n")
+    code, _, err = run_cli(capsys, "--task", "math", str(path))
+    assert code == 2 and "rows.jsonl:1" in err and "'gold'" in err

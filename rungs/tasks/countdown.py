@@ -432,9 +432,9 @@ def solve(
 def _numbers_for(difficulty: float, rng: random.Random) -> tuple[int, int]:
     """(how many numbers, largest number) for a difficulty."""
     d = max(1, int(round(difficulty)))
-    count = {1: 2, 2: 3, 3: 4}.get(d, rng.choice((5, 6)) if d == 4 else 6)
-    high = {1: 10, 2: 20, 3: 50}.get(d, 100)
-    return count, high
+    if d <= 3:
+        return d + 1, (10, 20, 50)[d - 1]
+    return (rng.choice((5, 6)) if d == 4 else 6), 100
 
 
 class CountdownTask(Task):
