@@ -1,0 +1,168 @@
+"""Variant trees: easier problems under a hard one, recursively (LADDER's curriculum).
+
+A tree is grown breadth-first: the root's easier variants, their easier variants, and so on to
+`depth` levels, at most `width` children per node, with duplicates removed across the whole tree
+(the task's `problem_key` says when two problems are the same). Where the variants come from is
+not this module's business: any `make_variants(problem, n, rng) -> list[Variant]` works, the
+task's symbolic mutators by default, or the LLM-written maker in `rungs.variants.llm`.
+
+A tree is a flat list of `Variant`s, parents before children, each knowing its parent, depth
+and root, and it round-trips through JSONL (one row per variant) so that LADDER runs can reuse a
+tree with `--variants FILE`. The rows are also a valid problems file (`problem`, `answer`, `id`,
+`meta`), so `rungs eval` can read them directly.
+
+    tree = variant_tree(get_task("integration"), problem, depth=2, width=5)
+    save_tree("tree.jsonl", tree)
+    print(render_tree(load_tree("tree.jsonl"), root=problem))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
+
+from rungs.errors import UserError
+from rungs.tasks.base import Task, Variant
+from rungs.types import Problem
+
+MakeVariants = Callable[[Problem, int, random.Random], list[Variant]]
+TREE_FIELDS = ("id", "problem", "answer", "difficulty", "transform", "parent_id", "depth", "root_id")
+
+
+def _key_of(task: Task) -> Callable[[Problem], Hashable]:
+    def key(problem: Problem) -> Hashable:
+        try:
+            return task.problem_key(problem)
+        except (UserError, ValueError):  # a variant that does not parse: fall back to its text
+            return "".join(problem.text.split())
+
+    return key
+
+
+def variant_tree(
+    task: Task,
+    problem: Problem,
+    depth: int = 2,
+    width: int = 5,
+    seed: int = 0,
+    make_variants: MakeVariants | None = None,
+) -> list[Variant]:
+    """The variants of `problem` to `depth` levels, up to `width` per node, deduplicated tree-wide.
+
+    Deterministic in `seed` (for a deterministic `make_variants`). Each returned Variant has
+    `depth` (1 = child of the root), `parent_id`, and `meta["root_id"]`; parents come first.
+    """
+    if depth < 0:
+        raise ValueError(f"depth must be >= 0, got {depth}")
+    if width < 0:
+        raise ValueError(f"width must be >= 0, got {width}")
+    make = make_variants or task.variants
+    key = _key_of(task)
+    rng = random.Random(seed)
+    seen = {key(problem)}
+    tree: list[Variant] = []
+    frontier = [problem]
+    for level in range(1, depth + 1):
+        next_frontier: list[Problem] = []
+        for parent in frontier:
+            for variant in make(parent, width, rng)[:width]:
+                k = key(variant.problem)
+                if k in seen:
+                    continue
+                seen.add(k)
+                variant = dataclasses.replace(
+                    variant, parent_id=parent.id, depth=level, meta={**variant.meta, "root_id": problem.id}
+                )
+                tree.append(variant)
+                next_frontier.append(variant.problem)
+        frontier = next_frontier
+        if not frontier:
+            break
+    return tree
+
+
+# ---- JSONL -------------------------------------------------------------------------------------
+
+
+def variant_row(variant: Variant) -> dict[str, Any]:
+    """One JSONL row: the TREE_FIELDS, plus the problem's meta."""
+    return {
+        "id": variant.problem.id,
+        "problem": variant.problem.text,
+        "answer": variant.problem.answer,
+        "difficulty": variant.difficulty,
+        "transform": variant.transform,
+        "parent_id": variant.parent_id,
+        "depth": variant.depth,
+        "root_id": variant.meta.get("root_id"),
+        "meta": dict(variant.problem.meta),
+    }
+
+
+def save_tree(path: str | os.PathLike[str], variants: Sequence[Variant]) -> None:
+    """Write a tree as JSON lines, atomically."""
+    from rungs.data import write_jsonl
+
+    write_jsonl(path, (variant_row(v) for v in variants))
+
+
+def _row_to_variant(row: Any, where: str) -> Variant:
+    if not isinstance(row, dict):
+        raise UserError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    missing = [f for f in TREE_FIELDS if f not in row]
+    if missing:
+        raise UserError(f"{where}: missing field(s) {', '.join(missing)}; a variant row has {', '.join(TREE_FIELDS)}")
+    if not isinstance(row["problem"], str) or not row["problem"]:
+        raise UserError(f"{where}: field 'problem' must be a non-empty string")
+    try:
+        difficulty, depth = float(row["difficulty"]), int(row["depth"])
+    except (TypeError, ValueError):
+        raise UserError(f"{where}: 'difficulty' must be a number and 'depth' an integer, got "
+                        f"{row['difficulty']!r} and {row['depth']!r}") from None
+    meta = row.get("meta") or {}
+    if not isinstance(meta, dict):
+        raise UserError(f"{where}: field 'meta' must be an object, got {type(meta).__name__}")
+    answer = row["answer"]
+    problem = Problem(id=str(row["id"]), text=row["problem"], answer=None if answer is None else str(answer), meta=dict(meta))
+    root = row["root_id"]
+    return Variant(problem, difficulty, str(row["transform"]), str(row["parent_id"]), depth,
+                   meta={"root_id": None if root is None else str(root)})
+
+
+def load_tree(path: str | os.PathLike[str]) -> list[Variant]:
+    """Read a tree written by `save_tree`; a bad row is a UserError naming the file and line."""
+    from pathlib import Path
+
+    from rungs.data import iter_jsonl
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such variants file")
+    return [_row_to_variant(row, f"{path}:{lineno}") for lineno, row in iter_jsonl(path)]
+
+
+# ---- text --------------------------------------------------------------------------------------
+
+
+def render_tree(variants: Sequence[Variant], root: Problem | None = None) -> str:
+    """An indented text tree, one line per problem: difficulty, transform, text."""
+    children: dict[str, list[Variant]] = {}
+    ids = {v.problem.id for v in variants}
+    for v in variants:
+        children.setdefault(v.parent_id, []).append(v)
+    lines: list[str] = []
+
+    def walk(parent_id: str, indent: int) -> None:
+        for v in children.get(parent_id, []):
+            lines.append(f"{'  ' * indent}- [{v.difficulty:.2f}] {v.transform}: {v.problem.text}")
+            walk(v.problem.id, indent + 1)
+
+    # roots: the given root, else every parent that is not itself in the tree
+    tops = [root.id] if root is not None else [p for p in children if p not in ids]
+    for top in tops:
+        lines.append(f"{top}: {root.text}" if root is not None else top)
+        walk(top, 1)
+    return "\n".join(lines)
