@@ -133,3 +133,18 @@ def test_urls_and_options():
         load_policy("openai:http://127.0.0.1:1/v1", modle="x")
     with pytest.raises(UserError, match="endpoint"):
         OpenAIPolicy("http://127.0.0.1:1/v1", model="m", endpoint="responses")
+
+
+def test_rungs_generate_through_the_server(url, capsys):
+    from rungs.cli import main
+
+    argv = ["generate", "--task", "countdown", "--problem", "numbers: 3 7 25 50; target: 72",
+            "--policy", f"openai:{url}", "--n", "2", "--max-new-tokens", "8", "--seed", "0"]
+    assert main([*argv, "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["sample"] for r in rows] == [0, 1]
+    assert all(r["status"] == "no_answer" and r["reward"] == 0 and r["tokens"] > 0 for r in rows)
+    assert main(argv) == 0
+    assert capsys.readouterr().out.rstrip().endswith("0/2 correct")
+    assert main([*argv[:-2], "--n", "0"]) == 2  # a one-line UserError, exit status 2
+    assert "--n must be >= 1" in capsys.readouterr().err
