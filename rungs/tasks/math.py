@@ -1,0 +1,273 @@
+"""Free-form math answers, checked against a reference answer with Math-Verify.
+
+The model ends with `\\boxed{...}` (or `<answer>...</answer>`); the answer is checked the way
+the open-r1 / TRL recipes do it: `math_verify.verify(parse(gold), parse(pred))`, gold first
+(the comparison is asymmetric: gold `3` accepts `x = 3`). Math-Verify knows equivalent forms:
+`\\frac{1}{2}` = `0.5`, `2x+2` = `2(x+1)`, `[1, 2)` as an interval, `\\{1,2\\}` = `1, 2`, and
+compares numbers after rounding to 6 decimals (its default).
+
+Why Math-Verify's own timeouts are off: they use `signal.alarm`, which only works on the main
+thread of the main interpreter (a reward function called from a trainer's worker thread fails
+with "signal only works in main thread"). We pass `parsing_timeout=None` and
+`timeout_seconds=None`, which turn the signal machinery off entirely, and rely on the hard
+wall-clock limit of `rungs.verify.pool.VerifierPool`, which kills the worker process instead.
+
+Why this is safe on hostile text: the answer is wrapped in `$...$` and parsed with Math-Verify's
+LaTeX extraction only, which goes through latex2sympy2's ANTLR grammar to sympy constructors; the
+plain-expression extraction (which calls `sympy.parse_expr`) is not used. Runaway sizes
+(`10^{10^{10}}`) are the pool's to kill.
+
+`generate` makes word-free arithmetic and linear-equation problems with exact answers, scaled by
+difficulty: for tests, demos and warming up the tiny model. Real math sets come from files.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import random
+import re
+from collections.abc import Hashable
+from fractions import Fraction
+from typing import Any
+
+from rungs.errors import UserError
+from rungs.tasks.base import PROMPT_STYLES, Task
+from rungs.types import Problem, Status, Verdict
+
+INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
+EVALUATE, SOLVE = "Evaluate: ", "Solve for x: "
+# Characters of the compact prompts and the answers of generated problems.
+ALPHABET = "".join(sorted(set(EVALUATE + SOLVE + "0123456789+-*/()= x")))
+
+_MAX_KEY_CHARS = 2000
+_MAX_NUMBER_DIGITS = 200
+
+
+# ------------------------------------------------------------------------------------------------
+# Math-Verify, without signals
+
+
+class _DropTimeoutDisabledWarning(logging.Filter):
+    """Math-Verify warns once that its timeout is disabled; here that is the point."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Timeout is disabled" not in record.getMessage()
+
+
+@functools.cache
+def _math_verify() -> Any:
+    import math_verify
+
+    for name in ("math_verify.parser", "math_verify.grader"):
+        logging.getLogger(name).addFilter(_DropTimeoutDisabledWarning())
+    return math_verify
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_answer(text: str) -> tuple[Any, ...]:
+    """Math-Verify's parse of one answer: sympy objects and/or strings; () when nothing parses.
+
+    A bare answer (`\\frac{1}{2}`, `2(x+1)`) is wrapped in `$...$` so that the LaTeX extractor
+    reads all of it; text that already carries `$` or `\\boxed` is parsed as it is. Cached: in a
+    GRPO group the same answer comes back many times, and the gold answer every time.
+    """
+    mv = _math_verify()
+    text = text.strip()
+    if not text:
+        return ()
+    wrapped = text if ("$" in text or "\\boxed" in text) else f"${text}$"
+    return tuple(mv.parse(wrapped, extraction_config=[mv.LatexExtractionConfig()], parsing_timeout=None))
+
+
+def answers_match(gold: tuple[Any, ...], pred: tuple[Any, ...]) -> bool:
+    """Math-Verify's equivalence, gold first, with its signal-based timeout off."""
+    return bool(_math_verify().verify(list(gold), list(pred), timeout_seconds=None))
+
+
+def _has_math(parsed: tuple[Any, ...]) -> bool:
+    return any(not isinstance(p, str) for p in parsed)
+
+
+# ------------------------------------------------------------------------------------------------
+# Voting keys: cheap, textual, safe in the parent process
+
+_SPACING = re.compile(r"\\[,;:! ]|\\left|\\right|\\displaystyle")
+_TEXT_WRAPPER = re.compile(r"\\(?:text|mathrm|textbf|mathbf|textit|mbox)\{([^{}]*)\}")
+_ASSIGNMENT = re.compile(r"^[A-Za-z]=([^=]+)$")
+_DECIMAL = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)$")
+_SLASH = re.compile(r"^([+-]?)(\d+)/(\d+)$")
+_FRAC = re.compile(r"^([+-]?)\\frac(?:\{(\d+)\}|(\d))(?:\{(\d+)\}|(\d))$")
+
+
+def normalize_answer_text(answer: str) -> str:
+    """Whitespace, spacing commands, \\left/\\right, \\dfrac, \\text{}, `x=` and trailing dots removed."""
+    text = answer[:_MAX_KEY_CHARS]
+    text = _SPACING.sub("", text)
+    text = "".join(text.split()).strip("$")
+    text = text.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("{,}", "")
+    text = _TEXT_WRAPPER.sub(r"\1", text)
+    text = text.rstrip(".")
+    match = _ASSIGNMENT.match(text)
+    return match.group(1) if match else text
+
+
+def _as_fraction(text: str) -> Fraction | None:
+    """An exact number written as an integer, a decimal, `p/q` or `\\frac{p}{q}`; else None."""
+    if len(text) > _MAX_NUMBER_DIGITS:
+        return None
+    try:
+        if _DECIMAL.match(text):
+            return Fraction(text)
+        match = _SLASH.match(text)
+        if match:
+            sign, num, den = match.groups()
+        else:
+            match = _FRAC.match(text)
+            if not match:
+                return None
+            sign, num, den = match.group(1), match.group(2) or match.group(3), match.group(4) or match.group(5)
+        if int(den) == 0:
+            return None
+        return Fraction(int(num), int(den)) * (-1 if sign == "-" else 1)
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+# ------------------------------------------------------------------------------------------------
+# Problem generator
+
+
+def _fraction_text(value: Fraction) -> str:
+    return str(value)  # "7", "-7/3"
+
+
+def _expression(rng: random.Random, n_ops: int, max_int: int, ops: str, fractions: bool) -> tuple[str, Fraction, int]:
+    """A random expression with `n_ops` operators: (text, exact value, precedence of its top)."""
+    if n_ops == 0:
+        if fractions and rng.random() < 0.3:
+            den = rng.randint(2, max(3, max_int // 3))
+            value = Fraction(rng.randint(1, 2 * den - 1), den)
+            if value.denominator > 1:
+                return f"{value.numerator}/{value.denominator}", value, 2
+        value = Fraction(rng.randint(1, max_int))
+        return str(value), value, 3
+    left_ops = rng.randint(0, n_ops - 1)
+    left = _expression(rng, left_ops, max_int, ops, fractions)
+    right = _expression(rng, n_ops - 1 - left_ops, max_int, ops, fractions)
+    op = rng.choice(ops)
+    if op == "/" and right[1] == 0:
+        op = "*"
+    value = {
+        "+": lambda a, b: a + b,
+        "-": lambda a, b: a - b,
+        "*": lambda a, b: a * b,
+        "/": lambda a, b: a / b,
+    }[op](left[1], right[1])
+    prec = 1 if op in "+-" else 2
+    left_text = f"({left[0]})" if left[2] < prec else left[0]
+    # a - (b - c), a / (b / c), a / (3/4): same precedence on the right needs parentheses too.
+    right_text = f"({right[0]})" if right[2] < prec or (right[2] == prec and op in "-/") else right[0]
+    return f"{left_text} {op} {right_text}", value, prec
+
+
+def _linear_side(coef: int, const: int) -> str:
+    if coef == 0:
+        return str(const)
+    term = {1: "x", -1: "-x"}.get(coef, f"{coef}*x")
+    if const == 0:
+        return term
+    return f"{term} {'+' if const > 0 else '-'} {abs(const)}"
+
+
+def _linear(rng: random.Random, d: float) -> tuple[str, Fraction]:
+    """`a*x + b = c` (and `a*x + b = c*x + e` when hard); the solution is an integer when easy."""
+    m = int(4 + 3 * d)
+
+    def nonzero() -> int:
+        return rng.choice([k for k in range(-m, m + 1) if k != 0])
+
+    a, b = nonzero(), rng.randint(-m, m)
+    if d < 2.5:  # integer solution
+        x = Fraction(rng.randint(-m, m))
+        return f"{_linear_side(a, b)} = {a * int(x) + b}", x
+    if d < 3.5:  # rational solution
+        c = rng.randint(-m, m)
+        return f"{_linear_side(a, b)} = {c}", Fraction(c - b, a)
+    c = nonzero()
+    while c == a:
+        c = nonzero()
+    e = rng.randint(-m, m)
+    return f"{_linear_side(a, b)} = {_linear_side(c, e)}", Fraction(e - b, a - c)
+
+
+# ------------------------------------------------------------------------------------------------
+# The task
+
+
+class MathTask(Task):
+    name = "math"
+    description = "free-form math answers in \\boxed{}, checked against the reference with Math-Verify"
+    needs_answer = True
+    alphabet = ALPHABET
+
+    def prompt(self, problem: Problem, style: str = "instruct") -> str:
+        if style == "instruct":
+            return f"{problem.text}\n\n{INSTRUCTION}"
+        if style == "compact":
+            return problem.text
+        raise UserError(f"unknown prompt style {style!r}: expected one of {', '.join(PROMPT_STYLES)}")
+
+    def verify_answer(self, problem: Problem, answer: str) -> Verdict:
+        if problem.answer is None or not str(problem.answer).strip():
+            return Verdict.fail(Status.ERROR, "math task needs a reference answer", answer)
+        gold = parse_answer(str(problem.answer))
+        if not gold:
+            return Verdict.fail(Status.ERROR, f"could not parse the reference answer {problem.answer!r}", answer)
+        pred = parse_answer(answer)
+        if not pred:
+            return Verdict.fail(Status.UNPARSEABLE, "Math-Verify could not parse the answer", answer)
+        if answers_match(gold, pred):
+            return Verdict(1.0, Status.CORRECT, "", answer)
+        if _has_math(gold) and not _has_math(pred):
+            return Verdict.fail(Status.UNPARSEABLE, "the answer is not a math expression", answer)
+        return Verdict.fail(Status.WRONG, "not equivalent to the reference answer", answer)
+
+    def answer_key(self, problem: Problem, answer: str) -> Hashable | None:
+        """A voting key that merges obviously equal forms, without parsing anything as math.
+
+        Keys run in the parent process (voting needs no verifier), so they are textual and
+        linear-time: whitespace, `\\left`/`\\right`, spacing commands, `\\dfrac`, `\\text{}` and a
+        leading `x =` are dropped, and an exact number written as an integer, a decimal, `p/q`
+        or `\\frac{p}{q}` becomes its reduced fraction (`0.5`, `1/2`, `\\frac{2}{4}` -> "1/2").
+        Anything else keys by its normalised text, so `2x+2` and `2(x+1)` vote apart; the full
+        Math-Verify equivalence is for rewards, inside the pool.
+        """
+        text = normalize_answer_text(answer)
+        if not text:
+            return None
+        number = _as_fraction(text)
+        return _fraction_text(number) if number is not None else text
+
+    def generate(self, n: int, difficulty: float, seed: int = 0) -> list[Problem]:
+        """Arithmetic (more operators, then *, /, fractions as difficulty grows) and linear equations."""
+        rng = random.Random(f"math:{seed}:{difficulty}")
+        d = max(1.0, float(difficulty))
+        ops = "+-" + ("*" if d >= 1.5 else "") + ("/" if d >= 2.5 else "")
+        problems = []
+        for i in range(n):
+            if rng.random() < 0.5:
+                text, value, _ = _expression(rng, max(1, round(d)), int(5 + 5 * d), ops, fractions=d >= 3)
+                kind, text = "evaluate", EVALUATE + text
+            else:
+                text, value = _linear(rng, d)
+                kind, text = "linear", SOLVE + text
+            problems.append(
+                Problem(
+                    id=f"math-d{d:g}-s{seed}-{i}",
+                    text=text,
+                    answer=_fraction_text(value),
+                    meta={"difficulty": d, "kind": kind},
+                )
+            )
+        return problems

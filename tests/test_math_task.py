@@ -1,0 +1,106 @@
+"""MathTask: Math-Verify equivalence (gold first), statuses, voting keys, generator, no signals."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from rungs.errors import UserError
+from rungs.tasks import get_task
+from rungs.tasks.math import MathTask
+from rungs.types import Problem, Status
+from rungs.verify.pool import VerifierPool
+
+
+@pytest.fixture(scope="module")
+def task() -> MathTask:
+    return get_task("math")
+
+
+def problem(answer: str | None) -> Problem:
+    return Problem("q", "some question", answer)
+
+
+@pytest.mark.parametrize(
+    ("gold", "pred"),
+    [
+        ("\\frac{1}{2}", "0.5"),
+        ("0.5", "\\dfrac{1}{2}"),
+        ("1/2", "\\frac{2}{4}"),
+        ("2x+2", "2(x+1)"),
+        ("[1, 2)", "[1,2)"),
+        ("\\{1, 2\\}", "\\{2, 1\\}"),
+        ("3", "x = 3"),
+        ("\\sqrt{2}/2", "\\frac{1}{\\sqrt{2}}"),
+        ("$\\frac{3}{4}$", "\\boxed{\\frac34}"),  # gold may come with its own delimiters
+    ],
+)
+def test_equivalent_forms_accepted(task: MathTask, gold: str, pred: str) -> None:
+    verdict = task.verify_answer(problem(gold), pred)
+    assert verdict.status is Status.CORRECT and verdict.reward == 1.0
+
+
+@pytest.mark.parametrize(
+    ("gold", "pred"),
+    [("\\frac{1}{2}", "\\frac{1}{3}"), ("2x+2", "2x+1"), ("(0, 1)", "(0, 1]"), ("5", "5.001"), ("7", "-7")],
+)
+def test_wrong_answers_rejected(task: MathTask, gold: str, pred: str) -> None:
+    verdict = task.verify_answer(problem(gold), pred)
+    assert verdict.status is Status.WRONG and verdict.reward == 0.0
+
+
+def test_statuses(task: MathTask) -> None:
+    assert task.verify(problem("3"), "I think it is three.").status is Status.NO_ANSWER
+    assert task.verify(problem("3"), "so \\boxed{3}").correct
+    assert task.verify(problem("3"), "<answer>3</answer>").correct
+    assert task.verify(problem("3"), "<answer>}{</answer>").status is Status.UNPARSEABLE
+    missing = task.verify(problem(None), "\\boxed{3}")
+    assert missing.status is Status.ERROR and "needs a reference answer" in missing.detail
+
+
+def test_generated_answers_verify(task: MathTask) -> None:
+    problems = [p for d in (1, 2.5, 4) for p in task.generate(6, d, seed=3)]
+    assert len({p.id for p in problems}) == len(problems)
+    for p in problems:
+        assert set(task.prompt(p, "compact")) <= set(task.alphabet)
+        assert set(p.answer) <= set(task.alphabet)
+        assert task.verify(p, f"... so the answer is \\boxed{{{p.answer}}}").correct, p
+    assert task.generate(5, 3, seed=1) == task.generate(5, 3, seed=1)
+    assert task.generate(5, 3, seed=1) != task.generate(5, 3, seed=2)
+
+
+def test_prompts(task: MathTask) -> None:
+    p = problem("1")
+    assert "\\boxed{}" in task.prompt(p) and p.text in task.prompt(p)
+    assert task.prompt(p, "compact") == p.text
+    with pytest.raises(UserError, match="prompt style"):
+        task.prompt(p, "chatty")
+
+
+def test_answer_keys_merge_obvious_forms_only(task: MathTask) -> None:
+    p = problem("1/2")
+    keys = {task.answer_key(p, a) for a in ["0.5", "1/2", "\\frac{2}{4}", "\\dfrac12", "x = 0.50", "$1/2$"]}
+    assert len(keys) == 1
+    assert task.answer_key(p, "2x + 2") == task.answer_key(p, "2x+2")
+    assert task.answer_key(p, "1/3") != task.answer_key(p, "0.3")
+    assert task.answer_key(p, "   ") is None
+    assert task.answer_key(p, "1/0") == "1/0"  # not a number: keyed as text, no exception
+
+
+def test_verify_off_the_main_thread(task: MathTask) -> None:
+    # Math-Verify's default timeouts use signal.alarm and fail outside the main thread.
+    out: list = []
+    thread = threading.Thread(target=lambda: out.append(task.verify(problem("\\frac{7}{8}"), "\\boxed{0.875}")))
+    thread.start()
+    thread.join(60)
+    assert out and out[0].correct, out
+
+
+def test_through_the_pool(task: MathTask) -> None:
+    problems = task.generate(6, 2, seed=0)
+    completions = [f"\\boxed{{{p.answer}}}" for p in problems[:3]] + ["\\boxed{nope}", "no box", "\\boxed{1/0}"]
+    with VerifierPool(task, workers=2, timeout_s=10) as pool:
+        verdicts = pool.verify(problems, completions)
+    assert [v.correct for v in verdicts] == [True, True, True, False, False, False]
+    assert verdicts[4].status is Status.NO_ANSWER
