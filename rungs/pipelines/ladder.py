@@ -1,0 +1,165 @@
+"""LADDER: learn hard problems by climbing a self-made ladder of easier variants.
+
+Simonds & Yoshiyama 2025 (arXiv 2503.00735): for each training problem, grow a tree of easier
+variants (recursively, depth 3 for small models, 2 for strong ones), verify them, and train with
+GRPO on the variants, easiest first. The model never sees a label: the verifier checks answers.
+
+    variants: the task's symbolic mutators (built-in tasks; the embedded tiny model cannot write
+              problems), or LLM-written variants for instruction-following policies
+              (rungs.variants.llm: transformation library, personas, temperature cycling)
+    training: GRPO (rungs.train.grpo) over the variant pool, in curriculum order (an expanding
+              window of the easiest variants, rungs.train.curriculum) or mixed; the original
+              problems join the pool as its hardest rungs (`include_roots`)
+    held-out: greedy accuracy on `eval_problems` at the start, every `eval_steps`, and the end
+
+Trees are saved to variants.jsonl in the run directory and can be reused with `--variants FILE`.
+The final weights are saved to final/ in the run directory, loadable with `--policy tiny:RUN/final`.
+Resume after a kill with `rungs ladder --resume RUN_DIR` (the trainer's checkpoints).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rungs.config import help_field
+from rungs.errors import UserError
+from rungs.policies.base import Policy
+from rungs.tasks.base import Task, Variant
+from rungs.types import Problem
+
+CURRICULA = ("easiest_first", "mixed")
+VARIANTS_FILE = "variants.jsonl"
+FINAL_DIR = "final"
+
+
+@dataclass
+class LadderConfig:
+    """Settings of `rungs ladder` (GRPO's own settings come from GRPOConfig)."""
+
+    task: str = help_field("integration", "task name (rungs tasks lists them)")
+    problems: str = help_field("builtin:integration-train", "training problems (hard ones): file or builtin:NAME")
+    eval_problems: str | None = help_field("builtin:integration-dev", "held-out problems for periodic greedy evaluation (none: no evaluation)")
+    policy: str = help_field("tiny", "trainable policy: tiny, tiny:PATH, hf:MODEL")
+    variants: str | None = help_field(None, "reuse a saved variant tree (JSONL from an earlier run) instead of building one")
+    variant_source: str = help_field("auto", "auto (symbolic if the task has a mutator, else LLM-written) | symbolic | llm")
+    depth: int = help_field(3, "depth of each problem's variant tree (the paper: 3 for small models, 2 for strong ones)")
+    width: int = help_field(5, "variants per node")
+    curriculum: str = help_field("easiest_first", "easiest_first (an expanding window of the easiest variants) | mixed")
+    curriculum_start: float = help_field(0.25, "easiest_first: fraction of the pool in play at the first step")
+    include_roots: bool = help_field(True, "train on the original problems too (the top rungs of the ladder)")
+    limit: int | None = help_field(None, "use only the first N training problems")
+    eval_limit: int | None = help_field(None, "use only the first N held-out problems")
+    out: str | None = help_field(None, "run directory (default runs/ladder-<task>-<time>)")
+    workers: int | None = help_field(None, "verifier worker processes (default: one per core)")
+    timeout: float = help_field(5.0, "seconds per verification before the worker is killed")
+    policy_seed: int = help_field(0, "seed of the policy's sampler")
+
+    def __post_init__(self) -> None:
+        if self.curriculum not in CURRICULA:
+            raise UserError(f"--curriculum {self.curriculum!r}: expected one of {', '.join(CURRICULA)}")
+        if self.depth < 1 or self.width < 1:
+            raise UserError(f"--depth {self.depth} --width {self.width}: expected integers >= 1")
+        if not 0 < self.curriculum_start <= 1:
+            raise UserError(f"--curriculum-start {self.curriculum_start}: expected a fraction in (0, 1]")
+
+
+def build_variant_pool(task: Task, problems: list[Problem], make_variants: Any, depth: int, width: int, seed: int,
+                       echo: bool = True) -> list[Variant]:
+    """Every training problem's variant tree, concatenated (duplicates across trees removed)."""
+    from tqdm.auto import tqdm
+
+    from rungs.variants.tree import variant_tree
+
+    seen: set[Any] = {task.problem_key(p) for p in problems}
+    pool: list[Variant] = []
+    for problem in tqdm(problems, desc="variant trees", unit="problem", disable=not echo, dynamic_ncols=True):
+        tree = variant_tree(task, problem, depth=depth, width=width,
+                            seed=random.Random(f"{seed}:{problem.id}").randrange(2**31), make_variants=make_variants)
+        for variant in tree:
+            key = task.problem_key(variant.problem)
+            if key not in seen:
+                seen.add(key)
+                pool.append(variant)
+    return pool
+
+
+def run_ladder(config: LadderConfig, grpo: Any, *, resume_dir: str | None = None, policy: Policy | None = None,
+               task: Task | None = None, pool: Any = None, echo: bool = True) -> dict[str, Any]:
+    """Run (or resume) `rungs ladder`; returns the summary (also in summary.json)."""
+    from rungs.config import to_dict
+    from rungs.data import load_problems
+    from rungs.pipelines.ttrl import TTRLConfig, default_out, make_variant_maker
+    from rungs.policies import load_policy
+    from rungs.runs import RunDir
+    from rungs.tasks import get_task
+    from rungs.train.curriculum import CurriculumSampler
+    from rungs.train.grpo import EpochSampler, GRPOTrainer
+    from rungs.variants.tree import load_tree, save_tree
+    from rungs.verify.pool import VerifierPool
+
+    if resume_dir is not None:
+        run_dir = RunDir.open(resume_dir)
+    else:
+        run_dir = RunDir.create(config.out or default_out("ladder", config.task),
+                                {"ladder": to_dict(config), "grpo": to_dict(grpo)})
+    task = task or get_task(config.task)
+    problems = load_problems(config.problems, limit=config.limit)
+    for p in problems:
+        task.parse_problem(p)
+    eval_problems = load_problems(config.eval_problems, limit=config.eval_limit) if config.eval_problems else []
+    policy = policy or load_policy(config.policy, task=config.task, seed=config.policy_seed)
+
+    tree_path = Path(run_dir.path) / VARIANTS_FILE
+    if tree_path.exists():  # resuming: the tree this run already built
+        variants = load_tree(tree_path)
+    elif config.variants:
+        variants = load_tree(config.variants)
+        save_tree(tree_path, variants)
+    else:
+        maker = make_variant_maker(TTRLConfig(task=config.task, variant_source=config.variant_source), task, policy)
+        variants = build_variant_pool(task, problems, maker, config.depth, config.width, grpo.seed, echo)
+        save_tree(tree_path, variants)
+    train_pool = [v.problem for v in variants] + (list(problems) if config.include_roots else [])
+    if not train_pool:
+        raise UserError(f"{config.problems}: no variants could be made and --no-include-roots leaves nothing to train on")
+
+    total_steps = grpo.max_steps if grpo.max_steps > 0 else grpo.total_steps(len(train_pool))
+    difficulty = {v.problem.id: v.difficulty for v in variants}
+    if config.curriculum == "easiest_first":
+        sampler: Any = CurriculumSampler(train_pool, lambda p: difficulty.get(p.id, task.difficulty(p)), total_steps,
+                                         seed=grpo.seed, start_fraction=config.curriculum_start)
+    else:
+        sampler = EpochSampler(train_pool, seed=grpo.seed)
+    own_pool = pool is None
+    pool = pool or VerifierPool(task, workers=config.workers, timeout_s=config.timeout)
+    try:
+        trainer = GRPOTrainer(policy, task, grpo, pool=pool, run_dir=run_dir, problems=sampler,
+                              eval_problems=eval_problems, progress=echo)
+        train_summary = trainer.train(resume_from_checkpoint=True if resume_dir is not None else None)
+    finally:
+        if own_pool:
+            pool.close()
+    policy.save(str(Path(run_dir.path) / FINAL_DIR))
+    summary = {
+        **train_summary,
+        "training_problems": len(problems),
+        "variants": len(variants),
+        "pool_size": len(train_pool),
+        "final_policy": str(Path(run_dir.path) / FINAL_DIR),
+        "run_dir": str(run_dir.path),
+    }
+    run_dir.write_summary(summary)
+    if echo:
+        from rungs.report import print_table
+
+        print_table([
+            {"measure": "variants built", "value": len(variants)},
+            {"measure": "GRPO steps", "value": trainer.step_count},
+            {"measure": "held-out greedy accuracy at start", "value": summary.get("eval_accuracy_start")},
+            {"measure": "held-out greedy accuracy at end", "value": summary.get("eval_accuracy_end")},
+            {"measure": "held-out greedy accuracy, best", "value": summary.get("eval_accuracy_best")},
+        ], ["measure", "value"], title=f"ladder: {len(problems)} problems ({run_dir.path}); weights in {summary['final_policy']}")
+    return summary

@@ -1,0 +1,493 @@
+"""Test-time RL: keep learning at inference time, with no labels.
+
+Two published recipes, one job (`rungs ttrl --mode variants|vote`):
+
+- variants (LADDER's TTRL, Simonds & Yoshiyama 2025): for each test problem the greedy answer is
+  checked first; for an unsolved one, its variant tree is built (depth 2), GRPO runs for up to
+  `steps` steps on the variants (and, since the integration verifier needs no label, on the
+  problem itself), the problem is answered greedily, and the weights are rolled back before the
+  next problem (snapshot/restore; a LoRA adapter reset for HF models). Every `check_every` steps
+  the current greedy answer is verified, and training stops early once it is right: the verifier
+  is label-free, so this uses no information a deployment would not have.
+  A problem counts as solved only by its final greedy answer. "Ever solved during training" (any
+  training sample on the problem itself verified correct: the LADDER paper's looser count) is
+  reported separately and labelled as such.
+
+- vote (Zuo et al. 2025): label-free GRPO on the unlabelled test set. For each prompt,
+  `vote_samples` answers are drawn; the majority answer (grouped by the task's own answer
+  equivalence) is the pseudo-label; a sample's reward is 1 when its answer equals it. GRPO trains
+  on `num_generations` of them (the paper: vote on 64, train on 32). Where the true answers are
+  known (or the task verifies without labels), label accuracy (is the majority answer right?) and
+  reward accuracy (does the pseudo-reward equal the true reward?) are logged.
+
+Run directory (see rungs/runs.py): config.yaml, events.jsonl, outcomes.jsonl (variants mode: one
+row per finished problem), summary.json and plots. A killed variants-mode run resumes at problem
+granularity: finished problems are kept, the interrupted one is redone from the base weights
+(its partial events are dropped), so nothing is lost or counted twice. Vote mode resumes through
+the trainer's checkpoints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rungs.config import help_field
+from rungs.errors import UserError
+from rungs.policies.base import Policy, SamplingParams
+from rungs.tasks.base import Task
+from rungs.types import Completion, Problem, Status, Verdict
+
+MODES = ("variants", "vote")
+VARIANT_SOURCES = ("auto", "symbolic", "llm")
+OUTCOMES_FILE = "outcomes.jsonl"
+
+
+@dataclass
+class TTRLConfig:
+    """Settings of `rungs ttrl` (GRPO's own settings come from GRPOConfig)."""
+
+    task: str = help_field("integration", "task name (rungs tasks lists them)")
+    problems: str = help_field("builtin:integration-hard", "test problems: a JSONL/parquet file, a dataset directory, or builtin:NAME")
+    policy: str = help_field("tiny", "trainable policy: tiny, tiny:PATH, hf:MODEL")
+    mode: str = help_field("variants", "variants (LADDER's TTRL: per-problem variant GRPO with rollback) | vote (Zuo et al.: majority-vote pseudo-labels)")
+    limit: int | None = help_field(None, "use only the first N problems")
+    out: str | None = help_field(None, "run directory (default runs/ttrl-<task>-<time>)")
+    # variants mode
+    steps: int = help_field(20, "variants mode: most GRPO steps per problem (the paper: 100)")
+    check_every: int = help_field(5, "variants mode: verify the greedy answer every this many steps and stop once it is right (0 = only at the end)")
+    depth: int = help_field(2, "variants mode: depth of each problem's variant tree")
+    width: int = help_field(6, "variants mode: variants per node of the tree")
+    include_problem: bool = help_field(True, "variants mode: put the test problem itself in the training pool (its verifier needs no label)")
+    skip_solved: bool = help_field(True, "variants mode: do not train on problems whose greedy answer is already right")
+    variant_source: str = help_field("auto", "auto (symbolic if the task has a mutator, else LLM-written) | symbolic | llm")
+    # vote mode
+    vote_samples: int = help_field(16, "vote mode: answers sampled per problem for the majority vote (the paper: 64); GRPO trains on num_generations of them")
+    steps_vote: int = help_field(40, "vote mode: GRPO steps over the test set")
+    # shared
+    max_new_tokens: int = help_field(96, "greedy answers: the most tokens")
+    workers: int | None = help_field(None, "verifier worker processes (default: one per core)")
+    timeout: float = help_field(5.0, "seconds per verification before the worker is killed")
+    policy_seed: int = help_field(0, "seed of the policy's sampler")
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise UserError(f"--mode {self.mode!r}: expected one of {', '.join(MODES)}")
+        if self.variant_source not in VARIANT_SOURCES:
+            raise UserError(f"--variant-source {self.variant_source!r}: expected one of {', '.join(VARIANT_SOURCES)}")
+        for name in ("steps", "depth", "width", "vote_samples", "steps_vote", "max_new_tokens"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name.replace('_', '-')} {getattr(self, name)}: expected an integer >= 1")
+        if self.check_every < 0:
+            raise UserError(f"--check-every {self.check_every}: expected an integer >= 0")
+        if self.limit is not None and self.limit < 1:
+            raise UserError(f"--limit {self.limit}: expected an integer >= 1")
+
+
+# -- shared helpers ---------------------------------------------------------------------------------
+
+
+def greedy_verdicts(policy: Policy, task: Task, pool: Any, problems: Sequence[Problem], max_new_tokens: int,
+                    batch_size: int = 64) -> list[tuple[Completion, Verdict]]:
+    """The greedy answer to each problem and its verdict (through the sandboxed pool)."""
+    sampling = SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens)
+    out: list[tuple[Completion, Verdict]] = []
+    policy.eval()
+    for start in range(0, len(problems), batch_size):
+        chunk = list(problems[start:start + batch_size])
+        groups = policy.generate([task.prompt(p, policy.prompt_style) for p in chunk], n=1, sampling=sampling)
+        completions = [g[0] for g in groups]
+        out.extend(zip(completions, pool.verify(chunk, [c.text for c in completions])))
+    return out
+
+
+class RecordingPool:
+    """Passes verification through, remembering which watched problems were ever solved."""
+
+    def __init__(self, pool: Any, watch: set[str]) -> None:
+        self.pool = pool
+        self.watch = watch
+        self.solved: set[str] = set()
+
+    def verify(self, problems: Sequence[Problem], completions: Sequence[str]) -> list[Verdict]:
+        verdicts = self.pool.verify(problems, completions)
+        self.solved |= {p.id for p, v in zip(problems, verdicts) if v.correct and p.id in self.watch}
+        return verdicts
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.pool, name)
+
+
+def make_variant_maker(config: TTRLConfig, task: Task, policy: Policy) -> Any:
+    """The `make_variants` callable for variant trees: the task's mutators or LLM-written ones."""
+    source = config.variant_source
+    if source == "auto":
+        source = "symbolic" if task.has_symbolic_variants else "llm"
+    if source == "symbolic":
+        if not task.has_symbolic_variants:
+            raise UserError(f"task {task.name!r} has no symbolic variant maker; use --variant-source llm with an instruction-following policy")
+        return task.variants
+    from rungs.variants.llm import LLMVariantMaker
+
+    return LLMVariantMaker(policy, task)
+
+
+# -- variants mode ----------------------------------------------------------------------------------
+
+
+@dataclass
+class ProblemOutcome:
+    id: str
+    problem: str
+    solved_before: bool
+    solved_after: bool  # by the final greedy answer: the count we report
+    ever_solved: bool  # any verified-correct sample on this problem during training (LADDER's looser count)
+    steps: int
+    variants: int
+    tokens: int
+    seconds: float
+    answer_before: str | None
+    answer_after: str | None
+
+
+def run_variants(config: TTRLConfig, grpo: Any, policy: Policy, task: Task, pool: Any, problems: Sequence[Problem],
+                 run_dir: Any, echo: bool = True) -> dict[str, Any]:
+    """LADDER's TTRL over `problems` (see the module docstring). Resumes from outcomes.jsonl."""
+    from tqdm.auto import tqdm
+
+    from rungs.runs import read_jsonl
+    from rungs.train.grpo import GRPOTrainer
+    from rungs.variants.tree import variant_tree
+
+    outcomes_path = Path(run_dir.path) / OUTCOMES_FILE
+    done = {row["id"]: row for row in read_jsonl(outcomes_path)} if outcomes_path.exists() else {}
+    _drop_unfinished_events(run_dir, set(done))
+    make_variants = make_variant_maker(config, task, policy)
+    todo = [p for p in problems if p.id not in done]
+    before = dict(zip([p.id for p in todo], greedy_verdicts(policy, task, pool, todo, config.max_new_tokens)))
+    per_problem_grpo = dataclasses.replace(grpo, max_steps=config.steps, eval_on_start=False, eval_steps=0, save_steps=0)
+
+    bar = tqdm(total=len(problems), initial=len(done), desc="ttrl", unit="problem", disable=not echo, dynamic_ncols=True)
+    try:
+        for index, problem in enumerate(problems):
+            if problem.id in done:
+                continue
+            start = time.perf_counter()
+            completion, verdict = before[problem.id]
+            outcome = ProblemOutcome(problem.id, problem.text, verdict.correct, verdict.correct, False, 0, 0, 0, 0.0,
+                                     verdict.answer, verdict.answer)
+            if not (verdict.correct and config.skip_solved):
+                tree = variant_tree(task, problem, depth=config.depth, width=config.width,
+                                    seed=random.Random(f"{grpo.seed}:{problem.id}").randrange(2**31),
+                                    make_variants=make_variants)
+                pool_problems = [v.problem for v in tree] + ([problem] if config.include_problem else [])
+                outcome.variants = len(tree)
+                if pool_problems:
+                    outcome = _train_on_problem(config, per_problem_grpo, policy, task, pool, problem, pool_problems,
+                                                outcome, run_dir, index, GRPOTrainer)
+            outcome.seconds = time.perf_counter() - start
+            row = dataclasses.asdict(outcome)
+            run_dir._append(outcomes_path, [row])
+            done[problem.id] = row
+            bar.update(1)
+            solved = sum(r["solved_after"] for r in done.values())
+            bar.set_postfix({"solved": f"{solved}/{len(done)}"}, refresh=False)
+    finally:
+        bar.close()
+    rows = [done[p.id] for p in problems]
+    return summarize_variants(rows)
+
+
+def _train_on_problem(config: TTRLConfig, grpo: Any, policy: Policy, task: Task, pool: Any, problem: Problem,
+                      pool_problems: list[Problem], outcome: ProblemOutcome, run_dir: Any, index: int,
+                      trainer_cls: Any) -> ProblemOutcome:
+    recorder = RecordingPool(pool, {problem.id})
+    snapshot = policy.snapshot()
+    try:
+        trainer = trainer_cls(policy, task, grpo, pool=recorder, run_dir=None, problems=pool_problems, progress=False)
+        chunk = config.check_every or config.steps
+        steps = 0
+        events: list[dict[str, Any]] = []
+        while steps < config.steps:
+            results = trainer.train_steps(min(chunk, config.steps - steps))
+            steps += len(results)
+            for step, metrics in results:
+                events.append({"step": step, "problem_index": index, "problem_id": problem.id, **metrics})
+            ((completion, verdict),) = greedy_verdicts(policy, task, pool, [problem], config.max_new_tokens)
+            outcome.solved_after, outcome.answer_after = verdict.correct, verdict.answer
+            if verdict.correct:
+                break
+        outcome.steps = steps
+        outcome.tokens = int(sum(e.get("tokens/generated", 0) for e in events))
+        outcome.ever_solved = outcome.solved_after or problem.id in recorder.solved
+        for event in events:
+            run_dir.log_event(event)
+    finally:
+        policy.restore(snapshot)
+    return outcome
+
+
+def _drop_unfinished_events(run_dir: Any, finished: set[str]) -> None:
+    """Events of a problem that was interrupted are dropped; it is redone from the base weights."""
+    from rungs.runs import atomic_write_text, read_jsonl
+
+    path = Path(run_dir.events_path)
+    if not path.exists():
+        return
+    import json
+
+    rows = read_jsonl(path)
+    kept = [r for r in rows if r.get("problem_id") in finished]
+    if len(kept) != len(rows):
+        atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
+
+
+def summarize_variants(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    n = len(rows)
+    trained = [r for r in rows if r["steps"] > 0]
+    return {
+        "mode": "variants",
+        "problems": n,
+        "accuracy_before": sum(r["solved_before"] for r in rows) / n if n else 0.0,
+        "accuracy_after": sum(r["solved_after"] for r in rows) / n if n else 0.0,
+        "ever_solved_during_training": sum(r["ever_solved"] or r["solved_before"] for r in rows) / n if n else 0.0,
+        "newly_solved": sum(r["solved_after"] and not r["solved_before"] for r in rows),
+        "lost": sum(r["solved_before"] and not r["solved_after"] for r in rows),
+        "problems_trained": len(trained),
+        "mean_steps_trained": sum(r["steps"] for r in trained) / len(trained) if trained else 0.0,
+        "tokens_generated": sum(r["tokens"] for r in rows),
+        "seconds": sum(r["seconds"] for r in rows),
+    }
+
+
+# -- vote mode --------------------------------------------------------------------------------------
+
+
+class MajorityVoteRewarder:
+    """Stands where the trainer expects a verifier pool, and rewards agreement with the majority.
+
+    The trainer passes its `num_generations` samples per problem (consecutive groups); this adds
+    `extra_votes` more samples per problem from the same policy, votes over all of them with the
+    task's answer equivalence, and returns pseudo-verdicts for the trainer's samples only. The true
+    verdicts are computed alongside (in the same sandboxed call) for logging, never for reward.
+    """
+
+    def __init__(self, policy: Policy, task: Task, pool: Any, extra_votes: int, sampling: SamplingParams) -> None:
+        self.policy = policy
+        self.task = task
+        self.pool = pool
+        self.extra_votes = extra_votes
+        self.sampling = sampling
+        self.calls = 0
+        self._metrics: dict[str, float] = {}
+
+    def verify(self, problems: Sequence[Problem], completions: Sequence[str]) -> list[Verdict]:
+        from rungs.pipelines.evaluate import _verify
+
+        self.calls += 1
+        groups: dict[str, list[int]] = {}
+        for i, p in enumerate(problems):
+            groups.setdefault(p.id, []).append(i)
+        unique = [problems[idx[0]] for idx in groups.values()]
+        extra: list[list[Completion]] = [[] for _ in unique]
+        if self.extra_votes > 0:
+            sampling = self.sampling.with_(seed=None if self.sampling.seed is None else self.sampling.seed + 7919 * self.calls)
+            extra = self.policy.generate([self.task.prompt(p, self.policy.prompt_style) for p in unique],
+                                         n=self.extra_votes, sampling=sampling)
+        own = _verify(self.pool, self.task, list(problems), [Completion(t) for t in completions])
+        more = _verify(self.pool, self.task, [p for p, group in zip(unique, extra) for _ in group],
+                       [c for group in extra for c in group]) if self.extra_votes else []
+        verdicts: list[Verdict | None] = [None] * len(problems)
+        label_hits, reward_hits, labelled, total = 0, 0, 0, 0
+        cursor = 0
+        for idx, group_extra in zip(groups.values(), extra):
+            votes = [own[i] for i in idx] + more[cursor:cursor + len(group_extra)]
+            cursor += len(group_extra)
+            counts = Counter(s.key for s in votes if s.key is not None)
+            majority = counts.most_common(1)[0][0] if counts else None
+            majority_correct = next((s.correct for s in votes if s.key == majority), False) if majority else False
+            labelled += 1
+            label_hits += int(majority_correct)
+            for i in idx:
+                sample = own[i]
+                pseudo = majority is not None and sample.key == majority
+                total += 1
+                reward_hits += int(pseudo == sample.correct)
+                verdicts[i] = Verdict(1.0 if pseudo else 0.0, Status.CORRECT if pseudo else Status.WRONG,
+                                      "agrees with the majority answer" if pseudo else "differs from the majority answer",
+                                      sample.answer)
+        true_acc = sum(s.correct for s in own) / max(1, len(own))
+        self._metrics = {"ttrl/label_accuracy": label_hits / max(1, labelled),
+                         "ttrl/reward_accuracy": reward_hits / max(1, total),
+                         "ttrl/true_accuracy": true_acc}
+        return [v for v in verdicts if v is not None]
+
+    def pop_metrics(self) -> dict[str, float]:
+        metrics, self._metrics = self._metrics, {}
+        return metrics
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.pool, name)
+
+
+def run_vote(config: TTRLConfig, grpo: Any, policy: Policy, task: Task, pool: Any, problems: Sequence[Problem],
+             run_dir: Any, resume: bool, echo: bool = True) -> dict[str, Any]:
+    from rungs.train.grpo import GRPOTrainer
+
+    extra = max(0, config.vote_samples - grpo.num_generations)
+    sampling = SamplingParams(temperature=grpo.temperature, top_p=grpo.top_p, top_k=grpo.top_k,
+                              max_new_tokens=grpo.max_completion_length, seed=grpo.seed)
+    rewarder = MajorityVoteRewarder(policy, task, pool, extra, sampling)
+    vote_grpo = dataclasses.replace(grpo, max_steps=config.steps_vote, eval_on_start=False)
+    first = greedy_verdicts(policy, task, pool, problems, config.max_new_tokens)
+    trainer = GRPOTrainer(policy, task, vote_grpo, pool=rewarder, run_dir=run_dir, problems=list(problems), progress=echo)
+    trainer.train(resume_from_checkpoint=True if resume else None)
+    last = greedy_verdicts(policy, task, pool, problems, config.max_new_tokens)
+    n = len(problems)
+    return {
+        "mode": "vote",
+        "problems": n,
+        "accuracy_before": sum(v.correct for _, v in first) / n,
+        "accuracy_after": sum(v.correct for _, v in last) / n,
+        "steps": trainer.step_count,
+        "vote_samples": config.vote_samples,
+        "train_samples": grpo.num_generations,
+    }
+
+
+# -- the job ----------------------------------------------------------------------------------------
+
+
+def default_out(prefix: str, task: str) -> str:
+    return str(Path("runs") / f"{prefix}-{task}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def run_ttrl(config: TTRLConfig, grpo: Any, *, resume_dir: str | None = None, policy: Policy | None = None,
+             task: Task | None = None, pool: Any = None, echo: bool = True) -> dict[str, Any]:
+    """Run (or resume) `rungs ttrl`; returns the summary (also in summary.json)."""
+    from rungs.config import to_dict
+    from rungs.data import load_problems
+    from rungs.policies import load_policy
+    from rungs.runs import RunDir
+    from rungs.tasks import get_task
+    from rungs.verify.pool import VerifierPool
+
+    if resume_dir is not None:
+        run_dir = RunDir.open(resume_dir)
+    else:
+        run_dir = RunDir.create(config.out or default_out("ttrl", config.task),
+                                {"ttrl": to_dict(config), "grpo": to_dict(grpo)})
+    task = task or get_task(config.task)
+    problems = load_problems(config.problems, limit=config.limit)
+    for p in problems:
+        task.parse_problem(p)
+    policy = policy or load_policy(config.policy, task=config.task, seed=config.policy_seed)
+    if not policy.trainable:
+        raise UserError(f"policy {config.policy!r} cannot be trained at test time; use tiny or hf:MODEL")
+    own_pool = pool is None
+    pool = pool or VerifierPool(task, workers=config.workers, timeout_s=config.timeout)
+    try:
+        if config.mode == "variants":
+            summary = run_variants(config, grpo, policy, task, pool, problems, run_dir, echo=echo)
+        else:
+            summary = run_vote(config, grpo, policy, task, pool, problems, run_dir, resume=resume_dir is not None, echo=echo)
+    finally:
+        if own_pool:
+            pool.close()
+    summary["run_dir"] = str(run_dir.path)
+    run_dir.write_summary(summary)
+    summary["plots"] = plot_ttrl(run_dir.path, summary)
+    run_dir.write_summary(summary)
+    if echo:
+        print_summary(summary)
+    return summary
+
+
+def print_summary(summary: dict[str, Any]) -> str:
+    from rungs.report import print_table
+
+    if summary["mode"] == "variants":
+        rows = [
+            {"measure": "greedy accuracy before", "value": summary["accuracy_before"]},
+            {"measure": "greedy accuracy after TTRL (final answers)", "value": summary["accuracy_after"]},
+            {"measure": "ever solved during training (LADDER's looser count)", "value": summary["ever_solved_during_training"]},
+            {"measure": "newly solved / lost", "value": f"{summary['newly_solved']} / {summary['lost']}"},
+            {"measure": "problems trained on", "value": summary["problems_trained"]},
+            {"measure": "mean GRPO steps per trained problem", "value": summary["mean_steps_trained"]},
+            {"measure": "tokens generated in training", "value": summary["tokens_generated"]},
+        ]
+    else:
+        rows = [
+            {"measure": "greedy accuracy before", "value": summary["accuracy_before"]},
+            {"measure": "greedy accuracy after TTRL", "value": summary["accuracy_after"]},
+            {"measure": "GRPO steps", "value": summary["steps"]},
+        ]
+    title = f"ttrl --mode {summary['mode']}: {summary['problems']} problems  ({summary.get('run_dir', '')})"
+    return print_table(rows, ["measure", "value"], title=title)
+
+
+def plot_ttrl(run_path: str | Path, summary: dict[str, Any]) -> list[str]:
+    """PNG plots of a TTRL run: per-problem outcomes (variants) or accuracy curves (vote)."""
+    from rungs.runs import read_jsonl
+
+    run_path = Path(run_path)
+    written = []
+    if summary["mode"] == "variants":
+        rows = read_jsonl(run_path / OUTCOMES_FILE)
+        if rows:
+            written.append(str(plot_outcomes(run_path / "ttrl_outcomes.png", rows)))
+    events = read_jsonl(run_path / "events.jsonl") if (run_path / "events.jsonl").exists() else []
+    if summary["mode"] == "vote" and events:
+        from rungs.report import plot_lines
+
+        series = {}
+        for key, label in (("ttrl/true_accuracy", "sample accuracy (true verifier)"),
+                           ("ttrl/label_accuracy", "majority-label accuracy"),
+                           ("ttrl/reward_accuracy", "pseudo-reward accuracy")):
+            pts = [(e["step"], e[key]) for e in events if key in e]
+            if pts:
+                series[label] = ([s for s, _ in pts], [v for _, v in pts], None)
+        if series:
+            plot_lines(run_path / "ttrl_vote.png", series, "step", "fraction", ylim=(0, 1.02),
+                       title="TTRL (majority vote): label-free training")
+            written.append(str(run_path / "ttrl_vote.png"))
+    return written
+
+
+def plot_outcomes(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
+    """One bar per problem: GRPO steps used, coloured by outcome."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    from rungs.report import save_png
+
+    colours = {"solved before": "#4c72b0", "solved by TTRL": "#55a868",
+               "solved only during training": "#dd8452", "unsolved": "#c44e52"}
+
+    def outcome(r: dict[str, Any]) -> str:
+        if r["solved_before"]:
+            return "solved before"
+        if r["solved_after"]:
+            return "solved by TTRL"
+        return "solved only during training" if r["ever_solved"] else "unsolved"
+
+    fig = Figure(figsize=(max(6.0, 0.18 * len(rows) + 2), 4.2), dpi=110, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    xs = list(range(len(rows)))
+    ax.bar(xs, [max(r["steps"], 0.3) for r in rows], color=[colours[outcome(r)] for r in rows])
+    ax.set_xlabel("test problem")
+    ax.set_ylabel("GRPO steps used")
+    counts = Counter(outcome(r) for r in rows)
+    ax.legend(handles=[Patch(color=c, label=f"{k} ({counts.get(k, 0)})") for k, c in colours.items()], fontsize=8)
+    ax.set_title("LADDER TTRL: per-problem outcomes")
+    ax.grid(True, axis="y", alpha=0.3)
+    save_png(fig, path)
+    return path
