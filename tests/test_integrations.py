@@ -1,0 +1,124 @@
+"""TRL and veRL adapters, with the math task; TRL's call is reproduced, not run (no training)."""
+
+from __future__ import annotations
+
+import inspect
+import pickle
+
+import pytest
+
+from rungs.integrations import (
+    TaskReward,
+    compute_score,
+    compute_score_batch,
+    last_message,
+    task_for_source,
+    trl_reward,
+    verl_problem,
+)
+from rungs.tasks import get_task
+
+
+@pytest.fixture(scope="module")
+def reward():
+    f = trl_reward("math", timeout_s=10.0, workers=2)
+    yield f
+    f.close()
+
+
+def call_like_trl(f, prompts, completions, **columns):
+    """What GRPOTrainer._calculate_rewards passes to a synchronous reward function."""
+    logged: dict = {}
+    extra: dict = {}
+    rewards = f(
+        prompts=prompts,
+        completions=completions,
+        completion_ids=[[1, 2, 3]] * len(prompts),
+        trainer_state=object(),
+        log_extra=lambda column, values: extra.setdefault(column, values),
+        log_metric=lambda name, value: logged.setdefault(name, value),
+        **columns,
+    )
+    assert len(rewards) == len(prompts)
+    return rewards, logged, extra
+
+
+def test_string_completions(reward) -> None:
+    prompts = ["What is 1/2 + 0?"] * 4
+    completions = ["so \\boxed{0.5}", "\\boxed{\\frac{1}{2}}", "\\boxed{3}", "I don't know"]
+    rewards, logged, extra = call_like_trl(reward, prompts, completions, answer=["1/2"] * 4)
+    assert rewards == [1.0, 1.0, 0.0, 0.0]
+    assert logged["math_reward/frac_no_answer"] == 0.25
+    assert logged["math_reward/frac_verifier_failed"] == 0.0
+    assert extra["math_reward_status"] == ["correct", "correct", "wrong", "no_answer"]
+
+
+def test_conversational_completions_and_solution_column(reward) -> None:
+    prompts = [[{"role": "system", "content": "be brief"}, {"role": "user", "content": "2+2?"}]] * 3
+    completions = [
+        [{"role": "assistant", "content": "It is \\boxed{4}."}],
+        [{"role": "assistant", "content": "\\boxed{4}"}, {"role": "tool", "content": "\\boxed{5}"}],  # last *assistant*
+        [{"role": "assistant", "content": [{"type": "text", "text": "\\boxed{5}"}]}],  # typed parts
+    ]
+    rewards, _, _ = call_like_trl(reward, prompts, completions, solution=["4", "4", "4"])
+    assert rewards == [1.0, 1.0, 0.0]
+
+
+def test_missing_answer_gives_none(reward) -> None:
+    rewards, _, _ = call_like_trl(reward, ["q1", "q2"], ["\\boxed{1}", "\\boxed{1}"], answer=["1", None])
+    assert rewards == [1.0, None]
+    rewards, _, _ = call_like_trl(reward, ["q1"], ["\\boxed{1}"])  # no answer column at all
+    assert rewards == [None]
+
+
+def test_usable_as_a_trl_reward_func(reward) -> None:
+    assert reward.__name__ == "math_reward"  # TRL names the reward by __name__
+    assert not inspect.iscoroutinefunction(reward) and not inspect.iscoroutinefunction(reward.__call__)
+    clone = pickle.loads(pickle.dumps(reward))  # TRL's async GRPO pickles reward functions
+    assert isinstance(clone, TaskReward) and clone._pool is None
+    try:
+        assert clone(["q"], ["\\boxed{7}"], answer=["7"]) == [1.0]  # positional, as in TRL's docs
+    finally:
+        clone.close()
+
+
+def test_compute_score() -> None:
+    assert compute_score("lighteval/MATH", "so \\boxed{\\frac{3}{4}}", "0.75") == 1.0
+    assert compute_score("openai/gsm8k", "<answer>72</answer>", "72", {"index": 3}) == 1.0
+    assert compute_score("math", "\\boxed{0.7}", "\\frac{3}{4}") == 0.0
+    assert compute_score("math", "no box here", "1") == 0.0
+    assert compute_score("math", "\\boxed{1}", None) == 0.0  # no reference: nothing to check
+    assert compute_score_batch(["math"] * 3, ["\\boxed{1}", "\\boxed{2}", "\\boxed{x+x}"], ["1", "3", "2x"]) == [1.0, 0.0, 1.0]
+
+
+def test_task_for_source_and_problem_convention() -> None:
+    assert task_for_source("math") == "math"
+    assert task_for_source("countdown") == "countdown"
+    assert task_for_source("my_integration_bee") == "integration"
+    assert task_for_source("TinyZero/Countdown-Tasks-3to4") == "countdown"
+    assert task_for_source("DigitalLearningGmbH/MATH-lighteval") == "math"
+    assert task_for_source("openai/gsm8k") == "math"
+    math_task = get_task("math")
+    p = verl_problem(math_task, "5", {"question": "2+3?", "index": 9})
+    assert p is not None and (p.id, p.text, p.answer) == ("9", "2+3?", "5")
+    assert verl_problem(math_task, None, None) is None
+
+
+class SelfChecking:
+    """A stand-in for integration / countdown: needs no answer, verifies from the problem."""
+
+    needs_answer = False
+
+
+def test_ground_truth_carries_the_problem_for_self_checking_tasks() -> None:
+    task = SelfChecking()
+    p = verl_problem(task, "numbers: 3 4; target: 7", {"question": "a long prompt"})
+    assert p is not None and p.text == "numbers: 3 4; target: 7" and p.answer is None
+    p = verl_problem(task, {"target": 98, "numbers": [44, 19, 35]}, {"question": "Using the numbers ..."})
+    assert p is not None and p.meta["target"] == 98 and p.text == "Using the numbers ..."
+
+
+def test_last_message() -> None:
+    assert last_message("plain", "user") == "plain"
+    assert last_message([{"content": "no roles"}], "assistant") == "no roles"
+    assert last_message([], "user") == ""
