@@ -1,0 +1,203 @@
+"""Plain GRPO on a problem set: sample groups, verify, update; resumable after any kill.
+
+examples:
+  rungs train --task countdown --problems builtin:countdown-easy --policy tiny --max-steps 200 \\
+      --eval-problems builtin:countdown-easy --eval-limit 64 --out runs/countdown-grpo
+  rungs train --task integration --problems train.jsonl --policy hf:Qwen/Qwen2.5-0.5B-Instruct \\
+      --policy-option lora_rank=16 --beta 0.001 --loss-type dapo --epsilon-high 0.28 \\
+      --dynamic-sampling filter --learning-rate 1e-5
+  rungs train --resume runs/countdown-grpo                      # after a crash or kill -9
+  rungs train --resume runs/countdown-grpo --max-steps 400      # train an ended run further
+
+The run directory holds config.yaml (every setting, resolved), events.jsonl (one line of
+metrics per step, under TRL's names), rollouts.jsonl (every sample, its reward and status),
+checkpoints/step-N (written whole, then renamed into place), summary.json and PNG plots.
+`--resume DIR` reads the settings from DIR/config.yaml; flags that contradict it are refused,
+except the run-length and bookkeeping flags (max_steps, num_train_epochs, logging_steps,
+eval_steps, save_steps, save_total_limit). `rungs report DIR` reprints the table and redraws
+the plots of any run, finished or not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from rungs.errors import UserError
+
+HELP = "train a policy with GRPO on a problem set (resumable: --resume DIR)"
+
+# Job settings: (flag dest, default). Kept apart from GRPOConfig, which is the algorithm's.
+JOB_DEFAULTS: dict[str, Any] = {
+    "task": None, "problems": None, "eval_problems": None, "policy": "tiny", "model": None,
+    "policy_options": {}, "limit": None, "eval_limit": None, "workers": None, "timeout": 5.0,
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from rungs.config import add_arguments as add_config_arguments
+    from rungs.train.grpo_config import GRPOConfig
+
+    job = parser.add_argument_group("job")
+    S = argparse.SUPPRESS  # unset flags stay unset, so that --resume can tell what was given
+    job.add_argument("--task", default=S, help="task name (see `rungs tasks`)")
+    job.add_argument("--problems", default=S, help="training problems: .jsonl/.json/.parquet, a dataset directory, or builtin:NAME")
+    job.add_argument("--eval-problems", dest="eval_problems", default=S,
+                     help="held-out problems for greedy accuracy (default: none)")
+    job.add_argument("--policy", default=S, help="policy: tiny, tiny:PATH, hf:MODEL (default: tiny)")
+    job.add_argument("--model", default=S, help="model name, for policies that take one")
+    job.add_argument("--policy-option", dest="policy_option", action="append", default=S, metavar="KEY=VALUE",
+                     help="a policy setting, repeatable: lora_rank=16, dtype=bfloat16, device=cuda")
+    job.add_argument("--limit", type=int, default=S, help="use only the first K training problems")
+    job.add_argument("--eval-limit", dest="eval_limit", type=int, default=S, help="use only the first K eval problems")
+    job.add_argument("--workers", type=int, default=S, help="verifier worker processes (default: one per CPU core)")
+    job.add_argument("--timeout", type=float, default=S, help="verifier wall-clock limit per sample, seconds (default: 5)")
+    job.add_argument("--config", metavar="FILE.yaml", help="settings from a YAML file (job keys and GRPOConfig fields, "
+                     "the latter at top level or under 'grpo:'); flags override it")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--out", help="run directory (default: runs/train-<task>-<timestamp>)")
+    where.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its latest checkpoint")
+    parser.add_argument("--plot", action=argparse.BooleanOptionalAction, default=True, help="write PNG plots (default: on)")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show a progress bar")
+    add_config_arguments(parser, GRPOConfig)
+
+
+def _parse_options(items: list[str]) -> dict[str, Any]:
+    import yaml
+
+    options: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--policy-option {item!r}: expected KEY=VALUE, e.g. lora_rank=16")
+        try:
+            options[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError:
+            options[key.strip()] = value
+    return options
+
+
+def _given(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(job settings, GRPOConfig settings) given on the command line."""
+    import dataclasses
+
+    from rungs.train.grpo_config import GRPOConfig
+
+    ns = vars(args)
+    job = {k: ns[k] for k in JOB_DEFAULTS if k in ns}
+    if "policy_option" in ns:
+        job["policy_options"] = _parse_options(ns["policy_option"])
+    names = {f.name for f in dataclasses.fields(GRPOConfig)}
+    return job, {k: v for k, v in ns.items() if k in names}
+
+
+def _from_yaml(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    import dataclasses
+
+    from rungs.config import load_yaml
+    from rungs.train.grpo_config import GRPOConfig
+
+    data = load_yaml(path)
+    names = {f.name for f in dataclasses.fields(GRPOConfig)}
+    grpo = dict(data.pop("grpo", None) or {})
+    data.pop("job", None)
+    job = {}
+    for key, value in data.items():
+        if key in JOB_DEFAULTS:
+            job[key] = value
+        elif key in names:
+            grpo[key] = value
+        else:
+            import difflib
+
+            close = difflib.get_close_matches(key, [*JOB_DEFAULTS, *names], n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise UserError(f"{path}: unknown setting {key!r}{hint}")
+    return job, grpo
+
+
+def resolve(args: argparse.Namespace) -> tuple[dict[str, Any], Any, Path, bool]:
+    """(job settings, GRPOConfig, run directory, resuming?) from flags, --config and --resume."""
+    from rungs.config import from_dict
+    from rungs.train.grpo_config import RESUME_OVERRIDABLE, GRPOConfig
+
+    job_flags, grpo_flags = _given(args)
+    if args.resume:
+        from rungs.runs import RunDir
+
+        if args.config:
+            raise UserError("--resume reads its settings from the run directory; drop --config")
+        run = RunDir.open(args.resume)
+        saved = run.read_config()
+        if saved.get("job") != "train":
+            raise UserError(f"{run.config_path}: not a `rungs train` run (job: {saved.get('job')!r})")
+        job = {k: saved.get(k, v) for k, v in JOB_DEFAULTS.items()}
+        grpo = dict(saved.get("grpo") or {})
+        for key, value in job_flags.items():
+            if value != job[key]:
+                raise UserError(f"--resume: {run.config_path} has {key}={job[key]!r}, the command line "
+                                f"{value!r}; a resumed run keeps its settings (drop the flag)")
+        for key, value in grpo_flags.items():
+            if key in RESUME_OVERRIDABLE:
+                grpo[key] = value
+            elif value != grpo.get(key):
+                raise UserError(f"--resume: {run.config_path} has {key}={grpo.get(key)!r}, the command line "
+                                f"{value!r}; only {', '.join(RESUME_OVERRIDABLE)} may change on resume")
+        return job, from_dict(GRPOConfig, grpo, source=str(run.config_path)), Path(args.resume), True
+
+    job, grpo = (_from_yaml(args.config) if args.config else ({}, {}))
+    job = {**JOB_DEFAULTS, **job, **job_flags}
+    grpo.update(grpo_flags)
+    if not job["task"]:
+        raise UserError("--task is required (see `rungs tasks`)")
+    if not job["problems"]:
+        raise UserError("--problems is required: a .jsonl/.json/.parquet file, a dataset directory, or builtin:NAME")
+    config = from_dict(GRPOConfig, grpo, source=args.config or "command line")
+    if job["timeout"] is None or not float(job["timeout"]) > 0:
+        raise UserError(f"--timeout must be > 0 seconds, got {job['timeout']}")
+    out = Path(args.out) if args.out else Path("runs") / f"train-{job['task']}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return job, config, out, False
+
+
+def run(args: argparse.Namespace) -> int:
+    from rungs.config import to_dict
+    from rungs.data import load_problems
+    from rungs.policies import load_policy
+    from rungs.runs import RunDir
+    from rungs.tasks import get_task
+    from rungs.train.grpo import GRPOTrainer
+    from rungs.verify.pool import VerifierPool
+
+    job, config, out, resuming = resolve(args)
+    run_dir = RunDir.open(out) if resuming else RunDir.create(out)  # refuse an occupied --out early
+    task = get_task(job["task"])
+    problems = load_problems(job["problems"], job["limit"])
+    for problem in problems:
+        task.parse_problem(problem)
+    eval_problems = load_problems(job["eval_problems"], job["eval_limit"]) if job["eval_problems"] else []
+    kwargs: dict[str, Any] = {"task": job["task"], **(job["policy_options"] or {})}
+    if job["model"] is not None:
+        kwargs["model"] = job["model"]
+    policy = load_policy(job["policy"], **kwargs)
+    pool = VerifierPool(task, workers=job["workers"], timeout_s=float(job["timeout"]))
+    try:
+        trainer = GRPOTrainer(policy, task, config, pool, run_dir=run_dir, problems=problems,
+                              eval_problems=eval_problems, progress=args.progress)
+        # The resolved settings (learning_rate filled in from the policy) are what a resume reads.
+        run_dir.write_config({"job": "train", **job, "grpo": to_dict(trainer.config)})
+        print(f"rungs train: {len(problems)} problems, {trainer.total_steps} steps of "
+              f"{config.prompts_per_step} x {config.num_generations} samples; run directory {out}")
+        try:
+            trainer.train(resume_from_checkpoint=True if resuming else None)
+        except KeyboardInterrupt:
+            print(f"\nrungs train: interrupted; continue with: rungs train --resume {out}")
+            raise
+    finally:
+        pool.close()
+        policy.close()
+    from rungs.commands.report import render_run
+
+    render_run(out, plot=args.plot)
+    return 0
