@@ -1,0 +1,172 @@
+"""Integration verifier vs a plain sympy checker: throughput and accuracy, measured in one run.
+
+    python bench/verify.py                 # the whole external set: 1,428 references + 1,428 wrong
+    python bench/verify.py --limit 200     # a quick run on the first 200 rows
+
+The data: ../shared/data/integration_variants_external.jsonl (1,428 LLM-written integrals with
+sympy-computed antiderivatives, written by no one on this team). Each row gives two items: the
+reference answer (should be accepted) and a perturbed reference that is certainly wrong (scaled
+by a factor != 1, plus c*x or c*x**2, or negated; seeded, the same as the external test).
+
+The peer is what a researcher would write first: `simplify(diff(F, x) - f) == 0`, parsing with
+sympy's parse_expr (fine here: the data is trusted; rungs never parse_exprs model text). Both run
+in the same kind of pool, a `VerifierPool` of `--workers` processes with a `--timeout` per item,
+started and warmed up before the clock starts, so the ratio compares checkers and nothing else.
+A timeout counts as "not accepted".
+
+Figures printed: verifications per second, accept rate on references, reject rate on perturbed
+references, timeouts; each over all rows and over the rows whose problem is in rungs' grammar
+(22 problems use `diff(...)`, `.expand()` or `factorial`, which rungs' safe parser refuses).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "integration_variants_external.jsonl"
+
+
+def perturb(answer: str, rng: random.Random) -> str:
+    """A certainly-wrong variant of a right antiderivative (for a non-zero integrand).
+
+    Same construction as tests/test_external_integrals.py: each changes F' by a non-zero amount.
+    """
+    kind = rng.choice(("scale", "add_x", "add_x2", "negate"))
+    if kind == "scale":  # F' becomes k*f, k != 1
+        k = rng.uniform(1.01, 3.0) if rng.random() < 0.5 else rng.uniform(0.3, 0.99)
+        return f"{k:.4f}*({answer})"
+    if kind == "add_x":  # F' becomes f + c
+        return f"{answer} + {rng.randint(1, 5)}*x"
+    if kind == "add_x2":  # F' becomes f - 2c*x/d
+        return f"{answer} - {rng.randint(1, 5)}*x**2/{rng.randint(1, 4)}"
+    return f"-({answer})"  # F' becomes -f
+
+
+def plain_check(item: tuple[str, str]) -> bool:
+    """The peer: simplify(diff(F, x) - f) == 0, with sympy's own parser (trusted data only)."""
+    import sympy
+    from sympy.parsing.sympy_parser import convert_xor, parse_expr, standard_transformations
+
+    problem, answer = item
+    match = re.fullmatch(r"\s*integrate\((.*),\s*x\s*\)\s*", problem, flags=re.DOTALL)
+    if match is None:
+        return False
+    x = sympy.Symbol("x")
+    transformations = (*standard_transformations, convert_xor)
+    f = parse_expr(match.group(1), local_dict={"x": x}, transformations=transformations)
+    F = parse_expr(answer, local_dict={"x": x}, transformations=transformations)
+    return sympy.simplify(sympy.diff(F, x) - f) == 0
+
+
+def load_items(path: Path, limit: int | None, seed: int) -> list[dict]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = rows[:limit] if limit else rows
+    rng = random.Random(seed)
+    items = []
+    for i, row in enumerate(rows):
+        items.append({"row": i, "problem": row["problem"], "answer": row["answer"], "reference": True})
+        items.append({"row": i, "problem": row["problem"], "answer": perturb(row["answer"], rng), "reference": False})
+    return items
+
+
+def summarize(name: str, accepted: list[bool], timeouts: list[bool], items: list[dict], seconds: float,
+              in_grammar: set[int]) -> dict:
+    def rates(keep: set[int] | None) -> tuple[float, float, int]:
+        sel = [(a, it) for a, it in zip(accepted, items) if keep is None or it["row"] in keep]
+        refs = [a for a, it in sel if it["reference"]]
+        wrong = [a for a, it in sel if not it["reference"]]
+        return (sum(refs) / max(1, len(refs)), 1 - sum(wrong) / max(1, len(wrong)), len(refs))
+
+    accept_all, reject_all, rows_all = rates(None)
+    accept_in, reject_in, rows_in = rates(in_grammar)
+    return {
+        "checker": name, "items": len(items), "seconds": seconds, "per_second": len(items) / seconds,
+        "accept_refs": accept_all, "reject_perturbed": reject_all, "rows": rows_all,
+        "accept_refs_in_grammar": accept_in, "reject_perturbed_in_grammar": reject_in, "rows_in_grammar": rows_in,
+        "timeouts": sum(timeouts),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="external JSONL (problem, answer)")
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N rows")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes per pool")
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds per item, both checkers")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the perturbations")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = parser.parse_args(argv)
+    if not args.data.exists():
+        print(f"external data not found at {args.data} (pass --data)", file=sys.stderr)
+        return 2
+
+    from rungs.errors import UserError
+    from rungs.tasks.integration import IntegrationTask, parse_integral
+    from rungs.types import Problem, Status
+    from rungs.verify.pool import VerifierPool
+
+    items = load_items(args.data, args.limit, args.seed)
+    in_grammar = set()
+    for it in items:
+        try:
+            parse_integral(it["problem"])
+            in_grammar.add(it["row"])
+        except UserError:
+            pass
+    problems = [Problem(f"r{it['row']}", it["problem"]) for it in items]
+    answers = [it["answer"] for it in items]
+    task = IntegrationTask()
+    warm = min(4, len(items))
+
+    print(f"{len(items)} items ({len(items) // 2} rows x reference/perturbed), {args.workers} workers, "
+          f"{args.timeout:g} s timeout", flush=True)
+    with VerifierPool(task, workers=args.workers, timeout_s=args.timeout) as pool:
+        pool.verify_answers(problems[:warm], answers[:warm])  # start the workers before the clock
+        start = time.perf_counter()
+        verdicts = pool.verify_answers(problems, answers)
+        ours_s = time.perf_counter() - start
+    ours = summarize("rungs (derivative)", [v.correct for v in verdicts], [v.status is Status.TIMEOUT for v in verdicts],
+                     items, ours_s, in_grammar)
+    print(f"  rungs done in {ours_s:.1f} s", flush=True)
+
+    pairs = [(it["problem"], it["answer"]) for it in items]
+    with VerifierPool(task, workers=args.workers, timeout_s=args.timeout) as pool:
+        pool.map(plain_check, pairs[:warm])
+        start = time.perf_counter()
+        results = pool.map(plain_check, pairs)
+        plain_s = time.perf_counter() - start
+    plain = summarize("sympy simplify(diff(F) - f) == 0", [r.ok and r.value is True for r in results],
+                      [r.status == "timeout" for r in results], items, plain_s, in_grammar)
+    print(f"  plain done in {plain_s:.1f} s", flush=True)
+
+    header = f"{'checker':34s} {'verif/s':>8s} {'accept refs':>12s} {'reject wrong':>13s} {'timeouts':>9s}"
+    print()
+    for scope, suffix in (("all rows", ""), ("rows in rungs' grammar", "_in_grammar")):
+        print(f"{scope} ({ours['rows' + suffix]} rows)")
+        print(header)
+        for r in (ours, plain):
+            print(f"{r['checker']:34s} {r['per_second']:8.1f} {r['accept_refs' + suffix]:12.2%} "
+                  f"{r['reject_perturbed' + suffix]:13.2%} {r['timeouts']:9d}")
+        print()
+    ratio = ours["per_second"] / plain["per_second"]
+    print(f"throughput ratio rungs / plain: {ratio:.1f}x")
+    rejected_refs = [(it["row"], v.status.value, v.detail[:100]) for it, v in zip(items, verdicts)
+                     if it["reference"] and not v.correct]
+    if rejected_refs:
+        print(f"references rungs did not accept ({len(rejected_refs)}):")
+        for row, status, detail in rejected_refs:
+            print(f"  row {row}: {status}: {detail}")
+    if args.json:
+        args.json.write_text(json.dumps({"rungs": ours, "plain": plain, "ratio": ratio}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
