@@ -187,3 +187,35 @@ def test_unpicklable_task_is_a_clear_error() -> None:
 def test_length_mismatch() -> None:
     with VerifierPool(ToyTask(), executor="inline") as p, pytest.raises(ValueError, match="2 problems but 1"):
         p.verify([PROBLEM, PROBLEM], ["x"])
+
+
+def _refuse_to_unpickle() -> ToyTask:
+    raise ValueError("cannot rebuild this task here")
+
+
+class UnbuildableTask(ToyTask):
+    def __reduce__(self):
+        return (_refuse_to_unpickle, ())
+
+
+def test_worker_start_failure_is_a_clear_error() -> None:
+    with VerifierPool(UnbuildableTask(), workers=1) as p, pytest.raises(RuntimeError, match="cannot rebuild this task"):
+        p.verify([PROBLEM], ["\\boxed{ok}"])
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_copy_refuses_work_and_spares_the_parents_workers() -> None:
+    with VerifierPool(ToyTask(), workers=1) as p:
+        p.map(square, [1])
+        pid = os.fork()
+        if pid == 0:  # the child: a copy of the pool object whose workers are not its own
+            code = 1
+            try:
+                p.map(square, [2])
+            except RuntimeError:
+                code = 7
+            p.close()
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 7
+        assert p.map(square, [3])[0].value == 9
