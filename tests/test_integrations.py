@@ -122,3 +122,18 @@ def test_last_message() -> None:
     assert last_message("plain", "user") == "plain"
     assert last_message([{"content": "no roles"}], "assistant") == "no roles"
     assert last_message([], "user") == ""
+
+
+def test_countdown_rows_as_trl_and_verl_give_them() -> None:
+    pytest.importorskip("rungs.tasks.countdown")
+    gt = {"target": 98, "numbers": [44, 19, 35]}  # TinyZero's veRL ground truth
+    question = {"question": "Using the numbers [44, 19, 35], create an equation that equals 98."}
+    assert compute_score("countdown", "<answer>(44 + 19) + 35</answer>", gt, question) == 1.0
+    assert compute_score("countdown", "<answer>44 + 19</answer>", gt, question) == 0.0
+    assert compute_score("TinyZero/countdown", "<answer>3 + 4</answer>", "numbers: 3 4; target: 7") == 1.0
+    f = trl_reward("countdown", workers=1)
+    try:  # TinyZero's dataset columns arrive as keyword lists and become Problem.meta
+        prompts = ["Using the numbers [3, 4], make 7"] * 2
+        assert f(prompts, ["<answer>3+4</answer>", "<answer>3*4</answer>"], nums=[[3, 4]] * 2, target=[7, 7]) == [1.0, 0.0]
+    finally:
+        f.close()
