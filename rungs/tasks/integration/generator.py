@@ -30,6 +30,7 @@ generated problems so that level d scores about d on average.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from collections.abc import Callable
@@ -59,9 +60,15 @@ def _coef(rng: random.Random, top: int = 9, neg: float = 0.25) -> int:
     return -c if rng.random() < neg else c
 
 
+@functools.lru_cache(maxsize=4096)
+def _derivative_parts(G: sympy.Expr) -> tuple[sympy.Expr, sympy.Expr]:
+    """G' as (content, primitive part): 2*x*cos(x**2) -> (2, x*cos(x**2)). Cached: draws repeat."""
+    return sympy.diff(G, x).as_content_primitive()
+
+
 def _from_antiderivative(G: sympy.Expr, c: int) -> Term:
     """Term whose integrand is c * (primitive part of G'), so f has integer coefficients."""
-    content, primitive = sympy.diff(G, x).as_content_primitive()
+    content, primitive = _derivative_parts(G)
     return c * primitive, c * G / content
 
 
@@ -222,12 +229,15 @@ def consistent(f: sympy.Expr, F: sympy.Expr) -> bool:
     return checked >= 2
 
 
-def _acceptable(f: sympy.Expr, F: sympy.Expr, level: int) -> bool:
+def _acceptable(f: sympy.Expr, text: str, level: int) -> bool:
+    """Not degenerate (zero, constant, non-finite) and short enough for the level.
+
+    F needs no check: it is exact by construction (f is computed from F with sympy.diff, or F is a
+    closed form that the tests check numerically with `consistent`).
+    """
     if f == 0 or not f.has(x) or f.has(sympy.Float, sympy.zoo, sympy.nan, sympy.oo):
         return False
-    # F is exact by construction (f is computed from F with sympy.diff, or from a closed form that
-    # the tests check numerically with `consistent`), so no per-problem check is spent here.
-    return len(f"integrate({f}, x)") <= MAX_PROMPT_CHARS[level]
+    return len(text) <= MAX_PROMPT_CHARS[level]
 
 
 def _pick_level(difficulty: float, rng: random.Random) -> int:
@@ -251,33 +261,36 @@ def generate_problems(n: int, difficulty: float, seed: int = 0) -> list[Problem]
         raise ValueError(f"difficulty must be a finite number, got {difficulty}")
     problems: list[Problem] = []
     seen: set[str] = set()
+    exhausted: set[int] = set()  # levels that ran out of fresh problems in this batch
     for i in range(n):
         rng = random.Random(f"integration:{difficulty}:{seed}:{i}")
         level = _pick_level(difficulty, rng)
-        fallback: tuple[sympy.Expr, sympy.Expr] | None = None
-        accepted = 0
+        chosen: tuple[str, sympy.Expr] | None = None  # (prompt text, F)
+        fallback: tuple[str, sympy.Expr] | None = None  # an acceptable repeat of an earlier problem
+        repeats = 0
         for _ in range(_MAX_ATTEMPTS):
             terms = LEVELS[level](rng)
             f = sympy.Add(*(t[0] for t in terms))
-            F = sympy.Add(*(t[1] for t in terms))
-            if str(f) in seen:
-                accepted += 1
-                fallback = fallback or (f, F)
-                if accepted >= _UNIQUE_ATTEMPTS:
-                    break  # the level has run out of fresh problems: repeat one rather than fail
+            text = f"integrate({f}, x)"  # printed once: printing is half the cost of a draw
+            if text in seen:
+                repeats += 1
+                fallback = fallback or (text, sympy.Add(*(t[1] for t in terms)))
+                if repeats >= (1 if level in exhausted else _UNIQUE_ATTEMPTS):
+                    exhausted.add(level)  # out of fresh problems: repeat one rather than fail
+                    break
                 continue
-            if _acceptable(f, F, level):
-                fallback = None
+            if _acceptable(f, text, level):
+                chosen = (text, sympy.Add(*(t[1] for t in terms)))
                 break
-        if fallback is not None:
-            f, F = fallback
-        elif not _acceptable(f, F, level):
+        chosen = chosen or fallback
+        if chosen is None:
             raise RuntimeError(f"could not draw an acceptable level-{level} integrand")
-        seen.add(str(f))
+        text, F = chosen
+        seen.add(text)
         problems.append(
             Problem(
                 id=f"int-d{difficulty}-s{seed}-{i}",
-                text=f"integrate({f}, x)",
+                text=text,
                 answer=str(F),
                 meta={"difficulty": float(level), "level": level, "source": "generator"},
             )
