@@ -286,8 +286,6 @@ def _subprocess(out: Path, **kw) -> subprocess.Popen:
     args = ", ".join(f"{k}={v!r}" for k, v in kw.items())
     code = f"import sys; sys.path.insert(0, {str(TESTS_DIR)!r}); import test_grpo_trainer as t; t.run_toy({str(out)!r}, {args})"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    if kw.pop("kill_in_save", None):
-        env["BIGRAM_KILL_IN_SAVE"] = "1"
     return subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
@@ -298,44 +296,47 @@ def reference_run(tmp_path_factory):
     return out, summary
 
 
-@pytest.mark.parametrize("how", ["after_step_6", "during_checkpoint_6", "async"])
-def test_resume_after_kill_equals_uninterrupted_run(tmp_path, reference_run, how):
+def test_resume_after_kill_equals_uninterrupted_run(tmp_path, reference_run):
+    """Three runs killed with SIGKILL (started together: each pays a fresh interpreter's imports),
+    each resumed here; all must end with the reference run's exact weights, events and rollouts."""
     ref_dir, ref_summary = reference_run
-    out = tmp_path / "run"
-    if how == "after_step_6":  # step 6 is logged, its checkpoint not yet written
-        proc = _subprocess(out, save_steps=4, eval_steps=3, kill_after_step=6)
-    elif how == "during_checkpoint_6":
-        os.environ["BIGRAM_KILL_IN_SAVE"] = "1"
-        try:
-            proc = _subprocess(out, save_steps=2, eval_steps=3)
-        finally:
-            del os.environ["BIGRAM_KILL_IN_SAVE"]
-    else:  # killed by the parent at whatever moment it is at once step 5 is in the log
-        proc = _subprocess(out, save_steps=4, eval_steps=3, step_sleep=0.1)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            events = RunDir(out).events() if (out / "events.jsonl").exists() else []
-            if any(e["step"] >= 5 for e in events):
-                break
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGKILL)
-    output = proc.communicate(timeout=120)[0].decode(errors="replace")
-    assert proc.returncode == -signal.SIGKILL, output
-    run = RunDir.open(out)
-    latest = run.latest_checkpoint()
-    if how == "during_checkpoint_6":
-        assert latest[0] == 4  # step-6 was never renamed into place
-        assert any(p.name.startswith(".tmp") for p in run.checkpoints_dir.iterdir())
-    if how == "async":
-        assert latest is None or latest[0] < 12
+    procs = {
+        # step 6 is logged, its checkpoint (save_steps=4 -> 8) is not: the log must be cut back to 4
+        "after_step_6": _subprocess(tmp_path / "after_step_6", save_steps=4, eval_steps=3, kill_after_step=6),
+        # killed by the parent at whatever point it is at once step 5 is in the log
+        "async": _subprocess(tmp_path / "async", save_steps=4, eval_steps=3, step_sleep=0.1),
+    }
+    os.environ["BIGRAM_KILL_IN_SAVE"] = "1"  # the policy kills its process halfway through saving step 6
+    try:
+        procs["during_checkpoint_6"] = _subprocess(tmp_path / "during_checkpoint_6", save_steps=2, eval_steps=3)
+    finally:
+        del os.environ["BIGRAM_KILL_IN_SAVE"]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and procs["async"].poll() is None:
+        out = tmp_path / "async"
+        if (out / "events.jsonl").exists() and any(e["step"] >= 5 for e in RunDir(out).events()):
+            break
+        time.sleep(0.01)
+    procs["async"].send_signal(signal.SIGKILL)
 
-    summary = run_toy(str(out), resume=True, save_steps=4 if how != "during_checkpoint_6" else 2, eval_steps=3)
-    assert torch.equal(summary["_table"], ref_summary["_table"])
-    ref_run, new_run = RunDir(ref_dir), RunDir(out)
-    assert _strip_times(new_run.events()) == _strip_times(ref_run.events())
-    assert new_run.rollouts() == ref_run.rollouts()
-    steps = [e["step"] for e in new_run.events() if e["type"] == "train"]
-    assert steps == list(range(1, 13))  # nothing lost, nothing duplicated
+    for how, proc in procs.items():
+        output = proc.communicate(timeout=120)[0].decode(errors="replace")
+        assert proc.returncode == -signal.SIGKILL, (how, output)
+        out = tmp_path / how
+        latest = RunDir.open(out).latest_checkpoint()
+        if how == "during_checkpoint_6":
+            assert latest[0] == 4  # step-6 was never renamed into place
+            assert any(p.name.startswith(".tmp") for p in (out / "checkpoints").iterdir())
+        if how == "async":
+            assert latest is None or latest[0] < 12
+
+        summary = run_toy(str(out), resume=True, save_steps=2 if how == "during_checkpoint_6" else 4, eval_steps=3)
+        assert torch.equal(summary["_table"], ref_summary["_table"]), how
+        ref_run, new_run = RunDir(ref_dir), RunDir(out)
+        assert _strip_times(new_run.events()) == _strip_times(ref_run.events()), how
+        assert new_run.rollouts() == ref_run.rollouts(), how
+        steps = [e["step"] for e in new_run.events() if e["type"] == "train"]
+        assert steps == list(range(1, 13)), how  # nothing lost, nothing duplicated
 
 
 def test_resume_from_a_finished_run_is_a_no_op(tmp_path):

@@ -592,7 +592,8 @@ class GRPOTrainer:
         """Train until `total_steps`; resume from the run directory's latest checkpoint (True) or a
         given checkpoint directory. Returns the summary (also written to summary.json)."""
         checkpoint = self._resume_point(resume_from_checkpoint)
-        self._setup(checkpoint)
+        if checkpoint is not None or self._optimizer is None:  # train() after train_steps() continues
+            self._setup(checkpoint)
         cfg = self.config
         try:
             if self.step_count == 0 and cfg.eval_on_start and self.eval_problems:
