@@ -100,6 +100,13 @@ def test_wrong_answers_fail(task, problem, answer):
     assert verdict.reward == 0.0
 
 
+def test_an_answer_right_on_only_part_of_the_domain_is_wrong(task):
+    """acosh(x)' = -1/sqrt(x**2 - 1) for x < -1; the log form is right on both sides of [-1, 1]."""
+    assert check(task, "integrate(1/sqrt(x**2 - 1), x)", "acosh(x)").status is Status.WRONG
+    assert check(task, "integrate(1/sqrt(x**2 - 1), x)", "log(x + sqrt(x**2 - 1))").correct
+    assert check(task, "integrate(1/sqrt(x**2 - 1), x)", "log(Abs(x + sqrt(x**2 - 1)))").correct
+
+
 def test_a_wrong_answer_says_where_it_is_wrong(task):
     verdict = check(task, "integrate(x**2, x)", "x**3")
     assert "d/dx of the answer is" in verdict.detail and "integrand" in verdict.detail
@@ -128,7 +135,10 @@ DEFINITE = [
     ("integrate(x**3, (x, -1, 1))", "0", Status.CORRECT),
     ("integrate(log(x), (x, -1, 0))", "-1 + I*pi", Status.CORRECT),  # complex-valued, principal log
     ("integrate(x**2, (x, 0, 1))", "x**3/3", Status.REJECTED),  # an antiderivative, not a number
+    ("integrate(Abs(x - 1/3), (x, 0, 1))", "5/18", Status.CORRECT),  # a kink inside: split there
+    ("integrate(Abs(sin(x)), (x, 0, 2*pi))", "4", Status.CORRECT),
     ("integrate(1/x, (x, 0, 1))", "1", Status.ERROR),  # divergent: no reference
+    ("integrate(1/(x - 1/2), (x, 0, 1))", "0", Status.ERROR),  # a pole inside
 ]
 
 
@@ -245,6 +255,22 @@ def test_wrong_latex_answers_fail(task, answer):
 def test_hostile_latex_is_refused(task, answer):
     verdict = check(task, "integrate(x**2, x)", answer)
     assert verdict.status in (Status.REJECTED, Status.UNPARSEABLE), verdict.detail
+
+
+_LATEX_TOKENS = [r"\frac", "{", "}", "x", "^", "2", "10", r"\sqrt", r"\ln", "|", "(", ")", "+", "-", r"\cdot",
+                 "e", r"\pi", r"\sin", r"\left(", r"\right)", "_", "C", r"\int", "dx", "=", ".", r"\infty",
+                 "!", r"\arctan", "^{", "-1}", r"\mathrm{e}", r"\,", "\\", r"\begin{matrix}", "&"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(_LATEX_TOKENS), min_size=1, max_size=14))
+def test_random_latex_never_raises(tokens):
+    task = IntegrationTask()
+    problem = Problem("t", "integrate(x**2, x)")
+    text = " ".join(tokens)
+    verdict = task.verify_answer(problem, text)
+    assert verdict.status is not Status.ERROR, (text, verdict.detail)
+    task.answer_key(problem, text)
 
 
 def test_boxed_answer_in_a_completion(task):

@@ -15,7 +15,9 @@ The details that make it hold:
   is non-finite, huge, or not real are resampled: the check runs on the integrand's real domain.
   Only an integrand that is complex almost everywhere is compared in the complex plane, with
   principal branches. Comparing derivatives (not values of F) makes answers that differ by a
-  constant the same, including log(x) vs log(-x) vs log(Abs(x)) (they differ by i*pi).
+  constant the same, including log(x) vs log(-x) vs log(Abs(x)) (they differ by i*pi). An answer
+  right on only part of that domain is wrong: acosh(x) for 1/sqrt(x**2 - 1) has derivative -f
+  for x < -1 (log(x + sqrt(x**2 - 1)) is right on both sides), as in LADDER's own check.
 - Derivative: F'(x_i) is a central difference (F(x+h) - F(x-h)) / 2h with h = 1e-13 at 40 digits,
   which is exact to ~25 digits for any F smooth near x_i. sympy.diff would be exact too, but on
   the real symbols the safe parser builds it spends most of its time in the assumption system
@@ -35,7 +37,9 @@ F(b) - F(a) against adaptive quadrature of f, relative difference <= 1e-2); `"bo
 both. Definite integrals compare the answer's value with mpmath.quad of the integrand.
 
 Everything here is a pure function of its arguments plus per-process caches (lru_cache), so it
-runs the same in the VerifierPool's forked or spawned workers.
+runs the same in the VerifierPool's forked or spawned workers. One verification at a time per
+process, as the pool runs them: mpmath's quad raises its context's precision while it works, and
+the contexts are shared within a process.
 """
 
 from __future__ import annotations
@@ -467,6 +471,21 @@ class Checker:
 
     # -- entry points ------------------------------------------------------------------------------
     def verify(self, problem_text: str, answer: str) -> Verdict:
+        """The verdict on one extracted answer. Never raises: a verifier bug is an ERROR verdict."""
+        try:
+            return self._verify(problem_text, answer)
+        except Exception as err:  # noqa: BLE001 - scored 0 with the reason, as the pool would
+            first = (str(err).strip().splitlines() or [""])[0]
+            return Verdict.fail(Status.ERROR, f"verifier error: {type(err).__name__}: {first}"[:300], answer)
+
+    def answer_key(self, problem_text: str, answer: str) -> Hashable | None:
+        """Equal for answers that differ by a constant: F' at fixed points, to 8 significant digits."""
+        try:
+            return self._answer_key(problem_text, answer)
+        except Exception:  # noqa: BLE001 - an answer we cannot key is not grouped with any other
+            return None
+
+    def _verify(self, problem_text: str, answer: str) -> Verdict:
         try:
             parsed = parse_integral(problem_text)
         except UserError as err:
@@ -481,8 +500,7 @@ class Checker:
             return self._verify_definite(problem_text, parsed, expr, answer)
         return self._verify_indefinite(problem_text, parsed, expr, answer)
 
-    def answer_key(self, problem_text: str, answer: str) -> Hashable | None:
-        """Equal for answers that differ by a constant: F' at fixed points, to 8 significant digits."""
+    def _answer_key(self, problem_text: str, answer: str) -> Hashable | None:
         try:
             parsed = parse_integral(problem_text)
             expr = parse_answer(answer, str(parsed.var))
@@ -622,6 +640,33 @@ class Checker:
         return Verdict.fail(Status.WRONG, f"the answer is {_show(got, 10)} but the integral is {_show(reference, 10)}", answer)
 
 
+def _kinks(f: sympy.Expr, var: sympy.Symbol, a: Any, b: Any) -> list[Any]:
+    """Points in (a, b) where f has a kink or an interior singularity that quadrature should not
+    straddle: the zeros of the arguments of Abs/sign and of the bases of fractional powers, found
+    as sign changes on a grid and refined by bisection."""
+    ctx = _context(_DPS)
+    inner = {n.args[0] for n in f.atoms(sympy.Abs, sympy.sign)}
+    inner |= {n.base for n in f.atoms(sympy.Pow) if not n.exp.is_Integer and n.base.has(var)}
+    grid = [a + (b - a) * k / 128 for k in range(129)]
+    roots = []
+    for g in inner:
+        values = [None if v is None else ctx.re(v) for v in evaluate(g, var, grid)]
+        for lo, hi, g_lo, g_hi in zip(grid, grid[1:], values, values[1:]):
+            if g_lo is None or g_hi is None or g_lo * g_hi > 0:
+                continue
+            for _ in range(100):  # bisection to the working precision
+                mid = (lo + hi) / 2
+                g_mid = evaluate_at(g, var, mid)
+                if g_mid is None:
+                    break
+                if ctx.re(g_mid) * g_lo > 0:
+                    lo = mid
+                else:
+                    hi = mid
+            roots.append((lo + hi) / 2)
+    return sorted(r for r in set(roots) if a < r < b)
+
+
 @functools.lru_cache(maxsize=1024)
 def definite_reference(problem_text: str) -> tuple[complex | None, str]:
     """(the definite integral by mpmath.quad at 30 digits, "") or (None, why it could not be computed)."""
@@ -654,8 +699,13 @@ def definite_reference(problem_text: str) -> tuple[complex | None, str]:
         splits = [a, b - 100, b - 10, b - 1, b]
     else:
         splits = [a + (b - a) * k / 8 for k in range(9)]
+    attempts = [[a, b], splits]  # once whole, once split (helps with peaks and slow decay)
+    if not (ctx.isinf(a) or ctx.isinf(b)):
+        kinks = _kinks(f, var, a, b)
+        if kinks:  # |x - 1/3|: split exactly at the kink, where tanh-sinh converges again
+            attempts.insert(0, [a, *kinks, b])
     why = "quadrature did not converge"
-    for nodes in ([a, b], splits):  # once whole, once split (helps with peaks and slow decay)
+    for nodes in attempts:
         try:
             value, err = ctx.quad(integrand, nodes, error=True)
         except (ArithmeticError, ValueError) as exc:
