@@ -116,3 +116,27 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 def to_yaml(config: Any) -> str:
     return yaml.safe_dump(to_dict(config) if dataclasses.is_dataclass(config) else config, sort_keys=False)
+
+
+def from_sections(ns: argparse.Namespace, sections: dict[str, type], yaml_path: str | None = None,
+                  defaults: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Build several configs from one command line: {"ttrl": TTRLConfig, "grpo": GRPOConfig}.
+
+    Precedence, lowest first: the dataclass defaults, the job's own `defaults[section]`, the YAML
+    file's `section:` mapping (the layout of a run directory's config.yaml), then explicit flags.
+    """
+    data = load_yaml(yaml_path) if yaml_path else {}
+    unknown = sorted(set(data) - set(sections))
+    if unknown:
+        raise UserError(f"{yaml_path}: unknown section {unknown[0]!r}; expected {', '.join(sections)}")
+    out = {}
+    for section, cls in sections.items():
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = dict((defaults or {}).get(section, {}))
+        yaml_values = data.get(section) or {}
+        if not isinstance(yaml_values, dict):
+            raise UserError(f"{yaml_path}: section {section!r} must be a mapping of settings")
+        values.update(yaml_values)
+        values.update({k: v for k, v in vars(ns).items() if k in names})
+        out[section] = from_dict(cls, values, source=yaml_path or "command line")
+    return out

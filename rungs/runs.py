@@ -216,11 +216,11 @@ class RunDir:
         return json.loads(self.summary_path.read_text(encoding="utf-8"))
 
     # -- logs -------------------------------------------------------------------------------------
-    def _append(self, path: Path, rows: list[dict[str, Any]]) -> None:
+    def _append(self, path: Path, rows: list[dict[str, Any]], require_step: bool = True) -> None:
         if not rows:
             return
         for row in rows:
-            if not isinstance(row.get("step"), int):
+            if require_step and not isinstance(row.get("step"), int):
                 raise ValueError(f"log rows need an integer 'step', got {row.get('step')!r}")
         handle = self._handles.get(path.name)
         if handle is None:
@@ -236,6 +236,18 @@ class RunDir:
     def log_rollouts(self, rows: list[dict[str, Any]]) -> None:
         """Append rollout rows (dicts with "step") to rollouts.jsonl."""
         self._append(self.rollouts_path, rows)
+
+    def append_rows(self, filename: str, rows: list[dict[str, Any]]) -> None:
+        """Append rows to another JSONL log of the run (no step needed) and fsync it."""
+        self._append(self.path / filename, rows, require_step=False)
+        self.sync()
+
+    def rewrite_rows(self, filename: str, rows: list[dict[str, Any]]) -> None:
+        """Replace a JSONL log atomically (on resume: drop a torn line or rows to be redone)."""
+        handle = self._handles.pop(filename, None)
+        if handle is not None:
+            handle.close()
+        atomic_write_text(self.path / filename, "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows))
 
     def sync(self) -> None:
         """fsync the logs, so that a checkpoint never claims steps the logs could lose."""

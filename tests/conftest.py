@@ -28,3 +28,13 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"external data not found at {SHARED_DATA} (../shared is absent)")
     return SHARED_DATA
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The suite runs beside verifier worker processes on small CI machines (2 cores): one torch
+    # thread avoids oversubscription, which slows the tiny models' tests several times over.
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(1)

@@ -165,9 +165,12 @@ def run_variants(config: TTRLConfig, grpo: Any, policy: Policy, task: Task, pool
     from rungs.train.grpo import GRPOTrainer
     from rungs.variants.tree import variant_tree
 
-    outcomes_path = Path(run_dir.path) / OUTCOMES_FILE
-    done = {row["id"]: row for row in read_jsonl(outcomes_path)} if outcomes_path.exists() else {}
-    _drop_unfinished_events(run_dir, set(done))
+    # Resume: keep finished problems (a torn last line is dropped), and drop the events of an
+    # interrupted one: it is redone from the base weights.
+    done = {row["id"]: row for row in read_jsonl(Path(run_dir.path) / OUTCOMES_FILE)}
+    run_dir.rewrite_rows(OUTCOMES_FILE, list(done.values()))
+    run_dir.rewrite_rows(Path(run_dir.events_path).name,
+                         [e for e in read_jsonl(run_dir.events_path) if e.get("problem_id") in done])
     make_variants = make_variant_maker(config, task, policy)
     todo = [p for p in problems if p.id not in done]
     before = dict(zip([p.id for p in todo], greedy_verdicts(policy, task, pool, todo, config.max_new_tokens)))
@@ -193,7 +196,7 @@ def run_variants(config: TTRLConfig, grpo: Any, policy: Policy, task: Task, pool
                                                 outcome, run_dir, index, GRPOTrainer)
             outcome.seconds = time.perf_counter() - start
             row = dataclasses.asdict(outcome)
-            run_dir._append(outcomes_path, [row])
+            run_dir.append_rows(OUTCOMES_FILE, [row])
             done[problem.id] = row
             bar.update(1)
             solved = sum(r["solved_after"] for r in done.values())
@@ -218,7 +221,9 @@ def _train_on_problem(config: TTRLConfig, grpo: Any, policy: Policy, task: Task,
             results = trainer.train_steps(min(chunk, config.steps - steps))
             steps += len(results)
             for step, metrics in results:
-                events.append({"step": step, "problem_index": index, "problem_id": problem.id, **metrics})
+                # steps are numbered globally (problem_index * steps + local step): unique and ordered
+                events.append({**metrics, "step": index * config.steps + step, "local_step": step,
+                               "problem_index": index, "problem_id": problem.id})
             ((completion, verdict),) = greedy_verdicts(policy, task, pool, [problem], config.max_new_tokens)
             outcome.solved_after, outcome.answer_after = verdict.correct, verdict.answer
             if verdict.correct:
@@ -226,26 +231,10 @@ def _train_on_problem(config: TTRLConfig, grpo: Any, policy: Policy, task: Task,
         outcome.steps = steps
         outcome.tokens = int(sum(e.get("tokens/generated", 0) for e in events))
         outcome.ever_solved = outcome.solved_after or problem.id in recorder.solved
-        for event in events:
-            run_dir.log_event(event)
+        run_dir.append_rows(Path(run_dir.events_path).name, events)
     finally:
         policy.restore(snapshot)
     return outcome
-
-
-def _drop_unfinished_events(run_dir: Any, finished: set[str]) -> None:
-    """Events of a problem that was interrupted are dropped; it is redone from the base weights."""
-    from rungs.runs import atomic_write_text, read_jsonl
-
-    path = Path(run_dir.events_path)
-    if not path.exists():
-        return
-    import json
-
-    rows = read_jsonl(path)
-    kept = [r for r in rows if r.get("problem_id") in finished]
-    if len(kept) != len(rows):
-        atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
 
 
 def summarize_variants(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
