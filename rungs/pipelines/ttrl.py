@@ -300,21 +300,25 @@ class MajorityVoteRewarder:
             cursor += len(group_extra)
             counts = Counter(s.key for s in votes if s.key is not None)
             majority = counts.most_common(1)[0][0] if counts else None
-            majority_correct = next((s.correct for s in votes if s.key == majority), False) if majority else False
-            labelled += 1
-            label_hits += int(majority_correct)
+            # True labels exist when the task checks itself (integration) or the row has an answer.
+            known = not self.task.needs_answer or problems[idx[0]].answer is not None
+            if known:
+                labelled += 1
+                label_hits += int(next((s.correct for s in votes if s.key == majority), False) if majority else False)
             for i in idx:
                 sample = own[i]
                 pseudo = majority is not None and sample.key == majority
-                total += 1
-                reward_hits += int(pseudo == sample.correct)
+                if known:
+                    total += 1
+                    reward_hits += int(pseudo == sample.correct)
                 verdicts[i] = Verdict(1.0 if pseudo else 0.0, Status.CORRECT if pseudo else Status.WRONG,
                                       "agrees with the majority answer" if pseudo else "differs from the majority answer",
-                                      sample.answer)
-        true_acc = sum(s.correct for s in own) / max(1, len(own))
-        self._metrics = {"ttrl/label_accuracy": label_hits / max(1, labelled),
-                         "ttrl/reward_accuracy": reward_hits / max(1, total),
-                         "ttrl/true_accuracy": true_acc}
+                                      sample.verdict.answer)
+        self._metrics = {}
+        if labelled:
+            self._metrics = {"ttrl/label_accuracy": label_hits / labelled,
+                             "ttrl/reward_accuracy": reward_hits / max(1, total),
+                             "ttrl/true_accuracy": sum(s.correct for s in own) / len(own)}
         return [v for v in verdicts if v is not None]
 
     def pop_metrics(self) -> dict[str, float]:

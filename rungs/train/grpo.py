@@ -511,6 +511,8 @@ class GRPOTrainer:
         metrics["verifier/failures"] = float(sum(v.status in VERIFIER_FAILURES for v in everything.verdicts))
         metrics["num_groups"] = float(len(everything.completions) // cfg.num_generations)
         metrics["num_groups_used"] = float(len(keep.completions) // cfg.num_generations)
+        if hasattr(self._pool, "pop_metrics"):  # a rewarder with metrics of its own (TTRL's vote)
+            metrics.update(self._pool.pop_metrics())
         t_update = time.perf_counter()
         if keep.completions:
             metrics.update(self._update(keep, advantages))
