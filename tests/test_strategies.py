@@ -154,3 +154,40 @@ def test_budget_forcing_cuts_thinking_at_the_budget() -> None:
     assert c.text.count("</think>") == 1 and c.text.endswith("<answer>42</answer>")
     assert c.num_tokens == 8 + 3
     assert policy.calls[0][2].max_new_tokens == 8
+
+
+class TemplatedThinker(ThinkingPolicy):
+    """A chat-templated policy with a raw mode, like an hf policy with a chat template."""
+
+    def __init__(self) -> None:
+        super().__init__(chunk=5)
+        self.raw_prompts = False
+        self.seen_raw: list[bool] = []
+
+    def format_prompt(self, prompt: str) -> str:
+        return f"<user>{prompt}</user><assistant><think>"
+
+    def generate(self, prompts, n=1, sampling=None):
+        self.seen_raw.append(self.raw_prompts)
+        return super().generate(prompts if self.raw_prompts else [self.format_prompt(p) for p in prompts], n, sampling)
+
+
+def test_budget_forcing_formats_once_and_continues_raw() -> None:
+    policy = TemplatedThinker()
+    (row,) = BudgetForcing(waits=1).generate(policy, ["Q:"], 1, SamplingParams(max_new_tokens=50))
+    assert policy.seen_raw == [True, True, True] and policy.raw_prompts is False  # restored afterwards
+    assert all(p.startswith("<user>Q:</user><assistant><think>") for prompts, _, _ in policy.calls for p in prompts)
+    assert row[0].text.count("Wait") == 1
+
+
+def test_budget_forcing_refuses_policies_that_cannot_continue_text() -> None:
+    class Chat(ThinkingPolicy):
+        endpoint = "chat"
+
+    class TemplatedNoRaw(ThinkingPolicy):
+        def format_prompt(self, prompt: str) -> str:
+            return f"<user>{prompt}</user>"
+
+    for policy in (Chat(), TemplatedNoRaw()):
+        with pytest.raises(UserError, match="budget_forcing"):
+            BudgetForcing().generate(policy, ["Q:"], 1, SamplingParams())

@@ -9,10 +9,18 @@ edits that boundary from outside the model, in rounds of `policy.generate`:
 - then it is given `answer_tokens` more tokens to write the answer.
 
 Each round's prompt is the original prompt plus everything generated so far, so this needs a
-policy that continues its prompt verbatim: an OpenAI-compatible *completions* endpoint, or an
-hf policy given raw text (a prompt already in the model's chat format, ending inside the
-assistant turn). A policy that wraps every prompt in a fresh chat turn would see each round as a
-new question. The tiny model does not think and gains nothing from this.
+policy that continues its prompt verbatim. The contract, checked before the first call:
+
+- a policy with a `format_prompt(prompt) -> str` (the chat template) and a boolean attribute
+  `raw_prompts`: the first prompt is formatted once here, and every round runs with
+  `raw_prompts = True` so that the policy does not wrap the continued text in a new chat turn;
+- a policy whose `format_prompt` is the identity (a model without a chat template), or that has
+  none and no chat `endpoint` (an OpenAI-compatible *completions* endpoint given prompts already
+  in the model's chat format): used as it is;
+- anything else (an OpenAI *chat* endpoint, a templated policy without `raw_prompts`) would see
+  each round as a new question, and is refused with a `UserError`.
+
+The tiny model does not think and gains nothing from this.
 
 The final `Completion` is the whole continuation (thinking, "Wait"s, delimiter, answer); its
 `token_ids` / `logprobs` are those the model generated (the inserted words are not among them),
@@ -107,6 +115,17 @@ class BudgetForcing(Sampler):
         return self.label
 
     def generate(self, policy: Policy, prompts: Sequence[str], n: int, base: SamplingParams) -> list[list[Completion]]:
+        prompts, raw = continuable_prompts(policy, prompts)
+        before = getattr(policy, "raw_prompts", None)
+        if raw:
+            policy.raw_prompts = True  # type: ignore[attr-defined]
+        try:
+            return self._rounds(policy, prompts, n, base)
+        finally:
+            if raw:
+                policy.raw_prompts = before  # type: ignore[attr-defined]
+
+    def _rounds(self, policy: Policy, prompts: Sequence[str], n: int, base: SamplingParams) -> list[list[Completion]]:
         budget = self.think_tokens or base.max_new_tokens
         traces = [[_Trace() for _ in range(n)] for _ in prompts]
         think_stop = tuple(dict.fromkeys((*base.stop, self.end_think)))
@@ -157,6 +176,25 @@ class BudgetForcing(Sampler):
         # Out of budget, out of waits, or done thinking: close the thinking block (cut it off if needed).
         t.text += self.end_think
         t.thinking = False
+
+
+def continuable_prompts(policy: Policy, prompts: Sequence[str]) -> tuple[list[str], bool]:
+    """The prompts as the text the model continues, and whether the policy must be switched to
+    `raw_prompts` for that; a `UserError` for a policy that cannot continue text (module doc)."""
+    name = getattr(policy, "name", type(policy).__name__)
+    if getattr(policy, "endpoint", None) == "chat":
+        raise UserError(f"budget_forcing: policy {name} uses a chat endpoint, which cannot continue the model's own "
+                        f"text; serve the model with a completions endpoint (endpoint='completions')")
+    fmt = getattr(policy, "format_prompt", None)
+    if fmt is None:
+        return list(prompts), False
+    if hasattr(policy, "raw_prompts"):
+        return [fmt(p) for p in prompts], True
+    probe = "budget forcing probe"
+    if fmt(probe) != probe:
+        raise UserError(f"budget_forcing: policy {name} wraps every prompt in its chat template and has no "
+                        f"raw_prompts mode to continue text with")
+    return list(prompts), False
 
 
 def _round_seed(seed: int | None, round_: int) -> int | None:
