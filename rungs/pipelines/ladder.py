@@ -143,12 +143,16 @@ def run_ladder(config: LadderConfig, grpo: Any, *, resume_dir: str | None = None
         if own_pool:
             pool.close()
     policy.save(str(Path(run_dir.path) / FINAL_DIR))
+    from rungs.commands.report import plot_run
+
+    plots = [str(p) for p in plot_run(Path(run_dir.path), trainer.history)]
     summary = {
         **train_summary,
         "training_problems": len(problems),
         "variants": len(variants),
         "pool_size": len(train_pool),
         "final_policy": str(Path(run_dir.path) / FINAL_DIR),
+        "plots": plots,
         "run_dir": str(run_dir.path),
     }
     run_dir.write_summary(summary)
