@@ -218,3 +218,49 @@ def test_cli_reads_yaml_and_flags(tmp_path: Path) -> None:
     args = parser.parse_args(["--config", str(cfg), "--seeds", "5", "--strategy", "majority,fire:10"])
     config = from_namespace(EvalConfig, args, args.config)
     assert (config.task, config.n, config.seeds, config.strategy) == ("countdown", [1, 2, 8], 5, ["majority", "fire:10"])
+
+
+def test_cli_end_to_end_with_real_task_policy_and_pool(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`rungs eval` on a built-in set: the real integration task, a (random) tiny model, the
+    sandboxed verifier pool; then --resume finds nothing left to do."""
+    from rungs.cli import main
+
+    out = tmp_path / "run"
+    argv = ["eval", "--task", "integration", "--problems", "builtin:integration-easy", "--policy", "tiny:random",
+            "--strategy", "greedy,majority", "--n", "1,2", "--seeds", "1", "--limit", "3", "--max-new-tokens", "12",
+            "--workers", "1", "--no-progress", "--out", str(out)]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "maj@k" in text and "greedy:" in text
+    results = json.loads((out / "results.json").read_text())
+    assert results["summary"]["problems"] == 3 and len(results["records"]) == 3 + 3
+    assert (out / "accuracy_vs_n.png").read_bytes()[:8] == PNG_SIGNATURE
+    assert main([*argv, "--resume"]) == 0
+    assert json.loads((out / "results.json").read_text())["summary"]["metrics"] == results["summary"]["metrics"]
+    assert main([*argv[:-2], "--out", str(out), "--n", "0"]) == 2  # a bad flag is a one-line error
+    assert "--n" in capsys.readouterr().err
+
+
+def test_eval_through_the_openai_policy(problems_file: Path, tmp_path: Path) -> None:
+    """`--policy openai:URL --model NAME`: the fake policy served by `rungs serve` on 127.0.0.1."""
+    import threading
+
+    from rungs.serve import make_server
+
+    server = make_server(FakePolicy(), "127.0.0.1", 0, model_name="fake-served")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        config = make_config(problems_file, tmp_path / "run", policy=f"openai:{url}", model="fake-served",
+                             strategy=["greedy", "majority", "weighted"], seeds=1, n=[1, 4])
+        with VerifierPool(AddTask(), executor="inline") as pool:
+            result = evaluate(config, task=AddTask(), pool=pool, echo=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    m = result.summary["metrics"]
+    assert set(m) == {"pass@k", "maj@k", "weighted@k"}
+    assert 0.0 < m["pass@k"]["mean"][1] <= 1.0
+    assert result.summary["greedy"]["mean"] == pytest.approx(
+        sum(int(p.text.split("+")[0]) % 5 >= 3 for p in AddTask().generate(10, 1, seed=3)) / 10)
