@@ -59,6 +59,8 @@ def test_seed_reproducible_and_greedy_deterministic(policy):
     a = policy.generate(PROMPTS, n=2, sampling=sp)
     b = policy.generate(PROMPTS, n=2, sampling=sp)
     assert [[c.token_ids for c in cs] for cs in a] == [[c.token_ids for c in cs] for cs in b]
+    unseeded = SamplingParams(max_new_tokens=10)
+    assert policy.generate(PROMPTS, n=2, sampling=unseeded) != policy.generate(PROMPTS, n=2, sampling=unseeded)
     g = policy.generate(PROMPTS, n=3, sampling=SamplingParams(temperature=0, max_new_tokens=10))
     for cs in g:
         assert len({tuple(c.token_ids) for c in cs}) == 1
@@ -120,19 +122,41 @@ def test_generation_logprobs_match_transformers_scores(policy):
     assert torch.allclose(lp.logprobs, want, atol=1e-4)
 
 
-def test_chunked_equals_naive():
+@pytest.mark.parametrize("kind", ["linear", "callable"])
+def test_chunked_equals_naive(kind):
+    """Values, entropy, and gradients (hidden states, head weight and bias) of the chunked
+    selective log-softmax equal the naive full-softmax ones; both the hand-written backward
+    (nn.Linear head) and the checkpointed generic path."""
     torch.manual_seed(0)
     hidden = torch.randn(37, 16, requires_grad=True)
-    head = torch.nn.Linear(16, 300, bias=False)
+    linear = torch.nn.Linear(16, 300, bias=True)
+    head = linear if kind == "linear" else (lambda x: linear(x))
     targets = torch.randint(0, 300, (37,))
+    weights = torch.rand(37)  # a non-uniform upstream gradient
     lp, ent = selective_log_softmax(hidden, head, targets, chunk_size=5, with_entropy=True)
-    want = naive_log_softmax(head(hidden), targets)
+    want = naive_log_softmax(linear(hidden), targets)
     assert torch.allclose(lp, want, atol=1e-5)
-    probs = torch.softmax(head(hidden), -1)
+    probs = torch.softmax(linear(hidden), -1)
     assert torch.allclose(ent, -(probs * probs.log()).sum(-1), atol=1e-4)
-    (g1,) = torch.autograd.grad(lp.sum(), hidden)
-    (g2,) = torch.autograd.grad(want.sum(), hidden)
-    assert torch.allclose(g1, g2, atol=1e-5)
+    assert not ent.requires_grad
+    params = [hidden, linear.weight, linear.bias]
+    got = torch.autograd.grad((lp * weights).sum(), params)
+    ref = torch.autograd.grad((want * weights).sum(), params)
+    for a, b in zip(got, ref):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_linear_logprobs_gradcheck():
+    from rungs.policies.hf import _LinearLogProbs
+
+    torch.manual_seed(1)
+    h = torch.randn(7, 5, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(11, 5, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(11, dtype=torch.float64, requires_grad=True)
+    t = torch.randint(0, 11, (7,))
+    # Forward works in float32 (as in training); compare against float64 finite differences loosely.
+    fn = lambda h, w, b: _LinearLogProbs.apply(h, w, b, t, 3, False)[0].double()  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (h, w, b), eps=1e-3, atol=1e-2, rtol=1e-2)
 
 
 def test_policy_logprobs_chunked_paths_agree(policy):

@@ -7,10 +7,11 @@ and stop-string criteria. What rungs adds is what RL needs and `generate` does n
 
 - one prompt encoding (`encode_prompts`) shared by sampling and scoring, so the ids GRPO scores are
   exactly the ids the samples were conditioned on;
-- per-token log-probs that never hold a [B, T, V] float32 tensor: the backbone's hidden states of
-  the completion positions go through the LM head a chunk of tokens at a time, each chunk reduced
-  to (logsumexp, target logit) at once, and recomputed in backward (`selective_log_softmax`). With
-  a 150k vocabulary this is the difference between gigabytes and tens of megabytes;
+- per-token log-probs that never hold a [B, T, V] tensor: the backbone's hidden states of the
+  completion positions go through the LM head a chunk of tokens at a time, each chunk reduced to
+  (logsumexp, target logit) at once and recomputed in backward (`selective_log_softmax`). With a
+  150k vocabulary this is the difference between gigabytes and a few hundred megabytes
+  (bench/generate.py measures it);
 - the KL reference: under LoRA the base model with the adapter disabled (no memory cost), or the
   adapter frozen at `set_reference`; without LoRA a frozen deep copy of the model (twice the
   weight memory — use LoRA on anything but small models);
@@ -53,6 +54,64 @@ DEFAULT_CHUNK_BYTES = 64 * 2**20
 
 
 # -- log-probs without [B, T, V] ----------------------------------------------------------------------
+class _LinearLogProbs(torch.autograd.Function):
+    """log softmax(h W^T + b)[target], a chunk of positions at a time, with a hand-written backward.
+
+    Autograd through logsumexp + gather keeps ~5 [chunk, V] buffers alive in backward (the
+    saved input, exp, the scattered one-hot, their sum, ...). Here backward recomputes a chunk's
+    logits and turns them into d/dlogits = g * (onehot(target) - softmax) in place, so forward and
+    backward each hold one or two [chunk, V] float32 buffers. Nothing [N, V] is ever saved: only
+    the hidden states and the per-position logsumexp. (The same idea as Liger's fused linear
+    cross-entropy, without the dependency.)
+    """
+
+    @staticmethod
+    def forward(ctx: Any, hidden: Tensor, weight: Tensor, bias: Tensor | None, targets: Tensor,
+                chunk_size: int, with_entropy: bool) -> tuple[Tensor, Tensor]:
+        n = hidden.shape[0]
+        logprobs = hidden.new_empty(n, dtype=torch.float32)  # [N]
+        lse_all = hidden.new_empty(n, dtype=torch.float32)  # [N]
+        entropy = hidden.new_zeros(n if with_entropy else 0, dtype=torch.float32)
+        for s in range(0, n, chunk_size):
+            e = min(s + chunk_size, n)
+            logits = torch.nn.functional.linear(hidden[s:e], weight, bias).float()  # [c, V]
+            lse = torch.logsumexp(logits, dim=-1)  # [c]
+            lse_all[s:e] = lse
+            logprobs[s:e] = logits.gather(-1, targets[s:e, None]).squeeze(-1) - lse
+            if with_entropy:
+                # H = lse - sum(p * logits), with p = exp(logits - lse) formed in place.
+                picked_sum = (logits * (logits - lse[:, None]).exp_()).sum(-1)  # [c]
+                entropy[s:e] = lse - picked_sum
+        ctx.save_for_backward(hidden, weight, bias, targets, lse_all)
+        ctx.chunk_size = chunk_size
+        ctx.mark_non_differentiable(entropy)
+        return logprobs, entropy
+
+    @staticmethod
+    def backward(ctx: Any, grad_lp: Tensor, _grad_entropy: Tensor) -> tuple[Tensor | None, ...]:
+        hidden, weight, bias, targets, lse_all = ctx.saved_tensors
+        need_h, need_w, need_b = ctx.needs_input_grad[0], ctx.needs_input_grad[1], bias is not None and ctx.needs_input_grad[2]
+        grad_h = torch.zeros_like(hidden) if need_h else None  # [N, H]
+        grad_w = torch.zeros_like(weight, dtype=torch.float32) if need_w else None  # [V, H]
+        grad_b = torch.zeros_like(bias, dtype=torch.float32) if need_b else None  # [V]
+        n, chunk = hidden.shape[0], ctx.chunk_size
+        for s in range(0, n, chunk):
+            e = min(s + chunk, n)
+            g = grad_lp[s:e].float()  # [c]
+            d = torch.nn.functional.linear(hidden[s:e], weight, bias).float()  # [c, V], recomputed
+            d.sub_(lse_all[s:e, None]).exp_().mul_(-g[:, None])  # -g * softmax
+            d.scatter_add_(1, targets[s:e, None], g[:, None])  # + g at the target: d lp / d logits
+            d = d.to(hidden.dtype)
+            if need_h:
+                grad_h[s:e] = d @ weight  # [c, H]
+            if need_w:
+                grad_w.addmm_(d.t().float(), hidden[s:e].float())  # [V, H]
+            if need_b:
+                grad_b.add_(d.float().sum(0))
+        return (grad_h, grad_w.to(weight.dtype) if need_w else None,
+                grad_b.to(bias.dtype) if need_b else None, None, None, None)
+
+
 def selective_log_softmax(
     hidden: Tensor,
     head: Callable[[Tensor], Tensor],
@@ -66,15 +125,21 @@ def selective_log_softmax(
     hidden: [N, H] (or [N, V] logits with `head` the identity); targets: [N] token ids.
     Returns (logprobs [N] float32, entropy [N] float32 without grad, or None).
 
-    Each chunk's logits [chunk, V] are upcast to float32, reduced to logsumexp and the target logit,
-    and dropped. When grad is on, each chunk runs under activation checkpointing, so backward
-    recomputes its logits instead of keeping every chunk's alive: peak memory is a few chunks of
-    logits however long the completions are.
+    Each chunk's logits [chunk, V] are upcast to float32, reduced to logsumexp and the target
+    logit, and dropped. When `head` is a plain nn.Linear (the LM head of Llama, Qwen, Mistral, ...)
+    this runs as `_LinearLogProbs`, whose backward recomputes chunk logits in place; any other
+    callable runs each chunk under activation checkpointing when grad is on, so backward
+    recomputes its logits instead of keeping every chunk's alive. Either way peak memory is a few
+    chunks of logits however long the completions are.
     """
     n = hidden.shape[0]
     if n == 0:
         empty = hidden.new_zeros(0, dtype=torch.float32)
         return empty, (empty if with_entropy else None)
+    chunk_size = max(1, int(chunk_size))
+    if type(head) is torch.nn.Linear:
+        lp, ent = _LinearLogProbs.apply(hidden, head.weight, head.bias, targets, chunk_size, with_entropy)
+        return lp, (ent if with_entropy else None)
 
     def chunk_fn(h: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
         logits = head(h).float()  # [c, V]
@@ -82,15 +147,14 @@ def selective_log_softmax(
         picked = logits.gather(-1, t.unsqueeze(-1)).squeeze(-1)  # [c]
         if with_entropy:
             with torch.no_grad():
-                probs = torch.softmax(logits, dim=-1)  # [c, V]
-                ent = lse - (probs * logits).sum(-1)  # [c]
+                ent = lse - (logits * (logits - lse[:, None]).exp()).sum(-1)  # [c]
         else:
             ent = lse.new_zeros(0)
         return picked - lse, ent
 
-    grad = torch.is_grad_enabled() and hidden.requires_grad
+    grad = torch.is_grad_enabled() and (hidden.requires_grad or any(p.requires_grad for p in getattr(head, "parameters", list)()))
     lps, ents = [], []
-    for start in range(0, n, max(1, chunk_size)):
+    for start in range(0, n, chunk_size):
         h, t = hidden[start : start + chunk_size], targets[start : start + chunk_size]
         if grad:
             lp, ent = torch.utils.checkpoint.checkpoint(chunk_fn, h, t, use_reentrant=False)
@@ -378,7 +442,10 @@ class HFPolicy(Policy):
         rows = [(i, prompt_ids[i]) for i in range(len(prompts)) for _ in range(copies)]
 
         results: list[tuple[list[int], str, str]] = []
-        with self._inference(), torch.random.fork_rng(devices=self._rng_devices()):
+        # A seed draws from a private copy of the RNG (the global stream is left as it was); no seed
+        # draws from, and advances, the global stream, so consecutive calls differ.
+        seeded = torch.random.fork_rng(devices=self._rng_devices()) if sp.seed is not None else contextlib.nullcontext()
+        with self._inference(), seeded:
             if sp.seed is not None:
                 torch.manual_seed(sp.seed)
             for start in range(0, len(rows), self.gen_batch_size):
