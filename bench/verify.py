@@ -16,7 +16,7 @@ A timeout counts as "not accepted".
 
 Figures printed: verifications per second, accept rate on references, reject rate on perturbed
 references, timeouts; each over all rows and over the rows whose problem is in rungs' grammar
-(22 problems use `diff(...)`, `.expand()` or `factorial`, which rungs' safe parser refuses).
+(14 problems use `diff(...)`, `.expand()`, `.diff(x)` or `factorial`, which rungs' safe parser refuses).
 """
 
 from __future__ import annotations

@@ -12,6 +12,9 @@ Accepted forms:
     Integral(f, x), Integral(f, (x, a, b))
     \\int x e^{x} dx,  \\int_0^1 x^2\\,dx  (LaTeX, through latex2sympy2_extended)
 
+The variable is one letter other than e, E and I; sympy's imaginary unit `I` (and Python's
+complex literals, `2j`) may appear as constants, as they do in LLM-written sympy variants.
+
 The LaTeX path: latex2sympy2_extended parses with an ANTLR grammar and builds sympy objects
 unevaluated (it never evals the text), but it knows far more LaTeX than an integral needs
 (matrices, determinants) and builds unevaluated powers like 2^{10^{100}}. So we (1) refuse any

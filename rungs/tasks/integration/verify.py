@@ -88,12 +88,12 @@ _KEY_POINTS = 8
 
 
 class Unsupported(ValueError):
-    """A node the evaluator has no rule for (never produced by the safe parser or by diff of it)."""
+    """A node the evaluator has no rule for (the safe parser never builds one)."""
 
 
 @functools.cache
 def _context(dps: int) -> MPContext:
-    """A private mpmath context per precision: its precision is never changed after creation."""
+    """A private mpmath context per precision (only mpmath's quad changes it, and restores it)."""
     ctx = MPContext()
     ctx.dps = dps
     return ctx
@@ -147,12 +147,13 @@ class _Ops:
             sympy.conjugate: (c.conj, None, 0.0), sympy.atan2: (c.atan2, None, 0.0),
         }
         self.functions: dict[type, Callable[..., Any]] = {
-            head: fn if part is None else self._bounded(fn, part, bound) for head, (fn, part, bound) in table.items()
+            head: fn if part is None else self._bounded(fn, part, c.mpf(bound)) for head, (fn, part, bound) in table.items()
         }
         self.functions[sympy.exp] = self.exp
+        self._exp_limit = c.mpf(_EXP_LIMIT)  # compared as mpf: comparing with a float converts it each time
 
     @staticmethod
-    def _bounded(fn: Callable[[Any], Any], part: Callable[[Any], Any], bound: float) -> Callable[[Any], Any]:
+    def _bounded(fn: Callable[[Any], Any], part: Callable[[Any], Any], bound: Any) -> Callable[[Any], Any]:
         def guarded(z: Any) -> Any:
             if abs(part(z)) > bound:
                 raise OverflowError
@@ -162,9 +163,9 @@ class _Ops:
 
     def exp(self, z: Any) -> Any:
         re_z = self.ctx.re(z)
-        if re_z > _EXP_LIMIT:
+        if re_z > self._exp_limit:
             raise OverflowError
-        if re_z < -_EXP_LIMIT:
+        if re_z < -self._exp_limit:
             return self.ctx.zero  # underflow: far below any tolerance we use
         return self.ctx.exp(z)
 
@@ -184,7 +185,7 @@ class _Ops:
             if ctx.re(exponent) > 0:
                 return ctx.zero
             raise ZeroDivisionError
-        if ctx.re(exponent * ctx.log(base)) > _EXP_LIMIT:
+        if ctx.re(exponent * ctx.log(base)) > self._exp_limit:
             raise OverflowError
         return ctx.power(base, exponent)
 
@@ -222,19 +223,28 @@ def evaluate(expr: sympy.Expr, var: sympy.Symbol, points: Sequence[Any], dps: in
     xs = [ctx.mpf(p) if isinstance(p, (int, float)) else p for p in points]
     memo: dict[sympy.Basic, list[Any]] = {}
 
-    def apply(fn: Callable[..., Any], columns: Sequence[list[Any]], check: bool = True) -> list[Any]:
+    def apply(fn: Callable[..., Any], columns: Sequence[list[Any]]) -> list[Any]:
+        """fn over the points; None where an argument is None or fn fails or is not finite."""
         out = []
         for args in zip(*columns):
-            if any(a is None for a in args):
-                out.append(None)
-                continue
+            value = None
+            if None not in args:
+                try:
+                    value = _finite(ctx, fn(*args))
+                except (ArithmeticError, ValueError, TypeError):  # 1/0, atan2 of complex, guards
+                    pass
+            out.append(value)
+        return out
+
+    def arithmetic(fn: Callable[..., Any], columns: Sequence[list[Any]]) -> list[Any]:
+        """Sums and products: no finiteness check (finite operands give finite results, as mpmath
+        exponents are unbounded integers; only functions and powers make inf, nan or huge values)."""
+        out = []
+        for args in zip(*columns):
             try:
-                value = fn(*args)
-            except (ArithmeticError, ValueError, TypeError):  # 1/0, atan2 of complex, overflow guards
-                value = None
-            # Sums and products of finite values stay finite (mpmath exponents are unbounded
-            # integers); only functions and powers make inf/nan or astronomically large values.
-            out.append(_finite(ctx, value) if check and value is not None else value)
+                out.append(fn(*args))
+            except (ArithmeticError, ValueError, TypeError):  # TypeError: a None operand
+                out.append(None)
         return out
 
     def walk(node: sympy.Basic) -> list[Any]:
@@ -248,9 +258,9 @@ def evaluate(expr: sympy.Expr, var: sympy.Symbol, points: Sequence[Any], dps: in
         elif node.is_Atom:
             out = [ops.constant(node)] * n
         elif node.is_Add:
-            out = apply(_sum, [walk(a) for a in node.args], check=False)
+            out = arithmetic(_sum, [walk(a) for a in node.args])
         elif node.is_Mul:
-            out = apply(_product, [walk(a) for a in node.args], check=False)
+            out = arithmetic(_product, [walk(a) for a in node.args])
         elif node.is_Pow:
             base, exponent = node.args
             if exponent.is_Integer:
