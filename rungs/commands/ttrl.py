@@ -64,6 +64,12 @@ def run(args: argparse.Namespace) -> int:
     from rungs.pipelines.ttrl import TTRLConfig, run_ttrl
     from rungs.policies import load_policy
 
+    given = set(vars(args)) - {"command", "config", "resume", "model", "policy_option", "progress"}
+    if not given and not (args.config or args.resume or args.model or args.policy_option):
+        from rungs.commands import demo  # `rungs ttrl` with no arguments is the demo
+
+        return demo.run(argparse.Namespace(progress=args.progress))
+
     config, grpo, kwargs = resolve(args, "ttrl", TTRLConfig)
     policy = load_policy(config.policy, task=config.task, seed=config.policy_seed, **kwargs) if kwargs else None
     run_ttrl(config, grpo, resume_dir=args.resume, policy=policy, echo=args.progress)

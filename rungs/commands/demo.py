@@ -1,0 +1,28 @@
+"""The main job on the embedded default: base -> LADDER -> test-time RL on hard integrals, one table.
+
+`rungs` with no arguments runs it, and so does `rungs ttrl` with no arguments. On 2 CPU cores it
+takes a few minutes; see rungs/pipelines/demo.py for what each stage does.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "the main job: base -> LADDER -> TTRL with the embedded tiny model (what `rungs` runs)"
+DEFAULT_ARGV = ["demo"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from rungs.config import add_arguments as add_config_arguments
+    from rungs.pipelines.demo import DemoConfig
+
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show progress")
+    add_config_arguments(parser, DemoConfig)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rungs.config import from_namespace
+    from rungs.pipelines.demo import DemoConfig, run_demo
+
+    run_demo(from_namespace(DemoConfig, args), echo=args.progress)
+    return 0
