@@ -424,13 +424,12 @@ def label(entry: str) -> str:
 
 
 def completions(marker: str) -> list[tuple[str, str]]:
-    """(label, completion text) for every entry: tagged, and every third also bare or boxed."""
-    out = []
-    for i, entry in enumerate(CORPUS):
-        s = entry.replace(MARKER, marker)
-        out.append((f"answer:{label(entry)}", f"<answer>{s}</answer>"))
-        if i % 3 == 0:
-            out.append((f"raw:{label(entry)}", s))
-        elif i % 3 == 1:
-            out.append((f"boxed:{label(entry)}", f"The answer is \\boxed{{{s}}}."))
+    """(label, completion text) for every entry tagged, then every third bare, then every third boxed.
+
+    Grouped by wrapping, so that entries of one kind (the slow ones are together) sit side by side.
+    """
+    entries = [(entry, entry.replace(MARKER, marker)) for entry in CORPUS]
+    out = [(f"answer:{label(e)}", f"<answer>{s}</answer>") for e, s in entries]
+    out += [(f"raw:{label(e)}", s) for e, s in entries[0::3]]
+    out += [(f"boxed:{label(e)}", f"The answer is \\boxed{{{s}}}.") for e, s in entries[1::3]]
     return out
