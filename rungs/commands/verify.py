@@ -1,6 +1,6 @@
 """Check answers with a task's verifier: one answer from the command line, or a JSONL file of them.
 
-    rungs verify --task countdown --problem "numbers: 3 7 25 50; target: 72" --answer "7*(50-25)/3"
+    rungs verify --task countdown --problem "numbers: 1 3 4 6; target: 24" --answer "6/(1-3/4)"
     rungs verify --task math --problem "1+1?" --gold 2 --answer "2" --json
     rungs verify --task integration rows.jsonl --timeout 5 --workers 8 > verdicts.jsonl
 
