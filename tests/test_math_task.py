@@ -104,3 +104,14 @@ def test_through_the_pool(task: MathTask) -> None:
         verdicts = pool.verify(problems, completions)
     assert [v.correct for v in verdicts] == [True, True, True, False, False, False]
     assert verdicts[4].status is Status.NO_ANSWER
+
+
+@pytest.mark.parametrize("answer", [
+    r"\int_0^2 x\,dx", r"\sum_{k=1}^{2} 1", r"\lim_{x\to\infty} (2 + \frac{1}{x})", r"\frac{d}{dx} x^2",
+    r"\prod_{k=1}^{1} 2", "1000000!", "10^{10^{10}}", r"\binom{1000000000}{100000000}", "(" * 60 + "2" + ")" * 60,
+    "2+" * 600 + "0",
+])
+def test_unevaluated_operators_and_bombs_are_rejected_before_parsing(answer):
+    """An operator whose value is the gold answer is a reward hack, not an answer."""
+    verdict = MathTask().verify_answer(Problem("p", "What is 1+1?", "2"), answer)
+    assert verdict.status is Status.REJECTED and verdict.reward == 0.0

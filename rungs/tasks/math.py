@@ -89,6 +89,48 @@ def _has_math(parsed: tuple[Any, ...]) -> bool:
     return any(not isinstance(p, str) for p in parsed)
 
 
+# Reward hacks and bombs, refused before Math-Verify runs: an unevaluated operator whose value is
+# the answer (\int_0^2 x dx for 2) is not an answer; factorials and power towers of large
+# numbers, and text past the safe parser's size and nesting limits, would only end in a timeout.
+_UNEVALUATED_MARKERS = (r"\int", r"\sum", r"\prod", r"\lim", r"\oint", r"\iint", r"\partial", r"\mathrm{d}", r"\frac{d}{d")
+_BOMB = re.compile(r"\d{4,}\s*!|\^\s*\{[^{}]*\^|\\binom\s*\{\s*\d{4,}|\d{31,}")
+
+
+def screen_answer(answer: str) -> str | None:
+    """Why an answer is refused without parsing it, or None when it may be parsed."""
+    from rungs.verify.safe_expr import DEFAULT_LIMITS
+
+    if len(answer) > DEFAULT_LIMITS.max_length:
+        return f"answer too long ({len(answer)} characters > {DEFAULT_LIMITS.max_length})"
+    depth = deepest = 0
+    for ch in answer:
+        if ch in "({[":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in ")}]":
+            depth -= 1
+    if deepest > DEFAULT_LIMITS.max_depth:
+        return f"answer nested too deeply ({deepest} levels > {DEFAULT_LIMITS.max_depth})"
+    marker = next((m for m in _UNEVALUATED_MARKERS if m in answer), None)
+    if marker is not None:
+        return f"unevaluated {marker} is not an answer"
+    if _BOMB.search(answer):
+        return "answer contains a factorial, binomial or power tower of a huge number"
+    return None
+
+
+def _unevaluated(parsed: tuple[Any, ...]) -> str | None:
+    import sympy
+
+    kinds = (sympy.Integral, sympy.Sum, sympy.Product, sympy.Limit, sympy.Derivative)
+    for item in parsed:
+        if isinstance(item, sympy.Basic):
+            found = next((k for k in kinds if item.has(k)), None)
+            if found is not None:
+                return f"unevaluated {found.__name__} is not an answer"
+    return None
+
+
 # ------------------------------------------------------------------------------------------------
 # Voting keys: cheap, textual, safe in the parent process
 
@@ -224,9 +266,15 @@ class MathTask(Task):
         gold = parse_answer(str(problem.answer))
         if not gold:
             return Verdict.fail(Status.ERROR, f"could not parse the reference answer {problem.answer!r}", answer)
+        refused = screen_answer(answer)
+        if refused is not None:
+            return Verdict.fail(Status.REJECTED, refused, answer)
         pred = parse_answer(answer)
         if not pred:
             return Verdict.fail(Status.UNPARSEABLE, "Math-Verify could not parse the answer", answer)
+        refused = _unevaluated(pred)
+        if refused is not None:
+            return Verdict.fail(Status.REJECTED, refused, answer)
         if answers_match(gold, pred):
             return Verdict(1.0, Status.CORRECT, "", answer)
         if _has_math(gold) and not _has_math(pred):
