@@ -477,13 +477,13 @@ class HFPolicy(Policy):
         ids, mask = self._left_pad(batch)  # [R, P]
         prompt_len = ids.shape[1]
         do_sample = fire or not sp.greedy
+        # Warping is done by our processor below; when sampling, switch off the built-in warpers
+        # explicitly (transformers' global default is top_k=50).
+        warp_off = {"temperature": 1.0, "top_k": 0, "top_p": 1.0} if do_sample else {}
         config = GenerationConfig(
-            do_sample=do_sample, max_new_tokens=sp.max_new_tokens, num_return_sequences=1,
-            # Warping is done by our processor below; switch off the built-in warpers explicitly
-            # (transformers' global default is top_k=50).
-            temperature=1.0, top_k=0, top_p=1.0, repetition_penalty=1.0,
+            do_sample=do_sample, max_new_tokens=sp.max_new_tokens, num_return_sequences=1, repetition_penalty=1.0,
             eos_token_id=self.eos_token_ids or None, pad_token_id=self.pad_token_id,
-            stop_strings=list(sp.stop) or None,
+            stop_strings=list(sp.stop) or None, **warp_off,
         )
         processors = LogitsProcessorList()
         if do_sample:
