@@ -95,7 +95,14 @@ FUNCTIONS: dict[str, tuple[object, tuple[int, ...]]] = {
     "exp": (sympy.exp, (1,)), "log": (sympy.log, (1, 2)), "sqrt": (sympy.sqrt, (1,)),
     "cbrt": (sympy.cbrt, (1,)), "Abs": (sympy.Abs, (1,)), "erf": (sympy.erf, (1,)),
     "atan2": (sympy.atan2, (2,)),
+    # special functions that antiderivatives of elementary integrands need
+    "gamma": (sympy.gamma, (1,)), "erfi": (sympy.erfi, (1,)), "Si": (sympy.Si, (1,)), "Ci": (sympy.Ci, (1,)),
+    "Shi": (sympy.Shi, (1,)), "Chi": (sympy.Chi, (1,)), "Ei": (sympy.Ei, (1,)), "li": (sympy.li, (1,)),
+    "fresnels": (sympy.fresnels, (1,)), "fresnelc": (sympy.fresnelc, (1,)),
 }
+# Functions sympy evaluates eagerly on numbers (gamma(10**6) is a factorial bomb): the most a
+# numeric argument may be.
+MAX_EAGER_ARGUMENT = {"gamma": 200}
 FUNCTION_ALIASES = {
     "arcsin": "asin", "arccos": "acos", "arctan": "atan", "arccot": "acot", "arcsec": "asec",
     "arccsc": "acsc", "arcsinh": "asinh", "arccosh": "acosh", "arctanh": "atanh", "arsinh": "asinh",
@@ -356,7 +363,11 @@ def to_sympy(
             return _power(left, right, limits)
         if isinstance(n, Call):
             func, _ = FUNCTIONS[n.func]
-            return func(*[build(a) for a in n.args])  # type: ignore[operator]
+            args = [build(a) for a in n.args]
+            bound = MAX_EAGER_ARGUMENT.get(n.func)
+            if bound is not None and any(a.is_Number and abs(a) > bound for a in args):
+                raise UnsafeExpression(f"{n.func}() of a number above {bound} is refused")
+            return func(*args)  # type: ignore[operator]
         raise TypeError(f"not an AST node: {n!r}")
 
     expr = build(node)
