@@ -82,13 +82,15 @@ def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], *, he
 def plot_lines(path: str | Path | None, series: Mapping[str, Series], xlabel: str, ylabel: str, *,
                logx2: bool = False, title: str | None = None,
                hlines: Mapping[str, tuple[float, float | None]] | None = None,
-               ylim: tuple[float, float] | None = None) -> Any:
+               ylim: tuple[float, float] | None = None, label_points: bool = True) -> Any:
     """One line per series (with error bars when yerr is given), optional dashed horizontal
     reference lines (`hlines`: name -> (y, yerr), drawn with a shaded band), a log2 x axis if
-    `logx2`; saved atomically as PNG to `path` (skipped when None). Returns the Figure."""
+    `logx2` (ticks at the data's own x values when `label_points` and there are few, as for
+    n = 1, 2, 4, ...; else at powers of two); saved atomically as PNG to `path` (skipped when
+    None). Returns the Figure."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
+    from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
 
     fig = Figure(figsize=(7, 4.5), dpi=110, layout="constrained")
     FigureCanvasAgg(fig)
@@ -107,10 +109,12 @@ def plot_lines(path: str | Path | None, series: Mapping[str, Series], xlabel: st
     if logx2:
         ax.set_xscale("log", base=2)
         positive = sorted(x for x in all_x if x > 0)
-        if positive and len(positive) <= 16:  # label the sampled points (1, 2, 4, ...) themselves
+        if label_points and positive and len(positive) <= 16:  # the sampled points (1, 2, 4, ...)
             ax.xaxis.set_major_locator(FixedLocator(positive))
-            ax.xaxis.set_minor_locator(NullLocator())
-            ax.xaxis.set_major_formatter(ScalarFormatter())
+        else:
+            ax.xaxis.set_major_locator(LogLocator(base=2))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 10 else f"{v:g}"))
     if ylim is not None:
         ax.set_ylim(*ylim)
     ax.set_xlabel(xlabel)

@@ -464,7 +464,7 @@ def plot_summary(out: Path, summary: dict[str, Any]) -> dict[str, Any]:
             by_tokens["greedy"] = ([g["tokens_per_problem"]], [g["mean"]], None)
         figures["accuracy_vs_tokens"] = plot_lines(out / "accuracy_vs_tokens.png", by_tokens,
                                                    "tokens generated per problem", "accuracy", logx2=True, title=title,
-                                                   ylim=(-0.02, 1.02))
+                                                   ylim=(-0.02, 1.02), label_points=False)
     return figures
 
 
