@@ -29,10 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rungs.config import help_field, to_dict
+from rungs.config import help_field, load_yaml, to_dict, to_yaml
 from rungs.errors import UserError
 from rungs.metrics import DEFAULT_SUBSETS, mean_std, pass_at_k, stable_rng, subsets
 from rungs.policies.base import Policy, SamplingParams
+from rungs.runs import atomic_write_json, atomic_write_text
 from rungs.strategies import Plan, Sample, Sampler, plan
 from rungs.tasks.base import Task
 from rungs.types import Problem
@@ -136,8 +137,6 @@ def read_records(path: Path) -> list[dict[str, Any]]:
             else:
                 clean = False
     if not clean:
-        from rungs.runs import atomic_write_text
-
         atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     return records
 
@@ -167,8 +166,6 @@ def _out_dir(config: EvalConfig) -> Path:
 
 
 def _check_resumable(out: Path, config: EvalConfig) -> None:
-    from rungs.config import load_yaml
-
     path = out / CONFIG_FILE
     if not path.exists():
         return
@@ -212,7 +209,6 @@ def evaluate(config: EvalConfig, *, policy: Policy | None = None, task: Task | N
              pool: Any = None, echo: bool = True) -> EvalResult:
     """Run (or resume) an evaluation; `policy`, `task`, `pool` may be given (tests, notebooks)."""
     from rungs.data import load_problems
-    from rungs.runs import atomic_write_text
 
     if task is None:
         from rungs.tasks import get_task
@@ -230,8 +226,6 @@ def evaluate(config: EvalConfig, *, policy: Policy | None = None, task: Task | N
     else:
         records = []
     out.mkdir(parents=True, exist_ok=True)
-    from rungs.config import to_yaml
-
     atomic_write_text(out / CONFIG_FILE, to_yaml(config))
 
     units = _units(the_plan, config)
@@ -262,8 +256,6 @@ def evaluate(config: EvalConfig, *, policy: Policy | None = None, task: Task | N
     summary = summarize(config, the_plan, problems, records)
     result = EvalResult(out, summary, records)
     result.table = format_summary(config, summary)
-    from rungs.runs import atomic_write_json
-
     atomic_write_json(out / RESULTS_FILE, {"config": to_dict(config), "summary": summary,
                                            "problems": [p.to_dict() for p in problems], "records": _ordered(records, problems)})
     if config.plot:
