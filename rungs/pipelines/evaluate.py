@@ -427,6 +427,8 @@ def format_summary(config: EvalConfig, summary: dict[str, Any]) -> str:
     head = (f"{config.task} | {config.problems} | {summary['problems']} problems | policy {config.policy}"
             f"{' (' + config.model + ')' if config.model else ''} | {config.seeds} seed(s), mean ± std")
     lines = [head]
+    if str(config.problems).startswith("builtin:") and str(config.problems).endswith("-dev"):
+        lines.append("(a development set: for tuning; report results on the -easy / -hard sets)")
     g = summary.get("greedy")
     if g is not None:
         lines.append(f"greedy: {g['mean']:.3f}  ({g['tokens_per_problem']:.1f} tokens, "
