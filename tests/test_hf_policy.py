@@ -122,6 +122,32 @@ def test_generation_logprobs_match_transformers_scores(policy):
     assert torch.allclose(lp.logprobs, want, atol=1e-4)
 
 
+def test_generation_logprobs_are_taken_while_sampling(policy, monkeypatch):
+    """The sampled tokens' log-probs come from the logits `generate` sampled from (no second
+    pass: logprobs() is never called), rows that end early (EOS mid-batch, then padding) keep
+    only their own tokens' values, and FIRE's hot first token is scored at temperature 1."""
+    from collections import Counter
+
+    sp = SamplingParams(max_new_tokens=12, seed=4, temperature=1.5)
+    common = Counter(t for cs in policy.generate(PROMPTS, n=4, sampling=sp) for c in cs for t in c.token_ids)
+    # Two frequent tokens as extra end-of-sequence ids: rows stop at different lengths.
+    monkeypatch.setattr(policy, "eos_token_ids", sorted({*policy.eos_token_ids, *(t for t, _ in common.most_common(2))}))
+
+    def no_second_pass(*_a, **_k):
+        raise AssertionError("generate recomputed log-probs")
+
+    monkeypatch.setattr(policy, "logprobs", no_second_pass)
+    fire = sp.with_(first_token_temperature=5.0)
+    out = policy.generate(PROMPTS, n=4, sampling=sp) + policy.generate(PROMPTS, n=2, sampling=fire)
+    prompts = policy.encode_prompts(PROMPTS) * 2
+    lengths = {len(c.token_ids) for cs in out for c in cs}
+    assert len(lengths) > 1 and any(c.finish_reason == "stop" for cs in out for c in cs)
+    for p, cs in zip(prompts, out):
+        for c in cs:
+            assert len(c.logprobs) == len(c.token_ids)
+            assert torch.allclose(torch.tensor(c.logprobs), _naive(policy, p, c.token_ids), atol=1e-4)
+
+
 @pytest.mark.parametrize("kind", ["linear", "callable"])
 def test_chunked_equals_naive(kind):
     """Values, entropy, and gradients (hidden states, head weight and bias) of the chunked
@@ -277,3 +303,93 @@ def test_bad_specs_are_user_errors(tmp_path):
         load_policy("hf")
     with pytest.raises(UserError, match="dtype"):
         load_policy(f"hf:{tmp_path}", dtype="float8", device="cpu")
+
+
+def _scores_and_grads(pol, prompts, comps, weights):
+    pol.train()
+    pol.model.zero_grad(set_to_none=True)
+    lp = pol.logprobs(prompts, comps, with_entropy=True)
+    (lp.logprobs * weights).sum().backward()
+    grads = {n: p.grad.clone() for n, p in pol.model.named_parameters() if p.grad is not None}
+    pol.model.zero_grad(set_to_none=True)
+    pol.eval()
+    return lp, grads
+
+
+@pytest.mark.parametrize("split", [True, False])
+def test_shared_prompt_scoring_equals_one_forward(lora, split):
+    """Rows grouped by prompt (each distinct prompt run once, its KV cache copied to its rows) give
+    the log-probs, entropies and LoRA gradients of the plain one-forward path, including through
+    the prompt's keys and values; prompts of different lengths, interleaved, and ragged or empty
+    completions."""
+    torch.manual_seed(0)
+    with torch.no_grad():  # a non-identity adapter, so the prompt's states depend on it
+        for p in lora.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    a, b, c = lora.encode_prompts(["hi", "what is 2+2? think", "x"])
+    prompts = [a, b, a, a, b, c, b]
+    comps = [[10, 20, 30, 40], [11], [12, 13, 14, 15, 16, 17], [], [18, 19, 20], [21, 22], [23, 24, 25, 26, 27]]
+    weights = torch.rand(len(prompts), 6)
+    lora._split, saved = split, lora._split
+    try:
+        shared, g_shared = _scores_and_grads(lora, prompts, comps, weights)
+        lora.share_prompt_cache = False
+        plain, g_plain = _scores_and_grads(lora, prompts, comps, weights)
+    finally:
+        lora._split, lora.share_prompt_cache = saved, True
+    assert torch.equal(shared.mask, plain.mask)
+    assert torch.allclose(shared.logprobs, plain.logprobs, atol=1e-5)
+    assert torch.allclose(shared.entropy, plain.entropy, atol=1e-4)
+    assert shared.logprobs[3].abs().sum() == 0 and not shared.mask[3].any()
+    assert g_shared.keys() == g_plain.keys() and g_plain
+    for name, g in g_plain.items():
+        assert torch.allclose(g_shared[name], g, rtol=1e-4, atol=1e-6), name
+
+
+def test_shared_prompt_scoring_is_used_and_grads_flow_through_the_cache(lora, monkeypatch):
+    """GRPO's micro-batches (G completions of one prompt) take the shared path; and the gradient
+    equality above is sensitive to the prompt pass: with the copied cache detached, LoRA's
+    gradients change a lot."""
+    from transformers.cache_utils import DynamicLayer
+
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in lora.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    a = lora.encode_prompts(PROMPTS[1:])[0]
+    prompts, comps = [a] * 4, [[10, 11, 12], [13, 14], [15, 16, 17, 18], [19]]
+    weights = torch.ones(4, 4)
+    calls = []
+    shared_hidden = lora._shared_hidden
+    monkeypatch.setattr(lora, "_shared_hidden", lambda *a, **k: calls.append(1) or shared_hidden(*a, **k))
+    _, grads = _scores_and_grads(lora, prompts, comps, weights)
+    assert calls == [1]
+
+    select = DynamicLayer.batch_select_indices
+
+    def detached(self, indices):
+        select(self, indices)
+        self.keys, self.values = self.keys.detach(), self.values.detach()
+
+    monkeypatch.setattr(DynamicLayer, "batch_select_indices", detached)
+    _, cut = _scores_and_grads(lora, prompts, comps, weights)
+    assert max(float((grads[n] - cut[n]).abs().max() / grads[n].abs().max()) for n in grads) > 0.1
+
+
+def test_shared_prompt_scoring_full_model_and_no_grad(model_dir):
+    """Full fine-tuning: every weight's gradient matches; the reference (no grad) matches too."""
+    pol = load_policy(f"hf:{model_dir}", device="cpu", dtype="float32")
+    a, b = pol.encode_prompts(PROMPTS)
+    prompts, comps = [a, a, b, b, b], [[5, 6, 7], [8, 9], [10], [11, 12, 13, 14], [15, 16]]
+    weights = torch.rand(5, 4)
+    shared, g_shared = _scores_and_grads(pol, prompts, comps, weights)
+    pol.share_prompt_cache = False
+    plain, g_plain = _scores_and_grads(pol, prompts, comps, weights)
+    pol.set_reference()
+    ref_plain = pol.reference_logprobs(prompts, comps)
+    pol.share_prompt_cache = True
+    assert torch.allclose(pol.reference_logprobs(prompts, comps), ref_plain, atol=1e-5)
+    assert torch.allclose(shared.logprobs, plain.logprobs, atol=1e-5)
+    assert len(g_plain) == len(list(pol.model.parameters()))
+    for name, g in g_plain.items():
+        assert torch.allclose(g_shared[name], g, rtol=1e-4, atol=1e-6), name

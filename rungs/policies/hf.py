@@ -179,6 +179,41 @@ def chunk_size_for(vocab_size: int, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> i
 
 
 # -- sampling -----------------------------------------------------------------------------------------
+class _SampledLogProbs:
+    """Log-probs of the sampled tokens under the raw logits, taken while `generate` runs.
+
+    A forward hook on the model `generate` calls: each call's last-position logits (the same
+    tensor `generate` copies to float32 before any logits processor, i.e. what `output_logits`
+    would return) become one [R, V] float32 log-softmax, kept only until the next call, whose
+    `input_ids` end with the token sampled from it; that token's log-prob is gathered and the
+    [R, V] buffer dropped. The last step's token is gathered from the returned sequences in
+    `finish`. So memory is one step of logits, never [R, T, V] as `output_logits` would hold.
+    """
+
+    def __init__(self) -> None:
+        self.pending: Tensor | None = None  # [R, V] log-softmax of the latest step
+        self.steps: list[Tensor] = []  # per generated position: [R]
+
+    def __call__(self, _module: Any, _args: Any, kwargs: dict[str, Any], output: Any) -> None:
+        ids = kwargs.get("input_ids")
+        if self.pending is not None and ids is not None:
+            self.steps.append(self.pending.gather(-1, ids[:, -1:].to(self.pending.device)).squeeze(-1))
+        logits = getattr(output, "logits", None)
+        self.pending = None if logits is None else torch.log_softmax(logits[:, -1].float(), dim=-1)
+
+    def finish(self, new_tokens: Tensor) -> Tensor | None:
+        """[R, N] log-probs of `new_tokens` [R, N] (the generated part of the sequences), or None
+        when the hook did not see one forward per generated token (then the caller recomputes)."""
+        n = new_tokens.shape[1]
+        k = len(self.steps)
+        if self.pending is not None and k < n:
+            self.steps.append(self.pending.gather(-1, new_tokens[:, k : k + 1].to(self.pending.device)).squeeze(-1))
+        self.pending = None
+        if len(self.steps) < n or any(s.shape[0] != new_tokens.shape[0] for s in self.steps):
+            return None
+        return torch.stack(self.steps[:n], dim=1) if n else new_tokens.new_zeros((new_tokens.shape[0], 0), dtype=torch.float32)
+
+
 def _warpers(temperature: float, top_k: int, top_p: float) -> list[Any]:
     """transformers' own warpers for one position; temperature 0 means greedy (keep the argmax)."""
     from transformers.generation.logits_process import (
@@ -210,6 +245,30 @@ def _position_warper(prompt_len: int, first: list[Any], rest: list[Any]) -> Any:
             return scores
 
     return PositionWarper()
+
+
+def _group_rows(rows: Sequence[Sequence[int]]) -> tuple[list[int], list[int]]:
+    """Rows grouped by identical content: (first row of each distinct one, each row's group index)."""
+    index: dict[tuple[int, ...], int] = {}
+    firsts: list[int] = []
+    inverse: list[int] = []
+    for i, row in enumerate(rows):
+        key = tuple(row)
+        if key not in index:
+            index[key] = len(firsts)
+            firsts.append(i)
+        inverse.append(index[key])
+    return firsts, inverse
+
+
+def _copyable_cache(cache: Any) -> bool:
+    """Whether `cache` is a DynamicCache of plain (or sliding-window) key/value layers, whose rows
+    `batch_select_indices` copies exactly; hybrid caches (linear attention, quantized) are not."""
+    from transformers.cache_utils import DynamicCache, DynamicLayer, DynamicSlidingWindowLayer
+
+    layers = getattr(cache, "layers", None)
+    return (isinstance(cache, DynamicCache) and bool(layers)
+            and all(type(layer) in (DynamicLayer, DynamicSlidingWindowLayer) for layer in layers))
 
 
 def _pick_device(device: str) -> torch.device:
@@ -257,6 +316,7 @@ class HFPolicy(Policy):
         target_modules: str | list[str] = "all-linear",
         gradient_checkpointing: bool = False,
         generation_logprobs: bool = True,
+        share_prompt_cache: bool = True,
         gen_batch_size: int = 64,
         logprob_batch_size: int = 16,
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
@@ -270,6 +330,8 @@ class HFPolicy(Policy):
         self._device = _pick_device(device)
         self._dtype = _pick_dtype(dtype, self._device)
         self.generation_logprobs = generation_logprobs
+        self.share_prompt_cache = bool(share_prompt_cache)
+        self.gradient_checkpointing = bool(gradient_checkpointing)
         self.gen_batch_size = max(1, int(gen_batch_size))
         self.logprob_batch_size = max(1, int(logprob_batch_size))
         self.chunk_bytes = int(chunk_bytes)
@@ -442,6 +504,7 @@ class HFPolicy(Policy):
         rows = [(i, prompt_ids[i]) for i in range(len(prompts)) for _ in range(copies)]
 
         results: list[tuple[list[int], str, str]] = []
+        logprobs: list[list[float] | None] = []
         # A seed draws from a private copy of the RNG (the global stream is left as it was); no seed
         # draws from, and advances, the global stream, so consecutive calls differ.
         seeded = torch.random.fork_rng(devices=self._rng_devices()) if sp.seed is not None else contextlib.nullcontext()
@@ -450,13 +513,15 @@ class HFPolicy(Policy):
                 torch.manual_seed(sp.seed)
             for start in range(0, len(rows), self.gen_batch_size):
                 batch = [r for _, r in rows[start : start + self.gen_batch_size]]
-                results.extend(self._generate_batch(batch, sp, fire))
+                done, lps = self._generate_batch(batch, sp, fire)
+                results.extend(done)
+                logprobs.extend(lps)
 
-        logprobs: list[list[float] | None] = [None] * len(rows)
-        if self.generation_logprobs:
+        missing = [j for j, lp in enumerate(logprobs) if lp is None] if self.generation_logprobs else []
+        if missing:  # the hook could not follow this generate call: recompute, as logprobs() does
             with self._inference():
-                for start in range(0, len(rows), self.logprob_batch_size):
-                    chunk = range(start, min(start + self.logprob_batch_size, len(rows)))
+                for start in range(0, len(missing), self.logprob_batch_size):
+                    chunk = missing[start : start + self.logprob_batch_size]
                     lp = self.logprobs([rows[j][1] for j in chunk], [results[j][0] for j in chunk])
                     for k, j in enumerate(chunk):
                         logprobs[j] = lp.logprobs[k, : len(results[j][0])].tolist()
@@ -471,7 +536,10 @@ class HFPolicy(Policy):
     def _rng_devices(self) -> list[Any]:
         return [self._device] if self._device.type == "cuda" else []
 
-    def _generate_batch(self, batch: list[list[int]], sp: SamplingParams, fire: bool) -> list[tuple[list[int], str, str]]:
+    def _generate_batch(self, batch: list[list[int]], sp: SamplingParams,
+                        fire: bool) -> tuple[list[tuple[list[int], str, str]], list[list[float] | None]]:
+        """Sample one batch of prompt rows: (tokens, text, finish reason) per row, and the sampled
+        tokens' log-probs per row (None where they are to be recomputed or were not asked for)."""
         from transformers import GenerationConfig, LogitsProcessorList
 
         ids, mask = self._left_pad(batch)  # [R, P]
@@ -493,10 +561,20 @@ class HFPolicy(Policy):
             first = _warpers(first_t, first_k, sp.top_p) if fire else rest
             processors.append(_position_warper(prompt_len, first, rest))
         kwargs: dict[str, Any] = {"tokenizer": self.tokenizer} if sp.stop else {}
-        out = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=config,
-                                  logits_processor=processors, **kwargs)  # [R, P + new]
-        new = out[:, prompt_len:].tolist()
-        return [self._finish(row, sp) for row in new]
+        tracker = _SampledLogProbs() if self.generation_logprobs else None
+        handle = self._base_model().register_forward_hook(tracker, with_kwargs=True) if tracker else None
+        try:
+            out = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=config,
+                                      logits_processor=processors, **kwargs)  # [R, P + new]
+        finally:
+            if handle is not None:
+                handle.remove()
+        new = out[:, prompt_len:]  # [R, N]
+        done = [self._finish(row, sp) for row in new.tolist()]
+        sampled = tracker.finish(new) if tracker else None  # [R, N]
+        if sampled is None:
+            return done, [None] * len(done)
+        return done, [sampled[r, : len(toks)].tolist() for r, (toks, _, _) in enumerate(done)]
 
     def _finish(self, row: list[int], sp: SamplingParams) -> tuple[list[int], str, str]:
         """Cut one generated row at its end: the first stop string or EOS, whichever comes first.
@@ -541,48 +619,107 @@ class HFPolicy(Policy):
 
     def _logprobs_with(self, model: torch.nn.Module, prompt_ids: Sequence[Sequence[int]],
                        completion_ids: Sequence[Sequence[int]], with_entropy: bool) -> LogProbs:
-        """Left-padded prompts, right-padded completions, one forward, chunked selective log-softmax."""
+        """Right-padded completions scored after their prompts; chunked selective log-softmax.
+
+        When some rows share a prompt (GRPO's G completions of one prompt), each distinct prompt is
+        run once and its KV cache copied to its rows (`_shared_hidden`); otherwise one forward over
+        left-padded prompt + completion rows (`_full_hidden`). Same values up to float rounding,
+        and the same gradients: the prompt pass is part of the graph, so under LoRA the adapter's
+        effect on the prompt's keys and values is trained as before.
+        """
         if len(prompt_ids) != len(completion_ids):
             raise ValueError(f"{len(prompt_ids)} prompts but {len(completion_ids)} completions")
         if any(len(p) == 0 for p in prompt_ids):
             raise ValueError("every prompt needs at least one token")
         batch = len(prompt_ids)
-        p_len = max(len(p) for p in prompt_ids)
         t_len = max(1, max((len(c) for c in completion_ids), default=1))
-        ids = torch.full((batch, p_len + t_len), self.pad_token_id, dtype=torch.long)  # [B, P+T]
-        attn = torch.zeros((batch, p_len + t_len), dtype=torch.long)  # [B, P+T]
-        for i, (p, c) in enumerate(zip(prompt_ids, completion_ids)):
-            ids[i, p_len - len(p) : p_len] = torch.tensor(list(p), dtype=torch.long)
-            attn[i, p_len - len(p) : p_len] = 1
+        comp = torch.full((batch, t_len), self.pad_token_id, dtype=torch.long)  # [B, T]
+        comp_mask = torch.zeros((batch, t_len), dtype=torch.bool)  # [B, T]
+        for i, c in enumerate(completion_ids):
             if len(c):
-                ids[i, p_len : p_len + len(c)] = torch.tensor(list(c), dtype=torch.long)
-                attn[i, p_len : p_len + len(c)] = 1
-        ids, attn = ids.to(self._device), attn.to(self._device)
-        positions = (attn.cumsum(-1) - 1).clamp(min=0)  # [B, P+T]; as generate counts them
-        targets = ids[:, p_len:]  # [B, T]
-        mask = attn[:, p_len:].bool()  # [B, T]
-        chunk = chunk_size_for(self.vocab_size, self.chunk_bytes)
+                comp[i, : len(c)] = torch.tensor(list(c), dtype=torch.long)
+                comp_mask[i, : len(c)] = True
+        comp, comp_mask = comp.to(self._device), comp_mask.to(self._device)
 
         base = self._base_model(model)
+        groups = _group_rows(prompt_ids)
+        hidden = None
+        if self._can_share(groups, max(len(p) for p in prompt_ids), base):
+            hidden = self._shared_hidden(base, prompt_ids, groups, comp, comp_mask)  # [B, T, H or V]
+        if hidden is None:
+            hidden = self._full_hidden(base, prompt_ids, comp, comp_mask)  # [B, T, H or V]
         if self._split:
-            hidden = base.get_decoder()(input_ids=ids, attention_mask=attn, position_ids=positions,
-                                        use_cache=False).last_hidden_state  # [B, P+T, H]
-            hidden = hidden[:, p_len - 1 : p_len + t_len - 1]  # [B, T, H]: states predicting each target
             head = base.get_output_embeddings()
         else:
-            # Only the completion positions' logits: logits_to_keep keeps the last T+1.
-            hidden = base(input_ids=ids, attention_mask=attn, position_ids=positions, use_cache=False,
-                          logits_to_keep=t_len + 1).logits[:, :-1]  # [B, T, V]
-
-            def head(x: Tensor) -> Tensor:
+            def head(x: Tensor) -> Tensor:  # the hidden states are already logits
                 return x
-        flat_lp, flat_ent = selective_log_softmax(hidden[mask], head, targets[mask], chunk_size=chunk,
+        chunk = chunk_size_for(self.vocab_size, self.chunk_bytes)
+        flat_lp, flat_ent = selective_log_softmax(hidden[comp_mask], head, comp[comp_mask], chunk_size=chunk,
                                                   with_entropy=with_entropy)  # [N]
-        logprobs = torch.zeros((batch, t_len), dtype=torch.float32, device=self._device).masked_scatter(mask, flat_lp)
+        logprobs = torch.zeros((batch, t_len), dtype=torch.float32, device=self._device).masked_scatter(comp_mask, flat_lp)
         entropy = None
         if with_entropy:
-            entropy = torch.zeros((batch, t_len), dtype=torch.float32, device=self._device).masked_scatter(mask, flat_ent)
-        return LogProbs(logprobs, mask, entropy)
+            entropy = torch.zeros((batch, t_len), dtype=torch.float32, device=self._device).masked_scatter(comp_mask, flat_ent)
+        return LogProbs(logprobs, comp_mask, entropy)
+
+    def _run(self, base: Any, ids: Tensor, attn: Tensor, positions: Tensor, keep: int,
+             cache: Any = None, use_cache: bool = False) -> Any:
+        """One forward of the backbone (split head: hidden states) or of the whole model (logits of
+        the last `keep` positions; 0 = all)."""
+        if self._split:
+            return base.get_decoder()(input_ids=ids, attention_mask=attn, position_ids=positions,
+                                      past_key_values=cache, use_cache=use_cache)
+        return base(input_ids=ids, attention_mask=attn, position_ids=positions, past_key_values=cache,
+                    use_cache=use_cache, logits_to_keep=keep)
+
+    def _output(self, out: Any) -> Tensor:
+        return out.last_hidden_state if self._split else out.logits
+
+    def _full_hidden(self, base: Any, prompt_ids: Sequence[Sequence[int]], comp: Tensor, comp_mask: Tensor) -> Tensor:
+        """Left-padded prompt + completion rows in one forward -> [B, T, H] states (or [B, T, V]
+        logits) predicting each completion token."""
+        batch, t_len = comp.shape
+        ids, attn = self._left_pad(prompt_ids)  # [B, P]
+        p_len = ids.shape[1]
+        ids = torch.cat([ids, comp], dim=1)  # [B, P+T]
+        attn = torch.cat([attn, comp_mask.long()], dim=1)  # [B, P+T]
+        positions = (attn.cumsum(-1) - 1).clamp(min=0)  # [B, P+T]; as generate counts them
+        # Without the split head, logits_to_keep=T+1 keeps only the completion positions' logits.
+        out = self._output(self._run(base, ids, attn, positions, t_len + 1))
+        return out[:, p_len - 1 : p_len + t_len - 1] if self._split else out[:, :-1]
+
+    def _shared_hidden(self, base: Any, prompt_ids: Sequence[Sequence[int]], groups: tuple[list[int], list[int]],
+                       comp: Tensor, comp_mask: Tensor) -> Tensor | None:
+        """Each distinct prompt once, its KV cache copied to its rows, then the completions.
+
+        Pass 1: the U distinct prompts (left-padded to P) but their last token, with a cache.
+        Pass 2: per row, the prompt's last token then the completion's tokens but the last
+        ([B, T] inputs, attending to the copied cache): its states predict the T completion tokens.
+        None when the model's cache cannot be copied row by row (the caller runs the full forward).
+        """
+        firsts, inverse = groups
+        uniq_ids, uniq_attn = self._left_pad([prompt_ids[i] for i in firsts])  # [U, P]
+        positions = (uniq_attn.cumsum(-1) - 1).clamp(min=0)  # [U, P]
+        cache = self._run(base, uniq_ids[:, :-1], uniq_attn[:, :-1], positions[:, :-1], 1,
+                          use_cache=True).past_key_values  # [U] rows of P-1 positions
+        if not _copyable_cache(cache):
+            self.share_prompt_cache = False  # an architecture with another kind of cache: stop trying
+            return None
+        rows = torch.tensor(inverse, device=self._device)  # [B]: each row's distinct prompt
+        cache.batch_select_indices(rows)  # -> [B] rows; indexing is differentiable
+        ids = torch.cat([uniq_ids[rows, -1:], comp[:, :-1]], dim=1)  # [B, T]
+        attn = torch.cat([uniq_attn[rows, :-1], torch.ones_like(comp[:, :1]), comp_mask[:, :-1].long()], dim=1)  # [B, P-1+T]
+        positions = positions[rows, -1:] + torch.arange(comp.shape[1], device=self._device)  # [B, T]
+        return self._output(self._run(base, ids, attn, positions, 0, cache=cache, use_cache=True))  # [B, T, .]
+
+    def _can_share(self, groups: tuple[list[int], list[int]], longest_prompt: int, base: Any) -> bool:
+        """Whether scoring runs each distinct prompt once: some prompt repeats, the prompts have a
+        prefix to cache, the option is on, and no layer drops the cache (activation checkpointing
+        in training mode does, as transformers' checkpointed layers ignore past_key_values)."""
+        firsts, inverse = groups
+        if not self.share_prompt_cache or len(firsts) == len(inverse) or longest_prompt < 2:
+            return False
+        return not (self.gradient_checkpointing and base.training)
 
     def set_reference(self) -> None:
         """Freeze the current weights as the KL reference.
