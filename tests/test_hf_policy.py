@@ -148,6 +148,40 @@ def test_generation_logprobs_are_taken_while_sampling(policy, monkeypatch):
             assert torch.allclose(torch.tensor(c.logprobs), _naive(policy, p, c.token_ids), atol=1e-4)
 
 
+def test_generation_prefills_each_prompt_once(policy):
+    """n samples of a prompt share one prefill (its KV cache copied to the n rows): no forward sees
+    a full prompt row per sample, and the samples equal those of the unshared path with the same
+    seed (the same random draws on the same distributions), log-probs included; also with FIRE,
+    stop strings and a gen batch that splits a prompt's samples."""
+    backbone = policy._base_model().get_decoder()  # sees rungs' prefill and generate's forwards
+    shapes = []
+    handle = backbone.register_forward_pre_hook(lambda _m, _a, kw: shapes.append(tuple(kw["input_ids"].shape)),
+                                             with_kwargs=True)
+    prompts = policy.encode_prompts(PROMPTS)
+    width = max(len(p) for p in prompts)
+    runs = [SamplingParams(max_new_tokens=10, seed=5, top_k=30),
+            SamplingParams(temperature=0, max_new_tokens=8, first_token_temperature=9.0, seed=2),
+            SamplingParams(max_new_tokens=16, seed=6, stop=("e", "a"))]
+    policy.gen_batch_size = 5  # 2 prompts x 4 samples: the second batch holds both prompts' rows
+    try:
+        for sp in runs:
+            shapes.clear()
+            shared = policy.generate(PROMPTS, n=4, sampling=sp)
+            assert shapes[0] == (2, width - 1) and shapes[1] == (5, 1) and (5, width) not in shapes
+            policy.share_prompt_cache = False
+            plain = policy.generate(PROMPTS, n=4, sampling=sp)
+            policy.share_prompt_cache = True
+            assert [[c.token_ids for c in cs] for cs in shared] == [[c.token_ids for c in cs] for cs in plain]
+            assert [[c.text for c in cs] for cs in shared] == [[c.text for c in cs] for cs in plain]
+            for cs, ps in zip(shared, plain):
+                for c, p in zip(cs, ps):
+                    assert torch.allclose(torch.tensor(c.logprobs), torch.tensor(p.logprobs), atol=1e-5)
+    finally:
+        handle.remove()
+        policy.gen_batch_size = 64
+        policy.share_prompt_cache = True
+
+
 @pytest.mark.parametrize("kind", ["linear", "callable"])
 def test_chunked_equals_naive(kind):
     """Values, entropy, and gradients (hidden states, head weight and bias) of the chunked

@@ -561,6 +561,9 @@ class HFPolicy(Policy):
             first = _warpers(first_t, first_k, sp.top_p) if fire else rest
             processors.append(_position_warper(prompt_len, first, rest))
         kwargs: dict[str, Any] = {"tokenizer": self.tokenizer} if sp.stop else {}
+        cache = self._shared_prefill(batch, ids, mask)
+        if cache is not None:
+            kwargs["past_key_values"] = cache
         tracker = _SampledLogProbs() if self.generation_logprobs else None
         handle = self._base_model().register_forward_hook(tracker, with_kwargs=True) if tracker else None
         try:
@@ -575,6 +578,26 @@ class HFPolicy(Policy):
         if sampled is None:
             return done, [None] * len(done)
         return done, [sampled[r, : len(toks)].tolist() for r, (toks, _, _) in enumerate(done)]
+
+    def _shared_prefill(self, batch: list[list[int]], ids: Tensor, mask: Tensor) -> Any | None:
+        """A KV cache of every row's prompt but its last token, computed once per distinct prompt
+        and copied to that prompt's rows ([R] rows of P-1 positions); None when no prompt repeats.
+
+        `generate` given this cache and the full `ids` runs only the last prompt token in its
+        prefill (it slices the inputs to what the cache lacks), so the n samples of a prompt no
+        longer pay n prefills. Positions and mask are the ones `generate` derives from `mask`.
+        """
+        firsts, inverse = _group_rows(batch)
+        if not self.share_prompt_cache or len(firsts) == len(batch) or ids.shape[1] < 2:
+            return None
+        uniq_ids, uniq_mask = ids[firsts, :-1], mask[firsts, :-1]  # [U, P-1]
+        positions = (uniq_mask.cumsum(-1) - 1).masked_fill(uniq_mask == 0, 0)  # [U, P-1]
+        cache = self._run(self._base_model(), uniq_ids, uniq_mask, positions, 1, use_cache=True).past_key_values
+        if not _copyable_cache(cache):
+            self.share_prompt_cache = False  # another kind of cache: let generate prefill every row
+            return None
+        cache.batch_select_indices(torch.tensor(inverse, device=ids.device))  # -> [R] rows
+        return cache
 
     def _finish(self, row: list[int], sp: SamplingParams) -> tuple[list[int], str, str]:
         """Cut one generated row at its end: the first stop string or EOS, whichever comes first.
