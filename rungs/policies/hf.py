@@ -21,8 +21,17 @@ and stop-string criteria. What rungs adds is what RL needs and `generate` does n
 `Completion.logprobs` from `generate` are log p(token | prefix) under the plain temperature-1
 distribution of the weights that sampled it — not the temperature/top-k/top-p-warped sampling
 distribution — because that is the quantity `logprobs()` recomputes and GRPO's importance ratio
-compares. They are computed by one batched forward pass after sampling (the same code path as
-`logprobs()`), so the two agree to float rounding; set `generation_logprobs=False` to skip it.
+compares. They are read off the raw logits `generate` samples from (before any logits processor,
+so FIRE does not touch them), one step at a time (`_SampledLogProbs`), and agree with `logprobs()`
+to float rounding; set `generation_logprobs=False` to skip them.
+
+GRPO samples and scores G completions of each prompt, so the prompt is run once, not G times
+(`share_prompt_cache=True`): `generate` gets a KV cache of each distinct prompt copied to its G
+rows, and `logprobs()` runs each distinct prompt once with a cache, copies it to its rows, and
+runs only the completions after it — inside the autograd graph, so gradients through the prompt's
+keys and values are those of one full forward. (With LoRA dropout in training, the G rows then
+share the prompt's dropout mask.) Activation checkpointing in training drops caches, so scoring
+then runs the full forward.
 """
 
 from __future__ import annotations
