@@ -262,7 +262,7 @@ def _group_rows(rows: Sequence[Sequence[int]]) -> tuple[list[int], list[int]]:
     firsts: list[int] = []
     inverse: list[int] = []
     for i, row in enumerate(rows):
-        key = tuple(row)
+        key = tuple(int(t) for t in row)
         if key not in index:
             index[key] = len(firsts)
             firsts.append(i)
@@ -497,7 +497,7 @@ class HFPolicy(Policy):
         ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)  # [R, P]
         mask = torch.zeros((len(rows), width), dtype=torch.long)  # [R, P]
         for i, r in enumerate(rows):
-            ids[i, width - len(r) :] = torch.tensor(r, dtype=torch.long)
+            ids[i, width - len(r) :] = torch.tensor(list(r), dtype=torch.long)
             mask[i, width - len(r) :] = 1
         return ids.to(self._device), mask.to(self._device)
 
