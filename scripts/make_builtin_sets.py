@@ -14,9 +14,11 @@ The sets (levels are the generators' difficulty knob):
                        trained on levels <= 2, but each problem has easier variants (drop a term,
                        simplify the argument) that lead back to levels 1-2
     integration-dev    levels 1-5 mixed: for tuning; never used for reported results
+    integration-train  levels 3-4, 200 problems: what LADDER and plain GRPO train on
     countdown-easy     levels 1-2: 2-3 numbers up to 20
     countdown-hard     levels 3-4: 4 numbers up to 50, or 5-6 numbers up to 100
     countdown-dev      levels 1-5 mixed
+    countdown-train    levels 3-4, 200 problems
 
 Overlap with training data: levels 1-2 of the integration generator hold only a few thousand
 distinct problems, and `rungs pretrain`'s default pool (20,000 draws at levels 1-2, seed 0)
@@ -58,6 +60,10 @@ SETS = (
     SetSpec("countdown-easy", "countdown", (1, 2), 80, 7_200_001),
     SetSpec("countdown-hard", "countdown", (3, 4), 80, 7_200_002),
     SetSpec("countdown-dev", "countdown", (1, 2, 3, 4, 5), 100, 7_200_003),
+    # Training sets for LADDER and the GRPO ablation: hard problems like the hard test sets,
+    # none of them in any test or dev set (drawn last, so the sets above are kept out).
+    SetSpec("integration-train", "integration", (3, 4), 200, 7_100_004),
+    SetSpec("countdown-train", "countdown", (3, 4), 200, 7_200_004),
 )
 
 
