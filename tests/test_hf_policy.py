@@ -326,6 +326,10 @@ def test_qwen2_without_chat_template(tmp_path):
     lp = pol.logprobs([ids], [c.token_ids])
     lp.logprobs.sum().backward()
     assert any(p.grad is not None for p in pol.parameters())
+    # Checkpointed layers drop KV caches in training: a shared prompt falls back to one forward.
+    twice = pol.logprobs([ids, ids], [c.token_ids, c.token_ids[:2]])
+    assert torch.allclose(twice.logprobs[0], lp.logprobs[0].detach(), atol=1e-5)
+    assert torch.allclose(twice.logprobs[1, :2], lp.logprobs[0, :2].detach(), atol=1e-5)
 
 
 def test_bad_specs_are_user_errors(tmp_path):

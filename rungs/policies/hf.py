@@ -280,6 +280,12 @@ def _copyable_cache(cache: Any) -> bool:
             and all(type(layer) in (DynamicLayer, DynamicSlidingWindowLayer) for layer in layers))
 
 
+def _filled(cache: Any, length: int) -> bool:
+    """Whether every layer of a copyable cache holds `length` positions (a layer that dropped the
+    cache, e.g. under activation checkpointing, would leave the completions without their prompt)."""
+    return all(layer.get_seq_length() == length for layer in cache.layers)
+
+
 def _pick_device(device: str) -> torch.device:
     if device not in DEVICES and not device.startswith("cuda:"):
         raise UserError(f"hf policy: device {device!r} is not one of {', '.join(DEVICES)} (or cuda:N)")
@@ -602,8 +608,9 @@ class HFPolicy(Policy):
         uniq_ids, uniq_mask = ids[firsts, :-1], mask[firsts, :-1]  # [U, P-1]
         positions = (uniq_mask.cumsum(-1) - 1).masked_fill(uniq_mask == 0, 0)  # [U, P-1]
         cache = self._run(self._base_model(), uniq_ids, uniq_mask, positions, 1, use_cache=True).past_key_values
-        if not _copyable_cache(cache):
+        if cache is not None and not _copyable_cache(cache):
             self.share_prompt_cache = False  # another kind of cache: let generate prefill every row
+        if not self.share_prompt_cache or cache is None or not _filled(cache, uniq_ids.shape[1]):
             return None
         cache.batch_select_indices(torch.tensor(inverse, device=ids.device))  # -> [R] rows
         return cache
@@ -734,8 +741,9 @@ class HFPolicy(Policy):
         positions = (uniq_attn.cumsum(-1) - 1).clamp(min=0)  # [U, P]
         cache = self._run(base, uniq_ids[:, :-1], uniq_attn[:, :-1], positions[:, :-1], 1,
                           use_cache=True).past_key_values  # [U] rows of P-1 positions
-        if not _copyable_cache(cache):
+        if cache is not None and not _copyable_cache(cache):
             self.share_prompt_cache = False  # an architecture with another kind of cache: stop trying
+        if not self.share_prompt_cache or cache is None or not _filled(cache, uniq_ids.shape[1] - 1):
             return None
         rows = torch.tensor(inverse, device=self._device)  # [B]: each row's distinct prompt
         cache.batch_select_indices(rows)  # -> [B] rows; indexing is differentiable
