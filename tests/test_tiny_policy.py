@@ -207,9 +207,16 @@ def test_save_load_round_trip(tmp_path, trained):
     assert [[c.token_ids for c in r] for r in a] == [[c.token_ids for c in r] for r in b]
     for k, v in trained.model.state_dict().items():
         assert torch.equal(v, loaded.model.state_dict()[k])
-    other = fresh(seed=4)
-    other.load(tmp_path)
-    assert other.generate(prompts, sampling=GREEDY)[0][0].token_ids == trained.generate(prompts, sampling=GREEDY)[0][0].token_ids
+    want = trained.generate(prompts, sampling=GREEDY)[0][0].token_ids
+    same_shape = fresh(seed=4)
+    params = list(same_shape.parameters())
+    same_shape.load(tmp_path)  # in place: optimizers over parameters() stay attached
+    assert all(a is b for a, b in zip(same_shape.parameters(), params, strict=True))
+    assert same_shape.generate(prompts, sampling=GREEDY)[0][0].token_ids == want
+    other_shape = TinyPolicy.new(d_model=32, n_layers=1, n_heads=2)
+    other_shape.load(tmp_path)
+    assert other_shape.model.cfg == trained.model.cfg
+    assert other_shape.generate(prompts, sampling=GREEDY)[0][0].token_ids == want
 
 
 def test_snapshot_restore_is_bitwise():

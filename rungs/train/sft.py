@@ -51,9 +51,10 @@ class SFTConfig:
     warmup_steps: int = help_field(50, "linear warmup steps before the cosine decay")
     min_lr_ratio: float = help_field(0.1, "final learning rate as a fraction of --lr")
     grad_clip: float = help_field(1.0, "clip the gradient norm to this (0 = off)")
+    bf16: bool = help_field(False, "train under bfloat16 autocast (faster on CPUs with AVX512-BF16/AMX; weights stay float32)")
     difficulty_min: float = help_field(1.0, "easiest training difficulty")
     difficulty_max: float = help_field(2.0, "hardest training difficulty (integer levels in between are mixed evenly)")
-    train_problems: int = help_field(20000, "size of the training pool generated up front (cycled in epochs)")
+    train_problems: int = help_field(8000, "problems generated up front, split evenly over the levels (cycled in epochs)")
     eval_every: int = help_field(250, "greedy evaluation + checkpoint every this many steps (0 = only at the end)")
     eval_problems: int = help_field(100, "problems per periodic evaluation (fresh draws at the training difficulties)")
     report_difficulties: list[float] = help_field([1.0, 2.0, 3.0, 4.0, 5.0], "difficulties of the final per-difficulty accuracy table")
@@ -68,7 +69,7 @@ class SFTConfig:
     d_model: int = help_field(256, "model width (fresh models only)")
     n_layers: int = help_field(4, "transformer blocks (fresh models only)")
     n_heads: int = help_field(4, "attention heads (fresh models only)")
-    max_seq_len: int = help_field(160, "longest prompt + answer, in characters (fresh models only)")
+    max_seq_len: int = help_field(256, "longest prompt + answer, in characters (fresh models only)")
     seed: int = help_field(0, "seed for data, initialisation and evaluation sets")
     threads: int = help_field(0, "torch CPU threads (0 = torch's default)")
     progress: bool = help_field(True, "show a progress bar")
@@ -109,20 +110,64 @@ def difficulty_levels(lo: float, hi: float) -> list[float]:
     return levels or sorted({lo, hi})
 
 
+CHUNK = 256  # problems asked of Task.generate per call
+
+
+def _draw(task: Task, n: int, level: float, seed: int) -> list[Problem]:
+    """task.generate(n, level, seed), asking for fewer when the task runs out of distinct problems
+    (a generator may raise RuntimeError when asked for more than a small level holds)."""
+    while True:
+        try:
+            problems = task.generate(n, level, seed=seed)
+            break
+        except RuntimeError:
+            if n <= 1:
+                raise UserError(f"task {task.name!r}: generate() cannot make a problem of difficulty {level:g}") from None
+            n //= 2
+    for p in problems:
+        if p.answer is None:
+            raise UserError(f"task {task.name!r}: generate() returned a problem without an answer ({p.id})")
+    return problems
+
+
 def generate_problems(task: Task, n: int, lo: float, hi: float, seed: int) -> list[Problem]:
-    """`n` problems spread evenly over the difficulty levels in [lo, hi], deduplicated by text."""
+    """Up to `n` distinct problems spread evenly over the difficulty levels in [lo, hi].
+
+    Drawn in chunks with derived seeds; a level stops early when a chunk brings almost nothing
+    new (easy levels hold only a few hundred distinct problems), so the result may be shorter.
+    """
     levels = difficulty_levels(lo, hi)
     problems: list[Problem] = []
     seen: set[str] = set()
     for i, level in enumerate(levels):
-        count = n // len(levels) + (1 if i < n % len(levels) else 0)
-        for p in task.generate(count, level, seed=seed * 1009 + i):
-            if p.answer is None:
-                raise UserError(f"task {task.name!r}: generate() returned a problem without an answer ({p.id})")
-            if p.text not in seen:
-                seen.add(p.text)
-                problems.append(p)
+        want = n // len(levels) + (1 if i < n % len(levels) else 0)
+        got, chunk = 0, 0
+        while got < want:
+            size = min(CHUNK, want - got)
+            new = 0
+            for p in _draw(task, size, level, seed * 1_000_003 + i * 10_007 + chunk):
+                if p.text not in seen and got < want:
+                    seen.add(p.text)
+                    problems.append(p)
+                    new, got = new + 1, got + 1
+            chunk += 1
+            if new < max(1, size // 20):
+                break  # the level has run out of distinct problems
     return problems
+
+
+def training_pool(task: Task, n: int, lo: float, hi: float, seed: int) -> list[Problem]:
+    """About `n` problems with the difficulty levels in [lo, hi] equally represented.
+
+    Easy levels may have few distinct problems (integration level 1 has 144), so each level's
+    distinct problems are repeated up to the size of the largest level: every step then mixes
+    the levels evenly instead of drowning the small ones.
+    """
+    levels = difficulty_levels(lo, hi)
+    groups = [generate_problems(task, n // len(levels) + (i < n % len(levels)), level, level, seed + i)
+              for i, level in enumerate(levels)]
+    size = max(len(g) for g in groups)
+    return [g[j % len(g)] for g in groups if g for j in range(size)]
 
 
 def target_text(answer: str) -> str:
@@ -236,7 +281,7 @@ def _train_and_report(cfg: SFTConfig, task: Task, policy: TinyPolicy, pool: Veri
     train_wall = 0.0
     seen: set[str] = set()
     if not cfg.eval_only and cfg.steps > 0:
-        problems = generate_problems(task, cfg.train_problems, cfg.difficulty_min, cfg.difficulty_max, cfg.seed)
+        problems = training_pool(task, cfg.train_problems, cfg.difficulty_min, cfg.difficulty_max, cfg.seed)
         prompts, targets = encode_examples(policy, task, problems)
         if not prompts:
             raise UserError(f"task {task.name!r}: no training example fits max_seq_len {policy.model.cfg.max_seq_len}")
@@ -245,7 +290,7 @@ def _train_and_report(cfg: SFTConfig, task: Task, policy: TinyPolicy, pool: Veri
         # these overlap the training pool; the overlap is logged rather than hidden.
         eval_set = generate_problems(task, cfg.eval_problems, cfg.difficulty_min, cfg.difficulty_max, cfg.seed + 7919)
         overlap = sum(p.text in seen for p in eval_set)
-        log(f"pretrain: {len(prompts)} distinct training problems (difficulty {cfg.difficulty_min:g}-"
+        log(f"pretrain: {len(seen)} distinct training problems, {len(prompts)} with repeats (difficulty {cfg.difficulty_min:g}-"
             f"{cfg.difficulty_max:g}); {len(eval_set)} evaluation problems ({overlap} also in training); "
             f"model {policy.model.num_parameters() / 1e6:.2f}M parameters")
         losses, evals, train_wall = _train_loop(cfg, task, policy, pool, prompts, targets, eval_set, out)
@@ -295,7 +340,8 @@ def _train_loop(cfg: SFTConfig, task: Task, policy: TinyPolicy, pool: VerifierPo
             rng.shuffle(more)
             order.extend(more)
         batch, order = order[:cfg.batch_size], order[cfg.batch_size:]
-        loss = sft_loss(policy, [prompts[i] for i in batch], [targets[i] for i in batch])
+        with torch.autocast(policy.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+            loss = sft_loss(policy, [prompts[i] for i in batch], [targets[i] for i in batch])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0:
@@ -303,7 +349,8 @@ def _train_loop(cfg: SFTConfig, task: Task, policy: TinyPolicy, pool: VerifierPo
         opt.step()
         sched.step()
         losses.append(loss.item())
-        row: dict[str, Any] = {"step": step + 1, "loss": losses[-1], "lr": sched.get_last_lr()[0]}
+        row: dict[str, Any] = {"step": step + 1, "loss": losses[-1], "lr": sched.get_last_lr()[0],
+                               "wall_s": round(time.perf_counter() - start, 2)}
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
         last = step + 1 == cfg.steps
         if last or (cfg.eval_every and (step + 1) % cfg.eval_every == 0):

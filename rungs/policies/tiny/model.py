@@ -50,6 +50,8 @@ class TinyConfig:
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
+        if min(self.vocab_size, self.d_model, self.n_layers, self.n_heads) < 1 or self.max_seq_len < 8:
+            raise UserError(f"tiny model config: sizes must be positive and max_seq_len >= 8, got {self}")
         if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
             raise UserError(f"d_model {self.d_model} must split into {self.n_heads} heads of even size")
         if self.mlp_hidden <= 0:

@@ -141,7 +141,7 @@ class TinyPolicy(Policy):
     # -- generation ------------------------------------------------------------------------------
     def encode_prompts(self, prompts: Sequence[str]) -> list[list[int]]:
         """<bos> + characters; an over-long prompt keeps its end so that it fits max_seq_len - 1."""
-        keep = self.model.cfg.max_seq_len - 2
+        keep = max(1, self.model.cfg.max_seq_len - 2)
         return [[self.tokenizer.bos_id, *self.tokenizer.encode(p)[-keep:]] for p in prompts]
 
     def generate(self, prompts: Sequence[str], n: int = 1, sampling: SamplingParams | None = None) -> list[list[Completion]]:
@@ -248,12 +248,16 @@ class TinyPolicy(Policy):
         atomic_write_bytes(directory / WEIGHTS_FILE, save(tensors, metadata={"format": "pt"}))
 
     def load(self, directory: str | Path) -> None:
-        """Replace the model and tokenizer with the checkpoint in `directory`."""
+        """Load the checkpoint in `directory`: in place when the shapes match (so optimizers over
+        `parameters()` stay attached), else as a new model (build optimizers after loading).
+        A KL reference set earlier is kept unless the model's shape changed."""
         directory = Path(directory)
-        self.tokenizer = CharTokenizer.load(directory)
-        self.model = TinyTransformer(TinyConfig.load(directory)).to(self._device).eval()
+        tokenizer, cfg = CharTokenizer.load(directory), TinyConfig.load(directory)
+        if cfg != self.model.cfg or tokenizer.pieces != self.tokenizer.pieces:
+            self.model = TinyTransformer(cfg).to(self._device).eval()
+            self._reference = None  # a reference of another shape no longer applies
+        self.tokenizer = tokenizer
         self._load_weights(directory)
-        self._reference = None
         self.source = str(directory)
 
     def _load_weights(self, directory: Path) -> None:
