@@ -77,6 +77,8 @@ class TinyPolicy(Policy):
     name = "tiny"
     trainable = True
     prompt_style = "compact"
+    # GRPO's default rate for this model (GRPOConfig.learning_rate=None); chosen on the dev set.
+    default_learning_rate = 1e-4
 
     def __init__(self, model: TinyTransformer, tokenizer: CharTokenizer, *, device: Any = "cpu",
                  seed: int = 0, source: str | None = None) -> None:
