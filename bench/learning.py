@@ -47,7 +47,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--check-every", type=int, default=4)
     ap.add_argument("--depth", type=int, default=2)
     ap.add_argument("--width", type=int, default=4)
-    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--workers", type=int, default=1, help="verifier workers per seed process")
+    ap.add_argument("--curriculum", default="mixed", choices=("easiest_first", "mixed"),
+                    help="mixed was better on the dev set (easiest_first starved: its window held only unsolvable variants)")
+    ap.add_argument("--grpo", action="append", default=[], metavar="KEY=VALUE", help="override a GRPO setting")
+    ap.add_argument("--parallel", type=int, default=3, help="seeds run at once, each in its own process")
+    ap.add_argument("--only-seed", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--out", default=str(HERE / "results"))
     return ap.parse_args(argv)
 
@@ -80,65 +85,112 @@ def best_of_n_accuracy(policy: Any, task: Any, pool: Any, problems: list[Any], n
     return solved / len(problems), tokens / len(problems)
 
 
-def run_learning(args: argparse.Namespace) -> dict[str, Any]:
-    import torch
+ARMS = ("base", "grpo_direct", "ladder", "ladder_ttrl", "ever_solved_ttrl", "best_of_n_ladder", "best_of_n_base")
+
+
+def grpo_settings(args: argparse.Namespace, seed: int) -> Any:
+    """The GRPO settings every trained arm shares (tuned on builtin:integration-dev only)."""
+    import yaml
 
     from rungs.commands.ttrl import TINY_GRPO_DEFAULTS
+    from rungs.train.grpo_config import GRPOConfig
+
+    overrides = {}
+    for item in args.grpo:
+        key, _, value = item.partition("=")
+        overrides[key] = yaml.safe_load(value)
+    # The tiny model's defaults (rungs/commands/ttrl.py; learning rate: the policy's own, 1e-4).
+    return GRPOConfig(**{**TINY_GRPO_DEFAULTS, **overrides, "seed": seed, "max_steps": args.steps,
+                         "eval_on_start": False})
+
+
+def run_seed(args: argparse.Namespace, seed: int) -> dict[str, Any]:
+    """Every arm for one seed; returns {arm: accuracy, ...} (also written to seed-S.json)."""
+    import torch
+
     from rungs.data import load_problems
     from rungs.pipelines.ladder import LadderConfig, run_ladder
     from rungs.pipelines.ttrl import TTRLConfig, run_ttrl
     from rungs.policies import load_policy
+    from rungs.runs import read_jsonl
     from rungs.tasks import get_task
     from rungs.train.grpo import GRPOTrainer
-    from rungs.train.grpo_config import GRPOConfig
     from rungs.verify.pool import VerifierPool
 
     torch.set_num_threads(1)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     task = get_task("integration")
     test = load_problems("builtin:integration-hard", limit=args.limit)
     train = load_problems(args.train_problems, limit=args.train_limit)
-    per_seed: dict[str, list[float]] = {k: [] for k in ("base", "grpo_direct", "ladder", "ladder_ttrl",
-                                                        "ever_solved_ttrl", "best_of_n_ladder", "best_of_n_base")}
-    extra: dict[str, list[float]] = {"ttrl_tokens_per_problem": [], "best_of_n": [], "seconds": []}
+    grpo = grpo_settings(args, seed)
+    row: dict[str, Any] = {"seed": seed}
+    t0 = time.perf_counter()
     with VerifierPool(task, workers=args.workers) as pool:
-        base_acc = greedy_accuracy(load_policy("tiny", task="integration"), task, pool, test)
-        for seed in range(args.seeds):
-            t0 = time.perf_counter()
-            grpo = GRPOConfig(**{**TINY_GRPO_DEFAULTS, "seed": seed, "max_steps": args.steps, "eval_on_start": False})
-            per_seed["base"].append(base_acc)  # greedy decoding of fixed weights: the same every seed
-            # -- GRPO directly on the hard training problems (no variants) -------------------------
-            direct = load_policy("tiny", task="integration", seed=seed)
-            GRPOTrainer(direct, task, grpo, pool=pool, problems=train, progress=True).train()
-            per_seed["grpo_direct"].append(greedy_accuracy(direct, task, pool, test))
-            # -- LADDER ----------------------------------------------------------------------------
-            ladder = load_policy("tiny", task="integration", seed=seed)
-            run_ladder(LadderConfig(problems=args.train_problems, limit=args.train_limit, eval_problems=None,
-                                    depth=args.depth, width=args.width, out=str(out / f"ladder-seed{seed}")),
-                       grpo, policy=ladder, task=task, pool=pool, echo=False)
-            per_seed["ladder"].append(greedy_accuracy(ladder, task, pool, test))
-            # -- LADDER + TTRL ---------------------------------------------------------------------
-            ttrl = run_ttrl(TTRLConfig(problems="builtin:integration-hard", limit=args.limit, steps=args.ttrl_steps,
-                                       check_every=args.check_every, out=str(out / f"ttrl-seed{seed}")),
-                            grpo, policy=ladder, task=task, pool=pool, echo=False)
-            per_seed["ladder_ttrl"].append(ttrl["accuracy_after"])
-            per_seed["ever_solved_ttrl"].append(ttrl["ever_solved_during_training"])
-            tokens_per_problem = ttrl["tokens_generated"] / len(test)
-            extra["ttrl_tokens_per_problem"].append(tokens_per_problem)
-            # -- best-of-N at TTRL's token budget --------------------------------------------------
-            from rungs.runs import read_jsonl
+        row["base"] = greedy_accuracy(load_policy("tiny", task="integration"), task, pool, test)
+        # -- GRPO directly on the hard training problems (no variants): the paper's ablation ----
+        direct = load_policy("tiny", task="integration", seed=seed)
+        GRPOTrainer(direct, task, grpo, pool=pool, problems=train, progress=False).train()
+        row["grpo_direct"] = greedy_accuracy(direct, task, pool, test)
+        # -- LADDER: the same budget on variants of the same training problems -------------------
+        ladder = load_policy("tiny", task="integration", seed=seed)
+        run_ladder(LadderConfig(problems=args.train_problems, limit=args.train_limit, eval_problems=None,
+                                depth=args.depth, width=args.width, curriculum=args.curriculum,
+                                out=str(out / f"ladder-seed{seed}")),
+                   grpo, policy=ladder, task=task, pool=pool, echo=False)
+        row["ladder"] = greedy_accuracy(ladder, task, pool, test)
+        # -- LADDER + TTRL ------------------------------------------------------------------------
+        ttrl = run_ttrl(TTRLConfig(problems="builtin:integration-hard", limit=args.limit, steps=args.ttrl_steps,
+                                   check_every=args.check_every, out=str(out / f"ttrl-seed{seed}")),
+                        grpo, policy=ladder, task=task, pool=pool, echo=False)
+        row["ladder_ttrl"] = ttrl["accuracy_after"]
+        row["ever_solved_ttrl"] = ttrl["ever_solved_during_training"]
+        row["ttrl_tokens_per_problem"] = ttrl["tokens_generated"] / len(test)
+        # -- best-of-N at TTRL's token budget -------------------------------------------------------
+        lengths = [e["completions/mean_length"] for e in read_jsonl(out / f"ttrl-seed{seed}" / "events.jsonl")]
+        n = max(1, math.ceil(row["ttrl_tokens_per_problem"] / max(1.0, statistics.fmean(lengths) if lengths else 16.0)))
+        row["best_of_n"] = n
+        row["best_of_n_ladder"] = best_of_n_accuracy(ladder, task, pool, test, n, seed)[0]
+        row["best_of_n_base"] = best_of_n_accuracy(load_policy("tiny", task="integration"), task, pool, test, n, seed)[0]
+    row["seconds"] = time.perf_counter() - t0
+    (out / f"seed-{seed}.json").write_text(json.dumps(row, indent=2))
+    return row
 
-            lengths = [e["completions/mean_length"] for e in read_jsonl(out / f"ttrl-seed{seed}" / "events.jsonl")]
-            n = max(1, math.ceil(tokens_per_problem / max(1.0, statistics.fmean(lengths) if lengths else 32.0)))
-            extra["best_of_n"].append(n)
-            per_seed["best_of_n_ladder"].append(best_of_n_accuracy(ladder, task, pool, test, n, seed)[0])
-            per_seed["best_of_n_base"].append(
-                best_of_n_accuracy(load_policy("tiny", task="integration"), task, pool, test, n, seed)[0])
-            extra["seconds"].append(time.perf_counter() - t0)
-            print(json.dumps({"seed": seed, **{k: v[-1] for k, v in per_seed.items()}, "best_of_n": n}), flush=True)
-    result = {"test_problems": len(test), "train_problems": len(train), "seeds": args.seeds,
-              "settings": vars(args), "per_seed": per_seed, "extra": extra,
+
+def run_learning(args: argparse.Namespace) -> dict[str, Any]:
+    """Seeds run as parallel subprocesses (each with its own verifier pool); then aggregated."""
+    import subprocess
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    base_cmd = [sys.executable, __file__, "--part", "learning", "--out", str(out)]
+    for key in ("limit", "train_problems", "train_limit", "steps", "ttrl_steps", "check_every", "depth", "width",
+                "workers", "curriculum"):
+        value = getattr(args, key)
+        if value is not None:
+            base_cmd += [f"--{key.replace('_', '-')}", str(value)]
+    for item in args.grpo:
+        base_cmd += ["--grpo", item]
+    pending = list(range(args.seeds))
+    running: list[tuple[int, Any]] = []
+    while pending or running:
+        while pending and len(running) < args.parallel:
+            seed = pending.pop(0)
+            log = open(out / f"seed-{seed}.log", "w")  # noqa: SIM115 - closed when the child ends
+            running.append((seed, subprocess.Popen([*base_cmd, "--only-seed", str(seed)], stdout=log, stderr=subprocess.STDOUT)))
+        time.sleep(2)
+        for seed, proc in list(running):
+            if proc.poll() is not None:
+                running.remove((seed, proc))
+                if proc.returncode != 0:
+                    raise SystemExit(f"seed {seed} failed; see {out / f'seed-{seed}.log'}")
+                print(f"seed {seed} done", flush=True)
+    rows = [json.loads((out / f"seed-{seed}.json").read_text()) for seed in range(args.seeds)]
+    per_seed = {arm: [r[arm] for r in rows] for arm in ARMS}
+    result = {"test_problems": args.limit or 80, "seeds": args.seeds, "settings": vars(args),
+              "grpo": {k: v for k, v in vars(grpo_settings(args, 0)).items()},
+              "per_seed": per_seed, "extra": {"best_of_n": [r["best_of_n"] for r in rows],
+                                              "ttrl_tokens_per_problem": [r["ttrl_tokens_per_problem"] for r in rows],
+                                              "seconds": [r["seconds"] for r in rows]},
               "summary": {k: mean_std(v) for k, v in per_seed.items()}}
     (out / "learning.json").write_text(json.dumps(result, indent=2))
     plot(out / "learning.png", result)
@@ -185,6 +237,9 @@ def print_learning(result: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.only_seed is not None:
+        print(json.dumps(run_seed(args, args.only_seed)))
+        return 0
     if args.part in ("all", "learning"):
         print_learning(run_learning(args))
     if args.part in ("all", "trl"):

@@ -20,9 +20,12 @@ from typing import Any
 
 HELP = "test-time RL: per-problem variant GRPO with rollback, or majority-vote TTRL"
 
-# The embedded model's answers are short: shorter rollouts and a few more prompts per step.
+# GRPO defaults for the embedded model, chosen on builtin:integration-dev: its answers are short,
+# and it is so confident (entropy ~0.2) that groups of 8 at temperature 1 were all right or all
+# wrong; larger, hotter groups and DAPO's resampling of zero-variance groups keep some signal.
 TINY_GRPO_DEFAULTS: dict[str, Any] = {
-    "max_completion_length": 64, "prompts_per_step": 8, "num_generations": 8, "temperature": 1.0,
+    "max_completion_length": 64, "prompts_per_step": 4, "num_generations": 16, "temperature": 1.2,
+    "dynamic_sampling": "resample", "dynamic_sampling_max_tries": 3,
     "logging_steps": 1000, "save_steps": 0, "eval_on_start": False,
 }
 
