@@ -1,0 +1,42 @@
+"""The main job: base -> LADDER -> TTRL on the shipped tiny model, and the commands that run it."""
+
+from __future__ import annotations
+
+import json
+
+from rungs.cli import main
+from rungs.pipelines.demo import DemoConfig, run_demo
+
+
+def test_demo_prints_one_table_and_writes_summary_and_plots(tmp_path, capsys):
+    config = DemoConfig(limit=2, ladder="tiny", ttrl_steps=1, check_every=1, out=str(tmp_path / "demo"), workers=2)
+    summary = run_demo(config, echo=True)
+    out = capsys.readouterr().out
+    assert [s["stage"].split(" ")[0] for s in summary["stages"]] == ["base", "after", "after"]
+    assert all(0.0 <= s["accuracy"] <= 1.0 for s in summary["stages"])
+    assert "rungs demo" in out and "after LADDER + TTRL" in out and str(tmp_path / "demo") in out
+    saved = json.loads((tmp_path / "demo" / "summary.json").read_text())
+    assert saved["problems"] == 2
+    assert (tmp_path / "demo" / "demo.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "demo" / "ttrl" / "outcomes.jsonl").exists()
+
+
+def test_ttrl_without_arguments_is_the_demo(monkeypatch):
+    from rungs.commands import demo
+
+    calls = []
+    monkeypatch.setattr(demo, "run", lambda args: calls.append(args) or 0)
+    assert main(["ttrl"]) == 0
+    assert len(calls) == 1
+    # with any argument it is test-time RL itself, not the demo
+    calls.clear()
+    assert main(["ttrl", "--mode", "nonsense"]) == 2
+    assert calls == []
+
+
+def test_rungs_without_arguments_is_the_demo(monkeypatch):
+    from rungs.commands import demo
+
+    calls = []
+    monkeypatch.setattr(demo, "run", lambda args: calls.append(args) or 0)
+    assert main([]) == 0 and len(calls) == 1
