@@ -280,3 +280,18 @@ def test_from_spec_errors_are_user_errors(tmp_path):
     assert isinstance(load_policy("tiny:random", **SMALL), TinyPolicy)
     with pytest.raises(UserError, match="no tokenizer"):
         TinyPolicy.from_pretrained(tmp_path)
+
+
+def test_task_picks_its_shipped_checkpoint_or_warns():
+    from rungs.tasks import get_task
+
+    policy = load_policy("tiny", task="integration")
+    assert policy.source.endswith("tiny-integration")
+    assert load_policy("tiny:integration").source == policy.source
+    task = get_task("integration")
+    problem = Problem("p", "integrate(3*x**2, x)")
+    (c,), = policy.generate([task.prompt(problem, "compact")], sampling=GREEDY.with_(max_new_tokens=40))
+    assert task.verify(problem, c.text).correct
+    with pytest.warns(UserWarning, match="no shipped tiny checkpoint"):
+        fallback = load_policy("tiny", task=AddTask(), **SMALL)
+    assert fallback.source == "random"

@@ -8,12 +8,13 @@ not something to imitate). It deliberately trains on easy problems only, leaving
 for LADDER curricula and test-time RL to close.
 
 The loop is plain: problems generated up front with a fixed seed (evaluation problems with
-another seed), AdamW with linear warmup and cosine
-decay, gradient clipping, a tqdm bar, a greedy evaluation with the task's own verifier every
-`eval_every` steps, and a checkpoint written (file by file, atomically) after each evaluation.
-The loss reuses `TinyPolicy.logprobs`, the same code path GRPO trains through.
+another seed), AdamW with linear warmup and cosine decay, gradient clipping, a tqdm bar, a greedy
+evaluation every `eval_every` steps verified by the task in the sandboxed `VerifierPool`
+(`--verifier inline` for debugging), and a checkpoint written (file by file, atomically) after
+each evaluation. The loss reuses `TinyPolicy.logprobs`, the same code path GRPO trains through.
+The defaults are the settings of the shipped checkpoints (see rungs/checkpoints/README.md).
 
-    rungs pretrain --task integration --steps 1500 --out runs/tiny-integration
+    rungs pretrain --task integration --threads 2 --out runs/tiny-integration
 """
 
 from __future__ import annotations
@@ -44,9 +45,9 @@ if TYPE_CHECKING:  # torch is imported where it is used, so `rungs pretrain --he
 @dataclass
 class SFTConfig:
     task: str = help_field("integration", "task whose generated problems to train on")
-    steps: int = help_field(1500, "optimizer steps")
-    batch_size: int = help_field(64, "problems per step")
-    lr: float = help_field(2e-3, "peak learning rate (AdamW)")
+    steps: int = help_field(2500, "optimizer steps")
+    batch_size: int = help_field(32, "problems per step")
+    lr: float = help_field(3e-3, "peak learning rate (AdamW)")
     weight_decay: float = help_field(0.1, "AdamW weight decay on matrices (not on norms)")
     warmup_steps: int = help_field(50, "linear warmup steps before the cosine decay")
     min_lr_ratio: float = help_field(0.1, "final learning rate as a fraction of --lr")
@@ -55,7 +56,7 @@ class SFTConfig:
     difficulty_min: float = help_field(1.0, "easiest training difficulty")
     difficulty_max: float = help_field(2.0, "hardest training difficulty (integer levels in between are mixed evenly)")
     train_problems: int = help_field(8000, "problems generated up front, split evenly over the levels (cycled in epochs)")
-    eval_every: int = help_field(250, "greedy evaluation + checkpoint every this many steps (0 = only at the end)")
+    eval_every: int = help_field(500, "greedy evaluation + checkpoint every this many steps (0 = only at the end)")
     eval_problems: int = help_field(100, "problems per periodic evaluation (fresh draws at the training difficulties)")
     report_difficulties: list[float] = help_field([1.0, 2.0, 3.0, 4.0, 5.0], "difficulties of the final per-difficulty accuracy table")
     report_problems: int = help_field(200, "problems per difficulty in the final table")
@@ -66,7 +67,7 @@ class SFTConfig:
     out: str = help_field("", "output checkpoint directory (default: runs/tiny-TASK)")
     init: str | None = help_field(None, "start from this checkpoint (directory or shipped name) instead of random weights")
     eval_only: bool = help_field(False, "only run the final evaluation of --init (no training)")
-    d_model: int = help_field(256, "model width (fresh models only)")
+    d_model: int = help_field(192, "model width (fresh models only)")
     n_layers: int = help_field(4, "transformer blocks (fresh models only)")
     n_heads: int = help_field(4, "attention heads (fresh models only)")
     max_seq_len: int = help_field(256, "longest prompt + answer, in characters (fresh models only)")
