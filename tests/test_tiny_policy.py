@@ -295,3 +295,47 @@ def test_task_picks_its_shipped_checkpoint_or_warns():
     with pytest.warns(UserWarning, match="no shipped tiny checkpoint"):
         fallback = load_policy("tiny", task=AddTask(), **SMALL)
     assert fallback.source == "random"
+
+
+# Greedy outputs of the shipped tiny-integration checkpoint on the first 20 problems of
+# builtin:integration-easy (one left-padded batch), recorded before the sampler was optimised:
+# a faster sampler must keep them exactly (wrong answers included: this pins the computation).
+SHIPPED_GREEDY = [
+    "<answer>7*exp(x)</answer>",
+    "<answer>5*x**4/4</answer>",
+    "<answer>-3*x**4/4 + 2*x**3</answer>",
+    "<answer>--5*cos(x)</answer>",
+    "<answer>8*x**5/5 + 2*x</answer>",
+    "<answer>2*x**5/5</answer>",
+    "<answer>x**6</answer>",
+    "<answer>-7*sin(x)</answer>",
+    "<answer>4*x**3</answer>",
+    "<answer>2*ex)<answer>2*2/2</answer>",
+    "<answer>7*sin(x)</answer>",
+    "<answer>3*x**5/5 + 7*x**2/2</answer>",
+    "<answer>2*x**2</answer>",
+    "<answer>2*sin(x)</answer>",
+    "<answer>8*x**5/5 + 7*x**3/3</answer>",
+    "<answer>12*x**5/5</answer>",
+    "<answer>8*x**5/5 - 5*x</answer>",
+    "<answer>x**2</answer>",
+    "<answer>5*x**6/3</answer>",
+    "<answer>-5*x**2</answer>",
+]
+
+
+def test_shipped_checkpoint_greedy_outputs_are_unchanged():
+    from rungs.data import load_problems
+    from rungs.tasks import get_task
+
+    policy = load_policy("tiny:integration")
+    task = get_task("integration")
+    prompts = [task.prompt(p, "compact") for p in load_problems("builtin:integration-easy", limit=20)]
+    out = policy.generate(prompts, sampling=GREEDY.with_(max_new_tokens=128))
+    assert [c.text for (c,) in out] == SHIPPED_GREEDY
+    for (c,), want in zip(out, SHIPPED_GREEDY):
+        assert c.finish_reason == "stop" and c.token_ids == [*policy.tokenizer.encode(want), policy.tokenizer.eos_id]
+    # Its log-probs are the ones logprobs() recomputes from scratch.
+    lp = policy.logprobs(policy.encode_prompts(prompts), [c.token_ids for (c,) in out])
+    for i, (c,) in enumerate(out):
+        torch.testing.assert_close(lp.logprobs[i, :len(c.token_ids)], torch.tensor(c.logprobs), atol=1e-4, rtol=0)
