@@ -9,8 +9,8 @@ Arms (all label-free: the integration verifier differentiates the answer; no ref
   grpo_direct     GRPO on the hard *training* problems themselves, no variants (the paper's ablation)
   ladder          GRPO on symbolic easier variants of the same training problems, easiest first
   ladder_ttrl     LADDER, then test-time RL on each test problem's variants (weights rolled back)
-  best_of_n       best-of-N with the verifier from the LADDER weights (and from the base weights),
-                  N chosen so that the tokens generated per problem match what TTRL spent
+  best_of_n       best-of-N with the verifier from the LADDER weights (where TTRL starts), N chosen so
+                  that the tokens generated per problem match what TTRL spent
 
 grpo_direct and ladder get the same number of GRPO steps, prompts per step and samples per
 prompt. Test problems are never trained on except by TTRL, which sees each one without its label.
@@ -72,20 +72,23 @@ def best_of_n_accuracy(policy: Any, task: Any, pool: Any, problems: list[Any], n
     """(accuracy, mean tokens per problem) of best-of-n with the verifier as the selector."""
     from rungs.policies.base import SamplingParams
 
-    sampling = SamplingParams(temperature=1.0, max_new_tokens=64, seed=seed)
     solved, tokens = 0, 0
-    for start in range(0, len(problems), 8):
-        chunk = problems[start:start + 8]
-        groups = policy.generate([task.prompt(p, policy.prompt_style) for p in chunk], n=n, sampling=sampling)
-        flat = [(p, c) for p, g in zip(chunk, groups) for c in g]
-        verdicts = pool.verify([p for p, _ in flat], [c.text for _, c in flat])
-        tokens += sum(c.num_tokens for _, c in flat)
-        for i in range(len(chunk)):
-            solved += any(v.correct for v in verdicts[i * n:(i + 1) * n])
+    for index, problem in enumerate(problems):
+        prompt = task.prompt(problem, policy.prompt_style)
+        hit = False
+        for start in range(0, n, 256):  # samples in chunks: N can be thousands (TTRL's token budget)
+            k = min(256, n - start)
+            sampling = SamplingParams(temperature=1.0, max_new_tokens=64, seed=seed * 1_000_003 + index * 7919 + start)
+            (group,) = policy.generate([prompt], n=k, sampling=sampling)
+            tokens += sum(c.num_tokens for c in group)
+            if any(v.correct for v in pool.verify([problem] * k, [c.text for c in group])):
+                hit = True
+                break  # best-of-N with a verifier stops at the first verified sample
+        solved += hit
     return solved / len(problems), tokens / len(problems)
 
 
-ARMS = ("base", "grpo_direct", "ladder", "ladder_ttrl", "ever_solved_ttrl", "best_of_n_ladder", "best_of_n_base")
+ARMS = ("base", "grpo_direct", "ladder", "ladder_ttrl", "ever_solved_ttrl", "best_of_n_ladder")
 
 
 def grpo_settings(args: argparse.Namespace, seed: int) -> Any:
@@ -123,25 +126,42 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     test = load_problems("builtin:integration-hard", limit=args.limit)
     train = load_problems(args.train_problems, limit=args.train_limit)
     grpo = grpo_settings(args, seed)
-    row: dict[str, Any] = {"seed": seed}
+    # Each arm's figure is saved as soon as it exists, and finished LADDER and TTRL runs are
+    # reused, so a killed seed process picks up where it stopped.
+    partial = out / f"seed-{seed}.partial.json"
+    row: dict[str, Any] = json.loads(partial.read_text()) if partial.exists() else {"seed": seed}
+
+    def keep(key: str, value: Any) -> None:
+        row[key] = value
+        partial.write_text(json.dumps(row, indent=2))
+
     t0 = time.perf_counter()
     with VerifierPool(task, workers=args.workers) as pool:
-        row["base"] = greedy_accuracy(load_policy("tiny", task="integration"), task, pool, test)
+        if "base" not in row:
+            keep("base", greedy_accuracy(load_policy("tiny", task="integration"), task, pool, test))
         # -- GRPO directly on the hard training problems (no variants): the paper's ablation ----
-        direct = load_policy("tiny", task="integration", seed=seed)
-        GRPOTrainer(direct, task, grpo, pool=pool, problems=train, progress=False).train()
-        row["grpo_direct"] = greedy_accuracy(direct, task, pool, test)
+        if "grpo_direct" not in row:
+            direct = load_policy("tiny", task="integration", seed=seed)
+            GRPOTrainer(direct, task, grpo, pool=pool, problems=train, progress=False).train()
+            keep("grpo_direct", greedy_accuracy(direct, task, pool, test))
         # -- LADDER: the same budget on variants of the same training problems -------------------
-        ladder = load_policy("tiny", task="integration", seed=seed)
-        run_ladder(LadderConfig(problems=args.train_problems, limit=args.train_limit, eval_problems=None,
-                                depth=args.depth, width=args.width, curriculum=args.curriculum,
-                                out=str(out / f"ladder-seed{seed}")),
-                   grpo, policy=ladder, task=task, pool=pool, echo=False)
-        row["ladder"] = greedy_accuracy(ladder, task, pool, test)
+        ladder_dir = out / f"ladder-seed{seed}"
+        if (ladder_dir / "summary.json").exists() and (ladder_dir / "final").is_dir():
+            ladder = load_policy(f"tiny:{ladder_dir / 'final'}", task="integration", seed=seed)
+        else:
+            ladder = load_policy("tiny", task="integration", seed=seed)
+            run_ladder(LadderConfig(problems=args.train_problems, limit=args.train_limit, eval_problems=None,
+                                    depth=args.depth, width=args.width, curriculum=args.curriculum,
+                                    out=str(ladder_dir)),
+                       grpo, policy=ladder, task=task, pool=pool, echo=False,
+                       resume_dir=str(ladder_dir) if (ladder_dir / "config.yaml").exists() else None)
+        keep("ladder", greedy_accuracy(ladder, task, pool, test))
         # -- LADDER + TTRL ------------------------------------------------------------------------
+        ttrl_dir = out / f"ttrl-seed{seed}"
         ttrl = run_ttrl(TTRLConfig(problems="builtin:integration-hard", limit=args.limit, steps=args.ttrl_steps,
-                                   check_every=args.check_every, out=str(out / f"ttrl-seed{seed}")),
-                        grpo, policy=ladder, task=task, pool=pool, echo=False)
+                                   check_every=args.check_every, out=str(ttrl_dir)),
+                        grpo, policy=ladder, task=task, pool=pool, echo=False,
+                        resume_dir=str(ttrl_dir) if (ttrl_dir / "config.yaml").exists() else None)
         row["ladder_ttrl"] = ttrl["accuracy_after"]
         row["ever_solved_ttrl"] = ttrl["ever_solved_during_training"]
         row["ttrl_tokens_per_problem"] = ttrl["tokens_generated"] / len(test)
@@ -149,8 +169,8 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict[str, Any]:
         lengths = [e["completions/mean_length"] for e in read_jsonl(out / f"ttrl-seed{seed}" / "events.jsonl")]
         n = max(1, math.ceil(row["ttrl_tokens_per_problem"] / max(1.0, statistics.fmean(lengths) if lengths else 16.0)))
         row["best_of_n"] = n
-        row["best_of_n_ladder"] = best_of_n_accuracy(ladder, task, pool, test, n, seed)[0]
-        row["best_of_n_base"] = best_of_n_accuracy(load_policy("tiny", task="integration"), task, pool, test, n, seed)[0]
+        if "best_of_n_ladder" not in row:
+            keep("best_of_n_ladder", best_of_n_accuracy(ladder, task, pool, test, n, seed)[0])
     row["seconds"] = time.perf_counter() - t0
     (out / f"seed-{seed}.json").write_text(json.dumps(row, indent=2))
     return row
@@ -203,13 +223,13 @@ def plot(path: Path, result: dict[str, Any]) -> None:
 
     from rungs.report import save_png
 
-    arms = ["base", "grpo_direct", "ladder", "ladder_ttrl", "best_of_n_ladder", "best_of_n_base"]
+    arms = ["base", "grpo_direct", "ladder", "ladder_ttrl", "best_of_n_ladder"]
     fig = Figure(figsize=(8, 4.2), dpi=110, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     means = [result["summary"][a][0] for a in arms]
     stds = [result["summary"][a][1] for a in arms]
-    ax.bar(arms, means, yerr=stds, capsize=4, color=["#8c8c8c", "#dd8452", "#4c72b0", "#55a868", "#937860", "#c4ad66"])
+    ax.bar(arms, means, yerr=stds, capsize=4, color=["#8c8c8c", "#dd8452", "#4c72b0", "#55a868", "#937860"])
     ax.set_ylabel("accuracy on builtin:integration-hard")
     ax.set_ylim(0, 1)
     ax.set_title(f"tiny model, {result['test_problems']} hard integrals, mean ± std over {result['seeds']} seeds")
@@ -227,8 +247,7 @@ def print_learning(result: dict[str, Any]) -> None:
         "ladder": "LADDER",
         "ladder_ttrl": "LADDER + TTRL (final greedy answer)",
         "ever_solved_ttrl": "  (ever solved during TTRL: looser count)",
-        "best_of_n_ladder": f"best-of-N from LADDER weights, N={result['extra']['best_of_n']}",
-        "best_of_n_base": "best-of-N from base weights, same N",
+        "best_of_n_ladder": f"best-of-N (verifier) from LADDER weights at TTRL's tokens, N={result['extra']['best_of_n']}",
     }
     rows = [{"arm": names[k], "accuracy": fmt_mean_std(*result["summary"][k])} for k in names]
     print_table(rows, ["arm", "accuracy"],
