@@ -80,7 +80,7 @@ def run_demo(config: DemoConfig, echo: bool = True) -> dict[str, Any]:
             ladder_spec = f"tiny:{summary['final_policy']}"
         policy = load_policy(ladder_spec, task="integration", seed=config.seed)
         verdicts = [v for _, v in greedy_verdicts(policy, task, pool, problems, 96)]
-        stages.append({"stage": "after LADDER (variant curriculum)", "policy": ladder_spec,
+        stages.append({"stage": "after LADDER (GRPO on self-made variants)", "policy": ladder_spec,
                        "accuracy": sum(v.correct for v in verdicts) / len(verdicts), "seconds": time.perf_counter() - t0})
 
         t0 = time.perf_counter()
