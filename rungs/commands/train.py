@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rungs.commands._policy_args import parse_policy_options
 from rungs.errors import UserError
 
 HELP = "train a policy with GRPO on a problem set (resumable: --resume DIR)"
@@ -64,21 +65,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser, GRPOConfig)
 
 
-def _parse_options(items: list[str]) -> dict[str, Any]:
-    import yaml
-
-    options: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"--policy-option {item!r}: expected KEY=VALUE, e.g. lora_rank=16")
-        try:
-            options[key.strip()] = yaml.safe_load(value) if value.strip() else ""
-        except yaml.YAMLError:
-            options[key.strip()] = value
-    return options
-
-
 def _given(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     """(job settings, GRPOConfig settings) given on the command line."""
     import dataclasses
@@ -88,7 +74,7 @@ def _given(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     ns = vars(args)
     job = {k: ns[k] for k in JOB_DEFAULTS if k in ns}
     if "policy_option" in ns:
-        job["policy_options"] = _parse_options(ns["policy_option"])
+        job["policy_options"] = parse_policy_options(ns["policy_option"])
     names = {f.name for f in dataclasses.fields(GRPOConfig)}
     return job, {k: v for k, v in ns.items() if k in names}
 

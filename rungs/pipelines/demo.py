@@ -45,8 +45,9 @@ class DemoConfig:
 def run_demo(config: DemoConfig, echo: bool = True) -> dict[str, Any]:
     from rungs.commands.ttrl import TINY_GRPO_DEFAULTS
     from rungs.data import load_problems
+    from rungs.pipelines.job import default_out
     from rungs.pipelines.ladder import LadderConfig, run_ladder
-    from rungs.pipelines.ttrl import TTRLConfig, default_out, greedy_verdicts, run_ttrl
+    from rungs.pipelines.ttrl import TTRLConfig, greedy_verdicts, run_ttrl
     from rungs.policies import load_policy
     from rungs.policies.tiny.policy import shipped_checkpoints
     from rungs.report import print_table

@@ -191,7 +191,7 @@ def _answer_key(task: Task, problem: Problem, answer: str) -> str | None:
     return key_str(task.answer_key(problem, answer))
 
 
-def _verify(pool: Any, task: Task, problems: Sequence[Problem], completions: Sequence[Any]) -> list[Sample]:
+def verify_samples(pool: Any, task: Task, problems: Sequence[Problem], completions: Sequence[Any]) -> list[Sample]:
     """Verdicts and answer keys of completions (problems[i] <-> completions[i]), in the pool."""
     verdicts = pool.verify(list(problems), [c.text for c in completions])
     keys: list[str | None] = [None] * len(completions)
@@ -305,7 +305,7 @@ def _sample_all(config: EvalConfig, task: Task, problems: Sequence[Problem], uni
                     outs = sampler.generate(policy, prompts, n, sampling)
                     flat_p = [batch[i] for i in missing for _ in outs[i]]
                     flat_c = [c for i in missing for c in outs[i]]
-                    samples = _verify(pool, task, flat_p, flat_c)
+                    samples = verify_samples(pool, task, flat_p, flat_c)
                     wall = (time.perf_counter() - t0) / len(batch)
                     pos = 0
                     for i in missing:

@@ -89,26 +89,16 @@ def build_variant_pool(task: Task, problems: list[Problem], make_variants: Any, 
 def run_ladder(config: LadderConfig, grpo: Any, *, resume_dir: str | None = None, policy: Policy | None = None,
                task: Task | None = None, pool: Any = None, echo: bool = True) -> dict[str, Any]:
     """Run (or resume) `rungs ladder`; returns the summary (also in summary.json)."""
-    from rungs.config import to_dict
     from rungs.data import load_problems
-    from rungs.pipelines.ttrl import TTRLConfig, default_out, make_variant_maker
+    from rungs.pipelines.job import open_job
+    from rungs.pipelines.ttrl import TTRLConfig, make_variant_maker
     from rungs.policies import load_policy
-    from rungs.runs import RunDir
-    from rungs.tasks import get_task
     from rungs.train.curriculum import CurriculumSampler
     from rungs.train.grpo import EpochSampler, GRPOTrainer
     from rungs.variants.tree import load_tree, save_tree
     from rungs.verify.pool import VerifierPool
 
-    if resume_dir is not None:
-        run_dir = RunDir.open(resume_dir)
-    else:
-        run_dir = RunDir.create(config.out or default_out("ladder", config.task),
-                                {"ladder": to_dict(config), "grpo": to_dict(grpo)})
-    task = task or get_task(config.task)
-    problems = load_problems(config.problems, limit=config.limit)
-    for p in problems:
-        task.parse_problem(p)
+    run_dir, task, problems = open_job("ladder", config, grpo, resume_dir, task)
     eval_problems = load_problems(config.eval_problems, limit=config.eval_limit) if config.eval_problems else []
     policy = policy or load_policy(config.policy, task=config.task, seed=config.policy_seed)
 

@@ -277,7 +277,7 @@ class MajorityVoteRewarder:
         self._metrics: dict[str, float] = {}
 
     def verify(self, problems: Sequence[Problem], completions: Sequence[str]) -> list[Verdict]:
-        from rungs.pipelines.evaluate import _verify
+        from rungs.pipelines.evaluate import verify_samples
 
         self.calls += 1
         groups: dict[str, list[int]] = {}
@@ -289,8 +289,8 @@ class MajorityVoteRewarder:
             sampling = self.sampling.with_(seed=None if self.sampling.seed is None else self.sampling.seed + 7919 * self.calls)
             extra = self.policy.generate([self.task.prompt(p, self.policy.prompt_style) for p in unique],
                                          n=self.extra_votes, sampling=sampling)
-        own = _verify(self.pool, self.task, list(problems), [Completion(t) for t in completions])
-        more = _verify(self.pool, self.task, [p for p, group in zip(unique, extra) for _ in group],
+        own = verify_samples(self.pool, self.task, list(problems), [Completion(t) for t in completions])
+        more = verify_samples(self.pool, self.task, [p for p, group in zip(unique, extra) for _ in group],
                        [c for group in extra for c in group]) if self.extra_votes else []
         verdicts: list[Verdict | None] = [None] * len(problems)
         label_hits, reward_hits, labelled, total = 0, 0, 0, 0
@@ -357,29 +357,14 @@ def run_vote(config: TTRLConfig, grpo: Any, policy: Policy, task: Task, pool: An
 # -- the job ----------------------------------------------------------------------------------------
 
 
-def default_out(prefix: str, task: str) -> str:
-    return str(Path("runs") / f"{prefix}-{task}-{time.strftime('%Y%m%d-%H%M%S')}")
-
-
 def run_ttrl(config: TTRLConfig, grpo: Any, *, resume_dir: str | None = None, policy: Policy | None = None,
              task: Task | None = None, pool: Any = None, echo: bool = True) -> dict[str, Any]:
     """Run (or resume) `rungs ttrl`; returns the summary (also in summary.json)."""
-    from rungs.config import to_dict
-    from rungs.data import load_problems
+    from rungs.pipelines.job import open_job
     from rungs.policies import load_policy
-    from rungs.runs import RunDir
-    from rungs.tasks import get_task
     from rungs.verify.pool import VerifierPool
 
-    if resume_dir is not None:
-        run_dir = RunDir.open(resume_dir)
-    else:
-        run_dir = RunDir.create(config.out or default_out("ttrl", config.task),
-                                {"ttrl": to_dict(config), "grpo": to_dict(grpo)})
-    task = task or get_task(config.task)
-    problems = load_problems(config.problems, limit=config.limit)
-    for p in problems:
-        task.parse_problem(p)
+    run_dir, task, problems = open_job("ttrl", config, grpo, resume_dir, task)
     policy = policy or load_policy(config.policy, task=config.task, seed=config.policy_seed)
     if not policy.trainable:
         raise UserError(f"policy {config.policy!r} cannot be trained at test time; use tiny or hf:MODEL")

@@ -38,6 +38,7 @@ import json
 import math
 import random
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
@@ -518,7 +519,10 @@ class GRPOTrainer:
             metrics.update(self._update(keep, advantages))
         else:
             metrics["num_updates"] = 0.0  # every group was uninformative: nothing to learn from
-        self._scheduler.step()
+        with warnings.catch_warnings():
+            # A step whose groups all carried no signal made no update; the schedule still advances.
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before")
+            self._scheduler.step()
         metrics["learning_rate"] = lr
         metrics["tokens/generated"] = float(lengths.sum())
         metrics["time/update"] = time.perf_counter() - t_update
