@@ -167,6 +167,47 @@ def test_kv_cache_greedy_matches_full_recomputation():
         assert seq[len(ids):] == c.token_ids
 
 
+def test_decode_step_matches_the_full_forward_across_cache_blocks():
+    """decode_step (the sampler's fast path: block-layout KV cache, hand-written attention) gives
+    the logits of recomputing each sequence from scratch, with left padding and over several blocks."""
+    from rungs.policies.tiny.model import KVCache
+
+    policy = fresh(seed=2)
+    model = policy.model
+    prompts = [[1, 20, 21, 22, 23, 24], [1, 30, 31]]  # the second is left-padded by 3
+    T, steps, block = 6, 20, 4
+    tokens = torch.tensor([prompts[0], [0, 0, 0, *prompts[1]]])
+    valid = tokens != 0
+    positions = (valid.long().cumsum(1) - 1).clamp(min=0)
+    mask = ((torch.ones(T, T, dtype=torch.bool).tril() & valid[:, None, :]) | torch.eye(T, dtype=torch.bool))[:, None]
+    cache = KVCache(model.cfg, 2, T + 2, torch.float32, torch.device("cpu"), block=block)  # grows on the way
+    seqs = [list(p) for p in prompts]
+    with torch.inference_mode():
+        logits = model.logits(model(tokens, positions, mask, cache)[:, -1])
+        cache.hide(~valid)
+        pos = positions[:, -1] + 1
+        for _ in range(steps):
+            for seq, lg in zip(seqs, logits):
+                full = model.logits(model(torch.tensor([seq]))[0, -1])
+                torch.testing.assert_close(lg, full, atol=2e-5, rtol=0)
+            tok = torch.tensor([int(i) for i in torch.randint(6, 40, (2,))])
+            for seq, t in zip(seqs, tok.tolist()):
+                seq.append(t)
+            logits = model.decode_step(tok, pos, cache)
+            pos = pos + 1
+    assert cache.length == T + steps and cache.capacity >= T + steps
+
+
+def test_rms_norm_fast_path_is_bitwise_torchs():
+    from rungs.policies.tiny.model import rms_norm
+
+    norm = torch.nn.RMSNorm(64, eps=1e-5)
+    with torch.no_grad():
+        norm.weight.normal_()
+    x = torch.randn(16, 3, 64) * 10
+    assert torch.equal(rms_norm(x, norm), norm(x))
+
+
 def test_hostile_prompts_do_not_crash():
     policy = fresh()
     prompts = ["\x00é🙂<eos><bos><pad>", "<answer></answer>", "x" * 10_000, " "]

@@ -17,6 +17,16 @@ carries over to the 7B models:
 callers scoring a completion project only the positions they need. The KV cache (`KVCache`)
 keeps keys and values of all layers in one tensor so rows can be dropped or repeated with one
 index operation.
+
+Sampling runs `decode_step`: one token for each row of a batch, the computation of `forward` +
+`logits` for one position (tested equal), written for speed. For a model this small a step is a
+few milliseconds, split between the weight matmuls, reading every cached key and value once (tens
+of MB for a batch of dozens of rows: memory-bound, see `KVCache` for the layout that makes it
+stream), and the fixed cost of each op, so the step runs as few ops as it can: no module calls,
+RoPE angles looked up in a table built once (the same float ops as computing them, so the same
+bits), queries and keys rotated in one op, attention as two batched matmuls over dense blocks of
+the cache (several times faster on CPU than `scaled_dot_product_attention` for one query; equal up
+to float rounding).
 """
 
 from __future__ import annotations
@@ -83,43 +93,126 @@ class TinyConfig:
 
 
 class KVCache:
-    """Keys and values of every layer: k, v [L, B, H, S, Dh]; positions 0..length-1 are filled.
+    """Keys and values of every layer for positions 0..length-1 of a batch, in blocks of positions:
+    k, v [L, NB, B, H, block, Dh] (position p is in block p // block at offset p % block).
 
-    All rows share one write index (prompts are left-padded to a common length), and the
-    capacity grows in chunks, so a cache costs memory for the tokens actually generated.
+    Why blocks: a decoding step reads every cached key and value once, tens of MB for a batch of
+    dozens of rows, more than the CPU's caches hold. Read from memory, a batched matmul over
+    matrices that are dense as a whole streams about twice as fast as one over the strided
+    [B, H, :length, Dh] slices of a [B, H, capacity, Dh] buffer, and the whole blocks
+    k[layer, :nb] are one dense tensor; only the last, partial block is read strided.
+    `bias` ([B, 1, 1, capacity]: 0 = may attend, -inf = not) hides the positions a caller hides
+    (prompt padding) and those not written yet.
+
+    All rows share one write index (prompts are left-padded to a common length). Allocate the
+    capacity a generation can need up front: on CPU the OS commits a block's memory only when a
+    position in it is first written, so a cache costs memory for about the tokens actually
+    generated. `reserve` grows it when needed (copying it).
     """
 
-    def __init__(self, cfg: TinyConfig, batch: int, capacity: int, dtype: torch.dtype, device: torch.device) -> None:
-        shape = (cfg.n_layers, batch, cfg.n_heads, capacity, cfg.head_dim)
+    def __init__(self, cfg: TinyConfig, batch: int, capacity: int, dtype: torch.dtype, device: torch.device,
+                 block: int = 32) -> None:
+        self.block = block
+        shape = (cfg.n_layers, -(-capacity // block), batch, cfg.n_heads, block, cfg.head_dim)
         self.k = torch.empty(shape, dtype=dtype, device=device)
         self.v = torch.empty(shape, dtype=dtype, device=device)
+        self.bias = torch.full((batch, 1, 1, shape[1] * block), float("-inf"), dtype=dtype, device=device)
+        self.any_hidden = False  # whether `hide` hid anything (else decoding steps need no bias)
         self.length = 0
 
     @property
     def capacity(self) -> int:
-        return self.k.shape[3]
+        return self.k.shape[1] * self.block
 
-    def reserve(self, extra: int, chunk: int = 64) -> None:
-        """Make room for `extra` more positions."""
+    def _blocks(self, length: int) -> int:
+        return -(-length // self.block)
+
+    def reserve(self, extra: int) -> None:
+        """Make room for `extra` more positions (at least doubling the capacity)."""
         need = self.length + extra
-        if need <= self.capacity:
-            return
-        grow = max(need - self.capacity, chunk)
-        pad = (*self.k.shape[:3], grow, self.k.shape[4])
-        self.k = torch.cat([self.k, self.k.new_empty(pad)], dim=3)
-        self.v = torch.cat([self.v, self.v.new_empty(pad)], dim=3)
+        if need > self.capacity:
+            self._resize(torch.arange(self.k.shape[2], device=self.k.device), max(need, 2 * self.capacity))
+
+    def begin(self, extra: int) -> None:
+        """Before writing positions length..length+extra-1 in every layer: make room and let them be
+        attended to. (`length` advances after the last layer.)"""
+        self.reserve(extra)
+        self.bias[..., self.length:self.length + extra] = 0.0
+
+    def hide(self, hidden: Tensor) -> None:
+        """Never attend to the written positions where hidden [B, <= length] (bool) is True (e.g. padding)."""
+        self.bias[:, 0, 0, :hidden.shape[1]].masked_fill_(hidden, float("-inf"))
+        self.any_hidden = self.any_hidden or bool(hidden.any())
+
+    def hidden(self) -> Tensor:
+        """[B, 1, 1, length] bool: written positions that `hide` hid."""
+        return self.bias[..., :self.length] != 0
 
     def select_rows(self, rows: Tensor) -> None:
         """Keep only `rows` (an index tensor into the batch), in that order; repeats allowed."""
-        self.k = self.k.index_select(1, rows)
-        self.v = self.v.index_select(1, rows)
+        self._resize(rows, self.capacity)
+
+    def _resize(self, rows: Tensor, capacity: int) -> None:
+        """New buffers of `capacity` positions holding the written blocks of `rows` (only those are copied)."""
+        L, _, _, H, blk, Dh = self.k.shape
+        shape = (L, self._blocks(capacity), rows.shape[0], H, blk, Dh)
+        k, v = self.k.new_empty(shape), self.v.new_empty(shape)
+        nb = self._blocks(self.length)
+        torch.index_select(self.k[:, :nb], 2, rows, out=k[:, :nb])
+        torch.index_select(self.v[:, :nb], 2, rows, out=v[:, :nb])
+        bias = self.bias.new_full((rows.shape[0], 1, 1, shape[1] * blk), float("-inf"))
+        bias[..., :self.length] = self.bias[rows, ..., :self.length]
+        self.k, self.v, self.bias = k, v, bias
 
     def update(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-        """Write k, v [B, H, T, Dh] at the current end; return all keys/values [B, H, length+T, Dh]."""
+        """Write k, v [B, H, T, Dh] at the current end (after `begin(T)`); return all keys/values
+        [B, H, length+T, Dh]: the given ones when the cache was empty, else a gathered copy."""
         start, end = self.length, self.length + k.shape[2]
-        self.k[layer, :, :, start:end] = k
-        self.v[layer, :, :, start:end] = v
-        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
+        for b in range(start // self.block, self._blocks(end)):  # the blocks the new positions fall in
+            lo, hi = max(start, b * self.block), min(end, (b + 1) * self.block)
+            self.k[layer, b, :, :, lo - b * self.block:hi - b * self.block] = k[:, :, lo - start:hi - start]
+            self.v[layer, b, :, :, lo - b * self.block:hi - b * self.block] = v[:, :, lo - start:hi - start]
+        if start == 0:
+            return k, v
+        B, H, _, Dh = k.shape
+        nb = self._blocks(end)
+        keys = self.k[layer, :nb].permute(1, 2, 0, 3, 4).reshape(B, H, nb * self.block, Dh)[:, :, :end]
+        values = self.v[layer, :nb].permute(1, 2, 0, 3, 4).reshape(B, H, nb * self.block, Dh)[:, :, :end]
+        return keys, values
+
+    def step_bias(self) -> Tensor | None:
+        """[B, 1, 1, length+1]: the bias of the next decoding step's scores (after `begin(1)`);
+        None when no position is hidden."""
+        return self.bias[..., :self.length + 1] if self.any_hidden else None
+
+    def attend_one(self, layer: int, q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None) -> Tensor:
+        """A decoding step: write k, v [B, H, Dh] at position `length` (after `begin(1)`) and return
+        the attention output [B, H, Dh] of queries q [B, H, Dh] over positions 0..length.
+        bias: `step_bias()`."""
+        pos, blk = self.length, self.block
+        full, part = divmod(pos + 1, blk)  # whole blocks, positions in the last partial one
+        self.k[layer, pos // blk, :, :, pos % blk] = k
+        self.v[layer, pos // blk, :, :, pos % blk] = v
+        B, H, Dh = q.shape
+        q = q[:, :, None]  # [B, H, 1, Dh]
+        scores = []
+        if full:  # the whole blocks: one dense batch of matrices
+            s = q @ self.k[layer, :full].transpose(-1, -2)  # [full, B, H, 1, block]
+            scores.append(s.permute(1, 2, 3, 0, 4).reshape(B, H, 1, full * blk))
+        if part:
+            scores.append(q @ self.k[layer, full, :, :, :part].transpose(-1, -2))  # [B, H, 1, part]
+        scores = (torch.cat(scores, dim=-1) if len(scores) > 1 else scores[0]).mul_(Dh ** -0.5)  # [B, H, 1, S]
+        if bias is not None:
+            scores.add_(bias)
+        probs = scores.softmax(dim=-1)
+        out = None
+        if full:
+            p = probs[..., :full * blk].view(B, H, 1, full, blk).permute(3, 0, 1, 2, 4)  # [full, B, H, 1, block]
+            out = (p @ self.v[layer, :full]).sum(dim=0)  # [B, H, 1, Dh]
+        if part:
+            tail = probs[..., full * blk:] @ self.v[layer, full, :, :, :part]  # [B, H, 1, Dh]
+            out = tail if out is None else out.add_(tail)
+        return out[:, :, 0]
 
 
 def rope_tables(positions: Tensor, head_dim: int, theta: float) -> tuple[Tensor, Tensor]:
@@ -130,11 +223,39 @@ def rope_tables(positions: Tensor, head_dim: int, theta: float) -> tuple[Tensor,
     return angles.cos(), angles.sin()
 
 
-def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """Rotate x [B, H, T, Dh] by the position angles."""
+class RopeTable:
+    """cos and signed sin ([-sin, sin] halves, see `apply_rope`) of positions 0..size-1: computed
+    once with `rope_tables`, so looked-up values are bitwise those it gives; grown on demand."""
+
+    def __init__(self, head_dim: int, theta: float) -> None:
+        self.head_dim, self.theta = head_dim, theta
+        self.cos = self.sin = torch.empty(0)
+
+    def ensure(self, size: int, device: torch.device) -> None:
+        """Cover positions 0..size-1 on `device`."""
+        if self.cos.shape[0] < size or self.cos.device != device:
+            size = max(size, self.cos.shape[0])
+            # Plain tensors even when first needed under inference_mode: training reuses them.
+            with torch.inference_mode(False), torch.no_grad():
+                cos, sin = rope_tables(torch.arange(size, device=device)[None], self.head_dim, self.theta)
+                half = self.head_dim // 2
+                sin = torch.cat([-sin[..., :half], sin[..., half:]], dim=-1)  # negation is exact
+            self.cos, self.sin = cos[0, 0], sin[0, 0]  # [size, Dh]
+
+
+def apply_rope(x: Tensor, cos: Tensor, sin_signed: Tensor) -> Tensor:
+    """Rotate x [..., Dh] by the position angles (cos and `RopeTable`'s signed sin broadcast against x).
+
+    The rotate-half formula x * cos + [-x2, x1] * [sin, sin] with the sign moved onto the sine:
+    x * cos + [x2, x1] * [-sin, sin], bitwise the same (a product's sign does not affect its rounding)."""
     half = x.shape[-1] // 2
-    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
-    return (x * cos + rotated * sin).to(x.dtype)
+    return (x * cos + torch.cat([x[..., half:], x[..., :half]], dim=-1) * sin_signed).to(x.dtype)
+
+
+def rms_norm(x: Tensor, norm: nn.RMSNorm) -> Tensor:
+    """`norm(x)` for float32 x outside autocast, in the ops of torch's own CPU implementation
+    (bitwise equal, tested) without its dtype round trips."""
+    return x * x.pow(2).mean(-1, keepdim=True).add_(norm.eps).rsqrt_() * norm.weight
 
 
 class Attention(nn.Module):
@@ -147,8 +268,9 @@ class Attention(nn.Module):
     def forward(self, x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor | None,
                 cache: KVCache | None, layer: int) -> Tensor:
         B, T, D = x.shape
-        q, k, v = self.qkv(x).view(B, T, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)  # 3 x [B, H, T, Dh]
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        qkv = self.qkv(x).view(B, T, 3, self.n_heads, self.head_dim)
+        qk = apply_rope(qkv[:, :, :2], cos, sin)  # [B, T, 2, H, Dh]: queries and keys rotated at once
+        q, k, v = qk[:, :, 0].transpose(1, 2), qk[:, :, 1].transpose(1, 2), qkv[:, :, 2].transpose(1, 2)  # [B, H, T, Dh]
         if cache is not None:
             k, v = cache.update(layer, k, v)  # [B, H, S, Dh]
         # No explicit mask: a plain causal sequence (training, scoring, an unpadded prefill).
@@ -193,6 +315,7 @@ class TinyTransformer(nn.Module):
         self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.norm = nn.RMSNorm(cfg.d_model, eps=cfg.norm_eps)
+        self.rope = RopeTable(cfg.head_dim, cfg.rope_theta)  # neither parameter nor buffer: checkpoints unchanged
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -209,23 +332,61 @@ class TinyTransformer(nn.Module):
                 cache: KVCache | None = None) -> Tensor:
         """Final hidden states [B, T, D] for tokens [B, T].
 
-        positions: [B, T] int (default 0..T-1, or continuing the cache).
-        mask: [B, 1, T, S] bool, True = may attend (S = cache length + T); None = causal.
+        positions: [B, T] int (default 0..T-1, or continuing the cache); explicit positions must be
+            below max(max_seq_len, what `self.rope.ensure` was asked to cover).
+        mask: [B, 1, T, S] bool, True = may attend, or float, added to the attention scores
+            (S = cache length + T); None = causal. Positions the cache hides stay hidden.
         cache: keys/values of earlier positions; appended to and advanced by T.
         """
         B, T = tokens.shape
         if positions is None:
             start = cache.length if cache is not None else 0
-            positions = torch.arange(start, start + T, device=tokens.device).expand(B, T)
-        cos, sin = rope_tables(positions, self.cfg.head_dim, self.cfg.rope_theta)
+            self.rope.ensure(max(start + T, self.cfg.max_seq_len), tokens.device)
+            cos = self.rope.cos[start:start + T][None, :, None, None]  # [1, T, 1, 1, Dh]
+            sin = self.rope.sin[start:start + T][None, :, None, None]
+        else:
+            self.rope.ensure(self.cfg.max_seq_len, tokens.device)
+            cos, sin = self.rope.cos[positions][:, :, None, None], self.rope.sin[positions][:, :, None, None]
         x = self.embed(tokens)  # [B, T, D]
         if cache is not None:
-            cache.reserve(T)
+            if cache.length:
+                mask = self._with_hidden(mask, cache.hidden(), T)
+            cache.begin(T)
         for i, block in enumerate(self.blocks):
             x = block(x, cos, sin, mask, cache, i)
         if cache is not None:
             cache.length += T
         return self.norm(x)
+
+    @staticmethod
+    def _with_hidden(mask: Tensor | None, hidden: Tensor, T: int) -> Tensor | None:
+        """The caller's mask [B, 1, T, S] (None: all, for one token) minus hidden [B, 1, 1, L] cache positions."""
+        if mask is None and T > 1:
+            return None  # forward raises: a multi-token step after a non-empty cache needs a mask
+        hidden = F.pad(hidden, (0, T))  # [B, 1, 1, S]: new positions are never hidden
+        if mask is None:
+            return ~hidden
+        return mask & ~hidden if mask.dtype == torch.bool else mask.masked_fill(hidden, float("-inf"))
+
+    @torch.inference_mode()
+    def decode_step(self, tokens: Tensor, positions: Tensor, cache: KVCache) -> Tensor:
+        """Next-token logits [B, V] after one token per row (tokens, positions: [B]), appending to
+        `cache`: `logits(forward(tokens[:, None], positions[:, None], None, cache))[:, 0]` (float32,
+        not training), in fewer ops; see the module docstring. Positions must be covered by `rope`."""
+        B, H, Dh = tokens.shape[0], self.cfg.n_heads, self.cfg.head_dim
+        cos, sin = self.rope.cos[positions][:, None, None], self.rope.sin[positions][:, None, None]  # [B, 1, 1, Dh]
+        cache.begin(1)
+        bias = cache.step_bias()
+        x = F.embedding(tokens, self.embed.weight)  # [B, D]
+        for i, block in enumerate(self.blocks):
+            qkv = F.linear(rms_norm(x, block.attn_norm), block.attn.qkv.weight).view(B, 3, H, Dh)
+            qk = apply_rope(qkv[:, :2], cos, sin)  # [B, 2, H, Dh]
+            y = cache.attend_one(i, qk[:, 0], qk[:, 1], qkv[:, 2], bias)  # [B, H, Dh]
+            x = x + F.linear(y.reshape(B, H * Dh), block.attn.out.weight)
+            gate, up = F.linear(rms_norm(x, block.mlp_norm), block.mlp.gate_up.weight).chunk(2, dim=-1)
+            x = x + F.linear(F.silu(gate) * up, block.mlp.down.weight)
+        cache.length += 1
+        return self.logits(rms_norm(x, self.norm))
 
     def logits(self, hidden: Tensor) -> Tensor:
         """Next-token logits [..., V] from hidden states [..., D] (tied embedding matrix)."""
