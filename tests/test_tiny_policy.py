@@ -168,34 +168,43 @@ def test_kv_cache_greedy_matches_full_recomputation():
 
 
 def test_decode_step_matches_the_full_forward_across_cache_blocks():
-    """decode_step (the sampler's fast path: block-layout KV cache, hand-written attention) gives
-    the logits of recomputing each sequence from scratch, with left padding and over several blocks."""
+    """decode_step (the sampler's fast path: KV cache in blocks with a shared prompt prefix,
+    hand-written attention) gives the logits of recomputing each sequence from scratch, and so does
+    forward on the same cache: with left padding, across several blocks and a capacity that has to
+    grow, before and after dropping and reordering rows (prompts' rows no longer a regular grid)."""
     from rungs.policies.tiny.model import KVCache
 
-    policy = fresh(seed=2)
-    model = policy.model
+    model = fresh(seed=2).model
     prompts = [[1, 20, 21, 22, 23, 24], [1, 30, 31]]  # the second is left-padded by 3
-    T, steps, block = 6, 20, 4
+    T, n, block = 6, 3, 4
     tokens = torch.tensor([prompts[0], [0, 0, 0, *prompts[1]]])
     valid = tokens != 0
     positions = (valid.long().cumsum(1) - 1).clamp(min=0)
     mask = ((torch.ones(T, T, dtype=torch.bool).tril() & valid[:, None, :]) | torch.eye(T, dtype=torch.bool))[:, None]
-    cache = KVCache(model.cfg, 2, T + 2, torch.float32, torch.device("cpu"), block=block)  # grows on the way
-    seqs = [list(p) for p in prompts]
+    cache = KVCache(model.cfg, 2, T + 2, torch.float32, torch.device("cpu"), block=block)
+    gen = torch.Generator().manual_seed(0)
     with torch.inference_mode():
-        logits = model.logits(model(tokens, positions, mask, cache)[:, -1])
-        cache.hide(~valid)
-        pos = positions[:, -1] + 1
-        for _ in range(steps):
+        last = model.logits(model(tokens, positions, mask, cache)[:, -1])
+        rows = torch.arange(2).repeat_interleave(n)
+        cache.share_prefix(n)
+        cache.hide(~valid[rows])
+        seqs, logits, pos = [list(prompts[r]) for r in rows.tolist()], last[rows], positions[rows, -1] + 1
+        for step in range(18):
             for seq, lg in zip(seqs, logits):
-                full = model.logits(model(torch.tensor([seq]))[0, -1])
-                torch.testing.assert_close(lg, full, atol=2e-5, rtol=0)
-            tok = torch.tensor([int(i) for i in torch.randint(6, 40, (2,))])
+                torch.testing.assert_close(lg, model.logits(model(torch.tensor([seq]))[0, -1]), atol=2e-5, rtol=0)
+            if step == 7:
+                keep = torch.tensor([5, 0, 2, 3])  # prompt 1, 0, 0, 1
+                cache.select_rows(keep)
+                seqs, logits, pos = [seqs[i] for i in keep.tolist()], logits[keep], pos[keep]
+            tok = torch.randint(6, 40, (len(seqs),), generator=gen)
             for seq, t in zip(seqs, tok.tolist()):
                 seq.append(t)
-            logits = model.decode_step(tok, pos, cache)
+            if step % 5 == 4:  # the general forward on the same cache agrees
+                logits = model.logits(model(tok[:, None], pos[:, None], None, cache))[:, 0]
+            else:
+                logits = model.decode_step(tok, pos, cache)
             pos = pos + 1
-    assert cache.length == T + steps and cache.capacity >= T + steps
+    assert cache.length == T + 18 and cache.capacity >= T + 18
 
 
 def test_rms_norm_fast_path_is_bitwise_torchs():

@@ -93,21 +93,25 @@ class TinyConfig:
 
 
 class KVCache:
-    """Keys and values of every layer for positions 0..length-1 of a batch, in blocks of positions:
-    k, v [L, NB, B, H, block, Dh] (position p is in block p // block at offset p % block).
+    """Keys and values of every layer for positions 0..length-1 of a batch.
 
-    Why blocks: a decoding step reads every cached key and value once, tens of MB for a batch of
-    dozens of rows, more than the CPU's caches hold. Read from memory, a batched matmul over
-    matrices that are dense as a whole streams about twice as fast as one over the strided
+    Positions after the shared prefix (all of them unless `share_prefix` was called) are kept in
+    blocks: k, v [L, NB, B, H, block, Dh], position prefix_len + i in block i // block at offset
+    i % block. Why blocks: a decoding step reads every cached key and value once, tens of MB for
+    a batch of dozens of rows, more than the CPU's caches hold. Read from memory, a batched matmul
+    over matrices that are dense as a whole streams about twice as fast as one over the strided
     [B, H, :length, Dh] slices of a [B, H, capacity, Dh] buffer, and the whole blocks
     k[layer, :nb] are one dense tensor; only the last, partial block is read strided.
-    `bias` ([B, 1, 1, capacity]: 0 = may attend, -inf = not) hides the positions a caller hides
-    (prompt padding) and those not written yet.
 
-    All rows share one write index (prompts are left-padded to a common length). Allocate the
-    capacity a generation can need up front: on CPU the OS commits a block's memory only when a
-    position in it is first written, so a cache costs memory for about the tokens actually
-    generated. `reserve` grows it when needed (copying it).
+    `share_prefix(n)` turns a prefilled batch of P prompts into P * n rows that share them: the
+    prompts' keys and values are kept once (pk, pv [L, P, H, prefix_len, Dh]) and read once per
+    prompt per step instead of once per row, and they are not copied n times.
+
+    `bias` ([B, 1, 1, capacity]: 0 = may attend, -inf = not) hides the positions a caller hides
+    (prompt padding) and those not written yet. All rows share one write index (prompts are
+    left-padded to a common length). Allocate the capacity a generation can need up front: on CPU
+    the OS commits a block's memory only when a position in it is first written, so a cache costs
+    memory for about the tokens actually generated. `reserve` grows it when needed (copying it).
     """
 
     def __init__(self, cfg: TinyConfig, batch: int, capacity: int, dtype: torch.dtype, device: torch.device,
@@ -119,10 +123,16 @@ class KVCache:
         self.bias = torch.full((batch, 1, 1, shape[1] * block), float("-inf"), dtype=dtype, device=device)
         self.any_hidden = False  # whether `hide` hid anything (else decoding steps need no bias)
         self.length = 0
+        # The shared prefix (see share_prefix): its length, keys and values, and for each row its prompt.
+        self.prefix_len = 0
+        self.pk: Tensor | None = None
+        self.pv: Tensor | None = None
+        self.group = self.flat = torch.empty(0, dtype=torch.long)
+        self.width, self.grouped = 0, False
 
     @property
     def capacity(self) -> int:
-        return self.k.shape[1] * self.block
+        return self.prefix_len + self.k.shape[1] * self.block
 
     def _blocks(self, length: int) -> int:
         return -(-length // self.block)
@@ -148,6 +158,42 @@ class KVCache:
         """[B, 1, 1, length] bool: written positions that `hide` hid."""
         return self.bias[..., :self.length] != 0
 
+    def share_prefix(self, n: int) -> None:
+        """Right after a prefill of P rows (prompts): make them the shared prefix of P * n rows, n per
+        prompt, in prompt order (the rows `select_rows(arange(P).repeat_interleave(n))` would give)."""
+        if self.prefix_len or not self.length or n < 1:
+            raise ValueError("share_prefix applies once, to a prefilled cache")
+        L, _, P, H, blk, Dh = self.k.shape
+        T, nb = self.length, self._blocks(self.length)
+
+        def dense(x: Tensor) -> Tensor:  # blocks [L, nb, P, H, block, Dh] -> [L, P, H, T, Dh]
+            return x[:, :nb].permute(0, 2, 3, 1, 4, 5).reshape(L, P, H, nb * blk, Dh)[:, :, :, :T].contiguous()
+
+        self.pk, self.pv = dense(self.k), dense(self.v)
+        capacity = self.capacity
+        self.prefix_len = T
+        shape = (L, self._blocks(max(capacity - T, 1)), P * n, H, blk, Dh)
+        self.k, self.v = self.k.new_empty(shape), self.v.new_empty(shape)
+        rows = torch.arange(P, device=self.k.device).repeat_interleave(n)
+        bias = self.bias.new_full((P * n, 1, 1, self.capacity), float("-inf"))
+        bias[..., :T] = self.bias[rows, ..., :T]
+        self.bias = bias
+        self._set_groups(rows)
+
+    def _set_groups(self, group: Tensor) -> None:
+        """Rows' prompts; each row's place in a [P, width] grid of its prompt's rows (flat index)."""
+        seen: dict[int, int] = {}
+        slots = []
+        for g in group.tolist():
+            slots.append(seen.get(g, 0))
+            seen[g] = slots[-1] + 1
+        P = self.pk.shape[1]
+        self.width = max(seen.values(), default=1)
+        self.group = group
+        self.flat = group * self.width + torch.tensor(slots, dtype=torch.long, device=group.device)
+        # Rows exactly fill the grid in order: the grid is a view of the batch, no scatter/gather.
+        self.grouped = len(slots) == P * self.width and bool((self.flat == torch.arange(len(slots), device=group.device)).all())
+
     def select_rows(self, rows: Tensor) -> None:
         """Keep only `rows` (an index tensor into the batch), in that order; repeats allowed."""
         self._resize(rows, self.capacity)
@@ -155,29 +201,34 @@ class KVCache:
     def _resize(self, rows: Tensor, capacity: int) -> None:
         """New buffers of `capacity` positions holding the written blocks of `rows` (only those are copied)."""
         L, _, _, H, blk, Dh = self.k.shape
-        shape = (L, self._blocks(capacity), rows.shape[0], H, blk, Dh)
+        shape = (L, self._blocks(capacity - self.prefix_len), rows.shape[0], H, blk, Dh)
         k, v = self.k.new_empty(shape), self.v.new_empty(shape)
-        nb = self._blocks(self.length)
+        nb = self._blocks(self.length - self.prefix_len)
         torch.index_select(self.k[:, :nb], 2, rows, out=k[:, :nb])
         torch.index_select(self.v[:, :nb], 2, rows, out=v[:, :nb])
-        bias = self.bias.new_full((rows.shape[0], 1, 1, shape[1] * blk), float("-inf"))
+        bias = self.bias.new_full((rows.shape[0], 1, 1, self.prefix_len + shape[1] * blk), float("-inf"))
         bias[..., :self.length] = self.bias[rows, ..., :self.length]
         self.k, self.v, self.bias = k, v, bias
+        if self.pk is not None:
+            self._set_groups(self.group[rows])
 
     def update(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Write k, v [B, H, T, Dh] at the current end (after `begin(T)`); return all keys/values
         [B, H, length+T, Dh]: the given ones when the cache was empty, else a gathered copy."""
-        start, end = self.length, self.length + k.shape[2]
-        for b in range(start // self.block, self._blocks(end)):  # the blocks the new positions fall in
-            lo, hi = max(start, b * self.block), min(end, (b + 1) * self.block)
-            self.k[layer, b, :, :, lo - b * self.block:hi - b * self.block] = k[:, :, lo - start:hi - start]
-            self.v[layer, b, :, :, lo - b * self.block:hi - b * self.block] = v[:, :, lo - start:hi - start]
-        if start == 0:
+        start, end, blk = self.length - self.prefix_len, self.length - self.prefix_len + k.shape[2], self.block
+        for b in range(start // blk, self._blocks(end)):  # the blocks the new positions fall in
+            lo, hi = max(start, b * blk), min(end, (b + 1) * blk)
+            self.k[layer, b, :, :, lo - b * blk:hi - b * blk] = k[:, :, lo - start:hi - start]
+            self.v[layer, b, :, :, lo - b * blk:hi - b * blk] = v[:, :, lo - start:hi - start]
+        if self.length == 0:
             return k, v
         B, H, _, Dh = k.shape
         nb = self._blocks(end)
-        keys = self.k[layer, :nb].permute(1, 2, 0, 3, 4).reshape(B, H, nb * self.block, Dh)[:, :, :end]
-        values = self.v[layer, :nb].permute(1, 2, 0, 3, 4).reshape(B, H, nb * self.block, Dh)[:, :, :end]
+        keys = self.k[layer, :nb].permute(1, 2, 0, 3, 4).reshape(B, H, nb * blk, Dh)[:, :, :end]
+        values = self.v[layer, :nb].permute(1, 2, 0, 3, 4).reshape(B, H, nb * blk, Dh)[:, :, :end]
+        if self.pk is not None:
+            keys = torch.cat([self.pk[layer].index_select(0, self.group), keys], dim=2)
+            values = torch.cat([self.pv[layer].index_select(0, self.group), values], dim=2)
         return keys, values
 
     def step_bias(self) -> Tensor | None:
@@ -189,13 +240,19 @@ class KVCache:
         """A decoding step: write k, v [B, H, Dh] at position `length` (after `begin(1)`) and return
         the attention output [B, H, Dh] of queries q [B, H, Dh] over positions 0..length.
         bias: `step_bias()`."""
-        pos, blk = self.length, self.block
+        pos, blk = self.length - self.prefix_len, self.block  # pos: index after the prefix
         full, part = divmod(pos + 1, blk)  # whole blocks, positions in the last partial one
         self.k[layer, pos // blk, :, :, pos % blk] = k
         self.v[layer, pos // blk, :, :, pos % blk] = v
         B, H, Dh = q.shape
-        q = q[:, :, None]  # [B, H, 1, Dh]
         scores = []
+        if self.pk is not None:  # the shared prefix: the queries of a prompt's rows as one matrix
+            Tp, P, m = self.prefix_len, self.pk.shape[1], self.width
+            grid = q if self.grouped else q.new_zeros(P * m, H, Dh).index_copy_(0, self.flat, q)
+            s = grid.view(P, m, H, Dh).transpose(1, 2) @ self.pk[layer].transpose(-1, -2)  # [P, H, m, Tp]
+            s = s.transpose(1, 2).reshape(P * m, H, 1, Tp)
+            scores.append(s if self.grouped else s.index_select(0, self.flat))  # [B, H, 1, Tp]
+        q = q[:, :, None]  # [B, H, 1, Dh]
         if full:  # the whole blocks: one dense batch of matrices
             s = q @ self.k[layer, :full].transpose(-1, -2)  # [full, B, H, 1, block]
             scores.append(s.permute(1, 2, 3, 0, 4).reshape(B, H, 1, full * blk))
@@ -205,14 +262,23 @@ class KVCache:
         if bias is not None:
             scores.add_(bias)
         probs = scores.softmax(dim=-1)
-        out = None
+        outs = []
+        first = self.prefix_len
+        if self.pk is not None:
+            p = probs[..., :first]  # [B, H, 1, Tp]
+            grid = p.reshape(B, H, Tp) if self.grouped else p.new_zeros(P * m, H, Tp).index_copy_(0, self.flat, p[:, :, 0])
+            y = grid.view(P, m, H, Tp).transpose(1, 2) @ self.pv[layer]  # [P, H, m, Dh]
+            y = y.transpose(1, 2).reshape(P * m, H, Dh)
+            outs.append(y if self.grouped else y.index_select(0, self.flat))  # [B, H, Dh]
         if full:
-            p = probs[..., :full * blk].view(B, H, 1, full, blk).permute(3, 0, 1, 2, 4)  # [full, B, H, 1, block]
-            out = (p @ self.v[layer, :full]).sum(dim=0)  # [B, H, 1, Dh]
+            p = probs[..., first:first + full * blk].reshape(B, H, 1, full, blk).permute(3, 0, 1, 2, 4)
+            outs.append((p @ self.v[layer, :full]).sum(dim=0)[:, :, 0])  # [B, H, Dh]
         if part:
-            tail = probs[..., full * blk:] @ self.v[layer, full, :, :, :part]  # [B, H, 1, Dh]
-            out = tail if out is None else out.add_(tail)
-        return out[:, :, 0]
+            outs.append((probs[..., first + full * blk:] @ self.v[layer, full, :, :, :part])[:, :, 0])  # [B, H, Dh]
+        out = outs[0]
+        for y in outs[1:]:
+            out = out + y
+        return out
 
 
 def rope_tables(positions: Tensor, head_dim: int, theta: float) -> tuple[Tensor, Tensor]:

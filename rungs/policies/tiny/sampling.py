@@ -4,7 +4,8 @@ Every CPU demo spends its time here, so the loop does the least work it can:
 
 - prompts are left-padded into one batch and prefilled once each, with per-row RoPE positions
   and a padding mask, so a prompt's output does not depend on what else is in the batch;
-- the `n` samples of a prompt share that prefill (the cache rows are repeated, not recomputed);
+- the `n` samples of a prompt share that prefill: its keys and values are kept once and read once
+  per step for all n rows (`KVCache.share_prefix`);
 - then one token per step for all live rows (`TinyTransformer.decode_step`); rows that finish
   (end of sequence, a stop string, their token budget) stop contributing, and the batch is
   compacted once a quarter of its rows are done, so that copying the cache stays rare;
@@ -124,7 +125,8 @@ def generate_ids(model: TinyTransformer, prompts: Sequence[Sequence[int]], n: in
 
     # -- the n samples of each prompt share its prefill -----------------------------------------
     rows = torch.arange(P, device=device).repeat_interleave(n)  # [B]
-    cache.select_rows(rows)
+    if n > 1:
+        cache.share_prefix(n)  # kept once per prompt, not copied to its n rows
     if has_pad:
         cache.hide(~valid[rows])  # decoding steps never attend to the prompts' padding
     logits, next_pos = logits[rows], positions[rows, -1] + 1  # [B, V], [B]
