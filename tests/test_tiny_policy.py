@@ -228,6 +228,14 @@ def test_hostile_prompts_do_not_crash():
         assert len(long_ids) + len(c.token_ids) <= policy.model.cfg.max_seq_len
 
 
+def test_nan_logits_raise_instead_of_sampling_noise():
+    policy = fresh()
+    with torch.no_grad():
+        policy.model.embed.weight[7, 0] = float("nan")  # tied head: every step's logits hold a NaN
+    with pytest.raises(RuntimeError, match="NaN"):
+        policy.generate(["1+2"], n=2, sampling=SamplingParams(temperature=1.0, max_new_tokens=4, seed=0))
+
+
 def test_fire_diversifies_only_the_first_token():
     policy = fresh(seed=1)
     fire = SamplingParams(temperature=0.0, first_token_temperature=50.0, max_new_tokens=6, seed=0)

@@ -193,6 +193,8 @@ def generate_ids(model: TinyTransformer, prompts: Sequence[Sequence[int]], n: in
         logits = model.decode_step(tok, next_pos, cache).float()  # [Bc, V]
         next_pos = next_pos + 1
 
+    if bool(out_lp.isnan().any()):  # torch.multinomial would have refused; say why instead of returning noise
+        raise RuntimeError("the tiny model produced NaN logits (diverged weights?)")
     ids, lps = out_ids.T.tolist(), out_lp.T.tolist()  # [B, steps]
     out = []
     for r in range(B):
