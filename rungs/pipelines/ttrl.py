@@ -98,7 +98,7 @@ def greedy_verdicts(policy: Policy, task: Task, pool: Any, problems: Sequence[Pr
     """The greedy answer to each problem and its verdict (through the sandboxed pool)."""
     sampling = SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens)
     out: list[tuple[Completion, Verdict]] = []
-    policy.eval()
+    policy.eval()  # safe: nn.Module/Policy.eval(), inference mode; not Python's eval
     for start in range(0, len(problems), batch_size):
         chunk = list(problems[start:start + batch_size])
         groups = policy.generate([task.prompt(p, policy.prompt_style) for p in chunk], n=1, sampling=sampling)

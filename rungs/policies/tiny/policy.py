@@ -85,7 +85,7 @@ class TinyPolicy(Policy):
         if model.cfg.vocab_size != tokenizer.vocab_size:
             raise UserError(f"model vocabulary ({model.cfg.vocab_size}) and tokenizer ({tokenizer.vocab_size}) differ")
         self._device = _device(device)
-        self.model = model.to(self._device).eval()
+        self.model = model.to(self._device).eval()  # safe: nn.Module/Policy.eval(), inference mode; not Python's eval
         self.tokenizer = tokenizer
         self.source = source  # where the weights came from ("random" or a directory), for logs
         self._generator = torch.Generator(device=self._device).manual_seed(seed)
@@ -152,7 +152,7 @@ class TinyPolicy(Policy):
         if sampling.seed is not None:
             generator = torch.Generator(device=self._device).manual_seed(sampling.seed)
         was_training = self.model.training
-        self.model.eval()
+        self.model.eval()  # safe: nn.Module/Policy.eval(), inference mode; not Python's eval
         try:
             samples = generate_ids(self.model, self.encode_prompts(prompts), n, sampling,
                                    eos_id=self.tokenizer.eos_id, pad_id=self.tokenizer.pad_id,
@@ -204,7 +204,7 @@ class TinyPolicy(Policy):
 
     def set_reference(self) -> None:
         """Freeze a copy of the current weights as the KL reference."""
-        ref = copy.deepcopy(self.model).eval()
+        ref = copy.deepcopy(self.model).eval()  # safe: nn.Module/Policy.eval(), inference mode; not Python's eval
         for p in ref.parameters():
             p.requires_grad_(False)
         self._reference = ref
@@ -222,7 +222,7 @@ class TinyPolicy(Policy):
     def train(self) -> None:
         self.model.train()
 
-    def eval(self) -> None:
+    def eval(self) -> None:  # safe: nn.Module/Policy.eval(), inference mode; not Python's eval
         self.model.eval()
 
     def snapshot(self) -> dict[str, Tensor]:
