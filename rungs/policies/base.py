@@ -101,7 +101,7 @@ class Policy(abc.ABC):
     def train(self) -> None:  # noqa: B027 - optional hook
         """Switch to training mode (dropout etc.)."""
 
-    def eval(self) -> None:  # noqa: B027 - optional hook
+    def eval(self) -> None:  # noqa: B027 - optional hook  # safe: nn.Module/Policy.eval(), inference mode; not Python's eval
         """Switch to inference mode."""
 
     def snapshot(self) -> Any:

@@ -411,7 +411,7 @@ class HFPolicy(Policy):
                 self.model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
             else:
                 self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        self.model.eval()
+        self.model.eval()  # safe: nn.Module/Policy.eval(), inference mode; not Python's eval
 
         self._reference: torch.nn.Module | None = None  # full copy (no LoRA)
         self._reference_adapter: dict[str, Tensor] | None = None  # frozen adapter (LoRA)
@@ -470,7 +470,7 @@ class HFPolicy(Policy):
     def _inference(self) -> Iterator[None]:
         """Eval mode (no dropout) and no grad, restoring the training flag afterwards."""
         was_training = self.model.training
-        self.model.eval()
+        self.model.eval()  # safe: nn.Module/Policy.eval(), inference mode; not Python's eval
         try:
             with torch.no_grad():
                 yield
@@ -773,7 +773,7 @@ class HFPolicy(Policy):
             identity = all(torch.count_nonzero(v) == 0 for k, v in adapter.items() if "lora_B" in k)
             self._reference_adapter = None if identity else {k: v.clone() for k, v in adapter.items()}
         else:
-            self._reference = copy.deepcopy(self.model).eval()
+            self._reference = copy.deepcopy(self.model).eval()  # safe: nn.Module/Policy.eval(), inference mode; not Python's eval
             for p in self._reference.parameters():
                 p.requires_grad_(False)
 
@@ -803,8 +803,8 @@ class HFPolicy(Policy):
     def train(self) -> None:
         self.model.train()
 
-    def eval(self) -> None:
-        self.model.eval()
+    def eval(self) -> None:  # safe: nn.Module/Policy.eval(), inference mode; not Python's eval
+        self.model.eval()  # safe: nn.Module/Policy.eval(), inference mode; not Python's eval
 
     def _adapter_state(self) -> dict[str, Tensor]:
         return {k: p.detach() for k, p in self.model.named_parameters() if p.requires_grad}

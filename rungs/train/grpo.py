@@ -355,7 +355,7 @@ class GRPOTrainer:
         G = self.config.num_generations
         prompts = [self.task.prompt(p, self.policy.prompt_style) for p in problems]
         t0 = time.perf_counter()
-        self.policy.eval()
+        self.policy.eval()  # safe: nn.Module/Policy.eval(), inference mode; not Python's eval
         with torch.no_grad():
             groups = self.policy.generate(prompts, n=G, sampling=self._sampling(attempt))
         t1 = time.perf_counter()
@@ -575,7 +575,7 @@ class GRPOTrainer:
         prompts = [self.task.prompt(p, self.policy.prompt_style) for p in problems]
         greedy = SamplingParams(temperature=0.0, max_new_tokens=cfg.max_completion_length, seed=cfg.seed)
         completions: list[Completion] = []
-        self.policy.eval()
+        self.policy.eval()  # safe: nn.Module/Policy.eval(), inference mode; not Python's eval
         chunk = max(cfg.generation_batch_size, 1)
         with torch.no_grad():
             for i in range(0, len(prompts), chunk):

@@ -355,7 +355,7 @@ def _train_loop(cfg: SFTConfig, task: Task, policy: TinyPolicy, pool: VerifierPo
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
         last = step + 1 == cfg.steps
         if last or (cfg.eval_every and (step + 1) % cfg.eval_every == 0):
-            policy.eval()
+            policy.eval()  # safe: nn.Module/Policy.eval(), inference mode; not Python's eval
             if eval_set:
                 result = evaluate_greedy(policy, task, eval_set, pool, max_new_tokens=cfg.max_new_tokens)
                 row.update(accuracy=result.accuracy, statuses=result.statuses)
@@ -367,5 +367,5 @@ def _train_loop(cfg: SFTConfig, task: Task, policy: TinyPolicy, pool: VerifierPo
         with events.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(row) + "\n")
     bar.close()
-    policy.eval()
+    policy.eval()  # safe: nn.Module/Policy.eval(), inference mode; not Python's eval
     return losses, evals, time.perf_counter() - start

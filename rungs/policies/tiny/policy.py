@@ -223,7 +223,7 @@ class TinyPolicy(Policy):
         self.model.train()
 
     def eval(self) -> None:  # safe: nn.Module/Policy.eval(), inference mode; not Python's eval
-        self.model.eval()
+        self.model.eval()  # safe: nn.Module/Policy.eval(), inference mode; not Python's eval
 
     def snapshot(self) -> dict[str, Tensor]:
         return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
@@ -256,7 +256,7 @@ class TinyPolicy(Policy):
         directory = Path(directory)
         tokenizer, cfg = CharTokenizer.load(directory), TinyConfig.load(directory)
         if cfg != self.model.cfg or tokenizer.pieces != self.tokenizer.pieces:
-            self.model = TinyTransformer(cfg).to(self._device).eval()
+            self.model = TinyTransformer(cfg).to(self._device).eval()  # safe: nn.Module/Policy.eval(), inference mode; not Python's eval
             self._reference = None  # a reference of another shape no longer applies
         self.tokenizer = tokenizer
         self._load_weights(directory)
