@@ -31,24 +31,10 @@ import sys
 import time
 from pathlib import Path
 
+from rungs.tasks.integration.perturb import perturb
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "integration_variants_external.jsonl"
-
-
-def perturb(answer: str, rng: random.Random) -> str:
-    """A certainly-wrong variant of a right antiderivative (for a non-zero integrand).
-
-    Same construction as tests/test_external_integrals.py: each changes F' by a non-zero amount.
-    """
-    kind = rng.choice(("scale", "add_x", "add_x2", "negate"))
-    if kind == "scale":  # F' becomes k*f, k != 1
-        k = rng.uniform(1.01, 3.0) if rng.random() < 0.5 else rng.uniform(0.3, 0.99)
-        return f"{k:.4f}*({answer})"
-    if kind == "add_x":  # F' becomes f + c
-        return f"{answer} + {rng.randint(1, 5)}*x"
-    if kind == "add_x2":  # F' becomes f - 2c*x/d
-        return f"{answer} - {rng.randint(1, 5)}*x**2/{rng.randint(1, 4)}"
-    return f"-({answer})"  # F' becomes -f
 
 
 def plain_check(item: tuple[str, str]) -> bool:

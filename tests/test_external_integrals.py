@@ -31,24 +31,12 @@ import pytest
 
 from rungs.errors import UserError
 from rungs.tasks.integration import IntegrationTask, parse_integral
+from rungs.tasks.integration.perturb import perturb
 from rungs.types import Problem, Status
 
 OUT_OF_GRAMMAR = 14  # problems with diff(...), .expand(), .diff(x), factorial(...)
 KNOWN_WRONG_REFERENCES = {1250}  # see the module docstring
 SPECIAL_FUNCTIONS = ("gamma", "fresnels", "Shi", "RootSum")
-
-
-def perturb(answer: str, rng: random.Random) -> str:
-    """A certainly-wrong variant of a right antiderivative of a non-zero integrand (as in bench/verify.py)."""
-    kind = rng.choice(("scale", "add_x", "add_x2", "negate"))
-    if kind == "scale":  # F' becomes k*f, k != 1
-        k = rng.uniform(1.01, 3.0) if rng.random() < 0.5 else rng.uniform(0.3, 0.99)
-        return f"{k:.4f}*({answer})"
-    if kind == "add_x":  # F' becomes f + c
-        return f"{answer} + {rng.randint(1, 5)}*x"
-    if kind == "add_x2":  # F' becomes f - 2c*x/d
-        return f"{answer} - {rng.randint(1, 5)}*x**2/{rng.randint(1, 4)}"
-    return f"-({answer})"  # F' becomes -f
 
 
 def read_jsonl(path: Path) -> list[dict]:
