@@ -153,6 +153,19 @@ def no_arg(cls_name: str, arg: str | None) -> None:
         raise UserError(f"strategy {cls_name!r} takes no argument, got {cls_name}:{arg}")
 
 
+def spec_args(arg: str, first: Callable[[str], Any], second: Callable[[str], Any], default: Any, usage: str) -> tuple[Any, Any]:
+    """'A' or 'A:B' from a strategy spec's argument, converted; anything else is a UserError with `usage`."""
+    from rungs.errors import UserError
+
+    parts = arg.split(":")
+    try:
+        if len(parts) > 2:
+            raise ValueError
+        return first(parts[0]), (second(parts[1]) if len(parts) == 2 else default)
+    except ValueError:
+        raise UserError(usage) from None
+
+
 # -- scorers -------------------------------------------------------------------------------------
 def oracle_score(sample: Sample) -> float:
     """The task's verifier as the scorer: any correct sample beats every wrong one."""

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 from rungs.errors import UserError
 from rungs.policies.base import Policy, SamplingParams
-from rungs.strategies.base import Sampler
+from rungs.strategies.base import Sampler, spec_args
 from rungs.types import Completion
 
 
@@ -94,15 +94,8 @@ class BudgetForcing(Sampler):
     def from_spec(cls, arg: str | None = None) -> BudgetForcing:
         if not arg:
             return cls()
-        parts = arg.split(":")
-        try:
-            if len(parts) > 2:
-                raise ValueError
-            waits = int(parts[0])
-            think = int(parts[1]) if len(parts) == 2 else None
-        except ValueError:
-            raise UserError(f"budget_forcing:{arg}: expected budget_forcing:WAITS or "
-                            f"budget_forcing:WAITS:THINK_TOKENS, e.g. budget_forcing:2:4096") from None
+        waits, think = spec_args(arg, int, int, None, f"budget_forcing:{arg}: expected budget_forcing:WAITS or "
+                                 f"budget_forcing:WAITS:THINK_TOKENS, e.g. budget_forcing:2:4096")
         return cls(waits, think)
 
     @property

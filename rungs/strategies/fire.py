@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from rungs.errors import UserError
 from rungs.policies.base import SamplingParams
-from rungs.strategies.base import Sampler
+from rungs.strategies.base import Sampler, spec_args
 
 
 class Fire(Sampler):
@@ -31,14 +31,8 @@ class Fire(Sampler):
     def from_spec(cls, arg: str | None = None) -> Fire:
         if not arg:
             return cls()
-        parts = arg.split(":")
-        try:
-            if len(parts) > 2:
-                raise ValueError
-            temperature = float(parts[0])
-            top_k = int(parts[1]) if len(parts) == 2 else 16
-        except ValueError:
-            raise UserError(f"fire:{arg}: expected fire:TEMPERATURE or fire:TEMPERATURE:TOP_K, e.g. fire:30:16") from None
+        temperature, top_k = spec_args(arg, float, int, 16,
+                                       f"fire:{arg}: expected fire:TEMPERATURE or fire:TEMPERATURE:TOP_K, e.g. fire:30:16")
         return cls(temperature, top_k)
 
     @property
