@@ -44,3 +44,81 @@ def test_state_dict_resumes_the_exact_sequence():
     b.load_state_dict(state)
     rest_b = [p.id for _ in range(7) for p in b.sample(3)]
     assert rest_a == rest_b
+
+
+def test_window_growth_does_not_drain_the_batch_to_the_frontier():
+    """Regression (issue 8, item 0): newly admitted problems used to go to the head of the queue, so
+    with a window growing faster than the batch every step after the first trained only on the
+    hardest problems just admitted. They are now shuffled in with the rest of the window."""
+    pool = [Problem(f"q{i}", f"problem {i}", meta={"difficulty": i}) for i in range(400)]
+    sampler = CurriculumSampler(pool, difficulty, total_steps=20, seed=0, start_fraction=0.25)
+    sampler.sample(4)
+    frontier_draws = draws = 0
+    for _ in range(19):
+        before = sampler._queue_window
+        after = sampler.window()
+        batch = sampler.sample(4)
+        frontier_draws += sum(before <= p.meta["difficulty"] < after for p in batch)
+        draws += len(batch)
+    assert frontier_draws / draws < 0.5  # each step admits ~15 of a window of 100-400: ~10% expected
+
+
+def _scripted_run(sampler, true_rate, steps, k=4, samples=8, seed=0):
+    """A scripted policy: problem i is solved with probability true_rate[i]; returns drawn ids per step."""
+    import random as _random
+
+    rng = _random.Random(seed)
+    drawn = []
+    for _ in range(steps):
+        batch = sampler.sample(k)
+        drawn.append([p.id for p in batch])
+        problems = [p for p in batch for _ in range(samples)]
+        sampler.observe(problems, [rng.random() < true_rate[p.id] for p in problems])
+    return drawn
+
+
+def test_solve_rate_curriculum_keeps_batches_in_the_learnable_band():
+    from rungs.train.curriculum import SolveRateCurriculum
+
+    rates = [0.0] * 40 + [0.5] * 20 + [1.0] * 40  # only 20% of the pool is learnable
+    pool = [Problem(f"r{i}", f"problem {i}", meta={"difficulty": i % 7}) for i in range(len(rates))]
+    true_rate = {p.id: r for p, r in zip(pool, rates)}
+    sampler = SolveRateCurriculum(pool, total_steps=60, seed=0, band_fraction=0.75)
+    drawn = _scripted_run(sampler, true_rate, steps=60)
+    late = [i for step in drawn[30:] for i in step]
+    learnable = sum(0 < true_rate[i] < 1 for i in late) / len(late)
+    assert learnable >= 0.6  # a uniform draw would give 0.2
+    # Estimates follow the samples: a never-solved problem reads 0, a half-solved one in (0, 1).
+    measured = {p.id: sampler.solve_rate(p) for p in pool if sampler.solve_rate(p) is not None}
+    assert all(measured[i] == 0.0 for i in measured if true_rate[i] == 0.0)
+    assert any(0 < measured[i] < 1 for i in measured if true_rate[i] == 0.5)
+
+
+def test_solve_rate_curriculum_retests_what_it_could_not_solve_once_everything_is_measured():
+    from rungs.train.curriculum import SolveRateCurriculum
+
+    pool = [Problem(f"z{i}", f"problem {i}") for i in range(6)]
+    sampler = SolveRateCurriculum(pool, total_steps=10, seed=0)
+    sampler.observe(pool, [False] * 6)  # all measured, none learnable
+    assert sampler.band() == []
+    again = sampler.sample(3)
+    assert len({p.id for p in again}) == 3  # re-tested, no duplicates in a batch
+    sampler.observe([pool[0]] * 4, [True, False, True, False])
+    assert sampler.band() == [0] and 0 < sampler.solve_rate(pool[0]) < 1
+    sampler.observe([Problem("elsewhere", "not in the pool")], [True])  # ignored
+    assert sampler.solve_rate(Problem("elsewhere", "x")) is None
+
+
+def test_solve_rate_curriculum_state_dict_resumes_the_exact_sequence():
+    import json
+
+    from rungs.train.curriculum import SolveRateCurriculum
+
+    rates = {f"s{i}": (i % 3) / 2 for i in range(30)}
+    pool = [Problem(i, f"problem {i}") for i in rates]
+    a = SolveRateCurriculum(pool, total_steps=20, seed=5)
+    _scripted_run(a, rates, steps=6)
+    state = json.loads(json.dumps(a.state_dict()))  # it goes through a JSON checkpoint
+    b = SolveRateCurriculum(pool, total_steps=20, seed=123)
+    b.load_state_dict(state)
+    assert _scripted_run(a, rates, steps=8, seed=9) == _scripted_run(b, rates, steps=8, seed=9)

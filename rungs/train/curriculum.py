@@ -1,10 +1,26 @@
 """Problem samplers that order a variant pool into a curriculum (LADDER: easiest first).
 
-`CurriculumSampler` sorts the pool by the task's difficulty and samples from an expanding window
-of the easiest problems: at training progress p in [0, 1] the window holds the easiest
-`start + (1 - start) * p` fraction of the pool, so early steps see only the easiest variants
-and the last steps see all of them (including the hardest, e.g. the original problems). Inside
-the window, sampling is uniform without replacement until the window is exhausted.
+Two orders, both resumable:
+
+- `SolveRateCurriculum` (the default of `rungs ladder`): orders and filters by the *current
+  policy's measured* solve rate, re-estimated from its own training samples as it learns, and
+  keeps most of each batch in the learnable band 0 < p < 1 (where GRPO's group advantages are
+  non-zero). See its docstring.
+- `CurriculumSampler` (`--curriculum easiest_first`): sorts the pool by the task's structural
+  difficulty estimate and samples from an expanding window of the easiest problems: at training
+  progress p in [0, 1] the window holds the easiest `start + (1 - start) * p` fraction of the pool,
+  so early steps see only the easiest variants and the last steps see all of them (including the
+  hardest, e.g. the original problems). Inside the window, sampling is uniform without
+  replacement; problems admitted as the window grows are shuffled into the rest of the window.
+
+Why the first is the default (measured, issue 8): the structural estimate ranks by shape, not by
+what this model can do (`x*(x + 1)**2` scores as easy; the tiny model cannot expand it), so the
+easiest-first window can hold only unsolvable problems. And an earlier version of the window put
+each step's newly admitted problems at the head of its queue: with the window growing every step,
+every step after the first trained only on the hardest problems just admitted, and `rungs ladder`
+showed a training accuracy falling from 0.33 to 0 by step 2 while the greedy accuracy of the same
+model on a fixed probe of variants stayed at 0.23-0.25: the curve measured a harder and harder
+frontier, not a worse model.
 
 For a mixed (non-curriculum) order use `rungs.train.grpo.EpochSampler`, a seeded shuffle per epoch.
 
@@ -56,13 +72,12 @@ class CurriculumSampler:
     def sample(self, k: int) -> list[Problem]:
         window = self.window()
         if window != self._queue_window:
-            # The window grew: refill with the whole window, newly admitted problems first, so
-            # every problem is seen soon after it enters.
-            new = list(range(self._queue_window, window))
-            old = [i for i in range(window) if i not in set(new) and i not in set(self._queue)]
-            self.rng.shuffle(new)
-            self.rng.shuffle(old)
-            self._queue = new + [i for i in self._queue if i < window] + old
+            # The window grew: the newly admitted problems join the problems not yet drawn in this
+            # pass, shuffled together (putting them first made every step train on the frontier).
+            queued = set(self._queue)
+            new = [i for i in range(self._queue_window, window) if i not in queued]
+            self._queue = [i for i in self._queue if i < window] + new
+            self.rng.shuffle(self._queue)
             self._queue_window = window
         out: list[Problem] = []
         while len(out) < k:
@@ -96,3 +111,145 @@ def _rng_state(rng: random.Random) -> list[Any]:
 def _rng_from(state: Sequence[Any]) -> tuple[Any, ...]:
     version, internal, gauss = state
     return (version, tuple(internal), gauss)
+
+
+class SolveRateCurriculum:
+    """A curriculum driven by what the policy can do now: its measured solve rate per problem.
+
+    GRPO learns only from groups whose rewards differ (a problem the policy always or never
+    solves gives every sample the same advantage, zero), and RL sharpens what the policy already
+    samples now and then (Yue et al. 2025). So the useful problems are those in the *learnable
+    band* 0 < p < 1 of the current policy's solve rate p, and that band moves as it learns. This
+    sampler keeps an estimate of p per problem from the policy's own training samples (the
+    trainer calls `observe` with every generated group) and fills each batch with
+
+    - `band_fraction` of problems measured in the band (0 < successes < trials), drawn without
+      replacement with weight p(1 - p) + 0.05 (most informative first, none starved), and
+    - the rest exploring: problems never measured, in `prior` order (the task's structural
+      difficulty, easiest first) or shuffled; once all are measured, the out-of-band problems
+      measured longest ago are re-tested, since a problem that was never solved may become
+      solvable (and one always solved may be forgotten).
+
+    Estimates are re-made as training goes: a new observation of a problem is added to its
+    counts after multiplying the old counts by `decay` (0.5: the latest group weighs as much as
+    all earlier ones together).
+
+    Variant trees (LADDER) fit this well: variants the policy cannot yet solve stay out of the
+    batch until re-testing finds them in the band, instead of starving a structural window.
+    """
+
+    def __init__(self, problems: Sequence[Problem], total_steps: int, seed: int = 0,
+                 prior: Callable[[Problem], float] | None = None, band_fraction: float = 0.75,
+                 decay: float = 0.5) -> None:
+        if not problems:
+            raise ValueError("a curriculum needs at least one problem")
+        if not 0 <= band_fraction <= 1:
+            raise ValueError(f"band_fraction must be in [0, 1], got {band_fraction}")
+        if not 0 <= decay <= 1:
+            raise ValueError(f"decay must be in [0, 1], got {decay}")
+        self.problems = list(problems)
+        self.total_steps = max(1, int(total_steps))
+        self.band_fraction = band_fraction
+        self.decay = decay
+        self.rng = random.Random(seed)
+        self.index: dict[str, int] = {}
+        for i, p in enumerate(self.problems):
+            self.index.setdefault(p.id, i)
+        order = list(range(len(self.problems)))
+        if prior is not None:
+            order.sort(key=lambda i: (prior(self.problems[i]), i))
+        else:
+            self.rng.shuffle(order)
+        self.explore_order = order
+        self.explore_position = 0
+        self.steps_done = 0
+        # problem index -> [successes, trials, step of the last observation] (counts decayed)
+        self.stats: dict[int, list[float]] = {}
+
+    def __len__(self) -> int:
+        return len(self.problems)
+
+    # -- estimates ---------------------------------------------------------------------------------
+    def solve_rate(self, problem: Problem) -> float | None:
+        """The current estimate of p for `problem` (None if never measured)."""
+        stat = self.stats.get(self.index.get(problem.id, -1))
+        return None if stat is None or stat[1] <= 0 else stat[0] / stat[1]
+
+    def in_band(self, i: int) -> bool:
+        stat = self.stats.get(i)
+        return stat is not None and stat[0] > 0 and stat[1] - stat[0] > 0
+
+    def band(self) -> list[int]:
+        """Indices of the problems measured in the learnable band 0 < p < 1."""
+        return [i for i in self.stats if self.in_band(i)]
+
+    def observe(self, problems: Sequence[Problem], correct: Sequence[bool]) -> None:
+        """Record one round of samples: `problems[j]` was answered, correctly iff `correct[j]`.
+
+        Problems outside the pool (e.g. a trainer's extra evaluation) are ignored.
+        """
+        tally: dict[int, list[int]] = {}
+        for problem, ok in zip(problems, correct):
+            i = self.index.get(problem.id)
+            if i is not None:
+                t = tally.setdefault(i, [0, 0])
+                t[0] += bool(ok)
+                t[1] += 1
+        for i, (wins, trials) in tally.items():
+            old = self.stats.get(i)
+            if old is None:
+                self.stats[i] = [float(wins), float(trials), float(self.steps_done)]
+            else:
+                self.stats[i] = [old[0] * self.decay + wins, old[1] * self.decay + trials, float(self.steps_done)]
+
+    # -- sampling ----------------------------------------------------------------------------------
+    def sample(self, k: int) -> list[Problem]:
+        chosen: list[int] = []
+        band = self.band()
+        want_band = min(len(band), round(self.band_fraction * k))
+        if want_band:
+            # weighted sampling without replacement (Efraimidis & Spirakis): key u ** (1 / w)
+            def weight(i: int) -> float:
+                s, n, _ = self.stats[i]
+                p = s / n
+                return p * (1 - p) + 0.05
+            keyed = sorted(band, key=lambda i: self.rng.random() ** (1.0 / weight(i)), reverse=True)
+            chosen.extend(keyed[:want_band])
+        taken = set(chosen)
+        while len(chosen) < k and self.explore_position < len(self.explore_order):
+            i = self.explore_order[self.explore_position]
+            self.explore_position += 1
+            if i not in self.stats and i not in taken:
+                chosen.append(i)
+                taken.add(i)
+        if len(chosen) < k:  # everything measured: re-test the out-of-band problems seen longest ago
+            stale = sorted((i for i in self.stats if i not in taken and not self.in_band(i)),
+                           key=lambda i: (self.stats[i][2], self.rng.random()))
+            for i in stale[:k - len(chosen)]:
+                chosen.append(i)
+                taken.add(i)
+        if len(chosen) < k:  # a pool smaller than the batch, or all in band: fill from the band
+            rest = [i for i in band if i not in taken] or list(range(len(self.problems)))
+            while len(chosen) < k:
+                chosen.append(self.rng.choice(rest))
+        self.steps_done += 1
+        return [self.problems[i] for i in chosen]
+
+    @property
+    def epochs_done(self) -> float:
+        return self.steps_done / max(1, self.total_steps)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"steps_done": self.steps_done, "explore_position": self.explore_position,
+                "explore_order": list(self.explore_order), "stats": {str(i): v for i, v in self.stats.items()}, "rng": _rng_state(self.rng),
+                "num_problems": len(self.problems)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if int(state.get("num_problems", len(self.problems))) != len(self.problems):
+            raise ValueError(f"the checkpoint's curriculum had {state['num_problems']} problems, this one "
+                             f"{len(self.problems)}: resume with the same problems and variants")
+        self.steps_done = int(state["steps_done"])
+        self.explore_position = int(state["explore_position"])
+        self.explore_order = [int(i) for i in state["explore_order"]]
+        self.stats = {int(i): [float(x) for x in v] for i, v in state["stats"].items()}
+        self.rng.setstate(_rng_from(state["rng"]))

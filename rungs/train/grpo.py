@@ -376,13 +376,14 @@ class GRPOTrainer:
         """(every generated sample, the samples to learn from, their advantages [B'])."""
         cfg = self.config
         G = cfg.num_generations
-        generated = [self.generate_batch(self.sampler.sample(cfg.prompts_per_step), 0, timings)]
+        generated = [self._observed(self.generate_batch(self.sampler.sample(cfg.prompts_per_step), 0, timings))]
         if cfg.dynamic_sampling == "resample":
             for attempt in range(1, cfg.dynamic_sampling_max_tries + 1):
                 informative = sum(int(not z) for z in self._zero_std(_concat(generated)).view(-1, G)[:, 0])
                 if informative >= cfg.prompts_per_step:
                     break
-                generated.append(self.generate_batch(self.sampler.sample(cfg.prompts_per_step), attempt, timings))
+                generated.append(self._observed(
+                    self.generate_batch(self.sampler.sample(cfg.prompts_per_step), attempt, timings)))
         everything = _concat(generated)
         if cfg.dynamic_sampling == "off":
             keep = everything
@@ -395,8 +396,22 @@ class GRPOTrainer:
         adv = group_advantages(keep.rewards, G, cfg.scale_rewards).advantages  # [B']
         return everything, keep, adv
 
+    def _observed(self, batch: Batch) -> Batch:
+        """Tell a sampler that tracks solve rates (a `SolveRateCurriculum`) what this batch solved."""
+        observe = getattr(self.sampler, "observe", None)
+        if observe is not None:
+            observe(batch.problems, [v.correct for v in batch.verdicts])
+        return batch
+
     def _zero_std(self, batch: Batch) -> torch.Tensor:
-        return group_advantages(batch.rewards, self.config.num_generations, "group").zero_std
+        """[B] bool: the completion's group has equal *verifier* rewards (DAPO filters on accuracy).
+
+        The format term is left out on purpose: in a group where every answer is wrong and one is
+        malformed, it is the only variance, and group scaling blows its 0.1 up to advantages of
+        order one, so counting such groups as informative trained the model on format noise.
+        """
+        verifier = torch.tensor([v.reward for v in batch.verdicts], dtype=torch.float32)  # [B]
+        return group_advantages(verifier, self.config.num_generations, "group").zero_std
 
     # -- the update ----------------------------------------------------------------------------------
     def _micro_batches(self, rows: int) -> list[list[list[int]]]:
