@@ -7,9 +7,11 @@ GRPO on the variants, easiest first. The model never sees a label: the verifier 
     variants: the task's symbolic mutators (built-in tasks; the embedded tiny model cannot write
               problems), or LLM-written variants for instruction-following policies
               (rungs.variants.llm: transformation library, personas, temperature cycling)
-    training: GRPO (rungs.train.grpo) over the variant pool, in curriculum order (an expanding
-              window of the easiest variants, rungs.train.curriculum) or mixed; the original
-              problems join the pool as its hardest rungs (`include_roots`)
+    training: GRPO (rungs.train.grpo) over the variant pool, in curriculum order: by the policy's
+              measured solve rate, keeping batches in the learnable band 0 < p < 1 (default,
+              rungs.train.curriculum.SolveRateCurriculum), an expanding window of the
+              structurally easiest variants (easiest_first), or mixed; the original problems join
+              the pool as its hardest rungs (`include_roots`)
     held-out: greedy accuracy on `eval_problems` at the start, every `eval_steps`, and the end
 
 Trees are saved to variants.jsonl in the run directory and can be reused with `--variants FILE`.
@@ -30,7 +32,7 @@ from rungs.policies.base import Policy
 from rungs.tasks.base import Task, Variant
 from rungs.types import Problem
 
-CURRICULA = ("easiest_first", "mixed")
+CURRICULA = ("solve_rate", "easiest_first", "mixed")
 VARIANTS_FILE = "variants.jsonl"
 FINAL_DIR = "final"
 
@@ -47,8 +49,11 @@ class LadderConfig:
     variant_source: str = help_field("auto", "auto (symbolic if the task has a mutator, else LLM-written) | symbolic | llm")
     depth: int = help_field(3, "depth of each problem's variant tree (the paper: 3 for small models, 2 for strong ones)")
     width: int = help_field(5, "variants per node")
-    curriculum: str = help_field("easiest_first", "easiest_first (an expanding window of the easiest variants) | mixed")
+    curriculum: str = help_field(
+        "solve_rate", "solve_rate (by the policy's measured solve rate, batches kept in the band 0 < p < 1) | "
+        "easiest_first (an expanding window of the structurally easiest variants) | mixed (shuffled)")
     curriculum_start: float = help_field(0.25, "easiest_first: fraction of the pool in play at the first step")
+    band_fraction: float = help_field(0.75, "solve_rate: share of each batch drawn from problems measured in 0 < p < 1 (the rest explore)")
     include_roots: bool = help_field(True, "train on the original problems too (the top rungs of the ladder)")
     limit: int | None = help_field(None, "use only the first N training problems")
     eval_limit: int | None = help_field(None, "use only the first N held-out problems")
@@ -62,6 +67,8 @@ class LadderConfig:
             raise UserError(f"--curriculum {self.curriculum!r}: expected one of {', '.join(CURRICULA)}")
         if self.depth < 1 or self.width < 1:
             raise UserError(f"--depth {self.depth} --width {self.width}: expected integers >= 1")
+        if not 0 <= self.band_fraction <= 1:
+            raise UserError(f"--band-fraction {self.band_fraction}: expected a fraction in [0, 1]")
         if not 0 < self.curriculum_start <= 1:
             raise UserError(f"--curriculum-start {self.curriculum_start}: expected a fraction in (0, 1]")
 
@@ -93,7 +100,7 @@ def run_ladder(config: LadderConfig, grpo: Any, *, resume_dir: str | None = None
     from rungs.pipelines.job import open_job
     from rungs.pipelines.ttrl import TTRLConfig, make_variant_maker
     from rungs.policies import load_policy
-    from rungs.train.curriculum import CurriculumSampler
+    from rungs.train.curriculum import CurriculumSampler, SolveRateCurriculum
     from rungs.train.grpo import EpochSampler, GRPOTrainer
     from rungs.variants.tree import load_tree, save_tree
     from rungs.verify.pool import VerifierPool
@@ -118,8 +125,11 @@ def run_ladder(config: LadderConfig, grpo: Any, *, resume_dir: str | None = None
 
     total_steps = grpo.max_steps if grpo.max_steps > 0 else grpo.total_steps(len(train_pool))
     difficulty = {v.problem.id: v.difficulty for v in variants}
-    if config.curriculum == "easiest_first":
-        sampler: Any = CurriculumSampler(train_pool, lambda p: difficulty.get(p.id, task.difficulty(p)), total_steps,
+    if config.curriculum == "solve_rate":
+        sampler: Any = SolveRateCurriculum(train_pool, total_steps, seed=grpo.seed, band_fraction=config.band_fraction,
+                                           prior=lambda p: difficulty.get(p.id, task.difficulty(p)))
+    elif config.curriculum == "easiest_first":
+        sampler = CurriculumSampler(train_pool, lambda p: difficulty.get(p.id, task.difficulty(p)), total_steps,
                                          seed=grpo.seed, start_fraction=config.curriculum_start)
     else:
         sampler = EpochSampler(train_pool, seed=grpo.seed)
