@@ -53,6 +53,11 @@ class SFTConfig:
     min_lr_ratio: float = help_field(0.1, "final learning rate as a fraction of --lr")
     grad_clip: float = help_field(1.0, "clip the gradient norm to this (0 = off)")
     bf16: bool = help_field(False, "train under bfloat16 autocast (faster on CPUs with AVX512-BF16/AMX; weights stay float32)")
+    distribution: str = help_field(
+        "levels", "training distribution: levels (the generator's difficulty levels in [difficulty_min, difficulty_max]) | "
+        "skills (integration: every elementary rule alone, sums term by term, sparse mixed sums; see tasks/integration/skills.py)")
+    mixed_fraction: float = help_field(0.08, "skills: share of mixed-kind sums (the hard set's shape)")
+    single_fraction: float = help_field(0.5, "skills: share of single-term problems (the rest are same-kind sums)")
     difficulty_min: float = help_field(1.0, "easiest training difficulty")
     difficulty_max: float = help_field(2.0, "hardest training difficulty (integer levels in between are mixed evenly)")
     train_problems: int = help_field(8000, "problems generated up front, split evenly over the levels (cycled in epochs)")
@@ -92,6 +97,9 @@ class SFTConfig:
             ("max_new_tokens", self.max_new_tokens >= 1, "an integer >= 1"),
             ("threads", self.threads >= 0, "an integer >= 0"),
             ("verifier", self.verifier in ("process", "inline"), "'process' or 'inline'"),
+            ("distribution", self.distribution in ("levels", "skills"), "'levels' or 'skills'"),
+            ("mixed_fraction", 0 <= self.mixed_fraction <= 1, "a fraction in [0, 1]"),
+            ("single_fraction", 0 <= self.single_fraction <= 1 - self.mixed_fraction, "a fraction in [0, 1 - mixed_fraction]"),
             ("verify_workers", self.verify_workers >= 0, "an integer >= 0"),
             ("verify_timeout", self.verify_timeout > 0, "a positive number"),
         ]
@@ -169,6 +177,40 @@ def training_pool(task: Task, n: int, lo: float, hi: float, seed: int) -> list[P
               for i, level in enumerate(levels)]
     size = max(len(g) for g in groups)
     return [g[j % len(g)] for g in groups if g for j in range(size)]
+
+
+def builtin_keys(task: Task) -> set[Any]:
+    """`task.problem_key` of every problem in the task's built-in sets (test, dev and train).
+
+    The pretraining pool leaves these out, so no problem that rungs evaluates or trains RL on is
+    a supervised example (tests/test_pretrain.py checks the shipped pools).
+    """
+    from rungs.data import builtin_names, load_problems
+
+    keys: set[Any] = set()
+    for name in builtin_names():
+        if name.startswith(f"{task.name}-"):
+            keys.update(task.problem_key(p) for p in load_problems(f"builtin:{name}"))
+    return keys
+
+
+def pretraining_problems(cfg: SFTConfig, task: Task) -> tuple[list[Problem], list[Problem]]:
+    """(training pool, evaluation draws) of the configured distribution, disjoint from the built-in sets."""
+    if cfg.distribution == "levels":
+        pool = training_pool(task, cfg.train_problems, cfg.difficulty_min, cfg.difficulty_max, cfg.seed)
+        # Fresh draws from the training distribution. Easy levels have few distinct problems, so
+        # these overlap the training pool; the overlap is logged rather than hidden.
+        return pool, generate_problems(task, cfg.eval_problems, cfg.difficulty_min, cfg.difficulty_max, cfg.seed + 7919)
+    make = getattr(task, "skill_problems", None)
+    if make is None:
+        raise UserError(f"--distribution skills: task {task.name!r} has none (the integration task has one)")
+    excluded = builtin_keys(task)
+    pool = make(cfg.train_problems, cfg.seed, mixed_fraction=cfg.mixed_fraction,
+                single_fraction=cfg.single_fraction, exclude=excluded)
+    excluded |= {task.problem_key(p) for p in pool}
+    evals = make(cfg.eval_problems, cfg.seed + 7919, mixed_fraction=cfg.mixed_fraction,
+                 single_fraction=cfg.single_fraction, exclude=excluded) if cfg.eval_problems else []
+    return pool, evals
 
 
 def target_text(answer: str) -> str:
@@ -282,17 +324,15 @@ def _train_and_report(cfg: SFTConfig, task: Task, policy: TinyPolicy, pool: Veri
     train_wall = 0.0
     seen: set[str] = set()
     if not cfg.eval_only and cfg.steps > 0:
-        problems = training_pool(task, cfg.train_problems, cfg.difficulty_min, cfg.difficulty_max, cfg.seed)
+        problems, eval_set = pretraining_problems(cfg, task)
         prompts, targets = encode_examples(policy, task, problems)
         if not prompts:
             raise UserError(f"task {task.name!r}: no training example fits max_seq_len {policy.model.cfg.max_seq_len}")
         seen = {p.text for p in problems}
-        # Fresh draws from the training distribution. Easy levels have few distinct problems, so
-        # these overlap the training pool; the overlap is logged rather than hidden.
-        eval_set = generate_problems(task, cfg.eval_problems, cfg.difficulty_min, cfg.difficulty_max, cfg.seed + 7919)
         overlap = sum(p.text in seen for p in eval_set)
-        log(f"pretrain: {len(seen)} distinct training problems, {len(prompts)} with repeats (difficulty {cfg.difficulty_min:g}-"
-            f"{cfg.difficulty_max:g}); {len(eval_set)} evaluation problems ({overlap} also in training); "
+        log(f"pretrain: {len(seen)} distinct training problems, {len(prompts)} with repeats ({cfg.distribution}" + (
+            f", difficulty {cfg.difficulty_min:g}-{cfg.difficulty_max:g}" if cfg.distribution == "levels" else
+            f", mixed {cfg.mixed_fraction:g}, single {cfg.single_fraction:g}") + f"); {len(eval_set)} evaluation problems ({overlap} also in training); "
             f"model {policy.model.num_parameters() / 1e6:.2f}M parameters")
         losses, evals, train_wall = _train_loop(cfg, task, policy, pool, prompts, targets, eval_set, out)
     # The final table: fresh problems per difficulty. The easy levels have few distinct problems,

@@ -90,6 +90,17 @@ class IntegrationTask(Task):
 
         return generate_problems(n, difficulty, seed)
 
+    def skill_problems(self, n: int, seed: int = 0, *, mixed_fraction: float = 0.08, single_fraction: float = 0.5,
+                       exclude: set[Hashable] | None = None) -> list[Problem]:
+        """The skills pretraining distribution (skills.py): single rules, sums term by term, sparse mixed sums.
+
+        `exclude` holds `problem_key`s never to emit (the built-in evaluation sets).
+        """
+        from rungs.tasks.integration.skills import skill_problems
+
+        return skill_problems(n, seed, mixed_fraction=mixed_fraction, single_fraction=single_fraction,
+                              exclude=exclude, key=lambda text: self.problem_key(Problem("key", text)))
+
     def difficulty(self, problem: Problem) -> float:
         from rungs.tasks.integration.generator import difficulty_of
 
