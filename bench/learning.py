@@ -1,24 +1,30 @@
-"""Does the model get better? Every arm on builtin:integration-hard, same compute, mean +- std over seeds.
+"""Does the model get better? Every arm on the hard test set, same compute, mean +- std over seeds.
 
-    python bench/learning.py                     # the full comparison (tens of minutes on 2 cores)
-    python bench/learning.py --seeds 1 --limit 20 --steps 40    # a quick look
-    python bench/learning.py --part trl          # only the GRPO step-time comparison with TRL
+    python bench/learning.py                          # integration and countdown, 3 seeds (an hour or so on 2 cores)
+    python bench/learning.py --task integration --seeds 1 --steps 20 --limit 20   # a quick look
+    python bench/learning.py --report                 # reprint the table and plots from bench/results
 
-Arms (all label-free: the integration verifier differentiates the answer; no reference is read):
-  base            the shipped tiny model (supervised on easy integrals only), greedy
+Before any RL, bench/precondition.py prints what the base can sample (greedy vs pass@64).
+
+Integration arms (all label-free: the verifier differentiates the answer; no reference is read):
+  base            the shipped tiny-integration model, greedy
   grpo_direct     GRPO on the hard *training* problems themselves, no variants (the paper's ablation)
-  ladder          GRPO on symbolic easier variants of the same training problems, easiest first
-  ladder_ttrl     LADDER, then test-time RL on each test problem's variants (weights rolled back)
-  best_of_n       best-of-N with the verifier from the LADDER weights (where TTRL starts), N chosen so
-                  that the tokens generated per problem match what TTRL spent
+  ladder          the same GRPO budget on the symbolic variant trees of the same training problems
+                  (+ the problems), in the solve-rate curriculum order (rungs ladder's default)
+  ladder_ttrl     LADDER, then test-time RL on each unsolved test problem's variants, weights rolled
+                  back after each problem; a problem counts only if its final greedy answer is right
+  ever_solved     (the paper's looser count: some training sample of the test problem was right)
+  best_of_n       best-of-N with the verifier from the LADDER weights, N matched to TTRL's tokens
+  random_reward   the LADDER run with Bernoulli(0.5) rewards (Shao et al. 2025, "Spurious rewards")
+  format_only     the LADDER run rewarded 1 whenever an answer can be extracted (same paper)
+Countdown arms: base (tiny-countdown), grpo_direct, ladder (variants: fewer numbers, reachable
+sub-targets), on builtin:countdown-hard.
 
-grpo_direct and ladder get the same number of GRPO steps, prompts per step and samples per
-prompt. Test problems are never trained on except by TTRL, which sees each one without its label.
-Tuning happened on builtin:integration-dev only. Results go to bench/results/learning.json and a
-PNG; the table is printed.
-
-Part 2 (--part trl, or both by default): one GRPO step of rungs' trainer with the hf policy on a
-tiny local Qwen2 config against TRL's GRPOTrainer with matched settings, in the same process run.
+The trained arms share steps x prompts x samples. Tuning happened on builtin:integration-dev only;
+every arm is also scored on a fresh draw of hard problems (`rungs sample-problems` at difficulty 3
+and 4 under a seed no one tuned on), reported beside the built-in set. Results:
+bench/results/learning.json, learning.png (accuracy per arm), learning_curves.png (training
+accuracy per step), ttrl_vs_best_of_n.png (accuracy against generated tokens per problem).
 """
 
 from __future__ import annotations
@@ -33,26 +39,31 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+FRESH_SEED = 20261130  # the fresh draw: a seed used nowhere else, fixed before any result was seen
+INTEGRATION_ARMS = ("base", "grpo_direct", "ladder", "ladder_ttrl", "ever_solved", "best_of_n", "random_reward",
+                    "format_only")
+COUNTDOWN_ARMS = ("base", "grpo_direct", "ladder")
+FRESH_ARMS = ("base", "grpo_direct", "ladder", "random_reward", "format_only")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--part", choices=("all", "learning", "trl"), default="all")
+    ap.add_argument("--task", choices=("all", "integration", "countdown"), default="all")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--limit", type=int, default=None, help="first N test problems (default: all 80)")
-    ap.add_argument("--train-problems", default="builtin:integration-train")
-    ap.add_argument("--train-limit", type=int, default=None)
-    ap.add_argument("--steps", type=int, default=100, help="GRPO steps for grpo_direct and ladder")
-    ap.add_argument("--ttrl-steps", type=int, default=12)
+    ap.add_argument("--steps", type=int, default=60, help="GRPO steps of every trained arm")
+    ap.add_argument("--ttrl-steps", type=int, default=8)
     ap.add_argument("--check-every", type=int, default=4)
     ap.add_argument("--depth", type=int, default=2)
     ap.add_argument("--width", type=int, default=4)
-    ap.add_argument("--workers", type=int, default=1, help="verifier workers per seed process")
-    ap.add_argument("--curriculum", default="mixed", choices=("easiest_first", "mixed"),
-                    help="mixed was better on the dev set (easiest_first starved: its window held only unsolvable variants)")
+    ap.add_argument("--ttrl-width", type=int, default=4)
+    ap.add_argument("--fresh", type=int, default=40, help="fresh hard problems per difficulty (3 and 4)")
+    ap.add_argument("--curriculum", default="solve_rate", choices=("solve_rate", "easiest_first", "mixed"))
     ap.add_argument("--grpo", action="append", default=[], metavar="KEY=VALUE", help="override a GRPO setting")
     ap.add_argument("--parallel", type=int, default=3, help="seeds run at once, each in its own process")
-    ap.add_argument("--only-seed", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--workers", type=int, default=1, help="verifier workers per seed process")
+    ap.add_argument("--only", default=None, help=argparse.SUPPRESS)  # TASK:SEED, a child process
+    ap.add_argument("--report", action="store_true", help="only reprint the table and plots from --out")
     ap.add_argument("--out", default=str(HERE / "results"))
     return ap.parse_args(argv)
 
@@ -61,6 +72,7 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
+# -- measurements ------------------------------------------------------------------------------------
 def greedy_accuracy(policy: Any, task: Any, pool: Any, problems: list[Any]) -> float:
     from rungs.pipelines.ttrl import greedy_verdicts
 
@@ -68,31 +80,75 @@ def greedy_accuracy(policy: Any, task: Any, pool: Any, problems: list[Any]) -> f
     return sum(v.correct for _, v in verdicts) / len(verdicts)
 
 
-def best_of_n_accuracy(policy: Any, task: Any, pool: Any, problems: list[Any], n: int, seed: int) -> tuple[float, float]:
-    """(accuracy, mean tokens per problem) of best-of-n with the verifier as the selector."""
+def best_of_n_tokens(policy: Any, task: Any, pool: Any, problems: list[Any], n: int, seed: int,
+                     chunk: int = 64) -> list[float]:
+    """Tokens generated per problem until the first verified sample (inf if none of n is right).
+
+    Best-of-N with a verifier stops at the first verified sample, so its accuracy at a budget of t
+    tokens per problem is the share of problems whose value here is <= t.
+    """
     from rungs.policies.base import SamplingParams
 
-    solved, tokens = 0, 0
+    out = []
     for index, problem in enumerate(problems):
         prompt = task.prompt(problem, policy.prompt_style)
-        hit = False
-        for start in range(0, n, 256):  # samples in chunks: N can be thousands (TTRL's token budget)
-            k = min(256, n - start)
+        spent, solved = 0, math.inf
+        for start in range(0, n, chunk):
+            k = min(chunk, n - start)
             sampling = SamplingParams(temperature=1.0, max_new_tokens=64, seed=seed * 1_000_003 + index * 7919 + start)
             (group,) = policy.generate([prompt], n=k, sampling=sampling)
-            tokens += sum(c.num_tokens for c in group)
-            if any(v.correct for v in pool.verify([problem] * k, [c.text for c in group])):
-                hit = True
-                break  # best-of-N with a verifier stops at the first verified sample
-        solved += hit
-    return solved / len(problems), tokens / len(problems)
+            verdicts = pool.verify([problem] * k, [c.text for c in group])
+            for c, v in zip(group, verdicts):
+                spent += c.num_tokens
+                if v.correct:
+                    solved = spent
+                    break
+            if solved < math.inf:
+                break
+        out.append(solved)
+    return out
 
 
-ARMS = ("base", "grpo_direct", "ladder", "ladder_ttrl", "ever_solved_ttrl", "best_of_n_ladder")
+class ControlPool:
+    """A verifier pool whose rewards are replaced by a control's (Shao et al. 2025, "Spurious rewards").
+
+    random:      reward 1 with probability 0.5, seeded by (seed, call, row): no information at all
+    format_only: reward 1 whenever the task can extract an answer, whatever it is
+    The verdict's status and detail are the real verifier's, so logs still say what was right;
+    only the reward (and `correct`, which the trainer's accuracy metric reads) is replaced.
+    """
+
+    def __init__(self, pool: Any, task: Any, kind: str, seed: int) -> None:
+        import random
+
+        if kind not in ("random", "format_only"):
+            raise ValueError(f"control {kind!r}: expected random or format_only")
+        self.pool, self.task, self.kind = pool, task, kind
+        self.rng = random.Random(f"control:{kind}:{seed}")
+
+    def verify(self, problems: list[Any], completions: list[str]) -> list[Any]:
+        import dataclasses
+
+        from rungs.types import Status
+
+        real = self.pool.verify(problems, completions)
+        out = []
+        for text, verdict in zip(completions, real):
+            if self.kind == "random":
+                hit = self.rng.random() < 0.5
+            else:
+                hit = self.task.extract_answer(text) is not None
+            # `correct` follows the control too: the solve-rate curriculum must not see the truth
+            out.append(dataclasses.replace(verdict, reward=float(hit), status=Status.CORRECT if hit else Status.WRONG,
+                                           detail=f"control {self.kind}; verifier: {verdict.status.value}"))
+        return out
+
+    def __getattr__(self, name: str) -> Any:  # close() etc. go to the real pool
+        return getattr(self.pool, name)
 
 
 def grpo_settings(args: argparse.Namespace, seed: int) -> Any:
-    """The GRPO settings every trained arm shares (tuned on builtin:integration-dev only)."""
+    """The GRPO settings every trained arm shares (the tiny model's defaults; tuned on dev only)."""
     import yaml
 
     from rungs.commands.ttrl import TINY_GRPO_DEFAULTS
@@ -102,13 +158,31 @@ def grpo_settings(args: argparse.Namespace, seed: int) -> Any:
     for item in args.grpo:
         key, _, value = item.partition("=")
         overrides[key] = yaml.safe_load(value)
-    # The tiny model's defaults (rungs/commands/ttrl.py; learning rate: the policy's own, 1e-4).
     return GRPOConfig(**{**TINY_GRPO_DEFAULTS, **overrides, "seed": seed, "max_steps": args.steps,
                          "eval_on_start": False})
 
 
-def run_seed(args: argparse.Namespace, seed: int) -> dict[str, Any]:
-    """Every arm for one seed; returns {arm: accuracy, ...} (also written to seed-S.json)."""
+def fresh_problems(task_name: str, n: int) -> list[Any]:
+    """n fresh problems at difficulty 3 and n at 4 (what `rungs sample-problems` writes), seed FRESH_SEED."""
+    import dataclasses
+
+    from rungs.tasks import get_task
+
+    task = get_task(task_name)
+    # label-free: the integration verifier needs no answer, countdown's target is in the problem
+    return [dataclasses.replace(p, answer=None) for level in (3, 4)
+            for p in task.generate(n, float(level), seed=FRESH_SEED + level)]
+
+
+def training_curve(run_dir: Path) -> list[float]:
+    from rungs.runs import read_jsonl
+
+    return [e["accuracy"] for e in read_jsonl(run_dir / "events.jsonl") if "accuracy" in e and "eval_accuracy" not in e]
+
+
+# -- one seed ------------------------------------------------------------------------------------------
+def run_seed(args: argparse.Namespace, task_name: str, seed: int) -> dict[str, Any]:
+    """Every arm of one task for one seed; each figure is saved as soon as it exists (resumable)."""
     import torch
 
     from rungs.data import load_problems
@@ -121,13 +195,14 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     from rungs.verify.pool import VerifierPool
 
     torch.set_num_threads(1)
-    out = Path(args.out)
-    task = get_task("integration")
-    test = load_problems("builtin:integration-hard", limit=args.limit)
-    train = load_problems(args.train_problems, limit=args.train_limit)
+    out = Path(args.out) / task_name
+    out.mkdir(parents=True, exist_ok=True)
+    task = get_task(task_name)
+    test = load_problems(f"builtin:{task_name}-hard", limit=args.limit)
+    fresh = fresh_problems(task_name, args.fresh) if args.fresh else []
+    train_set = f"builtin:{task_name}-train"
+    train = load_problems(train_set)
     grpo = grpo_settings(args, seed)
-    # Each arm's figure is saved as soon as it exists, and finished LADDER and TTRL runs are
-    # reused, so a killed seed process picks up where it stopped.
     partial = out / f"seed-{seed}.partial.json"
     row: dict[str, Any] = json.loads(partial.read_text()) if partial.exists() else {"seed": seed}
 
@@ -135,137 +210,241 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict[str, Any]:
         row[key] = value
         partial.write_text(json.dumps(row, indent=2))
 
+    def score(name: str, policy: Any) -> None:
+        keep(name, greedy_accuracy(policy, task, pool, test))
+        if fresh and name in FRESH_ARMS:
+            keep(f"fresh/{name}", greedy_accuracy(policy, task, pool, fresh))
+
+    def ladder_run(name: str, control: str | None) -> Any:
+        run_dir = out / f"{name}-seed{seed}"
+        policy = load_policy("tiny", task=task_name, seed=seed)
+        if (run_dir / "summary.json").exists() and (run_dir / "final").is_dir():
+            return load_policy(f"tiny:{run_dir / 'final'}", task=task_name, seed=seed)
+        variants = out / "variants.jsonl"
+        run_ladder(LadderConfig(task=task_name, problems=train_set, eval_problems=None, depth=args.depth,
+                                width=args.width, curriculum=args.curriculum, out=str(run_dir),
+                                variants=str(variants) if variants.exists() else None),
+                   grpo, policy=policy, task=task, pool=ControlPool(pool, task, control, seed) if control else pool,
+                   echo=False, resume_dir=str(run_dir) if (run_dir / "config.yaml").exists() else None)
+        if not variants.exists():  # every arm and seed climbs the same tree (built once, seed 0's)
+            variants.write_bytes((run_dir / "variants.jsonl").read_bytes())
+        if control is None:  # a control's own "accuracy" is its reward: no curve
+            keep(f"curve/{name}", training_curve(run_dir))
+        return policy
+
     t0 = time.perf_counter()
     with VerifierPool(task, workers=args.workers) as pool:
         if "base" not in row:
-            keep("base", greedy_accuracy(load_policy("tiny", task="integration"), task, pool, test))
-        # -- GRPO directly on the hard training problems (no variants): the paper's ablation ----
+            score("base", load_policy("tiny", task=task_name, seed=seed))
         if "grpo_direct" not in row:
-            direct = load_policy("tiny", task="integration", seed=seed)
-            GRPOTrainer(direct, task, grpo, pool=pool, problems=train, progress=False).train()
-            keep("grpo_direct", greedy_accuracy(direct, task, pool, test))
-        # -- LADDER: the same budget on variants of the same training problems -------------------
-        ladder_dir = out / f"ladder-seed{seed}"
-        if (ladder_dir / "summary.json").exists() and (ladder_dir / "final").is_dir():
-            ladder = load_policy(f"tiny:{ladder_dir / 'final'}", task="integration", seed=seed)
-        else:
-            ladder = load_policy("tiny", task="integration", seed=seed)
-            run_ladder(LadderConfig(problems=args.train_problems, limit=args.train_limit, eval_problems=None,
-                                    depth=args.depth, width=args.width, curriculum=args.curriculum,
-                                    out=str(ladder_dir)),
-                       grpo, policy=ladder, task=task, pool=pool, echo=False,
-                       resume_dir=str(ladder_dir) if (ladder_dir / "config.yaml").exists() else None)
-        keep("ladder", greedy_accuracy(ladder, task, pool, test))
-        # -- LADDER + TTRL ------------------------------------------------------------------------
-        ttrl_dir = out / f"ttrl-seed{seed}"
-        ttrl = run_ttrl(TTRLConfig(problems="builtin:integration-hard", limit=args.limit, steps=args.ttrl_steps,
-                                   check_every=args.check_every, out=str(ttrl_dir)),
-                        grpo, policy=ladder, task=task, pool=pool, echo=False,
-                        resume_dir=str(ttrl_dir) if (ttrl_dir / "config.yaml").exists() else None)
-        row["ladder_ttrl"] = ttrl["accuracy_after"]
-        row["ever_solved_ttrl"] = ttrl["ever_solved_during_training"]
-        row["ttrl_tokens_per_problem"] = ttrl["tokens_generated"] / len(test)
-        # -- best-of-N at TTRL's token budget -------------------------------------------------------
-        lengths = [e["completions/mean_length"] for e in read_jsonl(out / f"ttrl-seed{seed}" / "events.jsonl")]
-        n = max(1, math.ceil(row["ttrl_tokens_per_problem"] / max(1.0, statistics.fmean(lengths) if lengths else 16.0)))
-        row["best_of_n"] = n
-        if "best_of_n_ladder" not in row:
-            keep("best_of_n_ladder", best_of_n_accuracy(ladder, task, pool, test, n, seed)[0])
-    row["seconds"] = time.perf_counter() - t0
+            direct = load_policy("tiny", task=task_name, seed=seed)
+            trainer = GRPOTrainer(direct, task, grpo, pool=pool, problems=train, progress=False)
+            trainer.train()
+            keep("curve/grpo_direct", [e["accuracy"] for e in trainer.history if "accuracy" in e])
+            score("grpo_direct", direct)
+        ladder = ladder_run("ladder", None)
+        if "ladder" not in row:
+            score("ladder", ladder)
+        if task_name == "integration":
+            for name, control in (("random_reward", "random"), ("format_only", "format_only")):
+                if name not in row:
+                    score(name, ladder_run(name, control))
+            ttrl_dir = out / f"ttrl-seed{seed}"
+            summary = run_ttrl(TTRLConfig(task=task_name, problems=f"builtin:{task_name}-hard", limit=args.limit,
+                                          steps=args.ttrl_steps, check_every=args.check_every, width=args.ttrl_width,
+                                          out=str(ttrl_dir)),
+                               grpo, policy=ladder, task=task, pool=pool, echo=False,
+                               resume_dir=str(ttrl_dir) if (ttrl_dir / "config.yaml").exists() else None)
+            keep("ladder_ttrl", summary["accuracy_after"])
+            keep("ever_solved", summary["ever_solved_during_training"])
+            outcomes = read_jsonl(ttrl_dir / "outcomes.jsonl")
+            # tokens each problem cost TTRL until its final answer was right (inf: never)
+            keep("ttrl_tokens_to_solve", [0.0 if r["solved_before"] else (r["tokens"] if r["solved_after"] else math.inf)
+                                          for r in outcomes])
+            budget = summary["tokens_generated"] / len(test)
+            lengths = [e["completions/mean_length"] for e in read_jsonl(ttrl_dir / "events.jsonl")
+                       if "completions/mean_length" in e]
+            n = max(1, math.ceil(budget / max(1.0, statistics.fmean(lengths) if lengths else 16.0)))
+            keep("ttrl_tokens_per_problem", budget)
+            keep("best_of_n_n", n)
+            if "best_of_n" not in row:
+                tokens = best_of_n_tokens(ladder, task, pool, test, n, seed)
+                keep("best_of_n_tokens_to_solve", tokens)
+                keep("best_of_n", sum(t < math.inf for t in tokens) / len(tokens))
+    row["seconds"] = round(time.perf_counter() - t0, 1)
     (out / f"seed-{seed}.json").write_text(json.dumps(row, indent=2))
     return row
 
 
-def run_learning(args: argparse.Namespace) -> dict[str, Any]:
+# -- the whole comparison --------------------------------------------------------------------------
+def run_all(args: argparse.Namespace) -> None:
     """Seeds run as parallel subprocesses (each with its own verifier pool); then aggregated."""
     import subprocess
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    base_cmd = [sys.executable, __file__, "--part", "learning", "--out", str(out)]
-    for key in ("limit", "train_problems", "train_limit", "steps", "ttrl_steps", "check_every", "depth", "width",
-                "workers", "curriculum"):
-        value = getattr(args, key)
-        if value is not None:
-            base_cmd += [f"--{key.replace('_', '-')}", str(value)]
-    for item in args.grpo:
-        base_cmd += ["--grpo", item]
-    pending = list(range(args.seeds))
-    running: list[tuple[int, Any]] = []
+    argv = [a for a in sys.argv[1:] if not a.startswith("--only")]
+    tasks = ("integration", "countdown") if args.task == "all" else (args.task,)
+    pending = [(t, s) for t in tasks for s in range(args.seeds) if not (out / t / f"seed-{s}.json").exists()]
+    running: list[tuple[str, int, Any]] = []
     while pending or running:
         while pending and len(running) < args.parallel:
-            seed = pending.pop(0)
-            log = open(out / f"seed-{seed}.log", "w")  # noqa: SIM115 - closed when the child ends
-            running.append((seed, subprocess.Popen([*base_cmd, "--only-seed", str(seed)], stdout=log, stderr=subprocess.STDOUT)))
+            task_name, seed = pending.pop(0)
+            (out / task_name).mkdir(parents=True, exist_ok=True)
+            log = open(out / task_name / f"seed-{seed}.log", "w")  # noqa: SIM115 - closed when the child ends
+            cmd = [sys.executable, __file__, *argv, "--only", f"{task_name}:{seed}"]
+            running.append((task_name, seed, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)))
+            print(f"{task_name} seed {seed}: started (log {log.name})", flush=True)
         time.sleep(2)
-        for seed, proc in list(running):
+        for item in list(running):
+            task_name, seed, proc = item
             if proc.poll() is not None:
-                running.remove((seed, proc))
+                running.remove(item)
                 if proc.returncode != 0:
-                    raise SystemExit(f"seed {seed} failed; see {out / f'seed-{seed}.log'}")
-                print(f"seed {seed} done", flush=True)
-    rows = [json.loads((out / f"seed-{seed}.json").read_text()) for seed in range(args.seeds)]
-    per_seed = {arm: [r[arm] for r in rows] for arm in ARMS}
-    result = {"test_problems": args.limit or 80, "seeds": args.seeds, "settings": vars(args),
-              "grpo": {k: v for k, v in vars(grpo_settings(args, 0)).items()},
-              "per_seed": per_seed, "extra": {"best_of_n": [r["best_of_n"] for r in rows],
-                                              "ttrl_tokens_per_problem": [r["ttrl_tokens_per_problem"] for r in rows],
-                                              "seconds": [r["seconds"] for r in rows]},
-              "summary": {k: mean_std(v) for k, v in per_seed.items()}}
+                    raise SystemExit(f"{task_name} seed {seed} failed; see {out / task_name / f'seed-{seed}.log'}")
+                print(f"{task_name} seed {seed}: done", flush=True)
+
+
+def aggregate(args: argparse.Namespace) -> dict[str, Any]:
+    out = Path(args.out)
+    result: dict[str, Any] = {"settings": {k: v for k, v in vars(args).items() if k not in ("only", "report")},
+                              "grpo": dict(vars(grpo_settings(args, 0))), "fresh_seed": FRESH_SEED}
+    for task_name, arms in (("integration", INTEGRATION_ARMS), ("countdown", COUNTDOWN_ARMS)):
+        rows = [json.loads(p.read_text()) for p in sorted((out / task_name).glob("seed-*.json"))
+                if not p.name.endswith(".partial.json")]
+        if not rows:
+            continue
+        block: dict[str, Any] = {"seeds": len(rows), "per_seed": {}, "summary": {}, "fresh": {}, "curves": {}}
+        for arm in arms:
+            values = [r[arm] for r in rows if arm in r]
+            if values:
+                block["per_seed"][arm] = values
+                block["summary"][arm] = mean_std(values)
+            fresh = [r[f"fresh/{arm}"] for r in rows if f"fresh/{arm}" in r]
+            if fresh:
+                block["fresh"][arm] = mean_std(fresh)
+            curves = [r[f"curve/{arm}"] for r in rows if f"curve/{arm}" in r]
+            if curves:
+                block["curves"][arm] = curves
+        for key in ("best_of_n_n", "ttrl_tokens_per_problem", "seconds"):
+            block[key] = [r.get(key) for r in rows]
+        for key in ("ttrl_tokens_to_solve", "best_of_n_tokens_to_solve"):
+            block[key] = [[t if t < math.inf else None for t in r[key]] for r in rows if key in r]
+        result[task_name] = block
     (out / "learning.json").write_text(json.dumps(result, indent=2))
-    plot(out / "learning.png", result)
     return result
 
 
-def plot(path: Path, result: dict[str, Any]) -> None:
+# -- report ------------------------------------------------------------------------------------------
+NAMES = {
+    "base": "base (greedy)",
+    "grpo_direct": "GRPO on the hard training problems, no variants",
+    "ladder": "LADDER (variants, solve-rate curriculum)",
+    "ladder_ttrl": "LADDER + TTRL (final greedy answer)",
+    "ever_solved": "  (ever solved during TTRL: the looser count)",
+    "best_of_n": "best-of-N (verifier) from LADDER at TTRL's tokens",
+    "random_reward": "control: LADDER with random rewards",
+    "format_only": "control: LADDER with format-only rewards",
+}
+
+
+def print_report(result: dict[str, Any]) -> None:
+    from rungs.report import fmt_mean_std, print_table
+
+    for task_name in ("integration", "countdown"):
+        block = result.get(task_name)
+        if not block:
+            continue
+        rows = []
+        for arm, (m, s) in block["summary"].items():
+            name = NAMES[arm]
+            if arm == "best_of_n":
+                name += f" (N={'/'.join(str(n) for n in block['best_of_n_n'])})"
+            fresh = block["fresh"].get(arm)
+            rows.append({"arm": name, f"{task_name}-hard": fmt_mean_std(m, s),
+                         "fresh draw (d3+d4)": fmt_mean_std(*fresh) if fresh else "-"})
+        print_table(rows, ["arm", f"{task_name}-hard", "fresh draw (d3+d4)"],
+                    title=f"bench/learning.py: {task_name}, greedy accuracy, mean ± std over {block['seeds']} seeds")
+
+
+def plot(result: dict[str, Any], out: Path) -> list[Path]:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     from rungs.report import save_png
 
-    arms = ["base", "grpo_direct", "ladder", "ladder_ttrl", "best_of_n_ladder"]
-    fig = Figure(figsize=(8, 4.2), dpi=110, layout="constrained")
+    paths = []
+    blocks = [(t, result[t]) for t in ("integration", "countdown") if t in result]
+    fig = Figure(figsize=(5.5 * len(blocks), 4.6), dpi=110, layout="constrained")
     FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    means = [result["summary"][a][0] for a in arms]
-    stds = [result["summary"][a][1] for a in arms]
-    ax.bar(arms, means, yerr=stds, capsize=4, color=["#8c8c8c", "#dd8452", "#4c72b0", "#55a868", "#937860"])
-    ax.set_ylabel("accuracy on builtin:integration-hard")
-    ax.set_ylim(0, 1)
-    ax.set_title(f"tiny model, {result['test_problems']} hard integrals, mean ± std over {result['seeds']} seeds")
-    ax.tick_params(axis="x", labelrotation=20)
-    ax.grid(True, axis="y", alpha=0.3)
-    save_png(fig, path)
+    for i, (task_name, block) in enumerate(blocks):
+        ax = fig.add_subplot(1, len(blocks), i + 1)
+        arms = [a for a in block["summary"] if a != "ever_solved"]
+        means = [block["summary"][a][0] for a in arms]
+        stds = [block["summary"][a][1] for a in arms]
+        ax.bar(arms, means, yerr=stds, capsize=4, color="#4c72b0")
+        fresh = [block["fresh"].get(a, (math.nan, 0))[0] for a in arms]
+        ax.scatter(arms, fresh, color="#dd8452", zorder=3, label="fresh draw (d3+d4)")
+        ax.set_ylabel(f"greedy accuracy on builtin:{task_name}-hard")
+        ax.set_ylim(0, 1)
+        ax.set_title(f"tiny {task_name}: greedy accuracy per arm\n(mean ± std over {block['seeds']} seeds; dots: fresh draw)")
+        ax.tick_params(axis="x", labelrotation=35)
+        ax.legend(loc="upper left")
+        ax.grid(True, axis="y", alpha=0.3)
+    save_png(fig, out / "learning.png")
+    paths.append(out / "learning.png")
 
+    fig = Figure(figsize=(5.5 * len(blocks), 4.2), dpi=110, layout="constrained")
+    FigureCanvasAgg(fig)
+    for i, (task_name, block) in enumerate(blocks):
+        ax = fig.add_subplot(1, len(blocks), i + 1)
+        for arm, curves in block["curves"].items():
+            width = min(len(c) for c in curves)
+            mean = [statistics.fmean(c[j] for c in curves) for j in range(width)]
+            smooth = [statistics.fmean(mean[max(0, j - 4):j + 1]) for j in range(width)]
+            ax.plot(range(1, width + 1), smooth, label=arm)
+        ax.set_xlabel("GRPO step")
+        ax.set_ylabel("training accuracy (own samples, 5-step mean)")
+        ax.set_title(f"tiny {task_name}: accuracy on the problems each step trained on")
+        ax.legend(fontsize=8)
+        ax.grid(True, alpha=0.3)
+    save_png(fig, out / "learning_curves.png")
+    paths.append(out / "learning_curves.png")
 
-def print_learning(result: dict[str, Any]) -> None:
-    from rungs.report import fmt_mean_std, print_table
-
-    names = {
-        "base": "base (greedy)",
-        "grpo_direct": "GRPO on the hard problems, no variants",
-        "ladder": "LADDER",
-        "ladder_ttrl": "LADDER + TTRL (final greedy answer)",
-        "ever_solved_ttrl": "  (ever solved during TTRL: looser count)",
-        "best_of_n_ladder": f"best-of-N (verifier) from LADDER weights at TTRL's tokens, N={result['extra']['best_of_n']}",
-    }
-    rows = [{"arm": names[k], "accuracy": fmt_mean_std(*result["summary"][k])} for k in names]
-    print_table(rows, ["arm", "accuracy"],
-                title=f"bench/learning.py: {result['test_problems']} hard integrals, {result['seeds']} seeds")
+    block = result.get("integration", {})
+    if block.get("ttrl_tokens_to_solve") and block.get("best_of_n_tokens_to_solve"):
+        fig = Figure(figsize=(6.5, 4.2), dpi=110, layout="constrained")
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        for key, label in (("ttrl_tokens_to_solve", "LADDER + TTRL (final greedy answer)"),
+                           ("best_of_n_tokens_to_solve", "best-of-N with the verifier")):
+            runs = block[key]
+            top = max((t for r in runs for t in r if t is not None), default=1.0)
+            grid = [top * j / 100 for j in range(101)]
+            acc = [statistics.fmean(sum(t is not None and t <= g for t in r) / len(r) for r in runs) for g in grid]
+            ax.plot(grid, acc, label=label)
+        ax.set_xlabel("tokens generated per test problem")
+        ax.set_ylabel("share of test problems solved")
+        ax.set_title("integration-hard from the LADDER weights: accuracy against test-time tokens")
+        ax.legend()
+        ax.grid(True, alpha=0.3)
+        save_png(fig, out / "ttrl_vs_best_of_n.png")
+        paths.append(out / "ttrl_vs_best_of_n.png")
+    return paths
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.only_seed is not None:
-        print(json.dumps(run_seed(args, args.only_seed)))
+    if args.only:
+        task_name, seed = args.only.split(":")
+        print(json.dumps(run_seed(args, task_name, int(seed))))
         return 0
-    if args.part in ("all", "learning"):
-        print_learning(run_learning(args))
-    if args.part in ("all", "trl"):
-        sys.path.insert(0, str(HERE))
-        from trl_step import main as trl_main  # bench/trl_step.py
-
-        trl_main([])
+    if not args.report:
+        run_all(args)
+    result = aggregate(args)
+    print_report(result)
+    for path in plot(result, Path(args.out)):
+        print(f"plot: {path}")
     return 0
 
 

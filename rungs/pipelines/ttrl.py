@@ -213,7 +213,11 @@ def _train_on_problem(config: TTRLConfig, grpo: Any, policy: Policy, task: Task,
     recorder = RecordingPool(pool, {problem.id})
     snapshot = policy.snapshot()
     try:
-        trainer = trainer_cls(policy, task, grpo, pool=recorder, run_dir=None, problems=pool_problems, progress=False)
+        from rungs.train.curriculum import SolveRateCurriculum
+
+        # The same curriculum as LADDER's: the variants this policy solves sometimes come first.
+        curriculum = SolveRateCurriculum(pool_problems, config.steps, seed=grpo.seed, prior=_safe_difficulty(task))
+        trainer = trainer_cls(policy, task, grpo, pool=recorder, run_dir=None, problems=curriculum, progress=False)
         chunk = config.check_every or config.steps
         steps = 0
         events: list[dict[str, Any]] = []
@@ -235,6 +239,16 @@ def _train_on_problem(config: TTRLConfig, grpo: Any, policy: Policy, task: Task,
     finally:
         policy.restore(snapshot)
     return outcome
+
+
+def _safe_difficulty(task: Task) -> Any:
+    """task.difficulty, or +inf for a problem the task cannot score (explored last)."""
+    def difficulty(problem: Problem) -> float:
+        try:
+            return float(task.difficulty(problem))
+        except Exception:  # noqa: BLE001 - a task without a difficulty measure, or an odd variant
+            return float("inf")
+    return difficulty
 
 
 def summarize_variants(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:

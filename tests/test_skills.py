@@ -1,0 +1,71 @@
+"""The integration "skills" pretraining distribution: its answers, its mix, and its disjointness
+from every built-in set (no evaluated or RL-trained problem is a supervised example)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import sympy
+
+from rungs.tasks import get_task
+from rungs.tasks.integration.generator import x
+from rungs.tasks.integration.skills import skill_problems, term_by_term_answer
+from rungs.train.sft import SFTConfig, builtin_keys, pretraining_problems
+from rungs.types import Problem
+
+TASK = get_task("integration")
+SHIPPED = Path(__file__).resolve().parent.parent / "rungs" / "checkpoints" / "tiny-integration" / "training.json"
+
+
+def test_every_answer_is_an_antiderivative_of_its_problem():
+    problems = skill_problems(120, seed=3)
+    assert len({p.text for p in problems}) == 120
+    for p in problems:
+        assert TASK.verify(p, f"<answer>{p.answer}</answer>").correct, (p.text, p.answer)
+
+
+def test_the_mix_holds_single_rules_same_kind_sums_and_a_few_mixed_sums():
+    problems = skill_problems(400, seed=1, mixed_fraction=0.1, single_fraction=0.5)
+    kinds = {k: sum(p.meta["kind"] == k for p in problems) for k in ("single", "same_kind", "mixed")}
+    assert all(kinds.values())
+    assert kinds["mixed"] < kinds["same_kind"]
+    texts = " ".join(p.text for p in problems)
+    for needle in ("exp(", "sin(", "cos(", "/x", "**2)", "/(", "x**-" if "x**-" in texts else "/x**"):
+        assert needle in texts  # powers incl. negative exponents, linear arguments, chain terms
+    with pytest.raises(ValueError):
+        skill_problems(1, mixed_fraction=0.7, single_fraction=0.5)
+
+
+def test_answers_follow_the_printed_order_of_the_terms():
+    terms = [(9 * sympy.exp(4 * x), 9 * sympy.exp(4 * x) / 4), (6 * x**3, 3 * x**4 / 2)]
+    f = sympy.Add(*(t[0] for t in terms))
+    assert str(f) == "6*x**3 + 9*exp(4*x)"
+    assert term_by_term_answer(terms) == "3*x**4/2 + 9*exp(4*x)/4"
+    assert term_by_term_answer([(x**2, x**3 / 3), (x**2, x**3 / 3)]) is None  # merged terms: draw again
+
+
+def test_excluded_problems_are_never_drawn():
+    first = skill_problems(60, seed=7)
+    excluded = {TASK.problem_key(p) for p in first[::2]}
+    again = TASK.skill_problems(60, seed=7, exclude=excluded)
+    assert not excluded & {TASK.problem_key(p) for p in again}
+
+
+def test_no_builtin_problem_is_in_the_pretraining_pool():
+    """The shipped checkpoint's pool (its recorded settings), regenerated, against every built-in set
+    in canonical form. The generator is prefix-stable, so the first 3,000 draws are the pool's."""
+    config = json.loads(SHIPPED.read_text())["config"]
+    if config.get("distribution") != "skills":
+        pytest.skip("the shipped tiny-integration checkpoint was not trained on the skills distribution")
+    cfg = SFTConfig(**{**config, "train_problems": min(3000, config["train_problems"]), "eval_problems": 50})
+    pool, evals = pretraining_problems(cfg, TASK)
+    keys = builtin_keys(TASK)
+    assert len(keys) > 400  # easy, hard, dev and train sets of the task
+    assert not {TASK.problem_key(p) for p in pool} & keys
+    assert not {TASK.problem_key(p) for p in evals} & keys
+    assert not {p.text for p in evals} & {p.text for p in pool}
+    # The check itself can fail: a built-in problem would be caught.
+    hard = Problem("h", "integrate(6*x**3 + 9*exp(4*x), x)")
+    assert TASK.problem_key(hard) in keys
