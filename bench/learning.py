@@ -40,8 +40,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 FRESH_SEED = 20261130  # the fresh draw: a seed used nowhere else, fixed before any result was seen
-INTEGRATION_ARMS = ("base", "grpo_direct", "ladder", "ladder_ttrl", "ever_solved", "best_of_n", "random_reward",
-                    "format_only")
+INTEGRATION_ARMS = ("base", "grpo_direct", "ladder", "ladder_ttrl", "ever_solved", "best_of_n", "ttrl_vote",
+                    "ttrl_vote/label_accuracy", "ttrl_vote/reward_accuracy", "random_reward", "format_only")
 COUNTDOWN_ARMS = ("base", "grpo_direct", "ladder")
 FRESH_ARMS = ("base", "grpo_direct", "ladder", "random_reward", "format_only")
 
@@ -57,6 +57,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--depth", type=int, default=2)
     ap.add_argument("--width", type=int, default=4)
     ap.add_argument("--ttrl-width", type=int, default=4)
+    ap.add_argument("--vote-steps", type=int, default=30, help="TTRL --mode vote: GRPO steps over the test set")
+    ap.add_argument("--vote-samples", type=int, default=32, help="TTRL --mode vote: answers voted on per problem")
     ap.add_argument("--fresh", type=int, default=40, help="fresh hard problems per difficulty (3 and 4)")
     ap.add_argument("--curriculum", default="solve_rate", choices=("solve_rate", "easiest_first", "mixed"))
     ap.add_argument("--grpo", action="append", default=[], metavar="KEY=VALUE", help="override a GRPO setting")
@@ -271,6 +273,21 @@ def run_seed(args: argparse.Namespace, task_name: str, seed: int) -> dict[str, A
                 tokens = best_of_n_tokens(ladder, task, pool, test, n, seed)
                 keep("best_of_n_tokens_to_solve", tokens)
                 keep("best_of_n", sum(t < math.inf for t in tokens) / len(tokens))
+            # -- Zuo et al.'s TTRL: majority-vote pseudo-labels on the unlabelled test set; the
+            #    verifier only reports (label accuracy, reward accuracy, final accuracy) -------------
+            if "ttrl_vote" not in row:
+                vote_dir = out / f"ttrl-vote-seed{seed}"
+                voter = load_policy(f"tiny:{out / f'ladder-seed{seed}' / 'final'}", task=task_name, seed=seed)
+                summary = run_ttrl(TTRLConfig(task=task_name, problems=f"builtin:{task_name}-hard", limit=args.limit,
+                                              mode="vote", steps_vote=args.vote_steps, vote_samples=args.vote_samples,
+                                              out=str(vote_dir)),
+                                   grpo, policy=voter, task=task, pool=pool, echo=False,
+                                   resume_dir=str(vote_dir) if (vote_dir / "config.yaml").exists() else None)
+                events = [e for e in read_jsonl(vote_dir / "events.jsonl") if "ttrl/label_accuracy" in e]
+                for key in ("label_accuracy", "reward_accuracy"):
+                    keep(f"ttrl_vote/{key}", statistics.fmean(e[f"ttrl/{key}"] for e in events) if events else 0.0)
+                keep("ttrl_vote_label_accuracy_per_step", [e["ttrl/label_accuracy"] for e in events])
+                keep("ttrl_vote", summary["accuracy_after"])
     row["seconds"] = round(time.perf_counter() - t0, 1)
     (out / f"seed-{seed}.json").write_text(json.dumps(row, indent=2))
     return row
@@ -343,6 +360,9 @@ NAMES = {
     "ladder_ttrl": "LADDER + TTRL (final greedy answer)",
     "ever_solved": "  (ever solved during TTRL: the looser count)",
     "best_of_n": "best-of-N (verifier) from LADDER at TTRL's tokens",
+    "ttrl_vote": "LADDER + TTRL --mode vote (Zuo et al.), final greedy",
+    "ttrl_vote/label_accuracy": "  (majority-label accuracy during vote TTRL)",
+    "ttrl_vote/reward_accuracy": "  (pseudo-reward accuracy during vote TTRL)",
     "random_reward": "control: LADDER with random rewards",
     "format_only": "control: LADDER with format-only rewards",
 }
@@ -379,7 +399,7 @@ def plot(result: dict[str, Any], out: Path) -> list[Path]:
     FigureCanvasAgg(fig)
     for i, (task_name, block) in enumerate(blocks):
         ax = fig.add_subplot(1, len(blocks), i + 1)
-        arms = [a for a in block["summary"] if a != "ever_solved"]
+        arms = [a for a in block["summary"] if a != "ever_solved" and "/" not in a]
         means = [block["summary"][a][0] for a in arms]
         stds = [block["summary"][a][1] for a in arms]
         ax.bar(arms, means, yerr=stds, capsize=4, color="#4c72b0")
