@@ -7,13 +7,14 @@ policy, greedy accuracy and the unbiased pass@k (Chen et al. 2021) from n sample
 
     hard       the test set (builtin:integration-hard by default)
     variants   the depth-1 symbolic variants of those problems (what LADDER's tree starts from)
-    dev        the level 3-4 problems of builtin:integration-dev (what the distribution was tuned on)
+    dev        the level 3-4 problems of builtin:TASK-dev (what the distribution was tuned on)
 
 LADDER's regime is greedy well below pass@64 with pass@64 well above zero (issue 8 asks for
 greedy <= 15% and pass@64 >= 40% on the hard set).
 
     python bench/precondition.py                                  # the shipped tiny-integration
     python bench/precondition.py --policy tiny:runs/x --sets dev  # a candidate base, dev only
+    python bench/precondition.py --task countdown                 # the shipped tiny-countdown
 """
 
 from __future__ import annotations
@@ -56,12 +57,12 @@ def curve(counts: list[int], greedy: list[bool], n: int) -> dict[str, Any]:
             "solved_at_least_once": sum(c > 0 for c in counts) / len(counts)}
 
 
-def problem_sets(names: list[str], test: str, seed: int) -> dict[str, list[Any]]:
+def problem_sets(task_name: str, names: list[str], test: str, seed: int) -> dict[str, list[Any]]:
     from rungs.data import load_problems
     from rungs.tasks import get_task
     from rungs.variants.tree import variant_tree
 
-    task = get_task("integration")
+    task = get_task(task_name)
     out: dict[str, list[Any]] = {}
     hard = load_problems(test)
     if "hard" in names:
@@ -76,12 +77,12 @@ def problem_sets(names: list[str], test: str, seed: int) -> dict[str, list[Any]]
                     variants.append(v.problem)
         out["variants"] = variants
     if "dev" in names:
-        out["dev"] = [p for p in load_problems("builtin:integration-dev") if p.meta.get("level") in (3, 4)]
+        out["dev"] = [p for p in load_problems(f"builtin:{task_name}-dev") if p.meta.get("level", p.meta.get("difficulty")) in (3, 4)]
     return out
 
 
 def measure(policy_spec: str, sets: list[str], n: int = 64, temperature: float = 1.0, seed: int = 0,
-            test: str = "builtin:integration-hard", workers: int = 2) -> dict[str, Any]:
+            test: str | None = None, workers: int = 2, task_name: str = "integration") -> dict[str, Any]:
     """{set name: curve} for one policy."""
     import torch
 
@@ -90,11 +91,13 @@ def measure(policy_spec: str, sets: list[str], n: int = 64, temperature: float =
     from rungs.verify.pool import VerifierPool
 
     torch.set_num_threads(1)
-    task = get_task("integration")
-    policy = load_policy(policy_spec, task="integration", seed=seed)
-    result: dict[str, Any] = {"policy": policy_spec, "n": n, "temperature": temperature}
+    task = get_task(task_name)
+    policy = load_policy(policy_spec, task=task_name, seed=seed)
+    result: dict[str, Any] = {"task": task_name, "policy": policy_spec, "n": n, "temperature": temperature}
     with VerifierPool(task, workers=workers) as pool:
-        for name, problems in problem_sets(sets, test, seed).items():
+        for name, problems in problem_sets(task_name, sets, test or f"builtin:{task_name}-hard", seed).items():
+            if not problems:
+                continue
             t0 = time.perf_counter()
             counts, greedy = sample_counts(policy, task, pool, problems, n, temperature, seed)
             result[name] = {**curve(counts, greedy, n), "seconds": round(time.perf_counter() - t0, 1)}
@@ -113,21 +116,23 @@ def print_curves(result: dict[str, Any]) -> None:
             rows.append({"set": f"{name} ({c['problems']})", "greedy": f"{c['greedy']:.3f}",
                          **{f"pass@{k}": f"{v:.3f}" for k, v in c["pass@k"].items()}})
     cols = ["set", "greedy", *[f"pass@{k}" for k in KS if k <= result["n"]]]
-    print_table(rows, cols, title=f"precondition: {result['policy']}, {result['n']} samples at T={result['temperature']}")
+    print_table(rows, cols, title=f"precondition: {result['task']}, {result['policy']}, {result['n']} samples at T={result['temperature']}")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--task", default="integration", choices=("integration", "countdown"))
     ap.add_argument("--policy", default="tiny")
     ap.add_argument("--sets", default="hard,variants,dev")
     ap.add_argument("--n", type=int, default=64)
     ap.add_argument("--temperature", type=float, default=1.0)
-    ap.add_argument("--test", default="builtin:integration-hard")
+    ap.add_argument("--test", default=None, help="test set (default builtin:TASK-hard)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default=None, help="write the curves as JSON here")
     args = ap.parse_args(argv)
-    result = measure(args.policy, args.sets.split(","), args.n, args.temperature, args.seed, args.test, args.workers)
+    result = measure(args.policy, args.sets.split(","), args.n, args.temperature, args.seed, args.test, args.workers,
+                     args.task)
     print_curves(result)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

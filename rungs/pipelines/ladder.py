@@ -54,6 +54,8 @@ class LadderConfig:
         "easiest_first (an expanding window of the structurally easiest variants) | mixed (shuffled)")
     curriculum_start: float = help_field(0.25, "easiest_first: fraction of the pool in play at the first step")
     band_fraction: float = help_field(0.75, "solve_rate: share of each batch drawn from problems measured in 0 < p < 1 (the rest explore)")
+    explore: str = help_field("random", "solve_rate: order in which unmeasured problems are tried: random | easiest_first | hardest_first (structural difficulty)")
+    hard_bias: bool = help_field(True, "solve_rate: within the band, prefer structurally harder problems (weight x difficulty)")
     include_roots: bool = help_field(True, "train on the original problems too (the top rungs of the ladder)")
     limit: int | None = help_field(None, "use only the first N training problems")
     eval_limit: int | None = help_field(None, "use only the first N held-out problems")
@@ -67,6 +69,8 @@ class LadderConfig:
             raise UserError(f"--curriculum {self.curriculum!r}: expected one of {', '.join(CURRICULA)}")
         if self.depth < 1 or self.width < 1:
             raise UserError(f"--depth {self.depth} --width {self.width}: expected integers >= 1")
+        if self.explore not in ("random", "easiest_first", "hardest_first"):
+            raise UserError(f"--explore {self.explore!r}: expected random, easiest_first or hardest_first")
         if not 0 <= self.band_fraction <= 1:
             raise UserError(f"--band-fraction {self.band_fraction}: expected a fraction in [0, 1]")
         if not 0 < self.curriculum_start <= 1:
@@ -127,7 +131,8 @@ def run_ladder(config: LadderConfig, grpo: Any, *, resume_dir: str | None = None
     difficulty = {v.problem.id: v.difficulty for v in variants}
     if config.curriculum == "solve_rate":
         sampler: Any = SolveRateCurriculum(train_pool, total_steps, seed=grpo.seed, band_fraction=config.band_fraction,
-                                           prior=lambda p: difficulty.get(p.id, task.difficulty(p)))
+                                           prior=lambda p: difficulty.get(p.id, task.difficulty(p)),
+                                           explore=config.explore, hard_bias=config.hard_bias)
     elif config.curriculum == "easiest_first":
         sampler = CurriculumSampler(train_pool, lambda p: difficulty.get(p.id, task.difficulty(p)), total_steps,
                                          seed=grpo.seed, start_fraction=config.curriculum_start)

@@ -140,13 +140,15 @@ class SolveRateCurriculum:
 
     def __init__(self, problems: Sequence[Problem], total_steps: int, seed: int = 0,
                  prior: Callable[[Problem], float] | None = None, band_fraction: float = 0.75,
-                 decay: float = 0.5) -> None:
+                 decay: float = 0.5, explore: str = "random", hard_bias: bool = False) -> None:
         if not problems:
             raise ValueError("a curriculum needs at least one problem")
         if not 0 <= band_fraction <= 1:
             raise ValueError(f"band_fraction must be in [0, 1], got {band_fraction}")
         if not 0 <= decay <= 1:
             raise ValueError(f"decay must be in [0, 1], got {decay}")
+        if explore not in ("random", "easiest_first", "hardest_first"):
+            raise ValueError(f"explore must be random, easiest_first or hardest_first, got {explore!r}")
         self.problems = list(problems)
         self.total_steps = max(1, int(total_steps))
         self.band_fraction = band_fraction
@@ -156,11 +158,13 @@ class SolveRateCurriculum:
         for i, p in enumerate(self.problems):
             self.index.setdefault(p.id, i)
         order = list(range(len(self.problems)))
-        if prior is not None:
-            order.sort(key=lambda i: (prior(self.problems[i]), i))
-        else:
-            self.rng.shuffle(order)
+        self.rng.shuffle(order)
+        if prior is not None and explore == "easiest_first":
+            order.sort(key=lambda i: prior(self.problems[i]))
+        elif prior is not None and explore == "hardest_first":
+            order.sort(key=lambda i: -prior(self.problems[i]))
         self.explore_order = order
+        self.prior = [max(1.0, prior(p)) if prior is not None else 1.0 for p in self.problems] if hard_bias else None
         self.explore_position = 0
         self.steps_done = 0
         # problem index -> [successes, trials, step of the last observation] (counts decayed)
@@ -212,7 +216,7 @@ class SolveRateCurriculum:
             def weight(i: int) -> float:
                 s, n, _ = self.stats[i]
                 p = s / n
-                return p * (1 - p) + 0.05
+                return (p * (1 - p) + 0.05) * (self.prior[i] if self.prior else 1.0)
             keyed = sorted(band, key=lambda i: self.rng.random() ** (1.0 / weight(i)), reverse=True)
             chosen.extend(keyed[:want_band])
         taken = set(chosen)

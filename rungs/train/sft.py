@@ -56,8 +56,8 @@ class SFTConfig:
     distribution: str = help_field(
         "levels", "training distribution: levels (the generator's difficulty levels in [difficulty_min, difficulty_max]) | "
         "skills (integration: every elementary rule alone, sums term by term, sparse mixed sums; see tasks/integration/skills.py)")
-    mixed_fraction: float = help_field(0.08, "skills: share of mixed-kind sums (the hard set's shape)")
-    single_fraction: float = help_field(0.5, "skills: share of single-term problems (the rest are same-kind sums)")
+    mixed_fraction: float = help_field(0.02, "skills: share of mixed-kind sums (the hard set's shape)")
+    single_fraction: float = help_field(0.4, "skills: share of single-term problems (the rest are same-kind sums)")
     difficulty_min: float = help_field(1.0, "easiest training difficulty")
     difficulty_max: float = help_field(2.0, "hardest training difficulty (integer levels in between are mixed evenly)")
     train_problems: int = help_field(8000, "problems generated up front, split evenly over the levels (cycled in epochs)")

@@ -90,7 +90,7 @@ class IntegrationTask(Task):
 
         return generate_problems(n, difficulty, seed)
 
-    def skill_problems(self, n: int, seed: int = 0, *, mixed_fraction: float = 0.08, single_fraction: float = 0.5,
+    def skill_problems(self, n: int, seed: int = 0, *, mixed_fraction: float = 0.02, single_fraction: float = 0.4,
                        exclude: set[Hashable] | None = None) -> list[Problem]:
         """The skills pretraining distribution (skills.py): single rules, sums term by term, sparse mixed sums.
 

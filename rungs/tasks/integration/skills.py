@@ -50,6 +50,7 @@ from rungs.types import Problem
 
 MAX_PROMPT_CHARS = 90  # the hard set's longest prompts are ~80 characters
 MAX_ANSWER_CHARS = 80
+_FRESH_ATTEMPTS = 12  # draws spent looking for a new problem of a kind before repeating one
 _LINEAR_FUNCS = (sympy.exp, sympy.sin, sympy.cos)
 _POWERS = (-4, -3, -2, 1, 2, 3, 4, 5, 6, 7)
 
@@ -128,9 +129,12 @@ def term_by_term_answer(terms: list[Term]) -> str | None:
     return text
 
 
-def skill_problems(n: int, seed: int = 0, *, mixed_fraction: float = 0.08, single_fraction: float = 0.5,
+def skill_problems(n: int, seed: int = 0, *, mixed_fraction: float = 0.02, single_fraction: float = 0.4,
                    exclude: set[str] | None = None, key: Callable[[str], str] | None = None) -> list[Problem]:
-    """`n` distinct problems of the skills distribution (see the module docstring), with answers.
+    """`n` problems of the skills distribution (see the module docstring), with answers.
+
+    The kinds come in exactly the asked shares: a kind that runs out of new problems (single
+    terms are a few thousand) repeats earlier ones, as `rungs pretrain` repeats small levels.
 
     Args:
         n: how many problems.
@@ -148,28 +152,39 @@ def skill_problems(n: int, seed: int = 0, *, mixed_fraction: float = 0.08, singl
         raise ValueError(f"fractions must lie in [0, 1] and sum to at most 1, got mixed {mixed_fraction}, single {single_fraction}")
     exclude = exclude or set()
     key = key or (lambda text: text)
+    makers = {"mixed": _mixed_sum, "single": _single, "same_kind": _same_kind_sum}
     problems: list[Problem] = []
     seen: set[str] = set()
+    by_kind: dict[str, list[Problem]] = {kind: [] for kind in makers}
     rng = random.Random(f"integration-skills:{seed}")
-    attempts = 0
+    misses = 0
     while len(problems) < n:
-        attempts += 1
-        if attempts > 50 * n + 1000:
-            raise RuntimeError(f"could only draw {len(problems)} of {n} distinct skill problems")
         r = rng.random()
         kind = "mixed" if r < mixed_fraction else "single" if r < mixed_fraction + single_fraction else "same_kind"
-        terms = {"mixed": _mixed_sum, "single": _single, "same_kind": _same_kind_sum}[kind](rng)
-        f = sympy.Add(*(t[0] for t in terms))
-        if f == 0 or not f.has(x) or f.has(sympy.Float, sympy.zoo, sympy.nan, sympy.oo):
-            continue
-        answer = term_by_term_answer(terms)
-        text = f"integrate({f}, x)"
-        if answer is None or len(text) > MAX_PROMPT_CHARS or len(answer) > MAX_ANSWER_CHARS:
-            continue
-        k = key(text)
-        if k in seen or k in exclude:
-            continue
-        seen.add(k)
-        problems.append(Problem(id=f"int-skills-s{seed}-{len(problems)}", text=text, answer=answer,
-                                meta={"source": "skills", "kind": kind, "terms": len(terms)}))
+        drawn = None
+        for _ in range(_FRESH_ATTEMPTS):
+            terms = makers[kind](rng)
+            f = sympy.Add(*(t[0] for t in terms))
+            if f == 0 or not f.has(x) or f.has(sympy.Float, sympy.zoo, sympy.nan, sympy.oo):
+                continue
+            answer = term_by_term_answer(terms)
+            text = f"integrate({f}, x)"
+            if answer is None or len(text) > MAX_PROMPT_CHARS or len(answer) > MAX_ANSWER_CHARS:
+                continue
+            k = key(text)
+            if k in seen or k in exclude:
+                continue
+            seen.add(k)
+            drawn = Problem(id=f"int-skills-s{seed}-{len(problems)}", text=text, answer=answer,
+                            meta={"source": "skills", "kind": kind, "terms": len(terms)})
+            break
+        if drawn is None:  # the kind has run out of new problems: repeat one, so the mix stays as asked
+            if not by_kind[kind]:  # none of this kind at all (all excluded): the others fill in
+                misses += 1
+                if misses > 100 * (n + 10):
+                    raise RuntimeError(f"could only draw {len(problems)} of {n} skill problems")
+                continue
+            drawn = rng.choice(by_kind[kind])
+        by_kind[kind].append(drawn)
+        problems.append(drawn)
     return problems
