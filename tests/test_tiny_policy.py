@@ -356,29 +356,30 @@ def test_task_picks_its_shipped_checkpoint_or_warns():
 
 
 # Greedy outputs of the shipped tiny-integration checkpoint on the first 20 problems of
-# builtin:integration-easy (one left-padded batch), recorded before the sampler was optimised:
-# a faster sampler must keep them exactly (wrong answers included: this pins the computation).
+# builtin:integration-easy (one left-padded batch), recorded when the checkpoint was retrained on the
+# skills distribution (issue 8): a faster sampler must keep them exactly (wrong answers included:
+# this pins the computation).
 SHIPPED_GREEDY = [
     "<answer>7*exp(x)</answer>",
     "<answer>5*x**4/4</answer>",
     "<answer>-3*x**4/4 + 2*x**3</answer>",
-    "<answer>--5*cos(x)</answer>",
-    "<answer>8*x**5/5 + 2*x</answer>",
+    "<answer>-5*cos(x)**2/2</answer>",
+    "<answer>8*x**5/5 + x**2</answer>",
     "<answer>2*x**5/5</answer>",
-    "<answer>x**6</answer>",
-    "<answer>-7*sin(x)</answer>",
-    "<answer>4*x**3</answer>",
-    "<answer>2*ex)<answer>2*2/2</answer>",
-    "<answer>7*sin(x)</answer>",
+    "<answer>2*x**6/3</answer>",
+    "<answer>-7*sin(x)**4/4</answer>",
+    "<answer>2*x**3</answer>",
+    "<answer>2*exp(x)</answer>",
+    "<answer>7*sin(x)**4/4</answer>",
     "<answer>3*x**5/5 + 7*x**2/2</answer>",
-    "<answer>2*x**2</answer>",
-    "<answer>2*sin(x)</answer>",
+    "<answer>4*x**4/3</answer>",
+    "<answer>sin(x)**4/3</answer>",
     "<answer>8*x**5/5 + 7*x**3/3</answer>",
-    "<answer>12*x**5/5</answer>",
-    "<answer>8*x**5/5 - 5*x</answer>",
+    "<answer>2*x**5/5 - x**5/5</answer>",
+    "<answer>8*x**5/5 - 5*x**2/2</answer>",
     "<answer>x**2</answer>",
-    "<answer>5*x**6/3</answer>",
-    "<answer>-5*x**2</answer>",
+    "<answer>x**6/6</answer>",
+    "<answer>-1)<answer>- + 1/(2*x**2)</answer>",
 ]
 
 

@@ -45,7 +45,10 @@ if TYPE_CHECKING:  # torch is imported where it is used, so `rungs pretrain --he
 @dataclass
 class SFTConfig:
     task: str = help_field("integration", "task whose generated problems to train on")
-    steps: int = help_field(2500, "optimizer steps")
+    steps: int = help_field(2500, "optimizer steps (the learning-rate schedule's length)")
+    stop_at_step: int | None = help_field(
+        None, "end training after this step, the schedule still that of --steps: an early-stopped checkpoint of the "
+        "longer run (the shipped tiny-integration is step 1000 of 2000, chosen on the dev set)")
     batch_size: int = help_field(32, "problems per step")
     lr: float = help_field(3e-3, "peak learning rate (AdamW)")
     weight_decay: float = help_field(0.1, "AdamW weight decay on matrices (not on norms)")
@@ -83,6 +86,7 @@ class SFTConfig:
     def __post_init__(self) -> None:
         checks = [
             ("steps", self.steps >= 0, "an integer >= 0"),
+            ("stop_at_step", self.stop_at_step is None or 1 <= self.stop_at_step <= self.steps, "an integer in [1, steps]"),
             ("batch_size", self.batch_size >= 1, "an integer >= 1"),
             ("lr", self.lr > 0, "a positive number"),
             ("weight_decay", self.weight_decay >= 0, "a number >= 0"),
@@ -373,7 +377,8 @@ def _train_loop(cfg: SFTConfig, task: Task, policy: TinyPolicy, pool: VerifierPo
     out.mkdir(parents=True, exist_ok=True)
     events.write_text("", encoding="utf-8")
     start = time.perf_counter()
-    bar = tqdm(range(cfg.steps), desc="pretrain", disable=not cfg.progress, dynamic_ncols=True)
+    last_step = cfg.stop_at_step or cfg.steps
+    bar = tqdm(range(last_step), desc="pretrain", disable=not cfg.progress, dynamic_ncols=True)
     for step in bar:
         policy.train()
         if len(order) < cfg.batch_size:  # a new epoch, reshuffled
@@ -393,7 +398,7 @@ def _train_loop(cfg: SFTConfig, task: Task, policy: TinyPolicy, pool: VerifierPo
         row: dict[str, Any] = {"step": step + 1, "loss": losses[-1], "lr": sched.get_last_lr()[0],
                                "wall_s": round(time.perf_counter() - start, 2)}
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
-        last = step + 1 == cfg.steps
+        last = step + 1 == last_step
         if last or (cfg.eval_every and (step + 1) % cfg.eval_every == 0):
             policy.eval()  # safe: nn.Module/Policy.eval(), inference mode; not Python's eval
             if eval_set:
