@@ -43,12 +43,19 @@ FRESH_SEED = 20261130  # the fresh draw: a seed used nowhere else, fixed before 
 INTEGRATION_ARMS = ("base", "grpo_direct", "ladder", "ladder_ttrl", "ever_solved", "best_of_n", "ttrl_vote",
                     "ttrl_vote/label_accuracy", "ttrl_vote/reward_accuracy", "random_reward", "format_only")
 COUNTDOWN_ARMS = ("base", "grpo_direct", "ladder")
+# suite -> (task, test set, training set); integration-harder: sums of 3-4 terms from all three rule
+# families, where direct GRPO should starve and LADDER's variants should not (the climbing regime)
+SUITES = {"integration": ("integration", "integration-hard", "integration-train"),
+          "countdown": ("countdown", "countdown-hard", "countdown-train"),
+          "integration-harder": ("integration", "integration-harder", "integration-harder-train")}
+SUITE_ARMS = {"integration": INTEGRATION_ARMS, "countdown": COUNTDOWN_ARMS, "integration-harder": COUNTDOWN_ARMS}
 FRESH_ARMS = ("base", "grpo_direct", "ladder", "random_reward", "format_only")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--task", choices=("all", "integration", "countdown"), default="all")
+    ap.add_argument("--task", choices=("all", *SUITES), default="all",
+                    help="suite: integration (all arms), countdown, integration-harder (base, GRPO, LADDER)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--limit", type=int, default=None, help="first N test problems (default: all 80)")
     ap.add_argument("--steps", type=int, default=60, help="GRPO steps of every trained arm")
@@ -164,13 +171,18 @@ def grpo_settings(args: argparse.Namespace, seed: int) -> Any:
                          "eval_on_start": False})
 
 
-def fresh_problems(task_name: str, n: int) -> list[Any]:
-    """n fresh problems at difficulty 3 and n at 4 (what `rungs sample-problems` writes), seed FRESH_SEED."""
+def fresh_problems(suite: str, n: int) -> list[Any]:
+    """n fresh problems at difficulty 3 and n at 4 (what `rungs sample-problems` writes), seed FRESH_SEED;
+    for integration-harder, 2n fresh composites."""
     import dataclasses
 
     from rungs.tasks import get_task
 
-    task = get_task(task_name)
+    if suite == "integration-harder":
+        from rungs.tasks.integration.skills import composite_problems
+
+        return composite_problems(2 * n, FRESH_SEED)
+    task = get_task(suite)
     # label-free: the integration verifier needs no answer, countdown's target is in the problem
     return [dataclasses.replace(p, answer=None) for level in (3, 4)
             for p in task.generate(n, float(level), seed=FRESH_SEED + level)]
@@ -183,8 +195,8 @@ def training_curve(run_dir: Path) -> list[float]:
 
 
 # -- one seed ------------------------------------------------------------------------------------------
-def run_seed(args: argparse.Namespace, task_name: str, seed: int) -> dict[str, Any]:
-    """Every arm of one task for one seed; each figure is saved as soon as it exists (resumable)."""
+def run_seed(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
+    """Every arm of one suite for one seed; each figure is saved as soon as it exists (resumable)."""
     import torch
 
     from rungs.data import load_problems
@@ -197,12 +209,13 @@ def run_seed(args: argparse.Namespace, task_name: str, seed: int) -> dict[str, A
     from rungs.verify.pool import VerifierPool
 
     torch.set_num_threads(1)
-    out = Path(args.out) / task_name
+    task_name, test_name, train_name = SUITES[suite]
+    out = Path(args.out) / suite
     out.mkdir(parents=True, exist_ok=True)
     task = get_task(task_name)
-    test = load_problems(f"builtin:{task_name}-hard", limit=args.limit)
-    fresh = fresh_problems(task_name, args.fresh) if args.fresh else []
-    train_set = f"builtin:{task_name}-train"
+    test = load_problems(f"builtin:{test_name}", limit=args.limit)
+    fresh = fresh_problems(suite, args.fresh) if args.fresh else []
+    train_set = f"builtin:{train_name}"
     train = load_problems(train_set)
     grpo = grpo_settings(args, seed)
     partial = out / f"seed-{seed}.partial.json"
@@ -247,12 +260,12 @@ def run_seed(args: argparse.Namespace, task_name: str, seed: int) -> dict[str, A
         ladder = ladder_run("ladder", None)
         if "ladder" not in row:
             score("ladder", ladder)
-        if task_name == "integration":
+        if suite == "integration":
             for name, control in (("random_reward", "random"), ("format_only", "format_only")):
                 if name not in row:
                     score(name, ladder_run(name, control))
             ttrl_dir = out / f"ttrl-seed{seed}"
-            summary = run_ttrl(TTRLConfig(task=task_name, problems=f"builtin:{task_name}-hard", limit=args.limit,
+            summary = run_ttrl(TTRLConfig(task=task_name, problems=f"builtin:{test_name}", limit=args.limit,
                                           steps=args.ttrl_steps, check_every=args.check_every, width=args.ttrl_width,
                                           out=str(ttrl_dir)),
                                grpo, policy=ladder, task=task, pool=pool, echo=False,
@@ -278,7 +291,7 @@ def run_seed(args: argparse.Namespace, task_name: str, seed: int) -> dict[str, A
             if "ttrl_vote" not in row:
                 vote_dir = out / f"ttrl-vote-seed{seed}"
                 voter = load_policy(f"tiny:{out / f'ladder-seed{seed}' / 'final'}", task=task_name, seed=seed)
-                summary = run_ttrl(TTRLConfig(task=task_name, problems=f"builtin:{task_name}-hard", limit=args.limit,
+                summary = run_ttrl(TTRLConfig(task=task_name, problems=f"builtin:{test_name}", limit=args.limit,
                                               mode="vote", steps_vote=args.vote_steps, vote_samples=args.vote_samples,
                                               out=str(vote_dir)),
                                    grpo, policy=voter, task=task, pool=pool, echo=False,
@@ -301,7 +314,7 @@ def run_all(args: argparse.Namespace) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     argv = [a for a in sys.argv[1:] if not a.startswith("--only")]
-    tasks = ("integration", "countdown") if args.task == "all" else (args.task,)
+    tasks = tuple(SUITES) if args.task == "all" else (args.task,)
     pending = [(t, s) for t in tasks for s in range(args.seeds) if not (out / t / f"seed-{s}.json").exists()]
     running: list[tuple[str, int, Any]] = []
     while pending or running:
@@ -326,7 +339,7 @@ def aggregate(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.out)
     result: dict[str, Any] = {"settings": {k: v for k, v in vars(args).items() if k not in ("only", "report")},
                               "grpo": dict(vars(grpo_settings(args, 0))), "fresh_seed": FRESH_SEED}
-    for task_name, arms in (("integration", INTEGRATION_ARMS), ("countdown", COUNTDOWN_ARMS)):
+    for task_name, arms in SUITE_ARMS.items():
         rows = [json.loads(p.read_text()) for p in sorted((out / task_name).glob("seed-*.json"))
                 if not p.name.endswith(".partial.json")]
         if not rows:
@@ -371,19 +384,20 @@ NAMES = {
 def print_report(result: dict[str, Any]) -> None:
     from rungs.report import fmt_mean_std, print_table
 
-    for task_name in ("integration", "countdown"):
+    for task_name in SUITES:
         block = result.get(task_name)
         if not block:
             continue
+        test_name = SUITES[task_name][1]
         rows = []
         for arm, (m, s) in block["summary"].items():
             name = NAMES[arm]
             if arm == "best_of_n":
                 name += f" (N={'/'.join(str(n) for n in block['best_of_n_n'])})"
             fresh = block["fresh"].get(arm)
-            rows.append({"arm": name, f"{task_name}-hard": fmt_mean_std(m, s),
-                         "fresh draw (d3+d4)": fmt_mean_std(*fresh) if fresh else "-"})
-        print_table(rows, ["arm", f"{task_name}-hard", "fresh draw (d3+d4)"],
+            rows.append({"arm": name, test_name: fmt_mean_std(m, s),
+                         "fresh draw": fmt_mean_std(*fresh) if fresh else "-"})
+        print_table(rows, ["arm", test_name, "fresh draw"],
                     title=f"bench/learning.py: {task_name}, greedy accuracy, mean ± std over {block['seeds']} seeds")
 
 
@@ -394,7 +408,7 @@ def plot(result: dict[str, Any], out: Path) -> list[Path]:
     from rungs.report import save_png
 
     paths = []
-    blocks = [(t, result[t]) for t in ("integration", "countdown") if t in result]
+    blocks = [(t, result[t]) for t in SUITES if t in result]
     fig = Figure(figsize=(5.5 * len(blocks), 4.6), dpi=110, layout="constrained")
     FigureCanvasAgg(fig)
     for i, (task_name, block) in enumerate(blocks):
@@ -404,8 +418,8 @@ def plot(result: dict[str, Any], out: Path) -> list[Path]:
         stds = [block["summary"][a][1] for a in arms]
         ax.bar(arms, means, yerr=stds, capsize=4, color="#4c72b0")
         fresh = [block["fresh"].get(a, (math.nan, 0))[0] for a in arms]
-        ax.scatter(arms, fresh, color="#dd8452", zorder=3, label="fresh draw (d3+d4)")
-        ax.set_ylabel(f"greedy accuracy on builtin:{task_name}-hard")
+        ax.scatter(arms, fresh, color="#dd8452", zorder=3, label="fresh draw")
+        ax.set_ylabel(f"greedy accuracy on builtin:{SUITES[task_name][1]}")
         ax.set_ylim(0, 1)
         ax.set_title(f"tiny {task_name}: greedy accuracy per arm\n(mean ± std over {block['seeds']} seeds; dots: fresh draw)")
         ax.tick_params(axis="x", labelrotation=35)

@@ -15,6 +15,10 @@ The sets (levels are the generators' difficulty knob):
                        simplify the argument) that lead back to levels 1-2
     integration-dev    levels 1-5 mixed: for tuning; never used for reported results
     integration-train  levels 3-4, 200 problems: what LADDER and plain GRPO train on
+    integration-harder sums of 3-4 terms from all three rule families (a chain-rule term, a function
+                       of a linear argument, powers): composing rules the skills base knows alone;
+                       80 test problems (issue 8's "climbing regime")
+    integration-harder-train   200 training problems of the same kind
     countdown-easy     levels 1-2: 2-3 numbers up to 20
     countdown-hard     levels 3-4: 4 numbers up to 50, or 5-6 numbers up to 100
     countdown-dev      levels 1-5 mixed
@@ -49,6 +53,7 @@ class SetSpec:
     levels: tuple[int, ...]
     size: int
     seed: int
+    maker: str = "levels"  # "levels": task.generate per level; "composite": skills.composite_problems
 
 
 # Test sets first: the dev sets then skip whatever the test sets already hold. The seeds are far
@@ -64,11 +69,39 @@ SETS = (
     # none of them in any test or dev set (drawn last, so the sets above are kept out).
     SetSpec("integration-train", "integration", (3, 4), 200, 7_100_004),
     SetSpec("countdown-train", "countdown", (3, 4), 200, 7_200_004),
+    # Added with the skills base (issue 8), after every other set so that those stay as they were;
+    # also kept out of the shipped skills pretraining pool.
+    SetSpec("integration-harder", "integration", (7,), 80, 7_100_005, maker="composite"),
+    SetSpec("integration-harder-train", "integration", (7,), 200, 7_100_006, maker="composite"),
 )
+
+
+def pretraining_pool_keys() -> set:
+    """Canonical keys of the shipped tiny-integration's pretraining pool (its recorded settings)."""
+    from rungs.train.sft import SFTConfig, pretraining_problems
+
+    config = json.loads((DATA_DIR.parent / "checkpoints" / "tiny-integration" / "training.json").read_text())["config"]
+    task = get_task("integration")
+    pool, _ = pretraining_problems(SFTConfig(**{**config, "eval_problems": 0}), task)
+    return {task.problem_key(p) for p in pool}
+
+
+def make_composite(spec: SetSpec, taken: set) -> list[Problem]:
+    from rungs.tasks.integration.skills import composite_problems
+
+    task = get_task(spec.task)
+    excluded = taken | pretraining_pool_keys()
+    chosen = composite_problems(spec.size, spec.seed, exclude=excluded,
+                                key=lambda text: task.problem_key(Problem("key", text)))
+    taken.update(task.problem_key(p) for p in chosen)
+    return [Problem(f"{spec.name}-{i:03d}", p.text, p.answer, {**p.meta, "generator_id": p.id, "set": spec.name})
+            for i, p in enumerate(chosen)]
 
 
 def make_set(spec: SetSpec, taken: set) -> list[Problem]:
     """`spec.size` problems, levels as even as the sizes allow, none of whose keys is in `taken`."""
+    if spec.maker == "composite":
+        return make_composite(spec, taken)
     task = get_task(spec.task)
     per_level = [spec.size // len(spec.levels) + (i < spec.size % len(spec.levels)) for i in range(len(spec.levels))]
     chosen: list[Problem] = []

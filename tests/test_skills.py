@@ -69,3 +69,25 @@ def test_no_builtin_problem_is_in_the_pretraining_pool():
     # The check itself can fail: a built-in problem would be caught.
     hard = Problem("h", "integrate(6*x**3 + 9*exp(4*x), x)")
     assert TASK.problem_key(hard) in keys
+
+
+def test_composites_mix_all_three_families_and_verify():
+    from rungs.tasks.integration.skills import composite_problems
+
+    problems = composite_problems(30, seed=4)
+    assert len({p.text for p in problems}) == 30
+    for p in problems:
+        assert p.meta["terms"] in (3, 4)
+        assert TASK.verify(p, f"<answer>{p.answer}</answer>").correct, (p.text, p.answer)
+
+
+def test_the_harder_builtin_sets_are_composites_outside_every_other_set():
+    from rungs.data import load_problems
+
+    harder = load_problems("builtin:integration-harder")
+    train = load_problems("builtin:integration-harder-train")
+    assert (len(harder), len(train)) == (80, 200)
+    keys = {TASK.problem_key(p) for p in harder}
+    assert not keys & {TASK.problem_key(p) for p in train}
+    assert not keys & {TASK.problem_key(p) for p in load_problems("builtin:integration-hard")}
+    assert all(p.meta["terms"] in (3, 4) for p in harder + train)

@@ -188,3 +188,39 @@ def skill_problems(n: int, seed: int = 0, *, mixed_fraction: float = 0.02, singl
         by_kind[kind].append(drawn)
         problems.append(drawn)
     return problems
+
+
+def composite_problems(n: int, seed: int = 0, *, exclude: set[str] | None = None,
+                       key: Callable[[str], str] | None = None) -> list[Problem]:
+    """`n` distinct sums of 3-4 terms from all three families: a chain-rule term, a function of a
+    linear argument, and one or two powers, in shuffled order (`builtin:integration-harder`).
+
+    Harder than the hard set (2-3 terms, at most two families) in the one way the skills base is
+    weak: composing rules it knows alone. Each problem's easier variants (drop a term, ...) lead
+    back to hard-set-like problems, so this is where direct GRPO on the problems should starve
+    while LADDER's variants still give signal.
+    """
+    exclude = exclude or set()
+    key = key or (lambda text: text)
+    rng = random.Random(f"integration-composite:{seed}")
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    attempts = 0
+    while len(problems) < n:
+        attempts += 1
+        if attempts > 100 * (n + 10):
+            raise RuntimeError(f"could only draw {len(problems)} of {n} composite problems")
+        terms = [chain_term(rng), linear_function_term(rng)] + [power_term(rng) for _ in range(rng.randint(1, 2))]
+        rng.shuffle(terms)
+        f = sympy.Add(*(t[0] for t in terms))
+        answer = term_by_term_answer(terms)
+        text = f"integrate({f}, x)"
+        if answer is None or len(text) > 130 or len(answer) > 110 or f.has(sympy.Float):
+            continue
+        k = key(text)
+        if k in seen or k in exclude:
+            continue
+        seen.add(k)
+        problems.append(Problem(id=f"int-composite-s{seed}-{len(problems)}", text=text, answer=answer,
+                                meta={"source": "composite", "terms": len(terms), "difficulty": 7.0}))
+    return problems
