@@ -30,13 +30,13 @@ LADDER_CHECKPOINT = "integration-ladder"
 @dataclass
 class DemoConfig:
     problems: str = help_field("builtin:integration-hard", "test problems")
-    limit: int | None = help_field(12, "use only the first N test problems (the demo's 10-minute budget on 2 cores); none = all")
+    limit: int | None = help_field(20, "use only the first N test problems (the demo's 10-minute budget on 2 cores); none = all")
     base: str = help_field("tiny", "the base policy")
     ladder: str | None = help_field(None, "LADDER-trained policy (default: the shipped tiny:integration-ladder, else train on the fly)")
     ladder_problems: str = help_field("builtin:integration-train", "training problems when LADDER is trained on the fly")
     ladder_steps: int = help_field(40, "GRPO steps when LADDER is trained on the fly")
-    ttrl_steps: int = help_field(6, "most TTRL steps per problem")
-    check_every: int = help_field(3, "TTRL: verify the greedy answer every this many steps, stop when right")
+    ttrl_steps: int = help_field(8, "most TTRL steps per problem (bench/learning.py's setting)")
+    check_every: int = help_field(4, "TTRL: verify the greedy answer every this many steps, stop when right")
     out: str | None = help_field(None, "run directory (default runs/demo-<time>)")
     workers: int | None = help_field(None, "verifier worker processes (default: one per core)")
     seed: int = help_field(0, "seed of every stage")
