@@ -3,8 +3,12 @@
 The model ends with `\\boxed{...}` (or `<answer>...</answer>`); the answer is checked the way
 the open-r1 / TRL recipes do it: `math_verify.verify(parse(gold), parse(pred))`, gold first
 (the comparison is asymmetric: gold `3` accepts `x = 3`). Math-Verify knows equivalent forms:
-`\\frac{1}{2}` = `0.5`, `2x+2` = `2(x+1)`, `[1, 2)` as an interval, `\\{1,2\\}` = `1, 2`, and
-compares numbers after rounding to 6 decimals (its default).
+`\\frac{1}{2}` = `0.5`, `2x+2` = `2(x+1)`, `[1, 2)` as an interval, `\\{1,2\\}` = `1, 2`. Where it
+is loose or blind, rungs adds to it (see `answers_match` and `normalize_latex`): numbers must also
+agree relative to their size (6 significant digits when either is a decimal, 15 when both are
+exact), not only to 6 decimal places, so 0.0000002 is not 0.0000001; an inequality answers an
+interval and an interval an inequality (`x<3` = `(-\\infty, 3)`); `\\boxed 2` needs no braces; and
+a currency sign (`\\$12`) is not math mode.
 
 Why Math-Verify's own timeouts are off: they use `signal.alarm`, which only works on the main
 thread of the main interpreter (a reward function called from a trainer's worker thread fails
@@ -23,6 +27,7 @@ difficulty: for tests, demos and warming up the tiny model. Real math sets come 
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import logging
 import random
@@ -64,25 +69,169 @@ def _math_verify() -> Any:
     return math_verify
 
 
+_ESCAPED_DOLLAR = re.compile(r"\\\$|\\textdollar(?![A-Za-z])|\\text\{\s*\\?\$\s*\}")
+_LOGICAL_OR = re.compile(r"\\(?:lor|vee)(?![A-Za-z])")
+
+
+def normalize_latex(text: str) -> str:
+    """What Math-Verify cannot read, rewritten: currency signs, brace-less boxes, `\\lor`.
+
+    `\\$12` and `\\textdollar 12` are 12 (a currency sign, not the math-mode delimiter); a lone
+    unescaped `$` before a number (`$18.90`, as GSM8K-style references write money) is dropped,
+    while a `$...$` pair is kept as math mode; `\\boxed 2` becomes `\\boxed{2}`; `x<1 \\lor x>2`
+    becomes `x<1 \\text{ or } x>2`, which Math-Verify reads as a list of conditions.
+    """
+    from rungs.verify.extract import brace_boxes
+
+    text = _ESCAPED_DOLLAR.sub("", text)
+    if text.count("$") == 1:
+        text = text.replace("$", "")
+    text = _LOGICAL_OR.sub(r"\\text{ or }", text)
+    return brace_boxes(text).strip()
+
+
 @functools.lru_cache(maxsize=4096)
 def parse_answer(text: str) -> tuple[Any, ...]:
     """Math-Verify's parse of one answer: sympy objects and/or strings; () when nothing parses.
 
     A bare answer (`\\frac{1}{2}`, `2(x+1)`) is wrapped in `$...$` so that the LaTeX extractor
-    reads all of it; text that already carries `$` or `\\boxed` is parsed as it is. Cached: in a
-    GRPO group the same answer comes back many times, and the gold answer every time.
+    reads all of it; text that already carries `$` or `\\boxed` is parsed as it is (after
+    `normalize_latex`). Cached: in a GRPO group the same answer comes back many times, and the
+    gold answer every time.
     """
     mv = _math_verify()
-    text = text.strip()
+    text = normalize_latex(text.strip())
     if not text:
         return ()
-    wrapped = text if ("$" in text or "\\boxed" in text) else f"${text}$"
+    wrapped = text if ("$" in text or "\\boxed" in text or "\\fbox" in text) else f"${text}$"
     return tuple(mv.parse(wrapped, extraction_config=[mv.LatexExtractionConfig()], parsing_timeout=None))
 
 
+# Numbers are compared relative to their size. Math-Verify rounds both sides of a decimal to 6
+# decimal places, which accepts 0.0000002 for 0.0000001, and compares exact forms after chopping
+# values below 1e-15 to zero, which accepts 1/21! for 1/20!. rungs keeps Math-Verify's verdict
+# and also requires the two numbers to agree to SIGNIFICANT_DIGITS significant digits when
+# either is a decimal (|a - b| <= half a unit in the 6th significant digit of the larger), and to
+# 15 when both are exact (1/2^30 is not 1/(2^30 + 1)).
+SIGNIFICANT_DIGITS = 6
+EXACT_SIGNIFICANT_DIGITS = 15
+_relative_numbers: contextvars.ContextVar[bool] = contextvars.ContextVar("rungs_relative_numbers", default=False)
+
+
+def _numeric_value(expr: Any) -> Any:
+    """A 30-digit sympy number for a closed-form number; None for anything else."""
+    import sympy
+
+    if not isinstance(expr, sympy.Basic) or isinstance(expr, (sympy.MatrixBase, sympy.Set, sympy.Tuple)):
+        return None
+    if expr.free_symbols:
+        return None
+    try:
+        value = expr.doit().evalf(30)
+    except Exception:  # noqa: BLE001 - a value sympy cannot compute is not a number here
+        return None
+    return value if value.is_number and value.is_finite else None
+
+
+def numbers_agree(a: Any, b: Any, digits: int) -> bool:
+    """|a - b| <= half a unit in the `digits`-th significant digit of max(|a|, |b|) (complex allowed)."""
+    import sympy
+
+    size = max(abs(a), abs(b))
+    if size == 0:
+        return True
+    exponent = int(sympy.floor(sympy.log(size, 10).evalf(30)))
+    return bool(abs(a - b) <= sympy.Rational(1, 2) * sympy.Integer(10) ** (exponent - digits + 1))
+
+
+def _relative_check(a: Any, b: Any) -> bool | None:
+    """Whether two closed-form numbers agree to the significant digits above; None if not both numbers."""
+    import sympy
+
+    from_grader = _math_verify_grader()
+    pairs = [(a, b)]
+    stripped = (from_grader.get_pct_val(a, a), from_grader.get_pct_val(b, b))
+    if stripped != (a, b):  # 9\% may stand for 9 or for 0.09: Math-Verify accepts both readings
+        pairs.append(stripped)
+    decided = None
+    for x, y in pairs:
+        vx, vy = _numeric_value(x), _numeric_value(y)
+        if vx is None or vy is None:
+            continue
+        approximate = any(isinstance(e, sympy.Basic) and e.has(sympy.Float) for e in (x, y))
+        if numbers_agree(vx, vy, SIGNIFICANT_DIGITS if approximate else EXACT_SIGNIFICANT_DIGITS):
+            return True
+        decided = False
+    return decided
+
+
+@functools.cache
+def _math_verify_grader() -> Any:
+    """math_verify.grader, with its numeric comparison made relative while rungs compares answers.
+
+    The patch is inert outside `answers_match` (a context variable switches it on), so other
+    users of Math-Verify in the same process see its own behaviour.
+    """
+    import math_verify.grader as grader
+
+    original = grader.sympy_numeric_eq
+    if not getattr(original, "_rungs_relative", False):
+
+        def sympy_numeric_eq(a: Any, b: Any, float_rounding: int, numeric_precision: int) -> bool:
+            equal = original(a, b, float_rounding, numeric_precision)
+            if equal and _relative_numbers.get():
+                return _relative_check(a, b) is not False
+            return equal
+
+        sympy_numeric_eq._rungs_relative = True  # type: ignore[attr-defined]
+        grader.sympy_numeric_eq = sympy_numeric_eq
+    return grader
+
+
+def _inequalities_as_set(item: Any) -> Any:
+    """`x<1, x>2` (Math-Verify's parse of `x<1 \\text{ or } x>2`) -> the union of their sets; else item."""
+    import sympy
+    from sympy.core.relational import Relational
+
+    if not isinstance(item, sympy.FiniteSet) or not item.args:
+        return item
+
+    def inequality(e: Any) -> bool:
+        if isinstance(e, sympy.And):
+            return all(inequality(a) for a in e.args)
+        return isinstance(e, Relational) and not isinstance(e, (sympy.Eq, sympy.Ne))
+
+    if not all(inequality(e) for e in item.args):
+        return item
+    symbols = set().union(*(e.free_symbols for e in item.args))
+    if len(symbols) != 1:
+        return item
+    try:
+        return sympy.Union(*(e.as_set() for e in item.args))
+    except Exception:  # noqa: BLE001 - sympy cannot solve it: compare as parsed
+        return item
+
+
 def answers_match(gold: tuple[Any, ...], pred: tuple[Any, ...]) -> bool:
-    """Math-Verify's equivalence, gold first, with its signal-based timeout off."""
-    return bool(_math_verify().verify(list(gold), list(pred), timeout_seconds=None))
+    """Math-Verify's equivalence, gold first, with its signal-based timeout off, and with:
+
+    - numbers compared relative to their size (`SIGNIFICANT_DIGITS`);
+    - inequalities and intervals compared both ways: gold `(-\\infty, 3)` accepts `x<3` (Math-Verify's
+      `allow_set_relation_comp`), gold `x<3` accepts `(-\\infty, 3)`, and `x<1 \\text{ or } x>2`
+      is the union `(-\\infty, 1) \\cup (2, \\infty)`.
+    """
+    import sympy
+
+    _math_verify_grader()
+    gold_list, pred_list = list(gold), list(pred)
+    if any(isinstance(p, sympy.Set) and not isinstance(p, sympy.FiniteSet) for p in (*gold_list, *pred_list)):
+        gold_list = [_inequalities_as_set(g) for g in gold_list]
+        pred_list = [_inequalities_as_set(p) for p in pred_list]
+    token = _relative_numbers.set(True)
+    try:
+        return bool(_math_verify().verify(gold_list, pred_list, timeout_seconds=None, allow_set_relation_comp=True))
+    finally:
+        _relative_numbers.reset(token)
 
 
 def _has_math(parsed: tuple[Any, ...]) -> bool:

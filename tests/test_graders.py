@@ -1,0 +1,199 @@
+"""Grader faults of issue 9, each tested as a kind: the issue's verdicts plus more of the same kind.
+
+Every row is (gold or problem, answer or completion, expected reward). The rows were replayed
+from bug reports filed against Math-Verify, TRL, veRL, TinyZero and lm-evaluation-harness.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rungs.tasks import get_task
+from rungs.types import Problem, Status
+
+
+@pytest.fixture(scope="module")
+def math_task():
+    return get_task("math")
+
+
+@pytest.fixture(scope="module")
+def countdown_task():
+    return get_task("countdown")
+
+
+@pytest.fixture(scope="module")
+def integration_task():
+    return get_task("integration")
+
+
+def _math(task, gold: str, answer: str, *, completion: bool = False) -> float:
+    problem = Problem("q", "a question", gold)
+    verdict = task.verify(problem, answer) if completion else task.verify_answer(problem, answer)
+    return verdict.reward
+
+
+# -- 1. numbers are compared relative to their size ------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("gold", "answer", "expected"),
+    [
+        # the issue's rows
+        (r"\frac{1}{20!}", r"\frac{1}{21!}", 0.0),
+        ("0.0000001", "0.0000002", 0.0),
+        (r"\frac{1}{2^{30}}", "0.000000001", 0.0),
+        ("0.5", r"\frac12", 1.0),
+        ("2.50", "2.5", 1.0),
+        ("10^{-7}", "0.0000001", 1.0),
+        # more of the kind: tiny values that Math-Verify's 6 decimals would merge
+        (r"3\times10^{-8}", r"3.1\times10^{-8}", 0.0),
+        (r"10^{-10}", r"2\cdot10^{-10}", 0.0),
+        ("0", "0.0000001", 0.0),
+        ("0.00012345", "0.00012346", 0.0),
+        (r"\frac{1}{1024^3}", "0.000000001", 0.0),
+        (r"10^{-20}", "0", 0.0),
+        (r"\frac{\pi}{10^8}", r"\frac{\pi}{10^8+1}", 0.0),  # exact forms: 15 significant digits
+        (r"\{10^{-7}, 1\}", r"\{2\cdot10^{-7}, 1\}", 0.0),  # inside sets and intervals too
+        (r"[0, 10^{-7}]", r"[0, 2\cdot 10^{-7}]", 0.0),
+        ("1000000", "1000000.4", 0.0),
+        # ...while equal numbers in other forms, and 6-significant-digit decimals, stay accepted
+        ("1/3", "0.333333", 1.0),
+        (r"\frac{2}{3}", "0.666667", 1.0),
+        (r"\frac{\sqrt2}{2}", "0.707107", 1.0),
+        (r"\frac{1}{8.1}", "0.123457", 1.0),
+        (r"1.5\times10^{-8}", "0.000000015", 1.0),
+        (r"-10^{-7}", "-0.0000001", 1.0),
+        ("0", "0.0", 1.0),
+        ("1000000", "1000000.0", 1.0),
+        (r"2.5\times10^{6}", "2500000", 1.0),
+        (r"9\%", "0.09", 1.0),
+        (r"50\%", "50", 1.0),
+        (r"\frac{1}{20!}", r"\frac{1}{20!}", 1.0),
+    ],
+)
+def test_numbers_are_compared_relative_to_their_size(math_task, gold, answer, expected):
+    assert _math(math_task, gold, answer) == expected
+
+
+def test_the_relative_comparison_does_not_leak_into_other_math_verify_users(math_task):
+    import math_verify
+
+    _math(math_task, "0.0000001", "0.0000002")  # installs rungs' comparison
+    gold, pred = math_verify.parse("$0.0000001$"), math_verify.parse("$0.0000002$")
+    assert math_verify.verify(gold, pred, timeout_seconds=None)  # Math-Verify's own verdict, unchanged
+
+
+# -- 2. inequalities and intervals, both directions ------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("gold", "answer", "expected"),
+    [
+        (r"(-\infty, 3)", "x<3", 1.0),
+        ("(0, 12.5)", "0 < x < 12.5", 1.0),
+        ("x<3", r"(-\infty, 3)", 1.0),
+        ("0<x<12.5", "(0, 12.5)", 1.0),
+        (r"(-\infty,3]", r"x\le 3", 1.0),
+        (r"[2,\infty)", r"x\geq 2", 1.0),
+        (r"(-\infty,3)", "3 > x", 1.0),
+        (r"[0, 12.5)", r"0 \le x < 12.5", 1.0),
+        (r"x \le 3", r"(-\infty, 3]", 1.0),
+        (r"(-\infty,1)\cup(2,\infty)", r"x<1 \text{ or } x>2", 1.0),
+        (r"x<1 \text{ or } x>2", r"(-\infty,1)\cup(2,\infty)", 1.0),
+        (r"(-\infty,1)\cup(2,\infty)", r"x<1 \lor x>2", 1.0),
+        (r"(-\infty,3)", r"x\le 3", 0.0),
+        (r"(-\infty,3)", "x>3", 0.0),
+        ("(0,12.5)", "0<x<12", 0.0),
+        (r"[2,\infty)", "x>2", 0.0),
+        ("x<3", r"(-\infty, 3]", 0.0),
+        (r"(-\infty,1)\cup(2,\infty)", "x<1", 0.0),
+        (r"(-\infty,1)\cup(2,\infty)", r"x<1 \text{ or } x>3", 0.0),
+    ],
+)
+def test_inequalities_and_intervals_both_ways(math_task, gold, answer, expected):
+    assert _math(math_task, gold, answer) == expected
+
+
+# -- 3. \boxed without braces; 4. currency signs ----------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("gold", "completion", "expected"),
+    [
+        ("2", r"... so our answer is $\boxed 2$.", 1.0),
+        ("12", r"so it is \boxed 12.", 1.0),
+        ("0.5", r"we get $\boxed \frac12$", 1.0),
+        ("3", r"\(\boxed 3\)", 1.0),
+        ("3", r"\fbox 3", 1.0),
+        ("3", r"\boxed 4", 0.0),
+        ("12", r"The total is \boxed{\$12}.", 1.0),
+        ("12", r"<answer>$\$12$</answer>", 1.0),
+        ("1000", r"\boxed{\$1,000}", 1.0),
+        ("12", r"\boxed{\$13}", 0.0),
+        ("12", r"\boxed{12\$}", 1.0),
+    ],
+)
+def test_boxes_without_braces_and_currency_in_completions(math_task, gold, completion, expected):
+    assert _math(math_task, gold, completion, completion=True) == expected
+
+
+@pytest.mark.parametrize(
+    ("gold", "answer", "expected"),
+    [
+        (r"\boxed 2", "2", 1.0),
+        (r"\boxed{\frac12}", "0.5", 1.0),
+        (r"\boxed 3", "4", 0.0),
+        (r"\$18.90", "18.90", 1.0),
+        (r"\$18.90", "18.9", 1.0),
+        ("$18.90", r"\$18.90", 1.0),
+        (r"\textdollar 5", "5", 1.0),
+        (r"\$5", "6", 0.0),
+    ],
+)
+def test_boxes_without_braces_and_currency_in_references(math_task, gold, answer, expected):
+    assert _math(math_task, gold, answer) == expected
+
+
+def test_escaped_dollars_do_not_confuse_math_mode_stripping():
+    from rungs.verify.extract import extract_answer, strip_math_delimiters
+
+    assert strip_math_delimiters(r"$\$12$") == r"\$12"
+    assert strip_math_delimiters(r"$12\$") == r"$12\$"  # the last $ is a currency sign
+    assert strip_math_delimiters("$x^2$") == "x^2"
+    assert extract_answer(r"<answer>\$5</answer>") == r"\$5"
+
+
+# -- 5. a truncated final answer does not resurrect an earlier one ----------------------------------
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("so <answer>12</answer>. Wait, actually it is <answer>1", None),
+        ("<answer>2*4+3</answer> hmm, let me redo it: <answer>(2+", None),
+        (r"\boxed{12} wait, \boxed{1", None),
+        (r"<answer>12</answer> then \boxed{1", None),
+        (r"\boxed{12} then <answer>1", None),
+        (r"<answer>\boxed{12</answer>", None),
+        (r"the answer is \boxed", None),
+        ("<answer>12</answer> done", "12"),
+        (r"<answer>12</answer> and \boxed{13}", "12"),  # both closed: the tag still wins
+        (r"\boxed{12} then \boxed{13}", "13"),
+        (r"\boxedx{3} \boxed{4}", "4"),
+    ],
+)
+def test_one_truncation_rule_for_every_wrapper(text, expected):
+    from rungs.verify.extract import extract_answer
+
+    assert extract_answer(text) == expected
+
+
+def test_truncated_final_answers_score_zero_in_every_task(math_task, countdown_task, integration_task):
+    assert _math(math_task, "12", "so <answer>12</answer>. Wait, actually it is <answer>1", completion=True) == 0.0
+    assert _math(math_task, "12", r"so \boxed{12}. Wait, actually it is \boxed{1", completion=True) == 0.0
+    countdown = Problem("c", "numbers: 2 3 4; target: 11")
+    verdict = countdown_task.verify(countdown, "<answer>2*4+3</answer> hmm, let me redo it: <answer>(2+")
+    assert verdict.reward == 0.0 and verdict.status is Status.NO_ANSWER
+    assert countdown_task.verify(countdown, r"<answer>2*4+3</answer> or \boxed{(2+").reward == 0.0
+    assert countdown_task.verify(countdown, "<answer>2*4+3</answer>").reward == 1.0
+    integral = Problem("i", "integrate(2*x, x)")
+    assert integration_task.verify(integral, "<answer>x**2</answer> no wait <answer>x**2 +").reward == 0.0
+    assert integration_task.verify(integral, r"\boxed{x^2} or rather \boxed{x^2 +").reward == 0.0
+    assert integration_task.verify(integral, "<answer>x**2</answer>").reward == 1.0
