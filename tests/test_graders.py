@@ -197,3 +197,56 @@ def test_truncated_final_answers_score_zero_in_every_task(math_task, countdown_t
     assert integration_task.verify(integral, "<answer>x**2</answer> no wait <answer>x**2 +").reward == 0.0
     assert integration_task.verify(integral, r"\boxed{x^2} or rather \boxed{x^2 +").reward == 0.0
     assert integration_task.verify(integral, "<answer>x**2</answer>").reward == 1.0
+
+
+# -- 8. implicit products in integration answers ---------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("problem", "answer", "expected"),
+    [
+        ("integrate(2*x - 1, x)", "x(x-1)", 1.0),
+        (r"\int x e^{x} dx", r"\boxed{xe^x - e^x + C}", 1.0),
+        ("integrate(2*x - 1, x)", r"x\left(x-1\right)", 1.0),
+        ("integrate(sin(x) + x*cos(x), x)", "xsin(x)", 1.0),
+        ("integrate(cos(x) - x*sin(x), x)", "xcos(x)", 1.0),
+        ("integrate(2, x)", "2x", 1.0),
+        ("integrate(x**2*exp(x) + 2*x*exp(x), x)", "x^2e^{x}", 1.0),
+        ("integrate(x**2*exp(x) + 2*x*exp(x), x)", "x^2e^x", 1.0),
+        ("integrate(log(x) + 1, x)", "xln(x)", 1.0),
+        ("integrate(log(x) + 1, x)", "xln|x|", 1.0),
+        ("integrate(exp(x)*(x + 1), x)", "xexp(x)", 1.0),
+        ("integrate(exp(x)*(x + 1), x)", "e^x(x)", 1.0),
+        ("integrate(2*t + 1, t)", "t(t+1)", 1.0),
+        ("integrate(pi, x)", "pi(x)", 1.0),
+        ("integrate(2*x - 1, x)", r"\frac{2x(x-1)}{2}", 1.0),
+        # products that are wrong, and names that are still not products
+        ("integrate(2*x - 1, x)", "x(x-2)", 0.0),
+        ("integrate(x*exp(x), x)", "xe^x + e^x", 0.0),
+        ("integrate(2*x - 1, x)", "y(x-1)", 0.0),
+        ("integrate(2*x - 1, x)", "f(x)", 0.0),
+        ("integrate(x, x)", "polylog(2, x)", 0.0),
+        ("integrate(x, x)", "xintegrate(x, x)", 0.0),
+    ],
+)
+def test_implicit_products_in_integration_answers(integration_task, problem, answer, expected):
+    assert integration_task.verify(Problem("i", problem), f"<answer>{answer}</answer>").reward == expected
+
+
+def test_glued_names_split_only_into_known_pieces():
+    from rungs.errors import UnsafeExpression
+    from rungs.verify.safe_expr import parse_sympy, split_name
+
+    assert split_name("xsin", ("x",)) == ["x", "sin"]
+    assert split_name("xe", ("x",)) == ["x", "e"]
+    assert split_name("xexp", ("x",)) == ["x", "exp"]
+    assert split_name("polylog", ("x",)) == ["polylog"]  # p, o, l, y are not variables
+    assert split_name("xy", ("x",)) == ["xy"]
+    assert split_name("x2", ("x",)) == ["x2"]
+    assert split_name("x" * 1000, ("x",)) == ["x"] * 1000  # linear, and the node limit still holds
+    with pytest.raises(UnsafeExpression, match="nodes"):
+        parse_sympy("x" * 900)
+    with pytest.raises(UnsafeExpression, match="unevaluated"):
+        parse_sympy("xintegrate(x, x)")
+    with pytest.raises(UnsafeExpression, match="unknown function 'system'"):
+        parse_sympy("system(x)")
+
