@@ -250,3 +250,50 @@ def test_glued_names_split_only_into_known_pieces():
     with pytest.raises(UnsafeExpression, match="unknown function 'system'"):
         parse_sympy("system(x)")
 
+
+# -- 6. TRL's reasoning_accuracy_reward semantics, as an option -------------------------------------
+
+REASONING_ROWS = [
+    # (completion, reward with reasoning_delimiters=["</think>"], reward with the default (off))
+    (r"<think> Reasoning content </think> The final answer is \boxed{\frac{1}{3}}", 1.0, 1.0),
+    (r"<think> Reasoning content </think> The final answer is \boxed{\frac{1}{2}}", 0.0, 0.0),
+    (r"<think> Reasoning content with partial answers \boxed{\frac{1}{3}} but no final answer", 0.0, 1.0),
+    (r"<think> it is \boxed{\frac{1}{3}} </think> so I am done", 0.0, 1.0),
+    (r"<think>a</think> more <think>b</think> so \boxed{\frac{1}{3}}", 1.0, 1.0),
+    (r"no reasoning block at all: \boxed{\frac{1}{3}}", 0.0, 1.0),
+]
+
+
+@pytest.mark.parametrize(("completion", "with_think", "default"), REASONING_ROWS)
+def test_reasoning_option_matches_trl(math_task, completion, with_think, default):
+    gold = r"\frac{1}{3}"
+    thinking = math_task.with_reasoning(["</think>"])
+    assert math_task.reasoning_delimiters is None  # off by default; the copy does not change the task
+    assert thinking.verify(Problem("q", "?", gold), completion).reward == with_think
+    assert math_task.verify(Problem("q", "?", gold), completion).reward == default
+    assert get_task("math", reasoning_delimiters=["</think>"]).verify(Problem("q", "?", gold), completion).reward == with_think
+    trl_rewards = pytest.importorskip("trl.rewards")
+    trl_score = trl_rewards.reasoning_accuracy_reward([[{"role": "assistant", "content": completion}]], [gold],
+                                                      reasoning_delimiters=["</think>"])
+    assert trl_score == [with_think]
+
+
+def test_reasoning_option_in_every_task_and_adapter(countdown_task):
+    import pickle
+
+    from rungs.integrations import TaskReward, compute_score
+
+    countdown = countdown_task.with_reasoning("</think>")
+    problem = Problem("c", "numbers: 2 3 4; target: 11")
+    unfinished = countdown.verify(problem, "<think>maybe <answer>2*4+3</answer>")
+    assert unfinished.reward == 0.0 and unfinished.status is Status.NO_ANSWER and "</think>" in unfinished.detail
+    assert countdown.verify(problem, "<think>hm</think><answer>2*4+3</answer>").reward == 1.0
+    assert pickle.loads(pickle.dumps(countdown)).reasoning_delimiters == ("</think>",)
+    reward = TaskReward("math", reasoning_delimiters=["</think>"], workers=1)
+    assert reward.task.reasoning_delimiters == ("</think>",)
+    assert TaskReward("math").task.reasoning_delimiters is None
+    unclosed = r"<think> so \boxed{12}"
+    assert compute_score("math", unclosed, "12", workers=1) == 1.0
+    assert compute_score("math", unclosed, "12", workers=1, reasoning_delimiters=["</think>"]) == 0.0
+    assert compute_score("math", r"<think>x</think> \boxed{12}", "12", workers=1, reasoning_delimiters=["</think>"]) == 1.0
+
