@@ -297,3 +297,71 @@ def test_reasoning_option_in_every_task_and_adapter(countdown_task):
     assert compute_score("math", unclosed, "12", workers=1, reasoning_delimiters=["</think>"]) == 0.0
     assert compute_score("math", r"<think>x</think> \boxed{12}", "12", workers=1, reasoning_delimiters=["</think>"]) == 1.0
 
+
+# -- 9. voting groups the answers the verifier calls equal -------------------------------------------
+
+def _samples(task, problem, completions):
+    from rungs.strategies.base import Sample, key_str
+    from rungs.types import Completion
+
+    out = []
+    for text in completions:
+        answer = task.extract_answer(text)
+        key = None if answer is None else task.answer_key(problem, answer)
+        out.append(Sample.from_completion(Completion(text), task.verify(problem, text), key_str(key)))
+    return out
+
+
+def test_majority_vote_merges_forms_the_verifier_accepts(math_task):
+    from rungs.strategies.majority import Majority
+
+    problem = Problem("q", "How many?", "1000")
+    samples = _samples(math_task, problem, [r"\boxed{1,000}"] * 3 + [r"\boxed{1000}"] * 2 + [r"\boxed{999}"] * 4)
+    choice = Majority().select(samples)
+    assert choice.correct == 1.0 and samples[choice.index].correct
+
+
+@pytest.mark.parametrize(
+    "group",
+    [
+        ["1,000", "1000", "1000.0", r"\$1,000", "x = 1000", "10^3"],
+        ["0.5", r"\frac12", "1/2", r"\dfrac{2}{4}", "x = 0.50", "$1/2$"],
+        ["1/3", "0.333333", r"\frac{1}{3}"],
+        ["2x+2", "2(x+1)", "2 + 2x"],
+        ["x<3", r"(-\infty, 3)", "3 > x"],
+        [r"(-\infty,1)\cup(2,\infty)", r"x<1 \text{ or } x>2"],
+        [r"\{1,2\}", r"\{2, 1\}"],
+        [r"\frac{\sqrt{2}}{2}", r"\frac{1}{\sqrt2}", "0.707107"],
+        ["0.0000001", "10^{-7}"],
+    ],
+)
+def test_math_keys_follow_the_verifier(math_task, group):
+    problem = Problem("q", "?", group[0])
+    keys = {math_task.answer_key(problem, a) for a in group}
+    assert len(keys) == 1, keys
+    assert all(math_task.verify_answer(Problem("q", "?", group[0]), a).correct for a in group)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [("1000", "999"), ("1000000", "1000001"), ("0.0000001", "0.0000002"), (r"\frac{1}{20!}", r"\frac{1}{21!}"),
+     ("1/3", "0.3"), ("x<3", r"(-\infty, 3]"), ("(1,2)", "[1,2]"), ("2x+2", "2x+3"), ("x", "y")],
+)
+def test_math_keys_keep_different_answers_apart(math_task, a, b):
+    problem = Problem("q", "?", a)
+    assert math_task.answer_key(problem, a) != math_task.answer_key(problem, b)
+    assert not math_task.verify_answer(problem, b).correct
+
+
+def test_keys_follow_the_verifier_in_the_other_tasks(countdown_task, integration_task):
+    from rungs.strategies.majority import Majority
+
+    countdown = Problem("c", "numbers: 2 3 4; target: 11")
+    samples = _samples(countdown_task, countdown, ["<answer>2*4+3</answer>", "<answer>3 + 4*2</answer>", "<answer>(4*2)+3 = 11</answer>",
+                                                   "<answer>2+3+4</answer>", "<answer>4+3+2</answer>"])
+    assert len({s.key for s in samples[:3]}) == 1 and Majority().select(samples).correct == 1.0
+    integral = Problem("i", "integrate(2*x - 1, x)")
+    samples = _samples(integration_task, integral, ["<answer>x(x-1)</answer>", r"<answer>x\left(x-1\right) + C</answer>",
+                                                    "<answer>x**2 - x + 5</answer>", "<answer>x**2</answer>", "<answer>x^2</answer>"])
+    assert len({s.key for s in samples[:3]}) == 1 and None not in {s.key for s in samples}
+    assert Majority().select(samples).correct == 1.0
