@@ -190,7 +190,7 @@ def test_truncated_final_answers_score_zero_in_every_task(math_task, countdown_t
     assert _math(math_task, "12", r"so \boxed{12}. Wait, actually it is \boxed{1", completion=True) == 0.0
     countdown = Problem("c", "numbers: 2 3 4; target: 11")
     verdict = countdown_task.verify(countdown, "<answer>2*4+3</answer> hmm, let me redo it: <answer>(2+")
-    assert verdict.reward == 0.0 and verdict.status is Status.NO_ANSWER
+    assert verdict.reward == 0.0 and verdict.status is Status.NO_ANSWER and "cut off" in verdict.detail
     assert countdown_task.verify(countdown, r"<answer>2*4+3</answer> or \boxed{(2+").reward == 0.0
     assert countdown_task.verify(countdown, "<answer>2*4+3</answer>").reward == 1.0
     integral = Problem("i", "integrate(2*x, x)")

@@ -86,12 +86,15 @@ class Task(abc.ABC):
         """Extract the answer from raw model text and check it."""
         answer = self.extract_answer(completion)
         if answer is None:
-            if self.reasoning_delimiters and isinstance(completion, str):
-                from rungs.verify.extract import after_reasoning
+            from rungs.verify.extract import after_reasoning, cut_off
 
+            if self.reasoning_delimiters and isinstance(completion, str):
                 if after_reasoning(completion, self.reasoning_delimiters) is None:
                     shown = " or ".join(repr(d) for d in self.reasoning_delimiters)
                     return Verdict.fail(Status.NO_ANSWER, f"the reasoning never ends (no {shown}): an answer inside it does not count")
+                completion = after_reasoning(completion, self.reasoning_delimiters)
+            if cut_off(completion):
+                return Verdict.fail(Status.NO_ANSWER, "the final answer is cut off: the last <answer> or \\boxed{ never closes")
             return Verdict.fail(Status.NO_ANSWER, "no <answer>...</answer> or \\boxed{...} found")
         return self.verify_answer(problem, answer)
 

@@ -152,6 +152,18 @@ def strip_math_delimiters(answer: str) -> str:
     return answer
 
 
+def cut_off(text: str) -> bool:
+    """Whether the last answer wrapper `text` opens never closes (the rule of the module docstring)."""
+    if not isinstance(text, str):
+        return False
+    box_pos, box_len = _last_box_command(text)
+    tag_start = text.rfind(ANSWER_OPEN)
+    tag_end = text.find(ANSWER_CLOSE, tag_start + len(ANSWER_OPEN)) if tag_start >= 0 else -1
+    if tag_start >= 0 and tag_end < 0:
+        return True
+    return box_pos >= 0 and box_pos > tag_end and _box_content(text, box_pos + box_len) is None
+
+
 def extract_answer(text: str) -> str | None:
     """The last tagged answer, else the last boxed answer; stripped; None when there is none.
 
