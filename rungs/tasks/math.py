@@ -189,23 +189,37 @@ def _math_verify_grader() -> Any:
     return grader
 
 
-def _inequalities_as_set(item: Any) -> Any:
-    """`x<1, x>2` (Math-Verify's parse of `x<1 \\text{ or } x>2`) -> the union of their sets; else item."""
+def simple_inequality(expr: Any) -> bool:
+    """An inequality (or a chain of them, `0<x<1`) in one variable, at most quadratic: cheap to solve."""
     import sympy
     from sympy.core.relational import Relational
 
-    if not isinstance(item, sympy.FiniteSet) or not item.args:
-        return item
+    if isinstance(expr, sympy.And):
+        parts = expr.args
+    elif isinstance(expr, Relational) and not isinstance(expr, (sympy.Eq, sympy.Ne)):
+        parts = (expr,)
+    else:
+        return False
+    symbols = expr.free_symbols
+    if len(symbols) != 1 or len(parts) > 8:
+        return False
+    (symbol,) = symbols
+    for part in parts:
+        if not isinstance(part, Relational) or isinstance(part, (sympy.Eq, sympy.Ne)):
+            return False
+        difference = part.lhs - part.rhs
+        if not difference.is_polynomial(symbol) or sympy.degree(difference, symbol) > 2:
+            return False
+    return True
 
-    def inequality(e: Any) -> bool:
-        if isinstance(e, sympy.And):
-            return all(inequality(a) for a in e.args)
-        return isinstance(e, Relational) and not isinstance(e, (sympy.Eq, sympy.Ne))
 
-    if not all(inequality(e) for e in item.args):
+def _inequalities_as_set(item: Any) -> Any:
+    """`x<1, x>2` (Math-Verify's parse of `x<1 \\text{ or } x>2`) -> the union of their sets; else item."""
+    import sympy
+
+    if not isinstance(item, sympy.FiniteSet) or not item.args or len(item.args) > 8:
         return item
-    symbols = set().union(*(e.free_symbols for e in item.args))
-    if len(symbols) != 1:
+    if not all(simple_inequality(e) for e in item.args) or len(item.free_symbols) != 1:
         return item
     try:
         return sympy.Union(*(e.as_set() for e in item.args))
@@ -390,9 +404,9 @@ def _canonical(expr: Any, depth: int = 0) -> str:
     if grader.is_assignment_relation(expr):
         return _canonical(grader.take_last_relation(expr).rhs, depth + 1)
     expr = _inequalities_as_set(expr)
-    if isinstance(expr, (Relational, sympy.And)) and not grader.is_equation(expr) and len(expr.free_symbols) == 1:
+    if simple_inequality(expr):
         try:
-            expr = grader.unwrap_fcs(expr).as_set()
+            expr = expr.as_set()
         except Exception:  # noqa: BLE001 - sympy cannot solve it: keyed as a relation below
             pass
     if isinstance(expr, sympy.Interval):
