@@ -136,12 +136,14 @@ def _numeric_value(expr: Any) -> Any:
 
 def numbers_agree(a: Any, b: Any, digits: int) -> bool:
     """|a - b| <= half a unit in the `digits`-th significant digit of max(|a|, |b|) (complex allowed)."""
+    from decimal import Decimal
+
     import sympy
 
     size = max(abs(a), abs(b))
     if size == 0:
         return True
-    exponent = int(sympy.floor(sympy.log(size, 10).evalf(30)))
+    exponent = Decimal(str(sympy.Float(size, 30))).adjusted()  # floor(log10(size)), exactly
     return bool(abs(a - b) <= sympy.Rational(1, 2) * sympy.Integer(10) ** (exponent - digits + 1))
 
 
