@@ -103,9 +103,12 @@ class TaskReward:
     """
 
     def __init__(
-        self, task: str | Task, *, timeout_s: float = 5.0, workers: int | None = None, memory_mb: int | None = 2048
+        self, task: str | Task, *, timeout_s: float = 5.0, workers: int | None = None, memory_mb: int | None = 2048,
+        reasoning_delimiters: Sequence[str] | None = None,
     ) -> None:
         self.task = get_task(task) if isinstance(task, str) else task
+        if reasoning_delimiters:  # TRL's reasoning_accuracy_reward semantics; see Task.with_reasoning
+            self.task = self.task.with_reasoning(reasoning_delimiters)
         self.timeout_s = timeout_s
         self.workers = workers
         self.memory_mb = memory_mb
@@ -184,10 +187,16 @@ class TaskReward:
 
 
 def trl_reward(
-    task: str | Task, *, timeout_s: float = 5.0, workers: int | None = None, memory_mb: int | None = 2048
+    task: str | Task, *, timeout_s: float = 5.0, workers: int | None = None, memory_mb: int | None = 2048,
+    reasoning_delimiters: Sequence[str] | None = None,
 ) -> Callable[..., list[float | None]]:
-    """A TRL reward function `f(prompts, completions, **kwargs) -> list[float | None]` for `task`."""
-    return TaskReward(task, timeout_s=timeout_s, workers=workers, memory_mb=memory_mb)
+    """A TRL reward function `f(prompts, completions, **kwargs) -> list[float | None]` for `task`.
+
+    `reasoning_delimiters=["</think>"]` gives TRL's `reasoning_accuracy_reward` semantics: only
+    the text after the reasoning counts, and unfinished reasoning scores 0. Off (None) by default.
+    """
+    return TaskReward(task, timeout_s=timeout_s, workers=workers, memory_mb=memory_mb,
+                      reasoning_delimiters=reasoning_delimiters)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -246,10 +255,16 @@ def compute_score(
     *,
     timeout_s: float = 5.0,
     workers: int | None = None,
+    reasoning_delimiters: Sequence[str] | None = None,
     **kwargs: Any,
 ) -> float:
-    """veRL reward: 1.0 if `solution_str` is verified right, else 0.0 (never raises for a sample)."""
-    return compute_score_batch([data_source], [solution_str], [ground_truth], [extra_info], timeout_s=timeout_s, workers=workers)[0]
+    """veRL reward: 1.0 if `solution_str` is verified right, else 0.0 (never raises for a sample).
+
+    `reasoning_delimiters` (a reward kwarg, e.g. ["</think>"]; off by default): TRL's
+    `reasoning_accuracy_reward` semantics, see `Task.with_reasoning`.
+    """
+    return compute_score_batch([data_source], [solution_str], [ground_truth], [extra_info], timeout_s=timeout_s,
+                               workers=workers, reasoning_delimiters=reasoning_delimiters)[0]
 
 
 def compute_score_batch(
@@ -260,9 +275,16 @@ def compute_score_batch(
     *,
     timeout_s: float = 5.0,
     workers: int | None = None,
+    reasoning_delimiters: Sequence[str] | None = None,
     **kwargs: Any,
 ) -> list[float]:
     """veRL's batch reward manager form: every sample of a batch verified in parallel."""
+    if reasoning_delimiters:  # only the text after the reasoning counts; unfinished reasoning scores 0
+        from rungs.verify.extract import after_reasoning
+
+        if isinstance(reasoning_delimiters, str):
+            reasoning_delimiters = [reasoning_delimiters]
+        solution_strs = [after_reasoning(_as_text(s), reasoning_delimiters) or "" for s in solution_strs]
     n = len(solution_strs)
     infos = list(extra_infos) if extra_infos is not None else [None] * n
     scores = [0.0] * n

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rungs.registry import Registry
 from rungs.tasks.base import Task, Variant
 
@@ -11,9 +13,13 @@ TASKS.register("countdown", "rungs.tasks.countdown:CountdownTask")
 TASKS.register("math", "rungs.tasks.math:MathTask")
 
 
-def get_task(name: str, **kwargs) -> Task:
-    """Instantiate a task by name; an unknown name is a one-line UserError with a suggestion."""
-    return TASKS.get(name)(**kwargs)
+def get_task(name: str, *, reasoning_delimiters: Sequence[str] | None = None, **kwargs) -> Task:
+    """Instantiate a task by name; an unknown name is a one-line UserError with a suggestion.
+
+    `reasoning_delimiters` (TRL's name; off by default): see `Task.with_reasoning`.
+    """
+    task = TASKS.get(name)(**kwargs)
+    return task.with_reasoning(reasoning_delimiters) if reasoning_delimiters else task
 
 
 __all__ = ["TASKS", "Task", "Variant", "get_task"]

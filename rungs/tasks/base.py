@@ -9,8 +9,9 @@ run it through `rungs.verify.pool.VerifierPool`, never inline in a training loop
 from __future__ import annotations
 
 import abc
+import copy
 import random
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 
 from rungs.types import Problem, Status, Verdict
@@ -39,6 +40,23 @@ class Task(abc.ABC):
     needs_answer: bool = False
     # Characters the embedded tiny model must be able to read and write for this task.
     alphabet: str = ""
+    # TRL's `reasoning_accuracy_reward` semantics, off by default (None): when set (TRL's own
+    # default is ("</think>",)), only the text after the end of the reasoning can hold the answer,
+    # and a completion whose reasoning never closes has no answer (it scores 0). See
+    # `with_reasoning` and `rungs.verify.extract.after_reasoning`.
+    reasoning_delimiters: tuple[str, ...] | None = None
+
+    def with_reasoning(self, delimiters: Sequence[str] | None = ("</think>",)) -> Task:
+        """A copy of this task that reads answers only after the reasoning (None: anywhere, the default).
+
+        `delimiters` are TRL's `reasoning_delimiters`: the first one found in a completion ends its
+        reasoning, at its last occurrence. The copy pickles into verifier workers like the task.
+        """
+        if isinstance(delimiters, str):
+            delimiters = (delimiters,)
+        task = copy.copy(self)
+        task.reasoning_delimiters = tuple(delimiters) if delimiters else None
+        return task
 
     # -- prompts and parsing --------------------------------------------------------------------
     @abc.abstractmethod
@@ -46,9 +64,17 @@ class Task(abc.ABC):
         """The text a policy is asked to continue (for chat models, the user message)."""
 
     def extract_answer(self, completion: str) -> str | None:
-        """The answer inside a completion: the last <answer>...</answer> or \\boxed{...}."""
-        from rungs.verify.extract import extract_answer
+        """The answer inside a completion: the last <answer>...</answer> or \\boxed{...}.
 
+        None when there is none, when the last wrapper opened is cut off, and (with
+        `reasoning_delimiters` set) when the reasoning never closes or the answer is only inside it.
+        """
+        from rungs.verify.extract import after_reasoning, extract_answer
+
+        if self.reasoning_delimiters and isinstance(completion, str):
+            completion = after_reasoning(completion, self.reasoning_delimiters)
+            if completion is None:
+                return None
         return extract_answer(completion)
 
     # -- verification -----------------------------------------------------------------------------
@@ -60,6 +86,15 @@ class Task(abc.ABC):
         """Extract the answer from raw model text and check it."""
         answer = self.extract_answer(completion)
         if answer is None:
+            from rungs.verify.extract import after_reasoning, cut_off
+
+            if self.reasoning_delimiters and isinstance(completion, str):
+                if after_reasoning(completion, self.reasoning_delimiters) is None:
+                    shown = " or ".join(repr(d) for d in self.reasoning_delimiters)
+                    return Verdict.fail(Status.NO_ANSWER, f"the reasoning never ends (no {shown}): an answer inside it does not count")
+                completion = after_reasoning(completion, self.reasoning_delimiters)
+            if cut_off(completion):
+                return Verdict.fail(Status.NO_ANSWER, "the final answer is cut off: the last <answer> or \\boxed{ never closes")
             return Verdict.fail(Status.NO_ANSWER, "no <answer>...</answer> or \\boxed{...} found")
         return self.verify_answer(problem, answer)
 

@@ -3,8 +3,12 @@
 The model ends with `\\boxed{...}` (or `<answer>...</answer>`); the answer is checked the way
 the open-r1 / TRL recipes do it: `math_verify.verify(parse(gold), parse(pred))`, gold first
 (the comparison is asymmetric: gold `3` accepts `x = 3`). Math-Verify knows equivalent forms:
-`\\frac{1}{2}` = `0.5`, `2x+2` = `2(x+1)`, `[1, 2)` as an interval, `\\{1,2\\}` = `1, 2`, and
-compares numbers after rounding to 6 decimals (its default).
+`\\frac{1}{2}` = `0.5`, `2x+2` = `2(x+1)`, `[1, 2)` as an interval, `\\{1,2\\}` = `1, 2`. Where it
+is loose or blind, rungs adds to it (see `answers_match` and `normalize_latex`): numbers must also
+agree relative to their size (6 significant digits when either is a decimal, 15 when both are
+exact), not only to 6 decimal places, so 0.0000002 is not 0.0000001; an inequality answers an
+interval and an interval an inequality (`x<3` = `(-\\infty, 3)`); `\\boxed 2` needs no braces; and
+a currency sign (`\\$12`) is not math mode.
 
 Why Math-Verify's own timeouts are off: they use `signal.alarm`, which only works on the main
 thread of the main interpreter (a reward function called from a trainer's worker thread fails
@@ -23,6 +27,7 @@ difficulty: for tests, demos and warming up the tiny model. Real math sets come 
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import logging
 import random
@@ -64,25 +69,186 @@ def _math_verify() -> Any:
     return math_verify
 
 
+_ESCAPED_DOLLAR = re.compile(r"\\\$|\\textdollar(?![A-Za-z])|\\text\{\s*\\?\$\s*\}")
+_LOGICAL_OR = re.compile(r"\\(?:lor|vee)(?![A-Za-z])")
+
+
+def normalize_latex(text: str) -> str:
+    """What Math-Verify cannot read, rewritten: currency signs, brace-less boxes, `\\lor`.
+
+    `\\$12` and `\\textdollar 12` are 12 (a currency sign, not the math-mode delimiter); a lone
+    unescaped `$` before a number (`$18.90`, as GSM8K-style references write money) is dropped,
+    while a `$...$` pair is kept as math mode; `\\boxed 2` becomes `\\boxed{2}`; `x<1 \\lor x>2`
+    becomes `x<1 \\text{ or } x>2`, which Math-Verify reads as a list of conditions.
+    """
+    from rungs.verify.extract import brace_boxes
+
+    text = _ESCAPED_DOLLAR.sub("", text)
+    if text.count("$") == 1:
+        text = text.replace("$", "")
+    text = _LOGICAL_OR.sub(r"\\text{ or }", text)
+    return brace_boxes(text).strip()
+
+
 @functools.lru_cache(maxsize=4096)
 def parse_answer(text: str) -> tuple[Any, ...]:
     """Math-Verify's parse of one answer: sympy objects and/or strings; () when nothing parses.
 
     A bare answer (`\\frac{1}{2}`, `2(x+1)`) is wrapped in `$...$` so that the LaTeX extractor
-    reads all of it; text that already carries `$` or `\\boxed` is parsed as it is. Cached: in a
-    GRPO group the same answer comes back many times, and the gold answer every time.
+    reads all of it; text that already carries `$` or `\\boxed` is parsed as it is (after
+    `normalize_latex`). Cached: in a GRPO group the same answer comes back many times, and the
+    gold answer every time.
     """
     mv = _math_verify()
-    text = text.strip()
+    text = normalize_latex(text.strip())
     if not text:
         return ()
-    wrapped = text if ("$" in text or "\\boxed" in text) else f"${text}$"
+    wrapped = text if ("$" in text or "\\boxed" in text or "\\fbox" in text) else f"${text}$"
     return tuple(mv.parse(wrapped, extraction_config=[mv.LatexExtractionConfig()], parsing_timeout=None))
 
 
+# Numbers are compared relative to their size. Math-Verify rounds both sides of a decimal to 6
+# decimal places, which accepts 0.0000002 for 0.0000001, and compares exact forms after chopping
+# values below 1e-15 to zero, which accepts 1/21! for 1/20!. rungs keeps Math-Verify's verdict
+# and also requires the two numbers to agree to SIGNIFICANT_DIGITS significant digits when
+# either is a decimal (|a - b| <= half a unit in the 6th significant digit of the larger), and to
+# 15 when both are exact (1/2^30 is not 1/(2^30 + 1)).
+SIGNIFICANT_DIGITS = 6
+EXACT_SIGNIFICANT_DIGITS = 15
+_relative_numbers: contextvars.ContextVar[bool] = contextvars.ContextVar("rungs_relative_numbers", default=False)
+
+
+def _numeric_value(expr: Any) -> Any:
+    """A 30-digit sympy number for a closed-form number; None for anything else."""
+    import sympy
+
+    if not isinstance(expr, sympy.Basic) or isinstance(expr, (sympy.MatrixBase, sympy.Set, sympy.Tuple)):
+        return None
+    if expr.free_symbols or not _evaluable(expr):
+        return None
+    try:
+        expr = expr.xreplace({u: u.args[0] for u in expr.atoms(sympy.UnevaluatedExpr)})
+        value = expr.evalf(30)
+    except Exception:  # noqa: BLE001 - a value sympy cannot compute is not a number here
+        return None
+    return value if value.is_number and value.is_finite else None
+
+
+def numbers_agree(a: Any, b: Any, digits: int) -> bool:
+    """|a - b| <= half a unit in the `digits`-th significant digit of max(|a|, |b|) (complex allowed)."""
+    from decimal import Decimal
+
+    import sympy
+
+    size = max(abs(a), abs(b))
+    if size == 0:
+        return True
+    exponent = Decimal(str(sympy.Float(size, 30))).adjusted()  # floor(log10(size)), exactly
+    return bool(abs(a - b) <= sympy.Rational(1, 2) * sympy.Integer(10) ** (exponent - digits + 1))
+
+
+def _relative_check(a: Any, b: Any) -> bool | None:
+    """Whether two closed-form numbers agree to the significant digits above; None if not both numbers."""
+    import sympy
+
+    from_grader = _math_verify_grader()
+    pairs = [(a, b)]
+    stripped = (from_grader.get_pct_val(a, a), from_grader.get_pct_val(b, b))
+    if stripped != (a, b):  # 9\% may stand for 9 or for 0.09: Math-Verify accepts both readings
+        pairs.append(stripped)
+    decided = None
+    for x, y in pairs:
+        vx, vy = _numeric_value(x), _numeric_value(y)
+        if vx is None or vy is None:
+            continue
+        approximate = any(isinstance(e, sympy.Basic) and e.has(sympy.Float) for e in (x, y))
+        if numbers_agree(vx, vy, SIGNIFICANT_DIGITS if approximate else EXACT_SIGNIFICANT_DIGITS):
+            return True
+        decided = False
+    return decided
+
+
+@functools.cache
+def _math_verify_grader() -> Any:
+    """math_verify.grader, with its numeric comparison made relative while rungs compares answers.
+
+    The patch is inert outside `answers_match` (a context variable switches it on), so other
+    users of Math-Verify in the same process see its own behaviour.
+    """
+    import math_verify.grader as grader
+
+    original = grader.sympy_numeric_eq
+    if not getattr(original, "_rungs_relative", False):
+
+        def sympy_numeric_eq(a: Any, b: Any, float_rounding: int, numeric_precision: int) -> bool:
+            equal = original(a, b, float_rounding, numeric_precision)
+            if equal and _relative_numbers.get():
+                return _relative_check(a, b) is not False
+            return equal
+
+        sympy_numeric_eq._rungs_relative = True  # type: ignore[attr-defined]
+        grader.sympy_numeric_eq = sympy_numeric_eq
+    return grader
+
+
+def simple_inequality(expr: Any) -> bool:
+    """An inequality (or a chain of them, `0<x<1`) in one variable, at most quadratic: cheap to solve."""
+    import sympy
+    from sympy.core.relational import Relational
+
+    if isinstance(expr, sympy.And):
+        parts = expr.args
+    elif isinstance(expr, Relational) and not isinstance(expr, (sympy.Eq, sympy.Ne)):
+        parts = (expr,)
+    else:
+        return False
+    symbols = expr.free_symbols
+    if len(symbols) != 1 or len(parts) > 8:
+        return False
+    (symbol,) = symbols
+    for part in parts:
+        if not isinstance(part, Relational) or isinstance(part, (sympy.Eq, sympy.Ne)):
+            return False
+        difference = part.lhs - part.rhs
+        if not difference.is_polynomial(symbol) or sympy.degree(difference, symbol) > 2:
+            return False
+    return True
+
+
+def _inequalities_as_set(item: Any) -> Any:
+    """`x<1, x>2` (Math-Verify's parse of `x<1 \\text{ or } x>2`) -> the union of their sets; else item."""
+    import sympy
+
+    if not isinstance(item, sympy.FiniteSet) or not item.args or len(item.args) > 8:
+        return item
+    if not all(simple_inequality(e) for e in item.args) or len(item.free_symbols) != 1:
+        return item
+    try:
+        return sympy.Union(*(e.as_set() for e in item.args))
+    except Exception:  # noqa: BLE001 - sympy cannot solve it: compare as parsed
+        return item
+
+
 def answers_match(gold: tuple[Any, ...], pred: tuple[Any, ...]) -> bool:
-    """Math-Verify's equivalence, gold first, with its signal-based timeout off."""
-    return bool(_math_verify().verify(list(gold), list(pred), timeout_seconds=None))
+    """Math-Verify's equivalence, gold first, with its signal-based timeout off, and with:
+
+    - numbers compared relative to their size (`SIGNIFICANT_DIGITS`);
+    - inequalities and intervals compared both ways: gold `(-\\infty, 3)` accepts `x<3` (Math-Verify's
+      `allow_set_relation_comp`), gold `x<3` accepts `(-\\infty, 3)`, and `x<1 \\text{ or } x>2`
+      is the union `(-\\infty, 1) \\cup (2, \\infty)`.
+    """
+    import sympy
+
+    _math_verify_grader()
+    gold_list, pred_list = list(gold), list(pred)
+    if any(isinstance(p, sympy.Set) and not isinstance(p, sympy.FiniteSet) for p in (*gold_list, *pred_list)):
+        gold_list = [_inequalities_as_set(g) for g in gold_list]
+        pred_list = [_inequalities_as_set(p) for p in pred_list]
+    token = _relative_numbers.set(True)
+    try:
+        return bool(_math_verify().verify(gold_list, pred_list, timeout_seconds=None, allow_set_relation_comp=True))
+    finally:
+        _relative_numbers.reset(token)
 
 
 def _has_math(parsed: tuple[Any, ...]) -> bool:
@@ -132,7 +298,160 @@ def _unevaluated(parsed: tuple[Any, ...]) -> str | None:
 
 
 # ------------------------------------------------------------------------------------------------
-# Voting keys: cheap, textual, safe in the parent process
+# Voting keys: the verifier's equivalence as a canonical form
+#
+# Majority voting needs a key per answer such that answers the verifier calls equal share it.
+# Math-Verify's equivalence is pairwise, so the key is a canonical form built from the same
+# parse (`parse_answer`, after `normalize_latex`): an assignment `x = 3` keys as 3; a number keys
+# by its value, rounded where `answers_match` stops telling numbers apart (6 significant digits,
+# and never coarser than 6 decimals: 1,000 = 1000 = 1000.0, 0.5 = \frac12, 1/3 = 0.333333, but
+# 1000000 != 1000001); an expression with variables by its values at fixed points (2x+2 = 2(x+1));
+# inequalities by the set they describe (x<3 = (-\infty, 3)); sets, unions, tuples, intervals and
+# matrices element by element. Anything that does not parse keys by its normalised text.
+
+_KEY_POINTS = ("0.5772156649", "1.3247179572", "2.7182818285")  # where variables are evaluated
+_MAX_KEY_NODES = 400
+_MAX_KEY_DIGITS = 30
+_EAGER_INTEGER_FUNCTIONS = ("factorial", "factorial2", "binomial", "subfactorial")
+
+
+class _NoKey(Exception):
+    """The parsed answer has no canonical form here (not finite, too costly to evaluate, ...)."""
+
+
+def _evaluable(expr: Any) -> bool:
+    """Whether evaluating `expr` numerically is cheap: small numbers and powers, whitelisted heads."""
+    import sympy
+
+    from rungs.verify.safe_expr import FUNCTIONS, MAX_EAGER_ARGUMENT
+
+    heads = tuple({f for f, _ in FUNCTIONS.values() if isinstance(f, type)})
+    stack, count = [expr], 0
+    while stack:
+        e = stack.pop()
+        count += 1
+        if count > _MAX_KEY_NODES:
+            return False
+        if e.is_Symbol or isinstance(e, (sympy.NumberSymbol, sympy.core.numbers.ImaginaryUnit)):
+            continue
+        if e.is_Rational:
+            if max(abs(int(e.p)).bit_length(), int(e.q).bit_length()) > 1400:
+                return False
+            continue
+        if e.is_Number:
+            continue
+        if isinstance(e, sympy.Pow) and e.exp.is_Number:
+            if e.exp.is_Rational and max(abs(int(e.exp.p)), int(e.exp.q)) > 1000 or abs(float(e.exp)) > 1000:
+                return False
+        elif type(e).__name__ in _EAGER_INTEGER_FUNCTIONS:
+            if not all(a.is_Integer and abs(int(a)) <= 1000 for a in e.args):
+                return False
+            continue
+        elif not isinstance(e, (sympy.Add, sympy.Mul, sympy.Pow, sympy.UnevaluatedExpr, *heads)):
+            return False
+        elif type(e).__name__ in MAX_EAGER_ARGUMENT:  # gamma(10^10) would be computed as a factorial
+            bound = MAX_EAGER_ARGUMENT[type(e).__name__]
+            if any(a.is_number and (not a.is_Number or abs(a) > bound) for a in e.args):
+                return False
+        stack.extend(e.args)
+    return True
+
+
+def _real_key(value: Any) -> str:
+    """A real number rounded to max(6 significant digits, 6 decimals), as `mantissa e exponent`."""
+    from decimal import ROUND_HALF_EVEN, Decimal
+
+    number = Decimal(str(value))
+    if number.is_zero():
+        return "0"
+    exponent = number.adjusted()
+    digits = min(_MAX_KEY_DIGITS, max(SIGNIFICANT_DIGITS, exponent + 1 + 6))
+    mantissa = int(abs(number).scaleb(digits - 1 - exponent).to_integral_value(ROUND_HALF_EVEN))
+    shift = exponent - digits + 1
+    while mantissa and mantissa % 10 == 0:
+        mantissa, shift = mantissa // 10, shift + 1
+    return f"{'-' if number < 0 else ''}{mantissa}e{shift}"
+
+
+def _number_key(expr: Any, subs: dict | None = None) -> str:
+    import sympy
+
+    if expr in (sympy.oo, -sympy.oo):
+        return str(expr)
+    if not _evaluable(expr):
+        raise _NoKey("too costly to evaluate")
+    # evalf, not doit(): doit would compute 10^(9*99999999) exactly; evalf keeps 30 digits.
+    expr = expr.xreplace({u: u.args[0] for u in expr.atoms(sympy.UnevaluatedExpr)})
+    value = expr.evalf(_MAX_KEY_DIGITS, subs=subs) if subs else expr.evalf(_MAX_KEY_DIGITS)
+    if not value.is_number or value.is_finite is False or value.has(sympy.zoo, sympy.nan, sympy.oo):
+        raise _NoKey("not a finite number")
+    real, imag = value.as_real_imag()
+    if not (real.is_Number and imag.is_Number):
+        raise _NoKey("not a number")
+    return _real_key(real) + ("" if imag == 0 else f"{'+' if imag > 0 else ''}{_real_key(imag)}i")
+
+
+def _canonical(expr: Any, depth: int = 0) -> str:
+    """The canonical form of one Math-Verify parse (see the comment above); raises _NoKey."""
+    import sympy
+    from sympy.core.relational import Relational
+
+    if depth > 20:
+        raise _NoKey("nested too deeply")
+    grader = _math_verify_grader()
+    if isinstance(expr, sympy.MatrixBase):
+        return f"M{expr.shape}[" + ",".join(_canonical(e, depth + 1) for e in expr) + "]"
+    if not isinstance(expr, sympy.Basic):
+        raise _NoKey(type(expr).__name__)
+    if grader.is_assignment_relation(expr):
+        return _canonical(grader.take_last_relation(expr).rhs, depth + 1)
+    expr = _inequalities_as_set(expr)
+    if simple_inequality(expr):
+        try:
+            expr = expr.as_set()
+        except Exception:  # noqa: BLE001 - sympy cannot solve it: keyed as a relation below
+            pass
+    if isinstance(expr, sympy.Interval):
+        return (("(" if expr.left_open else "[") + _canonical(expr.start, depth + 1) + ","
+                + _canonical(expr.end, depth + 1) + (")" if expr.right_open else "]"))
+    if isinstance(expr, sympy.Union):
+        return "U(" + ",".join(sorted(_canonical(a, depth + 1) for a in expr.args)) + ")"
+    if isinstance(expr, sympy.FiniteSet):
+        return "{" + ",".join(sorted(_canonical(a, depth + 1) for a in expr.args)) + "}"
+    if isinstance(expr, sympy.Tuple):
+        return "(" + ",".join(_canonical(a, depth + 1) for a in expr.args) + ")"
+    if isinstance(expr, Relational):
+        return f"{type(expr).__name__}:" + _canonical(expr.lhs - expr.rhs, depth + 1)
+    if isinstance(expr, sympy.And):
+        return "And(" + ",".join(sorted(_canonical(a, depth + 1) for a in expr.args)) + ")"
+    expr = grader.get_pct_val(expr, expr)  # 9\% votes with 9, as the verifier accepts 9 for it
+    symbols = sorted(expr.free_symbols, key=lambda s: s.name)
+    if not symbols:
+        return _number_key(expr)
+    if len(symbols) > 8:
+        raise _NoKey("too many variables")
+    values = []
+    for point in range(len(_KEY_POINTS)):
+        subs = {s: sympy.Float(_KEY_POINTS[(point + i) % len(_KEY_POINTS)], _MAX_KEY_DIGITS) + i for i, s in enumerate(symbols)}
+        values.append(_number_key(expr, subs))
+    return "f[" + ",".join(s.name for s in symbols) + "]:" + ";".join(values)
+
+
+def semantic_key(answer: str) -> str | None:
+    """The canonical form of an answer under the verifier's equivalence; None when it does not parse.
+
+    Parses with Math-Verify, so it belongs in a verifier worker (where `rungs eval` and TTRL's vote
+    compute keys); evaluation is bounded (`_evaluable`), so it does not hang on answers that parse.
+    """
+    if screen_answer(answer) is not None:
+        return None
+    try:
+        parsed = parse_answer(answer)
+        expr = next((p for p in parsed if not isinstance(p, str)), None)
+        return None if expr is None else "=" + _canonical(expr)
+    except (_NoKey, RecursionError, ValueError, TypeError, ArithmeticError, AttributeError):
+        return None
+
 
 _SPACING = re.compile(r"\\[,;:! ]|\\left|\\right|\\displaystyle")
 _TEXT_WRAPPER = re.compile(r"\\(?:text|mathrm|textbf|mathbf|textit|mbox)\{([^{}]*)\}")
@@ -144,7 +463,7 @@ _FRAC = re.compile(r"^([+-]?)\\frac(?:\{(\d+)\}|(\d))(?:\{(\d+)\}|(\d))$")
 
 def normalize_answer_text(answer: str) -> str:
     """Whitespace, spacing commands, \\left/\\right, \\dfrac, \\text{}, `x=` and trailing dots removed."""
-    text = answer[:_MAX_KEY_CHARS]
+    text = normalize_latex(answer[:_MAX_KEY_CHARS])
     text = _SPACING.sub("", text)
     text = "".join(text.split()).strip("$")
     text = text.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("{,}", "")
@@ -282,18 +601,20 @@ class MathTask(Task):
         return Verdict.fail(Status.WRONG, "not equivalent to the reference answer", answer)
 
     def answer_key(self, problem: Problem, answer: str) -> Hashable | None:
-        """A voting key that merges obviously equal forms, without parsing anything as math.
+        """A voting key under which answers the verifier calls equal fall together (`semantic_key`).
 
-        Keys run in the parent process (voting needs no verifier), so they are textual and
-        linear-time: whitespace, `\\left`/`\\right`, spacing commands, `\\dfrac`, `\\text{}` and a
-        leading `x =` are dropped, and an exact number written as an integer, a decimal, `p/q`
-        or `\\frac{p}{q}` becomes its reduced fraction (`0.5`, `1/2`, `\\frac{2}{4}` -> "1/2").
-        Anything else keys by its normalised text, so `2x+2` and `2(x+1)` vote apart; the full
-        Math-Verify equivalence is for rewards, inside the pool.
+        `1,000` and `1000`, `0.5` and `\\frac12`, `2x+2` and `2(x+1)`, `x<3` and `(-\\infty, 3)` share a
+        key. It parses with Math-Verify, so callers run it in a verifier worker (as `rungs eval`
+        and TTRL's vote do). An answer that does not parse keys by its normalised text (whitespace,
+        `\\left`/`\\right`, spacing commands, `\\dfrac`, `\\text{}` and a leading `x =` dropped; an
+        exact number as its reduced fraction).
         """
         text = normalize_answer_text(answer)
         if not text:
             return None
+        key = semantic_key(answer)
+        if key is not None:
+            return key
         number = _as_fraction(text)
         return _fraction_text(number) if number is not None else text
 

@@ -5,7 +5,8 @@ Model output is hostile input, so it never reaches `eval`, `exec`, `sympify` or 
 precedence-climbing grammar into a plain AST, and only then builds sympy objects from that AST,
 calling sympy constructors for whitelisted operations and functions directly.
 
-Grammar (numbers, names, + - * / ^ **, parentheses, implicit multiplication, function calls):
+Grammar (numbers, names, + - * / ^ **, parentheses, implicit multiplication, function calls;
+with the caller's variables known, `x(x-1)` and glued names like `xsin(x)` are products):
 
     expr    := term (("+" | "-") term)*
     term    := unary (("*" | "/") unary | <implicit> power)*
@@ -122,6 +123,32 @@ def canonical_function(name: str) -> str | None:
     return name if name in FUNCTIONS else None
 
 
+# Names a glued run of letters may be split into (besides the caller's variables).
+KNOWN_NAMES = frozenset(FUNCTIONS) | frozenset(FUNCTION_ALIASES) | frozenset(CONSTANTS) | frozenset(UNEVALUATED)
+
+
+def split_name(name: str, variables: Iterable[str] = ()) -> list[str]:
+    """A run of letters written without spaces, split as LaTeX reads it: `xsin` -> x, sin; `xe` -> x, e.
+
+    Only when every piece is a variable or a known name (function, constant, unevaluated
+    operator), with as few pieces as possible; otherwise the name stays whole (`polylog`,
+    `system`, `xy` with only x allowed), and is refused or accepted as it was. Names with digits
+    or underscores (`C_1`, `x2`) are never split. Linear in the name's length.
+    """
+    allowed = KNOWN_NAMES | frozenset(variables)
+    if name in allowed or len(name) < 2 or not (name.isascii() and name.isalpha()):
+        return [name]
+    longest = max(len(n) for n in allowed)
+    n = len(name)
+    best: list[list[str] | None] = [None] * n + [[]]  # best[i]: fewest pieces for name[i:]
+    for i in range(n - 1, -1, -1):
+        for j in range(i + 1, min(n, i + longest) + 1):
+            rest = best[j]
+            if rest is not None and name[i:j] in allowed and (best[i] is None or len(rest) + 1 < len(best[i])):
+                best[i] = [name[i:j], *rest]
+    return best[0] or [name]
+
+
 # ---- tokenizer -----------------------------------------------------------------------------------
 
 _TOKEN = re.compile(
@@ -161,10 +188,12 @@ def tokenize(text: str, limits: Limits = DEFAULT_LIMITS) -> list[tuple[str, str]
 
 
 class _Parser:
-    def __init__(self, tokens: list[tuple[str, str]], limits: Limits) -> None:
+    def __init__(self, tokens: list[tuple[str, str]], limits: Limits, variables: Iterable[str] = ()) -> None:
         self.tokens = tokens
         self.pos = 0
         self.limits = limits
+        # Names that are values, not functions: `x(x-1)` and `e(x+1)` are products, as in LaTeX.
+        self.values = frozenset(variables) | frozenset(CONSTANTS)
         self.depth = 0
         self.nodes = 0
 
@@ -260,6 +289,8 @@ class _Parser:
                 if value in UNEVALUATED:
                     raise UnsafeExpression(f"unevaluated {value}(...) is not an answer")
                 func = canonical_function(value)
+                if func is None and value in self.values:
+                    return self.node(Name(value))  # x(x-1): term() multiplies it by the bracket
                 if func is None:
                     raise UnsafeExpression(f"unknown function {value!r}")
                 self.take()
@@ -285,9 +316,25 @@ class _Parser:
         raise ExpressionSyntaxError(f"unexpected {value!r}")
 
 
-def parse(text: str, limits: Limits = DEFAULT_LIMITS) -> Node:
-    """Parse text into an AST; raises ExpressionSyntaxError or UnsafeExpression. Never runs code."""
-    return _Parser(tokenize(text, limits), limits).parse()
+def parse(text: str, limits: Limits = DEFAULT_LIMITS, variables: Iterable[str] = ()) -> Node:
+    """Parse text into an AST; raises ExpressionSyntaxError or UnsafeExpression. Never runs code.
+
+    With `variables`, implicit products are read as in LaTeX: a variable (or constant) followed
+    by `(` multiplies the bracket (`x(x-1)`), and a run of letters that splits into variables and
+    known names is their product (`xsin(x)` = x*sin(x), `xe^x` = x*e^x); see `split_name`.
+    Without them (countdown), names are taken as written.
+    """
+    variables = tuple(variables)
+    tokens = tokenize(text, limits)
+    if variables:
+        split: list[tuple[str, str]] = []
+        for kind, value in tokens:
+            if kind == "name":
+                split.extend(("name", piece) for piece in split_name(value, variables))
+            else:
+                split.append((kind, value))
+        tokens = split
+    return _Parser(tokens, limits, variables).parse()
 
 
 # ---- AST -> sympy --------------------------------------------------------------------------------
@@ -378,7 +425,8 @@ def to_sympy(
 
 def parse_sympy(text: str, variables: Iterable[str] = ("x",), limits: Limits = DEFAULT_LIMITS) -> sympy.Expr:
     """Text -> sympy expression, safely (see the module docstring)."""
-    return to_sympy(parse(text, limits), variables, limits)
+    variables = tuple(variables)
+    return to_sympy(parse(text, limits, variables), variables, limits)
 
 
 # ---- checking trees that came from elsewhere (LaTeX parsers) -------------------------------------

@@ -133,9 +133,10 @@ _LATEX_REWRITES = (
      lambda m: ("\\" if m.group(1) in LATEX_COMMANDS else "") + m.group(1)),
     # In calculus \log is the natural log (as in sympy); latex2sympy would read it as log base 10.
     (re.compile(r"\\log(?![A-Za-z_])"), r"\\ln"),
-    # A function name written without its backslash (ln|x|) would be read as l*n.
-    (re.compile(r"(?<![\\A-Za-z])(arcsin|arccos|arctan|sinh|cosh|tanh|sin|cos|tan|cot|sec|csc|ln|exp|sqrt)(?![A-Za-z])"),
-     r"\\\1"),
+    # A function name written without its backslash (ln|x|) would be read as l*n; glued to the
+    # letters before it (xsin(x), x ln x written xln(x)) it still ends the run: x\sin(x).
+    (re.compile(r"(?<![\\A-Za-z])([A-Za-z]*?)(arcsin|arccos|arctan|sinh|cosh|tanh|sin|cos|tan|cot|sec|csc|ln|exp|sqrt)(?![A-Za-z])"),
+     r"\1\\\2"),
 )
 _LATEX_COMMAND = re.compile(r"\\([A-Za-z]+)")
 _MAX_BRACE_DEPTH = 20
