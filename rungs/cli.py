@@ -30,6 +30,7 @@ def _command_modules() -> dict[str, object]:
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
+    """The `rungs` parser (one subparser per command module, kept in `parser.commands`) and the modules."""
     from rungs import __version__
 
     parser = argparse.ArgumentParser(
@@ -43,7 +44,20 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
         p = sub.add_parser(name, help=module.HELP, description=getattr(module, "__doc__", None) or module.HELP,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(p)
+    parser.commands = dict(sub.choices)  # type: ignore[attr-defined]
     return parser, modules
+
+
+def _check_command(parser: argparse.ArgumentParser, argv: list[str], names: Sequence[str]) -> None:
+    """An unknown command is a usage error with a did-you-mean (`rungs evl` -> eval)."""
+    import difflib
+
+    word = next((a for a in argv if not a.startswith("-")), None)
+    if word is None or word in names or argv.index(word) != 0:
+        return
+    close = difflib.get_close_matches(word, names, n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; expected one of {', '.join(sorted(names))}"
+    parser.error(f"unknown command {word!r}{hint}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,7 +65,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
         argv = getattr(modules.get("demo"), "DEFAULT_ARGV", None) or ["--help"]
-    args = parser.parse_args(argv)
+    _check_command(parser, argv, list(modules))
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # reported by the subcommand's parser, so that its usage is shown
+        where = parser.commands.get(args.command, parser) if args.command else parser  # type: ignore[attr-defined]
+        where.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:
         parser.print_help()
         return 0

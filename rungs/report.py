@@ -129,6 +129,39 @@ def plot_lines(path: str | Path | None, series: Mapping[str, Series], xlabel: st
     return fig
 
 
+def moving_average(values: list[float], window: int) -> list[float]:
+    """The trailing mean of the last `window` values at each position (fewer at the start)."""
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out
+
+
+def plot_run(out: Path, events: list[dict[str, Any]]) -> list[Path]:
+    """reward.png and (with eval events) accuracy.png in `out`; returns the paths written."""
+    train = [e for e in events if e.get("type") == "train"]
+    evals = [e for e in events if e.get("type") == "eval"]
+    written = []
+    if train:
+        steps = [e["step"] for e in train]
+        window = max(1, len(train) // 20)
+        series = {"reward": (steps, [e["reward"] for e in train], None),
+                  "accuracy (train samples)": (steps, [e.get("accuracy", 0.0) for e in train], None)}
+        if window > 1:
+            series[f"reward (moving mean of {window})"] = (steps, moving_average([e["reward"] for e in train], window), None)
+        plot_lines(out / "reward.png", series, "step", "reward / accuracy", title="GRPO training reward")
+        written.append(out / "reward.png")
+    if evals:
+        plot_lines(out / "accuracy.png",
+                   {"eval accuracy (greedy)": ([e["step"] for e in evals], [e["eval_accuracy"] for e in evals], None)},
+                   "step", "accuracy", title="held-out greedy accuracy", ylim=(-0.02, 1.02))
+        written.append(out / "accuracy.png")
+    return written
+
+
 def save_png(fig: Any, path: str | Path) -> None:
     """Render `fig` to PNG and write it atomically."""
     from rungs.runs import atomic_write_bytes

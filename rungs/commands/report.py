@@ -33,16 +33,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def moving_average(values: list[float], window: int) -> list[float]:
-    out, total = [], 0.0
-    for i, v in enumerate(values):
-        total += v
-        if i >= window:
-            total -= values[i - window]
-        out.append(total / min(i + 1, window))
-    return out
-
-
 def summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     rows = [
         {"metric": "reward (train)", "start": summary.get("reward_first"), "end": summary.get("reward_last")},
@@ -55,33 +45,9 @@ def summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def plot_run(out: Path, events: list[dict[str, Any]]) -> list[Path]:
-    """reward.png and (with eval events) accuracy.png in `out`; returns the paths written."""
-    from rungs.report import plot_lines
-
-    train = [e for e in events if e.get("type") == "train"]
-    evals = [e for e in events if e.get("type") == "eval"]
-    written = []
-    if train:
-        steps = [e["step"] for e in train]
-        window = max(1, len(train) // 20)
-        series = {"reward": (steps, [e["reward"] for e in train], None),
-                  "accuracy (train samples)": (steps, [e.get("accuracy", 0.0) for e in train], None)}
-        if window > 1:
-            series[f"reward (moving mean of {window})"] = (steps, moving_average([e["reward"] for e in train], window), None)
-        plot_lines(out / "reward.png", series, "step", "reward / accuracy", title="GRPO training reward")
-        written.append(out / "reward.png")
-    if evals:
-        plot_lines(out / "accuracy.png",
-                   {"eval accuracy (greedy)": ([e["step"] for e in evals], [e["eval_accuracy"] for e in evals], None)},
-                   "step", "accuracy", title="held-out greedy accuracy", ylim=(-0.02, 1.02))
-        written.append(out / "accuracy.png")
-    return written
-
-
 def render_run(run_dir: str | Path, plot: bool = True, echo: bool = True) -> dict[str, Any]:
     """Print a run's summary table (and write plots); the summary comes from its events."""
-    from rungs.report import print_table
+    from rungs.report import plot_run, print_table
     from rungs.runs import RunDir
     from rungs.train.grpo import summarize
 

@@ -43,7 +43,6 @@ class DemoConfig:
 
 
 def run_demo(config: DemoConfig, echo: bool = True) -> dict[str, Any]:
-    from rungs.commands.ttrl import TINY_GRPO_DEFAULTS
     from rungs.data import load_problems
     from rungs.pipelines.job import default_out
     from rungs.pipelines.ladder import LadderConfig, run_ladder
@@ -53,7 +52,7 @@ def run_demo(config: DemoConfig, echo: bool = True) -> dict[str, Any]:
     from rungs.report import print_table
     from rungs.runs import atomic_write_json
     from rungs.tasks import get_task
-    from rungs.train.grpo_config import GRPOConfig
+    from rungs.train.grpo_config import TINY_GRPO_DEFAULTS, GRPOConfig
     from rungs.verify.pool import VerifierPool
 
     out = Path(config.out or default_out("demo", "integration"))

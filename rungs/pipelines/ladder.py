@@ -133,7 +133,7 @@ def run_ladder(config: LadderConfig, grpo: Any, *, resume_dir: str | None = None
         if own_pool:
             pool.close()
     policy.save(str(Path(run_dir.path) / FINAL_DIR))
-    from rungs.commands.report import plot_run
+    from rungs.report import plot_run
 
     plots = [str(p) for p in plot_run(Path(run_dir.path), trainer.history)]
     summary = {
