@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
 
     config, grpo, kwargs = resolve(args, "ttrl", TTRLConfig)
     policy = load_policy(config.policy, task=config.task, seed=config.policy_seed, **kwargs) if kwargs else None
-    run_ttrl(config, grpo, resume_dir=args.resume, policy=policy, echo=args.progress)
+    run_ttrl(config, grpo, resume_dir=args.resume, policy=policy, echo=True, progress=args.progress)
     return 0
 
 
