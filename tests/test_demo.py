@@ -20,6 +20,12 @@ def test_demo_prints_one_table_and_writes_summary_and_plots(tmp_path, capsys):
     assert saved["problems"] == 2
     assert (tmp_path / "demo" / "demo.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "demo" / "ttrl" / "outcomes.jsonl").exists()
+    # `rungs report` reads the demo's directory (which it prints as "run directory") and its ttrl stage.
+    capsys.readouterr()
+    assert main(["report", str(tmp_path / "demo"), "--no-plot"]) == 0
+    assert main(["report", str(tmp_path / "demo" / "ttrl"), "--no-plot"]) == 0
+    out = capsys.readouterr().out
+    assert "after TTRL" in out and "greedy accuracy after TTRL" in out and "not finished" not in out
 
 
 def test_ttrl_without_arguments_is_the_demo(monkeypatch):

@@ -134,8 +134,9 @@ def print_stages(summary: dict[str, Any]) -> str:
     rows = [{**s, "solved": f"{round(s['accuracy'] * n)}/{n}"} for s in summary["stages"]]
     text = print_table(rows, ["stage", "accuracy", "solved", "seconds"],
                        title=f"rungs demo: integration, {stages_title(summary)}, no labels")
-    print(f"(ever solved during TTRL, LADDER's looser count: {summary['ever_solved_during_ttrl']:.3f})")
-    print(f"run directory: {summary['run_dir']}   plots: {', '.join(summary['plots'])}")
+    if summary.get("ever_solved_during_ttrl") is not None:
+        print(f"(ever solved during TTRL, LADDER's looser count: {summary['ever_solved_during_ttrl']:.3f})")
+    print(f"run directory: {summary.get('run_dir')}   plots: {', '.join(summary.get('plots') or [])}")
     return text
 
 
