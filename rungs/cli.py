@@ -16,6 +16,9 @@ from collections.abc import Sequence
 
 from rungs.errors import UserError
 
+# Jobs that run torch and the verifier pool: they get --threads, and size both to the free cores.
+THREADED = ("demo", "eval", "ladder", "train", "ttrl")
+
 
 def _command_modules() -> dict[str, object]:
     import rungs.commands as pkg
@@ -44,8 +47,22 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
         p = sub.add_parser(name, help=module.HELP, description=getattr(module, "__doc__", None) or module.HELP,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(p)
+        if name in THREADED:
+            p.add_argument("--threads", type=_threads, default=argparse.SUPPRESS, metavar="N",
+                           help="torch threads and default verifier workers (default: the cores free at start; "
+                                "0 = one per core, as before)")
     parser.commands = dict(sub.choices)  # type: ignore[attr-defined]
     return parser, modules
+
+
+def _threads(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0 (0 = one per core), got {text!r}")
+    return value
 
 
 def _check_command(parser: argparse.ArgumentParser, argv: list[str], names: Sequence[str]) -> None:
@@ -74,6 +91,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
+        if args.command in THREADED:  # before the job imports torch: see rungs/threads.py
+            from rungs.threads import configure_threads
+
+            threads = vars(args).pop("threads", None)
+            configure_threads(threads)
         return int(modules[args.command].run(args) or 0)
     except UserError as err:
         print(f"rungs {args.command}: error: {err}", file=sys.stderr)

@@ -115,3 +115,10 @@ def test_pipelines_never_import_commands():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module:
                 assert not node.module.startswith("rungs.commands"), f"{path.name} imports {node.module}"
+
+
+def test_ttrl_help_lists_only_settings_a_ttrl_run_uses(capsys):
+    with pytest.raises(SystemExit):
+        main(["ttrl", "--help"])
+    text = capsys.readouterr().out
+    assert "--steps " in text and "--max-steps" not in text and "--eval-on-start" not in text

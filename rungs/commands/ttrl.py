@@ -24,7 +24,12 @@ from rungs.train.grpo_config import TINY_GRPO_DEFAULTS
 HELP = "test-time RL: per-problem variant GRPO with rollback, or majority-vote TTRL"
 
 
-def add_job_arguments(parser: argparse.ArgumentParser, job_cls: type) -> None:
+# GRPO settings test-time RL replaces with its own (--steps, --steps-vote; it never runs held-out evals):
+# not offered as flags, so that help lists only settings a ttrl run uses.
+TTRL_REPLACED = ("max_steps", "num_train_epochs", "eval_steps", "eval_on_start")
+
+
+def add_job_arguments(parser: argparse.ArgumentParser, job_cls: type, grpo_skip: tuple[str, ...] = ()) -> None:
     from rungs.config import add_arguments as add_config_arguments
     from rungs.train.grpo_config import GRPOConfig
 
@@ -37,7 +42,7 @@ def add_job_arguments(parser: argparse.ArgumentParser, job_cls: type) -> None:
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show progress bars")
     add_config_arguments(parser, job_cls)
     # Help shows the values a run uses: GRPOConfig's, and the tiny model's where they differ.
-    add_config_arguments(parser, GRPOConfig, policy_defaults=("the tiny policy", TINY_GRPO_DEFAULTS))
+    add_config_arguments(parser, GRPOConfig, skip=grpo_skip, policy_defaults=("the tiny policy", TINY_GRPO_DEFAULTS))
 
 
 def resolve(args: argparse.Namespace, section: str, job_cls: type) -> tuple[Any, Any, dict[str, Any]]:
@@ -94,4 +99,4 @@ def run(args: argparse.Namespace) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from rungs.pipelines.ttrl import TTRLConfig
 
-    add_job_arguments(parser, TTRLConfig)
+    add_job_arguments(parser, TTRLConfig, grpo_skip=TTRL_REPLACED)
