@@ -40,7 +40,7 @@ class DemoConfig:
     ttrl_steps: int = help_field(6, "most TTRL steps per problem")
     check_every: int = help_field(3, "TTRL: verify the greedy answer every this many steps, stop when right")
     out: str | None = help_field(None, "run directory (default runs/demo-<time>)")
-    workers: int | None = help_field(None, "verifier worker processes (default: one per core)")
+    workers: int | None = help_field(None, "verifier worker processes (default: the cores free at start, see --threads)")
     seed: int = help_field(0, "seed of every stage")
 
 

@@ -70,7 +70,7 @@ class EvalConfig:
     batch_size: int = help_field(8, "problems per generate call")
     out: str | None = help_field(None, "output directory; None = runs/eval-<task>-<timestamp>")
     resume: bool = help_field(False, "continue the run in --out (without --out: the latest runs/eval-<task>-*)")
-    workers: int | None = help_field(None, "verifier worker processes; None = one per CPU core")
+    workers: int | None = help_field(None, "verifier worker processes; None = the cores free at start (see --threads)")
     timeout: float = help_field(5.0, "verifier wall-clock limit per sample, in seconds")
     limit: int | None = help_field(None, "evaluate only the first K problems")
     plot: bool = help_field(True, "write PNG plots")

@@ -53,7 +53,7 @@ class LadderConfig:
     limit: int | None = help_field(None, "use only the first N training problems")
     eval_limit: int | None = help_field(None, "use only the first N held-out problems")
     out: str | None = help_field(None, "run directory (default runs/ladder-<task>-<time>)")
-    workers: int | None = help_field(None, "verifier worker processes (default: one per core)")
+    workers: int | None = help_field(None, "verifier worker processes (default: the cores free at start, see --threads)")
     timeout: float = help_field(5.0, "seconds per verification before the worker is killed")
     policy_seed: int = help_field(0, "seed of the policy's sampler")
 

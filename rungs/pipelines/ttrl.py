@@ -72,7 +72,7 @@ class TTRLConfig:
     steps_vote: int = help_field(40, "vote mode: GRPO steps over the test set")
     # shared
     max_new_tokens: int = help_field(96, "greedy answers: the most tokens")
-    workers: int | None = help_field(None, "verifier worker processes (default: one per core)")
+    workers: int | None = help_field(None, "verifier worker processes (default: the cores free at start, see --threads)")
     timeout: float = help_field(5.0, "seconds per verification before the worker is killed")
     policy_seed: int = help_field(0, "seed of the policy's sampler")
 

@@ -565,7 +565,7 @@ EXECUTORS = ("process", "inline")
 class VerifierPool:
     """Verify batches of model output in parallel, each item under a hard time and memory limit.
 
-    `workers`: worker processes (default: one per CPU core). `timeout_s`: wall-clock limit per
+    `workers`: worker processes (default: `rungs.threads.default_workers()`, one per CPU core outside a job). `timeout_s`: wall-clock limit per
     item. `memory_mb`: how far a worker's address space may grow past its size after start-up
     (None: no cap). `executor`: "process" (default), "inline" (debugging: no isolation, no
     timeouts), or any object implementing `Executor` built with this task as its state.
