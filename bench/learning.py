@@ -160,13 +160,13 @@ def grpo_settings(args: argparse.Namespace, seed: int) -> Any:
     """The GRPO settings every trained arm shares (the tiny model's defaults; tuned on dev only)."""
     import yaml
 
-    from rungs.commands.ttrl import TINY_GRPO_DEFAULTS
-    from rungs.train.grpo_config import GRPOConfig
+    from rungs.train.grpo_config import TINY_GRPO_DEFAULTS, GRPOConfig
 
     overrides = {}
     for item in args.grpo:
         key, _, value = item.partition("=")
         overrides[key] = yaml.safe_load(value)
+    # The tiny model's defaults (rungs/train/grpo_config.py; learning rate: the policy's own, 1e-4).
     return GRPOConfig(**{**TINY_GRPO_DEFAULTS, **overrides, "seed": seed, "max_steps": args.steps,
                          "eval_on_start": False})
 

@@ -16,6 +16,9 @@ from collections.abc import Sequence
 
 from rungs.errors import UserError
 
+# Jobs that run torch and the verifier pool: they get --threads, and size both to the free cores.
+THREADED = ("demo", "eval", "ladder", "train", "ttrl")
+
 
 def _command_modules() -> dict[str, object]:
     import rungs.commands as pkg
@@ -30,6 +33,7 @@ def _command_modules() -> dict[str, object]:
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
+    """The `rungs` parser (one subparser per command module, kept in `parser.commands`) and the modules."""
     from rungs import __version__
 
     parser = argparse.ArgumentParser(
@@ -43,7 +47,34 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
         p = sub.add_parser(name, help=module.HELP, description=getattr(module, "__doc__", None) or module.HELP,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(p)
+        if name in THREADED:
+            p.add_argument("--threads", type=_threads, default=argparse.SUPPRESS, metavar="N",
+                           help="torch threads and default verifier workers (default: the cores free at start; "
+                                "0 = one per core, as before)")
+    parser.commands = dict(sub.choices)  # type: ignore[attr-defined]
     return parser, modules
+
+
+def _threads(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0 (0 = one per core), got {text!r}")
+    return value
+
+
+def _check_command(parser: argparse.ArgumentParser, argv: list[str], names: Sequence[str]) -> None:
+    """An unknown command is a usage error with a did-you-mean (`rungs evl` -> eval)."""
+    import difflib
+
+    word = next((a for a in argv if not a.startswith("-")), None)
+    if word is None or word in names or argv.index(word) != 0:
+        return
+    close = difflib.get_close_matches(word, names, n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; expected one of {', '.join(sorted(names))}"
+    parser.error(f"unknown command {word!r}{hint}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,11 +82,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
         argv = getattr(modules.get("demo"), "DEFAULT_ARGV", None) or ["--help"]
-    args = parser.parse_args(argv)
+    _check_command(parser, argv, list(modules))
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # reported by the subcommand's parser, so that its usage is shown
+        where = parser.commands.get(args.command, parser) if args.command else parser  # type: ignore[attr-defined]
+        where.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:
         parser.print_help()
         return 0
     try:
+        if args.command in THREADED:  # before the job imports torch: see rungs/threads.py
+            from rungs.threads import configure_threads
+
+            threads = vars(args).pop("threads", None)
+            configure_threads(threads)
         return int(modules[args.command].run(args) or 0)
     except UserError as err:
         print(f"rungs {args.command}: error: {err}", file=sys.stderr)

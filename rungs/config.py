@@ -39,19 +39,60 @@ def _base_type(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
-def _parse_optional(inner: Any) -> Any:
+_TYPE_WORDS = {int: "an integer", float: "a number", str: "a string"}
+
+
+def _value_parser(inner: Any, optional: bool = False) -> Any:
+    """An argparse `type=` for int / float / str (optionally 'none'), whose error says what was expected.
+
+    argparse names the flag itself ("argument --limit: expected an integer, got 'a'")."""
     def parse(text: str) -> Any:
-        if text.lower() in ("none", "null", ""):
+        if optional and text.strip().lower() in ("none", "null", ""):
             return None
-        return inner(text)
+        try:
+            return inner(text)
+        except (TypeError, ValueError):
+            expected = _TYPE_WORDS.get(inner, getattr(inner, "__name__", "a value"))
+            raise argparse.ArgumentTypeError(f"expected {expected}{' or none' if optional else ''}, got {text!r}") from None
 
     parse.__name__ = getattr(inner, "__name__", "value")
     return parse
 
 
-def add_arguments(parser: argparse.ArgumentParser, cls: type, *, skip: tuple[str, ...] = ()) -> None:
+def _list_parser(inner: Any) -> Any:
+    """An argparse `type=` for comma-separated lists ('1,2,4'), with an error naming the bad item."""
+    def parse(text: str) -> list[Any]:
+        items = []
+        for item in text.split(","):
+            if not item.strip():
+                continue
+            try:
+                items.append(inner(item.strip()))
+            except (TypeError, ValueError):
+                expected = _TYPE_WORDS.get(inner, getattr(inner, "__name__", "value")).split(" ", 1)[-1]
+                raise argparse.ArgumentTypeError(
+                    f"expected a comma-separated list of {expected}s such as {_LIST_EXAMPLES.get(inner, 'a,b')}, "
+                    f"got {item.strip()!r} in {text!r}") from None
+        return items
+
+    parse.__name__ = f"comma-separated {getattr(inner, '__name__', 'value')} list"
+    return parse
+
+
+_LIST_EXAMPLES = {int: "1,2,4", float: "0.5,1.0", str: "a,b"}
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls: type, *, skip: tuple[str, ...] = (),
+                  policy_defaults: tuple[str, dict[str, Any]] | None = None) -> None:
+    """One `--field-name` flag per init field of dataclass `cls`, in an argument group named after it.
+
+    Flags default to argparse.SUPPRESS, so that `from_namespace` / `from_sections` can tell a given
+    flag from an absent one. `policy_defaults` = (who, {field: value}) adds "(default: X; with WHO: Y)"
+    to the help of the fields a policy-specific default changes (the value the run will use).
+    """
     hints = typing.get_type_hints(cls)
     group = parser.add_argument_group(cls.__name__)
+    who, overrides = policy_defaults or ("", {})
     for f in dataclasses.fields(cls):
         if f.name in skip or not f.init:
             continue
@@ -61,14 +102,18 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, *, skip: tuple[str
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else None
         )
-        kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": f"{help_text} (default: {default})"}
+        shown = f"default: {default}"
+        if f.name in overrides and overrides[f.name] != default:
+            shown += f"; with {who}: {overrides[f.name]}"
+        kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS,
+                                  "help": f"{help_text} ({shown})".replace("%", "%%")}
         if tp is bool:
             group.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
         elif typing.get_origin(tp) in (list, tuple):
             (inner,) = typing.get_args(tp)[:1] or (str,)
-            group.add_argument(flag, type=lambda s, inner=inner: [inner(x) for x in s.split(",") if x.strip()], metavar="A,B,...", **kwargs)
+            group.add_argument(flag, type=_list_parser(inner), metavar="A,B,...", **kwargs)
         elif tp in (int, float, str):
-            group.add_argument(flag, type=_parse_optional(tp) if optional else tp, **kwargs)
+            group.add_argument(flag, type=_value_parser(tp, optional), **kwargs)
         else:
             group.add_argument(flag, type=str, **kwargs)
 
@@ -99,15 +144,38 @@ def from_namespace(cls: type[C], ns: argparse.Namespace, yaml_path: str | None =
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory; expected a YAML file of settings")
     if not path.exists():
         raise UserError(f"{path}: no such config file; expected a YAML mapping of settings")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start + 1})") from None
+    try:
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
-        raise UserError(f"{path}: malformed YAML ({str(err).splitlines()[0]})") from None
+        if text.lstrip()[:1] in ("{", "["):  # JSON (a subset of YAML): the JSON decoder's position is the real one
+            import json
+
+            try:
+                json.loads(text)
+            except json.JSONDecodeError as json_err:
+                raise UserError(f"{path}:{json_err.lineno}: malformed JSON ({json_err.msg} at column {json_err.colno})") from None
+        raise UserError(f"{path}: malformed YAML ({_yaml_problem(err)})") from None
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a YAML mapping of settings, got {type(data).__name__}")
     return data
+
+
+def _yaml_problem(err: Exception) -> str:
+    """What a YAML parser error says went wrong, and where: the *problem* mark (where the parser
+    gave up), not the context mark (where the enclosing mapping began, often line 1 column 1)."""
+    problem = getattr(err, "problem", None)
+    mark = getattr(err, "problem_mark", None)
+    if problem and mark is not None:
+        return f"{problem} at line {mark.line + 1} column {mark.column + 1}"
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -118,25 +186,54 @@ def to_yaml(config: Any) -> str:
     return yaml.safe_dump(to_dict(config) if dataclasses.is_dataclass(config) else config, sort_keys=False)
 
 
+def section_values(yaml_path: str | Path, sections: dict[str, type]) -> dict[str, dict[str, Any]]:
+    """A YAML file's settings per section: {"ladder": {...}, "grpo": {...}}.
+
+    Two layouts are read: sections (`ladder:` / `grpo:` mappings, the layout of a run directory's
+    config.yaml) and flat (the same keys at top level, each going to the one section that has that
+    field). An unknown key is a `UserError` naming the file, with a did-you-mean.
+    """
+    data = load_yaml(yaml_path)
+    fields = {name: {f.name for f in dataclasses.fields(cls)} for name, cls in sections.items()}
+    out: dict[str, dict[str, Any]] = {name: {} for name in sections}
+    for key, value in data.items():
+        if key == "job":  # the kind of run (a run directory's config.yaml), not a setting
+            continue
+        if key in sections:
+            if value is None:
+                continue
+            if not isinstance(value, dict):
+                raise UserError(f"{yaml_path}: section {key!r} must be a mapping of settings")
+            out[key].update(value)
+            continue
+        owners = [name for name, names in fields.items() if key in names]
+        if len(owners) == 1:
+            out[owners[0]][key] = value
+            continue
+        if owners:
+            raise UserError(f"{yaml_path}: setting {key!r} belongs to sections {', '.join(owners)}; put it under one of them")
+        import difflib
+
+        close = difflib.get_close_matches(key, [*sections, *(n for names in fields.values() for n in names)], n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise UserError(f"{yaml_path}: unknown setting {key!r}; expected a section ({', '.join(sections)}) "
+                        f"or one of its settings{hint}")
+    return out
+
+
 def from_sections(ns: argparse.Namespace, sections: dict[str, type], yaml_path: str | None = None,
                   defaults: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Build several configs from one command line: {"ttrl": TTRLConfig, "grpo": GRPOConfig}.
 
     Precedence, lowest first: the dataclass defaults, the job's own `defaults[section]`, the YAML
-    file's `section:` mapping (the layout of a run directory's config.yaml), then explicit flags.
+    file (see `section_values` for its two layouts), then explicit flags.
     """
-    data = load_yaml(yaml_path) if yaml_path else {}
-    unknown = sorted(set(data) - set(sections))
-    if unknown:
-        raise UserError(f"{yaml_path}: unknown section {unknown[0]!r}; expected {', '.join(sections)}")
+    data = section_values(yaml_path, sections) if yaml_path else {}
     out = {}
     for section, cls in sections.items():
         names = {f.name for f in dataclasses.fields(cls)}
         values = dict((defaults or {}).get(section, {}))
-        yaml_values = data.get(section) or {}
-        if not isinstance(yaml_values, dict):
-            raise UserError(f"{yaml_path}: section {section!r} must be a mapping of settings")
-        values.update(yaml_values)
+        values.update(data.get(section) or {})
         values.update({k: v for k, v in vars(ns).items() if k in names})
         out[section] = from_dict(cls, values, source=yaml_path or "command line")
     return out

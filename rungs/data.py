@@ -115,7 +115,8 @@ def _read(path: Path) -> Iterable[Problem]:
         except UnicodeDecodeError as err:
             raise UserError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start + 1})") from None
         except json.JSONDecodeError as err:
-            raise UserError(f"{path}:{err.lineno}: malformed JSON ({err.msg}); expected a list of objects") from None
+            raise UserError(f"{path}:{err.lineno}: malformed JSON ({err.msg} at column {err.colno}); "
+                            "expected a list of objects") from None
         if not isinstance(rows, list):
             raise UserError(f"{path}: expected a JSON list of objects")
         return [row_to_problem(row, f"{path}[{i}]", i) for i, row in enumerate(rows)]

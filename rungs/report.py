@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+_MARKERS = ("o", "s", "^", "D", "v", "P")
+_LINESTYLES = ("-", "--", "-.", ":")
 Series = tuple[Sequence[float], Sequence[float], Sequence[float] | None]  # xs, ys, yerr (or None)
 
 
@@ -96,12 +98,15 @@ def plot_lines(path: str | Path | None, series: Mapping[str, Series], xlabel: st
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     all_x: set[float] = set()
-    for name, (xs, ys, yerr) in series.items():
+    for i, (name, (xs, ys, yerr)) in enumerate(series.items()):
         xs, ys = list(xs), list(ys)
         all_x.update(xs)
         has_err = yerr is not None and any(e for e in yerr)
-        ax.errorbar(xs, ys, yerr=list(yerr) if has_err else None, label=name, marker="o", markersize=4,
-                    capsize=3, linewidth=1.6)
+        # Series often coincide (pass@k = best-of-k with a perfect verifier): each later one is drawn
+        # thinner, smaller and in another line style, so that the ones beneath stay visible.
+        ax.errorbar(xs, ys, yerr=list(yerr) if has_err else None, label=name, marker=_MARKERS[i % len(_MARKERS)],
+                    markersize=max(3.0, 8.0 - 1.5 * i), linestyle=_LINESTYLES[i % len(_LINESTYLES)],
+                    capsize=3, linewidth=max(1.0, 2.6 - 0.4 * i), zorder=2 + i)
     for name, (y, yerr) in (hlines or {}).items():
         line = ax.axhline(y, label=name, linestyle="--", linewidth=1.2, color="0.35" if len(hlines or {}) == 1 else None)
         if yerr:
@@ -127,6 +132,39 @@ def plot_lines(path: str | Path | None, series: Mapping[str, Series], xlabel: st
     if path is not None:
         save_png(fig, path)
     return fig
+
+
+def moving_average(values: list[float], window: int) -> list[float]:
+    """The trailing mean of the last `window` values at each position (fewer at the start)."""
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out
+
+
+def plot_run(out: Path, events: list[dict[str, Any]]) -> list[Path]:
+    """reward.png and (with eval events) accuracy.png in `out`; returns the paths written."""
+    train = [e for e in events if e.get("type") == "train"]
+    evals = [e for e in events if e.get("type") == "eval"]
+    written = []
+    if train:
+        steps = [e["step"] for e in train]
+        window = max(1, len(train) // 20)
+        series = {"reward": (steps, [e["reward"] for e in train], None),
+                  "accuracy (train samples)": (steps, [e.get("accuracy", 0.0) for e in train], None)}
+        if window > 1:
+            series[f"reward (moving mean of {window})"] = (steps, moving_average([e["reward"] for e in train], window), None)
+        plot_lines(out / "reward.png", series, "step", "reward / accuracy", title="GRPO training reward")
+        written.append(out / "reward.png")
+    if evals:
+        plot_lines(out / "accuracy.png",
+                   {"eval accuracy (greedy)": ([e["step"] for e in evals], [e["eval_accuracy"] for e in evals], None)},
+                   "step", "accuracy", title="held-out greedy accuracy", ylim=(-0.02, 1.02))
+        written.append(out / "accuracy.png")
+    return written
 
 
 def save_png(fig: Any, path: str | Path) -> None:

@@ -12,13 +12,20 @@ def test_demo_prints_one_table_and_writes_summary_and_plots(tmp_path, capsys):
     config = DemoConfig(limit=2, ladder="tiny", ttrl_steps=1, check_every=1, out=str(tmp_path / "demo"), workers=2)
     summary = run_demo(config, echo=True)
     out = capsys.readouterr().out
-    assert [s["stage"].split(" ")[0] for s in summary["stages"]] == ["base", "after", "after"]
+    assert [s["stage"].split(" ")[0] for s in summary["stages"]] == ["base", "LADDER", "after"]
+    assert "evaluated here" in summary["stages"][1]["stage"]  # a given policy is evaluated, not trained
     assert all(0.0 <= s["accuracy"] <= 1.0 for s in summary["stages"])
-    assert "rungs demo" in out and "after LADDER + TTRL" in out and str(tmp_path / "demo") in out
+    assert "rungs demo" in out and "after TTRL from the LADDER policy" in out and str(tmp_path / "demo") in out
     saved = json.loads((tmp_path / "demo" / "summary.json").read_text())
     assert saved["problems"] == 2
     assert (tmp_path / "demo" / "demo.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "demo" / "ttrl" / "outcomes.jsonl").exists()
+    # `rungs report` reads the demo's directory (which it prints as "run directory") and its ttrl stage.
+    capsys.readouterr()
+    assert main(["report", str(tmp_path / "demo"), "--no-plot"]) == 0
+    assert main(["report", str(tmp_path / "demo" / "ttrl"), "--no-plot"]) == 0
+    out = capsys.readouterr().out
+    assert "after TTRL" in out and "greedy accuracy after TTRL" in out and "not finished" not in out
 
 
 def test_ttrl_without_arguments_is_the_demo(monkeypatch):

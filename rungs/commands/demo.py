@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from rungs.config import add_arguments as add_config_arguments
     from rungs.pipelines.demo import DemoConfig
 
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show progress")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show progress bars (the result table is always printed)")
     add_config_arguments(parser, DemoConfig)
 
 
@@ -24,5 +24,5 @@ def run(args: argparse.Namespace) -> int:
     from rungs.config import from_namespace
     from rungs.pipelines.demo import DemoConfig, run_demo
 
-    run_demo(from_namespace(DemoConfig, args), echo=args.progress)
+    run_demo(from_namespace(DemoConfig, args), echo=True, progress=args.progress)
     return 0

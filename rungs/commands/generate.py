@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.timeout > 0:
         raise UserError(f"--timeout must be > 0 seconds, got {args.timeout:g}")
     task = get_task(args.task)
-    problem = Problem(id="cli", text=args.problem, answer=args.gold)
+    problem = Problem(id="--problem", text=args.problem, answer=args.gold)
     task.parse_problem(problem)
     if task.needs_answer and args.gold is None:
         raise UserError(f"task {task.name!r} needs a reference answer: add --gold")

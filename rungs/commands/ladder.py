@@ -32,5 +32,5 @@ def run(args: argparse.Namespace) -> int:
 
     config, grpo, kwargs = resolve(args, "ladder", LadderConfig)
     policy = load_policy(config.policy, task=config.task, seed=config.policy_seed, **kwargs) if kwargs else None
-    run_ladder(config, grpo, resume_dir=args.resume, policy=policy, echo=args.progress)
+    run_ladder(config, grpo, resume_dir=args.resume, policy=policy, echo=True, progress=args.progress)
     return 0

@@ -1,13 +1,27 @@
-"""Reprint the summary table of a training run and redraw its plots from events.jsonl.
+"""Reprint the result table of any run directory rungs writes, and redraw its plots.
 
 examples:
-  rungs report runs/countdown-grpo
+  rungs report runs/countdown-grpo                 # rungs train
+  rungs report runs/ladder-integration-20261130-120000
+  rungs report runs/ttrl-integration-20261130-120000
+  rungs report runs/eval-integration-20261130-120000
+  rungs report runs/demo-integration-20261130-120000
   rungs report runs/countdown-grpo --no-plot --json
 
-Works on a finished run and on one still going or killed (a torn last line is skipped): the
-figures come from the events logged so far. Plots written into the run directory:
-reward.png (training reward and accuracy per step, with a moving average) and accuracy.png
-(greedy accuracy on the eval problems, when the run had them).
+The kind of run is read from its files: `job:` in config.yaml where present, else the config's
+sections (ladder:, ttrl:, demo:) or an evaluation's samples.jsonl / results.json. Works on a
+finished run and on one still going or killed (a torn last line is skipped): the figures come
+from what was logged so far, and the title says whether the run finished.
+
+  train / ladder   training reward and accuracy, first -> last; held-out greedy accuracy at each
+                   end, labelled with its step ("start" is step 0), and the best one only when it
+                   beats both. Plots: reward.png, accuracy.png.
+  ttrl             variants mode: accuracy before / after from outcomes.jsonl, problems done;
+                   vote mode: the training table and, once finished, accuracy before / after.
+                   Plots: ttrl_outcomes.png or ttrl_vote.png.
+  eval             the accuracy-vs-compute table, recomputed from samples.jsonl (results.json
+                   where the samples are gone). Plots: accuracy_vs_n.png, accuracy_vs_tokens.png.
+  demo             the stage table from summary.json; a demo stopped early points at its stages.
 """
 
 from __future__ import annotations
@@ -17,11 +31,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-HELP = "reprint a run's summary table and redraw its plots"
+from rungs.errors import UserError
+
+HELP = "reprint any run's result table (train, ladder, ttrl, eval, demo) and redraw its plots"
+KINDS = ("train", "ladder", "ttrl", "eval", "demo")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (made by rungs train)")
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory made by rungs train, ladder, ttrl, eval or the demo")
     parser.add_argument("--plot", action=argparse.BooleanOptionalAction, default=True, help="redraw the PNG plots (default: on)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")
 
@@ -29,83 +46,228 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     summary = render_run(args.run_dir, plot=args.plot, echo=not args.json)
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print(json.dumps(summary, indent=2, default=str))
     return 0
 
 
-def moving_average(values: list[float], window: int) -> list[float]:
-    out, total = [], 0.0
-    for i, v in enumerate(values):
-        total += v
-        if i >= window:
-            total -= values[i - window]
-        out.append(total / min(i + 1, window))
-    return out
+# -- what kind of run ----------------------------------------------------------------------------------
+
+
+def read_run_config(path: Path) -> dict[str, Any]:
+    """config.yaml of a run directory ({} when there is none)."""
+    from rungs.config import load_yaml
+
+    return load_yaml(path / "config.yaml") if (path / "config.yaml").is_file() else {}
+
+
+def run_kind(path: str | Path) -> str:
+    """'train', 'ladder', 'ttrl', 'eval' or 'demo': the job that wrote directory `path`.
+
+    Raises UserError when `path` is not a directory or holds no run rungs recognises."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: no such directory; expected a run directory (rungs train/ladder/ttrl/eval --out, or the demo's)")
+    if not path.is_dir():
+        raise UserError(f"{path}: is a file; expected a run directory (the folder holding config.yaml)")
+    config = read_run_config(path)
+    job = config.get("job")
+    if isinstance(job, str) and job in KINDS:
+        return job
+    for section in ("ladder", "ttrl", "demo", "eval"):
+        if isinstance(config.get(section), dict):
+            return section
+    if (path / "samples.jsonl").exists() or (path / "results.json").exists():
+        return "eval"
+    summary = _read_json(path / "summary.json")
+    if isinstance(summary, dict) and "stages" in summary:
+        return "demo"
+    if config and (path / "events.jsonl").exists():
+        return "train"
+    raise UserError(f"{path}: not a run directory rungs recognises; expected config.yaml with events.jsonl "
+                    "(train, ladder, ttrl), samples.jsonl (eval) or a demo's summary.json")
+
+
+def _read_json(path: Path) -> Any:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def _settings(config: dict[str, Any], kind: str) -> dict[str, Any]:
+    """The job's own settings: its section (ladder:, ttrl:, eval:, demo:) or the top level (train)."""
+    section = config.get(kind)
+    return section if isinstance(section, dict) else config
+
+
+# -- training runs (train, ladder, ttrl vote) ----------------------------------------------------------
 
 
 def summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Table rows of a training summary. Each held-out accuracy is labelled with its step ("start"
+    only for step 0); 'best' is shown only when it beats both ends (else it says nothing)."""
     rows = [
         {"metric": "reward (train)", "start": summary.get("reward_first"), "end": summary.get("reward_last")},
         {"metric": "accuracy (train samples)", "start": summary.get("accuracy_first"), "end": summary.get("accuracy_last")},
     ]
     if "eval_accuracy_start" in summary:
-        rows.append({"metric": "accuracy (eval, greedy)", "start": summary["eval_accuracy_start"],
-                     "end": summary["eval_accuracy_end"], "best": summary["eval_accuracy_best"],
-                     "best step": summary["eval_step_best"]})
+        first, last = summary.get("eval_step_start"), summary.get("eval_step_end")
+        label = "accuracy (eval, greedy)" + ("" if first == 0 else f"; first eval at step {first}, none at step 0")
+        row = {"metric": label, "start": summary["eval_accuracy_start"], "end": summary["eval_accuracy_end"]}
+        if first == last:
+            row["end"] = None  # one evaluation: no end distinct from the start
+        best = summary.get("eval_accuracy_best")
+        if best is not None and best > max(summary["eval_accuracy_start"], summary["eval_accuracy_end"]):
+            row.update({"best": best, "best step": summary.get("eval_step_best")})
+        rows.append(row)
     return rows
 
 
-def plot_run(out: Path, events: list[dict[str, Any]]) -> list[Path]:
-    """reward.png and (with eval events) accuracy.png in `out`; returns the paths written."""
-    from rungs.report import plot_lines
-
-    train = [e for e in events if e.get("type") == "train"]
-    evals = [e for e in events if e.get("type") == "eval"]
-    written = []
-    if train:
-        steps = [e["step"] for e in train]
-        window = max(1, len(train) // 20)
-        series = {"reward": (steps, [e["reward"] for e in train], None),
-                  "accuracy (train samples)": (steps, [e.get("accuracy", 0.0) for e in train], None)}
-        if window > 1:
-            series[f"reward (moving mean of {window})"] = (steps, moving_average([e["reward"] for e in train], window), None)
-        plot_lines(out / "reward.png", series, "step", "reward / accuracy", title="GRPO training reward")
-        written.append(out / "reward.png")
-    if evals:
-        plot_lines(out / "accuracy.png",
-                   {"eval accuracy (greedy)": ([e["step"] for e in evals], [e["eval_accuracy"] for e in evals], None)},
-                   "step", "accuracy", title="held-out greedy accuracy", ylim=(-0.02, 1.02))
-        written.append(out / "accuracy.png")
-    return written
-
-
-def render_run(run_dir: str | Path, plot: bool = True, echo: bool = True) -> dict[str, Any]:
-    """Print a run's summary table (and write plots); the summary comes from its events."""
-    from rungs.report import print_table
-    from rungs.runs import RunDir
+def _render_training(path: Path, kind: str, config: dict[str, Any], plot: bool, echo: bool) -> dict[str, Any]:
+    from rungs.report import plot_run, print_table
+    from rungs.runs import RunDir, read_jsonl
     from rungs.train.grpo import summarize
 
-    run = RunDir.open(run_dir)
-    events = run.events()
+    events = read_jsonl(path / "events.jsonl")
+    saved = _read_json(path / "summary.json") or {}
+    settings = _settings(config, kind)
     if not events:
-        from rungs.errors import UserError
-
-        raise UserError(f"{run.events_path}: no events yet; expected a run that has trained at least one step")
-    config = run.read_config()
-    saved = run.read_summary() or {}
+        raise UserError(f"{path / 'events.jsonl'}: no events yet; the {kind} run has not trained a step (come back later)")
     max_steps = (config.get("grpo") or {}).get("max_steps")
+    if kind == "ttrl":
+        max_steps = settings.get("steps_vote", max_steps)
     total = saved.get("total_steps") or (max_steps if isinstance(max_steps, int) and max_steps > 0 else None)
-    summary = summarize(events, total_steps=total, run_dir=str(run.path))
-    latest = run.latest_checkpoint()
+    summary = summarize(events, total_steps=total, run_dir=str(path))
+    latest = RunDir(path).latest_checkpoint()
     summary["latest_checkpoint"] = str(latest[1]) if latest else None
+    summary["kind"] = kind
+    for key in ("variants", "final_policy", "accuracy_before", "accuracy_after", "mode"):
+        if key in saved:
+            summary[key] = saved[key]
     if plot:
-        summary["plots"] = [str(p) for p in plot_run(run.path, events)]
+        summary["plots"] = [str(p) for p in plot_run(path, events)]
     if echo:
         done = "finished" if summary["completed"] else "not finished"
-        title = (f"{run.path}: {config.get('task', '?')} / {config.get('policy', '?')}, step {summary['steps']}"
-                 f"{'/' + str(summary['total_steps']) if summary.get('total_steps') else ''} ({done}), "
+        steps = f"step {summary['steps']}" + (f"/{summary['total_steps']}" if summary.get("total_steps") else "")
+        title = (f"{path}: {kind}, {settings.get('task', '?')} / {settings.get('policy', '?')}, {steps} ({done}), "
                  f"{summary['train_time_s']:.1f} s of training")
-        print_table(summary_rows(summary), ["metric", "start", "end", "best", "best step"], title=title)
+        rows = summary_rows(summary)
+        if "accuracy_before" in summary:  # ttrl vote mode, finished
+            rows.append({"metric": "accuracy (test set, greedy)", "start": summary["accuracy_before"],
+                         "end": summary["accuracy_after"]})
+        print_table(rows, ["metric", "start", "end", "best", "best step"], title=title)
+        if summary.get("final_policy"):
+            print(f"final weights: {summary['final_policy']}")
         if summary.get("plots"):
             print("plots: " + ", ".join(summary["plots"]))
     return summary
+
+
+# -- ttrl ----------------------------------------------------------------------------------------------
+
+
+def _render_ttrl(path: Path, config: dict[str, Any], plot: bool, echo: bool) -> dict[str, Any]:
+    from rungs.pipelines.ttrl import OUTCOMES_FILE, plot_ttrl, print_summary, summarize_variants
+    from rungs.runs import read_jsonl
+
+    settings = _settings(config, "ttrl")
+    if settings.get("mode", "variants") == "vote":
+        return _render_training(path, "ttrl", config, plot, echo)
+    saved = _read_json(path / "summary.json")
+    rows = read_jsonl(path / OUTCOMES_FILE)
+    finished = isinstance(saved, dict) and "accuracy_after" in saved
+    if not rows and not finished:
+        raise UserError(f"{path / OUTCOMES_FILE}: no problem finished yet; the ttrl run is on its first problem (come back later)")
+    summary = dict(saved) if finished else summarize_variants(rows)
+    summary.update({"kind": "ttrl", "mode": "variants", "run_dir": str(path), "completed": finished,
+                    "problems_done": len(rows)})
+    if plot:
+        summary["plots"] = plot_ttrl(path, summary)
+    if echo:
+        if not finished:
+            print(f"(not finished: {len(rows)} problems done so far; continue with rungs ttrl --resume {path})")
+        print_summary(summary)
+        if summary.get("plots"):
+            print("plots: " + ", ".join(summary["plots"]))
+    return summary
+
+
+# -- eval ----------------------------------------------------------------------------------------------
+
+
+def _render_eval(path: Path, config: dict[str, Any], plot: bool, echo: bool) -> dict[str, Any]:
+    import dataclasses
+
+    from rungs.pipelines.evaluate import (
+        RECORDS_FILE,
+        RESULTS_FILE,
+        EvalConfig,
+        format_summary,
+        plot_summary,
+        summarize,
+    )
+    from rungs.runs import read_jsonl
+    from rungs.strategies import plan
+    from rungs.types import Problem
+
+    results = _read_json(path / RESULTS_FILE) or {}
+    names = {f.name for f in dataclasses.fields(EvalConfig)}
+    values = _settings(config, "eval") if config else (results.get("config") or {})
+    eval_config = EvalConfig(**{k: v for k, v in values.items() if k in names})
+    records = read_jsonl(path / RECORDS_FILE) if (path / RECORDS_FILE).exists() else list(results.get("records") or [])
+    if not records:
+        raise UserError(f"{path / RECORDS_FILE}: no samples yet; the evaluation has not finished a problem (come back later)")
+    if results.get("problems"):
+        problems = [Problem.from_dict(p) for p in results["problems"]]
+    else:  # killed before results.json: the problems as the run read them
+        from rungs.data import load_problems
+
+        problems = load_problems(eval_config.problems, eval_config.limit)
+    summary = summarize(eval_config, plan(eval_config.strategy), problems, records)
+    summary.update({"kind": "eval", "run_dir": str(path), "completed": summary.get("complete", False)})
+    if plot:
+        summary["plots"] = [str(path / f"{name}.png") for name in plot_summary(path, summary)]
+    if echo:
+        print(f"{path}: eval ({'finished' if summary['completed'] else 'not finished'})")
+        print(format_summary(eval_config, summary))
+        if summary.get("plots"):
+            print("plots: " + ", ".join(summary["plots"]))
+    return summary
+
+
+# -- demo ----------------------------------------------------------------------------------------------
+
+
+def _render_demo(path: Path, config: dict[str, Any], plot: bool, echo: bool) -> dict[str, Any]:
+    from rungs.pipelines.demo import plot_stages, print_stages, stages_title
+
+    saved = _read_json(path / "summary.json")
+    if not (isinstance(saved, dict) and saved.get("stages")):
+        stages = [d.name for d in (path / "ladder", path / "ttrl") if (d / "config.yaml").exists()]
+        where = "; its stages so far: " + ", ".join(f"rungs report {path / s}" for s in stages) if stages else ""
+        raise UserError(f"{path}: the demo has not finished (no summary.json yet){where}")
+    summary = {**saved, "kind": "demo", "run_dir": str(path), "completed": True}
+    if plot:
+        plot_stages(path / "demo.png", saved["stages"], title=stages_title(saved))
+    if echo:
+        print_stages(summary)
+    return summary
+
+
+def render_run(run_dir: str | Path, plot: bool = True, echo: bool = True) -> dict[str, Any]:
+    """Print the result table of any run directory (and redraw its plots); returns its summary.
+
+    The summary is recomputed from the run's logs (events, outcomes or samples), so a run that is
+    still going or was killed reports what it has done so far; `completed` says whether it ended."""
+    path = Path(run_dir)
+    kind = run_kind(path)
+    config = read_run_config(path)
+    if kind == "eval":
+        return _render_eval(path, config, plot, echo)
+    if kind == "ttrl":
+        return _render_ttrl(path, config, plot, echo)
+    if kind == "demo":
+        return _render_demo(path, config, plot, echo)
+    return _render_training(path, kind, config, plot, echo)

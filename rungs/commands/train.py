@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="a policy setting, repeatable: lora_rank=16, dtype=bfloat16, device=cuda")
     job.add_argument("--limit", type=int, default=S, help="use only the first K training problems")
     job.add_argument("--eval-limit", dest="eval_limit", type=int, default=S, help="use only the first K eval problems")
-    job.add_argument("--workers", type=int, default=S, help="verifier worker processes (default: one per CPU core)")
+    job.add_argument("--workers", type=int, default=S, help="verifier worker processes (default: the cores free at start, see --threads)")
     job.add_argument("--timeout", type=float, default=S, help="verifier wall-clock limit per sample, seconds (default: 5)")
     job.add_argument("--config", metavar="FILE.yaml", help="settings from a YAML file (job keys and GRPOConfig fields, "
                      "the latter at top level or under 'grpo:'); flags override it")

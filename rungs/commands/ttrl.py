@@ -18,48 +18,65 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+# The tiny model's GRPO defaults live with GRPOConfig (rungs/train/grpo_config.py); re-exported here.
+from rungs.train.grpo_config import TINY_GRPO_DEFAULTS
+
 HELP = "test-time RL: per-problem variant GRPO with rollback, or majority-vote TTRL"
 
-# GRPO defaults for the embedded model, chosen on builtin:integration-dev: its answers are short,
-# and it is so confident (entropy ~0.2) that groups of 8 at temperature 1 were all right or all
-# wrong; larger, hotter groups and DAPO's resampling of zero-variance groups keep some signal.
-TINY_GRPO_DEFAULTS: dict[str, Any] = {
-    "max_completion_length": 64, "prompts_per_step": 4, "num_generations": 16, "temperature": 1.2,
-    "dynamic_sampling": "resample", "dynamic_sampling_max_tries": 3,
-    "logging_steps": 1000, "save_steps": 0, "eval_on_start": False,
-}
+
+# GRPO settings test-time RL replaces with its own (--steps, --steps-vote; it never runs held-out evals):
+# not offered as flags, so that help lists only settings a ttrl run uses.
+TTRL_REPLACED = ("max_steps", "num_train_epochs", "eval_steps", "eval_on_start")
 
 
-def add_job_arguments(parser: argparse.ArgumentParser, job_cls: type) -> None:
+def add_job_arguments(parser: argparse.ArgumentParser, job_cls: type, grpo_skip: tuple[str, ...] = ()) -> None:
     from rungs.config import add_arguments as add_config_arguments
     from rungs.train.grpo_config import GRPOConfig
 
-    parser.add_argument("--config", metavar="FILE.yaml", help="settings from YAML (sections as in a run's config.yaml); flags override it")
+    parser.add_argument("--config", metavar="FILE.yaml", help="settings from YAML: sections as in a run's config.yaml "
+                        "(ladder:/ttrl: and grpo:), or the same keys at top level; flags override it")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR (its config.yaml is used)")
     parser.add_argument("--model", default=None, help="model name, for policies that take one")
     parser.add_argument("--policy-option", action="append", default=[], metavar="KEY=VALUE",
                         help="a policy setting, repeatable: lora_rank=16, dtype=bfloat16, device=cuda")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show progress bars")
     add_config_arguments(parser, job_cls)
-    add_config_arguments(parser, GRPOConfig)
+    # Help shows the values a run uses: GRPOConfig's, and the tiny model's where they differ.
+    add_config_arguments(parser, GRPOConfig, skip=grpo_skip, policy_defaults=("the tiny policy", TINY_GRPO_DEFAULTS))
 
 
 def resolve(args: argparse.Namespace, section: str, job_cls: type) -> tuple[Any, Any, dict[str, Any]]:
-    """(job config, GRPO config, policy kwargs) from flags, YAML or a run directory being resumed."""
+    """(job config, GRPO config, policy kwargs) from flags, YAML or a run directory being resumed.
+
+    The policy-specific GRPO defaults (TINY_GRPO_DEFAULTS) follow the *resolved* policy: the
+    --policy flag, else the YAML's, else the job's default; a resumed run's config.yaml holds every
+    setting already. A new run prints the defaults it applied, so the help and the run agree.
+    """
+    import dataclasses
     from pathlib import Path
 
     from rungs.commands._policy_args import policy_kwargs
-    from rungs.config import from_sections
+    from rungs.config import from_sections, section_values
     from rungs.errors import UserError
-    from rungs.train.grpo_config import GRPOConfig
+    from rungs.train.grpo_config import GRPOConfig, policy_grpo_defaults
 
     yaml_path = args.config
     if args.resume:
         yaml_path = str(Path(args.resume) / "config.yaml")
         if not Path(yaml_path).exists():
             raise UserError(f"{args.resume}: not a run directory (no config.yaml)")
-    defaults = {"grpo": TINY_GRPO_DEFAULTS} if str(getattr(args, "policy", "tiny")).startswith("tiny") else {}
-    configs = from_sections(args, {section: job_cls, "grpo": GRPOConfig}, yaml_path, defaults=defaults)
+    sections = {section: job_cls, "grpo": GRPOConfig}
+    policy = getattr(args, "policy", None)
+    if policy is None and yaml_path:
+        policy = section_values(yaml_path, sections).get(section, {}).get("policy")
+    if policy is None:
+        policy = next(f.default for f in dataclasses.fields(job_cls) if f.name == "policy")
+    tuned = {} if args.resume else policy_grpo_defaults(policy)
+    configs = from_sections(args, sections, yaml_path, defaults={"grpo": tuned})
+    if tuned:
+        applied = {k: getattr(configs["grpo"], k) for k in tuned}
+        print(f"rungs {section}: GRPO defaults for policy {policy!r} (flags and --config override them): "
+              + ", ".join(f"{k}={v}" for k, v in applied.items()))
     return configs[section], configs["grpo"], policy_kwargs(args)
 
 
@@ -75,11 +92,11 @@ def run(args: argparse.Namespace) -> int:
 
     config, grpo, kwargs = resolve(args, "ttrl", TTRLConfig)
     policy = load_policy(config.policy, task=config.task, seed=config.policy_seed, **kwargs) if kwargs else None
-    run_ttrl(config, grpo, resume_dir=args.resume, policy=policy, echo=args.progress)
+    run_ttrl(config, grpo, resume_dir=args.resume, policy=policy, echo=True, progress=args.progress)
     return 0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from rungs.pipelines.ttrl import TTRLConfig
 
-    add_job_arguments(parser, TTRLConfig)
+    add_job_arguments(parser, TTRLConfig, grpo_skip=TTRL_REPLACED)

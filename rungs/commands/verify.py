@@ -76,7 +76,7 @@ def read_rows(path: Path, task: Any) -> list[tuple[Any, str, bool]]:
     from rungs.data import iter_jsonl, row_to_problem
 
     if not path.is_file():
-        raise UserError(f"{path}: no such file; expected a JSONL file with 'problem' and 'answer' or 'completion' per line")
+        raise UserError(f"{path}: {'is a directory' if path.is_dir() else 'no such file'}; expected a JSONL file with 'problem' and 'answer' or 'completion' per line")
     items = []
     seen: set[str] = set()
     for index, (lineno, row) in enumerate(iter_jsonl(path)):
@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     _check_args(args)
 
     if args.file is None:
-        problem = Problem(id="cli", text=args.problem, answer=args.gold)
+        problem = Problem(id="--problem", text=args.problem, answer=args.gold)
         task.parse_problem(problem)
         if task.needs_answer and args.gold is None:
             raise UserError(f"task {task.name!r} needs a reference answer: add --gold")

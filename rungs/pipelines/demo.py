@@ -5,13 +5,15 @@
 1. base:   the shipped tiny integration model (supervised on easy integrals only), greedy
            accuracy on builtin:integration-hard;
 2. LADDER: the shipped LADDER-trained checkpoint (GRPO on symbolic easier variants of a separate
-           set of hard training integrals), or, if none is shipped, LADDER trained on the fly;
+           set of hard training integrals, trained offline: this stage only *evaluates* it), or,
+           if none is shipped, LADDER trained on the fly;
 3. TTRL:   LADDER's test-time RL from the LADDER weights: per test problem, GRPO on its own
            variant tree, answered greedily, weights rolled back after each problem.
 
 Everything is label-free: the integration verifier checks an antiderivative by differentiating
 it, so no reference answers are read. The run directory holds each stage's outputs, a summary
-and a bar plot of the three accuracies.
+and a bar plot of the three accuracies; the table's and plot's labels say which stage was trained in
+this run and which only evaluated a checkpoint.
 """
 
 from __future__ import annotations
@@ -38,26 +40,31 @@ class DemoConfig:
     ttrl_steps: int = help_field(8, "most TTRL steps per problem (bench/learning.py's setting)")
     check_every: int = help_field(4, "TTRL: verify the greedy answer every this many steps, stop when right")
     out: str | None = help_field(None, "run directory (default runs/demo-<time>)")
-    workers: int | None = help_field(None, "verifier worker processes (default: one per core)")
+    workers: int | None = help_field(None, "verifier worker processes (default: the cores free at start, see --threads)")
     seed: int = help_field(0, "seed of every stage")
 
 
-def run_demo(config: DemoConfig, echo: bool = True) -> dict[str, Any]:
-    from rungs.commands.ttrl import TINY_GRPO_DEFAULTS
+def run_demo(config: DemoConfig, echo: bool = True, progress: bool | None = None) -> dict[str, Any]:
+    """Run the three stages; returns the summary (also in RUN/summary.json).
+
+    echo prints the result table; progress (default: echo) shows the progress bars only.
+    Each stage's label says what was measured: a shipped checkpoint is *evaluated*, not trained here.
+    """
+    from rungs.config import to_dict
     from rungs.data import load_problems
     from rungs.pipelines.job import default_out
     from rungs.pipelines.ladder import LadderConfig, run_ladder
     from rungs.pipelines.ttrl import TTRLConfig, greedy_verdicts, run_ttrl
     from rungs.policies import load_policy
     from rungs.policies.tiny.policy import shipped_checkpoints
-    from rungs.report import print_table
-    from rungs.runs import atomic_write_json
+    from rungs.runs import RunDir, atomic_write_json
     from rungs.tasks import get_task
-    from rungs.train.grpo_config import GRPOConfig
+    from rungs.train.grpo_config import TINY_GRPO_DEFAULTS, GRPOConfig
     from rungs.verify.pool import VerifierPool
 
+    progress = echo if progress is None else progress
     out = Path(config.out or default_out("demo", "integration"))
-    out.mkdir(parents=True, exist_ok=True)
+    RunDir.create(out, {"job": "demo", "demo": to_dict(config)})  # `rungs report DIR` reads it back
     task = get_task("integration")
     problems = load_problems(config.problems, limit=config.limit)
     grpo = GRPOConfig(**{**TINY_GRPO_DEFAULTS, "seed": config.seed})
@@ -66,7 +73,7 @@ def run_demo(config: DemoConfig, echo: bool = True) -> dict[str, Any]:
         t0 = time.perf_counter()
         base = load_policy(config.base, task="integration", seed=config.seed)
         verdicts = [v for _, v in greedy_verdicts(base, task, pool, problems, 96)]
-        stages.append({"stage": "base (supervised on easy integrals)", "policy": config.base,
+        stages.append({"stage": "base (supervised on easy integrals)", "label": "base", "policy": config.base,
                        "accuracy": sum(v.correct for v in verdicts) / len(verdicts), "seconds": time.perf_counter() - t0})
 
         t0 = time.perf_counter()
@@ -77,51 +84,80 @@ def run_demo(config: DemoConfig, echo: bool = True) -> dict[str, Any]:
             ladder_config = LadderConfig(problems=config.ladder_problems, eval_problems=None, out=str(out / "ladder"),
                                          depth=2, width=4)
             summary = run_ladder(ladder_config, dataclasses.replace(grpo, max_steps=config.ladder_steps),
-                                 policy=base, task=task, pool=pool, echo=echo)
+                                 policy=base, task=task, pool=pool, echo=echo, progress=progress)
             ladder_spec = f"tiny:{summary['final_policy']}"
+            ladder_stage, ladder_label = (f"after LADDER (trained here: {config.ladder_steps} GRPO steps on self-made "
+                                          "variants)"), "LADDER\n(trained here)"
+        elif config.ladder is None:
+            ladder_stage, ladder_label = (f"LADDER checkpoint (shipped {ladder_spec}, trained offline; "
+                                          "evaluated here, not trained)"), "LADDER\n(shipped checkpoint)"
+        else:
+            ladder_stage, ladder_label = f"LADDER policy {ladder_spec} (given; evaluated here)", "LADDER\n(given policy)"
         policy = load_policy(ladder_spec, task="integration", seed=config.seed)
         verdicts = [v for _, v in greedy_verdicts(policy, task, pool, problems, 96)]
-        stages.append({"stage": "after LADDER (GRPO on self-made variants)", "policy": ladder_spec,
+        stages.append({"stage": ladder_stage, "label": ladder_label, "policy": ladder_spec,
                        "accuracy": sum(v.correct for v in verdicts) / len(verdicts), "seconds": time.perf_counter() - t0})
 
         t0 = time.perf_counter()
         ttrl_config = TTRLConfig(problems=config.problems, limit=config.limit, steps=config.ttrl_steps,
                                  check_every=config.check_every, out=str(out / "ttrl"))
-        ttrl = run_ttrl(ttrl_config, grpo, policy=policy, task=task, pool=pool, echo=False if not echo else echo)
-        stages.append({"stage": "after LADDER + TTRL (final greedy answers)", "policy": ladder_spec,
+        ttrl = run_ttrl(ttrl_config, grpo, policy=policy, task=task, pool=pool, echo=False, progress=progress)
+        stages.append({"stage": f"after TTRL from the LADDER policy (up to {config.ttrl_steps} steps per problem, "
+                                "final greedy answers)", "label": "LADDER + TTRL\n(trained here)", "policy": ladder_spec,
                        "accuracy": ttrl["accuracy_after"], "seconds": time.perf_counter() - t0})
 
     summary = {"problems": len(problems), "source": config.problems, "stages": stages,
                "ever_solved_during_ttrl": ttrl["ever_solved_during_training"], "run_dir": str(out),
                "plots": [str(out / "demo.png"), *ttrl.get("plots", [])]}
-    plot_stages(out / "demo.png", stages)
+    plot_stages(out / "demo.png", stages, title=stages_title(summary))
     atomic_write_json(out / "summary.json", summary)
     if echo:
-        rows = [{**s, "solved": f"{round(s['accuracy'] * len(problems))}/{len(problems)}"} for s in stages]
         print()
-        print_table(rows, ["stage", "accuracy", "solved", "seconds"],
-                    title=f"rungs demo: integration, {config.problems} ({len(problems)} problems), greedy answers, no labels")
-        print(f"(ever solved during TTRL, LADDER's looser count: {ttrl['ever_solved_during_training']:.3f})")
-        print(f"run directory: {out}   plots: {', '.join(summary['plots'])}")
+        print_stages(summary)
     return summary
 
 
-def plot_stages(path: Path, stages: list[dict[str, Any]]) -> None:
+def stages_title(summary: dict[str, Any]) -> str:
+    """What the demo measured, in words: greedy accuracy per stage, and whether any stage moved it."""
+    values = [s["accuracy"] for s in summary["stages"]]
+    what = f"greedy accuracy on {summary['problems']} problems of {summary['source']}"
+    if len(set(values)) == 1:
+        return f"{what}: the same ({values[0]:.0%}) at every stage"
+    return f"{what}, per stage"
+
+
+def print_stages(summary: dict[str, Any]) -> str:
+    """The demo's result table (also what `rungs report RUN` prints for a demo directory)."""
+    from rungs.report import print_table
+
+    n = summary["problems"]
+    rows = [{**s, "solved": f"{round(s['accuracy'] * n)}/{n}"} for s in summary["stages"]]
+    text = print_table(rows, ["stage", "accuracy", "solved", "seconds"],
+                       title=f"rungs demo: integration, {stages_title(summary)}, no labels")
+    if summary.get("ever_solved_during_ttrl") is not None:
+        print(f"(ever solved during TTRL, LADDER's looser count: {summary['ever_solved_during_ttrl']:.3f})")
+    print(f"run directory: {summary.get('run_dir')}   plots: {', '.join(summary.get('plots') or [])}")
+    return text
+
+
+def plot_stages(path: Path, stages: list[dict[str, Any]], title: str = "greedy accuracy per stage") -> Any:
+    """A bar per stage (its greedy accuracy), labelled with what the stage did; returns the Figure."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     from rungs.report import save_png
 
-    fig = Figure(figsize=(6.5, 4), dpi=110, layout="constrained")
+    fig = Figure(figsize=(7, 4.2), dpi=110, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    labels = ["base", "LADDER", "LADDER + TTRL"][: len(stages)]
+    labels = [s.get("label") or s["stage"].split(" (")[0] for s in stages]
     values = [s["accuracy"] for s in stages]
     bars = ax.bar(labels, values, color=["#8c8c8c", "#4c72b0", "#55a868"][: len(stages)])
     for bar, value in zip(bars, values):
         ax.annotate(f"{value:.0%}", (bar.get_x() + bar.get_width() / 2, value), ha="center", va="bottom")
     ax.set_ylim(0, 1)
-    ax.set_ylabel("greedy accuracy on the hard set")
-    ax.set_title("rungs demo: the tiny model climbs the ladder")
+    ax.set_ylabel("greedy accuracy (final answers)")
+    ax.set_title("rungs demo: " + title, fontsize=10)
     ax.grid(True, axis="y", alpha=0.3)
     save_png(fig, path)
+    return fig

@@ -70,7 +70,7 @@ class EvalConfig:
     batch_size: int = help_field(8, "problems per generate call")
     out: str | None = help_field(None, "output directory; None = runs/eval-<task>-<timestamp>")
     resume: bool = help_field(False, "continue the run in --out (without --out: the latest runs/eval-<task>-*)")
-    workers: int | None = help_field(None, "verifier worker processes; None = one per CPU core")
+    workers: int | None = help_field(None, "verifier worker processes; None = the cores free at start (see --threads)")
     timeout: float = help_field(5.0, "verifier wall-clock limit per sample, in seconds")
     limit: int | None = help_field(None, "evaluate only the first K problems")
     plot: bool = help_field(True, "write PNG plots")
@@ -258,12 +258,11 @@ def evaluate(config: EvalConfig, *, policy: Policy | None = None, task: Task | N
     result.table = format_summary(config, summary)
     atomic_write_json(out / RESULTS_FILE, {"config": to_dict(config), "summary": summary,
                                            "problems": [p.to_dict() for p in problems], "records": _ordered(records, problems)})
-    if config.plot:
-        plot_summary(out, summary)
+    plots = [out / f"{name}.png" for name in plot_summary(out, summary)] if config.plot else []
     atomic_write_text(out / "table.txt", result.table + "\n")
     if echo:
         print(result.table)
-        print(f"\nwrote {out / RESULTS_FILE}" + (f", {out / 'accuracy_vs_n.png'}" if config.plot else ""))
+        print(f"\nwrote {', '.join(str(p) for p in [out / RESULTS_FILE, out / 'table.txt', *plots])}")
     return result
 
 

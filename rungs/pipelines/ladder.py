@@ -60,7 +60,7 @@ class LadderConfig:
     limit: int | None = help_field(None, "use only the first N training problems")
     eval_limit: int | None = help_field(None, "use only the first N held-out problems")
     out: str | None = help_field(None, "run directory (default runs/ladder-<task>-<time>)")
-    workers: int | None = help_field(None, "verifier worker processes (default: one per core)")
+    workers: int | None = help_field(None, "verifier worker processes (default: the cores free at start, see --threads)")
     timeout: float = help_field(5.0, "seconds per verification before the worker is killed")
     policy_seed: int = help_field(0, "seed of the policy's sampler")
 
@@ -98,8 +98,13 @@ def build_variant_pool(task: Task, problems: list[Problem], make_variants: Any, 
 
 
 def run_ladder(config: LadderConfig, grpo: Any, *, resume_dir: str | None = None, policy: Policy | None = None,
-               task: Task | None = None, pool: Any = None, echo: bool = True) -> dict[str, Any]:
-    """Run (or resume) `rungs ladder`; returns the summary (also in summary.json)."""
+               task: Task | None = None, pool: Any = None, echo: bool = True,
+               progress: bool | None = None) -> dict[str, Any]:
+    """Run (or resume) `rungs ladder`; returns the summary (also in summary.json).
+
+    echo prints the result table (and the trainer's metrics lines); progress (default: echo)
+    shows the progress bars only, so `--no-progress` never hides the result."""
+    progress = echo if progress is None else progress
     from rungs.data import load_problems
     from rungs.pipelines.job import open_job
     from rungs.pipelines.ttrl import TTRLConfig, make_variant_maker
@@ -121,7 +126,7 @@ def run_ladder(config: LadderConfig, grpo: Any, *, resume_dir: str | None = None
         save_tree(tree_path, variants)
     else:
         maker = make_variant_maker(TTRLConfig(task=config.task, variant_source=config.variant_source), task, policy)
-        variants = build_variant_pool(task, problems, maker, config.depth, config.width, grpo.seed, echo)
+        variants = build_variant_pool(task, problems, maker, config.depth, config.width, grpo.seed, progress)
         save_tree(tree_path, variants)
     train_pool = [v.problem for v in variants] + (list(problems) if config.include_roots else [])
     if not train_pool:
@@ -142,13 +147,13 @@ def run_ladder(config: LadderConfig, grpo: Any, *, resume_dir: str | None = None
     pool = pool or VerifierPool(task, workers=config.workers, timeout_s=config.timeout)
     try:
         trainer = GRPOTrainer(policy, task, grpo, pool=pool, run_dir=run_dir, problems=sampler,
-                              eval_problems=eval_problems, progress=echo)
+                              eval_problems=eval_problems, progress=progress)
         train_summary = trainer.train(resume_from_checkpoint=True if resume_dir is not None else None)
     finally:
         if own_pool:
             pool.close()
     policy.save(str(Path(run_dir.path) / FINAL_DIR))
-    from rungs.commands.report import plot_run
+    from rungs.report import plot_run
 
     plots = [str(p) for p in plot_run(Path(run_dir.path), trainer.history)]
     summary = {
@@ -164,11 +169,16 @@ def run_ladder(config: LadderConfig, grpo: Any, *, resume_dir: str | None = None
     if echo:
         from rungs.report import print_table
 
-        print_table([
-            {"measure": "variants built", "value": len(variants)},
-            {"measure": "GRPO steps", "value": trainer.step_count},
-            {"measure": "held-out greedy accuracy at start", "value": summary.get("eval_accuracy_start")},
-            {"measure": "held-out greedy accuracy at end", "value": summary.get("eval_accuracy_end")},
-            {"measure": "held-out greedy accuracy, best", "value": summary.get("eval_accuracy_best")},
-        ], ["measure", "value"], title=f"ladder: {len(problems)} problems ({run_dir.path}); weights in {summary['final_policy']}")
+        def at(step: Any) -> str:
+            return "at start (step 0)" if step == 0 else f"at step {step}"
+
+        rows = [{"measure": "variants built", "value": len(variants)},
+                {"measure": "GRPO steps", "value": trainer.step_count}]
+        if "eval_accuracy_start" in summary:  # each eval labelled with its step: "start" means step 0
+            rows += [{"measure": f"held-out greedy accuracy {at(summary['eval_step_start'])}", "value": summary["eval_accuracy_start"]},
+                     {"measure": f"held-out greedy accuracy {at(summary['eval_step_end'])}", "value": summary["eval_accuracy_end"]}]
+            if summary["eval_accuracy_best"] > max(summary["eval_accuracy_start"], summary["eval_accuracy_end"]):
+                rows.append({"measure": f"held-out greedy accuracy, best ({at(summary['eval_step_best'])})",
+                             "value": summary["eval_accuracy_best"]})
+        print_table(rows, ["measure", "value"], title=f"ladder: {len(problems)} problems ({run_dir.path}); weights in {summary['final_policy']}")
     return summary

@@ -72,7 +72,7 @@ class TTRLConfig:
     steps_vote: int = help_field(40, "vote mode: GRPO steps over the test set")
     # shared
     max_new_tokens: int = help_field(96, "greedy answers: the most tokens")
-    workers: int | None = help_field(None, "verifier worker processes (default: one per core)")
+    workers: int | None = help_field(None, "verifier worker processes (default: the cores free at start, see --threads)")
     timeout: float = help_field(5.0, "seconds per verification before the worker is killed")
     policy_seed: int = help_field(0, "seed of the policy's sampler")
 
@@ -158,7 +158,8 @@ class ProblemOutcome:
 
 def run_variants(config: TTRLConfig, grpo: Any, policy: Policy, task: Task, pool: Any, problems: Sequence[Problem],
                  run_dir: Any, echo: bool = True) -> dict[str, Any]:
-    """LADDER's TTRL over `problems` (see the module docstring). Resumes from outcomes.jsonl."""
+    """LADDER's TTRL over `problems` (see the module docstring). Resumes from outcomes.jsonl.
+    `echo` shows the progress bar."""
     from tqdm.auto import tqdm
 
     from rungs.runs import read_jsonl
@@ -198,9 +199,9 @@ def run_variants(config: TTRLConfig, grpo: Any, policy: Policy, task: Task, pool
             row = dataclasses.asdict(outcome)
             run_dir.append_rows(OUTCOMES_FILE, [row])
             done[problem.id] = row
-            bar.update(1)
             solved = sum(r["solved_after"] for r in done.values())
-            bar.set_postfix({"solved": f"{solved}/{len(done)}"}, refresh=False)
+            bar.set_postfix({"solved": f"{solved}/{len(done)}"}, refresh=False)  # before update: it redraws
+            bar.update(1)
     finally:
         bar.close()
     rows = [done[p.id] for p in problems]
@@ -372,8 +373,12 @@ def run_vote(config: TTRLConfig, grpo: Any, policy: Policy, task: Task, pool: An
 
 
 def run_ttrl(config: TTRLConfig, grpo: Any, *, resume_dir: str | None = None, policy: Policy | None = None,
-             task: Task | None = None, pool: Any = None, echo: bool = True) -> dict[str, Any]:
-    """Run (or resume) `rungs ttrl`; returns the summary (also in summary.json)."""
+             task: Task | None = None, pool: Any = None, echo: bool = True,
+             progress: bool | None = None) -> dict[str, Any]:
+    """Run (or resume) `rungs ttrl`; returns the summary (also in summary.json).
+
+    echo prints the result table; progress (default: echo) shows the progress bars only."""
+    progress = echo if progress is None else progress
     from rungs.pipelines.job import open_job
     from rungs.policies import load_policy
     from rungs.verify.pool import VerifierPool
@@ -386,9 +391,9 @@ def run_ttrl(config: TTRLConfig, grpo: Any, *, resume_dir: str | None = None, po
     pool = pool or VerifierPool(task, workers=config.workers, timeout_s=config.timeout)
     try:
         if config.mode == "variants":
-            summary = run_variants(config, grpo, policy, task, pool, problems, run_dir, echo=echo)
+            summary = run_variants(config, grpo, policy, task, pool, problems, run_dir, echo=progress)
         else:
-            summary = run_vote(config, grpo, policy, task, pool, problems, run_dir, resume=resume_dir is not None, echo=echo)
+            summary = run_vote(config, grpo, policy, task, pool, problems, run_dir, resume=resume_dir is not None, echo=progress)
     finally:
         if own_pool:
             pool.close()
@@ -478,7 +483,9 @@ def plot_outcomes(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
     ax.set_xlabel("test problem")
     ax.set_ylabel("GRPO steps used")
     counts = Counter(outcome(r) for r in rows)
-    ax.legend(handles=[Patch(color=c, label=f"{k} ({counts.get(k, 0)})") for k, c in colours.items()], fontsize=8)
+    # Below the axes, never over the bars.
+    ax.legend(handles=[Patch(color=c, label=f"{k} ({counts.get(k, 0)})") for k, c in colours.items()], fontsize=8,
+              loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.set_title("LADDER TTRL: per-problem outcomes")
     ax.grid(True, axis="y", alpha=0.3)
     save_png(fig, path)

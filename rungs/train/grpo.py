@@ -667,8 +667,9 @@ class GRPOTrainer:
                         postfix["eval_acc"] = f"{last_eval['eval_accuracy']:.2f}"
                     bar.set_postfix(postfix, refresh=False)
                     bar.update(1)
-                    if step % cfg.logging_steps == 0:
-                        bar.write(format_metrics(step, m))
+                # A metrics line every logging_steps, with or without a bar (a job's trainer: one with a run directory).
+                if step % cfg.logging_steps == 0 and (bar is not None or self.run_dir is not None):
+                    (bar.write if bar is not None else print)(format_metrics(step, m))
         finally:
             if bar is not None:
                 bar.close()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from rungs.config import help_field
 from rungs.errors import UserError
@@ -32,8 +33,28 @@ LOSS_TYPES = ("grpo", "dapo", "dr_grpo")
 SCALE_REWARDS = ("group", "batch", "none")
 DYNAMIC_SAMPLING = ("off", "filter", "resample")
 LR_SCHEDULERS = ("constant", "linear", "cosine")
+# GRPO defaults for the embedded tiny model, chosen on builtin:integration-dev: its answers are
+# short, and it is so confident (entropy ~0.2) that groups of 8 at temperature 1 were all right or
+# all wrong; larger, hotter groups and DAPO's resampling of zero-variance groups keep some signal.
+# `rungs ladder` and `rungs ttrl` apply them when the *resolved* policy (flag, YAML or default) is
+# the tiny model; any other policy gets GRPOConfig's own defaults (TRL's numbers).
+TINY_GRPO_DEFAULTS: dict[str, Any] = {
+    "max_completion_length": 64, "prompts_per_step": 4, "num_generations": 16, "temperature": 1.2,
+    "dynamic_sampling": "resample", "dynamic_sampling_max_tries": 3, "save_steps": 0,
+}
 # Settings that `--resume` may change without invalidating the run (all others must match).
 RESUME_OVERRIDABLE = ("max_steps", "num_train_epochs", "logging_steps", "eval_steps", "save_steps", "save_total_limit")
+
+
+def is_tiny_policy(spec: str | None) -> bool:
+    """True for the embedded model's specs: 'tiny', 'tiny:NAME' or 'tiny:PATH' (None counts as the default, tiny)."""
+    return spec is None or spec == "tiny" or str(spec).startswith("tiny:")
+
+
+def policy_grpo_defaults(spec: str | None) -> dict[str, Any]:
+    """The GRPO defaults a job uses for policy `spec` on top of GRPOConfig's: TINY_GRPO_DEFAULTS
+    for the embedded model, none for any other (hf:, vllm:, ...). A copy; callers may change it."""
+    return dict(TINY_GRPO_DEFAULTS) if is_tiny_policy(spec) else {}
 
 
 @dataclass

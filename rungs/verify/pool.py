@@ -55,6 +55,7 @@ from typing import Any, Literal, Protocol
 
 from rungs.errors import UserError
 from rungs.tasks.base import Task
+from rungs.threads import default_workers
 from rungs.types import Problem, Status, Verdict
 
 ResultStatus = Literal["ok", "timeout", "crash", "error"]
@@ -332,7 +333,8 @@ def default_start_method() -> str:
 class ProcessExecutor:
     """Worker processes with a hard per-call wall-clock limit and a per-worker memory cap.
 
-    `workers` defaults to the number of CPU cores; workers are started lazily, only as many as a
+    `workers` defaults to the cores free when the job started (`rungs.threads.default_workers`; one
+    per CPU core outside a job); workers are started lazily, only as many as a
     batch has items. Thread-safe: concurrent `run` calls are served one after another.
     """
 
@@ -347,7 +349,7 @@ class ProcessExecutor:
             raise ValueError(f"workers must be >= 1, got {workers}")
         if memory_mb is not None and memory_mb <= 0:
             raise ValueError(f"memory_mb must be > 0 or None, got {memory_mb}")
-        self.workers = workers or os.cpu_count() or 1
+        self.workers = workers or default_workers()  # the cores free at the job's start (rungs.threads)
         self.memory_mb = memory_mb
         self.start_method = start_method or default_start_method()
         try:
@@ -563,7 +565,7 @@ EXECUTORS = ("process", "inline")
 class VerifierPool:
     """Verify batches of model output in parallel, each item under a hard time and memory limit.
 
-    `workers`: worker processes (default: one per CPU core). `timeout_s`: wall-clock limit per
+    `workers`: worker processes (default: `rungs.threads.default_workers()`, one per CPU core outside a job). `timeout_s`: wall-clock limit per
     item. `memory_mb`: how far a worker's address space may grow past its size after start-up
     (None: no cap). `executor`: "process" (default), "inline" (debugging: no isolation, no
     timeouts), or any object implementing `Executor` built with this task as its state.

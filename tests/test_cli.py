@@ -1,0 +1,124 @@
+"""The `rungs` command line as a newcomer meets it: defaults that follow the policy, help that tells
+the truth, and one-line messages that name the flag, file, line and column (issue 9, items 15 and 17)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from rungs.cli import build_parser, main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _resolve(argv, section="ladder"):
+    from rungs.commands.ttrl import resolve
+    from rungs.pipelines.ladder import LadderConfig
+    from rungs.pipelines.ttrl import TTRLConfig
+
+    parser, _ = build_parser()
+    args = parser.parse_args([section, *argv])
+    return resolve(args, section, {"ladder": LadderConfig, "ttrl": TTRLConfig}[section])
+
+
+@pytest.mark.parametrize("layout", ["flat", "sections"])
+@pytest.mark.parametrize("section", ["ladder", "ttrl"])
+def test_a_policy_set_only_in_yaml_gets_that_policys_grpo_defaults(tmp_path, layout, section, capsys):
+    path = tmp_path / "x.yaml"
+    if layout == "flat":
+        path.write_text("policy: hf:some/model\n")
+    else:
+        path.write_text(f"{section}:\n  policy: hf:some/model\n")
+    config, grpo, _ = _resolve(["--config", str(path)], section)
+    assert config.policy == "hf:some/model"
+    assert (grpo.num_generations, grpo.max_completion_length, grpo.temperature) == (8, 256, 1.0)
+    # The tiny model (the default policy) gets its own, and the run says so at start.
+    config, grpo, _ = _resolve([], section)
+    assert (grpo.num_generations, grpo.max_completion_length, grpo.temperature) == (16, 64, 1.2)
+    assert "GRPO defaults for policy 'tiny'" in capsys.readouterr().out
+    # A flag still wins over both.
+    _, grpo, _ = _resolve(["--config", str(path), "--num-generations", "4"], section)
+    assert grpo.num_generations == 4
+
+
+def test_a_tiny_ladder_evaluates_at_step_zero():
+    _, grpo, _ = _resolve([])
+    assert grpo.eval_on_start  # "accuracy at start" is step 0's, not the first eval_steps'
+
+
+def test_yaml_with_an_unknown_key_is_refused_with_a_suggestion(tmp_path, capsys):
+    path = tmp_path / "x.yaml"
+    path.write_text("num_generation: 4\n")
+    assert main(["ladder", "--config", str(path)]) == 2
+    assert "did you mean 'num_generations'" in capsys.readouterr().err
+
+
+def test_help_shows_the_values_the_tiny_model_runs_with(capsys):
+    with pytest.raises(SystemExit):
+        main(["ladder", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: 256; with the tiny policy: 64)" in text
+    assert "(default: 8; with the tiny policy: 16)" in text
+
+
+def test_type_errors_name_the_flag_and_the_expected_type(capsys):
+    with pytest.raises(SystemExit):
+        main(["eval", "--n", "a"])
+    err = capsys.readouterr().err
+    assert "<lambda>" not in err and "argument --n" in err and "comma-separated list of integers" in err
+    with pytest.raises(SystemExit):
+        main(["eval", "--limit", "x"])
+    assert "argument --limit: expected an integer or none, got 'x'" in capsys.readouterr().err
+
+
+def test_json_errors_name_the_decoders_column(tmp_path, capsys):
+    bad = '{"task": "countdown", "limit": 3 "seeds": 1}\n'
+    (tmp_path / "c.yaml").write_text(bad)
+    assert main(["eval", "--config", str(tmp_path / "c.yaml")]) == 2
+    assert "column 34" in capsys.readouterr().err  # where json.loads says the missing comma is
+    (tmp_path / "p.json").write_text('[{"problem": "integrate(x, x)" "answer": 1}]')
+    assert main(["eval", "--problems", str(tmp_path / "p.json")]) == 2
+    assert "column 32" in capsys.readouterr().err
+
+
+def test_an_unknown_flag_after_a_command_shows_that_commands_usage(capsys):
+    with pytest.raises(SystemExit):
+        main(["report", "--bogus", "x"])
+    err = capsys.readouterr().err
+    assert "usage: rungs report" in err and "unrecognized arguments: --bogus" in err
+
+
+def test_a_mistyped_command_gets_a_did_you_mean(capsys):
+    with pytest.raises(SystemExit):
+        main(["evl"])
+    assert "did you mean 'eval'?" in capsys.readouterr().err
+
+
+def test_a_directory_given_as_a_file_says_so(tmp_path, capsys):
+    assert main(["verify", "--task", "countdown", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    assert main(["eval", "--config", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+
+
+def test_a_bad_countdown_problem_names_the_flag_not_an_internal_id(capsys):
+    assert main(["verify", "--task", "countdown", "--problem", "blah", "--answer", "1+2"]) == 2
+    err = capsys.readouterr().err
+    assert "'cli'" not in err and "--problem" in err
+
+
+def test_pipelines_never_import_commands():
+    """Layers import downward only: commands > pipelines (the demo once imported commands.ttrl)."""
+    for path in sorted((ROOT / "rungs" / "pipelines").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert not node.module.startswith("rungs.commands"), f"{path.name} imports {node.module}"
+
+
+def test_ttrl_help_lists_only_settings_a_ttrl_run_uses(capsys):
+    with pytest.raises(SystemExit):
+        main(["ttrl", "--help"])
+    text = capsys.readouterr().out
+    assert "--steps " in text and "--max-steps" not in text and "--eval-on-start" not in text
