@@ -190,7 +190,7 @@ def disk_error_message(err: BaseException, where: str | os.PathLike[str]) -> str
     if isinstance(err, OSError) and err.errno in _DISK_ERRNOS:
         path = err.filename or where
         cause = err.strerror or os.strerror(err.errno)
-        return f"{path}: cannot write ({cause}, errno {err.errno})"
+        return f"{path}: {cause} (errno {err.errno})"
     if isinstance(err, (RuntimeError, OSError)) or type(err).__name__ == "SafetensorError":
         text = str(err).lower()
         if any(t in text for t in _DISK_TEXT):
