@@ -31,6 +31,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -115,8 +116,11 @@ class PolicyServer:
             raise RequestError(f"the prompt is {count} tokens; this model reads at most {limit} (it would see only the "
                                f"end): shorten the prompt", param=param)
 
-    def _generate(self, prompt: str, n: int, sp: SamplingParams) -> tuple[list[Completion], int]:
+    def _generate(self, prompt: str, n: int, sp: SamplingParams, alive: Callable[[], bool] | None = None
+                  ) -> tuple[list[Completion], int]:
         with self.lock:
+            if alive is not None and not alive():  # the client left while waiting for the policy
+                raise ConnectionAbortedError("the client closed the connection before generation")
             completions = self.policy.generate([prompt], n=n, sampling=sp)[0]
             prompt_tokens = len(self.policy.encode_prompts([prompt])[0]) if self.policy.trainable else 0
         return completions, prompt_tokens
@@ -157,7 +161,7 @@ class PolicyServer:
     def models(self) -> dict[str, Any]:
         return {"object": "list", "data": [{"id": self.model_name, "object": "model", "created": self.created, "owned_by": "rungs"}]}
 
-    def chat(self, body: dict[str, Any]) -> dict[str, Any]:
+    def chat(self, body: dict[str, Any], alive: Callable[[], bool] | None = None) -> dict[str, Any]:
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             raise RequestError("messages must be a non-empty list", param="messages")
@@ -176,7 +180,7 @@ class PolicyServer:
             raise RequestError("message content must be a string or a list of text parts", param="messages")
         self._check_prompt(content, "messages")
         n, sp = self._sampling(body)
-        completions, prompt_tokens = self._generate(content, n, sp)
+        completions, prompt_tokens = self._generate(content, n, sp, alive)
         choices = []
         for i, c in enumerate(completions):
             text, stop_reason = c.text, self._stop_reason(c, sp.stop)
@@ -191,7 +195,7 @@ class PolicyServer:
                             "finish_reason": c.finish_reason, "stop_reason": stop_reason, "token_ids": c.token_ids})
         return self._envelope("chat.completion", choices, prompt_tokens, completions)
 
-    def completions(self, body: dict[str, Any]) -> dict[str, Any]:
+    def completions(self, body: dict[str, Any], alive: Callable[[], bool] | None = None) -> dict[str, Any]:
         prompt = body.get("prompt")
         if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
             prompt = prompt[0]
@@ -199,7 +203,7 @@ class PolicyServer:
             raise RequestError("prompt must be one string", param="prompt")
         self._check_prompt(prompt, "prompt")
         n, sp = self._sampling(body)
-        completions, prompt_tokens = self._generate(prompt, n, sp)
+        completions, prompt_tokens = self._generate(prompt, n, sp, alive)
         want_lp = body.get("logprobs") is not None and body.get("logprobs") is not False
         choices = []
         for i, c in enumerate(completions):
@@ -233,6 +237,17 @@ class _Handler(BaseHTTPRequestHandler):
         """The client hung up or went silent: one line, and the connection is closed."""
         self.close_connection = True
         log.warning("rungs serve: %s - client gone (%s)", self.address_string(), type(err).__name__)
+
+    def _alive(self) -> bool:
+        """False once the client has hung up (its socket reads as closed or reset): work queued
+        for it is skipped instead of generated for no one."""
+        import select
+
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return not readable or self.connection.recv(1, socket.MSG_PEEK) != b""
+        except (OSError, ValueError):
+            return False
 
     def _send(self, status: int, payload: dict[str, Any]) -> None:
         data = json.dumps(payload).encode("utf-8")
@@ -284,7 +299,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise RequestError("request body must be a JSON object")
             if body.get("stream"):
                 raise RequestError("stream=true is not supported by rungs serve", param="stream")
-            self._send(200, routes[path](body))
+            self._send(200, routes[path](body, alive=self._alive))
         except RequestError as err:
             self._error(err.status, str(err), err.param)
         except _GONE as err:

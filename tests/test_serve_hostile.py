@@ -123,3 +123,27 @@ def test_a_client_that_hangs_up_is_one_log_line(server, caplog, capfd):
     time.sleep(1.0)
     assert not any(r.exc_info for r in caplog.records), [r.getMessage() for r in caplog.records]
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_work_queued_for_a_client_that_hung_up_is_skipped(server, policy, monkeypatch):
+    calls = []
+    generate = policy.generate
+
+    def slow(prompts, n=1, sampling=None):
+        calls.append(prompts[0])
+        time.sleep(0.5)
+        return generate(prompts, n=n, sampling=sampling)
+
+    monkeypatch.setattr(policy, "generate", slow)
+    first = threading.Thread(target=_post, args=(server, "/v1/completions", '{"prompt": "1+1", "max_tokens": 2}'))
+    first.start()
+    time.sleep(0.1)  # the first request holds the policy
+    body = b'{"prompt": "2+2", "max_tokens": 2}'
+    sock = socket.create_connection(server.server_address[:2], timeout=5)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    time.sleep(0.1)
+    sock.close()  # gone while waiting for the policy
+    first.join(timeout=30)
+    time.sleep(0.3)
+    assert calls == ["1+1"]
