@@ -195,14 +195,14 @@ def resume_config(given: dict[str, Any], source: str = "command line") -> EvalCo
     out = Path(given["out"]) if given.get("out") else _latest_out(str(given.get("task", EvalConfig.task)))
     given["out"] = str(out)
     if not (out / CONFIG_FILE).exists():
-        return from_dict_checked(given, source)
+        return _from_dict(given, source)
     run = RunDir.open(out, job="eval")
     names = {f.name for f in dataclasses.fields(EvalConfig)}
     stored = {k: v for k, v in run.read_config().items() if k in names}
-    return from_dict_checked({**stored, **given}, source)  # evaluate() refuses a conflicting flag
+    return _from_dict({**stored, **given}, source)  # evaluate() refuses a conflicting flag
 
 
-def from_dict_checked(values: dict[str, Any], source: str) -> EvalConfig:
+def _from_dict(values: dict[str, Any], source: str) -> EvalConfig:
     from rungs.config import from_dict
 
     return from_dict(EvalConfig, values, source=source)
