@@ -73,7 +73,7 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
     with handle:
         for lineno, raw in enumerate(handle, start=1):
             try:
-                line = raw.decode("utf-8")
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")  # a byte-order mark is skipped
             except UnicodeDecodeError as err:
                 raise UserError(f"{path}:{lineno}: not UTF-8 text ({err.reason} at byte {err.start + 1})") from None
             if not line.strip():
@@ -111,7 +111,7 @@ def _read(path: Path) -> Iterable[Problem]:
         return [row_to_problem(row, f"{path}:{lineno}", i) for i, (lineno, row) in enumerate(iter_jsonl(path))]
     if suffix == ".json":
         try:
-            rows = json.loads(path.read_text(encoding="utf-8"))
+            rows = json.loads(path.read_text(encoding="utf-8-sig"))  # a byte-order mark is skipped
         except UnicodeDecodeError as err:
             raise UserError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start + 1})") from None
         except json.JSONDecodeError as err:

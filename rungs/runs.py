@@ -12,13 +12,25 @@ Layout of a run directory:
 Every write is atomic (temporary file, fsync, rename), so a kill -9 at any moment leaves either
 the old or the new file, never half of one. JSONL logs are appended line by line; on resume they
 are truncated back to the last checkpointed step so that nothing is lost or duplicated.
+
+A run directory belongs to one live process: a job takes an OS lock (`flock`) on `.lock` in it
+before writing anything and holds it until it ends, so a second writer -- a second job on the same
+`--out`, or `--resume` of a run that is still going -- is refused with the holder's pid. The
+kernel drops the lock when its process dies, so a kill -9 never leaves a stale lock behind.
+Each run's config.yaml names its job kind (`job_kind`), and no job writes into a directory of
+another kind. A full disk or a read-only directory is one line naming the path (`disk_errors`),
+and the run resumes once the space is back.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +73,148 @@ SUMMARY_FILE = "summary.json"
 CHECKPOINTS_DIR = "checkpoints"
 CHECKPOINT_PREFIX = "step-"
 COMPLETE_MARKER = "COMPLETE"  # written last inside a checkpoint, before the rename
+LOCK_FILE = ".lock"
 _TMP_PREFIX = ".tmp-"
+# Sections of a ladder/ttrl config.yaml besides the job's own ({"ladder": ..., "grpo": ...}).
+_SHARED_SECTIONS = ("grpo",)
+
+
+# -- job kinds ------------------------------------------------------------------------------------
+
+def job_kind(config: dict[str, Any]) -> str | None:
+    """The job that wrote a run's config.yaml: its "job" key (train, eval), else its one section
+    besides "grpo" (ladder, ttrl); an evaluation config written before the key existed is "eval"."""
+    kind = config.get("job")
+    if isinstance(kind, str):
+        return kind
+    sections = [k for k, v in config.items() if isinstance(v, dict) and k not in _SHARED_SECTIONS]
+    if len(sections) == 1 and set(config) <= {sections[0], *_SHARED_SECTIONS}:
+        return sections[0]
+    if {"strategy", "n", "seeds"} <= set(config):
+        return "eval"
+    return None
+
+
+def resume_command(job: str | None, path: str | os.PathLike[str]) -> str:
+    """How a user continues a run of this kind."""
+    if job == "eval":
+        return f"rungs eval --resume --out {path}"
+    return f"rungs {job or '<job>'} --resume {path}"
+
+
+def refuse_changed(config_path: str | os.PathLike[str], saved: dict[str, Any], given: dict[str, Any],
+                   may_change: tuple[str, ...] = ()) -> dict[str, Any]:
+    """`saved` updated with the settings `given` on the command line for a resumed run.
+
+    A setting may differ from the saved one only if it is in `may_change` (run length and
+    bookkeeping); any other difference is a UserError naming the file, the key and both values,
+    since a run that changes how it samples or learns halfway is not the run it claims to be.
+    """
+    from rungs.errors import UserError
+
+    merged = dict(saved)
+    for key, value in given.items():
+        if key in may_change:
+            merged[key] = value
+        elif value != saved.get(key):
+            allowed = f"only {', '.join(may_change)} may change on resume" if may_change else \
+                "a resumed run keeps its settings (drop the flag)"
+            raise UserError(f"--resume: {config_path} has {key}={saved.get(key)!r}, the command line {value!r}; {allowed}")
+    return merged
+
+
+# -- locks ----------------------------------------------------------------------------------------
+
+_LOCKS: dict[str, list[Any]] = {}  # real path -> [open lock file, holders in this process]
+_LOCKS_GUARD = threading.Lock()
+
+
+def lock_dir(path: str | os.PathLike[str]) -> None:
+    """Take the run directory's lock for this process (re-entrant within it), or raise a UserError
+    naming the directory and the pid holding it. The lock lives as long as the open file: until
+    `unlock_dir` or the process's death, whichever comes first (a kill -9 releases it)."""
+    import fcntl
+
+    from rungs.errors import UserError
+
+    key = os.path.realpath(path)
+    with _LOCKS_GUARD:
+        held = _LOCKS.get(key)
+        if held is not None:
+            held[1] += 1
+            return
+        lock_path = Path(path) / LOCK_FILE
+        handle = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the job's life
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            if err.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                handle.close()
+                raise
+            handle.seek(0)
+            pid = handle.read().strip() or "unknown"
+            handle.close()
+            raise UserError(f"{path}: in use by another rungs process (pid {pid}); wait for it to end or "
+                            f"stop it, or choose another --out") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        _LOCKS[key] = [handle, 1]
+
+
+def unlock_dir(path: str | os.PathLike[str]) -> None:
+    """Release one hold of `lock_dir` by this process; the last one frees the lock."""
+    key = os.path.realpath(path)
+    with _LOCKS_GUARD:
+        held = _LOCKS.get(key)
+        if held is None:
+            return
+        held[1] -= 1
+        if held[1] <= 0:
+            del _LOCKS[key]
+            held[0].close()  # closing the file releases the flock
+
+
+# -- disk errors ----------------------------------------------------------------------------------
+
+_DISK_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EFBIG, errno.EIO}
+# How a full or read-only disk shows through libraries that do not raise OSError (torch.save's
+# "PytorchStreamWriter failed writing file", safetensors' IoError(Os { code: 28, ... })).
+_DISK_TEXT = ("no space left", "read-only file system", "file write failed", "failed writing file", "storagefull",
+              "disk quota", "code: 28", "code: 30", "unexpected pos")
+
+
+def disk_error_message(err: BaseException, where: str | os.PathLike[str]) -> str | None:
+    """One line naming the path and the cause when `err` is a write that the disk refused; else None."""
+    if isinstance(err, OSError) and err.errno in _DISK_ERRNOS:
+        path = err.filename or where
+        cause = err.strerror or os.strerror(err.errno)
+        return f"{path}: {cause} (errno {err.errno})"
+    if isinstance(err, (RuntimeError, OSError)) or type(err).__name__ == "SafetensorError":
+        text = str(err).lower()
+        if any(t in text for t in _DISK_TEXT):
+            first = next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
+            return f"{where}: cannot write ({first[:200]})"
+    return None
+
+
+@contextlib.contextmanager
+def disk_errors(where: str | os.PathLike[str], resume: str | None = None) -> Iterator[None]:
+    """Turn a refused write inside the block into a one-line UserError (exit 2) that names the path
+    and the cause and, when given, how to continue (`resume`) once space is freed."""
+    from rungs.errors import UserError
+
+    try:
+        yield
+    except UserError:
+        raise
+    except Exception as err:  # noqa: BLE001 - classified below, else re-raised
+        message = disk_error_message(err, where)
+        if message is None:
+            raise
+        hint = f"; free space or fix permissions, then continue with `{resume}`" if resume else ""
+        raise UserError(message + hint) from None
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -151,33 +304,73 @@ class RunDir:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._handles: dict[str, Any] = {}
+        self._locked = False
 
     # -- opening ----------------------------------------------------------------------------------
     @classmethod
-    def create(cls, path: str | os.PathLike[str], config: dict[str, Any] | None = None) -> RunDir:
-        """A fresh run directory at `path` (which must not hold a run already)."""
+    def create(cls, path: str | os.PathLike[str], config: dict[str, Any] | None = None, *, job: str | None = None,
+               lock: bool = True) -> RunDir:
+        """A fresh run directory at `path` (which must not hold a run already), locked by this
+        process (see `lock_dir`) before anything is written into it. `job` (default: read from
+        `config`) names the job kind in the refusal when `path` holds another job's run."""
         from rungs.errors import UserError
 
         path = Path(path)
-        if (path / CONFIG_FILE).exists() or (path / EVENTS_FILE).exists():
-            raise UserError(f"{path}: already holds a run; continue it with --resume {path} or choose another --out")
+        job = job or (job_kind(config) if config is not None else None)
         if path.exists() and not path.is_dir():
             raise UserError(f"{path}: exists and is not a directory; expected a directory for the run")
-        path.mkdir(parents=True, exist_ok=True)
+        with disk_errors(path):
+            path.mkdir(parents=True, exist_ok=True)
         run = cls(path)
-        if config is not None:
-            run.write_config(config)
+        if lock:
+            run.lock()
+        try:
+            if (path / CONFIG_FILE).exists() or (path / EVENTS_FILE).exists():
+                kind = job_kind(_read_yaml_quietly(path / CONFIG_FILE))
+                if job is not None and kind is not None and kind != job:
+                    raise UserError(f"{path}: holds a `rungs {kind}` run; a `rungs {job}` job never writes into another "
+                                    f"job's run directory: choose another --out")
+                raise UserError(f"{path}: already holds a run; continue it with `{resume_command(kind or job, path)}` "
+                                f"or choose another --out")
+            if config is not None:
+                with disk_errors(path):
+                    run.write_config(config)
+        except BaseException:
+            run.release()
+            raise
         return run
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> RunDir:
-        """An existing run directory (one with a config.yaml)."""
+    def open(cls, path: str | os.PathLike[str], job: str | None = None, *, lock: bool = False) -> RunDir:
+        """An existing run directory (one with a config.yaml). With `job`, a directory written by
+        another kind of job is refused; with `lock`, this process takes its lock (see `lock_dir`)."""
         from rungs.errors import UserError
 
         path = Path(path)
         if not (path / CONFIG_FILE).exists():
-            raise UserError(f"{path}: not a run directory; expected {path / CONFIG_FILE} (made by rungs train --out)")
-        return cls(path)
+            made_by = f"rungs {job} --out" if job else "a rungs job's --out"
+            raise UserError(f"{path}: not a run directory; expected {path / CONFIG_FILE} (made by {made_by})")
+        run = cls(path)
+        if job is not None:
+            kind = job_kind(run.read_config())
+            if kind != job:
+                raise UserError(f"{path}: a `rungs {kind or 'unknown'}` run directory, not a `rungs {job}` one; "
+                                f"a job never writes into another job's run directory")
+        if lock:
+            run.lock()
+        return run
+
+    def lock(self) -> None:
+        """Own this directory for the life of the job (a UserError if another process does)."""
+        with disk_errors(self.path):
+            lock_dir(self.path)
+        self._locked = True
+
+    def release(self) -> None:
+        """Give up this job's lock (the process's death also releases it)."""
+        if self._locked:
+            self._locked = False
+            unlock_dir(self.path)
 
     # -- files ------------------------------------------------------------------------------------
     @property
@@ -283,25 +476,13 @@ class RunDir:
         """Write checkpoint `step` atomically: `write(tmp_dir)` fills a temporary directory, which
         is fsynced, marked complete, and renamed to checkpoints/step-N. Returns the final path."""
         self.sync()
-        self.checkpoints_dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=self.checkpoints_dir, prefix=f"{_TMP_PREFIX}{CHECKPOINT_PREFIX}{step}-"))
-        final = self.checkpoint_path(step)
-        try:
-            write(tmp)
-            (tmp / COMPLETE_MARKER).write_text(f"{step}\n", encoding="utf-8")
-            _fsync_tree(tmp)
-            if final.exists():  # re-saving a step (e.g. the final save of a step already saved)
-                old = final.with_name(f"{_TMP_PREFIX}old-{final.name}")
-                os.replace(final, old)
-                os.replace(tmp, final)
-                _rmtree(old)
-            else:
-                os.replace(tmp, final)
-            _fsync_dir(self.checkpoints_dir)
-        except BaseException:
-            _rmtree(tmp)
-            raise
-        return final
+        return _write_dir_atomically(self.checkpoint_path(step), write, marker=f"{step}\n")
+
+    def save_dir(self, name: str, write: Any) -> Path:
+        """Write the directory `name` of the run (e.g. ladder's final/ weights) as a whole:
+        `write(tmp_dir)` fills a temporary directory that is fsynced and renamed into place, so
+        a kill leaves either the old directory or the new one, never half of one."""
+        return _write_dir_atomically(self.path / name, write)
 
     def checkpoints(self) -> list[tuple[int, Path]]:
         """Complete checkpoints as (step, path), oldest first."""
@@ -328,11 +509,12 @@ class RunDir:
             _rmtree(path)
 
     def clean_temporaries(self) -> None:
-        """Remove half-written checkpoints left by a kill."""
-        if self.checkpoints_dir.is_dir():
-            for child in self.checkpoints_dir.iterdir():
-                if child.name.startswith(_TMP_PREFIX):
-                    _rmtree(child)
+        """Remove half-written checkpoints (and other directories written whole) left by a kill."""
+        for parent in (self.checkpoints_dir, self.path):
+            if parent.is_dir():
+                for child in parent.iterdir():
+                    if child.name.startswith(_TMP_PREFIX) and child.is_dir():
+                        _rmtree(child)
 
     def resume(self) -> tuple[int, Path | None]:
         """Prepare to continue: (step, checkpoint path) of the latest complete checkpoint, or
@@ -345,6 +527,42 @@ class RunDir:
         truncate_jsonl(self.events_path, step if path else -1)
         truncate_jsonl(self.rollouts_path, step if path else -1)
         return step, path
+
+
+def _write_dir_atomically(final: Path, write: Any, marker: str | None = None) -> Path:
+    """Fill a temporary sibling of `final` with `write(tmp)` (plus the COMPLETE marker when given),
+    fsync it, and rename it to `final` (replacing an older one). Returns `final`."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f"{_TMP_PREFIX}{final.name}-"))
+    try:
+        write(tmp)
+        if marker is not None:
+            (tmp / COMPLETE_MARKER).write_text(marker, encoding="utf-8")
+        _fsync_tree(tmp)
+        if final.exists():  # re-saving (e.g. the final save of a step already saved)
+            old = final.with_name(f"{_TMP_PREFIX}old-{final.name}")
+            _rmtree(old)
+            os.replace(final, old)
+            os.replace(tmp, final)
+            _rmtree(old)
+        else:
+            os.replace(tmp, final)
+        _fsync_dir(final.parent)
+    except BaseException:
+        _rmtree(tmp)
+        raise
+    return final
+
+
+def _read_yaml_quietly(path: Path) -> dict[str, Any]:
+    """A config.yaml as a dict, or {} when it is missing or unreadable (only to name a run's kind)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _rmtree(path: Path) -> None:

@@ -9,6 +9,13 @@ top_p, top_k, max_tokens / max_completion_tokens, stop, seed, logprobs), GET /he
 The standard library's ThreadingHTTPServer accepts connections in threads; calls into the policy
 are serialised with a lock (a policy is not thread-safe and batches internally anyway).
 
+Clients are untrusted. A malformed request is a 400 in OpenAI's error shape, never a 500: a bad
+Content-Length, non-finite numbers (JSON's 1e309 and NaN), integers outside int64 (a seed of
+2**70), content parts that are not text. A prompt longer than the policy can read (the tiny
+model's 254 characters) is a 400 naming both lengths, never silently cut. At most
+`max_connections` connections are served at once (more get a 503 at once), an idle connection is
+closed after `idle_timeout` seconds, and a client that hangs up is one log line, not a traceback.
+
 Conventions, as vLLM: the text ends before the stop string that ended it (rungs policies already
 cut it so), which is named in the choice's `stop_reason`; each choice carries its `token_ids`. /v1/chat/completions takes one user message (rungs policies
 are prompted with a single user turn and apply their own chat template); /v1/completions hands
@@ -19,9 +26,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -32,6 +42,10 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 8 * 2**20
 MAX_N = 256
+MAX_CONNECTIONS = 64  # connections served at once; more are answered 503 and closed
+IDLE_TIMEOUT_S = 30.0  # a connection that sends nothing for this long is closed
+INT64 = (-(2**63), 2**63 - 1)
+_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
 
 
 class RequestError(Exception):
@@ -46,8 +60,11 @@ def _number(body: dict[str, Any], key: str, kind: type, default: Any) -> Any:
     value = body.get(key, default)
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not float(value).is_integer()):
-        raise RequestError(f"{key} must be {'an integer' if kind is int else 'a number'}, got {value!r}", param=key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or \
+            (kind is int and not float(value).is_integer()):
+        raise RequestError(f"{key} must be a finite {'integer' if kind is int else 'number'}, got {value!r}", param=key)
+    if kind is int and not INT64[0] <= int(value) <= INT64[1]:
+        raise RequestError(f"{key} must fit in a 64-bit signed integer, got {value!r}", param=key)
     return kind(value)
 
 
@@ -88,8 +105,22 @@ class PolicyServer:
             raise RequestError(str(err)) from None
         return n, sp
 
-    def _generate(self, prompt: str, n: int, sp: SamplingParams) -> tuple[list[Completion], int]:
+    def _check_prompt(self, prompt: str, param: str) -> None:
+        """A 400 for a prompt longer than the policy reads (it would keep only its end)."""
+        limit = getattr(self.policy, "max_prompt_tokens", None)
+        if not limit:
+            return
+        tok = getattr(self.policy, "tokenizer", None)
+        count = len(tok.encode(prompt)) if tok is not None and hasattr(tok, "encode") else len(prompt)
+        if count > limit:
+            raise RequestError(f"the prompt is {count} tokens; this model reads at most {limit} (it would see only the "
+                               f"end): shorten the prompt", param=param)
+
+    def _generate(self, prompt: str, n: int, sp: SamplingParams, alive: Callable[[], bool] | None = None
+                  ) -> tuple[list[Completion], int]:
         with self.lock:
+            if alive is not None and not alive():  # the client left while waiting for the policy
+                raise ConnectionAbortedError("the client closed the connection before generation")
             completions = self.policy.generate([prompt], n=n, sampling=sp)[0]
             prompt_tokens = len(self.policy.encode_prompts([prompt])[0]) if self.policy.trainable else 0
         return completions, prompt_tokens
@@ -130,7 +161,7 @@ class PolicyServer:
     def models(self) -> dict[str, Any]:
         return {"object": "list", "data": [{"id": self.model_name, "object": "model", "created": self.created, "owned_by": "rungs"}]}
 
-    def chat(self, body: dict[str, Any]) -> dict[str, Any]:
+    def chat(self, body: dict[str, Any], alive: Callable[[], bool] | None = None) -> dict[str, Any]:
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             raise RequestError("messages must be a non-empty list", param="messages")
@@ -139,11 +170,17 @@ class PolicyServer:
             raise RequestError("this server takes exactly one user message (rungs policies apply their own chat template)", param="messages")
         content = users[0].get("content")
         if isinstance(content, list):  # [{"type": "text", "text": ...}, ...]
-            content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
+            for i, part in enumerate(content):
+                if not (isinstance(part, dict) and part.get("type", "text") == "text" and isinstance(part.get("text"), str)):
+                    kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+                    raise RequestError(f"message content part {i} is not text ({kind!r}); this server takes text only",
+                                       param="messages")
+            content = "".join(part["text"] for part in content)
         if not isinstance(content, str):
-            raise RequestError("message content must be a string", param="messages")
+            raise RequestError("message content must be a string or a list of text parts", param="messages")
+        self._check_prompt(content, "messages")
         n, sp = self._sampling(body)
-        completions, prompt_tokens = self._generate(content, n, sp)
+        completions, prompt_tokens = self._generate(content, n, sp, alive)
         choices = []
         for i, c in enumerate(completions):
             text, stop_reason = c.text, self._stop_reason(c, sp.stop)
@@ -158,14 +195,15 @@ class PolicyServer:
                             "finish_reason": c.finish_reason, "stop_reason": stop_reason, "token_ids": c.token_ids})
         return self._envelope("chat.completion", choices, prompt_tokens, completions)
 
-    def completions(self, body: dict[str, Any]) -> dict[str, Any]:
+    def completions(self, body: dict[str, Any], alive: Callable[[], bool] | None = None) -> dict[str, Any]:
         prompt = body.get("prompt")
         if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
             prompt = prompt[0]
         if not isinstance(prompt, str):
             raise RequestError("prompt must be one string", param="prompt")
+        self._check_prompt(prompt, "prompt")
         n, sp = self._sampling(body)
-        completions, prompt_tokens = self._generate(prompt, n, sp)
+        completions, prompt_tokens = self._generate(prompt, n, sp, alive)
         want_lp = body.get("logprobs") is not None and body.get("logprobs") is not False
         choices = []
         for i, c in enumerate(completions):
@@ -186,17 +224,41 @@ class PolicyServer:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    timeout = IDLE_TIMEOUT_S  # socketserver sets it on the connection: a silent client is dropped
+
+    def setup(self) -> None:
+        self.timeout = self.server.idle_timeout
+        super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         log.info("%s - %s", self.address_string(), format % args)
 
+    def _gone(self, err: BaseException) -> None:
+        """The client hung up or went silent: one line, and the connection is closed."""
+        self.close_connection = True
+        log.warning("rungs serve: %s - client gone (%s)", self.address_string(), type(err).__name__)
+
+    def _alive(self) -> bool:
+        """False once the client has hung up (its socket reads as closed or reset): work queued
+        for it is skipped instead of generated for no one."""
+        import select
+
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return not readable or self.connection.recv(1, socket.MSG_PEEK) != b""
+        except (OSError, ValueError):
+            return False
+
     def _send(self, status: int, payload: dict[str, Any]) -> None:
         data = json.dumps(payload).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except _GONE as err:
+            self._gone(err)
 
     def _error(self, status: int, message: str, param: str | None = None) -> None:
         kind = "invalid_request_error" if status < 500 else "internal_error"
@@ -218,35 +280,95 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, f"no route POST {path}")
             return
         try:
-            length = int(self.headers.get("Content-Length") or 0)
+            raw_length = (self.headers.get("Content-Length") or "0").strip()
+            if not raw_length.isdigit():
+                self.close_connection = True  # the body's end is unknown: nothing after it can be read
+                raise RequestError(f"Content-Length must be a non-negative integer, got {raw_length[:40]!r}")
+            length = int(raw_length)
             if length > MAX_BODY_BYTES:
+                self.close_connection = True
                 raise RequestError(f"request body over {MAX_BODY_BYTES} bytes", 413)
+            data = self.rfile.read(length)
+            if len(data) < length:
+                raise ConnectionResetError("the body ended early")
             try:
-                body = json.loads(self.rfile.read(length) or b"{}")
-            except (json.JSONDecodeError, UnicodeDecodeError) as err:
-                raise RequestError(f"request body is not JSON: {err}") from None
+                body = json.loads(data or b"{}")
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+                raise RequestError(f"request body is not JSON: {str(err)[:200]}") from None
             if not isinstance(body, dict):
                 raise RequestError("request body must be a JSON object")
             if body.get("stream"):
                 raise RequestError("stream=true is not supported by rungs serve", param="stream")
-            self._send(200, routes[path](body))
+            self._send(200, routes[path](body, alive=self._alive))
         except RequestError as err:
             self._error(err.status, str(err), err.param)
+        except _GONE as err:
+            self._gone(err)
         except Exception as err:  # noqa: BLE001 - a request must not kill the server
             log.exception("rungs serve: %s failed", path)
             self._error(500, f"{type(err).__name__}: {err}")
 
 
 class _Server(ThreadingHTTPServer):
+    """A thread per connection, at most `max_connections` at once: one more is answered 503."""
+
     daemon_threads = True
     app: PolicyServer
+    max_connections: int = MAX_CONNECTIONS
+    idle_timeout: float = IDLE_TIMEOUT_S
+    _slots: threading.BoundedSemaphore
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self._refuse(request)
+            return
+        try:
+            super().process_request(request, client_address)  # starts the connection's thread
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def _refuse(self, request: socket.socket) -> None:
+        body = json.dumps({"error": {"message": f"server busy: {self.max_connections} connections already open",
+                                     "type": "server_busy", "param": None, "code": 503}}).encode()
+        try:
+            request.settimeout(1.0)
+            request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                            b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        except OSError:
+            pass
+        self.shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A connection that failed outside a request handler: one line (a traceback only for our bugs)."""
+        import sys
+
+        err = sys.exc_info()[1]
+        if isinstance(err, (*_GONE, OSError)):
+            log.warning("rungs serve: %s - connection closed (%s)", client_address[0] if client_address else "?",
+                        type(err).__name__)
+        else:
+            log.exception("rungs serve: connection from %s failed", client_address)
 
 
-def make_server(policy: Policy, host: str = "127.0.0.1", port: int = 8000, model_name: str | None = None) -> _Server:
+def make_server(policy: Policy, host: str = "127.0.0.1", port: int = 8000, model_name: str | None = None, *,
+                max_connections: int = MAX_CONNECTIONS, idle_timeout: float = IDLE_TIMEOUT_S) -> _Server:
     """A bound, not yet serving, server (port 0 picks a free port: read `server.server_address`).
-    Call `serve_forever()` (in a thread for tests) and `shutdown()` + `server_close()` to stop."""
+    Call `serve_forever()` (in a thread for tests) and `shutdown()` + `server_close()` to stop.
+    `max_connections` bounds the connections (threads) served at once; a connection silent for
+    `idle_timeout` seconds is closed."""
+    if max_connections < 1 or not idle_timeout > 0:
+        raise ValueError(f"max_connections >= 1 and idle_timeout > 0 expected, got {max_connections}, {idle_timeout}")
     server = _Server((host, port), _Handler)
     server.app = PolicyServer(policy, model_name)
+    server.max_connections, server.idle_timeout = max_connections, float(idle_timeout)
+    server._slots = threading.BoundedSemaphore(max_connections)
     return server
 
 

@@ -65,8 +65,6 @@ def test_file_of_mixed_rows_in_order(tmp_path, capsys):
     [
         ('{"problem": "numbers: 1 2; target: 3", "answer": "1+2"}\n{"problem": "x"\n', "rows.jsonl:2: malformed JSON"),
         ('\n{"problem": "numbers: 1 2; target: 3"}\n', "rows.jsonl:2: nothing to check"),
-        ('{"answer": "1+2"}\n', "rows.jsonl:1: no problem text"),
-        ('{"problem": "what is love", "answer": "1+2"}\n', "rows.jsonl:1: problem 'p0': not a countdown problem"),
         ('{"id": 1, "problem": "numbers: 1 2; target: 3", "answer": "3"}\n' * 2, "rows.jsonl:2: duplicate id '1'"),
         ("", "rows.jsonl: contains no rows"),
     ],
@@ -78,6 +76,61 @@ def test_bad_file_exits_2_with_one_line(tmp_path, capsys, content, message):
     assert code == 2
     assert out == ""
     assert err.count("\n") == 1 and message in err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"answer": "1+2"}\n', "rows.jsonl:2: no problem text"),
+        ('{"problem": "what is love", "answer": "1+2"}\n', "rows.jsonl:2: problem 'p1': not a countdown problem"),
+    ],
+)
+def test_strict_stops_at_the_first_bad_problem(tmp_path, capsys, content, message):
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"problem": "numbers: 1 2; target: 3", "answer": "1+2"}\n' + content)
+    code, out, err = run_cli(capsys, "--task", "countdown", str(path), "--strict")
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and message in err
+
+
+def test_a_bad_problem_is_its_own_verdict_and_the_rest_continue(tmp_path, capsys):
+    """Issue 9 item 10: a problem outside the grammar (or missing) no longer aborts the file."""
+    _skip_unless_task("integration")
+    rows = [
+        {"id": "ok", "problem": "integrate(2*x, x)", "answer": "x**2"},
+        {"id": "expand", "problem": "integrate((x+1)**2, x).expand()", "answer": "x**3/3"},
+        {"id": "no-text", "answer": "x"},
+        {"id": "ok2", "problem": "integrate(3*x**2, x)", "answer": "x**3 + C"},
+    ]
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    code, out, err = run_cli(capsys, "--task", "integration", str(path), "--workers", "1")
+    assert code == 0, err
+    got = [json.loads(line) for line in out.splitlines()]
+    assert [(r["id"], r["status"], r["reward"]) for r in got] == [
+        ("ok", "correct", 1.0), ("expand", "invalid_problem", 0.0), ("no-text", "invalid_problem", 0.0),
+        ("ok2", "correct", 1.0)]
+    assert "rows.jsonl:2" in got[1]["detail"] and "rows.jsonl:3" in got[2]["detail"]
+    assert "invalid_problem 2" in err
+    code, _, err = run_cli(capsys, "--task", "integration", str(path), "--strict")
+    assert code == 2 and err.count("\n") == 1 and "rows.jsonl:2" in err
+
+
+def test_null_answer_bom_and_huge_answers(tmp_path, capsys):
+    """Issue 13 item 8: a null answer is that row's verdict, a BOM is skipped, echoes are clipped."""
+    huge = "1" * 3_000_000
+    rows = [
+        {"id": "null", "problem": P24, "answer": None},
+        {"id": "right", "problem": P24, "answer": "6/(1-3/4)"},
+        {"id": "huge", "problem": P24, "answer": huge},
+    ]
+    path = tmp_path / "rows.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + "".join(json.dumps(r) + "\n" for r in rows).encode())
+    code, out, err = run_cli(capsys, "--task", "countdown", str(path), "--workers", "1")
+    assert code == 0, err
+    got = [json.loads(line) for line in out.splitlines()]
+    assert [(r["id"], r["status"]) for r in got] == [("null", "no_answer"), ("right", "correct"), ("huge", "rejected")]
+    assert len(out) < 10_000 and "truncated: 3,000,000 characters" in got[2]["answer"]
 
 
 def test_missing_file_and_unknown_task(tmp_path, capsys):

@@ -9,6 +9,10 @@ examples:
   rungs eval --task math --problems test.jsonl --policy openai:http://localhost:8000/v1 \\
       --model Qwen/Qwen2.5-7B-Instruct --strategy greedy,majority,weighted --n 1,4,16,64 --seeds 1
   rungs eval --resume --out runs/eval-integration-20250101-120000   # after a crash
+
+--resume reads the settings from the run directory's config.yaml; a flag that would change how
+samples are drawn (task, problems, policy, sampling, seed, batch size, limit, max(n)) is refused,
+others (strategies, a smaller n, more seeds, workers, plots) apply.
 """
 
 from __future__ import annotations
@@ -27,10 +31,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rungs.config import from_namespace
-    from rungs.pipelines.evaluate import EvalConfig, evaluate
+    import dataclasses
 
-    config = from_namespace(EvalConfig, args, args.config)
+    from rungs.config import from_namespace, load_yaml
+    from rungs.pipelines.evaluate import EvalConfig, evaluate, resume_config
+
+    if getattr(args, "resume", False):  # the settings live in the run directory; flags only add to them
+        names = {f.name for f in dataclasses.fields(EvalConfig)}
+        given = {k: v for k, v in load_yaml(args.config).items() if k in names} if args.config else {}
+        given.update({k: v for k, v in vars(args).items() if k in names})
+        config = resume_config(given, source=args.config or "command line")
+    else:
+        config = from_namespace(EvalConfig, args, args.config)
     try:
         evaluate(config)
     except KeyboardInterrupt:

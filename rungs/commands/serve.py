@@ -22,6 +22,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     parser.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
     parser.add_argument("--model-name", default=None, help="the model id clients ask for (default: the policy's name)")
+    parser.add_argument("--max-connections", type=int, default=64,
+                        help="connections served at once; one more is answered 503 (default: 64)")
+    parser.add_argument("--idle-timeout", type=float, default=30.0,
+                        help="seconds a connection may stay silent before it is closed (default: 30)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,9 +35,14 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port must be in [0, 65535], got {args.port}")
+    if args.max_connections < 1:
+        raise UserError(f"--max-connections must be >= 1, got {args.max_connections}")
+    if not args.idle_timeout > 0:
+        raise UserError(f"--idle-timeout must be > 0 seconds, got {args.idle_timeout}")
     policy = load_policy(args.policy, **policy_kwargs(args, args.task))
     try:
-        server = make_server(policy, args.host, args.port, args.model_name)
+        server = make_server(policy, args.host, args.port, args.model_name, max_connections=args.max_connections,
+                             idle_timeout=args.idle_timeout)
     except OSError as err:
         raise UserError(f"cannot listen on {args.host}:{args.port}: {err.strerror or err}") from None
     host, port = server.server_address[:2]

@@ -111,26 +111,14 @@ def resolve(args: argparse.Namespace) -> tuple[dict[str, Any], Any, Path, bool]:
 
     job_flags, grpo_flags = _given(args)
     if args.resume:
-        from rungs.runs import RunDir
+        from rungs.runs import RunDir, refuse_changed
 
         if args.config:
             raise UserError("--resume reads its settings from the run directory; drop --config")
-        run = RunDir.open(args.resume)
+        run = RunDir.open(args.resume, job="train")
         saved = run.read_config()
-        if saved.get("job") != "train":
-            raise UserError(f"{run.config_path}: not a `rungs train` run (job: {saved.get('job')!r})")
-        job = {k: saved.get(k, v) for k, v in JOB_DEFAULTS.items()}
-        grpo = dict(saved.get("grpo") or {})
-        for key, value in job_flags.items():
-            if value != job[key]:
-                raise UserError(f"--resume: {run.config_path} has {key}={job[key]!r}, the command line "
-                                f"{value!r}; a resumed run keeps its settings (drop the flag)")
-        for key, value in grpo_flags.items():
-            if key in RESUME_OVERRIDABLE:
-                grpo[key] = value
-            elif value != grpo.get(key):
-                raise UserError(f"--resume: {run.config_path} has {key}={grpo.get(key)!r}, the command line "
-                                f"{value!r}; only {', '.join(RESUME_OVERRIDABLE)} may change on resume")
+        job = refuse_changed(run.config_path, {k: saved.get(k, v) for k, v in JOB_DEFAULTS.items()}, job_flags)
+        grpo = refuse_changed(run.config_path, dict(saved.get("grpo") or {}), grpo_flags, RESUME_OVERRIDABLE)
         return job, from_dict(GRPOConfig, grpo, source=str(run.config_path)), Path(args.resume), True
 
     job, grpo = (_from_yaml(args.config) if args.config else ({}, {}))
@@ -148,16 +136,28 @@ def resolve(args: argparse.Namespace) -> tuple[dict[str, Any], Any, Path, bool]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rungs.pipelines.job import job_scope
+    from rungs.runs import RunDir
+
+    job, config, out, resuming = resolve(args)
+    # Refuse an occupied --out (or a run still going) early; the lock is this process's from here.
+    run_dir = RunDir.open(out, job="train", lock=True) if resuming else RunDir.create(out, job="train")
+    with job_scope(run_dir, "train"):
+        _train(args, job, config, out, resuming, run_dir)
+        from rungs.commands.report import render_run
+
+        render_run(out, plot=args.plot)
+    return 0
+
+
+def _train(args: argparse.Namespace, job: dict[str, Any], config: Any, out: Path, resuming: bool, run_dir: Any) -> None:
     from rungs.config import to_dict
     from rungs.data import load_problems
     from rungs.policies import load_policy
-    from rungs.runs import RunDir
     from rungs.tasks import get_task
     from rungs.train.grpo import GRPOTrainer
     from rungs.verify.pool import VerifierPool
 
-    job, config, out, resuming = resolve(args)
-    run_dir = RunDir.open(out) if resuming else RunDir.create(out)  # refuse an occupied --out early
     task = get_task(job["task"])
     problems = load_problems(job["problems"], job["limit"])
     for problem in problems:
@@ -183,7 +183,3 @@ def run(args: argparse.Namespace) -> int:
     finally:
         pool.close()
         policy.close()
-    from rungs.commands.report import render_run
-
-    render_run(out, plot=args.plot)
-    return 0

@@ -62,9 +62,12 @@ def resolve(args: argparse.Namespace, section: str, job_cls: type) -> tuple[Any,
 
     yaml_path = args.config
     if args.resume:
+        if args.config:
+            raise UserError("--resume reads its settings from the run directory; drop --config")
         yaml_path = str(Path(args.resume) / "config.yaml")
         if not Path(yaml_path).exists():
             raise UserError(f"{args.resume}: not a run directory (no config.yaml)")
+        _refuse_changed_settings(args, section, {section: job_cls, "grpo": GRPOConfig}, Path(args.resume))
     sections = {section: job_cls, "grpo": GRPOConfig}
     policy = getattr(args, "policy", None)
     if policy is None and yaml_path:
@@ -78,6 +81,25 @@ def resolve(args: argparse.Namespace, section: str, job_cls: type) -> tuple[Any,
         print(f"rungs {section}: GRPO defaults for policy {policy!r} (flags and --config override them): "
               + ", ".join(f"{k}={v}" for k, v in applied.items()))
     return configs[section], configs["grpo"], policy_kwargs(args)
+
+
+def _refuse_changed_settings(args: argparse.Namespace, section: str, sections: dict[str, type], run_path: Any) -> None:
+    """--resume of a ladder/ttrl run: the directory must be one of this job's runs, and a flag may
+    differ from its config.yaml only for the run-length settings (as `rungs train --resume`)."""
+    import dataclasses
+
+    from rungs.config import load_yaml
+    from rungs.runs import RunDir, refuse_changed
+    from rungs.train.grpo_config import RESUME_OVERRIDABLE
+
+    run = RunDir.open(run_path, job=section)
+    saved = load_yaml(run.config_path)
+    for name, cls in sections.items():
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        stored = {**{k: f.default for k, f in fields.items() if f.default is not dataclasses.MISSING},
+                  **(saved.get(name) or {})}
+        given = {k: v for k, v in vars(args).items() if k in fields}
+        refuse_changed(run.config_path, stored, given, RESUME_OVERRIDABLE if name == "grpo" else ())
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,7 +10,11 @@ already extracted). A reference answer, for tasks that need one (math), is `gold
 `reference`); in a row that has a `completion`, `answer` / `solution` / `ground_truth` are taken
 as the reference, as in problem files. `id` and any other columns are kept (countdown reads
 `nums` / `target` from them). Output: one JSON object per row, in order, on stdout, with `id`,
-`reward`, `status`, `detail` and `answer`; a summary goes to stderr.
+`reward`, `status`, `detail` and `answer` (each echoed field cut at 2,000 characters with a
+marker); a summary goes to stderr. A row with `"answer": null` gets the verdict `no_answer`; a row
+whose problem the task cannot parse gets `invalid_problem` (reward 0, the reason), and the other
+rows are still checked (`--strict` stops at the first such row instead). A UTF-8 byte-order mark
+is skipped.
 
 Everything runs through the sandboxed verifier pool (hard wall-clock and memory limits), the same
 code path that scores rollouts in training, so what this command says is what a trainer would
@@ -23,7 +27,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from rungs.errors import UserError
 
@@ -34,6 +38,7 @@ GOLD_KEYS = ("gold", "reference")
 # In a row with a completion, these name the reference answer (the problem-file convention).
 GOLD_ALIASES = ("answer", "solution", "ground_truth")
 CHUNK = 256  # rows verified per pool call: output streams while a large file is checked
+MAX_ECHO = 2000  # characters of an echoed field (id, answer, detail) before it is cut with a marker
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,6 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=5.0, help="wall-clock limit per answer in seconds (default: 5)")
     parser.add_argument("--workers", type=int, default=None, help="verifier processes (default: one per CPU core)")
     parser.add_argument("--memory-mb", type=int, default=2048, help="memory cap per verifier process in MB (default: 2048)")
+    parser.add_argument("--strict", action="store_true",
+                        help="FILE: stop at the first row whose problem cannot be parsed (exit 2) instead of giving it "
+                             "the verdict invalid_problem")
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -71,55 +79,99 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def read_rows(path: Path, task: Any) -> list[tuple[Any, str, bool]]:
-    """(problem, text to check, is_completion) per row; the first bad row is a UserError naming file:line."""
+class Row(NamedTuple):
+    """One row to check: its problem, the text, whether that text is a raw completion, and the
+    verdict when it is decided without the verifier (a null answer, a problem outside the grammar)."""
+
+    problem: Any
+    text: str
+    is_completion: bool
+    verdict: Any = None
+
+
+def read_rows(path: Path, task: Any, strict: bool = False) -> list[Row]:
+    """The rows of a verify file, in order. A file that is not JSON lines, a row that is not an
+    object or has neither 'answer' nor 'completion', and a duplicate id are a UserError naming
+    file:line. A row whose problem cannot be parsed gets the verdict `invalid_problem` (with
+    `strict`: a UserError, stopping at the first), and a null answer the verdict `no_answer`."""
     from rungs.data import iter_jsonl, row_to_problem
+    from rungs.types import Problem, Status, Verdict
 
     if not path.is_file():
         raise UserError(f"{path}: {'is a directory' if path.is_dir() else 'no such file'}; expected a JSONL file with 'problem' and 'answer' or 'completion' per line")
-    items = []
+    items: list[Row] = []
     seen: set[str] = set()
     for index, (lineno, row) in enumerate(iter_jsonl(path)):
         where = f"{path}:{lineno}"
         if not isinstance(row, dict):
             raise UserError(f"{where}: expected a JSON object, got {type(row).__name__}")
-        key = next((k for k in CANDIDATE_KEYS if row.get(k) is not None), None)
-        if key is None:
+        present = [k for k in CANDIDATE_KEYS if k in row]
+        key = next((k for k in present if row[k] is not None), None)
+        if not present:
             raise UserError(f"{where}: nothing to check: expected an 'answer' or a 'completion' field")
         if key == "completion" and not isinstance(row[key], str):
             raise UserError(f"{where}: field 'completion' must be a string, got {type(row[key]).__name__}")
         gold_keys = GOLD_KEYS + (GOLD_ALIASES if key == "completion" else GOLD_ALIASES[1:])
         gold = next((row[k] for k in gold_keys if row.get(k) is not None), None)
         fields = {k: v for k, v in row.items() if k not in (*CANDIDATE_KEYS, *GOLD_KEYS, *GOLD_ALIASES)}
-        problem = row_to_problem({**fields, "answer": gold}, where, index)
+        invalid = None
+        try:
+            problem = row_to_problem({**fields, "answer": gold}, where, index)
+        except UserError as err:
+            if strict:
+                raise
+            invalid = str(err)
+            pid = row.get("id")
+            problem = Problem(id=str(pid) if pid is not None else f"p{index}", text="", answer=None)
         if problem.id in seen:
             raise UserError(f"{where}: duplicate id {problem.id!r}; ids must be unique")
         seen.add(problem.id)
-        try:
-            task.parse_problem(problem)
-        except UserError as err:
-            raise UserError(f"{where}: {err}") from None
-        if task.needs_answer and problem.answer is None:
+        if invalid is None:
+            try:
+                task.parse_problem(problem)
+            except UserError as err:
+                if strict:
+                    raise UserError(f"{where}: {err}") from None
+                invalid = f"{where}: {err}"
+        if invalid is None and task.needs_answer and problem.answer is None:
             raise UserError(f"{where}: task {task.name!r} needs a reference answer: add a 'gold' field")
-        items.append((problem, _text(row[key]), key == "completion"))
+        if invalid is not None:
+            items.append(Row(problem, "", False, Verdict.fail(Status.INVALID_PROBLEM, invalid)))
+        elif key is None:
+            items.append(Row(problem, "", False, Verdict.fail(Status.NO_ANSWER, f"the row's {present[0]!r} is null")))
+        else:
+            items.append(Row(problem, _text(row[key]), key == "completion"))
     if not items:
         raise UserError(f"{path}: contains no rows")
     return items
 
 
-def _verify(pool: Any, batch: list[tuple[Any, str, bool]]) -> list[Any]:
+def _verify(pool: Any, batch: list[Row]) -> list[Any]:
     """Verdicts for a mixed batch of answers and completions, in order."""
-    verdicts: list[Any] = [None] * len(batch)
+    verdicts: list[Any] = [item.verdict for item in batch]
     for is_completion in (False, True):
-        index = [i for i, item in enumerate(batch) if item[2] is is_completion]
+        index = [i for i, item in enumerate(batch) if item.is_completion is is_completion and item.verdict is None]
         if not index:
             continue
-        problems = [batch[i][0] for i in index]
-        texts = [batch[i][1] for i in index]
+        problems = [batch[i].problem for i in index]
+        texts = [batch[i].text for i in index]
         found = pool.verify(problems, texts) if is_completion else pool.verify_answers(problems, texts)
         for i, verdict in zip(index, found):
             verdicts[i] = verdict
     return verdicts
+
+
+def clip(text: Any, limit: int = MAX_ECHO) -> Any:
+    """`text` cut to `limit` characters with a marker saying how long it was (other values as they are):
+    a verdict echoes what it was given, and a 50 MB answer must not come back whole."""
+    if not isinstance(text, str) or len(text) <= limit:
+        return text
+    return f"{text[:limit]}... [truncated: {len(text):,} characters]"
+
+
+def output_row(problem_id: str, verdict: Any) -> dict[str, Any]:
+    """The JSON object printed for one verdict, its echoed fields clipped."""
+    return {k: clip(v) for k, v in {"id": problem_id, **verdict.to_dict()}.items()}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -138,14 +190,14 @@ def run(args: argparse.Namespace) -> int:
         is_completion = args.completion is not None
         text = args.completion if is_completion else args.answer
         with VerifierPool(task, workers=1, timeout_s=args.timeout, memory_mb=args.memory_mb) as pool:
-            (verdict,) = _verify(pool, [(problem, text, is_completion)])
+            (verdict,) = _verify(pool, [Row(problem, text, is_completion)])
         if args.json:
-            print(json.dumps({"id": problem.id, **verdict.to_dict()}, ensure_ascii=False))
+            print(json.dumps(output_row(problem.id, verdict), ensure_ascii=False))
         else:
-            print(f"{verdict.status.value} (reward {verdict.reward}): {verdict.detail}".rstrip(": "))
+            print(f"{verdict.status.value} (reward {verdict.reward}): {clip(verdict.detail)}".rstrip(": "))
         return 0
 
-    items = read_rows(args.file, task)
+    items = read_rows(args.file, task, strict=args.strict)
     from tqdm import tqdm
 
     total, correct, statuses = 0.0, 0, {}
@@ -154,8 +206,8 @@ def run(args: argparse.Namespace) -> int:
     ) as bar:
         for start in range(0, len(items), CHUNK):
             batch = items[start : start + CHUNK]
-            for (problem, _, _), verdict in zip(batch, _verify(pool, batch)):
-                sys.stdout.write(json.dumps({"id": problem.id, **verdict.to_dict()}, ensure_ascii=False) + "\n")
+            for item, verdict in zip(batch, _verify(pool, batch)):
+                sys.stdout.write(json.dumps(output_row(item.problem.id, verdict), ensure_ascii=False) + "\n")
                 total += verdict.reward
                 correct += verdict.correct
                 statuses[verdict.status.value] = statuses.get(verdict.status.value, 0) + 1

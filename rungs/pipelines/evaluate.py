@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rungs.config import help_field, load_yaml, to_dict, to_yaml
+from rungs.config import help_field, load_yaml, to_dict
 from rungs.errors import UserError
 from rungs.metrics import DEFAULT_SUBSETS, mean_std, pass_at_k, stable_rng, subsets
 from rungs.policies.base import Policy, SamplingParams
@@ -156,13 +156,17 @@ def _record_key(record: dict[str, Any]) -> tuple[str, int, str]:
 def _out_dir(config: EvalConfig) -> Path:
     if config.out:
         return Path(config.out)
-    root = Path("runs")
     if config.resume:
-        found = sorted(root.glob(f"eval-{config.task}-*")) if root.is_dir() else []
-        if not found:
-            raise UserError(f"--resume: no earlier run in {root}/eval-{config.task}-*; pass --out DIR")
-        return found[-1]
-    return root / f"eval-{config.task}-{time.strftime('%Y%m%d-%H%M%S')}"
+        return _latest_out(config.task)
+    return Path("runs") / f"eval-{config.task}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _latest_out(task: str) -> Path:
+    root = Path("runs")
+    found = sorted(root.glob(f"eval-{task}-*")) if root.is_dir() else []
+    if not found:
+        raise UserError(f"--resume: no earlier run in {root}/eval-{task}-*; pass --out DIR")
+    return found[-1]
 
 
 def _check_resumable(out: Path, config: EvalConfig) -> None:
@@ -172,11 +176,36 @@ def _check_resumable(out: Path, config: EvalConfig) -> None:
     before = load_yaml(path)
     for key in SAMPLING_KEYS:
         if key in before and before[key] != getattr(config, key):
-            raise UserError(f"--resume: {path} was run with {key}={before[key]!r}, now {getattr(config, key)!r}; "
-                            f"resuming must not change how samples are drawn (use another --out)")
+            raise UserError(f"--resume: {path} has {key}={before[key]!r}, the command line {getattr(config, key)!r}; "
+                            f"resuming must not change how samples are drawn (drop the flag; a new evaluation needs another --out)")
     if "n" in before and max(before["n"]) != config.samples_per_problem:
-        raise UserError(f"--resume: {path} drew max(n)={max(before['n'])} samples per problem, now "
-                        f"{config.samples_per_problem}; use another --out")
+        raise UserError(f"--resume: {path} drew max(n)={max(before['n'])} samples per problem, the command line "
+                        f"{config.samples_per_problem}; resuming must not change how samples are drawn (drop --n)")
+
+
+def resume_config(given: dict[str, Any], source: str = "command line") -> EvalConfig:
+    """The settings of `rungs eval --resume [--out DIR]`: those stored in DIR/config.yaml (DIR
+    defaults to the latest runs/eval-<task>-*), with the flags `given` on top. A flag that would
+    change how samples are drawn (SAMPLING_KEYS, max(n)) and differs from the stored value is a
+    UserError; the others (strategies, smaller n, more seeds, workers, plots) apply. Without a
+    stored run, the flags alone start one."""
+    from rungs.runs import RunDir
+
+    given = {**given, "resume": True}
+    out = Path(given["out"]) if given.get("out") else _latest_out(str(given.get("task", EvalConfig.task)))
+    given["out"] = str(out)
+    if not (out / CONFIG_FILE).exists():
+        return _from_dict(given, source)
+    run = RunDir.open(out, job="eval")
+    names = {f.name for f in dataclasses.fields(EvalConfig)}
+    stored = {k: v for k, v in run.read_config().items() if k in names}
+    return _from_dict({**stored, **given}, source)  # evaluate() refuses a conflicting flag
+
+
+def _from_dict(values: dict[str, Any], source: str) -> EvalConfig:
+    from rungs.config import from_dict
+
+    return from_dict(EvalConfig, values, source=source)
 
 
 def _batches(problems: Sequence[Problem], size: int) -> Iterator[tuple[int, list[Problem]]]:
@@ -209,6 +238,8 @@ def evaluate(config: EvalConfig, *, policy: Policy | None = None, task: Task | N
              pool: Any = None, echo: bool = True) -> EvalResult:
     """Run (or resume) an evaluation; `policy`, `task`, `pool` may be given (tests, notebooks)."""
     from rungs.data import load_problems
+    from rungs.pipelines.job import job_scope
+    from rungs.runs import RunDir
 
     if task is None:
         from rungs.tasks import get_task
@@ -217,16 +248,24 @@ def evaluate(config: EvalConfig, *, policy: Policy | None = None, task: Task | N
     problems = load_problems(config.problems, config.limit)
     the_plan = plan(config.strategy)
     out = _out_dir(config)
+    settings = {"job": "eval", **to_dict(config)}
+    if config.resume and (out / CONFIG_FILE).exists():
+        run_dir = RunDir.open(out, job="eval", lock=True)
+    else:  # refuses a directory that holds a run (of any job), and locks the new one
+        run_dir = RunDir.create(out, settings)
+    with job_scope(run_dir, "eval"):
+        return _evaluate(config, out, run_dir, settings, problems, the_plan, policy, task, pool, echo)
+
+
+def _evaluate(config: EvalConfig, out: Path, run_dir: Any, settings: dict[str, Any], problems: list[Problem],
+              the_plan: Plan, policy: Policy | None, task: Task, pool: Any, echo: bool) -> EvalResult:
     records_path = out / RECORDS_FILE
     if config.resume:
         _check_resumable(out, config)
         records = read_records(records_path)
-    elif records_path.exists() and records_path.stat().st_size > 0:
-        raise UserError(f"{out} already holds an evaluation; pass --resume to continue it, or another --out")
+        run_dir.write_config(settings)
     else:
         records = []
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / CONFIG_FILE, to_yaml(config))
 
     units = _units(the_plan, config)
     done = {_record_key(r) for r in records}

@@ -100,13 +100,22 @@ def build_variant_pool(task: Task, problems: list[Problem], make_variants: Any, 
 def run_ladder(config: LadderConfig, grpo: Any, *, resume_dir: str | None = None, policy: Policy | None = None,
                task: Task | None = None, pool: Any = None, echo: bool = True,
                progress: bool | None = None) -> dict[str, Any]:
-    """Run (or resume) `rungs ladder`; returns the summary (also in summary.json).
+    """Run (or resume) `rungs ladder`; returns the summary (also in summary.json, written last:
+    its "completed" is never on disk before the final weights are).
 
     echo prints the result table (and the trainer's metrics lines); progress (default: echo)
     shows the progress bars only, so `--no-progress` never hides the result."""
+    from rungs.pipelines.job import job_scope, open_job
+
     progress = echo if progress is None else progress
+    run_dir, task, problems = open_job("ladder", config, grpo, resume_dir, task)
+    with job_scope(run_dir, "ladder"):
+        return _run(config, grpo, run_dir, task, problems, resume_dir, policy, pool, echo, progress)
+
+
+def _run(config: LadderConfig, grpo: Any, run_dir: Any, task: Task, problems: list[Problem], resume_dir: str | None,
+         policy: Policy | None, pool: Any, echo: bool, progress: bool) -> dict[str, Any]:
     from rungs.data import load_problems
-    from rungs.pipelines.job import open_job
     from rungs.pipelines.ttrl import TTRLConfig, make_variant_maker
     from rungs.policies import load_policy
     from rungs.train.curriculum import CurriculumSampler, SolveRateCurriculum
@@ -114,7 +123,6 @@ def run_ladder(config: LadderConfig, grpo: Any, *, resume_dir: str | None = None
     from rungs.variants.tree import load_tree, save_tree
     from rungs.verify.pool import VerifierPool
 
-    run_dir, task, problems = open_job("ladder", config, grpo, resume_dir, task)
     eval_problems = load_problems(config.eval_problems, limit=config.eval_limit) if config.eval_problems else []
     policy = policy or load_policy(config.policy, task=config.task, seed=config.policy_seed)
 
@@ -148,11 +156,11 @@ def run_ladder(config: LadderConfig, grpo: Any, *, resume_dir: str | None = None
     try:
         trainer = GRPOTrainer(policy, task, grpo, pool=pool, run_dir=run_dir, problems=sampler,
                               eval_problems=eval_problems, progress=progress)
-        train_summary = trainer.train(resume_from_checkpoint=True if resume_dir is not None else None)
+        train_summary = trainer.train(resume_from_checkpoint=True if resume_dir is not None else None, write_summary=False)
     finally:
         if own_pool:
             pool.close()
-    policy.save(str(Path(run_dir.path) / FINAL_DIR))
+    run_dir.save_dir(FINAL_DIR, lambda tmp: policy.save(str(tmp)))
     from rungs.report import plot_run
 
     plots = [str(p) for p in plot_run(Path(run_dir.path), trainer.history)]

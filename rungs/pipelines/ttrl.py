@@ -355,7 +355,7 @@ def run_vote(config: TTRLConfig, grpo: Any, policy: Policy, task: Task, pool: An
     vote_grpo = dataclasses.replace(grpo, max_steps=config.steps_vote, eval_on_start=False)
     first = greedy_verdicts(policy, task, pool, problems, config.max_new_tokens)
     trainer = GRPOTrainer(policy, task, vote_grpo, pool=rewarder, run_dir=run_dir, problems=list(problems), progress=echo)
-    trainer.train(resume_from_checkpoint=True if resume else None)
+    trainer.train(resume_from_checkpoint=True if resume else None, write_summary=False)
     last = greedy_verdicts(policy, task, pool, problems, config.max_new_tokens)
     n = len(problems)
     return {
@@ -375,15 +375,23 @@ def run_vote(config: TTRLConfig, grpo: Any, policy: Policy, task: Task, pool: An
 def run_ttrl(config: TTRLConfig, grpo: Any, *, resume_dir: str | None = None, policy: Policy | None = None,
              task: Task | None = None, pool: Any = None, echo: bool = True,
              progress: bool | None = None) -> dict[str, Any]:
-    """Run (or resume) `rungs ttrl`; returns the summary (also in summary.json).
+    """Run (or resume) `rungs ttrl`; returns the summary (also in summary.json, written last with
+    "completed": true).
 
     echo prints the result table; progress (default: echo) shows the progress bars only."""
+    from rungs.pipelines.job import job_scope, open_job
+
     progress = echo if progress is None else progress
-    from rungs.pipelines.job import open_job
+    run_dir, task, problems = open_job("ttrl", config, grpo, resume_dir, task)
+    with job_scope(run_dir, "ttrl"):
+        return _run(config, grpo, run_dir, task, problems, resume_dir, policy, pool, echo, progress)
+
+
+def _run(config: TTRLConfig, grpo: Any, run_dir: Any, task: Task, problems: list[Problem], resume_dir: str | None,
+         policy: Policy | None, pool: Any, echo: bool, progress: bool) -> dict[str, Any]:
     from rungs.policies import load_policy
     from rungs.verify.pool import VerifierPool
 
-    run_dir, task, problems = open_job("ttrl", config, grpo, resume_dir, task)
     policy = policy or load_policy(config.policy, task=config.task, seed=config.policy_seed)
     if not policy.trainable:
         raise UserError(f"policy {config.policy!r} cannot be trained at test time; use tiny or hf:MODEL")
@@ -398,8 +406,8 @@ def run_ttrl(config: TTRLConfig, grpo: Any, *, resume_dir: str | None = None, po
         if own_pool:
             pool.close()
     summary["run_dir"] = str(run_dir.path)
-    run_dir.write_summary(summary)
     summary["plots"] = plot_ttrl(run_dir.path, summary)
+    summary["completed"] = True
     run_dir.write_summary(summary)
     if echo:
         print_summary(summary)

@@ -609,9 +609,11 @@ class GRPOTrainer:
         return metrics
 
     # -- the loop ------------------------------------------------------------------------------------
-    def train(self, resume_from_checkpoint: bool | str | Path | None = None) -> dict[str, Any]:
+    def train(self, resume_from_checkpoint: bool | str | Path | None = None, *, write_summary: bool = True) -> dict[str, Any]:
         """Train until `total_steps`; resume from the run directory's latest checkpoint (True) or a
-        given checkpoint directory. Returns the summary (also written to summary.json)."""
+        given checkpoint directory. Returns the summary, also written to summary.json unless
+        `write_summary` is False (a job that writes more after training, such as ladder's final
+        weights, writes summary.json itself, last, so that "completed" never precedes them)."""
         checkpoint = self._resume_point(resume_from_checkpoint)
         if checkpoint is not None or self._optimizer is None:  # train() after train_steps() continues
             self._setup(checkpoint)
@@ -621,7 +623,7 @@ class GRPOTrainer:
                 self.evaluate()
             self._run(self._total_steps - self.step_count, final=True)
             summary = self.summary()
-            if self.run_dir is not None:
+            if self.run_dir is not None and write_summary:
                 self.run_dir.write_summary(summary)
             self._callback("on_train_end", summary)
             return summary

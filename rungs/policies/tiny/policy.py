@@ -141,9 +141,14 @@ class TinyPolicy(Policy):
         return cls.from_pretrained(resolve_checkpoint(arg), device=device, seed=seed)
 
     # -- generation ------------------------------------------------------------------------------
+    @property
+    def max_prompt_tokens(self) -> int:
+        """The longest prompt (in characters) the model reads whole; a longer one keeps its end."""
+        return max(1, self.model.cfg.max_seq_len - 2)
+
     def encode_prompts(self, prompts: Sequence[str]) -> list[list[int]]:
         """<bos> + characters; an over-long prompt keeps its end so that it fits max_seq_len - 1."""
-        keep = max(1, self.model.cfg.max_seq_len - 2)
+        keep = self.max_prompt_tokens
         return [[self.tokenizer.bos_id, *self.tokenizer.encode(p)[-keep:]] for p in prompts]
 
     def generate(self, prompts: Sequence[str], n: int = 1, sampling: SamplingParams | None = None) -> list[list[Completion]]:

@@ -1,0 +1,268 @@
+"""Run directories under concurrent and mistaken use (issue 13): one live writer per directory
+(an OS lock, tested with real processes), no job writing into another job's directory, resume
+refusing changed settings, the completion marker last, and a refused disk write as one line."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rungs.cli import main
+from rungs.errors import UserError
+from rungs.runs import RunDir, disk_errors, job_kind, lock_dir, unlock_dir
+
+ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent), "OMP_NUM_THREADS": "1"}
+TRAIN = ["train", "--task", "countdown", "--problems", "builtin:countdown-easy", "--limit", "2", "--max-steps", "2",
+         "--prompts-per-step", "1", "--num-generations", "2", "--max-completion-length", "8", "--workers", "1",
+         "--no-plot", "--no-progress", "--save-steps", "1", "--no-eval-on-start"]
+
+
+def _holder(run: Path, job: str = "train") -> subprocess.Popen:
+    """Another process that owns `run` (through the jobs' own code path) until it is killed."""
+    code = textwrap.dedent(f"""
+        import sys, time
+        from rungs.runs import RunDir
+        RunDir.create({str(run)!r}, {{"job": {job!r}, "task": "countdown", "grpo": {{}}}})
+        print("ready", flush=True)
+        time.sleep(600)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert proc.stdout.readline().strip() == b"ready"
+    return proc
+
+
+def _cli(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rungs.cli", *argv], env=ENV, capture_output=True, text=True, timeout=300)
+
+
+def test_a_second_writer_is_refused_while_the_first_lives_and_a_kill_frees_the_directory(tmp_path):
+    train, evaluation = tmp_path / "train", tmp_path / "eval"
+    holders = {train: _holder(train), evaluation: _holder(evaluation, "eval")}
+    eval_argv = ["eval", "--task", "countdown", "--limit", "1", "--no-progress", "--out", str(evaluation)]
+    try:
+        for run, argv in ((train, [*TRAIN, "--out", str(train)]),  # a second run on the same --out
+                          (train, ["train", "--resume", str(train)]),  # resuming a run that is still going
+                          (evaluation, eval_argv), (evaluation, [*eval_argv, "--resume"])):
+            done = _cli(*argv)
+            assert done.returncode == 2, (argv, done.stderr)
+            lines = done.stderr.strip().splitlines()
+            assert len(lines) == 1 and str(run) in lines[0] and f"pid {holders[run].pid}" in lines[0], lines
+        assert not (train / "events.jsonl").exists() and not (evaluation / "samples.jsonl").exists()
+    finally:
+        for holder in holders.values():
+            holder.send_signal(signal.SIGKILL)
+            holder.wait(timeout=30)
+    again = RunDir.open(train, job="train", lock=True)  # kill -9 left no stale lock
+    again.release()
+
+
+def test_lock_is_reentrant_in_one_process_and_released(tmp_path):
+    lock_dir(tmp_path)
+    lock_dir(tmp_path)
+    unlock_dir(tmp_path)
+    unlock_dir(tmp_path)
+    code = f"from rungs.runs import lock_dir; lock_dir({str(tmp_path)!r}); print('ok')"
+    assert subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True).stdout.strip() == "ok"
+
+
+def _write_config(run: Path, config: dict) -> None:
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+def _ladder_config(**grpo) -> dict:
+    import dataclasses
+
+    from rungs.pipelines.ladder import LadderConfig
+    from rungs.train.grpo_config import GRPOConfig
+
+    return {"ladder": dataclasses.asdict(LadderConfig(limit=1)), "grpo": dataclasses.asdict(GRPOConfig(**grpo))}
+
+
+def test_job_kinds():
+    assert job_kind({"job": "train", "grpo": {}}) == "train"
+    assert job_kind(_ladder_config()) == "ladder"
+    assert job_kind({"ttrl": {}, "grpo": {}}) == "ttrl"
+    assert job_kind({"task": "x", "strategy": ["greedy"], "n": [1], "seeds": 1}) == "eval"  # before the key existed
+    assert job_kind({"x": 1}) is None
+
+
+def test_no_job_writes_into_another_kind_of_run_directory(tmp_path, capsys):
+    train = tmp_path / "train"
+    _write_config(train, {"job": "train", "task": "countdown", "grpo": {}})
+    before = (train / "config.yaml").read_text()
+    ladder = tmp_path / "ladder"
+    _write_config(ladder, _ladder_config())
+    ttrl = tmp_path / "ttrl"
+    _write_config(ttrl, {"ttrl": {"task": "integration"}, "grpo": {}})
+    eval_argv = ["eval", "--task", "countdown", "--limit", "1", "--no-progress", "--no-plot"]
+    cases = [
+        ([*eval_argv, "--out", str(train)], "holds a `rungs train` run"),
+        ([*eval_argv, "--resume", "--out", str(ladder)], "`rungs ladder` run directory"),
+        ([*eval_argv, "--resume", "--out", str(ttrl)], "`rungs ttrl` run directory"),
+        (["ladder", "--resume", str(train)], "`rungs train` run directory"),
+        (["ttrl", "--resume", str(ladder)], "`rungs ladder` run directory"),
+        (["train", "--resume", str(ladder)], "`rungs ladder` run directory"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], (argv, err)
+    assert (train / "config.yaml").read_text() == before
+    assert sorted(p.name for p in train.iterdir() if not p.name.startswith(".")) == ["config.yaml"]
+
+
+@pytest.mark.parametrize("job", ["ladder", "ttrl"])
+def test_ladder_and_ttrl_resume_refuse_changed_settings(tmp_path, capsys, job):
+    import argparse
+
+    from rungs.commands.ttrl import add_job_arguments, resolve
+    from rungs.pipelines.ladder import LadderConfig
+    from rungs.pipelines.ttrl import TTRLConfig
+
+    cls = LadderConfig if job == "ladder" else TTRLConfig
+    run = tmp_path / "run"
+    saved = _ladder_config(learning_rate=0.01, temperature=1.2, max_steps=5)
+    if job == "ttrl":
+        import dataclasses
+
+        saved = {"ttrl": dataclasses.asdict(TTRLConfig(limit=1)), "grpo": saved["grpo"]}
+    _write_config(run, saved)
+    parser = argparse.ArgumentParser()
+    add_job_arguments(parser, cls)
+
+    for argv, key in ((["--learning-rate", "0.5", "--temperature", "2.0"], "learning_rate"), (["--limit", "3"], "limit")):
+        assert main([job, "--resume", str(run), *argv]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"{key}=" in err[0] and "config.yaml" in err[0], err
+    # The run's own values, and the run-length settings, are accepted.
+    config, grpo, _ = resolve(parser.parse_args(["--resume", str(run), "--learning-rate", "0.01", "--max-steps", "9"]),
+                              job, cls)
+    assert (grpo.learning_rate, grpo.temperature, grpo.max_steps, config.limit) == (0.01, 1.2, 9, 1)
+
+
+def test_ladder_writes_its_completion_marker_after_the_final_weights(tmp_path, monkeypatch):
+    from rungs.pipelines.ladder import LadderConfig, run_ladder
+    from rungs.policies.tiny import TinyPolicy
+    from rungs.tasks import get_task
+    from rungs.train.grpo_config import GRPOConfig
+    from rungs.verify.pool import VerifierPool
+
+    seen = []
+    original = RunDir.write_summary
+
+    def spy(self, summary):
+        seen.append((summary.get("completed"), (self.path / "final" / "model.safetensors").exists()))
+        original(self, summary)
+
+    monkeypatch.setattr(RunDir, "write_summary", spy)
+    task = get_task("integration")
+    policy = TinyPolicy.new(alphabets=[task.alphabet], seed=0, d_model=16, n_layers=1, n_heads=2, mlp_hidden=32,
+                            max_seq_len=96)
+    grpo = GRPOConfig(max_completion_length=8, prompts_per_step=1, num_generations=2, learning_rate=1e-2,
+                      logging_steps=1000, save_steps=0, eval_on_start=False, max_steps=1)
+    with VerifierPool(task, executor="inline") as pool:
+        run_ladder(LadderConfig(problems="builtin:integration-hard", limit=1, eval_problems=None, depth=1, width=1,
+                                out=str(tmp_path / "run")), grpo, policy=policy, task=task, pool=pool, echo=False)
+    assert seen and all(has_weights for completed, has_weights in seen if completed)
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["completed"] is True
+
+
+def test_disk_errors_become_one_line():
+    for err in (OSError(errno.ENOSPC, "No space left on device", "/runs/x/events.jsonl"),
+                OSError(errno.EROFS, "Read-only file system", "/runs/x"),
+                RuntimeError("[enforce fail at inline_container.cc:603] . PytorchStreamWriter failed writing file "
+                             "data/0: file write failed")):
+        with pytest.raises(UserError) as caught, disk_errors("/runs/x", "rungs train --resume /runs/x"):
+            raise err
+        message = str(caught.value)
+        assert "/runs/x" in message and "\n" not in message and "rungs train --resume /runs/x" in message
+    with pytest.raises(ValueError), disk_errors("/runs/x"):  # anything else is not ours to rename
+        raise ValueError("a bug")
+
+
+def test_a_read_only_out_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
+    import pathlib
+
+    out = tmp_path / "ro" / "run"
+    real_mkdir = pathlib.Path.mkdir
+
+    def mkdir(self, *args, **kwargs):  # what a read-only file system says (root ignores chmod)
+        if str(self).startswith(str(tmp_path / "ro")):
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "mkdir", mkdir)
+    assert main([*TRAIN, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(out) in err[0] and "Read-only file system" in err[0], err
+
+
+def test_a_full_disk_while_checkpointing_is_one_line_and_the_run_resumes(tmp_path, monkeypatch, capsys):
+    import torch
+
+    out = tmp_path / "run"
+    real_save = torch.save
+    calls = {"n": 0}
+
+    def full_disk(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the checkpoint of step 2
+            raise RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed")
+        return real_save(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    assert main([*TRAIN, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(out) in err[0] and "file write failed" in err[0] and "--resume" in err[0], err
+    assert not (out / "summary.json").exists()  # nothing claims the run finished
+    monkeypatch.setattr(torch, "save", real_save)  # space is freed
+    assert main(["train", "--resume", str(out), "--no-progress", "--no-plot"]) == 0
+    run = RunDir.open(out)
+    assert [e["step"] for e in run.events() if e["type"] == "train"] == [1, 2]
+    assert run.read_summary()["completed"] is True
+
+
+def test_eval_resume_reads_its_settings_from_the_run_directory(tmp_path, capsys):
+    out = tmp_path / "eval"
+    argv = ["eval", "--task", "countdown", "--problems", "builtin:countdown-easy", "--policy", "tiny:random",
+            "--strategy", "greedy,majority", "--n", "1,2", "--seeds", "1", "--limit", "2", "--max-new-tokens", "8",
+            "--temperature", "0.7", "--workers", "1", "--no-progress", "--no-plot", "--out", str(out)]
+    assert main(argv) == 0
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["job"] == "eval" and config["temperature"] == 0.7
+    results = json.loads((out / "results.json").read_text())
+    capsys.readouterr()
+    assert main(["eval", "--resume", "--out", str(out), "--no-progress", "--no-plot"]) == 0  # the form its help shows
+    assert json.loads((out / "results.json").read_text())["summary"]["metrics"] == results["summary"]["metrics"]
+    capsys.readouterr()
+    assert main(["eval", "--resume", "--out", str(out), "--temperature", "1.0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "temperature=0.7" in err[0] and "another --out" not in err[0].split(";")[0], err
+    assert main(argv) == 2  # a fresh run over it is refused, naming how to resume
+    assert f"rungs eval --resume --out {out}" in capsys.readouterr().err
+    lines = (out / "samples.jsonl").read_text().splitlines()
+    assert len(lines) == 2 + 2  # nothing doubled
+
+
+def test_lock_holder_is_named_even_when_the_holder_was_killed_mid_run(tmp_path):
+    """A killed holder leaves its pid in .lock; the next writer takes the lock regardless."""
+    run = tmp_path / "run"
+    holder = _holder(run)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=30)
+    time.sleep(0.05)
+    assert (run / ".lock").read_text().strip() == str(holder.pid)
+    with pytest.raises(UserError, match="already holds a run"):
+        RunDir.create(run, {"job": "train"})
+    RunDir.open(run, job="train", lock=True).release()

@@ -1,0 +1,149 @@
+"""`rungs serve` against hostile and careless clients (issue 13 item 9), on 127.0.0.1 only:
+client errors are 400s, an over-long prompt is refused rather than cut, connections are bounded
+and idle ones closed, and a client that hangs up is one log line, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import struct
+import threading
+import time
+
+import pytest
+
+from rungs.policies.tiny import TinyPolicy
+from rungs.serve import make_server
+
+
+@pytest.fixture(scope="module")
+def policy():
+    return TinyPolicy.new(alphabets=["0123456789+-*/() x"], seed=0, d_model=16, n_layers=1, n_heads=2, mlp_hidden=32,
+                          max_seq_len=64)
+
+
+@pytest.fixture
+def server(policy):
+    srv = make_server(policy, "127.0.0.1", 0, model_name="tiny", max_connections=4, idle_timeout=0.5)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def _raw(server, data: bytes, timeout: float = 10.0) -> tuple[int, dict]:
+    """Send raw bytes, read one response: (status, JSON body)."""
+    with socket.create_connection(server.server_address[:2], timeout=timeout) as sock:
+        sock.sendall(data)
+        chunks = b""
+        while b"\r\n\r\n" not in chunks:
+            got = sock.recv(65536)
+            if not got:
+                break
+            chunks += got
+        head, _, body = chunks.partition(b"\r\n\r\n")
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+        while len(body) < length:
+            body += sock.recv(65536)
+    return int(head.split()[1]), json.loads(body)
+
+
+def _post(server, path: str, text: str, headers: str = "") -> tuple[int, dict]:
+    body = text.encode()
+    request = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n"
+               f"{headers or f'Content-Length: {len(body)}'}\r\n\r\n").encode() + body
+    return _raw(server, request)
+
+
+CHAT = '{"messages": [{"role": "user", "content": %s}], "max_tokens": 4%s}'
+
+
+@pytest.mark.parametrize(("path", "text", "headers", "needle"), [
+    ("/v1/completions", '{"prompt": "1+1", "max_tokens": 2}', "Content-Length: abc", "Content-Length"),
+    ("/v1/completions", '{"prompt": "1+1", "max_tokens": 2}', "Content-Length: -5", "Content-Length"),
+    ("/v1/completions", '{"prompt": "1+1", "max_tokens": 2, "seed": ' + str(2**70) + '}', "", "seed"),
+    ("/v1/completions", '{"prompt": "1+1", "max_tokens": 2, "temperature": 1e309}', "", "temperature"),
+    ("/v1/completions", '{"prompt": "1+1", "max_tokens": 2, "top_p": NaN}', "", "top_p"),
+    ("/v1/chat/completions", CHAT % ('[{"type": "image_url", "image_url": {"url": "x"}}]', ""), "", "not text"),
+    ("/v1/chat/completions", CHAT % ('[{"type": "text", "text": 5}]', ""), "", "not text"),
+    ("/v1/chat/completions", CHAT % ('["1+1"]', ""), "", "not text"),
+    ("/v1/completions", json.dumps({"prompt": "1+" * 500_000, "max_tokens": 2}), "", "reads at most 62"),
+    ("/v1/chat/completions", CHAT % (json.dumps("9" * 63), ""), "", "reads at most 62"),
+])
+def test_client_errors_are_400(server, path, text, headers, needle):
+    status, body = _post(server, path, text, headers)
+    assert status == 400, body
+    assert needle in body["error"]["message"] and body["error"]["type"] == "invalid_request_error"
+    status, body = _post(server, "/v1/completions", '{"prompt": "1+1", "max_tokens": 2, "seed": 3}')
+    assert status == 200 and body["choices"][0]["text"] is not None  # and the server keeps serving
+
+
+def test_a_prompt_the_model_reads_whole_is_answered(server):
+    status, body = _post(server, "/v1/chat/completions", CHAT % (json.dumps("9" * 62), ', "seed": -7'))
+    assert status == 200, body
+
+
+def test_connections_are_bounded_and_idle_ones_closed(server):
+    before = threading.active_count()
+    stalled = [socket.create_connection(server.server_address[:2], timeout=5) for _ in range(4)]
+    time.sleep(0.2)
+    try:
+        status, body = _raw(server, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")  # a fifth: refused at once
+        assert status == 503 and "busy" in body["error"]["message"]
+        assert threading.active_count() <= before + 4
+        for sock in stalled:  # each is closed by the server once idle for 0.5 s
+            assert sock.recv(1024) == b""
+    finally:
+        for sock in stalled:
+            sock.close()
+    deadline = time.monotonic() + 5
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert threading.active_count() <= before  # no thread leaked
+    status, _ = _raw(server, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert status == 200
+
+
+def test_a_client_that_hangs_up_is_one_log_line(server, caplog, capfd):
+    caplog.set_level(logging.INFO, logger="rungs.serve")
+    body = json.dumps({"prompt": "1+1", "max_tokens": 40, "n": 64}).encode()
+    for _ in range(3):
+        sock = socket.create_connection(server.server_address[:2], timeout=5)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
+        sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        sock.close()
+    half = socket.create_connection(server.server_address[:2], timeout=5)  # a body cut short
+    half.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"pro")
+    half.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    half.close()
+    status, _ = _raw(server, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert status == 200
+    time.sleep(1.0)
+    assert not any(r.exc_info for r in caplog.records), [r.getMessage() for r in caplog.records]
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_work_queued_for_a_client_that_hung_up_is_skipped(server, policy, monkeypatch):
+    calls = []
+    generate = policy.generate
+
+    def slow(prompts, n=1, sampling=None):
+        calls.append(prompts[0])
+        time.sleep(0.5)
+        return generate(prompts, n=n, sampling=sampling)
+
+    monkeypatch.setattr(policy, "generate", slow)
+    first = threading.Thread(target=_post, args=(server, "/v1/completions", '{"prompt": "1+1", "max_tokens": 2}'))
+    first.start()
+    time.sleep(0.1)  # the first request holds the policy
+    body = b'{"prompt": "2+2", "max_tokens": 2}'
+    sock = socket.create_connection(server.server_address[:2], timeout=5)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    time.sleep(0.1)
+    sock.close()  # gone while waiting for the policy
+    first.join(timeout=30)
+    time.sleep(0.3)
+    assert calls == ["1+1"]
