@@ -2,8 +2,8 @@
 
 `rungs` (no arguments), `rungs demo` and `rungs ttrl` (no arguments) all run this:
 
-1. base:   the shipped tiny integration model (supervised on easy integrals only), greedy
-           accuracy on builtin:integration-hard;
+1. base:   the shipped tiny integration model (supervised on single rules and term-by-term
+           sums: the skills distribution), greedy accuracy on builtin:integration-hard;
 2. LADDER: the shipped LADDER-trained checkpoint (GRPO on symbolic easier variants of a separate
            set of hard training integrals, trained offline: this stage only *evaluates* it), or,
            if none is shipped, LADDER trained on the fly;
@@ -73,7 +73,7 @@ def run_demo(config: DemoConfig, echo: bool = True, progress: bool | None = None
         t0 = time.perf_counter()
         base = load_policy(config.base, task="integration", seed=config.seed)
         verdicts = [v for _, v in greedy_verdicts(base, task, pool, problems, 96)]
-        stages.append({"stage": "base (supervised on easy integrals)", "label": "base", "policy": config.base,
+        stages.append({"stage": "base (the shipped skills-pretrained model)", "label": "base", "policy": config.base,
                        "accuracy": sum(v.correct for v in verdicts) / len(verdicts), "seconds": time.perf_counter() - t0})
 
         t0 = time.perf_counter()
