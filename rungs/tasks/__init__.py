@@ -9,6 +9,7 @@ TASKS: Registry[type[Task]] = Registry("task")
 TASKS.register("integration", "rungs.tasks.integration:IntegrationTask")
 TASKS.register("countdown", "rungs.tasks.countdown:CountdownTask")
 TASKS.register("math", "rungs.tasks.math:MathTask")
+TASKS.register("arc", "rungs.tasks.arc:ArcTask")
 
 
 def get_task(name: str, **kwargs) -> Task:
