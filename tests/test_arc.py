@@ -131,3 +131,29 @@ def test_generated_problems_are_augmented_training_tasks_of_their_length_level(t
         assert 128 < tokens <= 256 and task.difficulty(p) == 2.0
         assert p.text == compact_prompt(parse_spec(p))
     assert [p.text for p in task.generate(5, 2, seed=1)] == [p.text for p in problems[:5]]  # deterministic
+
+
+def test_eval_defaults_to_the_arc_evaluation_set():
+    from rungs.pipelines.evaluate import EvalConfig
+
+    assert EvalConfig(task="arc").problems == "builtin:arc1-evaluation"
+    assert EvalConfig(task="countdown").problems == "builtin:countdown-easy"
+
+
+def test_ttt_on_a_task_without_augmentations_is_a_one_line_error(tmp_path, capsys):
+    from rungs.cli import main
+
+    assert main(["ttt", "--task", "countdown", "--out", str(tmp_path / "run"), "--no-progress"]) == 2
+    assert "arc" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_shipped_tiny_arc_checkpoint_loads_with_its_longer_context():
+    from rungs.policies.tiny.policy import shipped_checkpoints
+
+    if "arc" not in shipped_checkpoints():
+        pytest.skip("tiny-arc checkpoint not shipped in this tree")
+    from rungs.policies import load_policy
+
+    policy = load_policy("tiny", task="arc")
+    assert policy.model.cfg.max_seq_len == 512 and policy.source.endswith("tiny-arc")
