@@ -251,3 +251,28 @@ def test_format_used_by_training_matches_what_the_task_verifies(task):
     assert task.verify(p, answer_text(grid)).correct and task.verify(p, answer_text(grid, "spaced")).correct
     assert isinstance(task.verify(p, "<answer>1</answer>"), Verdict)
     assert SamplingParams(temperature=0.0).greedy
+
+
+def test_hf_ttt_trains_a_lora_adapter_and_rolls_it_back(tmp_path, task):
+    pytest.importorskip("transformers")
+    pytest.importorskip("peft")
+    from _hf_tiny import make_tiny_hf
+
+    from rungs.policies import load_policy
+
+    policy = load_policy(f"hf:{make_tiny_hf(tmp_path / 'm')}", device="cpu", dtype="float32", lora_rank=4, seed=0)
+    spec = ArcSpec(((((1, 0),), ((0, 1),)), (((2, 0),), ((0, 2),))), ((3, 0),))  # swap the two cells
+    problem = Problem("hf", compact_prompt(spec), "03")
+    before = policy.snapshot()
+    rows = augmented_loo_tasks(spec, 1, random.Random(0))
+    prompts = policy.encode_prompts([task.format_prompt(s, "instruct") for s, _, _ in rows])
+    targets = encode_targets(policy, [answer_text(t, "spaced") for _, t, _ in rows])
+    assert targets[0][-1] in policy.eos_token_ids
+    with rolled_back(policy):
+        fine_tune(policy, prompts, targets, steps=2, batch_size=2, learning_rate=1e-2, rng=random.Random(0))
+        assert any(not torch.equal(before[k], v) for k, v in policy.snapshot().items())  # the adapter moved
+    assert all(torch.equal(before[k], v) for k, v in policy.snapshot().items())
+    config = TTTConfig(policy="hf", steps=1, batch_size=2, train_augmentations=1, infer_augmentations=2, max_new_tokens=6)
+    out = solve_problem(config, policy, task, RecordingPool(), problem)
+    assert out.steps == 1 and out.train_examples == 4 and out.predictions == 2
+    assert all(torch.equal(before[k], v) for k, v in policy.snapshot().items())
