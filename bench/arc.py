@@ -38,7 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--limit", type=int, default=20, help="first N fitting test inputs")
     ap.add_argument("--steps", type=int, default=16, help="TTT optimizer steps per problem")
     ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--learning-rate", type=float, default=1e-3)
+    ap.add_argument("--learning-rate", type=float, default=None, help="default: rungs ttt's (3e-3 for tiny)")
     ap.add_argument("--train-augmentations", type=int, default=7)
     ap.add_argument("--infer-augmentations", type=int, default=8)
     ap.add_argument("--threads", type=int, default=1)
@@ -91,9 +91,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                infer_augmentations=args.infer_augmentations if infer_aug else 1,
                                seed=args.seed)
             t0 = time.perf_counter()
-            summary = run_ttt(config, policy=policy, task=task, pool=pool, echo=False, problems=problems)
+            resume = str(runs / arm) if (runs / arm / "config.yaml").exists() else None  # rerun with --runs DIR to resume
+            summary = run_ttt(config, resume_dir=resume, policy=policy, task=task, pool=pool, echo=False, problems=problems)
             summary["wall_s"] = time.perf_counter() - t0
             results["arms"][arm] = {"label": label, **summary}
+            _write(args, results)
             print(f"  {label}: pass@2 {summary['pass@2']:.3f} ({len(summary['solved_ids'])}/{len(problems)}) "
                   f"in {summary['wall_s']:.0f} s")
     rows = []
@@ -114,12 +116,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         shown = f"{ratio:.2f}x" if ratio is not None else ("inf (base 0)" if best > 0 else "n/a (both 0)")
         print(f"\nTTT + aug vote over base greedy: {shown}; goal >= 2x: {verdict}")
         results["goal"] = verdict
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "arc.json").write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+    out = _write(args, results)
     plot(out / "arc.png", results)
     print(f"wrote {out / 'arc.json'}, {out / 'arc.png'}")
     return results
+
+
+def _write(args: argparse.Namespace, results: dict[str, Any]) -> Path:
+    """results so far to OUT/arc.json (after every arm: a killed bench keeps what it measured)."""
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "arc.json").write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+    return out
 
 
 def plot(path: Path, results: dict[str, Any]) -> None:
