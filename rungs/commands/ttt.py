@@ -51,5 +51,9 @@ def run(args: argparse.Namespace) -> int:
     config = from_sections(args, {"ttt": TTTConfig}, yaml_path)["ttt"]
     kwargs = policy_kwargs(args)
     policy = load_policy(config.policy, task=config.task, seed=config.policy_seed, **kwargs) if kwargs else None
-    run_ttt(config, resume_dir=args.resume, policy=policy, echo=args.progress)
+    summary = run_ttt(config, resume_dir=args.resume, policy=policy, echo=args.progress)
+    if not args.progress:  # the table is printed either way; --no-progress only hides the bar
+        from rungs.pipelines.ttt import print_summary
+
+        print_summary(summary, config)
     return 0
