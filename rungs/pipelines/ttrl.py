@@ -29,11 +29,12 @@ the trainer's checkpoints.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import random
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,18 @@ def greedy_verdicts(policy: Policy, task: Task, pool: Any, problems: Sequence[Pr
         completions = [g[0] for g in groups]
         out.extend(zip(completions, pool.verify(chunk, [c.text for c in completions])))
     return out
+
+
+@contextlib.contextmanager
+def rolled_back(policy: Policy) -> Iterator[None]:
+    """Train inside the block; on leaving it (normally or by an exception) the trainable weights are
+    put back bitwise (`Policy.snapshot` / `Policy.restore`: the full state of the tiny model, the
+    LoRA adapter of an hf model). Test-time RL and test-time training roll back through this."""
+    snapshot = policy.snapshot()
+    try:
+        yield
+    finally:
+        policy.restore(snapshot)
 
 
 class RecordingPool:
@@ -212,10 +225,9 @@ def _train_on_problem(config: TTRLConfig, grpo: Any, policy: Policy, task: Task,
                       pool_problems: list[Problem], outcome: ProblemOutcome, run_dir: Any, index: int,
                       trainer_cls: Any) -> ProblemOutcome:
     recorder = RecordingPool(pool, {problem.id})
-    snapshot = policy.snapshot()
-    try:
-        from rungs.train.curriculum import SolveRateCurriculum
+    from rungs.train.curriculum import SolveRateCurriculum
 
+    with rolled_back(policy):
         # The same curriculum as LADDER's: the variants this policy solves sometimes come first.
         curriculum = SolveRateCurriculum(pool_problems, config.steps, seed=grpo.seed, prior=_safe_difficulty(task))
         trainer = trainer_cls(policy, task, grpo, pool=recorder, run_dir=None, problems=curriculum, progress=False)
@@ -237,8 +249,6 @@ def _train_on_problem(config: TTRLConfig, grpo: Any, policy: Policy, task: Task,
         outcome.tokens = int(sum(e.get("tokens/generated", 0) for e in events))
         outcome.ever_solved = outcome.solved_after or problem.id in recorder.solved
         run_dir.append_rows(Path(run_dir.events_path).name, events)
-    finally:
-        policy.restore(snapshot)
     return outcome
 
 

@@ -11,6 +11,7 @@ TASKS: Registry[type[Task]] = Registry("task")
 TASKS.register("integration", "rungs.tasks.integration:IntegrationTask")
 TASKS.register("countdown", "rungs.tasks.countdown:CountdownTask")
 TASKS.register("math", "rungs.tasks.math:MathTask")
+TASKS.register("arc", "rungs.tasks.arc:ArcTask")
 
 
 def get_task(name: str, *, reasoning_delimiters: Sequence[str] | None = None, **kwargs) -> Task:
