@@ -72,6 +72,7 @@ class EvalConfig:
     resume: bool = help_field(False, "continue the run in --out (without --out: the latest runs/eval-<task>-*)")
     workers: int | None = help_field(None, "verifier worker processes; None = one per CPU core")
     timeout: float = help_field(5.0, "verifier wall-clock limit per sample, in seconds")
+    executor: str = help_field("process", "verifier backend: process (worker processes here), ray (a local Ray or $RAY_ADDRESS), ray:ADDRESS (a Ray cluster)")
     limit: int | None = help_field(None, "evaluate only the first K problems")
     plot: bool = help_field(True, "write PNG plots")
     progress: bool = help_field(True, "show a progress bar")
@@ -244,7 +245,7 @@ def evaluate(config: EvalConfig, *, policy: Policy | None = None, task: Task | N
         if pool is None:
             from rungs.verify.pool import VerifierPool
 
-            pool = VerifierPool(task, workers=config.workers, timeout_s=config.timeout)
+            pool = VerifierPool(task, workers=config.workers, timeout_s=config.timeout, executor=config.executor)
         try:
             records += _sample_all(config, task, problems, units, done, policy, pool, records_path)
         finally:

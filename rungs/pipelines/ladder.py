@@ -55,6 +55,7 @@ class LadderConfig:
     out: str | None = help_field(None, "run directory (default runs/ladder-<task>-<time>)")
     workers: int | None = help_field(None, "verifier worker processes (default: one per core)")
     timeout: float = help_field(5.0, "seconds per verification before the worker is killed")
+    executor: str = help_field("process", "verifier backend: process (worker processes here), ray (a local Ray or $RAY_ADDRESS), ray:ADDRESS (a Ray cluster)")
     policy_seed: int = help_field(0, "seed of the policy's sampler")
 
     def __post_init__(self) -> None:
@@ -124,7 +125,7 @@ def run_ladder(config: LadderConfig, grpo: Any, *, resume_dir: str | None = None
     else:
         sampler = EpochSampler(train_pool, seed=grpo.seed)
     own_pool = pool is None
-    pool = pool or VerifierPool(task, workers=config.workers, timeout_s=config.timeout)
+    pool = pool or VerifierPool(task, workers=config.workers, timeout_s=config.timeout, executor=config.executor)
     try:
         trainer = GRPOTrainer(policy, task, grpo, pool=pool, run_dir=run_dir, problems=sampler,
                               eval_problems=eval_problems, progress=echo)
