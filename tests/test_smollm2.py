@@ -145,6 +145,8 @@ def test_llm_written_variants_and_their_well_posed_share(smol) -> None:
     stats = maker.stats
     assert stats["requested"] == 1 and stats["kept"] == len(variants)
     assert stats["parsed"] == stats["ill_posed"] + stats["too_hard"] + stats["duplicate"] + stats["unsolvable"] + stats["kept"]
+    share = maker.well_posed_share()  # what `rungs ladder --variant-source llm` prints and stores
+    assert share is None if stats["parsed"] == 0 else 0.0 <= share <= 1.0
     for v in variants:  # what survived is a problem of the task, no harder than its parent
         task.parse_problem(v.problem)
 

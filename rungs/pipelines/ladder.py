@@ -104,6 +104,7 @@ def run_ladder(config: LadderConfig, grpo: Any, *, resume_dir: str | None = None
     policy = policy or load_policy(config.policy, task=config.task, seed=config.policy_seed)
 
     tree_path = Path(run_dir.path) / VARIANTS_FILE
+    llm_variants: dict[str, Any] | None = None
     if tree_path.exists():  # resuming: the tree this run already built
         variants = load_tree(tree_path)
     elif config.variants:
@@ -113,6 +114,12 @@ def run_ladder(config: LadderConfig, grpo: Any, *, resume_dir: str | None = None
         maker = make_variant_maker(TTRLConfig(task=config.task, variant_source=config.variant_source), task, policy)
         variants = build_variant_pool(task, problems, maker, config.depth, config.width, grpo.seed, echo)
         save_tree(tree_path, variants)
+        if hasattr(maker, "well_posed_share"):  # LLM-written: how many of the model's problems were well-posed
+            share = maker.well_posed_share()
+            llm_variants = {**maker.stats, "well_posed_share": share}
+            if echo:
+                print(f"LLM-written variants: {maker.stats['parsed']} parsed, "
+                      f"{'n/a' if share is None else f'{share:.0%}'} well-posed, {maker.stats['kept']} kept", flush=True)
     train_pool = [v.problem for v in variants] + (list(problems) if config.include_roots else [])
     if not train_pool:
         raise UserError(f"{config.problems}: no variants could be made and --no-include-roots leaves nothing to train on")
@@ -141,6 +148,7 @@ def run_ladder(config: LadderConfig, grpo: Any, *, resume_dir: str | None = None
         **train_summary,
         "training_problems": len(problems),
         "variants": len(variants),
+        **({"llm_variants": llm_variants} if llm_variants is not None else {}),
         "pool_size": len(train_pool),
         "final_policy": str(Path(run_dir.path) / FINAL_DIR),
         "plots": plots,
