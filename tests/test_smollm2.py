@@ -69,8 +69,8 @@ def test_cli_generate_and_eval(shared_smol, tmp_path, capsys) -> None:
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(rows) == 2 and all(r["tokens"] > 0 for r in rows)
     out = tmp_path / "eval"
-    assert main(["eval", "--task", "countdown", "--problems", "builtin:countdown-easy", "--limit", "2", "--policy",
-                 "hf:smollm2", "--strategy", "greedy,majority", "--n", "1,2", "--seeds", "1", "--max-new-tokens", "24",
+    assert main(["eval", "--task", "countdown", "--problems", "builtin:countdown-easy", "--limit", "1", "--policy",
+                 "hf:smollm2", "--strategy", "greedy,majority", "--n", "1,2", "--seeds", "1", "--max-new-tokens", "16",
                  "--out", str(out), "--no-plot", "--no-progress"]) == 0
     results = json.loads((out / "results.json").read_text())
     assert results and "greedy" in json.dumps(results)
