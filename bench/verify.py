@@ -2,6 +2,7 @@
 
     python bench/verify.py                 # the whole external set: 1,428 references + 1,428 wrong
     python bench/verify.py --limit 200     # a quick run on the first 200 rows
+    python bench/verify.py --executor ray  # also rungs on Ray actors, beside the process pool
 
 The data: ../shared/data/integration_variants_external.jsonl (1,428 LLM-written integrals with
 sympy-computed antiderivatives, written by no one on this team). Each row gives two items: the
@@ -13,6 +14,10 @@ sympy's parse_expr (fine here: the data is trusted; rungs never parse_exprs mode
 in the same kind of pool, a `VerifierPool` of `--workers` processes with a `--timeout` per item,
 started and warmed up before the clock starts, so the ratio compares checkers and nothing else.
 A timeout counts as "not accepted".
+
+With `--executor ray` (or `ray:ADDRESS`) rungs' verifier runs a second time on a `RayExecutor`
+with the same worker count and timeout (a local Ray with --workers CPUs unless an address is
+given), and its throughput is printed beside the process pool's, as a ratio; verdicts must agree.
 
 Figures printed: verifications per second, accept rate on references, reject rate on perturbed
 references, timeouts; each over all rows, over the rows whose problem is in rungs' grammar (14
@@ -92,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds per item, both checkers")
     parser.add_argument("--seed", type=int, default=0, help="seed of the perturbations")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument("--executor", default="process", help="process, or also ray / ray:ADDRESS (see above)")
     args = parser.parse_args(argv)
     if not args.data.exists():
         print(f"external data not found at {args.data} (pass --data)", file=sys.stderr)
@@ -130,6 +136,24 @@ def main(argv: list[str] | None = None) -> int:
     ours = summarize("rungs (derivative)", [v.correct for v in verdicts], [v.status is Status.TIMEOUT for v in verdicts],
                      items, ours_s, in_grammar, readable)
     print(f"  rungs done in {ours_s:.1f} s", flush=True)
+    on_ray = None
+    if args.executor != "process":
+        if not args.executor.startswith("ray"):
+            print(f"--executor {args.executor!r}: expected process, ray or ray:ADDRESS", file=sys.stderr)
+            return 2
+        if args.executor == "ray":
+            import ray
+
+            ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        with VerifierPool(task, workers=args.workers, timeout_s=args.timeout, executor=args.executor) as pool:
+            pool.verify_answers(problems[:warm], answers[:warm])  # start the actors before the clock
+            start = time.perf_counter()
+            ray_verdicts = pool.verify_answers(problems, answers)
+            ray_s = time.perf_counter() - start
+        on_ray = summarize("rungs (derivative) on Ray", [v.correct for v in ray_verdicts],
+                           [v.status is Status.TIMEOUT for v in ray_verdicts], items, ray_s, in_grammar, readable)
+        differ = sum(a.correct != b.correct for a, b in zip(verdicts, ray_verdicts))
+        print(f"  ray done in {ray_s:.1f} s; verdicts differing from the process pool: {differ}", flush=True)
 
     pairs = [(it["problem"], it["answer"]) for it in items]
     with VerifierPool(task, workers=args.workers, timeout_s=args.timeout) as pool:
@@ -148,12 +172,15 @@ def main(argv: list[str] | None = None) -> int:
     for scope, suffix in scopes:
         print(f"{scope} ({ours['rows' + suffix]} rows)")
         print(header)
-        for r in (ours, plain):
+        for r in (ours, plain) if on_ray is None else (ours, on_ray, plain):
             print(f"{r['checker']:34s} {r['per_second']:8.1f} {r['accept_refs' + suffix]:12.2%} "
                   f"{r['reject_perturbed' + suffix]:13.2%} {r['timeouts']:9d}")
         print()
     ratio = ours["per_second"] / plain["per_second"]
     print(f"throughput ratio rungs / plain: {ratio:.1f}x")
+    if on_ray is not None:
+        print(f"throughput ratio rungs on Ray / rungs on processes: {on_ray['per_second'] / ours['per_second']:.2f}x "
+              f"({args.workers} workers each)")
     rejected_refs = [(it["row"], v.status.value, v.detail[:100]) for it, v in zip(items, verdicts)
                      if it["reference"] and not v.correct]
     if rejected_refs:
@@ -161,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         for row, status, detail in rejected_refs:
             print(f"  row {row}: {status}: {detail}")
     if args.json:
-        args.json.write_text(json.dumps({"rungs": ours, "plain": plain, "ratio": ratio}, indent=2))
+        args.json.write_text(json.dumps({"rungs": ours, "plain": plain, "ratio": ratio, "rungs_ray": on_ray}, indent=2))
     return 0
 
 

@@ -5,8 +5,10 @@ zero reward (after `timeout_s`), never the training run.
 
 TRL (`GRPOTrainer(reward_funcs=...)`):
 
-    from rungs.integrations import trl_reward
+    from rungs.integrations import trl_reward, trl_vote_reward
     trainer = GRPOTrainer(model=..., reward_funcs=[trl_reward("math")], train_dataset=ds, ...)
+    # label-free TTRL: majority-vote pseudo-labels per prompt group, no answer column needed
+    trainer = GRPOTrainer(model=..., reward_funcs=[trl_vote_reward("math")], train_dataset=ds, ...)
 
 TRL calls `f(prompts=..., completions=..., completion_ids=..., **columns)` with every dataset
 column except `prompt` as a keyword list, plus `trainer_state`, `log_extra` and `log_metric`.
@@ -20,10 +22,13 @@ ignores that sample for this function). It is a picklable callable object named
 `"<task>_reward"` (TRL logs rewards by `__name__`), and it logs `<name>/frac_no_answer` and
 `<name>/frac_verifier_failed` (timeouts, crashes, errors) through `log_metric`.
 
-veRL (`custom_reward_function.path=.../rungs/integrations.py`, `name=compute_score`, or
-`compute_score_batch` with the batch reward manager):
+veRL 0.9 (`reward.custom_reward_function.path=.../rungs/integrations.py`, `name=compute_score`;
+or `name=compute_score_batch` / `compute_score_vote_batch` with `reward.reward_manager.name=batch`;
+examples/verl/ has the lines and a parquet writer):
 
-    compute_score(data_source, solution_str, ground_truth, extra_info=None) -> float
+    compute_score(data_source, solution_str, ground_truth, extra_info=None) -> float (or dict)
+    compute_score_batch(data_sources, solution_strs, ground_truths, extra_infos) -> list
+    compute_score_vote_batch(...)  # TTRL: label-free majority vote per prompt (`verl_group_key`)
 
 The task comes from `data_source`: a registered task name, else the first of "integra" ->
 integration, "countdown" -> countdown, "math" -> math found in it, else math (GSM8K, MATH, ...).
@@ -34,20 +39,26 @@ Ground-truth convention:
   `extra_info["question"]`;
 - a dict `ground_truth` is merged into `Problem.meta` (TinyZero's countdown
   `{"target": 98, "numbers": [44, 19, 35]}`), and its `problem` / `question` / `answer` keys
-  fill in the text and the answer; `extra_info` goes to `meta` too.
-Each process keeps one pool per (task, timeout) and reuses it; reward kwargs `timeout_s` and
-`workers` (veRL's `custom_reward_function.reward_kwargs`) set them.
+  fill in the text and the answer; `extra_info` goes to `meta` too;
+- numpy arrays and scalars (what pandas / pyarrow give for parquet columns) are accepted anywhere
+  in a ground truth or extra_info, and so are one-element lists of answers.
+Each process keeps one pool per (task, timeout, executor) and reuses it; reward kwargs
+`timeout_s`, `workers`, `executor` ("ray" / "ray:ADDRESS" to verify on a Ray cluster) and
+`return_dict` (veRL's dict form, `score` plus logged extras) come from veRL's
+`reward.custom_reward_function.reward_kwargs`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from rungs.strategies.base import Sample
 from rungs.tasks import TASKS, Task, get_task
-from rungs.types import Problem, Status, Verdict
+from rungs.types import Completion, Problem, Status, Verdict, answer_text, to_builtin
 from rungs.verify.pool import VerifierPool
 
 ANSWER_COLUMNS = ("answer", "solution", "ground_truth")
@@ -89,10 +100,16 @@ def last_message(conversation: Any, role: str) -> str:
 
 
 def _answer_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = value if isinstance(value, str) else str(value)
-    return text if text.strip() else None
+    return answer_text(value)
+
+
+def _column(value: Any) -> Any:
+    """A TRL keyword column as a list (a numpy array from a pandas-built dataset becomes a list)."""
+    if isinstance(value, (str, bytes)) or value is None:
+        return value
+    if not isinstance(value, Sequence) and callable(getattr(value, "tolist", None)):
+        return to_builtin(value)
+    return value
 
 
 class TaskReward:
@@ -102,9 +119,11 @@ class TaskReward:
     functions to a child process); the worker pool is created on first call and not pickled.
     """
 
+    suffix = "reward"
+
     def __init__(
         self, task: str | Task, *, timeout_s: float = 5.0, workers: int | None = None, memory_mb: int | None = 2048,
-        reasoning_delimiters: Sequence[str] | None = None,
+        reasoning_delimiters: Sequence[str] | None = None, executor: str = "process",
     ) -> None:
         self.task = get_task(task) if isinstance(task, str) else task
         if reasoning_delimiters:  # TRL's reasoning_accuracy_reward semantics; see Task.with_reasoning
@@ -112,7 +131,8 @@ class TaskReward:
         self.timeout_s = timeout_s
         self.workers = workers
         self.memory_mb = memory_mb
-        self.__name__ = f"{self.task.name or type(self.task).__name__}_reward"
+        self.executor = executor
+        self.__name__ = f"{self.task.name or type(self.task).__name__}_{self.suffix}"
         self._pool: VerifierPool | None = None
         self._lock = threading.Lock()
 
@@ -121,14 +141,17 @@ class TaskReward:
         with self._lock:
             if self._pool is None:
                 self._pool = VerifierPool(
-                    self.task, workers=self.workers or default_workers(), timeout_s=self.timeout_s, memory_mb=self.memory_mb
+                    self.task, workers=self.workers or default_workers(), timeout_s=self.timeout_s, memory_mb=self.memory_mb,
+                    executor=self.executor,
                 )
             return self._pool
 
-    def problems(self, prompts: Sequence[Any], columns: Mapping[str, Any]) -> list[Problem | None]:
-        """One Problem per prompt from the dataset columns; None where a needed answer is missing."""
+    def problems(self, prompts: Sequence[Any], columns: Mapping[str, Any], require_answer: bool = True) -> list[Problem | None]:
+        """One Problem per prompt from the dataset columns; None where a needed answer is missing
+        (with `require_answer`; label-free rewards pass False and get a Problem for every row)."""
         n = len(prompts)
-        per_row = {k: v for k, v in columns.items() if k not in TRL_INTERNAL and isinstance(v, Sequence) and not isinstance(v, str) and len(v) == n}
+        columns = {k: _column(v) for k, v in columns.items() if k not in TRL_INTERNAL}
+        per_row = {k: v for k, v in columns.items() if isinstance(v, Sequence) and not isinstance(v, str) and len(v) == n}
         answers = next((per_row[k] for k in ANSWER_COLUMNS if k in per_row), [None] * n)
         texts = next((per_row[k] for k in PROBLEM_COLUMNS if k in per_row), None)
         ids = per_row.get("id")
@@ -136,7 +159,7 @@ class TaskReward:
         for i in range(n):
             text = texts[i] if texts is not None and isinstance(texts[i], str) else last_message(prompts[i], "user")
             answer = _answer_text(answers[i])
-            if answer is None and self.task.needs_answer:
+            if answer is None and self.task.needs_answer and require_answer:
                 out.append(None)
                 continue
             meta = {k: v[i] for k, v in per_row.items() if k not in (*ANSWER_COLUMNS, *PROBLEM_COLUMNS, "id")}
@@ -188,27 +211,119 @@ class TaskReward:
 
 def trl_reward(
     task: str | Task, *, timeout_s: float = 5.0, workers: int | None = None, memory_mb: int | None = 2048,
-    reasoning_delimiters: Sequence[str] | None = None,
+    reasoning_delimiters: Sequence[str] | None = None, executor: str = "process",
 ) -> Callable[..., list[float | None]]:
     """A TRL reward function `f(prompts, completions, **kwargs) -> list[float | None]` for `task`.
 
     `reasoning_delimiters=["</think>"]` gives TRL's `reasoning_accuracy_reward` semantics: only
     the text after the reasoning counts, and unfinished reasoning scores 0. Off (None) by default.
+    `executor`: where verification runs ("process", "ray", "ray:ADDRESS"; see rungs.verify.pool).
     """
     return TaskReward(task, timeout_s=timeout_s, workers=workers, memory_mb=memory_mb,
-                      reasoning_delimiters=reasoning_delimiters)
+                      reasoning_delimiters=reasoning_delimiters, executor=executor)
+
+
+def prompt_key(prompt: Any) -> str:
+    """A string equal for equal prompts (a plain string, or a conversation as canonical JSON)."""
+    if isinstance(prompt, str):
+        return prompt
+    try:
+        return json.dumps(to_builtin(prompt), sort_keys=True, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return repr(prompt)
+
+
+def vote_rewards(pool: VerifierPool, task: Task, problems: Sequence[Problem], completions: Sequence[str],
+                 groups: Sequence[Sequence[int]]) -> tuple[list[float], list[Sample], dict[str, float]]:
+    """TTRL's label-free reward (Zuo et al. 2025): within each group of completions of one prompt,
+    the majority answer (rungs.strategies.majority.vote, over the task's answer keys) is the
+    pseudo-label, and a completion scores 1.0 if its answer has that key, else 0.0.
+
+    problems[i] <-> completions[i]; `groups` partitions range(len(completions)). Returns
+    (rewards, the verified samples, metrics): `majority_ratio` (mean share of a group voting for
+    its majority answer), and where the true answer is known (a labelled row, or a task that checks
+    itself) `label_accuracy` (the majority answer is right) and `true_accuracy` (of the samples),
+    for logging only: they never enter the reward.
+    """
+    from rungs.pipelines.evaluate import verify_samples
+    from rungs.strategies.majority import vote
+
+    samples = verify_samples(pool, task, problems, [Completion(c) for c in completions])
+    rewards = [0.0] * len(completions)
+    ratios, label_hits, labelled = [], 0.0, 0
+    for idx in groups:
+        group = [samples[i] for i in idx]
+        choice = vote(group)
+        label = None if choice.index is None else group[choice.index].key
+        for i in idx:
+            rewards[i] = 1.0 if label is not None and samples[i].key == label else 0.0
+        ratios.append(sum(rewards[i] for i in idx) / len(idx))
+        if not task.needs_answer or problems[idx[0]].answer is not None:
+            labelled += 1
+            label_hits += choice.correct
+    metrics = {"majority_ratio": sum(ratios) / len(ratios)} if ratios else {}
+    if labelled:
+        known = [samples[i] for idx in groups for i in idx if not task.needs_answer or problems[i].answer is not None]
+        metrics["label_accuracy"] = label_hits / labelled
+        metrics["true_accuracy"] = sum(s.correct for s in known) / len(known)
+    return rewards, samples, metrics
+
+
+class TaskVoteReward(TaskReward):
+    """A label-free TRL reward: TTRL majority-vote pseudo-labels per prompt group (see `vote_rewards`).
+
+    TRL passes every completion of the batch, `num_generations` per prompt; completions whose
+    prompts are equal (`prompt_key`) form one group and vote. No answer column is needed; where
+    there is one (or the task checks itself), `<name>/label_accuracy` and `<name>/true_accuracy`
+    are logged beside `<name>/majority_ratio` so one can see whether the pseudo-labels are right.
+    Under TRL's multi-process training each process sees its own slice of the batch: keep
+    `num_generations` completions of a prompt on one process (TRL's sampler does) or the vote
+    sees only part of the group.
+    """
+
+    suffix = "vote_reward"
+
+    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
+        if len(prompts) != len(completions):
+            raise ValueError(f"got {len(prompts)} prompts but {len(completions)} completions")
+        problems = [p for p in self.problems(prompts, kwargs, require_answer=False) if p is not None]
+        by_prompt: dict[str, list[int]] = {}
+        for i, prompt in enumerate(prompts):
+            by_prompt.setdefault(prompt_key(prompt), []).append(i)
+        texts = [last_message(c, "assistant") for c in completions]
+        rewards, samples, metrics = vote_rewards(self.pool, self.task, problems, texts, list(by_prompt.values()))
+        log_metric, log_extra = kwargs.get("log_metric"), kwargs.get("log_extra")
+        if callable(log_metric):
+            for name, value in metrics.items():
+                log_metric(f"{self.__name__}/{name}", value)
+            log_metric(f"{self.__name__}/frac_no_answer", sum(s.key is None for s in samples) / max(1, len(samples)))
+        if callable(log_extra):
+            log_extra(f"{self.__name__}_answer_key", [s.key for s in samples])
+        return list(rewards)
+
+
+def trl_vote_reward(
+    task: str | Task, *, timeout_s: float = 5.0, workers: int | None = None, memory_mb: int | None = 2048,
+    executor: str = "process",
+) -> Callable[..., list[float | None]]:
+    """A label-free TRL reward function for TTRL: majority-vote pseudo-label rewards per prompt group.
+
+    `GRPOTrainer(reward_funcs=[trl_vote_reward("math")], ...)` trains on a dataset with no answers
+    (Zuo et al. 2025, "TTRL: Test-Time Reinforcement Learning"); see `TaskVoteReward`.
+    """
+    return TaskVoteReward(task, timeout_s=timeout_s, workers=workers, memory_mb=memory_mb, executor=executor)
 
 
 # ------------------------------------------------------------------------------------------------
 # veRL
 
-_POOLS: dict[tuple[str, float], tuple[int, VerifierPool]] = {}
+_POOLS: dict[tuple[str, float, str], tuple[int, VerifierPool]] = {}
 _POOLS_LOCK = threading.Lock()
 
 
 def task_for_source(data_source: Any) -> str:
     """The task name for a veRL `data_source` (see the module docstring)."""
-    name = str(data_source or "").strip().lower()
+    name = str(to_builtin(data_source) or "").strip().lower()
     if name in TASKS:
         return name
     for needle, task in (("integra", "integration"), ("countdown", "countdown"), ("math", "math")):
@@ -217,19 +332,24 @@ def task_for_source(data_source: Any) -> str:
     return "math"
 
 
-def shared_pool(task_name: str, timeout_s: float = 5.0, workers: int | None = None) -> VerifierPool:
+def shared_pool(task_name: str, timeout_s: float = 5.0, workers: int | None = None, executor: str = "process") -> VerifierPool:
     """This process's pool for `task_name` (a new one after a fork: workers belong to their parent)."""
-    key = (task_name, float(timeout_s))
+    key = (task_name, float(timeout_s), str(executor))
     with _POOLS_LOCK:
         entry = _POOLS.get(key)
         if entry is None or entry[0] != os.getpid():
-            pool = VerifierPool(get_task_cached(task_name), workers=workers or default_workers(), timeout_s=timeout_s)
+            pool = VerifierPool(get_task_cached(task_name), workers=workers or default_workers(), timeout_s=timeout_s,
+                                executor=executor)
             _POOLS[key] = entry = (os.getpid(), pool)
         return entry[1]
 
 
-def verl_problem(task: Task, ground_truth: Any, extra_info: Mapping[str, Any] | None, index: int = 0) -> Problem | None:
-    """The Problem a veRL row describes; None when the task needs an answer and there is none."""
+def verl_problem(task: Task, ground_truth: Any, extra_info: Mapping[str, Any] | None, index: int = 0,
+                 require_answer: bool = True) -> Problem | None:
+    """The Problem a veRL row describes; None when the task needs an answer and there is none
+    (unless `require_answer` is False: label-free rewards). Numpy values (parquet) are accepted
+    anywhere in `ground_truth` and `extra_info`."""
+    ground_truth, extra_info = to_builtin(ground_truth), to_builtin(extra_info)
     info = dict(extra_info) if isinstance(extra_info, Mapping) else {}
     meta = {k: v for k, v in info.items() if k not in PROBLEM_COLUMNS}
     text = next((info[k] for k in PROBLEM_COLUMNS if isinstance(info.get(k), str) and info[k].strip()), None)
@@ -242,9 +362,23 @@ def verl_problem(task: Task, ground_truth: Any, extra_info: Mapping[str, Any] | 
         answer = _answer_text(ground_truth)
     elif isinstance(ground_truth, str) and ground_truth.strip():
         text = ground_truth  # self-checking tasks: the ground truth carries the problem
-    if task.needs_answer and answer is None:
+    if task.needs_answer and answer is None and require_answer:
         return None
     return Problem(str(info.get("index", index)), text or "", answer, meta)
+
+
+def _score_dict(verdict: Verdict | None, reward: float | None = None) -> dict[str, Any]:
+    """veRL's dict form: `score` (the reward) plus extras it logs per sample (`acc` as in its
+    math_dapo scorer; `pred` the extracted answer; 0/1 flags for no answer and verifier failure)."""
+    if verdict is None:
+        return {"score": 0.0 if reward is None else reward, "acc": 0.0, "pred": "", "no_answer": 1.0, "verifier_failed": 0.0}
+    return {
+        "score": verdict.reward if reward is None else reward,
+        "acc": float(verdict.correct),
+        "pred": verdict.answer or "",
+        "no_answer": float(verdict.status is Status.NO_ANSWER),
+        "verifier_failed": float(verdict.status in FAILED),
+    }
 
 
 def compute_score(
@@ -255,16 +389,35 @@ def compute_score(
     *,
     timeout_s: float = 5.0,
     workers: int | None = None,
+    executor: str = "process",
+    return_dict: bool = False,
     reasoning_delimiters: Sequence[str] | None = None,
     **kwargs: Any,
-) -> float:
-    """veRL reward: 1.0 if `solution_str` is verified right, else 0.0 (never raises for a sample).
+) -> float | dict[str, Any]:
+    """veRL reward (naive / reward-loop managers call it once per sample, with keywords).
 
-    `reasoning_delimiters` (a reward kwarg, e.g. ["</think>"]; off by default): TRL's
-    `reasoning_accuracy_reward` semantics, see `Task.with_reasoning`.
+    1.0 if `solution_str` is verified right, else 0.0; never raises for a sample. With
+    `return_dict=True` (set it in `reward.custom_reward_function.reward_kwargs`) the dict form
+    `{"score", "acc", "pred", "no_answer", "verifier_failed"}`, whose extras veRL logs. Extra
+    keywords veRL adds (`reward_router_address`, ...) are ignored. `reasoning_delimiters` (a reward
+    kwarg, e.g. ["</think>"]; off by default): TRL's `reasoning_accuracy_reward` semantics, see
+    `Task.with_reasoning`.
     """
     return compute_score_batch([data_source], [solution_str], [ground_truth], [extra_info], timeout_s=timeout_s,
-                               workers=workers, reasoning_delimiters=reasoning_delimiters)[0]
+                               workers=workers, executor=executor, return_dict=return_dict,
+                               reasoning_delimiters=reasoning_delimiters)[0]
+
+
+def _rows(data_sources: Sequence[Any], solution_strs: Sequence[Any], ground_truths: Sequence[Any] | None,
+          extra_infos: Sequence[Any] | None) -> tuple[int, list[Any], list[Any], list[Any]]:
+    n = len(solution_strs)
+    sources = list(data_sources) if data_sources is not None else ["math"] * n
+    truths = list(ground_truths) if ground_truths is not None else [None] * n
+    infos = list(extra_infos) if extra_infos is not None else [None] * n
+    if not len(sources) == len(truths) == len(infos) == n:
+        raise ValueError(f"veRL batch: {len(sources)} data_sources, {n} solution_strs, {len(truths)} ground_truths and "
+                         f"{len(infos)} extra_infos; expected the same length")
+    return n, sources, truths, infos
 
 
 def compute_score_batch(
@@ -275,31 +428,105 @@ def compute_score_batch(
     *,
     timeout_s: float = 5.0,
     workers: int | None = None,
+    executor: str = "process",
+    return_dict: bool = False,
     reasoning_delimiters: Sequence[str] | None = None,
     **kwargs: Any,
-) -> list[float]:
-    """veRL's batch reward manager form: every sample of a batch verified in parallel."""
+) -> list[float] | list[dict[str, Any]]:
+    """veRL's batch reward manager form (`reward.reward_manager.name=batch`; it calls this with the
+    keywords data_sources, solution_strs, ground_truths, extra_infos, each one entry per response,
+    as numpy object arrays or lists): every sample verified in parallel, scores in order."""
     if reasoning_delimiters:  # only the text after the reasoning counts; unfinished reasoning scores 0
         from rungs.verify.extract import after_reasoning
 
         if isinstance(reasoning_delimiters, str):
             reasoning_delimiters = [reasoning_delimiters]
         solution_strs = [after_reasoning(_as_text(s), reasoning_delimiters) or "" for s in solution_strs]
-    n = len(solution_strs)
-    infos = list(extra_infos) if extra_infos is not None else [None] * n
-    scores = [0.0] * n
+    n, sources, truths, infos = _rows(data_sources, solution_strs, ground_truths, extra_infos)
+    verdicts: list[Verdict | None] = [None] * n
     groups: dict[str, list[tuple[int, Problem]]] = {}
     for i in range(n):
-        name = task_for_source(data_sources[i])
-        problem = verl_problem(get_task_cached(name), ground_truths[i], infos[i], i)
+        name = task_for_source(sources[i])
+        problem = verl_problem(get_task_cached(name), truths[i], infos[i], i)
         if problem is not None:
             groups.setdefault(name, []).append((i, problem))
     for name, items in groups.items():
-        pool = shared_pool(name, timeout_s, workers)
-        verdicts = pool.verify([p for _, p in items], [_as_text(solution_strs[i]) for i, _ in items])
-        for (i, _), verdict in zip(items, verdicts):
-            scores[i] = verdict.reward
-    return scores
+        pool = shared_pool(name, timeout_s, workers, executor)
+        checked = pool.verify([p for _, p in items], [_as_text(solution_strs[i]) for i, _ in items])
+        for (i, _), verdict in zip(items, checked):
+            verdicts[i] = verdict
+    if return_dict:
+        return [_score_dict(v) for v in verdicts]
+    return [0.0 if v is None else v.reward for v in verdicts]
+
+
+def verl_group_key(data_source: Any, ground_truth: Any, extra_info: Any) -> str:
+    """Which responses of a veRL batch answer the same prompt (they vote together).
+
+    veRL gives each prompt a `uid` and repeats its row `rollout.n` times, but the batch reward
+    manager passes only data_sources, solution_strs, ground_truths and extra_infos, not the uid.
+    So, in order: `extra_info["uid"]` when present (a custom manager or dataset may put it there);
+    else `extra_info["index"]` (veRL's example preprocessors and `examples/verl/make_parquet.py`
+    write one per row; the rows of one prompt share it) with `split`; else the prompt's content
+    (`problem` / `question` in extra_info, or the ground truth). Responses to equal problems vote
+    together in the last case, which is right for a vote.
+    """
+    info = to_builtin(extra_info) if isinstance(extra_info, Mapping) or extra_info is not None else {}
+    info = info if isinstance(info, Mapping) else {}
+    source = str(to_builtin(data_source))
+    if info.get("uid") is not None:
+        return json.dumps(["uid", source, str(info["uid"])])
+    if info.get("index") is not None:
+        return json.dumps(["index", source, str(info.get("split", "")), str(info["index"])])
+    text = next((info[k] for k in PROBLEM_COLUMNS if isinstance(info.get(k), str)), None)
+    return json.dumps(["content", source, text, to_builtin(ground_truth)], sort_keys=True, default=str)
+
+
+def compute_score_vote_batch(
+    data_sources: Sequence[Any],
+    solution_strs: Sequence[str],
+    ground_truths: Sequence[Any] | None = None,
+    extra_infos: Sequence[Mapping[str, Any] | None] | None = None,
+    *,
+    timeout_s: float = 5.0,
+    workers: int | None = None,
+    executor: str = "process",
+    return_dict: bool = True,
+    **kwargs: Any,
+) -> list[float] | list[dict[str, Any]]:
+    """TTRL in veRL: label-free majority-vote rewards for the batch reward manager.
+
+    Responses are grouped by prompt (`verl_group_key`), each group votes with the task's answer
+    equivalence (`vote_rewards`), and a response scores 1.0 if its answer is the majority answer.
+    Ground truths are not needed (math rows may have none); where they exist they are used only
+    for the logged `acc` (is the response right), `label_acc` (is its group's majority right) and
+    `majority_ratio`. Returns dicts by default (`return_dict=False`: floats).
+    """
+    n, sources, truths, infos = _rows(data_sources, solution_strs, ground_truths, extra_infos)
+    by_task: dict[str, list[int]] = {}
+    for i in range(n):
+        by_task.setdefault(task_for_source(sources[i]), []).append(i)
+    out: list[dict[str, Any]] = [_score_dict(None) for _ in range(n)]
+    for name, rows in by_task.items():
+        task = get_task_cached(name)
+        problems = [verl_problem(task, truths[i], infos[i], i, require_answer=False) for i in rows]
+        groups: dict[str, list[int]] = {}
+        for j, i in enumerate(rows):
+            groups.setdefault(verl_group_key(sources[i], truths[i], infos[i]), []).append(j)
+        pool = shared_pool(name, timeout_s, workers, executor)
+        rewards, samples, _ = vote_rewards(pool, task, problems, [_as_text(solution_strs[i]) for i in rows],
+                                           list(groups.values()))
+        for idx in groups.values():
+            ratio = sum(rewards[j] for j in idx) / len(idx)
+            winners = [samples[j] for j in idx if rewards[j] > 0]
+            label_acc = float(winners[0].correct) if winners else 0.0
+            for j in idx:
+                entry = _score_dict(samples[j].verdict, rewards[j])
+                entry.update(majority_ratio=ratio, label_acc=label_acc)
+                out[rows[j]] = entry
+    if return_dict:
+        return out
+    return [entry["score"] for entry in out]
 
 
 _TASKS: dict[str, Task] = {}
@@ -313,4 +540,5 @@ def get_task_cached(name: str) -> Task:
 
 
 def _as_text(value: Any) -> str:
+    value = to_builtin(value)
     return value if isinstance(value, str) else ("" if value is None else str(value))

@@ -12,14 +12,70 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
+def to_builtin(value: Any) -> Any:
+    """`value` with numpy (and other array-library) values turned into plain Python, recursively.
+
+    Data read through pandas / pyarrow (veRL's parquet datasets, TRL columns from a DataFrame)
+    arrives as numpy arrays and numpy scalars (`np.int64`, `np.str_`, object arrays of dicts); the
+    tasks check `isinstance(x, (list, int, str))`. Arrays become lists, numpy scalars their Python
+    value (`.item()`), dicts / lists / tuples are walked; anything else is returned as it is.
+    Detected by duck typing (`tolist`), so numpy is never imported here.
+    """
+    if value is None or type(value) in (str, int, float, bool):
+        return value
+    if isinstance(value, str):  # np.str_ and other str subclasses
+        return str(value)
+    if isinstance(value, dict):
+        return {to_builtin(k): to_builtin(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(to_builtin(v) for v in value) if type(value) in (list, tuple) else [to_builtin(v) for v in value]
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist) and type(value).__module__.split(".")[0] in ("numpy", "pandas", "pyarrow", "torch"):
+        try:
+            return to_builtin(tolist())
+        except (TypeError, ValueError):  # e.g. a pyarrow scalar without a list form
+            pass
+    as_py = getattr(value, "as_py", None)  # pyarrow scalars
+    if callable(as_py):
+        return to_builtin(as_py())
+    return value
+
+
+def answer_text(value: Any) -> str | None:
+    """A reference answer as text: None or blank -> None, a one-element list -> its element,
+    numpy values as their Python value (`np.int64(12)` -> "12")."""
+    value = to_builtin(value)
+    if isinstance(value, (list, tuple)) and len(value) == 1:
+        value = value[0]
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else str(value)
+    return text if text.strip() else None
+
+
 @dataclass(frozen=True)
 class Problem:
-    """One problem. `answer` is None when the problem is unlabelled (test-time RL needs no label)."""
+    """One problem. `answer` is None when the problem is unlabelled (test-time RL needs no label).
+
+    Numpy values anywhere in `answer` or `meta` (a row read from parquet) are turned into plain
+    Python on construction (`to_builtin`), so every task sees lists, ints and strings.
+    """
 
     id: str
     text: str
     answer: str | None = None
     meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        if self.answer is not None and type(self.answer) is not str:
+            object.__setattr__(self, "answer", answer_text(self.answer))
+        if type(self.text) is not str and isinstance(self.text, str):
+            object.__setattr__(self, "text", str(self.text))
+        if not isinstance(self.meta, dict):
+            object.__setattr__(self, "meta", dict(self.meta or {}))
+        for key, value in self.meta.items():  # in place: the dict stays the caller's object
+            if type(value) not in (str, int, float, bool, type(None)):
+                self.meta[key] = to_builtin(value)
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "problem": self.text, "answer": self.answer, "meta": dict(self.meta)}

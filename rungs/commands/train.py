@@ -33,7 +33,7 @@ HELP = "train a policy with GRPO on a problem set (resumable: --resume DIR)"
 # Job settings: (flag dest, default). Kept apart from GRPOConfig, which is the algorithm's.
 JOB_DEFAULTS: dict[str, Any] = {
     "task": None, "problems": None, "eval_problems": None, "policy": "tiny", "model": None,
-    "policy_options": {}, "limit": None, "eval_limit": None, "workers": None, "timeout": 5.0,
+    "policy_options": {}, "limit": None, "eval_limit": None, "workers": None, "timeout": 5.0, "executor": "process",
 }
 
 
@@ -55,6 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     job.add_argument("--eval-limit", dest="eval_limit", type=int, default=S, help="use only the first K eval problems")
     job.add_argument("--workers", type=int, default=S, help="verifier worker processes (default: the cores free at start, see --threads)")
     job.add_argument("--timeout", type=float, default=S, help="verifier wall-clock limit per sample, seconds (default: 5)")
+    job.add_argument("--executor", default=S, help="verifier backend: process (worker processes here), ray (a local Ray or $RAY_ADDRESS), ray:ADDRESS (a Ray cluster) (default: process)")
     job.add_argument("--config", metavar="FILE.yaml", help="settings from a YAML file (job keys and GRPOConfig fields, "
                      "the latter at top level or under 'grpo:'); flags override it")
     where = parser.add_mutually_exclusive_group()
@@ -167,7 +168,7 @@ def _train(args: argparse.Namespace, job: dict[str, Any], config: Any, out: Path
     if job["model"] is not None:
         kwargs["model"] = job["model"]
     policy = load_policy(job["policy"], **kwargs)
-    pool = VerifierPool(task, workers=job["workers"], timeout_s=float(job["timeout"]))
+    pool = VerifierPool(task, workers=job["workers"], timeout_s=float(job["timeout"]), executor=str(job["executor"]))
     try:
         trainer = GRPOTrainer(policy, task, config, pool, run_dir=run_dir, problems=problems,
                               eval_problems=eval_problems, progress=args.progress)

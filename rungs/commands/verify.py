@@ -52,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="single-answer mode: print one JSON object")
     parser.add_argument("--timeout", type=float, default=5.0, help="wall-clock limit per answer in seconds (default: 5)")
     parser.add_argument("--workers", type=int, default=None, help="verifier processes (default: one per CPU core)")
+    parser.add_argument("--executor", default="process", help="verifier backend: process (worker processes here), ray (a local Ray or $RAY_ADDRESS), ray:ADDRESS (a Ray cluster) (default: process)")
     parser.add_argument("--memory-mb", type=int, default=2048, help="memory cap per verifier process in MB (default: 2048)")
     parser.add_argument("--strict", action="store_true",
                         help="FILE: stop at the first row whose problem cannot be parsed (exit 2) instead of giving it "
@@ -189,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"task {task.name!r} needs a reference answer: add --gold")
         is_completion = args.completion is not None
         text = args.completion if is_completion else args.answer
-        with VerifierPool(task, workers=1, timeout_s=args.timeout, memory_mb=args.memory_mb) as pool:
+        with VerifierPool(task, workers=1, timeout_s=args.timeout, memory_mb=args.memory_mb, executor=args.executor) as pool:
             (verdict,) = _verify(pool, [Row(problem, text, is_completion)])
         if args.json:
             print(json.dumps(output_row(problem.id, verdict), ensure_ascii=False))
@@ -201,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     total, correct, statuses = 0.0, 0, {}
-    with VerifierPool(task, workers=args.workers, timeout_s=args.timeout, memory_mb=args.memory_mb) as pool, tqdm(
+    with VerifierPool(task, workers=args.workers, timeout_s=args.timeout, memory_mb=args.memory_mb, executor=args.executor) as pool, tqdm(
         total=len(items), desc="verify", unit="row", file=sys.stderr, disable=not sys.stderr.isatty()
     ) as bar:
         for start in range(0, len(items), CHUNK):

@@ -74,6 +74,7 @@ class EvalConfig:
     resume: bool = help_field(False, "continue the run in --out (without --out: the latest runs/eval-<task>-*)")
     workers: int | None = help_field(None, "verifier worker processes; None = the cores free at start (see --threads)")
     timeout: float = help_field(5.0, "verifier wall-clock limit per sample, in seconds")
+    executor: str = help_field("process", "verifier backend: process (worker processes here), ray (a local Ray or $RAY_ADDRESS), ray:ADDRESS (a Ray cluster)")
     limit: int | None = help_field(None, "evaluate only the first K problems")
     plot: bool = help_field(True, "write PNG plots")
     progress: bool = help_field(True, "show a progress bar")
@@ -285,7 +286,7 @@ def _evaluate(config: EvalConfig, out: Path, run_dir: Any, settings: dict[str, A
         if pool is None:
             from rungs.verify.pool import VerifierPool
 
-            pool = VerifierPool(task, workers=config.workers, timeout_s=config.timeout)
+            pool = VerifierPool(task, workers=config.workers, timeout_s=config.timeout, executor=config.executor)
         try:
             records += _sample_all(config, task, problems, units, done, policy, pool, records_path)
         finally:

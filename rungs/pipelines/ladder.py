@@ -62,6 +62,7 @@ class LadderConfig:
     out: str | None = help_field(None, "run directory (default runs/ladder-<task>-<time>)")
     workers: int | None = help_field(None, "verifier worker processes (default: the cores free at start, see --threads)")
     timeout: float = help_field(5.0, "seconds per verification before the worker is killed")
+    executor: str = help_field("process", "verifier backend: process (worker processes here), ray (a local Ray or $RAY_ADDRESS), ray:ADDRESS (a Ray cluster)")
     policy_seed: int = help_field(0, "seed of the policy's sampler")
 
     def __post_init__(self) -> None:
@@ -127,6 +128,7 @@ def _run(config: LadderConfig, grpo: Any, run_dir: Any, task: Task, problems: li
     policy = policy or load_policy(config.policy, task=config.task, seed=config.policy_seed)
 
     tree_path = Path(run_dir.path) / VARIANTS_FILE
+    llm_variants: dict[str, Any] | None = None
     if tree_path.exists():  # resuming: the tree this run already built
         variants = load_tree(tree_path)
     elif config.variants:
@@ -136,6 +138,12 @@ def _run(config: LadderConfig, grpo: Any, run_dir: Any, task: Task, problems: li
         maker = make_variant_maker(TTRLConfig(task=config.task, variant_source=config.variant_source), task, policy)
         variants = build_variant_pool(task, problems, maker, config.depth, config.width, grpo.seed, progress)
         save_tree(tree_path, variants)
+        if hasattr(maker, "well_posed_share"):  # LLM-written: how many of the model's problems were well-posed
+            share = maker.well_posed_share()
+            llm_variants = {**maker.stats, "well_posed_share": share}
+            if echo:
+                print(f"LLM-written variants: {maker.stats['parsed']} parsed, "
+                      f"{'n/a' if share is None else f'{share:.0%}'} well-posed, {maker.stats['kept']} kept", flush=True)
     train_pool = [v.problem for v in variants] + (list(problems) if config.include_roots else [])
     if not train_pool:
         raise UserError(f"{config.problems}: no variants could be made and --no-include-roots leaves nothing to train on")
@@ -152,7 +160,7 @@ def _run(config: LadderConfig, grpo: Any, run_dir: Any, task: Task, problems: li
     else:
         sampler = EpochSampler(train_pool, seed=grpo.seed)
     own_pool = pool is None
-    pool = pool or VerifierPool(task, workers=config.workers, timeout_s=config.timeout)
+    pool = pool or VerifierPool(task, workers=config.workers, timeout_s=config.timeout, executor=config.executor)
     try:
         trainer = GRPOTrainer(policy, task, grpo, pool=pool, run_dir=run_dir, problems=sampler,
                               eval_problems=eval_problems, progress=progress)
@@ -168,6 +176,7 @@ def _run(config: LadderConfig, grpo: Any, run_dir: Any, task: Task, problems: li
         **train_summary,
         "training_problems": len(problems),
         "variants": len(variants),
+        **({"llm_variants": llm_variants} if llm_variants is not None else {}),
         "pool_size": len(train_pool),
         "final_policy": str(Path(run_dir.path) / FINAL_DIR),
         "plots": plots,

@@ -75,6 +75,7 @@ class TTRLConfig:
     max_new_tokens: int = help_field(96, "greedy answers: the most tokens")
     workers: int | None = help_field(None, "verifier worker processes (default: the cores free at start, see --threads)")
     timeout: float = help_field(5.0, "seconds per verification before the worker is killed")
+    executor: str = help_field("process", "verifier backend: process (worker processes here), ray (a local Ray or $RAY_ADDRESS), ray:ADDRESS (a Ray cluster)")
     policy_seed: int = help_field(0, "seed of the policy's sampler")
 
     def __post_init__(self) -> None:
@@ -406,7 +407,7 @@ def _run(config: TTRLConfig, grpo: Any, run_dir: Any, task: Task, problems: list
     if not policy.trainable:
         raise UserError(f"policy {config.policy!r} cannot be trained at test time; use tiny or hf:MODEL")
     own_pool = pool is None
-    pool = pool or VerifierPool(task, workers=config.workers, timeout_s=config.timeout)
+    pool = pool or VerifierPool(task, workers=config.workers, timeout_s=config.timeout, executor=config.executor)
     try:
         if config.mode == "variants":
             summary = run_variants(config, grpo, policy, task, pool, problems, run_dir, echo=progress)

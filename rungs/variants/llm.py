@@ -112,6 +112,12 @@ class LLMVariantMaker:
         self._request = 0
         self.stats = {"requested": 0, "parsed": 0, "ill_posed": 0, "too_hard": 0, "unsolvable": 0, "duplicate": 0, "kept": 0}
 
+    def well_posed_share(self) -> float | None:
+        """Of the problems the model wrote (parsed from its replies), the share that passed the
+        task's well-posedness check (`task.parse_problem`); None before any were parsed."""
+        parsed = self.stats["parsed"]
+        return None if parsed == 0 else (parsed - self.stats["ill_posed"]) / parsed
+
     def build_prompt(self, problem: Problem, rng: random.Random, easier: bool) -> str:
         lo, hi = self.config.transformations_per_prompt
         library = list(EASIER_TRANSFORMATIONS + self.config.extra_easier) if easier else list(EQUIVALENT_TRANSFORMATIONS)

@@ -29,8 +29,9 @@ How it works:
   ignore Ctrl-C (the parent handles it), and on Linux die with the fork server, which itself
   exits when the parent dies, so no hung worker outlives a killed trainer.
 
-The process machinery is behind a small `Executor` protocol so that another backend (Ray) can be
-added without touching callers. `InlineExecutor` runs everything in the calling process: no
+The process machinery is behind a small `Executor` protocol; `RayExecutor` implements it on the
+actors of a Ray cluster (`executor="ray"` or `"ray:ADDRESS"`: the same per-item wall-clock limit,
+memory cap, timeout/crash verdicts and ordering, with workers on any node). `InlineExecutor` runs everything in the calling process: no
 timeouts, no memory cap, no isolation, but `pdb` works; use it only for debugging.
 """
 
@@ -548,6 +549,230 @@ class ProcessExecutor:
 
 
 # ----------------------------------------------------------------------------------------------
+# Ray: the same contract on the actors of a Ray cluster (one machine or many)
+
+# Seconds to wait for a TCP answer from a Ray address before saying it does not answer.
+RAY_CONNECT_TIMEOUT_S = 5.0
+
+
+class _RayWorker:
+    """Body of one Ray verifier actor: a dedicated process, like a ProcessExecutor worker.
+
+    It runs single-threaded, caps its own address space at its size after start-up plus
+    `memory_mb` (safe: the actor process does nothing else), and exits after a MemoryError so the
+    driver replaces it. Calls arrive as pickled (fn, args, with_state) blobs, as in `_worker_main`.
+    """
+
+    def __init__(self, state_blob: bytes, memory_mb: int | None) -> None:
+        _quiet_threads()
+        self.state = pickle.loads(state_blob)
+        self.memory_mb = memory_mb
+        _limit_memory(memory_mb)
+
+    def ready(self) -> int:
+        return os.getpid()
+
+    def call(self, blob: bytes) -> tuple[str, Any]:
+        try:
+            fn, args, with_state = pickle.loads(blob)
+            return "ok", (fn(self.state, *args) if with_state else fn(*args))
+        except MemoryError:
+            return "crash", f"memory limit exceeded (worker capped at +{self.memory_mb} MB)"
+        except BaseException as err:  # noqa: BLE001 - includes SystemExit from a task
+            return "error", one_line(err)
+
+
+def _ray_module() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise UserError("--executor ray needs Ray: pip install 'rungs[ray]' (or pip install ray)") from None
+    return ray
+
+
+def _check_ray_address(address: str) -> None:
+    """Fail in seconds, with one line, when nothing answers at a host:port Ray address."""
+    import socket
+
+    if address in ("auto", "local") or "://" in address and not address.startswith("ray://"):
+        return
+    hostport = address[len("ray://"):] if address.startswith("ray://") else address
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        raise UserError(f"ray:{address}: expected a Ray address HOST:PORT (e.g. ray:10.0.0.5:6379, ray:ray://head:10001) or ray:auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=RAY_CONNECT_TIMEOUT_S).close()
+    except OSError as err:
+        why = "timed out" if isinstance(err, TimeoutError) else (err.strerror or type(err).__name__)
+        raise UserError(f"ray:{address}: no Ray cluster answers there ({why} within {RAY_CONNECT_TIMEOUT_S:g} s); "
+                        "expected the address of a running Ray head node (`ray start --head` prints it)") from None
+
+
+def connect_ray(address: str | None = None) -> Any:
+    """The `ray` module, connected: the running Ray of this process if there is one (a veRL job,
+    a test), else the cluster at `address` ("HOST:PORT", "ray://HOST:PORT" or "auto"), else a new
+    local Ray on this machine (or the cluster RAY_ADDRESS names). Raises UserError in seconds when
+    the address does not answer, never hangs on it."""
+    ray = _ray_module()
+    if ray.is_initialized():
+        return ray
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address:
+        _check_ray_address(address)
+    try:
+        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, include_dashboard=False,
+                 configure_logging=False)
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        raise UserError(f"ray:{address or 'local'}: cannot connect to Ray: {one_line(err)}") from None
+    return ray
+
+
+class RayExecutor:
+    """Verifier workers as Ray actors: the `Executor` contract of `ProcessExecutor` on a Ray cluster.
+
+    Each actor is a dedicated process (scheduled anywhere in the cluster, one CPU each) holding the
+    task, capped in address space like a process worker. One item at a time per actor, so an
+    item's wall-clock limit starts when it starts; an item past its limit has its actor killed
+    (`ray.kill`) and replaced and scores `timeout`; an actor that dies (segfault, OOM killer,
+    node loss) costs its one item a `crash`; results come back in order. `workers` defaults to the
+    cluster's CPU count. Use it where verification should scale past one machine (a veRL or
+    multi-node job already running Ray), or to share one cluster's CPUs among several jobs.
+    """
+
+    def __init__(
+        self,
+        state: Any = None,
+        workers: int | None = None,
+        memory_mb: int | None = 2048,
+        address: str | None = None,
+    ) -> None:
+        if workers is not None and workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.ray = connect_ray(address)
+        self.address = address
+        self.memory_mb = memory_mb
+        cpus = int(self.ray.cluster_resources().get("CPU", 1) or 1)
+        self.workers = workers or max(1, cpus)
+        try:
+            self._state_blob = pickle.dumps(state)
+        except Exception as err:  # noqa: BLE001 - say what could not be shipped
+            raise TypeError(f"{type(state).__name__} cannot be sent to Ray workers: {one_line(err)}") from err
+        self._actor_cls = self.ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)(_RayWorker)
+        self._actors: list[Any] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self.stats: collections.Counter[str] = collections.Counter()
+
+    def _spawn(self) -> Any:
+        actor = self._actor_cls.remote(self._state_blob, self.memory_mb)
+        self.stats["started"] += 1
+        return actor
+
+    def _wait_ready(self, actors: list[Any]) -> None:
+        refs = [a.ready.remote() for a in actors]
+        try:
+            self.ray.get(refs, timeout=STARTUP_TIMEOUT_S)
+        except Exception as err:  # noqa: BLE001 - GetTimeoutError, RayActorError, ...
+            raise RuntimeError(f"Ray verifier workers could not start: {one_line(err)}; check that rungs is installed "
+                               "on every node and that the cluster has free CPUs") from None
+
+    def _kill(self, actor: Any) -> None:
+        try:
+            self.ray.kill(actor, no_restart=True)
+        except Exception:  # noqa: BLE001 - already dead
+            pass
+
+    def close(self) -> None:
+        """Kill every actor. Idempotent; leaves Ray itself running (other users may share it)."""
+        with self._lock:
+            self._closed = True
+            while self._actors:
+                self._kill(self._actors.pop())
+
+    def run(
+        self,
+        fn: Callable[..., Any],
+        args: Sequence[tuple[Any, ...]],
+        timeout_s: float | None,
+        *,
+        with_state: bool = False,
+    ) -> list[Result]:
+        """Run `fn` on every tuple of `args` on the actors; results in order, never raising for a call."""
+        ray = self.ray
+        limit = math.inf if timeout_s is None else float(timeout_s)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the verifier pool is closed")
+            results: list[Result | None] = [None] * len(args)
+            pending = collections.deque(range(len(args)))
+            new = [self._spawn() for _ in range(min(len(args), self.workers) - len(self._actors))]
+            if new:
+                self._wait_ready(new)
+                self._actors.extend(new)
+            inflight: dict[Any, tuple[int, int, float]] = {}  # ref -> (actor index, item, deadline)
+            busy: set[int] = set()
+            try:
+                while pending or inflight:
+                    for index in range(len(self._actors)):
+                        if not pending:
+                            break
+                        if index in busy:
+                            continue
+                        item = pending.popleft()
+                        try:
+                            blob = pickle.dumps((fn, args[item], with_state))
+                        except Exception as err:  # noqa: BLE001 - this item cannot be shipped
+                            results[item] = Result("error", detail=f"could not send the call to a worker: {one_line(err)}")
+                            continue
+                        inflight[self._actors[index].call.remote(blob)] = (index, item, time.monotonic() + limit)
+                        busy.add(index)
+                    if not inflight:
+                        continue
+                    wake = min(d for _, _, d in inflight.values())
+                    wait_s = None if wake == math.inf else max(0.0, wake - time.monotonic())
+                    done, _ = ray.wait(list(inflight), num_returns=1, timeout=wait_s)
+                    for ref in done:
+                        index, item, _ = inflight.pop(ref)
+                        busy.discard(index)
+                        results[item] = self._collect(ref, index)
+                    now = time.monotonic()
+                    for ref, (index, item, deadline) in list(inflight.items()):
+                        if now >= deadline and not ray.wait([ref], timeout=0)[0]:
+                            del inflight[ref]
+                            busy.discard(index)
+                            results[item] = Result("timeout", detail=f"ran past its {limit:g} s limit and was killed")
+                            self.stats["timeouts"] += 1
+                            self._replace(index)
+            except BaseException:
+                for index, _, _ in inflight.values():  # interrupted: busy actors hold stale items
+                    self._replace(index, wait=False)
+                raise
+            self.stats["items"] += len(args)
+            return results  # type: ignore[return-value]
+
+    def _collect(self, ref: Any, index: int) -> Result:
+        try:
+            status, payload = self.ray.get(ref)
+        except Exception as err:  # noqa: BLE001 - the actor died under the call (RayActorError, ...)
+            self.stats["crashes"] += 1
+            self._replace(index)
+            return Result("crash", detail=f"the Ray verifier worker died ({one_line(err)[:200]})")
+        if status == "ok":
+            return Result("ok", payload)
+        self.stats["crashes" if status == "crash" else "errors"] += 1
+        if status == "crash":  # its heap may be in any state: replace it
+            self._replace(index)
+        return Result(status, detail=payload)
+
+    def _replace(self, index: int, wait: bool = True) -> None:
+        self._kill(self._actors[index])
+        self.stats["restarts"] += 1
+        self._actors[index] = self._spawn()
+        if wait:
+            self._wait_ready([self._actors[index]])
+
+
+# ----------------------------------------------------------------------------------------------
 # The verification pool
 
 
@@ -559,7 +784,17 @@ def _task_verify_answer(task: Task, problem: Problem, answer: str) -> Verdict:
     return task.verify_answer(problem, answer)
 
 
-EXECUTORS = ("process", "inline")
+EXECUTORS = ("process", "inline", "ray", "ray:ADDRESS")
+
+
+def parse_executor(spec: str) -> tuple[str, str | None]:
+    """'process' | 'inline' | 'ray' | 'ray:ADDRESS' -> (kind, address); UserError otherwise."""
+    kind, _, address = str(spec).partition(":")
+    if kind in ("process", "inline") and not address:
+        return kind, None
+    if kind == "ray":
+        return kind, address or None
+    raise UserError(f"unknown verifier executor {spec!r}: expected one of {', '.join(EXECUTORS)}")
 
 
 class VerifierPool:
@@ -567,8 +802,9 @@ class VerifierPool:
 
     `workers`: worker processes (default: `rungs.threads.default_workers()`, one per CPU core outside a job). `timeout_s`: wall-clock limit per
     item. `memory_mb`: how far a worker's address space may grow past its size after start-up
-    (None: no cap). `executor`: "process" (default), "inline" (debugging: no isolation, no
-    timeouts), or any object implementing `Executor` built with this task as its state.
+    (None: no cap). `executor`: "process" (default), "ray" / "ray:ADDRESS" (actors on a Ray
+    cluster, same limits; `RayExecutor`), "inline" (debugging: no isolation, no timeouts), or any
+    object implementing `Executor` built with this task as its state.
     Use as a context manager, or call `close()`; closing kills and reaps every worker.
     """
 
@@ -584,12 +820,14 @@ class VerifierPool:
             raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
         self.task = task
         self.timeout_s = float(timeout_s)
-        if executor == "process":
-            self.executor: Executor = ProcessExecutor(task, workers=workers, memory_mb=memory_mb)
-        elif executor == "inline":
-            self.executor = InlineExecutor(task)
-        elif isinstance(executor, str):
-            raise UserError(f"unknown verifier executor {executor!r}: expected one of {', '.join(EXECUTORS)}")
+        if isinstance(executor, str):
+            kind, address = parse_executor(executor)
+            if kind == "process":
+                self.executor: Executor = ProcessExecutor(task, workers=workers, memory_mb=memory_mb)
+            elif kind == "inline":
+                self.executor = InlineExecutor(task)
+            else:
+                self.executor = RayExecutor(task, workers=workers, memory_mb=memory_mb, address=address)
         else:
             self.executor = executor
 
