@@ -184,24 +184,11 @@ def _batches(problems: Sequence[Problem], size: int) -> Iterator[tuple[int, list
         yield b, list(problems[start:start + size])
 
 
-def _answer_key(task: Task, problem: Problem, answer: str) -> str | None:
-    """Runs in a verifier worker: the task's answer key may parse hostile text with sympy."""
-    from rungs.strategies.base import key_str
-
-    return key_str(task.answer_key(problem, answer))
-
-
 def verify_samples(pool: Any, task: Task, problems: Sequence[Problem], completions: Sequence[Any]) -> list[Sample]:
     """Verdicts and answer keys of completions (problems[i] <-> completions[i]), in the pool."""
     verdicts = pool.verify(list(problems), [c.text for c in completions])
-    keys: list[str | None] = [None] * len(completions)
-    answers = [(i, task.extract_answer(c.text)) for i, c in enumerate(completions)]  # a linear scan, safe here
-    todo = [(i, a) for i, a in answers if a is not None]
-    if todo:
-        results = pool.executor.run(_answer_key, [(problems[i], a) for i, a in todo], pool.timeout_s, with_state=True)
-        for (i, _), result in zip(todo, results):
-            if result.ok and (result.value is None or isinstance(result.value, str)):
-                keys[i] = result.value
+    answers = [task.extract_answer(c.text) for c in completions]  # a linear scan, safe here
+    keys = pool.answer_keys(list(problems), answers)
     return [Sample.from_completion(c, v, k) for c, v, k in zip(completions, verdicts, keys)]
 
 
