@@ -119,24 +119,17 @@ class EvalResult:
 def read_records(path: Path) -> list[dict[str, Any]]:
     """Complete records of a samples.jsonl; a torn or garbled line (a crash mid-write) is dropped
     and the file is rewritten without it, so that appends start on a clean line."""
+    from rungs.data import iter_jsonl
+
     if not path.exists():
         return []
-    records, clean = [], True
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            if not line.endswith("\n"):
-                clean = False
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                clean = False
-                continue
-            if isinstance(row, dict) and {"sampler", "seed", "problem_id", "samples"} <= row.keys():
-                records.append(row)
-            else:
-                clean = False
-    if not clean:
+    records, dropped = [], []
+    for lineno, row in iter_jsonl(path, damaged="skip", dropped=dropped):
+        if isinstance(row, dict) and {"sampler", "seed", "problem_id", "samples"} <= row.keys():
+            records.append(row)
+        else:
+            dropped.append(lineno)
+    if dropped:
         atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     return records
 
