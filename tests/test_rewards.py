@@ -273,3 +273,11 @@ def test_reward_output_defaults():
     out = RewardOutput(torch.zeros(2))
     assert out.metrics == {} and out.void is None
     assert SamplingParams().temperature == 1.0
+
+
+def test_ttrl_vote_mode_is_majority_vote_on_the_test_set():
+    from rungs.pipelines.ttrl import TTRLConfig, vote_reward_funcs
+
+    config = TTRLConfig(mode="vote", vote_samples=16)
+    assert vote_reward_funcs(config, GRPOConfig(num_generations=8)) == ["majority_vote:16", "format"]
+    assert vote_reward_funcs(config, GRPOConfig(num_generations=8, reward_funcs=["self_certainty"])) == ["self_certainty"]
