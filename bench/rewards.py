@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -49,7 +48,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--grpo", action="append", default=[], metavar="KEY=VALUE", help="override a GRPO setting")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--out", default=str(HERE / "results"))
-    ap.add_argument("--only", default=None, help=argparse.SUPPRESS)  # "ARM:SEED": one run, in this process
     return ap.parse_args(argv)
 
 
@@ -110,23 +108,17 @@ def mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def run_all(args: argparse.Namespace) -> dict[str, Any]:
-    """Each (arm, seed) in a child process, one at a time (CPU is scarce); finished runs are reused."""
-    import subprocess
-
+    """Each (arm, seed) in turn, in this process (CPU is scarce: one start-up, one run at a time);
+    each finished run is saved at once and reused by a rerun, so a killed bench resumes."""
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    (out / "rewards").mkdir(parents=True, exist_ok=True)
     arms = [a for a in args.arms.split(",") if a]
     runs: dict[str, list[dict[str, Any]]] = {a: [] for a in arms}
     for arm in arms:
         for seed in range(args.seeds):
             path = out / "rewards" / f"{arm.replace(':', '_')}-seed{seed}.json"
             if not path.exists():
-                path.parent.mkdir(parents=True, exist_ok=True)
-                cmd = [sys.executable, __file__, "--only", f"{arm}@{seed}", *_forward(args)]
-                done = subprocess.run(cmd, capture_output=True, text=True)
-                if done.returncode != 0:
-                    raise SystemExit(f"{arm} seed {seed} failed:\n{done.stderr[-3000:]}")
-                path.write_text(done.stdout.strip().splitlines()[-1] + "\n")
+                path.write_text(json.dumps(run_one(args, arm, seed)) + "\n")
                 print(f"{arm} seed {seed} done", flush=True)
             runs[arm].append(json.loads(path.read_text()))
     summary = {}
@@ -138,20 +130,11 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
             "accuracy_best": mean_std([r["accuracy_best"] for r in rows if r["accuracy_best"] is not None]),
             "best_step": mean_std(best_steps) if best_steps else None,
         }
-    settings = {k: v for k, v in vars(args).items() if k != "only"}
+    settings = dict(vars(args))
     result = {"settings": settings, "grpo": vars(grpo_settings(args, arms[0], 0)), "runs": runs, "summary": summary}
     (out / "rewards.json").write_text(json.dumps(result, indent=2) + "\n")
     plot(out / "rewards.png", result)
     return result
-
-
-def _forward(args: argparse.Namespace) -> list[str]:
-    cmd = []
-    for key in ("task", "problems", "limit", "policy", "steps", "eval_steps", "vote_samples", "workers", "out"):
-        cmd += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
-    for item in args.grpo:
-        cmd += ["--grpo", item]
-    return cmd
 
 
 def plot(path: Path, result: dict[str, Any]) -> None:
@@ -194,10 +177,6 @@ def print_result(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.only is not None:
-        arm, _, seed = args.only.rpartition("@")
-        print(json.dumps(run_one(args, arm, int(seed))))
-        return 0
     print_result(run_all(args))
     return 0
 

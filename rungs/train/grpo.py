@@ -1,24 +1,28 @@
-"""The GRPO trainer: sample a group per problem, verify, compute advantages, update. Resumable.
+"""The GRPO trainer: advantages, loss, update, evaluation and checkpoints. Resumable.
 
 Why it is one readable loop rather than a subclass of a framework trainer: every policy rungs
 supports (the embedded tiny model, HF models with or without LoRA) is reached through the small
-`Policy` interface, rewards come from sandboxed verifiers, and a run must survive kill -9 at any
-moment and continue bit for bit. One step, top to bottom (`GRPOTrainer.step`):
+`Policy` interface, rewards are components (rungs/rewards), and a run must survive kill -9 at any
+moment and continue bit for bit. Sampling and scoring live in train/rollout.py; this file is the
+update. One step, top to bottom (`GRPOTrainer.step`):
 
 1. draw `prompts_per_step` problems from the sampler (seeded; its state is checkpointed, so a
    curriculum passed in as an ordering resumes where it stopped);
 2. `policy.generate(prompts, n=num_generations)` with a seed derived from (seed, step);
 3. verdicts from the `VerifierPool` (a hung or crashed verifier zeroes only its own rollout),
-   plus `format_reward_weight` * (exactly one <answer>...</answer>);
-4. group advantages; `dynamic_sampling` filters (or, DAPO-style, resamples) groups whose rewards
-   are all equal;
+   then the `reward` (default: verifier + `format_reward_weight` * format; any weighted list of
+   `reward_funcs`); `dynamic_sampling` filters (or, DAPO-style, resamples) groups whose rewards
+   are all equal (steps 1-3: `Rollouts.collect`);
+4. advantages by `advantage_estimator` (grpo: group-normalised; rloo: leave-one-out);
 5. `num_iterations` passes of `steps_per_generation` AdamW updates, each accumulated over
    micro-batches of `per_device_train_batch_size` completions, with `grpo_loss`. When the data
    is exactly on-policy (mu = 1, one update per batch) the old log-probs are the current ones
    detached (rho == 1, the gradient is the policy gradient); otherwise they are computed once,
-   without grad, before the first update;
+   without grad, before the first update; `importance_sampling_level="sequence"` is GSPO;
 6. one line of metrics (TRL's names) to events.jsonl, the rollouts to rollouts.jsonl, periodic
-   greedy evaluation, and an atomic checkpoint every `save_steps`.
+   greedy evaluation (with `eval_vote_samples`, label-free vote agreement too), an atomic
+   checkpoint every `save_steps`, RUN_DIR/best by `metric_for_best_model`, and an early stop
+   after `early_stopping_patience` evaluations without improvement.
 
     trainer = GRPOTrainer(policy, task, GRPOConfig(max_steps=100), pool, run_dir=RunDir.create("runs/x"),
                           problems=problems, eval_problems=held_out)
