@@ -139,3 +139,15 @@ def test_ladder_saves_a_reusable_tree_and_final_weights(tmp_path, task, pool):
     second = run_ladder(again, grpo(max_steps=1), policy=small_policy(task), task=task, pool=pool, echo=False)
     assert second["variants"] == summary["variants"]
     assert read_jsonl(tmp_path / "b" / "variants.jsonl") == read_jsonl(tree)
+
+
+def test_vote_mode_trains_on_majority_votes_and_reports_last_and_best(tmp_path, task, pool):
+    config = TTRLConfig(mode="vote", problems="builtin:integration-dev", limit=2, steps_vote=2, vote_samples=4,
+                        out=str(tmp_path / "v"), max_new_tokens=12)
+    summary = run_ttrl(config, grpo(eval_vote_samples=2, metric_for_best_model="eval_vote_agreement", eval_steps=1),
+                       policy=small_policy(task), task=task, pool=pool, echo=False)
+    assert summary["reward_funcs"] == ["majority_vote:4", "format"]  # --mode vote is --reward majority_vote:N
+    assert summary["steps"] == 2 and summary["best_step"] in (1, 2) and "accuracy_best" in summary
+    train = [e for e in read_jsonl(tmp_path / "v" / "events.jsonl") if e["type"] == "train"]
+    assert all("ttrl/vote_agreement" in e and "ttrl/label_accuracy" in e and "rewards/majority_vote/mean" in e for e in train)
+    assert (tmp_path / "v" / "best" / "best.json").exists()
