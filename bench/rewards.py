@@ -1,6 +1,6 @@
 """Which training signal? Every reward arm with the same GRPO budget on builtin:integration-dev.
 
-    python bench/rewards.py                                  # 6 arms x 3 seeds (about an hour on 2 busy cores)
+    python bench/rewards.py                                  # 6 arms x 3 seeds (~45 min on 2 busy cores)
     python bench/rewards.py --seeds 1 --steps 3 --limit 4    # a quick look
     python bench/rewards.py --policy tiny:PATH --task integration --problems FILE.jsonl   # your own model
 
@@ -40,10 +40,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--task", default="integration")
     ap.add_argument("--problems", default="builtin:integration-dev")
-    ap.add_argument("--limit", type=int, default=8, help="first N problems (trained on and evaluated on)")
+    ap.add_argument("--limit", type=int, default=6, help="first N problems (trained on and evaluated on)")
     ap.add_argument("--policy", default="tiny:rungs/checkpoints/tiny-integration")
-    ap.add_argument("--steps", type=int, default=12, help="GRPO steps per arm")
-    ap.add_argument("--eval-steps", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=8, help="GRPO steps per arm")
+    ap.add_argument("--eval-steps", type=int, default=4)
     ap.add_argument("--vote-samples", type=int, default=4, help="samples per problem for eval_vote_agreement")
     ap.add_argument("--grpo", action="append", default=[], metavar="KEY=VALUE", help="override a GRPO setting")
     ap.add_argument("--workers", type=int, default=1)
@@ -103,6 +103,12 @@ def run_one(args: argparse.Namespace, arm: str, seed: int) -> dict[str, Any]:
     }
 
 
+def _run_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """What a saved run must match to be reused."""
+    keys = ("task", "problems", "limit", "policy", "steps", "eval_steps", "vote_samples", "grpo")
+    return {k: getattr(args, k) for k in keys}
+
+
 def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
@@ -117,10 +123,12 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
     for arm in arms:
         for seed in range(args.seeds):
             path = out / "rewards" / f"{arm.replace(':', '_')}-seed{seed}.json"
-            if not path.exists():
-                path.write_text(json.dumps(run_one(args, arm, seed)) + "\n")
-                print(f"{arm} seed {seed} done", flush=True)
-            runs[arm].append(json.loads(path.read_text()))
+            row = json.loads(path.read_text()) if path.exists() else None
+            if row is None or row.get("settings") != _run_settings(args):  # other settings: run again
+                row = {**run_one(args, arm, seed), "settings": _run_settings(args)}
+                path.write_text(json.dumps(row) + "\n")
+                print(f"{arm} seed {seed} done ({row['seconds']:.0f} s)", flush=True)
+            runs[arm].append(row)
     summary = {}
     for arm, rows in runs.items():
         best_steps = [r["best_step"] for r in rows if r["best_step"] is not None]
