@@ -120,8 +120,8 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
     (out / "rewards").mkdir(parents=True, exist_ok=True)
     arms = [a for a in args.arms.split(",") if a]
     runs: dict[str, list[dict[str, Any]]] = {a: [] for a in arms}
-    for arm in arms:
-        for seed in range(args.seeds):
+    for seed in range(args.seeds):  # seed-major: after each seed, every arm has a run
+        for arm in arms:
             path = out / "rewards" / f"{arm.replace(':', '_')}-seed{seed}.json"
             row = json.loads(path.read_text()) if path.exists() else None
             if row is None or row.get("settings") != _run_settings(args):  # other settings: run again
