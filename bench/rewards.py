@@ -1,6 +1,6 @@
 """Which training signal? Every reward arm with the same GRPO budget on builtin:integration-dev.
 
-    python bench/rewards.py                                  # 6 arms x 3 seeds (~45 min on 2 busy cores)
+    python bench/rewards.py                                  # 6 arms x 3 seeds (4 min on an idle core, ~1 h on busy ones)
     python bench/rewards.py --seeds 1 --steps 3 --limit 4    # a quick look
     python bench/rewards.py --policy tiny:PATH --task integration --problems FILE.jsonl   # your own model
 
@@ -40,10 +40,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--task", default="integration")
     ap.add_argument("--problems", default="builtin:integration-dev")
-    ap.add_argument("--limit", type=int, default=6, help="first N problems (trained on and evaluated on)")
+    ap.add_argument("--limit", type=int, default=8, help="first N problems (trained on and evaluated on)")
     ap.add_argument("--policy", default="tiny:rungs/checkpoints/tiny-integration")
-    ap.add_argument("--steps", type=int, default=8, help="GRPO steps per arm")
-    ap.add_argument("--eval-steps", type=int, default=4)
+    ap.add_argument("--steps", type=int, default=20, help="GRPO steps per arm")
+    ap.add_argument("--eval-steps", type=int, default=5)
     ap.add_argument("--vote-samples", type=int, default=4, help="samples per problem for eval_vote_agreement")
     ap.add_argument("--grpo", action="append", default=[], metavar="KEY=VALUE", help="override a GRPO setting")
     ap.add_argument("--workers", type=int, default=1)
