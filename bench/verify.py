@@ -59,7 +59,9 @@ def plain_check(item: tuple[str, str]) -> bool:
 
 
 def load_items(path: Path, limit: int | None, seed: int) -> list[dict]:
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    from rungs.data import iter_jsonl
+
+    rows = [row for _, row in iter_jsonl(path)]
     rows = rows[:limit] if limit else rows
     rng = random.Random(seed)
     items = []

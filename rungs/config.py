@@ -23,11 +23,12 @@ from rungs.errors import UserError
 C = TypeVar("C")
 
 
-def help_field(default: Any, help: str, **kwargs: Any) -> Any:  # noqa: A002 - mirrors argparse
-    """A dataclass field with CLI help text."""
+def help_field(default: Any, help: str, aliases: tuple[str, ...] = (), **kwargs: Any) -> Any:  # noqa: A002 - mirrors argparse
+    """A dataclass field with CLI help text (and optional extra flags, e.g. ("--reward",))."""
+    metadata = {"help": help, **({"aliases": tuple(aliases)} if aliases else {})}
     if isinstance(default, (list, dict, set)):
-        return dataclasses.field(default_factory=lambda: type(default)(default), metadata={"help": help}, **kwargs)
-    return dataclasses.field(default=default, metadata={"help": help}, **kwargs)
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata, **kwargs)
+    return dataclasses.field(default=default, metadata=metadata, **kwargs)
 
 
 def _base_type(tp: Any) -> tuple[Any, bool]:
@@ -96,7 +97,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, *, skip: tuple[str
     for f in dataclasses.fields(cls):
         if f.name in skip or not f.init:
             continue
-        flag = "--" + f.name.replace("_", "-")
+        flags = ["--" + f.name.replace("_", "-"), *f.metadata.get("aliases", ())]
         help_text = f.metadata.get("help", "")
         tp, optional = _base_type(hints[f.name])
         default = f.default if f.default is not dataclasses.MISSING else (
@@ -108,14 +109,14 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, *, skip: tuple[str
         kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS,
                                   "help": f"{help_text} ({shown})".replace("%", "%%")}
         if tp is bool:
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
+            group.add_argument(*flags, action=argparse.BooleanOptionalAction, **kwargs)
         elif typing.get_origin(tp) in (list, tuple):
             (inner,) = typing.get_args(tp)[:1] or (str,)
-            group.add_argument(flag, type=_list_parser(inner), metavar="A,B,...", **kwargs)
+            group.add_argument(*flags, type=_list_parser(inner), metavar="A,B,...", **kwargs)
         elif tp in (int, float, str):
-            group.add_argument(flag, type=_value_parser(tp, optional), **kwargs)
+            group.add_argument(*flags, type=_value_parser(tp, optional), **kwargs)
         else:
-            group.add_argument(flag, type=str, **kwargs)
+            group.add_argument(*flags, type=str, **kwargs)
 
 
 def from_dict(cls: type[C], values: dict[str, Any], source: str = "config") -> C:

@@ -77,8 +77,25 @@ def row_to_problem(row: Any, where: str, index: int) -> Problem:
     return Problem(id=str(pid) if pid is not None else f"p{index}", text=text, answer=answer, meta=meta)
 
 
-def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed object) for each non-blank line; a bad line is a UserError."""
+def iter_jsonl(path: str | os.PathLike[str], damaged: str = "raise",
+               dropped: list[int] | None = None) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed object) for each non-blank line of a JSON-lines file: the one JSONL
+    reader of the package (problem files, variant trees, run logs, evaluation records).
+
+    damaged: what a bad line does --
+      "raise": a `UserError` naming the file and line (files a person wrote);
+      "stop":  ends the read (logs appended by a process that may have been killed mid-line:
+               everything after a torn line is suspect); a missing file reads as empty;
+      "skip":  the line is left out and reading goes on; a missing file reads as empty.
+    In "stop" and "skip" a last line without its newline is torn, hence bad. The numbers of the
+    bad lines are appended to `dropped` when given.
+    """
+    if damaged not in ("raise", "stop", "skip"):
+        raise ValueError(f"damaged must be raise, stop or skip, got {damaged!r}")
+    path = Path(path)
+    tolerant = damaged != "raise"
+    if tolerant and not path.exists():
+        return
     try:
         handle = open(path, "rb")  # bytes, so that a bad encoding is reported with its line
     except OSError as err:
@@ -86,15 +103,33 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
     with handle:
         for lineno, raw in enumerate(handle, start=1):
             try:
+                if tolerant and not raw.endswith(b"\n"):
+                    raise ValueError("torn line")
                 line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")  # a byte-order mark is skipped
+                if not line.strip():
+                    continue
+                row = json.loads(line)
             except UnicodeDecodeError as err:
-                raise UserError(f"{path}:{lineno}: not UTF-8 text ({err.reason} at byte {err.start + 1})") from None
-            if not line.strip():
-                continue
-            try:
-                yield lineno, json.loads(line)
+                if not tolerant:
+                    raise UserError(f"{path}:{lineno}: not UTF-8 text ({err.reason} at byte {err.start + 1})") from None
+                row = _BAD
             except json.JSONDecodeError as err:
-                raise UserError(f"{path}:{lineno}: malformed JSON ({err.msg} at column {err.colno}); expected one JSON object per line") from None
+                if not tolerant:
+                    raise UserError(f"{path}:{lineno}: malformed JSON ({err.msg} at column {err.colno}); "
+                                    "expected one JSON object per line") from None
+                row = _BAD
+            except ValueError:
+                row = _BAD
+            if row is _BAD:
+                if dropped is not None:
+                    dropped.append(lineno)
+                if damaged == "stop":
+                    return
+                continue
+            yield lineno, row
+
+
+_BAD = object()
 
 
 def load_problems(source: str | os.PathLike[str], limit: int | None = None) -> list[Problem]:

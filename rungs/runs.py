@@ -218,22 +218,11 @@ def disk_errors(where: str | os.PathLike[str], resume: str | None = None) -> Ite
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """The JSON objects of a log file; a torn last line (a kill mid-write) is skipped."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    rows = []
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            if not line.endswith("\n"):
-                break  # torn final line
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                break
-            if isinstance(row, dict):
-                rows.append(row)
-    return rows
+    """The JSON objects of a log file; a torn last line (a kill mid-write) ends it (see
+    `rungs.data.iter_jsonl`, the one JSONL reader); a missing file is empty."""
+    from rungs.data import iter_jsonl
+
+    return [row for _, row in iter_jsonl(path, damaged="stop") if isinstance(row, dict)]
 
 
 def truncate_jsonl(path: str | os.PathLike[str], max_step: int) -> int:

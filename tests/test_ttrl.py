@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from rungs.pipelines.ladder import LadderConfig, run_ladder
-from rungs.pipelines.ttrl import MajorityVoteRewarder, TTRLConfig, run_ttrl
+from rungs.pipelines.ttrl import TTRLConfig, run_ttrl
 from rungs.policies.base import SamplingParams
 from rungs.policies.tiny import TinyPolicy
 from rungs.runs import read_jsonl
@@ -98,24 +98,31 @@ def test_resume_after_a_kill_redoes_only_the_unfinished_problem(tmp_path, task, 
 
 
 def test_majority_vote_rewards_agreement_and_reports_label_accuracy(task):
+    from rungs.rewards import build_reward
+    from rungs.rewards.base import RewardBatch, RewardContext
+    from rungs.types import Completion
+
     with VerifierPool(task, executor="inline") as inline:
         policy = small_policy(task)
-        rewarder = MajorityVoteRewarder(policy, task, inline, extra_votes=0, sampling=SamplingParams())
+        rewarder = build_reward(["majority_vote"], None, RewardContext(task, policy, inline, SamplingParams()))
         p = Problem("p", "integrate(2*x, x)")
         q = Problem("q", "integrate(3*x**2, x)")
         texts = ["<answer>x**2</answer>", "<answer>x**2 + 5</answer>", "<answer>x**3</answer>", "no answer",
                  "<answer>x</answer>", "<answer>x</answer>", "<answer>x**3</answer>", "<answer>x**3+1</answer>"]
-        verdicts = rewarder.verify([p] * 4 + [q] * 4, texts)
+        problems = [p] * 4 + [q] * 4
+        out = rewarder.score(RewardBatch(problems, [Completion(t) for t in texts], inline.verify(problems, texts),
+                                         [[1]] * 8, num_generations=4))
+        verdicts = [type("V", (), {"reward": float(r)}) for r in out.rewards]
         # p: x**2 and x**2+5 are one answer (they differ by a constant) and win 2 votes to 1.
         assert [v.reward for v in verdicts[:4]] == [1.0, 1.0, 0.0, 0.0]
         # q: "x" and "x**3" tie 2-2 ... the majority is whichever Counter meets first: "x" (wrong).
         assert [v.reward for v in verdicts[4:]] == [1.0, 1.0, 0.0, 0.0]
-        metrics = rewarder.pop_metrics()
+        metrics = out.metrics
         assert metrics["ttrl/label_accuracy"] == pytest.approx(0.5)  # p's majority is right, q's is not
         assert metrics["ttrl/true_accuracy"] == pytest.approx(4 / 8)
         # p: all 4 pseudo-rewards equal the true ones; q: the wrong majority flips all 4.
         assert metrics["ttrl/reward_accuracy"] == pytest.approx(4 / 8)
-        assert rewarder.pop_metrics() == {}
+        assert metrics["rewards/majority_vote/mean"] == pytest.approx(4 / 8)
 
 
 def test_ladder_saves_a_reusable_tree_and_final_weights(tmp_path, task, pool):
@@ -132,3 +139,15 @@ def test_ladder_saves_a_reusable_tree_and_final_weights(tmp_path, task, pool):
     second = run_ladder(again, grpo(max_steps=1), policy=small_policy(task), task=task, pool=pool, echo=False)
     assert second["variants"] == summary["variants"]
     assert read_jsonl(tmp_path / "b" / "variants.jsonl") == read_jsonl(tree)
+
+
+def test_vote_mode_trains_on_majority_votes_and_reports_last_and_best(tmp_path, task, pool):
+    config = TTRLConfig(mode="vote", problems="builtin:integration-dev", limit=2, steps_vote=2, vote_samples=4,
+                        out=str(tmp_path / "v"), max_new_tokens=12)
+    summary = run_ttrl(config, grpo(eval_vote_samples=2, metric_for_best_model="eval_vote_agreement", eval_steps=1),
+                       policy=small_policy(task), task=task, pool=pool, echo=False)
+    assert summary["reward_funcs"] == ["majority_vote:4", "format"]  # --mode vote is --reward majority_vote:N
+    assert summary["steps"] == 2 and summary["best_step"] in (1, 2) and "accuracy_best" in summary
+    train = [e for e in read_jsonl(tmp_path / "v" / "events.jsonl") if e["type"] == "train"]
+    assert all("ttrl/vote_agreement" in e and "ttrl/label_accuracy" in e and "rewards/majority_vote/mean" in e for e in train)
+    assert (tmp_path / "v" / "best" / "best.json").exists()

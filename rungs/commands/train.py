@@ -6,6 +6,11 @@ examples:
   rungs train --task integration --problems train.jsonl --policy hf:Qwen/Qwen2.5-0.5B-Instruct \\
       --policy-option lora_rank=16 --beta 0.001 --loss-type dapo --epsilon-high 0.28 \\
       --dynamic-sampling filter --learning-rate 1e-5
+  rungs train --task integration --problems builtin:integration-dev --reward verifier,format --reward-weights 1,0.1
+  rungs train --task math --problems unlabelled.jsonl --policy hf:Qwen/Qwen2.5-Math-1.5B --reward self_certainty \
+      --eval-problems held_out.jsonl --eval-vote-samples 8 --metric-for-best-model eval_vote_agreement \
+      --eval-steps 10 --early-stopping-patience 3                # label-free; keeps RUN_DIR/best
+  rungs train --task integration --problems builtin:integration-dev --reward random     # a control arm
   rungs train --resume runs/countdown-grpo                      # after a crash or kill -9
   rungs train --resume runs/countdown-grpo --max-steps 400      # train an ended run further
 

@@ -5,12 +5,18 @@ examples:
   rungs ttrl --mode variants --problems builtin:integration-hard --steps 20 --policy tiny:runs/ladder-x/final
   rungs ttrl --mode vote --task math --problems test.jsonl --policy hf:Qwen/Qwen2.5-Math-1.5B \\
       --policy-option lora_rank=16 --vote-samples 64 --num-generations 32 --learning-rate 1e-6
+  rungs ttrl --mode vote --reward self_certainty --task math --problems test.jsonl   # INTUITOR on the test set
+  rungs ttrl --mode vote --eval-vote-samples 8 --metric-for-best-model eval_vote_agreement --eval-steps 5
   rungs ttrl --resume runs/ttrl-integration-20261121-120000
 
 variants mode answers each problem greedily, trains on its variant tree for up to --steps GRPO
 steps (stopping once the label-free verifier accepts the greedy answer), then rolls the weights
 back. A problem counts as solved only by its final greedy answer; "ever solved during training"
-is reported separately. vote mode trains on the whole unlabelled set with majority-vote rewards.
+is reported separately. vote mode trains on the whole unlabelled set with majority-vote rewards
+(`--reward majority_vote:N`, N = --vote-samples); another label-free --reward (self_certainty,
+neg_entropy, random, format_only) replaces it when named. With --metric-for-best-model (say the
+label-free eval_vote_agreement) the best weights are kept in RUN_DIR/best and both the last and
+the best are reported.
 """
 
 from __future__ import annotations

@@ -122,24 +122,17 @@ class EvalResult:
 def read_records(path: Path) -> list[dict[str, Any]]:
     """Complete records of a samples.jsonl; a torn or garbled line (a crash mid-write) is dropped
     and the file is rewritten without it, so that appends start on a clean line."""
+    from rungs.data import iter_jsonl
+
     if not path.exists():
         return []
-    records, clean = [], True
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            if not line.endswith("\n"):
-                clean = False
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                clean = False
-                continue
-            if isinstance(row, dict) and {"sampler", "seed", "problem_id", "samples"} <= row.keys():
-                records.append(row)
-            else:
-                clean = False
-    if not clean:
+    records, dropped = [], []
+    for lineno, row in iter_jsonl(path, damaged="skip", dropped=dropped):
+        if isinstance(row, dict) and {"sampler", "seed", "problem_id", "samples"} <= row.keys():
+            records.append(row)
+        else:
+            dropped.append(lineno)
+    if dropped:
         atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     return records
 
@@ -216,24 +209,11 @@ def _batches(problems: Sequence[Problem], size: int) -> Iterator[tuple[int, list
         yield b, list(problems[start:start + size])
 
 
-def _answer_key(task: Task, problem: Problem, answer: str) -> str | None:
-    """Runs in a verifier worker: the task's answer key may parse hostile text with sympy."""
-    from rungs.strategies.base import key_str
-
-    return key_str(task.answer_key(problem, answer))
-
-
 def verify_samples(pool: Any, task: Task, problems: Sequence[Problem], completions: Sequence[Any]) -> list[Sample]:
     """Verdicts and answer keys of completions (problems[i] <-> completions[i]), in the pool."""
     verdicts = pool.verify(list(problems), [c.text for c in completions])
-    keys: list[str | None] = [None] * len(completions)
-    answers = [(i, task.extract_answer(c.text)) for i, c in enumerate(completions)]  # a linear scan, safe here
-    todo = [(i, a) for i, a in answers if a is not None]
-    if todo:
-        results = pool.executor.run(_answer_key, [(problems[i], a) for i, a in todo], pool.timeout_s, with_state=True)
-        for (i, _), result in zip(todo, results):
-            if result.ok and (result.value is None or isinstance(result.value, str)):
-                keys[i] = result.value
+    answers = [task.extract_answer(c.text) for c in completions]  # a linear scan, safe here
+    keys = pool.answer_keys(list(problems), answers)
     return [Sample.from_completion(c, v, k) for c, v, k in zip(completions, verdicts, keys)]
 
 

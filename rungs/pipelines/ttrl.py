@@ -13,12 +13,14 @@ Two published recipes, one job (`rungs ttrl --mode variants|vote`):
   training sample on the problem itself verified correct: the LADDER paper's looser count) is
   reported separately and labelled as such.
 
-- vote (Zuo et al. 2025): label-free GRPO on the unlabelled test set. For each prompt,
-  `vote_samples` answers are drawn; the majority answer (grouped by the task's own answer
-  equivalence) is the pseudo-label; a sample's reward is 1 when its answer equals it. GRPO trains
-  on `num_generations` of them (the paper: vote on 64, train on 32). Where the true answers are
-  known (or the task verifies without labels), label accuracy (is the majority answer right?) and
-  reward accuracy (does the pseudo-reward equal the true reward?) are logged.
+- vote (Zuo et al. 2025): label-free GRPO on the unlabelled test set with the `majority_vote`
+  reward (rungs/rewards/majority_vote.py): for each prompt, `vote_samples` answers are drawn; the
+  majority answer (grouped by the task's own answer equivalence) is the pseudo-label; a sample's
+  reward is 1 when its answer equals it. GRPO trains on `num_generations` of them (the paper: vote
+  on 64, train on 32). Where the true answers are known (or the task verifies without labels),
+  label accuracy (is the majority answer right?) and reward accuracy (does the pseudo-reward equal
+  the true reward?) are logged. `--mode vote` is `--reward majority_vote:N` on the test set; other
+  label-free rewards (`--reward self_certainty`, ...) run in the same mode when named.
 
 Run directory (see rungs/runs.py): config.yaml, events.jsonl, outcomes.jsonl (variants mode: one
 row per finished problem), summary.json and plots. A killed variants-mode run resumes at problem
@@ -43,7 +45,7 @@ from rungs.config import help_field
 from rungs.errors import UserError
 from rungs.policies.base import Policy, SamplingParams
 from rungs.tasks.base import Task
-from rungs.types import Completion, Problem, Status, Verdict
+from rungs.types import Completion, Problem, Verdict
 
 MODES = ("variants", "vote")
 VARIANT_SOURCES = ("auto", "symbolic", "llm")
@@ -284,100 +286,46 @@ def summarize_variants(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 # -- vote mode --------------------------------------------------------------------------------------
 
 
-class MajorityVoteRewarder:
-    """Stands where the trainer expects a verifier pool, and rewards agreement with the majority.
-
-    The trainer passes its `num_generations` samples per problem (consecutive groups); this adds
-    `extra_votes` more samples per problem from the same policy, votes over all of them with the
-    task's answer equivalence, and returns pseudo-verdicts for the trainer's samples only. The true
-    verdicts are computed alongside (in the same sandboxed call) for logging, never for reward.
-    """
-
-    def __init__(self, policy: Policy, task: Task, pool: Any, extra_votes: int, sampling: SamplingParams) -> None:
-        self.policy = policy
-        self.task = task
-        self.pool = pool
-        self.extra_votes = extra_votes
-        self.sampling = sampling
-        self.calls = 0
-        self._metrics: dict[str, float] = {}
-
-    def verify(self, problems: Sequence[Problem], completions: Sequence[str]) -> list[Verdict]:
-        from rungs.pipelines.evaluate import verify_samples
-
-        self.calls += 1
-        groups: dict[str, list[int]] = {}
-        for i, p in enumerate(problems):
-            groups.setdefault(p.id, []).append(i)
-        unique = [problems[idx[0]] for idx in groups.values()]
-        extra: list[list[Completion]] = [[] for _ in unique]
-        if self.extra_votes > 0:
-            sampling = self.sampling.with_(seed=None if self.sampling.seed is None else self.sampling.seed + 7919 * self.calls)
-            extra = self.policy.generate([self.task.prompt(p, self.policy.prompt_style) for p in unique],
-                                         n=self.extra_votes, sampling=sampling)
-        own = verify_samples(self.pool, self.task, list(problems), [Completion(t) for t in completions])
-        more = verify_samples(self.pool, self.task, [p for p, group in zip(unique, extra) for _ in group],
-                       [c for group in extra for c in group]) if self.extra_votes else []
-        verdicts: list[Verdict | None] = [None] * len(problems)
-        label_hits, reward_hits, labelled, total = 0, 0, 0, 0
-        cursor = 0
-        for idx, group_extra in zip(groups.values(), extra):
-            votes = [own[i] for i in idx] + more[cursor:cursor + len(group_extra)]
-            cursor += len(group_extra)
-            counts = Counter(s.key for s in votes if s.key is not None)
-            majority = counts.most_common(1)[0][0] if counts else None
-            # True labels exist when the task checks itself (integration) or the row has an answer.
-            known = not self.task.needs_answer or problems[idx[0]].answer is not None
-            if known:
-                labelled += 1
-                label_hits += int(next((s.correct for s in votes if s.key == majority), False) if majority else False)
-            for i in idx:
-                sample = own[i]
-                pseudo = majority is not None and sample.key == majority
-                if known:
-                    total += 1
-                    reward_hits += int(pseudo == sample.correct)
-                verdicts[i] = Verdict(1.0 if pseudo else 0.0, Status.CORRECT if pseudo else Status.WRONG,
-                                      "agrees with the majority answer" if pseudo else "differs from the majority answer",
-                                      sample.verdict.answer)
-        self._metrics = {}
-        if labelled:
-            self._metrics = {"ttrl/label_accuracy": label_hits / labelled,
-                             "ttrl/reward_accuracy": reward_hits / max(1, total),
-                             "ttrl/true_accuracy": sum(s.correct for s in own) / len(own)}
-        return [v for v in verdicts if v is not None]
-
-    def pop_metrics(self) -> dict[str, float]:
-        metrics, self._metrics = self._metrics, {}
-        return metrics
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.pool, name)
+def vote_reward_funcs(config: TTRLConfig, grpo: Any) -> list[str]:
+    """The rewards of vote mode: `majority_vote:<vote_samples>` in place of the verifier (so the
+    default verifier,format becomes majority_vote:N,format, TTRL plus LADDER's format term);
+    rewards named explicitly with no verifier among them (self_certainty, ...) are kept as they are."""
+    vote = f"majority_vote:{max(config.vote_samples, grpo.num_generations)}"
+    return [vote if f.split(":")[0] in ("verifier", "majority_vote") else f for f in grpo.reward_funcs]
 
 
 def run_vote(config: TTRLConfig, grpo: Any, policy: Policy, task: Task, pool: Any, problems: Sequence[Problem],
              run_dir: Any, resume: bool, echo: bool = True) -> dict[str, Any]:
+    """Label-free GRPO on the test set (TTRL); the reward is `vote_reward_funcs`."""
     from rungs.train.grpo import GRPOTrainer
 
-    extra = max(0, config.vote_samples - grpo.num_generations)
-    sampling = SamplingParams(temperature=grpo.temperature, top_p=grpo.top_p, top_k=grpo.top_k,
-                              max_new_tokens=grpo.max_completion_length, seed=grpo.seed)
-    rewarder = MajorityVoteRewarder(policy, task, pool, extra, sampling)
-    vote_grpo = dataclasses.replace(grpo, max_steps=config.steps_vote, eval_on_start=False)
+    vote_grpo = dataclasses.replace(grpo, max_steps=config.steps_vote, eval_on_start=False,
+                                    reward_funcs=vote_reward_funcs(config, grpo))
     first = greedy_verdicts(policy, task, pool, problems, config.max_new_tokens)
-    trainer = GRPOTrainer(policy, task, vote_grpo, pool=rewarder, run_dir=run_dir, problems=list(problems), progress=echo)
-    trainer.train(resume_from_checkpoint=True if resume else None, write_summary=False)
+    # With metric_for_best_model (say the label-free eval_vote_agreement), the trainer evaluates on
+    # the test problems themselves -- the criterion uses no label -- and keeps RUN_DIR/best.
+    select = list(problems) if vote_grpo.metric_for_best_model else None
+    trainer = GRPOTrainer(policy, task, vote_grpo, pool=pool, run_dir=run_dir, problems=list(problems),
+                          eval_problems=select, progress=echo)
+    result = trainer.train(resume_from_checkpoint=True if resume else None, write_summary=False)
     last = greedy_verdicts(policy, task, pool, problems, config.max_new_tokens)
     n = len(problems)
-    return {
+    summary = {
         "mode": "vote",
         "problems": n,
+        "reward_funcs": list(vote_grpo.reward_funcs),
         "accuracy_before": sum(v.correct for _, v in first) / n,
         "accuracy_after": sum(v.correct for _, v in last) / n,
         "steps": trainer.step_count,
         "vote_samples": config.vote_samples,
         "train_samples": grpo.num_generations,
+        "stopped_early": result.get("stopped_early", False),
     }
+    if result.get("best"):
+        best = result["best"]
+        summary.update({"best_metric": best["metric"], "best_value": best["value"], "best_step": best["step"],
+                        "accuracy_best": best.get("eval_accuracy"), "best_path": best.get("path")})
+    return summary
 
 
 # -- the job ----------------------------------------------------------------------------------------
@@ -441,9 +389,12 @@ def print_summary(summary: dict[str, Any]) -> str:
     else:
         rows = [
             {"measure": "greedy accuracy before", "value": summary["accuracy_before"]},
-            {"measure": "greedy accuracy after TTRL", "value": summary["accuracy_after"]},
+            {"measure": "greedy accuracy after TTRL (last weights)", "value": summary["accuracy_after"]},
             {"measure": "GRPO steps", "value": summary["steps"]},
         ]
+        if summary.get("best_step") is not None:
+            rows.append({"measure": f"greedy accuracy at the best checkpoint (by {summary['best_metric']}, "
+                                    f"step {summary['best_step']})", "value": summary["accuracy_best"]})
     title = f"ttrl --mode {summary['mode']}: {summary['problems']} problems  ({summary.get('run_dir', '')})"
     return print_table(rows, ["measure", "value"], title=title)
 

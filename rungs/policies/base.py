@@ -5,7 +5,9 @@ Strategies, GRPO, LADDER and test-time RL all talk to this one interface, so a p
   log-probs of the sampled tokens under the sampling distribution (when it can give them);
 - when `trainable`: `encode_prompts` (the exact ids `generate` conditioned on), `logprobs` (a
   differentiable [B, T] tensor of log p(completion token | prefix)), `reference_logprobs` (the
-  frozen reference for the KL term), `parameters`, train/eval, snapshot/restore, save/load.
+  frozen reference for the KL term), `parameters`, train/eval, snapshot/restore, save/load;
+  optionally `token_stats` (entropy and self-certainty of the full next-token distribution, for
+  the label-free rewards) and `decode`.
 """
 
 from __future__ import annotations
@@ -64,6 +66,20 @@ class LogProbs(NamedTuple):
     entropy: Any = None
 
 
+class TokenStats(NamedTuple):
+    """Statistics of the full next-token distribution at each completion token (no grad).
+
+    mask:           [B, T] bool; True on real completion tokens
+    entropy:        [B, T] float; H(p_i) = -sum_v p_i(v) log p_i(v), nats
+    self_certainty: [B, T] float; KL(U || p_i) = -log|V| - mean_v log p_i(v) >= 0 (INTUITOR's
+                    per-token self-certainty, Zhao et al. 2025; |V| = the logits' width)
+    """
+
+    mask: Any
+    entropy: Any
+    self_certainty: Any
+
+
 class Policy(abc.ABC):
     """A language model that can be sampled, and (if `trainable`) scored and updated."""
 
@@ -84,6 +100,15 @@ class Policy(abc.ABC):
     def logprobs(self, prompt_ids: Sequence[Sequence[int]], completion_ids: Sequence[Sequence[int]], *, with_entropy: bool = False) -> LogProbs:
         """log p(completion token | prompt, earlier completion tokens) under the current weights."""
         raise NotImplementedError(f"policy {self.name!r} is not trainable")
+
+    def token_stats(self, prompt_ids: Sequence[Sequence[int]], completion_ids: Sequence[Sequence[int]]) -> TokenStats:
+        """Full-vocabulary statistics (entropy, self-certainty) at each completion token, under the
+        current weights, without grad: what the label-free rewards self_certainty and neg_entropy read."""
+        raise NotImplementedError(f"policy {self.name!r} gives no full-vocabulary statistics")
+
+    def decode(self, token_ids: Sequence[int]) -> str:
+        """The text of `token_ids` (as a completion's text is decoded from them)."""
+        raise NotImplementedError(f"policy {self.name!r} cannot decode token ids")
 
     def reference_logprobs(self, prompt_ids: Sequence[Sequence[int]], completion_ids: Sequence[Sequence[int]]) -> Any:
         """[B, T] log-probs under the frozen reference (the weights at `set_reference`; for LoRA,

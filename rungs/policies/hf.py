@@ -44,6 +44,7 @@ import copy
 import inspect
 import json
 import logging
+import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -53,7 +54,7 @@ import torch
 from torch import Tensor
 
 from rungs.errors import UserError
-from rungs.policies.base import LogProbs, Policy, SamplingParams
+from rungs.policies.base import LogProbs, Policy, SamplingParams, TokenStats
 from rungs.types import Completion
 
 log = logging.getLogger(__name__)
@@ -811,6 +812,44 @@ class HFPolicy(Policy):
         and the same gradients: the prompt pass is part of the graph, so under LoRA the adapter's
         effect on the prompt's keys and values is trained as before.
         """
+        hidden, head, comp, comp_mask = self._hidden_and_head(model, prompt_ids, completion_ids)
+        batch, t_len = comp.shape
+        chunk = chunk_size_for(self.vocab_size, self.chunk_bytes)
+        flat_lp, flat_ent = selective_log_softmax(hidden[comp_mask], head, comp[comp_mask], chunk_size=chunk,
+                                                  with_entropy=with_entropy)  # [N]
+        logprobs = torch.zeros((batch, t_len), dtype=torch.float32, device=self._device).masked_scatter(comp_mask, flat_lp)
+        entropy = None
+        if with_entropy:
+            entropy = torch.zeros((batch, t_len), dtype=torch.float32, device=self._device).masked_scatter(comp_mask, flat_ent)
+        return LogProbs(logprobs, comp_mask, entropy)
+
+    def token_stats(self, prompt_ids: Sequence[Sequence[int]], completion_ids: Sequence[Sequence[int]]) -> TokenStats:
+        """Entropy and self-certainty [B, T] at each completion token, a chunk of positions at a time
+        (never [B, T, V]): H = lse - sum p * logits, KL(U || p) = lse - mean(logits) - log V."""
+        with torch.no_grad():
+            hidden, head, comp, comp_mask = self._hidden_and_head(self.model, prompt_ids, completion_ids)
+            flat = hidden[comp_mask]  # [N, H or V]
+            chunk = chunk_size_for(self.vocab_size, self.chunk_bytes)
+            ents, certs = [], []
+            for s in range(0, flat.shape[0], chunk):
+                logits = head(flat[s:s + chunk]).float()  # [c, V]
+                lse = torch.logsumexp(logits, dim=-1)  # [c]
+                ents.append(lse - (logits * (logits - lse[:, None]).exp()).sum(-1))
+                certs.append(lse - logits.mean(-1) - math.log(logits.shape[-1]))
+            zeros = torch.zeros(comp.shape, dtype=torch.float32, device=self._device)  # [B, T]
+            if ents:
+                entropy = zeros.masked_scatter(comp_mask, torch.cat(ents))
+                certainty = zeros.clone().masked_scatter(comp_mask, torch.cat(certs))
+            else:
+                entropy, certainty = zeros, zeros.clone()
+        return TokenStats(comp_mask, entropy, certainty)
+
+    def decode(self, token_ids: Sequence[int]) -> str:
+        return self._decode(token_ids)
+
+    def _hidden_and_head(self, model: torch.nn.Module, prompt_ids: Sequence[Sequence[int]],
+                         completion_ids: Sequence[Sequence[int]]) -> tuple[Tensor, Any, Tensor, Tensor]:
+        """(hidden [B, T, H or V], head (hidden -> logits), completion ids [B, T], mask [B, T])."""
         if len(prompt_ids) != len(completion_ids):
             raise ValueError(f"{len(prompt_ids)} prompts but {len(completion_ids)} completions")
         if any(len(p) == 0 for p in prompt_ids):
@@ -837,14 +876,7 @@ class HFPolicy(Policy):
         else:
             def head(x: Tensor) -> Tensor:  # the hidden states are already logits
                 return x
-        chunk = chunk_size_for(self.vocab_size, self.chunk_bytes)
-        flat_lp, flat_ent = selective_log_softmax(hidden[comp_mask], head, comp[comp_mask], chunk_size=chunk,
-                                                  with_entropy=with_entropy)  # [N]
-        logprobs = torch.zeros((batch, t_len), dtype=torch.float32, device=self._device).masked_scatter(comp_mask, flat_lp)
-        entropy = None
-        if with_entropy:
-            entropy = torch.zeros((batch, t_len), dtype=torch.float32, device=self._device).masked_scatter(comp_mask, flat_ent)
-        return LogProbs(logprobs, comp_mask, entropy)
+        return hidden, head, comp, comp_mask
 
     def _run(self, base: Any, ids: Tensor, attn: Tensor, positions: Tensor, keep: int,
              cache: Any = None, use_cache: bool = False) -> Any:

@@ -22,22 +22,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from rungs.policies.base import Policy, SamplingParams
-from rungs.types import Completion, Verdict
-
-
-def key_str(key: Hashable | None) -> str | None:
-    """A task's answer key as a stable string (None stays None): equal keys give equal strings.
-
-    Strings pass through; tuples and lists are rendered element by element; sets are sorted first
-    so that the string does not depend on hash randomisation between processes.
-    """
-    if key is None or isinstance(key, str):
-        return key
-    if isinstance(key, (tuple, list)):
-        return "(" + ", ".join(str(key_str(k)) for k in key) + ")"
-    if isinstance(key, (set, frozenset)):
-        return "{" + ", ".join(sorted(str(key_str(k)) for k in key)) + "}"
-    return repr(key)
+from rungs.types import Completion, Verdict, key_str
 
 
 @dataclass(frozen=True)

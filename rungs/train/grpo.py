@@ -1,24 +1,28 @@
-"""The GRPO trainer: sample a group per problem, verify, compute advantages, update. Resumable.
+"""The GRPO trainer: advantages, loss, update, evaluation and checkpoints. Resumable.
 
 Why it is one readable loop rather than a subclass of a framework trainer: every policy rungs
 supports (the embedded tiny model, HF models with or without LoRA) is reached through the small
-`Policy` interface, rewards come from sandboxed verifiers, and a run must survive kill -9 at any
-moment and continue bit for bit. One step, top to bottom (`GRPOTrainer.step`):
+`Policy` interface, rewards are components (rungs/rewards), and a run must survive kill -9 at any
+moment and continue bit for bit. Sampling and scoring live in train/rollout.py; this file is the
+update. One step, top to bottom (`GRPOTrainer.step`):
 
 1. draw `prompts_per_step` problems from the sampler (seeded; its state is checkpointed, so a
    curriculum passed in as an ordering resumes where it stopped);
 2. `policy.generate(prompts, n=num_generations)` with a seed derived from (seed, step);
 3. verdicts from the `VerifierPool` (a hung or crashed verifier zeroes only its own rollout),
-   plus `format_reward_weight` * (exactly one <answer>...</answer>);
-4. group advantages; `dynamic_sampling` filters (or, DAPO-style, resamples) groups whose rewards
-   are all equal;
+   then the `reward` (default: verifier + `format_reward_weight` * format; any weighted list of
+   `reward_funcs`); `dynamic_sampling` filters (or, DAPO-style, resamples) groups whose rewards
+   are all equal (steps 1-3: `Rollouts.collect`);
+4. advantages by `advantage_estimator` (grpo: group-normalised; rloo: leave-one-out);
 5. `num_iterations` passes of `steps_per_generation` AdamW updates, each accumulated over
    micro-batches of `per_device_train_batch_size` completions, with `grpo_loss`. When the data
    is exactly on-policy (mu = 1, one update per batch) the old log-probs are the current ones
    detached (rho == 1, the gradient is the policy gradient); otherwise they are computed once,
-   without grad, before the first update;
+   without grad, before the first update; `importance_sampling_level="sequence"` is GSPO;
 6. one line of metrics (TRL's names) to events.jsonl, the rollouts to rollouts.jsonl, periodic
-   greedy evaluation, and an atomic checkpoint every `save_steps`.
+   greedy evaluation (with `eval_vote_samples`, label-free vote agreement too), an atomic
+   checkpoint every `save_steps`, RUN_DIR/best by `metric_for_best_model`, and an early stop
+   after `early_stopping_patience` evaluations without improvement.
 
     trainer = GRPOTrainer(policy, task, GRPOConfig(max_steps=100), pool, run_dir=RunDir.create("runs/x"),
                           problems=problems, eval_problems=held_out)
@@ -33,7 +37,6 @@ on_train_end) see each step as it happens.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import random
@@ -41,106 +44,40 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 import torch
 
 from rungs.errors import UserError
 from rungs.policies.base import Policy, SamplingParams
+from rungs.rewards import build_reward
+from rungs.rewards.base import Reward, RewardContext
+from rungs.rewards.format import format_reward
+from rungs.rewards.verifier import VERIFIER_FAILURES
 from rungs.runs import RunDir
 from rungs.tasks.base import Task
+from rungs.train.advantages import ADVANTAGES
 from rungs.train.grpo_config import GRPOConfig
-from rungs.train.grpo_loss import completion_mask, group_advantages, grpo_loss, length_metrics, reward_metrics
-from rungs.types import Completion, Problem, Status, Verdict
-from rungs.verify.extract import ANSWER_CLOSE, ANSWER_OPEN
+from rungs.train.grpo_loss import completion_mask, grpo_loss, length_metrics, reward_metrics
+from rungs.train.rollout import (
+    Batch,
+    EpochSampler,
+    ProblemSampler,
+    Rollouts,
+    derive_seed,
+    merged_reward_metrics,
+    zero_std_groups,
+)
+from rungs.types import Completion, Problem, Verdict
 
 DEFAULT_LEARNING_RATE = 1e-6  # TRL's default, used when the policy does not name its own
 STATE_FILE = "trainer_state.json"
 TENSOR_STATE_FILE = "trainer_state.pt"
 POLICY_DIR = "policy"
-# Verdicts that say the verifier failed, not the model: such a rollout gets no reward at all.
-VERIFIER_FAILURES = (Status.TIMEOUT, Status.CRASH, Status.ERROR)
-
-
-# -- problem samplers ---------------------------------------------------------------------------
-
-class ProblemSampler(Protocol):
-    """Where a trainer's problems come from. LADDER passes curricula (easiest-first orderings).
-
-    `state_dict` must be small and JSON-serialisable: it is stored in every checkpoint so that a
-    resumed run draws exactly the problems an uninterrupted one would have.
-    """
-
-    def sample(self, k: int) -> list[Problem]: ...
-
-    def state_dict(self) -> dict[str, Any]: ...
-
-    def load_state_dict(self, state: dict[str, Any]) -> None: ...
-
-
-class EpochSampler:
-    """Every problem once per epoch, in a seeded shuffle per epoch, or in the given order
-    (`shuffle=False`: a curriculum ordering, cycled). The state is (epoch, position)."""
-
-    def __init__(self, problems: Sequence[Problem], seed: int = 0, shuffle: bool = True) -> None:
-        if not problems:
-            raise UserError("no problems to train on; expected at least one problem")
-        self.problems = list(problems)
-        self.seed = seed
-        self.shuffle = shuffle
-        self.epoch = 0
-        self.position = 0
-        self._order = self._make_order()
-
-    def __len__(self) -> int:
-        return len(self.problems)
-
-    def _make_order(self) -> list[int]:
-        order = list(range(len(self.problems)))
-        if self.shuffle:
-            random.Random(f"{self.seed}:{self.epoch}").shuffle(order)
-        return order
-
-    def sample(self, k: int) -> list[Problem]:
-        out = []
-        while len(out) < k:
-            if self.position >= len(self._order):
-                self.epoch += 1
-                self.position = 0
-                self._order = self._make_order()
-            out.append(self.problems[self._order[self.position]])
-            self.position += 1
-        return out
-
-    @property
-    def epochs_done(self) -> float:
-        return self.epoch + self.position / len(self.problems)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "position": self.position, "num_problems": len(self.problems)}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("num_problems", len(self.problems)) != len(self.problems):
-            raise UserError(f"the checkpoint was trained on {state['num_problems']} problems, "
-                            f"but {len(self.problems)} were given; resume with the same problem file")
-        self.epoch, self.position = int(state["epoch"]), int(state["position"])
-        self._order = self._make_order()
-
-
-# -- small helpers ---------------------------------------------------------------------------
-
-def derive_seed(*parts: Any) -> int:
-    """A 63-bit seed from any parts, stable across processes and Python versions."""
-    digest = hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") >> 1
-
-
-def format_reward(text: str) -> float:
-    """1.0 when the completion holds exactly one well-formed, non-empty <answer>...</answer>."""
-    if text.count(ANSWER_OPEN) != 1 or text.count(ANSWER_CLOSE) != 1:
-        return 0.0
-    start, end = text.index(ANSWER_OPEN), text.index(ANSWER_CLOSE)
-    return 1.0 if start < end and text[start + len(ANSWER_OPEN):end].strip() else 0.0
+BEST_DIR = "best"  # RUN_DIR/best: the policy at the best metric_for_best_model
+# Re-exported: these lived here before the trainer was split (train/rollout.py, rungs/rewards).
+__all__ = ["VERIFIER_FAILURES", "Batch", "EpochSampler", "GRPOTrainer", "ProblemSampler", "derive_seed",
+           "format_reward", "lr_factor", "summarize"]
 
 
 def lr_factor(step: int, total_steps: int, warmup: int, schedule: str) -> float:
@@ -162,36 +99,9 @@ def resolve_learning_rate(config: GRPOConfig, policy: Policy) -> float:
     return float(getattr(policy, "default_learning_rate", None) or DEFAULT_LEARNING_RATE)
 
 
-class Batch(NamedTuple):
-    """One step's verified samples, flattened group by group (B = groups * G)."""
-
-    problems: list[Problem]  # [B] (each problem repeated G times)
-    prompt_ids: list[list[int]]  # [B]
-    completions: list[Completion]  # [B]
-    verdicts: list[Verdict]  # [B]
-    rewards: torch.Tensor  # [B] float: verifier reward + format term
-    format_rewards: torch.Tensor  # [B] float
-
-
 class StepResult(NamedTuple):
     step: int
     metrics: dict[str, float]
-
-
-def _concat(batches: list[Batch]) -> Batch:
-    if len(batches) == 1:
-        return batches[0]
-    return Batch(
-        [p for b in batches for p in b.problems], [x for b in batches for x in b.prompt_ids],
-        [c for b in batches for c in b.completions], [v for b in batches for v in b.verdicts],
-        torch.cat([b.rewards for b in batches]), torch.cat([b.format_rewards for b in batches]))
-
-
-def _select(batch: Batch, rows: list[int]) -> Batch:
-    index = torch.tensor(rows, dtype=torch.long)
-    return Batch([batch.problems[i] for i in rows], [batch.prompt_ids[i] for i in rows],
-                 [batch.completions[i] for i in rows], [batch.verdicts[i] for i in rows],
-                 batch.rewards[index], batch.format_rewards[index])
 
 
 # -- the trainer ---------------------------------------------------------------------------------
@@ -204,6 +114,8 @@ class GRPOTrainer:
     config:        `GRPOConfig`
     pool:          a `VerifierPool` (anything with `verify(problems, completions) -> list[Verdict]`);
                    None builds one for `task` and closes it at the end of `train`
+    reward:        a `rungs.rewards.Reward` scoring each batch; None builds `config.reward_funcs`
+                   weighted by `config.reward_weights` (default: verifier + 0.1 * format)
     run_dir:       a `RunDir` for events, rollouts and checkpoints; None keeps everything in memory
     problems:      the training problems, or a `ProblemSampler` (curricula); the default
                    sampler shuffles once per epoch from `config.seed`
@@ -224,6 +136,7 @@ class GRPOTrainer:
         eval_problems: Sequence[Problem] | None = None,
         callbacks: Iterable[Any] = (),
         progress: bool = True,
+        reward: Reward | None = None,
     ) -> None:
         if not policy.trainable:
             raise UserError(f"policy {policy.name!r} cannot be trained (it gives no log-probs); "
@@ -247,6 +160,19 @@ class GRPOTrainer:
         self._scheduler: torch.optim.lr_scheduler.LambdaLR | None = None
         self._total_steps = self._compute_total_steps()
         self._reference_set = False
+        self._own_reward = reward is None
+        self.reward = reward if reward is not None else self._build_reward()
+        self.rollouts = Rollouts(policy, task, self.config, lambda: self.pool, self.reward)
+        self.best: dict[str, Any] | None = None  # {"step", "metric", "value"} of the best evaluation so far
+        self._bad_evals = 0  # evaluations since the best one (early stopping)
+        self.stopped_early = False
+
+    def _build_reward(self) -> Reward:
+        cfg = self.config
+        sampling = SamplingParams(temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
+                                  max_new_tokens=cfg.max_completion_length, seed=cfg.seed)
+        context = RewardContext(self.task, self.policy, lambda: self.pool, sampling, cfg.micro_batch_size)
+        return build_reward(cfg.reward_funcs, cfg.reward_weights, context, cfg.format_reward_weight)
 
     # -- setup -------------------------------------------------------------------------------------
     def _compute_total_steps(self) -> int:
@@ -312,6 +238,8 @@ class GRPOTrainer:
                    directory / TENSOR_STATE_FILE)
         state = {"step": self.step_count, "total_steps": self._total_steps,
                  "sampler": self.sampler.state_dict(), "learning_rate": self.config.learning_rate}
+        if self.config.metric_for_best_model:
+            state.update(best=self.best, bad_evals=self._bad_evals, stopped_early=self.stopped_early)
         (directory / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
 
     def _load_state(self, directory: Path) -> None:
@@ -325,6 +253,9 @@ class GRPOTrainer:
             torch.cuda.set_rng_state_all(tensors["rng"]["cuda"])
         self.sampler.load_state_dict(state["sampler"])
         self.step_count = int(state["step"])
+        self.best = state.get("best")
+        self._bad_evals = int(state.get("bad_evals", 0))
+        self.stopped_early = bool(state.get("stopped_early", False))
 
     def save_checkpoint(self) -> Path | None:
         """Write checkpoints/step-N atomically (a no-op without a run directory)."""
@@ -335,15 +266,14 @@ class GRPOTrainer:
         self._callback("on_save", self.step_count, path)
         return path
 
-    # -- rollouts ----------------------------------------------------------------------------------
+    # -- rollouts (train/rollout.py) ----------------------------------------------------------------
     def _sampling(self, attempt: int) -> SamplingParams:
-        cfg = self.config
-        return SamplingParams(temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
-                              max_new_tokens=cfg.max_completion_length,
-                              seed=derive_seed(cfg.seed, "rollout", self.step_count, attempt))
+        return self.rollouts.sampling(self.step_count, attempt)
 
     def _score(self, problems: list[Problem], completions: list[Completion]) -> tuple[list[Verdict], torch.Tensor, torch.Tensor]:
-        verdicts = self.pool.verify(problems, [c.text for c in completions])
+        """(verdicts, verifier reward + format term, format term) -- the evaluation's reward, which
+        is the verifier's whatever the training reward is (failed verifications score 0)."""
+        verdicts = self.rollouts.verify(problems, completions)
         fmt = torch.tensor([format_reward(c.text) for c in completions], dtype=torch.float32)  # [B]
         base = torch.tensor([v.reward for v in verdicts], dtype=torch.float32)  # [B]
         ok = torch.tensor([v.status not in VERIFIER_FAILURES for v in verdicts])  # [B] bool
@@ -351,67 +281,22 @@ class GRPOTrainer:
         return verdicts, rewards, fmt
 
     def generate_batch(self, problems: list[Problem], attempt: int = 0, timings: dict[str, float] | None = None) -> Batch:
-        """Sample `num_generations` completions per problem and score them."""
-        G = self.config.num_generations
-        prompts = [self.task.prompt(p, self.policy.prompt_style) for p in problems]
-        t0 = time.perf_counter()
-        self.policy.eval()  # safe: nn.Module/Policy.eval(), inference mode; not Python's eval
-        with torch.no_grad():
-            groups = self.policy.generate(prompts, n=G, sampling=self._sampling(attempt))
-        t1 = time.perf_counter()
-        prompt_ids = self.policy.encode_prompts(prompts)
-        flat_problems = [p for p in problems for _ in range(G)]
-        flat_prompt_ids = [ids for ids in prompt_ids for _ in range(G)]
-        completions = [c for group in groups for c in group]
-        if len(completions) != len(flat_problems):
-            raise RuntimeError(f"policy {self.policy.name!r} returned {len(completions)} completions, "
-                               f"expected {len(problems)} x {G}")
-        verdicts, rewards, fmt = self._score(flat_problems, completions)
-        if timings is not None:
-            timings["time/generate"] = timings.get("time/generate", 0.0) + t1 - t0
-            timings["time/verify"] = timings.get("time/verify", 0.0) + time.perf_counter() - t1
-        return Batch(flat_problems, flat_prompt_ids, completions, verdicts, rewards, fmt)
+        """Sample `num_generations` completions per problem and score them with the reward."""
+        return self.rollouts.generate(problems, self.step_count, attempt, timings)
 
     def _collect(self, timings: dict[str, float]) -> tuple[Batch, Batch, torch.Tensor]:
         """(every generated sample, the samples to learn from, their advantages [B'])."""
         cfg = self.config
-        G = cfg.num_generations
-        generated = [self._observed(self.generate_batch(self.sampler.sample(cfg.prompts_per_step), 0, timings))]
-        if cfg.dynamic_sampling == "resample":
-            for attempt in range(1, cfg.dynamic_sampling_max_tries + 1):
-                informative = sum(int(not z) for z in self._zero_std(_concat(generated)).view(-1, G)[:, 0])
-                if informative >= cfg.prompts_per_step:
-                    break
-                generated.append(self._observed(
-                    self.generate_batch(self.sampler.sample(cfg.prompts_per_step), attempt, timings)))
-        everything = _concat(generated)
-        if cfg.dynamic_sampling == "off":
-            keep = everything
-        else:
-            zero = self._zero_std(everything).view(-1, G)[:, 0]  # [groups]
-            groups = [g for g in range(len(zero)) if not zero[g]][: cfg.prompts_per_step]
-            keep = _select(everything, [g * G + j for g in groups for j in range(G)])
+        everything, keep = self.rollouts.collect(self.sampler, self.step_count, timings)
         if not keep.completions:
             return everything, keep, torch.zeros(0)
-        adv = group_advantages(keep.rewards, G, cfg.scale_rewards).advantages  # [B']
+        estimator = ADVANTAGES.get(cfg.advantage_estimator)
+        adv = estimator(keep.rewards, cfg.num_generations, cfg.scale_rewards).advantages  # [B']
         return everything, keep, adv
 
-    def _observed(self, batch: Batch) -> Batch:
-        """Tell a sampler that tracks solve rates (a `SolveRateCurriculum`) what this batch solved."""
-        observe = getattr(self.sampler, "observe", None)
-        if observe is not None:
-            observe(batch.problems, [v.correct for v in batch.verdicts])
-        return batch
-
     def _zero_std(self, batch: Batch) -> torch.Tensor:
-        """[B] bool: the completion's group has equal *verifier* rewards (DAPO filters on accuracy).
-
-        The format term is left out on purpose: in a group where every answer is wrong and one is
-        malformed, it is the only variance, and group scaling blows its 0.1 up to advantages of
-        order one, so counting such groups as informative trained the model on format noise.
-        """
-        verifier = torch.tensor([v.reward for v in batch.verdicts], dtype=torch.float32)  # [B]
-        return group_advantages(verifier, self.config.num_generations, "group").zero_std
+        """[B] bool: the row's group has equal rewards without shaping terms (DAPO filters on accuracy)."""
+        return zero_std_groups(batch.signal, self.config.num_generations).repeat_interleave(self.config.num_generations)
 
     # -- the update ----------------------------------------------------------------------------------
     def _micro_batches(self, rows: int) -> list[list[list[int]]]:
@@ -473,7 +358,8 @@ class GRPOTrainer:
                         logps, old_lp, advantages[rows], mask, ref.get((m, u)),
                         epsilon_low=cfg.epsilon_low, epsilon_high=cfg.epsilon_upper, beta=cfg.beta,
                         loss_type=cfg.loss_type, max_completion_length=cfg.max_completion_length,
-                        num_sequences=len(rows_all), num_tokens=n_tokens, entropy=lp.entropy)
+                        num_sequences=len(rows_all), num_tokens=n_tokens, entropy=lp.entropy,
+                        importance_sampling_level=cfg.importance_sampling_level, num_micro_batches=len(mini))
                     out.loss.backward()
                     step_loss += float(out.loss.detach())
                     for key, value in out.metrics.items():
@@ -522,13 +408,13 @@ class GRPOTrainer:
         metrics: dict[str, float] = {}
         metrics.update(reward_metrics(everything.rewards, zero_std))
         metrics["accuracy"] = sum(v.correct for v in everything.verdicts) / len(everything.verdicts)
-        metrics["rewards/format/mean"] = float(everything.format_rewards.mean())
+        metrics.update(merged_reward_metrics(everything))  # rewards/<name>/mean, /std and each reward's own
+        metrics.setdefault("rewards/format/mean", float(everything.format_rewards.mean()))
+        metrics.update(answer_metrics(self.task, everything.completions, cfg.num_generations))
         metrics.update(length_metrics(lengths, truncated))
         metrics["verifier/failures"] = float(sum(v.status in VERIFIER_FAILURES for v in everything.verdicts))
         metrics["num_groups"] = float(len(everything.completions) // cfg.num_generations)
         metrics["num_groups_used"] = float(len(keep.completions) // cfg.num_generations)
-        if hasattr(self._pool, "pop_metrics"):  # a rewarder with metrics of its own (TTRL's vote)
-            metrics.update(self._pool.pop_metrics())
         t_update = time.perf_counter()
         if keep.completions:
             metrics.update(self._update(keep, advantages))
@@ -601,12 +487,90 @@ class GRPOTrainer:
             "eval_reward": float(rewards.mean()),
             "eval_mean_length": sum(c.num_tokens for c in completions) / len(completions),
             "eval_format": float(fmt.mean()),
-            "eval_runtime": time.perf_counter() - t0,
         }
+        if cfg.eval_vote_samples:
+            metrics.update(self._vote_metrics(problems))
+        metrics["eval_runtime"] = time.perf_counter() - t0
         batch = Batch(problems, [], completions, verdicts, rewards, fmt)
         self._log(self.step_count, "eval", metrics, self._rollout_rows(self.step_count, "eval", batch))
+        self._track_best(metrics)
         self._callback("on_evaluate", self.step_count, metrics)
         return metrics
+
+    def _vote_metrics(self, problems: list[Problem]) -> dict[str, float]:
+        """Label-free signals of `eval_vote_samples` samples per problem (training temperature):
+        eval_vote_agreement (mean share of the majority answer, by the task's answer equivalence),
+        eval_answer_entropy (mean entropy of the answer distribution, nats; no answer counts as
+        one more answer) and, where correctness is known, eval_maj_accuracy (maj@N)."""
+        from collections import Counter
+
+        cfg = self.config
+        n = cfg.eval_vote_samples
+        sampling = SamplingParams(temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
+                                  max_new_tokens=cfg.max_completion_length,
+                                  seed=derive_seed(cfg.seed, "eval_vote", self.step_count))
+        prompts = [self.task.prompt(p, self.policy.prompt_style) for p in problems]
+        self.policy.eval()  # safe: nn.Module/Policy.eval(), inference mode; not Python's eval
+        with torch.no_grad():
+            groups = self.policy.generate(prompts, n=n, sampling=sampling)
+        flat = [c for g in groups for c in g]
+        flat_problems = [p for p in problems for _ in range(n)]
+        keys = self.pool.answer_keys(flat_problems, [self.task.extract_answer(c.text) for c in flat])
+        known = [not self.task.needs_answer or p.answer is not None for p in problems]
+        verdicts = self.rollouts.verify(flat_problems, flat) if any(known) else []
+        agreement, entropy, maj = [], [], []
+        for g in range(len(problems)):
+            group = keys[g * n:(g + 1) * n]
+            counts = Counter(k if k is not None else "\0none" for k in group)
+            voted = Counter(k for k in group if k is not None)
+            top = voted.most_common(1)[0] if voted else None
+            agreement.append(top[1] / n if top else 0.0)
+            entropy.append(-sum(c / n * math.log(c / n) for c in counts.values()))
+            if known[g] and top is not None:
+                winner = next(i for i, k in enumerate(group) if k == top[0])
+                maj.append(float(verdicts[g * n + winner].correct))
+            elif known[g]:
+                maj.append(0.0)
+        out = {"eval_vote_agreement": sum(agreement) / len(agreement), "eval_answer_entropy": sum(entropy) / len(entropy)}
+        if maj:
+            out["eval_maj_accuracy"] = sum(maj) / len(maj)
+        return out
+
+    # -- model selection and early stopping -------------------------------------------------------------
+    def _track_best(self, metrics: dict[str, float]) -> None:
+        """After an evaluation: keep RUN_DIR/best when `metric_for_best_model` improved; count
+        evaluations without improvement for `early_stopping_patience`."""
+        cfg = self.config
+        name = cfg.metric_for_best_model
+        if not name:
+            return
+        if name not in metrics:
+            raise UserError(f"GRPOConfig.metric_for_best_model = {name!r}: the evaluation logged no such metric; "
+                            f"expected one of {', '.join(sorted(metrics))} (eval_vote_agreement needs eval_vote_samples >= 2)")
+        value = float(metrics[name])
+        better = self.best is None or (value > self.best["value"] if cfg.greater_is_better else value < self.best["value"])
+        if better:
+            self.best = {"step": self.step_count, "metric": name, "value": value,
+                         **{k: v for k, v in metrics.items() if k.startswith("eval_") and k != "eval_runtime"}}
+            self._bad_evals = 0
+            if self.run_dir is not None:
+                best_dir = self.run_dir.path / BEST_DIR
+                tmp = self.run_dir.path / (BEST_DIR + ".tmp")
+                import shutil
+
+                old = self.run_dir.path / (BEST_DIR + ".old")
+                for stale in (tmp, old):
+                    shutil.rmtree(stale, ignore_errors=True)
+                self.policy.save(str(tmp))
+                (tmp / "best.json").write_text(json.dumps(self.best, indent=2) + "\n", encoding="utf-8")
+                if best_dir.exists():
+                    best_dir.rename(old)  # a kill from here on leaves best.old, never a half-written best
+                tmp.rename(best_dir)
+                shutil.rmtree(old, ignore_errors=True)
+        else:
+            self._bad_evals += 1
+            if cfg.early_stopping_patience and self._bad_evals >= cfg.early_stopping_patience:
+                self.stopped_early = True
 
     # -- the loop ------------------------------------------------------------------------------------
     def train(self, resume_from_checkpoint: bool | str | Path | None = None, *, write_summary: bool = True) -> dict[str, Any]:
@@ -630,6 +594,8 @@ class GRPOTrainer:
         finally:
             if self.run_dir is not None:
                 self.run_dir.close()
+            if self._own_reward:
+                self.reward.close()
             if self._own_pool and self._pool is not None:
                 self._pool.close()
                 self._pool = None
@@ -655,13 +621,16 @@ class GRPOTrainer:
         last_eval: dict[str, float] = {}
         try:
             for _ in range(k):
+                if self.stopped_early and final:
+                    break  # resumed after an early stop: nothing more to do
                 result = self.step()
                 results.append(result)
                 step, m = result
                 last_step = final and step >= self._total_steps
                 if self.eval_problems and ((cfg.eval_steps and step % cfg.eval_steps == 0) or last_step):
                     last_eval = self.evaluate()
-                if self.run_dir is not None and ((cfg.save_steps and step % cfg.save_steps == 0) or last_step):
+                stop = self.stopped_early and not last_step
+                if self.run_dir is not None and ((cfg.save_steps and step % cfg.save_steps == 0) or last_step or stop):
                     self.save_checkpoint()
                 if bar is not None:
                     postfix = {"reward": f"{m['reward']:.3f}", "acc": f"{m['accuracy']:.2f}"}
@@ -672,6 +641,13 @@ class GRPOTrainer:
                 # A metrics line every logging_steps, with or without a bar (a job's trainer: one with a run directory).
                 if step % cfg.logging_steps == 0 and (bar is not None or self.run_dir is not None):
                     (bar.write if bar is not None else print)(format_metrics(step, m))
+                if stop:
+                    message = (f"early stop at step {step}: {cfg.metric_for_best_model} has not improved for "
+                               f"{cfg.early_stopping_patience} evaluations (best {self.best['value']:.4g} at step {self.best['step']})")
+                    if bar is not None:
+                        bar.write(message)
+                    self._log(step, "early_stop", {"best_step": float(self.best["step"]), "best_value": self.best["value"]}, [])
+                    break
         finally:
             if bar is not None:
                 bar.close()
@@ -692,8 +668,34 @@ class GRPOTrainer:
         return path
 
     def summary(self) -> dict[str, Any]:
-        return summarize(self.history, total_steps=self._total_steps,
-                         run_dir=str(self.run_dir.path) if self.run_dir is not None else None)
+        out = summarize(self.history, total_steps=self._total_steps,
+                        run_dir=str(self.run_dir.path) if self.run_dir is not None else None)
+        if self.best is not None:
+            out["best"] = dict(self.best)  # the step, metric and eval metrics of RUN_DIR/best
+            if self.run_dir is not None:
+                out["best"]["path"] = str(self.run_dir.path / BEST_DIR)
+        out["stopped_early"] = self.stopped_early
+        return out
+
+
+def answer_metrics(task: Task, completions: Sequence[Completion], num_generations: int) -> dict[str, float]:
+    """What a collapsing label-free run shows first: answers/entropy (nats; mean over groups of the
+    entropy of the group's distinct answers, by whitespace-stripped text), answers/distinct (mean
+    distinct answers per group / G) and answers/extracted (fraction with an extractable answer)."""
+    G = num_generations
+    answers = [task.extract_answer(c.text) for c in completions]  # linear scans of hostile text, safe
+    entropies, distinct = [], []
+    for start in range(0, len(answers), G):
+        keys = ["".join(a.split()) for a in answers[start:start + G] if a is not None]
+        counts: dict[str, int] = {}
+        for k in keys:
+            counts[k] = counts.get(k, 0) + 1
+        n = len(keys)
+        entropies.append(-sum(c / n * math.log(c / n) for c in counts.values()) if n else 0.0)
+        distinct.append(len(counts) / G)
+    return {"answers/entropy": sum(entropies) / max(len(entropies), 1),
+            "answers/distinct": sum(distinct) / max(len(distinct), 1),
+            "answers/extracted": sum(a is not None for a in answers) / max(len(answers), 1)}
 
 
 def format_metrics(step: int, m: dict[str, float]) -> str:

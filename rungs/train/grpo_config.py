@@ -15,6 +15,10 @@ its numbers. Where rungs differs, the help text says so:
 - `eval_on_start` defaults to True and `eval_steps` 0 means "at the end only", so every run
   has an accuracy curve with at least a before and an after point.
 - `dynamic_sampling` (DAPO) and `format_reward_weight` (LADDER's format term) are rungs' own.
+- `reward_funcs` names rewards of `rungs.rewards.REWARDS` (TRL takes functions; here, specs such
+  as "majority_vote:16"); `reward_weights` None means 1 each, `format_reward_weight` for format.
+- `advantage_estimator` is veRL's name (grpo | rloo); `metric_for_best_model`,
+  `greater_is_better` and `early_stopping_patience` are transformers' names.
 
 The same class gives `rungs train` its flags and reads/writes the `grpo:` section of YAML files
 (see rungs/config.py). Validation raises `UserError` naming the field and the values expected.
@@ -29,7 +33,8 @@ from typing import Any
 from rungs.config import help_field
 from rungs.errors import UserError
 
-LOSS_TYPES = ("grpo", "dapo", "dr_grpo")
+LOSS_TYPES = ("grpo", "bnpo", "dapo", "dr_grpo")
+IMPORTANCE_SAMPLING_LEVELS = ("token", "sequence")
 SCALE_REWARDS = ("group", "batch", "none")
 DYNAMIC_SAMPLING = ("off", "filter", "resample")
 LR_SCHEDULERS = ("constant", "linear", "cosine")
@@ -97,7 +102,7 @@ class GRPOConfig:
     epsilon_high: float | None = help_field(None, "upper clipping range (1 + epsilon_high); None = epsilon; DAPO uses 0.28")
     loss_type: str = help_field(
         "dapo", "loss aggregation: grpo (mean per sequence, then over sequences) | dapo (mean over all tokens) | "
-        "dr_grpo (sum / (sequences * max_completion_length))")
+        "bnpo (token mean per micro-batch) | dr_grpo (sum / (sequences * max_completion_length))")
     scale_rewards: str = help_field("group", "advantage scaling: group (divide by the group's std) | batch (the batch's std) | none (Dr. GRPO)")
     mask_truncated_completions: bool = help_field(False, "leave completions that hit max_completion_length out of the loss (DAPO)")
     dynamic_sampling: str = help_field(
@@ -105,6 +110,26 @@ class GRPOConfig:
     dynamic_sampling_max_tries: int = help_field(3, "with dynamic_sampling=resample, the most extra generation rounds per step")
     format_reward_weight: float = help_field(
         0.1, "weight of the format term added to the verifier's reward: 1 when the completion holds exactly one <answer>...</answer>")
+
+    # -- rewards and algorithm variants -----------------------------------------------------------------
+    reward_funcs: list[str] = help_field(
+        ["verifier", "format"], "rewards, comma-separated (rungs.rewards.REWARDS): verifier, format, majority_vote[:N], "
+        "self_certainty, neg_entropy[:answer], random[:P], format_only", aliases=("--reward",))
+    reward_weights: list[float] | None = help_field(
+        None, "one weight per reward, comma-separated; None = 1 each, format_reward_weight for format")
+    importance_sampling_level: str = help_field(
+        "token", "token (GRPO: one ratio per token) | sequence (GSPO: exp of the mean log-ratio per sequence)")
+    advantage_estimator: str = help_field("grpo", "grpo (group-normalised) | rloo (leave-one-out baseline)")
+
+    # -- model selection and early stopping -------------------------------------------------------------------
+    eval_vote_samples: int = help_field(
+        0, "at each evaluation also sample this many answers per eval problem and log label-free signals: "
+        "eval_vote_agreement (share of the majority answer), eval_answer_entropy (nats); 0 = off")
+    metric_for_best_model: str | None = help_field(
+        None, "an eval metric (eval_accuracy, or label-free: eval_vote_agreement) whose best value keeps RUN_DIR/best")
+    greater_is_better: bool = help_field(True, "whether a larger metric_for_best_model is better")
+    early_stopping_patience: int = help_field(
+        0, "stop after this many evaluations without improvement of metric_for_best_model; 0 = never")
 
     # -- bookkeeping ----------------------------------------------------------------------------
     logging_steps: int = help_field(10, "print a metrics line every this many steps (events.jsonl gets every step)")
@@ -118,6 +143,7 @@ class GRPOConfig:
             return UserError(f"GRPOConfig.{name} = {getattr(self, name)!r}: expected {expected}")
 
         for name, choices in (("loss_type", LOSS_TYPES), ("scale_rewards", SCALE_REWARDS),
+                              ("importance_sampling_level", IMPORTANCE_SAMPLING_LEVELS),
                               ("dynamic_sampling", DYNAMIC_SAMPLING), ("lr_scheduler_type", LR_SCHEDULERS)):
             if getattr(self, name) not in choices:
                 raise bad(name, "one of " + ", ".join(choices))
@@ -154,6 +180,13 @@ class GRPOConfig:
             raise bad("epsilon", "a number in [0, 1)")
         if self.epsilon_high is not None and not self.epsilon_high >= 0:
             raise bad("epsilon_high", "a number >= 0, or None to use epsilon")
+        self._check_rewards(bad)
+        if self.eval_vote_samples < 0 or self.eval_vote_samples == 1:
+            raise bad("eval_vote_samples", "0 (off) or an integer >= 2")
+        if self.early_stopping_patience < 0:
+            raise bad("early_stopping_patience", "an integer >= 0 (0 = never stop early)")
+        if self.early_stopping_patience and not self.metric_for_best_model:
+            raise bad("early_stopping_patience", "0 unless metric_for_best_model names the metric to watch")
         if self.save_total_limit is not None and self.save_total_limit < 1:
             raise bad("save_total_limit", "an integer >= 1, or None to keep every checkpoint")
         batch = self.generation_batch_size
@@ -163,6 +196,22 @@ class GRPOConfig:
             if self.per_device_train_batch_size < 1 or self.mini_batch_size % self.per_device_train_batch_size:
                 raise bad("per_device_train_batch_size",
                           f"a divisor of the mini-batch size {self.mini_batch_size} (= {batch} completions / steps_per_generation), or None")
+
+    def _check_rewards(self, bad: Any) -> None:
+        from rungs.rewards import parse_reward_funcs
+        from rungs.rewards.base import parse_weights
+        from rungs.train.advantages import ADVANTAGES
+
+        if isinstance(self.reward_funcs, str):  # YAML may give "verifier,format"
+            self.reward_funcs = [s.strip() for s in self.reward_funcs.split(",") if s.strip()]
+        self.reward_funcs = parse_reward_funcs(self.reward_funcs)
+        if self.reward_weights is not None:
+            self.reward_weights = parse_weights(self.reward_weights)
+            if len(self.reward_weights) != len(self.reward_funcs) or not all(math.isfinite(w) for w in self.reward_weights):
+                raise bad("reward_weights", f"{len(self.reward_funcs)} finite numbers, one per reward in "
+                          f"{','.join(self.reward_funcs)} (or None)")
+        if self.advantage_estimator not in ADVANTAGES:
+            raise bad("advantage_estimator", "one of " + ", ".join(ADVANTAGES.names()))
 
     # -- derived quantities ---------------------------------------------------------------------
     @property

@@ -12,8 +12,17 @@ and the metric names are TRL's (trl.GRPOTrainer._compute_loss), so curves compar
     KL    = exp(ref - new) - (ref - new) - 1                     k3 estimator, per token
 
 aggregated by `loss_type`: "grpo" (mean over each sequence's tokens, then over sequences),
-"dapo" (mean over every token of the batch), "dr_grpo" (sum / (sequences * max_completion_length)).
+"dapo" (mean over every token of the mini-batch), "bnpo" (mean over the tokens of each micro-batch,
+then over micro-batches: TRL's local token mean), "dr_grpo" (sum / (sequences * max_completion_length)).
 std is the unbiased (Bessel-corrected) standard deviation, as in TRL.
+
+GSPO (Zheng et al. 2025), as TRL 1.16 spells it (`importance_sampling_level="sequence"`): the
+ratio is one per sequence, the exponential of the mean per-token log-ratio over its tokens,
+
+    rho_seq = exp( sum_t mask * (logp_new - logp_old) / max(1, sum_t mask) )
+
+broadcast over the sequence's tokens and clipped like the token ratio (gradient flows through it);
+the clip metrics then count sequences, not tokens. TRL recommends loss_type "grpo" with it.
 
 The trainer accumulates gradients over micro-batches; passing the mini-batch's `num_sequences`
 and `num_tokens` makes the sum of micro-batch losses equal the loss of the whole mini-batch.
@@ -89,6 +98,8 @@ def grpo_loss(
     num_sequences: int | None = None,
     num_tokens: int | None = None,
     entropy: Tensor | None = None,
+    importance_sampling_level: str = "token",
+    num_micro_batches: int = 1,
 ) -> GRPOLossOutput:
     """The clipped GRPO surrogate (plus beta * k3 KL) of one (micro-)batch.
 
@@ -101,13 +112,22 @@ def grpo_loss(
     entropy    [B, T] optional per-token entropy, only for the `entropy` metric
     num_sequences / num_tokens: normalisers of the whole mini-batch when this is one of several
                       micro-batches whose gradients are accumulated (defaults: this batch's own).
+    importance_sampling_level: "token" (GRPO) | "sequence" (GSPO; see the module docstring)
+    num_micro_batches: micro-batches accumulated into this mini-batch ("bnpo" divides by it)
     """
     if logps.shape != old_logps.shape or logps.shape != mask.shape:
         raise ValueError(f"logps {tuple(logps.shape)}, old_logps {tuple(old_logps.shape)} and mask "
                          f"{tuple(mask.shape)} must have the same [B, T] shape")
     maskf = mask.to(logps.dtype)  # [B, T]
     adv = advantages.to(logps.dtype).unsqueeze(1)  # [B, 1]
-    ratio = torch.exp(logps - old_logps.detach())  # [B, T]
+    log_ratio = logps - old_logps.detach()  # [B, T]
+    if importance_sampling_level == "token":
+        ratio = torch.exp(log_ratio)  # [B, T]
+    elif importance_sampling_level == "sequence":
+        seq = (log_ratio * maskf).sum(-1) / maskf.sum(-1).clamp(min=1.0)  # [B]
+        ratio = torch.exp(seq).unsqueeze(1).expand_as(log_ratio)  # [B, T], one value per row
+    else:
+        raise ValueError(f"importance_sampling_level must be token or sequence, got {importance_sampling_level!r}")
     clipped = torch.clamp(ratio, 1.0 - epsilon_low, 1.0 + epsilon_high)  # [B, T]
     per_token = -torch.min(ratio * adv, clipped * adv)  # [B, T]
     kl = None
@@ -127,20 +147,24 @@ def grpo_loss(
         loss = per_seq.sum() / max(seqs, 1)
     elif loss_type == "dapo":
         loss = (per_token * maskf).sum() / max(tokens, 1)
+    elif loss_type == "bnpo":
+        loss = (per_token * maskf).sum() / maskf.sum().clamp(min=1.0) / max(num_micro_batches, 1)
     elif loss_type == "dr_grpo":
         if not max_completion_length:
             raise ValueError("loss_type 'dr_grpo' needs max_completion_length")
         loss = (per_token * maskf).sum() / (max(seqs, 1) * max_completion_length)
     else:
-        raise ValueError(f"loss_type must be grpo, dapo or dr_grpo, got {loss_type!r}")
+        raise ValueError(f"loss_type must be grpo, bnpo, dapo or dr_grpo, got {loss_type!r}")
 
     with torch.no_grad():
         low = (ratio < 1.0 - epsilon_low) & (adv < 0)  # [B, T]
         high = (ratio > 1.0 + epsilon_high) & (adv > 0)  # [B, T]
+        # GSPO: one ratio per sequence, so the clip metrics count sequences (as TRL's do).
+        clip_mask = mask if importance_sampling_level == "token" else (mask & (mask.cumsum(-1) == 1))
         metrics = {
-            "clip_ratio/low_mean": masked_mean(low.float(), mask),
-            "clip_ratio/high_mean": masked_mean(high.float(), mask),
-            "clip_ratio": masked_mean((low | high).float(), mask),
+            "clip_ratio/low_mean": masked_mean(low.float(), clip_mask),
+            "clip_ratio/high_mean": masked_mean(high.float(), clip_mask),
+            "clip_ratio": masked_mean((low | high).float(), clip_mask),
         }
         if kl is not None:
             metrics["kl"] = masked_mean(kl, mask)

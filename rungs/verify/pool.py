@@ -852,6 +852,20 @@ class VerifierPool:
         results = self.executor.run(_task_verify_answer, list(zip(problems, answers)), self.timeout_s, with_state=True)
         return [self._verdict(r, answer) for r, answer in zip(results, answers)]
 
+    def answer_keys(self, problems: Sequence[Problem], answers: Sequence[str | None]) -> list[str | None]:
+        """The task's answer key (as `key_str`) of each extracted answer, computed in the workers
+        (a key may parse hostile text with sympy); None for a missing answer or a failed call.
+        Equal keys mean equivalent answers: what majority votes group by."""
+        _check_lengths(problems, answers, "answers")
+        keys: list[str | None] = [None] * len(answers)
+        todo = [(i, a) for i, a in enumerate(answers) if a is not None]
+        if todo:
+            results = self.executor.run(_answer_key, [(problems[i], a) for i, a in todo], self.timeout_s, with_state=True)
+            for (i, _), result in zip(todo, results):
+                if result.ok and (result.value is None or isinstance(result.value, str)):
+                    keys[i] = result.value
+        return keys
+
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any], timeout_s: float | None = None) -> list[Result]:
         """`fn(item)` for each item in the workers (`fn` must be a picklable top-level callable)."""
         limit = self.timeout_s if timeout_s is None else timeout_s
@@ -867,6 +881,13 @@ class VerifierPool:
         if result.status == "crash":
             return Verdict.fail(Status.CRASH, result.detail, answer)
         return Verdict.fail(Status.ERROR, result.detail, answer)
+
+
+def _answer_key(task: Task, problem: Problem, answer: str) -> str | None:
+    """Runs in a verifier worker: the task's answer key, as a stable string."""
+    from rungs.types import key_str
+
+    return key_str(task.answer_key(problem, answer))
 
 
 def _check_lengths(problems: Sequence[Problem], other: Sequence[Any], name: str) -> None:

@@ -16,6 +16,7 @@ i.e. exactly what `logprobs()` recomputes; see `sampling.py` for why.
 from __future__ import annotations
 
 import copy
+import math
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
@@ -27,7 +28,7 @@ import torch
 from torch import Tensor
 
 from rungs.errors import UserError
-from rungs.policies.base import LogProbs, Policy, SamplingParams
+from rungs.policies.base import LogProbs, Policy, SamplingParams, TokenStats
 from rungs.policies.tiny.model import CONFIG_FILE, TinyConfig, TinyTransformer
 from rungs.policies.tiny.sampling import generate_ids
 from rungs.policies.tiny.tokenizer import CharTokenizer
@@ -170,6 +171,17 @@ class TinyPolicy(Policy):
     # -- scoring -----------------------------------------------------------------------------------
     def _score(self, model: TinyTransformer, prompt_ids: Sequence[Sequence[int]],
                completion_ids: Sequence[Sequence[int]], with_entropy: bool) -> LogProbs:
+        targets, logp_all, mask = self._all_logprobs(model, prompt_ids, completion_ids)
+        logp = logp_all.gather(-1, targets[..., None]).squeeze(-1).masked_fill(~mask, 0.0)  # [B, Tc]
+        entropy = None
+        if with_entropy:
+            with torch.no_grad():
+                entropy = -(logp_all.exp() * logp_all).sum(-1).masked_fill(~mask, 0.0)  # [B, Tc]
+        return LogProbs(logp, mask, entropy)
+
+    def _all_logprobs(self, model: TinyTransformer, prompt_ids: Sequence[Sequence[int]],
+                      completion_ids: Sequence[Sequence[int]]) -> tuple[Tensor, Tensor, Tensor]:
+        """(targets [B, Tc] long, log-softmax over the vocabulary [B, Tc, V], mask [B, Tc] bool)."""
         if len(prompt_ids) != len(completion_ids):
             raise ValueError(f"{len(prompt_ids)} prompts but {len(completion_ids)} completions")
         B = len(prompt_ids)
@@ -194,18 +206,24 @@ class TinyPolicy(Policy):
         where = where.clamp(max=T - 1)  # [B, Tc]
         h = hidden.gather(1, where[..., None].expand(-1, -1, hidden.shape[-1]))  # [B, Tc, D]
         logp_all = torch.log_softmax(model.logits(h).float(), dim=-1)  # [B, Tc, V]
-        logp = logp_all.gather(-1, targets[..., None]).squeeze(-1).masked_fill(~mask, 0.0)  # [B, Tc]
-        entropy = None
-        if with_entropy:
-            with torch.no_grad():
-                entropy = -(logp_all.exp() * logp_all).sum(-1).masked_fill(~mask, 0.0)  # [B, Tc]
-        return LogProbs(logp, mask, entropy)
+        return targets, logp_all, mask
 
     def logprobs(self, prompt_ids: Sequence[Sequence[int]], completion_ids: Sequence[Sequence[int]], *,
                  with_entropy: bool = False) -> LogProbs:
         """[B, T] log-probs (differentiable in train mode), mask, and optionally entropy."""
         with torch.set_grad_enabled(self.model.training and torch.is_grad_enabled()):
             return self._score(self.model, prompt_ids, completion_ids, with_entropy)
+
+    def token_stats(self, prompt_ids: Sequence[Sequence[int]], completion_ids: Sequence[Sequence[int]]) -> TokenStats:
+        """Entropy and self-certainty [B, T] of the next-token distribution at each completion token."""
+        with torch.no_grad():
+            logp_all, mask = self._all_logprobs(self.model, prompt_ids, completion_ids)[1:]
+            entropy = -(logp_all.exp() * logp_all).sum(-1).masked_fill(~mask, 0.0)  # [B, Tc]
+            certainty = (-logp_all.mean(-1) - math.log(logp_all.shape[-1])).masked_fill(~mask, 0.0)  # [B, Tc]
+        return TokenStats(mask, entropy, certainty)
+
+    def decode(self, token_ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(token_ids)
 
     def set_reference(self) -> None:
         """Freeze a copy of the current weights as the KL reference."""

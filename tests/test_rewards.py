@@ -1,0 +1,283 @@
+"""Rewards as components: each reward against a hand-computed example, weights as documented,
+GSPO's sequence ratio, bnpo, RLOO advantages, and the early stop on a scripted collapse."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from rungs.policies.base import Policy, SamplingParams, TokenStats
+from rungs.rewards import REWARDS, build_reward, default_weights, parse_reward_funcs
+from rungs.rewards.base import CombinedReward, Reward, RewardBatch, RewardContext, RewardOutput
+from rungs.rewards.self_certainty import answer_token_mask
+from rungs.tasks import get_task
+from rungs.train.grpo_config import GRPOConfig
+from rungs.train.grpo_loss import grpo_loss
+from rungs.train.rloo import rloo_advantages
+from rungs.types import Completion, Problem, Status, Verdict
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def batch(texts, verdicts=None, G=None, ids=None, seed=0):
+    n = len(texts)
+    verdicts = verdicts or [Verdict.fail(Status.WRONG)] * n
+    comps = [Completion(t, list(ids[i]) if ids else []) for i, t in enumerate(texts)]
+    return RewardBatch([Problem(f"p{i // (G or n)}", "q") for i in range(n)], comps, verdicts, [[1]] * n, G or n, seed)
+
+
+@pytest.fixture(scope="module")
+def countdown():
+    return get_task("countdown")
+
+
+def test_registry_lists_every_reward_and_suggests_on_a_typo():
+    assert set(REWARDS.names()) == {"verifier", "format", "majority_vote", "self_certainty", "neg_entropy",
+                                    "random", "format_only"}
+    with pytest.raises(Exception, match="did you mean 'format_only'"):
+        parse_reward_funcs("format_olny")
+
+
+def test_format_only_and_format(countdown):
+    ctx = RewardContext(countdown)
+    texts = ["<answer>3</answer>", "so \\boxed{4}", "no answer", "<answer>1</answer><answer>2</answer>"]
+    only = REWARDS.get("format_only")(ctx, None).score(batch(texts))
+    assert only.rewards.tolist() == [1.0, 1.0, 0.0, 1.0]
+    fmt = REWARDS.get("format")(ctx, None).score(batch(texts))
+    assert fmt.rewards.tolist() == [1.0, 0.0, 0.0, 0.0]
+
+
+def test_random_is_bernoulli_and_seeded(countdown):
+    r = REWARDS.get("random")(RewardContext(countdown), None)
+    a = r.score(batch(["x"] * 64, seed=5)).rewards
+    assert set(a.tolist()) <= {0.0, 1.0} and 0 < a.sum() < 64
+    assert torch.equal(a, r.score(batch(["y"] * 64, seed=5)).rewards)  # the seed, not the text, decides
+    assert not torch.equal(a, r.score(batch(["x"] * 64, seed=6)).rewards)
+    always = REWARDS.get("random")(RewardContext(countdown), "1").score(batch(["x"] * 8)).rewards
+    assert always.tolist() == [1.0] * 8
+
+
+def test_weights_combine_as_documented_and_void_rows_get_nothing(countdown):
+    ctx = RewardContext(countdown)
+    ok, wrong, hung = Verdict(1.0, Status.CORRECT), Verdict.fail(Status.WRONG), Verdict.fail(Status.TIMEOUT)
+    texts = ["<answer>1</answer>", "<answer>2</answer>", "<answer>3</answer>", "none"]
+    b = batch(texts, [ok, wrong, hung, wrong])
+    assert default_weights(["verifier", "format"], 0.1) == [1.0, 0.1]
+    out = build_reward("verifier,format", None, ctx, format_reward_weight=0.1).score(b)
+    assert out.rewards.tolist() == pytest.approx([1.1, 0.1, 0.0, 0.0])  # a timed-out rollout: no format term either
+    assert out.metrics["rewards/verifier/mean"] == pytest.approx(0.25)  # unweighted, as TRL logs them
+    assert out.metrics["rewards/format/mean"] == pytest.approx(0.75)
+    assert out.metrics["rewards/format/std"] == pytest.approx(0.5)
+    out = build_reward(["verifier", "format_only"], "2,0.5", ctx).score(b)
+    assert out.rewards.tolist() == pytest.approx([2.5, 0.5, 0.0, 0.0])
+
+
+def test_a_reward_that_raises_scores_zero_and_is_logged(countdown, caplog):
+    class Broken(Reward):
+        name = "broken"
+
+        def score(self, batch):
+            raise RuntimeError("boom")
+
+    ctx = RewardContext(countdown)
+    combined = CombinedReward([Broken(ctx), REWARDS.get("format_only")(ctx, None)], [1.0, 1.0])
+    with caplog.at_level("WARNING", logger="rungs.rewards"):
+        out = combined.score(batch(["<answer>1</answer>", "x"]))
+    assert out.rewards.tolist() == [1.0, 0.0]
+    assert out.metrics["rewards/broken/failed"] == 1.0 and out.metrics["rewards/broken/mean"] == 0.0
+    assert "boom" in caplog.text
+
+
+def test_majority_vote_tie_goes_to_the_first_answer_and_no_answer_never_wins(countdown):
+    from rungs.verify.pool import VerifierPool
+
+    with VerifierPool(countdown, executor="inline") as pool:
+        reward = build_reward("majority_vote", None, RewardContext(countdown, None, pool))
+        texts = ["no answer", "<answer>7</answer>", "<answer>9</answer>", "<answer> 7 </answer>",
+                 "<answer>5</answer>", "<answer>6</answer>", "x", "y"]
+        out = reward.score(batch(texts, G=4))
+    # group 1: "7" and " 7 " are one answer (2 votes) and beat "9"; the answerless sample scores 0.
+    # group 2: "5" and "6" tie 1-1: the first met wins.
+    assert out.rewards.tolist() == [0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0]
+    assert out.metrics["ttrl/vote_agreement"] == pytest.approx((2 / 4 + 1 / 4) / 2)
+
+
+class FixedDistPolicy(Policy):
+    """Every next-token distribution is `probs` (one known distribution); tokens decode to chars."""
+
+    name = "fixed"
+    trainable = True
+
+    def __init__(self, probs):
+        self.logp = torch.log(torch.tensor(probs, dtype=torch.float64))
+
+    def generate(self, prompts, n=1, sampling=None):
+        raise NotImplementedError
+
+    def token_stats(self, prompt_ids, completion_ids):
+        T = max([len(c) for c in completion_ids] + [1])
+        mask = torch.tensor([[j < len(c) for j in range(T)] for c in completion_ids])
+        ent = float(-(self.logp.exp() * self.logp).sum())
+        sc = float(-self.logp.mean() - math.log(len(self.logp)))
+        return TokenStats(mask, torch.full(mask.shape, ent) * mask, torch.full(mask.shape, sc) * mask)
+
+    def decode(self, token_ids):
+        return "".join(chr(t) for t in token_ids)
+
+
+def test_self_certainty_and_neg_entropy_of_a_known_distribution(countdown):
+    p = [0.5, 0.25, 0.25]
+    policy = FixedDistPolicy(p)
+    ctx = RewardContext(countdown, policy)
+    texts = ["ab", "abcd"]
+    b = batch(texts, ids=[[ord(c) for c in t] for t in texts])
+    H = -(0.5 * math.log(0.5) + 2 * 0.25 * math.log(0.25))  # 1.0397 nats
+    KL = -math.log(3) - (math.log(0.5) + 2 * math.log(0.25)) / 3  # KL(U || p) = 0.0589
+    assert REWARDS.get("neg_entropy")(ctx, None).score(b).rewards.tolist() == pytest.approx([-H, -H], rel=1e-5)
+    assert REWARDS.get("self_certainty")(ctx, None).score(b).rewards.tolist() == pytest.approx([KL, KL], rel=1e-5)
+
+
+def test_tiny_policy_token_stats_of_a_uniform_model():
+    from rungs.policies.tiny import TinyPolicy
+
+    policy = TinyPolicy.new(alphabets=["0123456789"], seed=0, d_model=16, n_layers=1, n_heads=2, mlp_hidden=32,
+                            max_seq_len=32)
+    with torch.no_grad():
+        policy.model.embed.weight.zero_()  # tied head: every logit is 0, every distribution uniform
+    V = policy.model.embed.weight.shape[0]
+    stats = policy.token_stats([[1, 2]], [[3, 4, 5]])
+    assert stats.mask.tolist() == [[True, True, True]]
+    assert stats.entropy[0].tolist() == pytest.approx([math.log(V)] * 3, rel=1e-5)
+    assert stats.self_certainty[0].tolist() == pytest.approx([0.0] * 3, abs=1e-5)
+
+
+def test_hf_token_stats_match_the_full_softmax(tmp_path):
+    pytest.importorskip("transformers")
+    from _hf_tiny import make_tiny_hf
+
+    from rungs.policies import load_policy
+
+    policy = load_policy(f"hf:{make_tiny_hf(tmp_path / 'm')}", device="cpu", dtype="float32")
+    prompt = policy.encode_prompts(["hi"])[0]
+    comp = [10, 20, 30]
+    stats = policy.token_stats([prompt, prompt], [comp, comp[:1]])
+    with torch.no_grad():
+        logits = policy.model(input_ids=torch.tensor([prompt + comp])).logits[0, len(prompt) - 1:-1].float()  # [T, V]
+    logp = torch.log_softmax(logits, -1)
+    assert torch.allclose(stats.entropy[0], -(logp.exp() * logp).sum(-1), atol=1e-4)
+    assert torch.allclose(stats.self_certainty[0], -logp.mean(-1) - math.log(logp.shape[-1]), atol=1e-4)
+    assert stats.mask[1].tolist() == [True, False, False] and stats.entropy[1, 1:].abs().sum() == 0
+
+
+def test_rent_scores_only_the_answer_tokens():
+    policy = FixedDistPolicy([0.5, 0.5])
+    text = "think<answer>42</answer>"
+    mask = answer_token_mask(policy, [ord(c) for c in text], text)
+    assert "".join(c for c, m in zip(text, mask) if m) == "<answer>42</answer>"
+    assert answer_token_mask(policy, [ord("x")], "x") is None
+
+
+def test_gspo_sequence_ratio_against_hand_computed_values():
+    logps = torch.tensor([[-1.0, -2.0, 0.0], [-0.5, 0.0, 0.0]], requires_grad=True)
+    old = torch.tensor([[-1.2, -1.6, 0.0], [-0.7, 0.0, 0.0]])
+    mask = torch.tensor([[True, True, False], [True, False, False]])
+    adv = torch.tensor([1.0, -1.0])
+    out = grpo_loss(logps, old, adv, mask, loss_type="grpo", importance_sampling_level="sequence",
+                    epsilon_low=0.2, epsilon_high=0.2)
+    # row 0: mean log-ratio (0.2 - 0.4) / 2 = -0.1 -> rho = e^-0.1 = 0.9048 (inside the clip), A = +1
+    # row 1: log-ratio 0.2 -> rho = e^0.2 = 1.2214 > 1.2, A = -1: min(-1.2214, -1.2) = -1.2214
+    expected = (-math.exp(-0.1) + math.exp(0.2)) / 2
+    assert float(out.loss.detach()) == pytest.approx(expected, rel=1e-6)
+    assert out.metrics["clip_ratio"] == 0.0  # row 1 is above 1 + eps but A < 0: not a clip event
+    out.loss.backward()
+    # d/dlogp of row 0: -A * rho / T_0 per token = -0.9048 / 2; row 1 (unclipped branch chosen): +1.2214
+    assert logps.grad[0, :2].tolist() == pytest.approx([-math.exp(-0.1) / 2 / 2] * 2, rel=1e-5)
+    assert logps.grad[1, 0].item() == pytest.approx(math.exp(0.2) / 2, rel=1e-5)
+
+
+def test_bnpo_is_the_token_mean_of_each_micro_batch():
+    logps = torch.zeros(2, 3)
+    mask = torch.tensor([[True, True, True], [True, False, False]])
+    out = grpo_loss(logps, logps, torch.tensor([1.0, 2.0]), mask, loss_type="bnpo", num_micro_batches=2)
+    assert float(out.loss) == pytest.approx(-(3 * 1.0 + 1 * 2.0) / 4 / 2)
+
+
+def test_rloo_advantages_against_hand_computed_values():
+    adv = rloo_advantages(torch.tensor([1.0, 0.0, 0.0, 1.0, 2.0, 2.0, 2.0, 2.0]), 4)
+    # group 1: baseline of a 1 is (0 + 0 + 1) / 3 = 1/3 -> +2/3; of a 0 is 2/3 -> -2/3. group 2: all equal.
+    assert adv.advantages.tolist() == pytest.approx([2 / 3, -2 / 3, -2 / 3, 2 / 3, 0, 0, 0, 0])
+    assert adv.zero_std.tolist() == [False] * 4 + [True] * 4
+    assert GRPOConfig(advantage_estimator="rloo").advantage_estimator == "rloo"
+    with pytest.raises(Exception, match="advantage_estimator"):
+        GRPOConfig(advantage_estimator="ppo")
+
+
+def test_early_stop_fires_on_a_scripted_collapse_and_keeps_the_best(tmp_path):
+    from test_grpo_trainer import BigramPolicy, FirstLetterTask, toy_config
+
+    from rungs.runs import RunDir
+    from rungs.train.grpo import GRPOTrainer
+    from rungs.verify.pool import VerifierPool
+
+    script = iter([0.5, 0.7, 0.6, 0.65, 0.4, 0.9, 0.9])  # better at step 1, then a slide
+
+    class Scripted(GRPOTrainer):
+        def _vote_metrics(self, problems):
+            return {"eval_vote_agreement": next(script)}
+
+    task = FirstLetterTask()
+    config = toy_config(max_steps=6, eval_steps=1, eval_vote_samples=2, metric_for_best_model="eval_vote_agreement",
+                        early_stopping_patience=3, reward_funcs=["random"])
+    problems = task.generate(4, 1)
+    with VerifierPool(task, executor="inline") as pool:
+        trainer = Scripted(BigramPolicy(0), task, config, pool, run_dir=RunDir.create(tmp_path / "r"),
+                           problems=problems, eval_problems=problems[:2], progress=False)
+        summary = trainer.train()
+    assert summary["stopped_early"] and summary["steps"] == 4  # evals at 0..4: no gain at 2, 3, 4
+    assert summary["best"]["step"] == 1 and summary["best"]["value"] == 0.7
+    assert (tmp_path / "r" / "best" / "table.pt").exists() and (tmp_path / "r" / "best" / "best.json").exists()
+    assert "rewards/random/mean" in trainer.history[1]
+
+
+def test_cli_reward_flags_reach_the_config():
+    import argparse
+
+    from rungs.commands import train
+
+    parser = argparse.ArgumentParser()
+    train.add_arguments(parser)
+    args = parser.parse_args(["--task", "integration", "--problems", "builtin:integration-dev", "--reward",
+                              "verifier,format_only", "--reward-weights", "1,0.1"])
+    _job, config, _out, _resuming = train.resolve(args)
+    assert config.reward_funcs == ["verifier", "format_only"] and config.reward_weights == [1.0, 0.1]
+    args = parser.parse_args(["--task", "integration", "--problems", "x", "--reward", "random", "--reward-weights", "1,2"])
+    with pytest.raises(Exception, match="reward_weights"):
+        train.resolve(args)
+
+
+def test_self_certainty_needs_no_label_on_math():
+    task = get_task("math")
+    policy = FixedDistPolicy([0.9, 0.1])
+    ctx = RewardContext(task, policy)
+    b = RewardBatch([Problem("m", "1+1?")] * 2, [Completion("ab", [97, 98]), Completion("c", [99])],
+                    [Verdict.fail(Status.ERROR, "no reference answer")] * 2, [[1]] * 2, 2)
+    out = build_reward("self_certainty", None, ctx).score(b)
+    assert out.rewards[0] > 0 and "rewards/self_certainty/failed" not in out.metrics
+
+
+def test_reward_output_defaults():
+    out = RewardOutput(torch.zeros(2))
+    assert out.metrics == {} and out.void is None
+    assert SamplingParams().temperature == 1.0
+
+
+def test_ttrl_vote_mode_is_majority_vote_on_the_test_set():
+    from rungs.pipelines.ttrl import TTRLConfig, vote_reward_funcs
+
+    config = TTRLConfig(mode="vote", vote_samples=16)
+    assert vote_reward_funcs(config, GRPOConfig(num_generations=8)) == ["majority_vote:16", "format"]
+    assert vote_reward_funcs(config, GRPOConfig(num_generations=8, reward_funcs=["self_certainty"])) == ["self_certainty"]
