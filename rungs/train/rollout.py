@@ -261,8 +261,13 @@ class Rollouts:
 
     @staticmethod
     def _observed(sampler: Any, batch: Batch) -> Batch:
-        """Tell a sampler that tracks solve rates (a `SolveRateCurriculum`) what this round solved."""
+        """Tell a sampler that tracks solve rates (a `SolveRateCurriculum`) what this round solved.
+
+        "Solved" is what the run is rewarded for, not the verifier's truth: the reward without its
+        shaping terms is above 0.5 (the verifier reward: right answers; a vote: agreeing with the
+        majority; a control: its own coin), so a label-free or control run never sees a label
+        through its curriculum."""
         observe = getattr(sampler, "observe", None)
         if observe is not None:
-            observe(batch.problems, [v.correct for v in batch.verdicts])
+            observe(batch.problems, (batch.signal > 0.5).tolist())
         return batch
