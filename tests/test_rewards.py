@@ -281,3 +281,20 @@ def test_ttrl_vote_mode_is_majority_vote_on_the_test_set():
     config = TTRLConfig(mode="vote", vote_samples=16)
     assert vote_reward_funcs(config, GRPOConfig(num_generations=8)) == ["majority_vote:16", "format"]
     assert vote_reward_funcs(config, GRPOConfig(num_generations=8, reward_funcs=["self_certainty"])) == ["self_certainty"]
+
+
+def test_the_format_term_is_shaping_and_leaves_the_signal_out(countdown):
+    """Regression (issue 8, item 0): a group whose answers are all wrong, one of them malformed, has
+    reward variance from the 0.1 format term alone; DAPO's filter (and the solve-rate curriculum)
+    must see no signal there, while a group with a right answer keeps its signal."""
+    from rungs.train.rollout import zero_std_groups
+
+    ctx = RewardContext(countdown)
+    wrong, ok = Verdict.fail(Status.WRONG), Verdict(1.0, Status.CORRECT)
+    texts = ["<answer>1</answer>", "<answer>2</answer>", "no tag", "<answer>3</answer>"] * 2
+    verdicts = [wrong] * 4 + [ok, wrong, wrong, wrong]
+    out = build_reward("verifier,format", None, ctx, format_reward_weight=0.1).score(batch(texts, verdicts, G=4))
+    assert out.rewards[:4].tolist() == pytest.approx([0.1, 0.1, 0.0, 0.1])  # format variance only
+    assert out.signal.tolist() == pytest.approx([0, 0, 0, 0, 1, 0, 0, 0])
+    assert zero_std_groups(out.rewards, 4).tolist() == [False, False]
+    assert zero_std_groups(out.signal, 4).tolist() == [True, False]
