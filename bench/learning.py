@@ -69,6 +69,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--fresh", type=int, default=40, help="fresh hard problems per difficulty (3 and 4)")
     ap.add_argument("--curriculum", default="solve_rate", choices=("solve_rate", "easiest_first", "mixed"))
     ap.add_argument("--grpo", action="append", default=[], metavar="KEY=VALUE", help="override a GRPO setting")
+    ap.add_argument("--core-only", action="store_true",
+                    help="only base, GRPO without variants and LADDER (no controls, no TTRL): for longer budgets")
     ap.add_argument("--parallel", type=int, default=3, help="seeds run at once, each in its own process")
     ap.add_argument("--workers", type=int, default=1, help="verifier workers per seed process")
     ap.add_argument("--only", default=None, help=argparse.SUPPRESS)  # TASK:SEED, a child process
@@ -241,7 +243,7 @@ def run_seed(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
                                 variants=str(variants) if variants.exists() else None),
                    grpo, policy=policy, task=task, pool=ControlPool(pool, task, control, seed) if control else pool,
                    echo=False, resume_dir=str(run_dir) if (run_dir / "config.yaml").exists() else None)
-        if not variants.exists():  # every arm and seed climbs the same tree (built once, seed 0's)
+        if not variants.exists():  # later arms reuse the first finished tree (seeds started together build their own)
             variants.write_bytes((run_dir / "variants.jsonl").read_bytes())
         if control is None:  # a control's own "accuracy" is its reward: no curve
             keep(f"curve/{name}", training_curve(run_dir))
@@ -260,7 +262,7 @@ def run_seed(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
         ladder = ladder_run("ladder", None)
         if "ladder" not in row:
             score("ladder", ladder)
-        if suite == "integration":
+        if suite == "integration" and not args.core_only:
             for name, control in (("random_reward", "random"), ("format_only", "format_only")):
                 if name not in row:
                     score(name, ladder_run(name, control))
