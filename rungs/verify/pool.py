@@ -331,6 +331,14 @@ def default_start_method() -> str:
     return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 
 
+def pickled_state(state: Any, where: str) -> bytes:
+    """`state` (a task) pickled once for an executor's workers; a TypeError naming `where` if it cannot be."""
+    try:
+        return pickle.dumps(state)
+    except Exception as err:  # noqa: BLE001 - say what could not be shipped
+        raise TypeError(f"{type(state).__name__} cannot be sent to {where}: {one_line(err)}") from err
+
+
 class ProcessExecutor:
     """Worker processes with a hard per-call wall-clock limit and a per-worker memory cap.
 
@@ -353,10 +361,7 @@ class ProcessExecutor:
         self.workers = workers or default_workers()  # the cores free at the job's start (rungs.threads)
         self.memory_mb = memory_mb
         self.start_method = start_method or default_start_method()
-        try:
-            self._state_blob = pickle.dumps(state)
-        except Exception as err:  # noqa: BLE001 - say what could not be shipped
-            raise TypeError(f"{type(state).__name__} cannot be sent to worker processes: {one_line(err)}") from err
+        self._state_blob = pickled_state(state, "worker processes")
         self._ctx = multiprocessing.get_context(self.start_method)
         if self.start_method == "forkserver":
             start_forkserver(state)  # a no-op if this process already has one
@@ -653,10 +658,7 @@ class RayExecutor:
         self.memory_mb = memory_mb
         cpus = int(self.ray.cluster_resources().get("CPU", 1) or 1)
         self.workers = workers or max(1, cpus)
-        try:
-            self._state_blob = pickle.dumps(state)
-        except Exception as err:  # noqa: BLE001 - say what could not be shipped
-            raise TypeError(f"{type(state).__name__} cannot be sent to Ray workers: {one_line(err)}") from err
+        self._state_blob = pickled_state(state, "Ray workers")
         self._actor_cls = self.ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)(_RayWorker)
         self._actors: list[Any] = []
         self._lock = threading.Lock()
