@@ -40,6 +40,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 FRESH_SEED = 20261130  # the fresh draw: a seed used nowhere else, fixed before any result was seen
+DEV_SEED = 4242  # --tune: a dev draw beside builtin:*-dev levels 3-4 (tuning never reads a test set)
 INTEGRATION_ARMS = ("base", "grpo_direct", "ladder", "ladder_ttrl", "ever_solved", "best_of_n", "ttrl_vote",
                     "ttrl_vote/label_accuracy", "ttrl_vote/reward_accuracy", "random_reward", "format_only")
 COUNTDOWN_ARMS = ("base", "grpo_direct", "ladder")
@@ -69,6 +70,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--fresh", type=int, default=40, help="fresh hard problems per difficulty (3 and 4)")
     ap.add_argument("--curriculum", default="solve_rate", choices=("solve_rate", "easiest_first", "mixed"))
     ap.add_argument("--grpo", action="append", default=[], metavar="KEY=VALUE", help="override a GRPO setting")
+    ap.add_argument("--ladder", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a LadderConfig setting of the LADDER arm and its controls (e.g. explore=band_rate)")
+    ap.add_argument("--tune", action="store_true",
+                    help="score on the dev pool (dev levels 3-4 plus a dev draw under DEV_SEED) instead of the test "
+                         "sets: the only mode settings were chosen in")
     ap.add_argument("--core-only", action="store_true",
                     help="only base, GRPO without variants and LADDER (no controls, no TTRL): for longer budgets")
     ap.add_argument("--parallel", type=int, default=3, help="seeds run at once, each in its own process")
@@ -160,14 +166,9 @@ class ControlPool:
 
 def grpo_settings(args: argparse.Namespace, seed: int) -> Any:
     """The GRPO settings every trained arm shares (the tiny model's defaults; tuned on dev only)."""
-    import yaml
-
     from rungs.train.grpo_config import TINY_GRPO_DEFAULTS, GRPOConfig
 
-    overrides = {}
-    for item in args.grpo:
-        key, _, value = item.partition("=")
-        overrides[key] = yaml.safe_load(value)
+    overrides = {key: parse_value(value) for key, _, value in (item.partition("=") for item in args.grpo)}
     # The tiny model's defaults (rungs/train/grpo_config.py; learning rate: the policy's own, 1e-4).
     return GRPOConfig(**{**TINY_GRPO_DEFAULTS, **overrides, "seed": seed, "max_steps": args.steps,
                          "eval_on_start": False})
@@ -188,6 +189,42 @@ def fresh_problems(suite: str, n: int) -> list[Any]:
     # label-free: the integration verifier needs no answer, countdown's target is in the problem
     return [dataclasses.replace(p, answer=None) for level in (3, 4)
             for p in task.generate(n, float(level), seed=FRESH_SEED + level)]
+
+
+def dev_problems(suite: str, n: int = 40) -> list[Any]:
+    """The tuning pool: builtin:<task>-dev at levels 3-4 plus n draws per level 3 and 4 under DEV_SEED,
+    minus anything in the built-in hard set or the fresh draw (canonical form)."""
+    import dataclasses
+
+    from rungs.data import load_problems
+    from rungs.tasks import get_task
+
+    task_name, test_name, _ = SUITES[suite]
+    task = get_task(task_name)
+    banned = {task.problem_key(p) for p in load_problems(f"builtin:{test_name}") + fresh_problems(suite, n)}
+    dev = [p for p in load_problems(f"builtin:{task_name}-dev") if 3 <= float(p.meta.get("difficulty", 0)) <= 4]
+    drawn = [dataclasses.replace(p, answer=None) for level in (3, 4)
+             for p in task.generate(n, float(level), seed=DEV_SEED + level)]
+    seen: set[Any] = set()
+    pool = []
+    for p in dev + drawn:
+        key = task.problem_key(p)
+        if key not in banned and key not in seen:
+            seen.add(key)
+            pool.append(p)
+    return pool
+
+
+def parse_value(text: str) -> Any:
+    """A KEY=VALUE override's value as YAML, except that YAML 1.1's off/on/yes/no stay strings."""
+    import yaml
+
+    value = yaml.safe_load(text)
+    return text if isinstance(value, bool) and text.lower() not in ("true", "false") else value
+
+
+def ladder_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {key: parse_value(value) for key, _, value in (item.partition("=") for item in args.ladder)}
 
 
 def training_curve(run_dir: Path) -> list[float]:
@@ -215,8 +252,8 @@ def run_seed(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
     out = Path(args.out) / suite
     out.mkdir(parents=True, exist_ok=True)
     task = get_task(task_name)
-    test = load_problems(f"builtin:{test_name}", limit=args.limit)
-    fresh = fresh_problems(suite, args.fresh) if args.fresh else []
+    test = dev_problems(suite) if args.tune else load_problems(f"builtin:{test_name}", limit=args.limit)
+    fresh = fresh_problems(suite, args.fresh) if args.fresh and not args.tune else []
     train_set = f"builtin:{train_name}"
     train = load_problems(train_set)
     grpo = grpo_settings(args, seed)
@@ -240,13 +277,15 @@ def run_seed(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
         variants = out / "variants.jsonl"
         run_ladder(LadderConfig(task=task_name, problems=train_set, eval_problems=None, depth=args.depth,
                                 width=args.width, curriculum=args.curriculum, out=str(run_dir),
-                                variants=str(variants) if variants.exists() else None),
+                                variants=str(variants) if variants.exists() else None, **ladder_overrides(args)),
                    grpo, policy=policy, task=task, pool=ControlPool(pool, task, control, seed) if control else pool,
                    echo=False, resume_dir=str(run_dir) if (run_dir / "config.yaml").exists() else None)
         if not variants.exists():  # later arms reuse the first finished tree (seeds started together build their own)
             variants.write_bytes((run_dir / "variants.jsonl").read_bytes())
         if control is None:  # a control's own "accuracy" is its reward: no curve
             keep(f"curve/{name}", training_curve(run_dir))
+            keep(f"samples/{name}", int(sum(e.get("num_groups", 0) for e in read_jsonl(run_dir / "events.jsonl")
+                                            if "eval_accuracy" not in e) * grpo.num_generations))
         return policy
 
     t0 = time.perf_counter()
@@ -258,11 +297,12 @@ def run_seed(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
             trainer = GRPOTrainer(direct, task, grpo, pool=pool, problems=train, progress=False)
             trainer.train()
             keep("curve/grpo_direct", [e["accuracy"] for e in trainer.history if "accuracy" in e])
+            keep("samples/grpo_direct", int(sum(e.get("num_groups", 0) for e in trainer.history) * grpo.num_generations))
             score("grpo_direct", direct)
         ladder = ladder_run("ladder", None)
         if "ladder" not in row:
             score("ladder", ladder)
-        if suite == "integration" and not args.core_only:
+        if suite == "integration" and not args.core_only and not args.tune:  # --tune: the core arms only
             for name, control in (("random_reward", "random"), ("format_only", "format_only")):
                 if name not in row:
                     score(name, ladder_run(name, control))
@@ -355,6 +395,9 @@ def aggregate(args: argparse.Namespace) -> dict[str, Any]:
             fresh = [r[f"fresh/{arm}"] for r in rows if f"fresh/{arm}" in r]
             if fresh:
                 block["fresh"][arm] = mean_std(fresh)
+            samples = [r[f"samples/{arm}"] for r in rows if f"samples/{arm}" in r]
+            if samples:  # completions generated in training (DAPO resampling draws extra groups)
+                block.setdefault("samples", {})[arm] = statistics.fmean(samples)
             curves = [r[f"curve/{arm}"] for r in rows if f"curve/{arm}" in r]
             if curves:
                 block["curves"][arm] = curves
@@ -383,6 +426,13 @@ NAMES = {
 }
 
 
+def test_label(result: dict[str, Any], task_name: str) -> str:
+    """What the arms were scored on: the built-in hard set, or (--tune) the dev pool."""
+    if result.get("settings", {}).get("tune"):
+        return f"dev pool ({SUITES[task_name][0]}-dev levels 3-4 + draw {DEV_SEED})"
+    return f"builtin:{SUITES[task_name][1]}"
+
+
 def print_report(result: dict[str, Any]) -> None:
     from rungs.report import fmt_mean_std, print_table
 
@@ -390,16 +440,18 @@ def print_report(result: dict[str, Any]) -> None:
         block = result.get(task_name)
         if not block:
             continue
-        test_name = SUITES[task_name][1]
+        test_name = test_label(result, task_name)
         rows = []
         for arm, (m, s) in block["summary"].items():
             name = NAMES[arm]
             if arm == "best_of_n":
                 name += f" (N={'/'.join(str(n) for n in block['best_of_n_n'])})"
             fresh = block["fresh"].get(arm)
+            samples = block.get("samples", {}).get(arm)
             rows.append({"arm": name, test_name: fmt_mean_std(m, s),
-                         "fresh draw": fmt_mean_std(*fresh) if fresh else "-"})
-        print_table(rows, ["arm", test_name, "fresh draw"],
+                         "fresh draw": fmt_mean_std(*fresh) if fresh else "-",
+                         "samples generated": f"{samples:,.0f}" if samples else "-"})
+        print_table(rows, ["arm", test_name, "fresh draw", "samples generated"],
                     title=f"bench/learning.py: {task_name}, greedy accuracy, mean ± std over {block['seeds']} seeds")
 
 
@@ -419,14 +471,16 @@ def plot(result: dict[str, Any], out: Path) -> list[Path]:
         means = [block["summary"][a][0] for a in arms]
         stds = [block["summary"][a][1] for a in arms]
         ax.bar(arms, means, yerr=stds, capsize=4, color="#4c72b0")
-        fresh = [block["fresh"].get(a, (math.nan, 0))[0] for a in arms]
-        ax.scatter(arms, fresh, color="#dd8452", zorder=3, label="fresh draw")
-        ax.set_ylabel(f"greedy accuracy on builtin:{SUITES[task_name][1]}")
+        fresh = [(a, block["fresh"][a][0]) for a in arms if a in block["fresh"]]
+        if fresh:
+            ax.scatter([a for a, _ in fresh], [f for _, f in fresh], color="#dd8452", zorder=3, label="fresh draw")
+        ax.set_ylabel(f"greedy accuracy on {test_label(result, task_name)}")
         ax.set_ylim(0, 1)
         ax.set_title(f"tiny, {task_name}: greedy accuracy per arm\n(mean ± std over {block['seeds']} seeds; dots: fresh draw)",
                      fontsize=10)
         ax.tick_params(axis="x", labelrotation=35)
-        ax.legend(loc="upper left")
+        if fresh:
+            ax.legend(loc="upper left")
         ax.grid(True, axis="y", alpha=0.3)
     save_png(fig, out / "learning.png")
     paths.append(out / "learning.png")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from rungs.train.curriculum import CurriculumSampler
 from rungs.types import Problem
 
@@ -122,3 +124,90 @@ def test_solve_rate_curriculum_state_dict_resumes_the_exact_sequence():
     b = SolveRateCurriculum(pool, total_steps=20, seed=123)
     b.load_state_dict(state)
     assert _scripted_run(a, rates, steps=8, seed=9) == _scripted_run(b, rates, steps=8, seed=9)
+
+
+def test_cooldown_rotates_the_band_instead_of_redrawing_the_same_problems():
+    from rungs.train.curriculum import SolveRateCurriculum
+
+    rates = {f"c{i}": 0.5 if i < 8 else 0.0 for i in range(200)}  # 8 learnable problems in a large pool
+    pool = [Problem(i, f"problem {i}") for i in rates]
+
+    def shortest_gap(cooldown):
+        sampler = SolveRateCurriculum(pool, total_steps=40, seed=1, cooldown=cooldown)
+        last, gaps = {}, []
+        for step, batch in enumerate(_scripted_run(sampler, rates, steps=40)):
+            for pid in batch:
+                if pid in last:
+                    gaps.append(step - last[pid])
+                last[pid] = step
+        return min(gaps)
+
+    assert shortest_gap(0) == 1  # without it, the same band problems come back every step
+    assert shortest_gap(4) >= 4
+
+
+def test_band_rate_exploration_prefers_the_family_whose_problems_land_in_the_band():
+    from rungs.train.curriculum import SolveRateCurriculum
+
+    # two families of 100: "dead" problems are never solved, "live" ones half the time
+    rates = {f"{kind}{i}": (0.5 if kind == "live" else 0.0) for kind in ("dead", "live") for i in range(100)}
+    pool = [Problem(i, f"problem {i}") for i in rates]
+
+    def live_share(explore):
+        sampler = SolveRateCurriculum(pool, total_steps=30, seed=3, band_fraction=0.0, explore=explore,
+                                      group=lambda p: p.id[:4])
+        drawn = [pid for batch in _scripted_run(sampler, rates, steps=30)[5:] for pid in batch]
+        return sum(pid.startswith("live") for pid in drawn) / len(drawn)
+
+    assert live_share("random") < 0.65  # about half
+    assert live_share("band_rate") > 0.8
+
+
+def test_band_rate_curriculum_resumes_the_exact_sequence():
+    import json
+
+    from rungs.train.curriculum import SolveRateCurriculum
+
+    rates = {f"{k}{i}": r for k, r in (("a", 0.0), ("b", 0.5), ("c", 1.0)) for i in range(20)}
+    pool = [Problem(i, f"problem {i}") for i in rates]
+
+    def make(seed):
+        return SolveRateCurriculum(pool, total_steps=20, seed=seed, explore="band_rate", cooldown=2,
+                                   group=lambda p: p.id[0])
+
+    a = make(5)
+    _scripted_run(a, rates, steps=6)
+    b = make(123)
+    b.load_state_dict(json.loads(json.dumps(a.state_dict())))
+    assert _scripted_run(a, rates, steps=8, seed=9) == _scripted_run(b, rates, steps=8, seed=9)
+
+
+def test_band_rate_needs_a_group_function():
+    from rungs.train.curriculum import SolveRateCurriculum
+
+    with pytest.raises(ValueError, match="group"):
+        SolveRateCurriculum([Problem("p", "x")], total_steps=1, explore="band_rate")
+
+
+def test_descend_explores_the_variants_of_what_it_cannot_solve():
+    from rungs.train.curriculum import SolveRateCurriculum
+
+    # 10 roots; roots 0-4 are never solved, their children c{r}.{j} are learnable; roots 5-9 are
+    # learnable themselves and their children are trivial
+    rates, parent = {}, {}
+    for r in range(10):
+        rates[f"r{r}"] = 0.0 if r < 5 else 0.5
+        parent[f"r{r}"] = None
+        for j in range(3):
+            rates[f"c{r}.{j}"] = 0.5 if r < 5 else 1.0
+            parent[f"c{r}.{j}"] = f"r{r}"
+    pool = [Problem(i, f"problem {i}") for i in rates]
+    sampler = SolveRateCurriculum(pool, total_steps=20, seed=0, band_fraction=0.0, explore="descend",
+                                  parent=lambda p: parent[p.id])
+    steps = _scripted_run(sampler, rates, steps=5, k=3)
+    early = [pid for batch in steps[:4] for pid in batch]  # before the roots run out
+    children = [pid for pid in early if pid.startswith("c")]
+    assert len(children) >= 3  # it went down from the unsolved roots ...
+    assert all(parent[pid] in {f"r{r}" for r in range(5)} for pid in children)  # ... and only from those
+    assert len({parent[pid] for pid in children}) == len(children)  # one learnable rung per root was enough
+    assert all(sampler.solve_rate(p) is not None for p in pool if p.id.startswith("r"))  # every root tried

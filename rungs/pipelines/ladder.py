@@ -54,7 +54,8 @@ class LadderConfig:
         "easiest_first (an expanding window of the structurally easiest variants) | mixed (shuffled)")
     curriculum_start: float = help_field(0.25, "easiest_first: fraction of the pool in play at the first step")
     band_fraction: float = help_field(0.75, "solve_rate: share of each batch drawn from problems measured in 0 < p < 1 (the rest explore)")
-    explore: str = help_field("random", "solve_rate: order in which unmeasured problems are tried: random | easiest_first | hardest_first (structural difficulty)")
+    explore: str = help_field("random", "solve_rate: order in which unmeasured problems are tried: random | easiest_first | hardest_first (structural difficulty) | band_rate (the transform whose measured variants most often land in the band, Thompson-sampled) | descend (the original problems first; one never solved sends exploration down to its variants)")
+    cooldown: int = help_field(0, "solve_rate: steps a problem drawn from the band rests before it can be drawn again (0: off)")
     hard_bias: bool = help_field(True, "solve_rate: within the band, prefer structurally harder problems (weight x difficulty)")
     include_roots: bool = help_field(True, "train on the original problems too (the top rungs of the ladder)")
     limit: int | None = help_field(None, "use only the first N training problems")
@@ -70,8 +71,12 @@ class LadderConfig:
             raise UserError(f"--curriculum {self.curriculum!r}: expected one of {', '.join(CURRICULA)}")
         if self.depth < 1 or self.width < 1:
             raise UserError(f"--depth {self.depth} --width {self.width}: expected integers >= 1")
-        if self.explore not in ("random", "easiest_first", "hardest_first"):
-            raise UserError(f"--explore {self.explore!r}: expected random, easiest_first or hardest_first")
+        from rungs.train.curriculum import EXPLORE_ORDERS
+
+        if self.explore not in EXPLORE_ORDERS:
+            raise UserError(f"--explore {self.explore!r}: expected one of {', '.join(EXPLORE_ORDERS)}")
+        if self.cooldown < 0:
+            raise UserError(f"--cooldown {self.cooldown}: expected a number of steps >= 0")
         if not 0 <= self.band_fraction <= 1:
             raise UserError(f"--band-fraction {self.band_fraction}: expected a fraction in [0, 1]")
         if not 0 < self.curriculum_start <= 1:
@@ -150,10 +155,14 @@ def _run(config: LadderConfig, grpo: Any, run_dir: Any, task: Task, problems: li
 
     total_steps = grpo.max_steps if grpo.max_steps > 0 else grpo.total_steps(len(train_pool))
     difficulty = {v.problem.id: v.difficulty for v in variants}
+    family = {v.problem.id: (v.transform, v.depth) for v in variants}  # roots: their own family
+    parents = {v.problem.id: v.parent_id for v in variants}  # roots have none
     if config.curriculum == "solve_rate":
         sampler: Any = SolveRateCurriculum(train_pool, total_steps, seed=grpo.seed, band_fraction=config.band_fraction,
                                            prior=lambda p: difficulty.get(p.id, task.difficulty(p)),
-                                           explore=config.explore, hard_bias=config.hard_bias)
+                                           explore=config.explore, hard_bias=config.hard_bias,
+                                           cooldown=config.cooldown, group=lambda p: family.get(p.id, ("root", 0)),
+                                           parent=lambda p: parents.get(p.id))
     elif config.curriculum == "easiest_first":
         sampler = CurriculumSampler(train_pool, lambda p: difficulty.get(p.id, task.difficulty(p)), total_steps,
                                          seed=grpo.seed, start_fraction=config.curriculum_start)

@@ -37,6 +37,8 @@ from typing import Any
 
 from rungs.types import Problem
 
+EXPLORE_ORDERS = ("random", "easiest_first", "hardest_first", "band_rate", "descend")
+
 
 class CurriculumSampler:
     def __init__(
@@ -136,19 +138,39 @@ class SolveRateCurriculum:
 
     Variant trees (LADDER) fit this well: variants the policy cannot yet solve stay out of the
     batch until re-testing finds them in the band, instead of starving a structural window.
+
+    Two settings keep a large pool (LADDER's thousands of variants against a few hundred draws)
+    from collapsing onto a handful of problems (measured, issue 8: with one exploring slot per
+    step, a 60-step run trained on 109 of 2,544 problems, the most drawn one 31 times):
+
+    - `cooldown`: a band problem drawn at step t is not drawn again before step t + cooldown; its
+      slot goes to another band problem or to exploring. 0 turns it off.
+    - `explore="band_rate"` with a `group` function (LADDER: the variant's transform and depth;
+      roots are their own group): which group to explore next is chosen by Thompson sampling on
+      the share of that group's measured problems now in the band (Beta(in + 1, out + 1)), so a
+      transform whose variants are mostly unsolvable or trivial for this policy is explored less.
+      Estimated online from the policy's own samples; nothing is assumed about the task.
     """
 
     def __init__(self, problems: Sequence[Problem], total_steps: int, seed: int = 0,
                  prior: Callable[[Problem], float] | None = None, band_fraction: float = 0.75,
-                 decay: float = 0.5, explore: str = "random", hard_bias: bool = False) -> None:
+                 decay: float = 0.5, explore: str = "random", hard_bias: bool = False,
+                 cooldown: int = 0, group: Callable[[Problem], Any] | None = None,
+                 parent: Callable[[Problem], str | None] | None = None) -> None:
         if not problems:
             raise ValueError("a curriculum needs at least one problem")
         if not 0 <= band_fraction <= 1:
             raise ValueError(f"band_fraction must be in [0, 1], got {band_fraction}")
         if not 0 <= decay <= 1:
             raise ValueError(f"decay must be in [0, 1], got {decay}")
-        if explore not in ("random", "easiest_first", "hardest_first"):
-            raise ValueError(f"explore must be random, easiest_first or hardest_first, got {explore!r}")
+        if explore not in EXPLORE_ORDERS:
+            raise ValueError(f"explore must be one of {', '.join(EXPLORE_ORDERS)}, got {explore!r}")
+        if explore == "descend" and parent is None:
+            raise ValueError("explore='descend' needs a parent function (the id each variant was made from)")
+        if explore == "band_rate" and group is None:
+            raise ValueError("explore='band_rate' needs a group function (which family each problem belongs to)")
+        if cooldown < 0:
+            raise ValueError(f"cooldown must be >= 0 steps, got {cooldown}")
         self.problems = list(problems)
         self.total_steps = max(1, int(total_steps))
         self.band_fraction = band_fraction
@@ -164,6 +186,36 @@ class SolveRateCurriculum:
         elif prior is not None and explore == "hardest_first":
             order.sort(key=lambda i: -prior(self.problems[i]))
         self.explore_order = order
+        self.explore = explore
+        self.cooldown = int(cooldown)
+        # band_rate: each group's problems in exploring order (the groups' labels need not be sortable)
+        self.groups: list[list[int]] = []
+        self.group_of: list[int] = []
+        # descend: the original problems first; a problem never solved on first try sends the
+        # exploration down to its own easier variants next (depth first), LADDER's tree as a search
+        self.children: dict[int, list[int]] = {}
+        self.parent_of: dict[int, int] = {}
+        self.roots: list[int] = []
+        self.frontier: list[int] = []
+        if explore == "descend":
+            position = {i: n for n, i in enumerate(order)}
+            for i, p in enumerate(self.problems):
+                up = parent(p)  # type: ignore[misc]
+                if up is None:
+                    self.roots.append(i)
+                elif up in self.index:
+                    self.children.setdefault(self.index[up], []).append(i)
+                    self.parent_of[i] = self.index[up]
+            self.roots.sort(key=position.__getitem__)
+            for kids in self.children.values():
+                kids.sort(key=position.__getitem__)
+        if explore == "band_rate":
+            labels: dict[Any, int] = {}
+            self.group_of = [labels.setdefault(group(p), len(labels)) for p in self.problems]  # type: ignore[misc]
+            self.groups = [[] for _ in labels]
+            for i in order:
+                self.groups[self.group_of[i]].append(i)
+            self._group_cursor = [0] * len(self.groups)
         self.prior = [max(1.0, prior(p)) if prior is not None else 1.0 for p in self.problems] if hard_bias else None
         self.explore_position = 0
         self.steps_done = 0
@@ -203,13 +255,57 @@ class SolveRateCurriculum:
             old = self.stats.get(i)
             if old is None:
                 self.stats[i] = [float(wins), float(trials), float(self.steps_done)]
+                if wins == 0 and i in self.children:  # never solved: its easier variants are explored next
+                    self.frontier.extend(reversed(self.children[i]))
+                elif 0 < wins < trials and i in self.parent_of:  # a rung found: its siblings can wait
+                    self.frontier = [j for j in self.frontier if self.parent_of.get(j) != self.parent_of[i]]
             else:
                 self.stats[i] = [old[0] * self.decay + wins, old[1] * self.decay + trials, float(self.steps_done)]
 
     # -- sampling ----------------------------------------------------------------------------------
+    def _rested(self, i: int) -> bool:
+        return self.cooldown <= 0 or self.steps_done - self.stats[i][2] >= self.cooldown
+
+    def _next_by_band_rate(self, taken: set[int]) -> int | None:
+        """An unmeasured problem from the group Thompson-sampled on its measured in-band share."""
+        inside = [0] * len(self.groups)
+        measured = [0] * len(self.groups)
+        for i in self.stats:
+            g = self.group_of[i]
+            measured[g] += 1
+            inside[g] += self.in_band(i)
+        best, best_draw = None, -1.0
+        for g, members in enumerate(self.groups):
+            cursor = self._group_cursor[g]
+            while cursor < len(members) and (members[cursor] in self.stats or members[cursor] in taken):
+                cursor += 1
+            self._group_cursor[g] = cursor
+            if cursor == len(members):
+                continue
+            draw = self.rng.betavariate(inside[g] + 1, measured[g] - inside[g] + 1)
+            if draw > best_draw:
+                best, best_draw = g, draw
+        if best is None:
+            return None
+        i = self.groups[best][self._group_cursor[best]]
+        self._group_cursor[best] += 1
+        return i
+
+    def _next_descending(self, taken: set[int]) -> int | None:
+        """The newest pushed variant of an unsolved problem, else the next original problem, else any."""
+        self.frontier = [i for i in self.frontier if i not in self.stats and i not in taken]
+        busy = {self.parent_of.get(j) for j in taken}
+        for n in range(len(self.frontier) - 1, -1, -1):  # newest first; one child per parent per batch
+            if self.parent_of.get(self.frontier[n]) not in busy:
+                return self.frontier.pop(n)
+        for i in self.roots:
+            if i not in self.stats and i not in taken:
+                return i
+        return None
+
     def sample(self, k: int) -> list[Problem]:
         chosen: list[int] = []
-        band = self.band()
+        band = [i for i in self.band() if self._rested(i)]
         want_band = min(len(band), round(self.band_fraction * k))
         if want_band:
             # weighted sampling without replacement (Efraimidis & Spirakis): key u ** (1 / w)
@@ -220,7 +316,13 @@ class SolveRateCurriculum:
             keyed = sorted(band, key=lambda i: self.rng.random() ** (1.0 / weight(i)), reverse=True)
             chosen.extend(keyed[:want_band])
         taken = set(chosen)
-        while len(chosen) < k and self.explore_position < len(self.explore_order):
+        while len(chosen) < k and self.explore in ("band_rate", "descend"):
+            i = self._next_by_band_rate(taken) if self.explore == "band_rate" else self._next_descending(taken)
+            if i is None:
+                break
+            chosen.append(i)
+            taken.add(i)
+        while len(chosen) < k and self.explore_position < len(self.explore_order):  # descend's leftovers too
             i = self.explore_order[self.explore_position]
             self.explore_position += 1
             if i not in self.stats and i not in taken:
@@ -233,7 +335,7 @@ class SolveRateCurriculum:
                 chosen.append(i)
                 taken.add(i)
         if len(chosen) < k:  # a pool smaller than the batch, or all in band: fill from the band
-            rest = [i for i in band if i not in taken] or list(range(len(self.problems)))
+            rest = [i for i in self.band() if i not in taken] or list(range(len(self.problems)))
             while len(chosen) < k:
                 chosen.append(self.rng.choice(rest))
         self.steps_done += 1
@@ -246,6 +348,7 @@ class SolveRateCurriculum:
     def state_dict(self) -> dict[str, Any]:
         return {"steps_done": self.steps_done, "explore_position": self.explore_position,
                 "explore_order": list(self.explore_order), "stats": {str(i): v for i, v in self.stats.items()}, "rng": _rng_state(self.rng),
+                "frontier": list(self.frontier),
                 "num_problems": len(self.problems)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -257,3 +360,14 @@ class SolveRateCurriculum:
         self.explore_order = [int(i) for i in state["explore_order"]]
         self.stats = {int(i): [float(x) for x in v] for i, v in state["stats"].items()}
         self.rng.setstate(_rng_from(state["rng"]))
+        self.frontier = [int(i) for i in state.get("frontier", [])]
+        if self.children:  # orders follow the saved exploring order
+            position = {i: n for n, i in enumerate(self.explore_order)}
+            self.roots.sort(key=position.__getitem__)
+            for kids in self.children.values():
+                kids.sort(key=position.__getitem__)
+        if self.groups:  # the saved exploring order; cursors skip measured problems, so they can start over
+            self.groups = [[] for _ in self.groups]
+            for i in self.explore_order:
+                self.groups[self.group_of[i]].append(i)
+            self._group_cursor = [0] * len(self.groups)
