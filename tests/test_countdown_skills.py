@@ -11,7 +11,8 @@ import pytest
 
 from rungs.errors import UserError
 from rungs.tasks import get_task
-from rungs.tasks.countdown_skills import skill_problems
+from rungs.tasks.countdown import parse_answer, render
+from rungs.tasks.countdown_skills import in_prompt_order, skill_problems
 from rungs.train.sft import SFTConfig, builtin_keys, pretraining_problems
 from rungs.types import Problem
 
@@ -37,6 +38,14 @@ def test_the_mix_holds_pairs_triples_and_sparse_four_to_six_number_problems():
                                            wide_fraction=0.05)] == [p.text for p in problems[:50]]  # prefix-stable
     with pytest.raises(ValueError):
         skill_problems(1, mixed_fraction=0.5, single_fraction=0.4, wide_fraction=0.2)
+
+
+def test_answers_follow_the_prompts_order_where_plus_and_times_allow():
+    tree = parse_answer("8 * (37 - 17) + 20")[0]
+    assert render(in_prompt_order(tree, [20, 17, 37, 8])) == "20 + (37 - 17) * 8"  # - keeps its order
+    assert render(in_prompt_order(tree, [8, 37, 17, 20])) == "8 * (37 - 17) + 20"  # already in order
+    problem = Problem("p", "numbers: 20 17 37 8; target: 180")
+    assert TASK.verify(problem, "<answer>20 + (37 - 17) * 8</answer>").correct
 
 
 def test_excluded_problems_are_never_drawn():

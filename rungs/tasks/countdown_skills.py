@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 
-from rungs.tasks.countdown import format_problem, random_combination, render
+from rungs.tasks.countdown import _leaves, format_problem, random_combination, render
 from rungs.types import Problem
+from rungs.verify import safe_expr
+from rungs.verify.safe_expr import BinOp
 
 _FRESH_ATTEMPTS = 12  # draws spent looking for a new problem of a kind before repeating one
 
@@ -45,7 +47,33 @@ SHAPES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
 }
 
 
-def draw(kind: str, rng: random.Random, max_target: int = 1000) -> Problem | None:
+def in_prompt_order(tree: safe_expr.Node, numbers: Sequence[int]) -> safe_expr.Node:
+    """`tree` with the operands of every + and * swapped so that the one whose first number is printed
+    earlier in the prompt comes first: the same value, its numbers closer to the prompt's order.
+
+    A character-level model copies numbers from the prompt far more easily along a monotone
+    alignment (the integration skills write answers term by term in the prompt's order for the
+    same reason); - and / keep their order, so the alignment is only as monotone as the solution allows.
+    """
+    first = {}
+    for i, n in enumerate(numbers):
+        first.setdefault(n, i)
+
+    def walk(node: safe_expr.Node) -> tuple[safe_expr.Node, int]:
+        if not isinstance(node, BinOp):
+            leaves: list[int] = []
+            _leaves(node, leaves)
+            return node, first.get(leaves[0], len(numbers)) if leaves else len(numbers)
+        left, lpos = walk(node.left)
+        right, rpos = walk(node.right)
+        if node.op in "+*" and rpos < lpos:
+            left, right, lpos, rpos = right, left, rpos, lpos
+        return BinOp(node.op, left, right), lpos  # where the rendered expression's first number is printed
+
+    return walk(tree)[0]
+
+
+def draw(kind: str, rng: random.Random, max_target: int = 1000, prompt_order: bool = True) -> Problem | None:
     """One problem of `kind` (a key of SHAPES) with a known solution, or None when the draw failed."""
     counts, highs = SHAPES[kind]
     count, high = rng.choice(counts), rng.choice(highs)
@@ -56,6 +84,8 @@ def draw(kind: str, rng: random.Random, max_target: int = 1000) -> Problem | Non
     tree, target = made
     if target > max_target or target in numbers:
         return None
+    if prompt_order:
+        tree = in_prompt_order(tree, numbers)
     return Problem(id="", text=format_problem(numbers, target), answer=render(tree),
                    meta={"numbers": numbers, "target": target, "source": "skills", "kind": kind,
                          "difficulty": float(count - 1)})
