@@ -44,6 +44,9 @@ def test_answers_follow_the_prompts_order_where_plus_and_times_allow():
     tree = parse_answer("8 * (37 - 17) + 20")[0]
     assert render(in_prompt_order(tree, [20, 17, 37, 8])) == "20 + (37 - 17) * 8"  # - keeps its order
     assert render(in_prompt_order(tree, [8, 37, 17, 20])) == "8 * (37 - 17) + 20"  # already in order
+    plain, ordered = skill_problems(40, seed=2), skill_problems(40, seed=2, prompt_order=True)
+    assert [p.text for p in plain] == [p.text for p in ordered]  # the same draws, answers reordered
+    assert any(a.answer != b.answer for a, b in zip(plain, ordered))
     problem = Problem("p", "numbers: 20 17 37 8; target: 180")
     assert TASK.verify(problem, "<answer>20 + (37 - 17) * 8</answer>").correct
 
@@ -60,6 +63,10 @@ def test_pretrain_wires_the_wide_share_and_refuses_it_where_a_task_has_none():
                     wide_fraction=1.0, train_problems=20, eval_problems=5)
     pool, evals = pretraining_problems(cfg, TASK)
     assert all(len(p.meta["numbers"]) in (5, 6) for p in pool + evals)
+    ordered = SFTConfig(task="countdown", distribution="skills", prompt_order=True, train_problems=20, eval_problems=0)
+    expected = skill_problems(20, seed=0, mixed_fraction=0.02, single_fraction=0.4, wide_fraction=0.0, prompt_order=True,
+                              exclude=builtin_keys(TASK))
+    assert pretraining_problems(ordered, TASK)[0] == expected  # --wide-fraction 0 means none
     with pytest.raises(UserError, match="wide"):
         pretraining_problems(SFTConfig(task="integration", distribution="skills", wide_fraction=0.1,
                                        train_problems=5, eval_problems=0), get_task("integration"))

@@ -73,7 +73,7 @@ def in_prompt_order(tree: safe_expr.Node, numbers: Sequence[int]) -> safe_expr.N
     return walk(tree)[0]
 
 
-def draw(kind: str, rng: random.Random, max_target: int = 1000, prompt_order: bool = True) -> Problem | None:
+def draw(kind: str, rng: random.Random, max_target: int = 1000, prompt_order: bool = False) -> Problem | None:
     """One problem of `kind` (a key of SHAPES) with a known solution, or None when the draw failed."""
     counts, highs = SHAPES[kind]
     count, high = rng.choice(counts), rng.choice(highs)
@@ -93,7 +93,8 @@ def draw(kind: str, rng: random.Random, max_target: int = 1000, prompt_order: bo
 
 def skill_problems(n: int, seed: int = 0, *, mixed_fraction: float = 0.1, single_fraction: float = 0.25,
                    wide_fraction: float = 0.03, exclude: set[Hashable] | None = None,
-                   key: Callable[[Problem], Hashable] | None = None, max_target: int = 1000) -> list[Problem]:
+                   key: Callable[[Problem], Hashable] | None = None, max_target: int = 1000,
+                   prompt_order: bool = False) -> list[Problem]:
     """`n` problems of the countdown skills distribution (see the module docstring), with answers.
 
     The kinds come in exactly the asked shares, in expectation over the draws; a kind that runs out
@@ -108,6 +109,8 @@ def skill_problems(n: int, seed: int = 0, *, mixed_fraction: float = 0.1, single
         exclude: `key(problem)`s never to emit, e.g. every built-in problem's `problem_key`.
         key: a problem's identity; (sorted numbers, target) if None, as `CountdownTask.problem_key`.
         max_target: the largest target, as `CountdownTask.max_target`.
+        prompt_order: write each answer with the operands of + and * in the prompt's order
+            (`in_prompt_order`); the draws (numbers, targets) are the same either way.
 
     Raises:
         ValueError: fractions outside [0, 1] or summing above 1.
@@ -129,7 +132,7 @@ def skill_problems(n: int, seed: int = 0, *, mixed_fraction: float = 0.1, single
                 else "wide" if r < sum(shares) else "triple")
         drawn = None
         for _ in range(_FRESH_ATTEMPTS):
-            p = draw(kind, rng, max_target)
+            p = draw(kind, rng, max_target, prompt_order)
             if p is None:
                 continue
             k = key(p)

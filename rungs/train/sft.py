@@ -64,6 +64,7 @@ class SFTConfig:
     mixed_fraction: float = help_field(0.02, "skills: share of mixed-kind sums (the hard set's shape); countdown: of 4-number problems")
     single_fraction: float = help_field(0.4, "skills: share of single-term problems (the rest are same-kind sums); countdown: of 2-number problems")
     wide_fraction: float = help_field(0.0, "skills, countdown only: share of 5-6-number problems (the rest are 3-number problems)")
+    prompt_order: bool = help_field(False, "skills, countdown only: write answers with the operands of + and * in the prompt's order")
     difficulty_min: float = help_field(1.0, "easiest training difficulty")
     difficulty_max: float = help_field(2.0, "hardest training difficulty (integer levels in between are mixed evenly)")
     train_problems: int = help_field(8000, "problems generated up front, split evenly over the levels (cycled in epochs)")
@@ -213,12 +214,14 @@ def pretraining_problems(cfg: SFTConfig, task: Task) -> tuple[list[Problem], lis
     make = getattr(task, "skill_problems", None)
     if make is None:
         raise UserError(f"--distribution skills: task {task.name!r} has none (integration and countdown have one)")
-    shares = {"mixed_fraction": cfg.mixed_fraction, "single_fraction": cfg.single_fraction}
-    if cfg.wide_fraction:
-        if "wide_fraction" not in inspect.signature(make).parameters:
-            raise UserError(f"--wide-fraction: task {task.name!r} has no wide share in its skills distribution "
-                            "(countdown has one)")
-        shares["wide_fraction"] = cfg.wide_fraction
+    shares: dict[str, Any] = {"mixed_fraction": cfg.mixed_fraction, "single_fraction": cfg.single_fraction}
+    accepted = inspect.signature(make).parameters
+    for name in ("wide_fraction", "prompt_order"):  # countdown's own settings
+        if name in accepted:
+            shares[name] = getattr(cfg, name)
+        elif getattr(cfg, name):
+            raise UserError(f"--{name.replace('_', '-')}: task {task.name!r} has no such setting in its skills "
+                            "distribution (countdown has)")
     excluded = builtin_keys(task)
     pool = make(cfg.train_problems, cfg.seed, exclude=excluded, **shares)
     excluded |= {task.problem_key(p) for p in pool}
