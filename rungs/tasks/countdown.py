@@ -539,6 +539,17 @@ class CountdownTask(Task):
                                        {"difficulty": float(difficulty)}))
         return problems
 
+    def skill_problems(self, n: int, seed: int = 0, *, mixed_fraction: float = 0.1, single_fraction: float = 0.25,
+                       wide_fraction: float = 0.03, exclude: set[Hashable] | None = None,
+                       prompt_order: bool = False) -> list[Problem]:
+        """The skills pretraining distribution (countdown_skills.py): pairs of large numbers, triples,
+        sparse four- and five-to-six-number problems. `exclude` holds `problem_key`s never to emit."""
+        from rungs.tasks.countdown_skills import skill_problems
+
+        return skill_problems(n, seed, mixed_fraction=mixed_fraction, single_fraction=single_fraction,
+                              wide_fraction=wide_fraction, exclude=exclude, key=self.problem_key,
+                              max_target=self.max_target, prompt_order=prompt_order)
+
     def difficulty(self, problem: Problem) -> float:
         """Numbers minus one (2 numbers = 1, 6 numbers = 5), plus up to 0.5 for a large target."""
         numbers, target = parse_spec(problem)

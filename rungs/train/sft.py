@@ -19,6 +19,7 @@ The defaults are the settings of the shipped checkpoints (see rungs/checkpoints/
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import random
@@ -58,9 +59,12 @@ class SFTConfig:
     bf16: bool = help_field(False, "train under bfloat16 autocast (faster on CPUs with AVX512-BF16/AMX; weights stay float32)")
     distribution: str = help_field(
         "levels", "training distribution: levels (the generator's difficulty levels in [difficulty_min, difficulty_max]) | "
-        "skills (integration: every elementary rule alone, sums term by term, sparse mixed sums; see tasks/integration/skills.py)")
-    mixed_fraction: float = help_field(0.02, "skills: share of mixed-kind sums (the hard set's shape)")
-    single_fraction: float = help_field(0.4, "skills: share of single-term problems (the rest are same-kind sums)")
+        "skills (integration: every elementary rule alone, sums term by term, sparse mixed sums; see tasks/integration/skills.py; "
+        "countdown: pairs of large numbers, triples, sparse 4- and 5-6-number problems; see tasks/countdown_skills.py)")
+    mixed_fraction: float = help_field(0.02, "skills: share of mixed-kind sums (the hard set's shape); countdown: of 4-number problems")
+    single_fraction: float = help_field(0.4, "skills: share of single-term problems (the rest are same-kind sums); countdown: of 2-number problems")
+    wide_fraction: float = help_field(0.0, "skills, countdown only: share of 5-6-number problems (the rest are 3-number problems)")
+    prompt_order: bool = help_field(False, "skills, countdown only: write answers with the operands of + and * in the prompt's order")
     difficulty_min: float = help_field(1.0, "easiest training difficulty")
     difficulty_max: float = help_field(2.0, "hardest training difficulty (integer levels in between are mixed evenly)")
     train_problems: int = help_field(8000, "problems generated up front, split evenly over the levels (cycled in epochs)")
@@ -104,6 +108,8 @@ class SFTConfig:
             ("distribution", self.distribution in ("levels", "skills"), "'levels' or 'skills'"),
             ("mixed_fraction", 0 <= self.mixed_fraction <= 1, "a fraction in [0, 1]"),
             ("single_fraction", 0 <= self.single_fraction <= 1 - self.mixed_fraction, "a fraction in [0, 1 - mixed_fraction]"),
+            ("wide_fraction", 0 <= self.wide_fraction <= 1 - self.mixed_fraction - self.single_fraction + 1e-9,
+             "a fraction in [0, 1 - mixed_fraction - single_fraction]"),
             ("verify_workers", self.verify_workers >= 0, "an integer >= 0"),
             ("verify_timeout", self.verify_timeout > 0, "a positive number"),
         ]
@@ -207,13 +213,19 @@ def pretraining_problems(cfg: SFTConfig, task: Task) -> tuple[list[Problem], lis
         return pool, generate_problems(task, cfg.eval_problems, cfg.difficulty_min, cfg.difficulty_max, cfg.seed + 7919)
     make = getattr(task, "skill_problems", None)
     if make is None:
-        raise UserError(f"--distribution skills: task {task.name!r} has none (the integration task has one)")
+        raise UserError(f"--distribution skills: task {task.name!r} has none (integration and countdown have one)")
+    shares: dict[str, Any] = {"mixed_fraction": cfg.mixed_fraction, "single_fraction": cfg.single_fraction}
+    accepted = inspect.signature(make).parameters
+    for name in ("wide_fraction", "prompt_order"):  # countdown's own settings
+        if name in accepted:
+            shares[name] = getattr(cfg, name)
+        elif getattr(cfg, name):
+            raise UserError(f"--{name.replace('_', '-')}: task {task.name!r} has no such setting in its skills "
+                            "distribution (countdown has)")
     excluded = builtin_keys(task)
-    pool = make(cfg.train_problems, cfg.seed, mixed_fraction=cfg.mixed_fraction,
-                single_fraction=cfg.single_fraction, exclude=excluded)
+    pool = make(cfg.train_problems, cfg.seed, exclude=excluded, **shares)
     excluded |= {task.problem_key(p) for p in pool}
-    evals = make(cfg.eval_problems, cfg.seed + 7919, mixed_fraction=cfg.mixed_fraction,
-                 single_fraction=cfg.single_fraction, exclude=excluded) if cfg.eval_problems else []
+    evals = make(cfg.eval_problems, cfg.seed + 7919, exclude=excluded, **shares) if cfg.eval_problems else []
     return pool, evals
 
 
@@ -336,7 +348,8 @@ def _train_and_report(cfg: SFTConfig, task: Task, policy: TinyPolicy, pool: Veri
         overlap = sum(p.text in seen for p in eval_set)
         log(f"pretrain: {len(seen)} distinct training problems, {len(prompts)} with repeats ({cfg.distribution}" + (
             f", difficulty {cfg.difficulty_min:g}-{cfg.difficulty_max:g}" if cfg.distribution == "levels" else
-            f", mixed {cfg.mixed_fraction:g}, single {cfg.single_fraction:g}") + f"); {len(eval_set)} evaluation problems ({overlap} also in training); "
+            f", mixed {cfg.mixed_fraction:g}, single {cfg.single_fraction:g}"
+            + (f", wide {cfg.wide_fraction:g}" if cfg.wide_fraction else "")) + f"); {len(eval_set)} evaluation problems ({overlap} also in training); "
             f"model {policy.model.num_parameters() / 1e6:.2f}M parameters")
         losses, evals, train_wall = _train_loop(cfg, task, policy, pool, prompts, targets, eval_set, out)
     # The final table: fresh problems per difficulty. The easy levels have few distinct problems,
