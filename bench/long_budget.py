@@ -1,0 +1,167 @@
+"""LADDER against GRPO without variants at a longer budget, each stopped at its best dev step.
+
+bench/learning.py compares the arms at a fixed 60 steps. This script asks the question the shipped
+`tiny-integration-ladder` checkpoint raises: given 400 steps and the same selection rule (greedy
+accuracy on builtin:integration-dev every 25 steps, keep the best step), does LADDER beat plain
+GRPO on the hard training problems? Per seed it runs
+
+    rungs ladder --problems builtin:integration-train --eval-problems builtin:integration-dev \
+        --depth 2 --width 4 --max-steps 400 --eval-steps 25 --metric-for-best-model eval_accuracy
+    rungs train  --problems builtin:integration-train (the same GRPO settings, no variants)
+
+then scores each run's best weights greedily on builtin:integration-hard and on bench/learning.py's
+fresh draw (seed 20261130). The selection reads dev only; the test sets are read once, at the end.
+
+    python bench/long_budget.py                      # 3 seeds x 2 arms (about 40 CPU-minutes per run)
+    python bench/long_budget.py --report             # reprint from bench/results-400
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+# the bench's GRPO settings (rungs/train/grpo_config.py TINY_GRPO_DEFAULTS), spelled out for `rungs train`
+GRPO_FLAGS = ["--prompts-per-step", "4", "--num-generations", "16", "--max-completion-length", "64",
+              "--temperature", "1.2", "--dynamic-sampling", "resample", "--dynamic-sampling-max-tries", "3",
+              "--save-steps", "0"]
+ARMS = {"ladder": "LADDER (variants, solve-rate curriculum)", "grpo": "GRPO on the hard training problems, no variants"}
+
+
+def command(arm: str, seed: int, steps: int, eval_steps: int, run_dir: Path) -> list[str]:
+    common = ["--problems", "builtin:integration-train", "--eval-problems", "builtin:integration-dev",
+              "--max-steps", str(steps), "--eval-steps", str(eval_steps), "--eval-on-start",
+              "--metric-for-best-model", "eval_accuracy", "--seed", str(seed), "--threads", "1", "--no-progress",
+              "--out", str(run_dir)]
+    if arm == "ladder":
+        return [sys.executable, "-m", "rungs.cli", "ladder", "--depth", "2", "--width", "4",
+                "--curriculum", "solve_rate", *common]
+    return [sys.executable, "-m", "rungs.cli", "train", "--task", "integration", *common, *GRPO_FLAGS]
+
+
+def run_all(args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    pending = [(arm, s) for s in range(args.seeds) for arm in ARMS
+               if not (out / f"{arm}-seed{s}" / "summary.json").exists()]
+    running: list[tuple[str, int, Any]] = []
+    while pending or running:
+        while pending and len(running) < args.parallel:
+            arm, seed = pending.pop(0)
+            run_dir = out / f"{arm}-seed{seed}"
+            log = open(out / f"{arm}-seed{seed}.log", "w")  # noqa: SIM115 - closed when the child ends
+            resume = ["--resume", str(run_dir)] if (run_dir / "config.yaml").exists() else []
+            cmd = command(arm, seed, args.steps, args.eval_steps, run_dir) + resume
+            running.append((arm, seed, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)))
+            print(f"{arm} seed {seed}: started ({log.name})", flush=True)
+        time.sleep(5)
+        for item in list(running):
+            arm, seed, proc = item
+            if proc.poll() is not None:
+                running.remove(item)
+                if proc.returncode != 0:
+                    raise SystemExit(f"{arm} seed {seed} failed; see {out / f'{arm}-seed{seed}.log'}")
+                print(f"{arm} seed {seed}: done", flush=True)
+
+
+def score(args: argparse.Namespace) -> dict[str, Any]:
+    """Best-dev-step weights of every run, scored on the hard set and the fresh draw (cached per run)."""
+    import torch
+
+    import learning
+    from rungs.data import load_problems
+    from rungs.policies import load_policy
+    from rungs.runs import read_jsonl
+    from rungs.tasks import get_task
+    from rungs.verify.pool import VerifierPool
+
+    torch.set_num_threads(1)
+    out = Path(args.out)
+    task = get_task("integration")
+    hard = load_problems("builtin:integration-hard")
+    fresh = learning.fresh_problems("integration", 40)
+    result: dict[str, Any] = {"settings": {"steps": args.steps, "eval_steps": args.eval_steps, "seeds": args.seeds},
+                              "fresh_seed": learning.FRESH_SEED, "arms": {}}
+    with VerifierPool(task, workers=1) as pool:
+        for arm in ARMS:
+            rows = []
+            for seed in range(args.seeds):
+                run_dir = out / f"{arm}-seed{seed}"
+                cache = run_dir / "scores.json"
+                if cache.exists():
+                    rows.append(json.loads(cache.read_text()))
+                    continue
+                summary = json.loads((run_dir / "summary.json").read_text())
+                events = read_jsonl(run_dir / "events.jsonl")
+                best = summary["eval_step_best"]
+                policy = load_policy(f"tiny:{run_dir / 'best'}", task="integration", seed=seed)
+                row = {"seed": seed, "best_step": best, "dev": summary["eval_accuracy_best"],
+                       "dev_curve": [[e["step"], e["eval_accuracy"]] for e in events if "eval_accuracy" in e],
+                       "samples_to_best": int(sum(e.get("num_groups", 0) for e in events
+                                                  if "eval_accuracy" not in e and e.get("step", 0) <= best) * 16),
+                       "hard": learning.greedy_accuracy(policy, task, pool, hard),
+                       "fresh": learning.greedy_accuracy(policy, task, pool, fresh)}
+                cache.write_text(json.dumps(row, indent=2))
+                rows.append(row)
+            result["arms"][arm] = {"per_seed": rows,
+                                   **{k: learning.mean_std([r[k] for r in rows]) for k in ("dev", "hard", "fresh")},
+                                   "best_step": [r["best_step"] for r in rows],
+                                   "samples_to_best": learning.mean_std([r["samples_to_best"] for r in rows])}
+    (out / "long_budget.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def report(result: dict[str, Any], out: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from rungs.report import fmt_mean_std, print_table, save_png
+
+    rows = [{"arm": ARMS[arm], "best dev step": "/".join(str(s) for s in block["best_step"]),
+             "dev (best)": fmt_mean_std(*block["dev"]), "builtin:integration-hard": fmt_mean_std(*block["hard"]),
+             "fresh draw": fmt_mean_std(*block["fresh"]), "samples to best": f"{block['samples_to_best'][0]:,.0f}"}
+            for arm, block in result["arms"].items()]
+    print_table(rows, list(rows[0]), title=f"bench/long_budget.py: {result['settings']['steps']} steps, best dev step, "
+                                            f"greedy accuracy, mean ± std over {result['settings']['seeds']} seeds")
+    fig = Figure(figsize=(7, 4.2), dpi=110, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for (arm, block), color in zip(result["arms"].items(), ("#4c72b0", "#dd8452")):
+        for i, row in enumerate(block["per_seed"]):
+            steps, acc = zip(*row["dev_curve"])
+            ax.plot(steps, acc, color=color, alpha=0.8, label=ARMS[arm] if i == 0 else None)
+    ax.set_xlabel("GRPO step")
+    ax.set_ylabel("greedy accuracy, builtin:integration-dev")
+    ax.set_ylim(0, 1)
+    ax.set_title("LADDER vs GRPO without variants: held-out dev accuracy per seed\n"
+                 "(the best dev step of each run is what the test sets score)", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    save_png(fig, out / "long_budget.png")
+    print(f"plot: {out / 'long_budget.png'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=400)
+    ap.add_argument("--eval-steps", type=int, default=25)
+    ap.add_argument("--parallel", type=int, default=2, help="runs at once, each a `rungs` process on one thread")
+    ap.add_argument("--report", action="store_true", help="only score the finished runs and reprint")
+    ap.add_argument("--out", default=str(HERE.parent / "bench" / "results-400"))
+    args = ap.parse_args(argv)
+    if not args.report:
+        run_all(args)
+    report(score(args), Path(args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
