@@ -73,9 +73,9 @@ def run_all(args: argparse.Namespace) -> None:
 
 def score(args: argparse.Namespace) -> dict[str, Any]:
     """Best-dev-step weights of every run, scored on the hard set and the fresh draw (cached per run)."""
+    import learning
     import torch
 
-    import learning
     from rungs.data import load_problems
     from rungs.policies import load_policy
     from rungs.runs import read_jsonl
