@@ -11,8 +11,12 @@ GRPO on the hard training problems? Per seed it runs
 
 then scores each run's best weights greedily on builtin:integration-hard and on bench/learning.py's
 fresh draw (seed 20261130). The selection reads dev only; the test sets are read once, at the end.
+With --ttrl, test-time RL (variants, bench/learning.py's settings) then runs from each best
+checkpoint on the hard set: does a model trained on variant trees make better use of them at test
+time than one trained on the problems alone?
 
     python bench/long_budget.py                      # 3 seeds x 2 arms (about 40 CPU-minutes per run)
+    python bench/long_budget.py --ttrl               # and TTRL from each run's best weights (~15 CPU-minutes each)
     python bench/long_budget.py --report             # reprint from bench/results-400
 """
 
@@ -46,19 +50,34 @@ def command(arm: str, seed: int, steps: int, eval_steps: int, run_dir: Path) -> 
     return [sys.executable, "-m", "rungs.cli", "train", "--task", "integration", *common, *GRPO_FLAGS]
 
 
+def ttrl_command(arm: str, seed: int, out: Path) -> list[str]:
+    """Test-time RL from a run's best weights on the hard set (bench/learning.py's TTRL settings)."""
+    return [sys.executable, "-m", "rungs.cli", "ttrl", "--task", "integration",
+            "--policy", f"tiny:{out / f'{arm}-seed{seed}' / 'best'}", "--problems", "builtin:integration-hard",
+            "--steps", "8", "--check-every", "4", "--width", "4", "--seed", str(seed), "--threads", "1",
+            "--no-progress", "--out", str(out / f"{arm}-seed{seed}-ttrl")]
+
+
 def run_all(args: argparse.Namespace) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    for stage in ("train", "ttrl") if args.ttrl else ("train",):
+        run_stage(args, out, stage)
+
+
+def run_stage(args: argparse.Namespace, out: Path, stage: str) -> None:
+    suffix = "" if stage == "train" else "-ttrl"
     pending = [(arm, s) for s in range(args.seeds) for arm in ARMS
-               if not (out / f"{arm}-seed{s}" / "summary.json").exists()]
+               if not (out / f"{arm}-seed{s}{suffix}" / "summary.json").exists()]
     running: list[tuple[str, int, Any]] = []
     while pending or running:
         while pending and len(running) < args.parallel:
             arm, seed = pending.pop(0)
-            run_dir = out / f"{arm}-seed{seed}"
-            log = open(out / f"{arm}-seed{seed}.log", "w")  # noqa: SIM115 - closed when the child ends
+            run_dir = out / f"{arm}-seed{seed}{suffix}"
+            log = open(out / f"{arm}-seed{seed}{suffix}.log", "w")  # noqa: SIM115 - closed when the child ends
             resume = ["--resume", str(run_dir)] if (run_dir / "config.yaml").exists() else []
-            cmd = command(arm, seed, args.steps, args.eval_steps, run_dir) + resume
+            cmd = (command(arm, seed, args.steps, args.eval_steps, run_dir) if stage == "train"
+                   else ttrl_command(arm, seed, out)) + resume
             running.append((arm, seed, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)))
             print(f"{arm} seed {seed}: started ({log.name})", flush=True)
         time.sleep(5)
@@ -67,8 +86,8 @@ def run_all(args: argparse.Namespace) -> None:
             if proc.poll() is not None:
                 running.remove(item)
                 if proc.returncode != 0:
-                    raise SystemExit(f"{arm} seed {seed} failed; see {out / f'{arm}-seed{seed}.log'}")
-                print(f"{arm} seed {seed}: done", flush=True)
+                    raise SystemExit(f"{arm} seed {seed} failed; see {out / f'{arm}-seed{seed}{suffix}.log'}")
+                print(f"{arm} seed {seed}{suffix}: done", flush=True)
 
 
 def score(args: argparse.Namespace) -> dict[str, Any]:
@@ -110,8 +129,15 @@ def score(args: argparse.Namespace) -> dict[str, Any]:
                        "fresh": learning.greedy_accuracy(policy, task, pool, fresh)}
                 cache.write_text(json.dumps(row, indent=2))
                 rows.append(row)
+            for row in rows:  # test-time RL from the best weights, where it was run (--ttrl)
+                ttrl = out / f"{arm}-seed{row['seed']}-ttrl" / "summary.json"
+                if ttrl.exists():
+                    summary = json.loads(ttrl.read_text())
+                    row["ttrl"] = summary["accuracy_after"]
+                    row["ever_solved"] = summary["ever_solved_during_training"]
+            keys = ("dev", "hard", "fresh") + (("ttrl", "ever_solved") if all("ttrl" in r for r in rows) else ())
             result["arms"][arm] = {"per_seed": rows,
-                                   **{k: learning.mean_std([r[k] for r in rows]) for k in ("dev", "hard", "fresh")},
+                                   **{k: learning.mean_std([r[k] for r in rows]) for k in keys},
                                    "best_step": [r["best_step"] for r in rows],
                                    "samples_to_best": learning.mean_std([r["samples_to_best"] for r in rows])}
     (out / "long_budget.json").write_text(json.dumps(result, indent=2))
@@ -126,7 +152,9 @@ def report(result: dict[str, Any], out: Path) -> None:
 
     rows = [{"arm": ARMS[arm], "best dev step": "/".join(str(s) for s in block["best_step"]),
              "dev (best)": fmt_mean_std(*block["dev"]), "builtin:integration-hard": fmt_mean_std(*block["hard"]),
-             "fresh draw": fmt_mean_std(*block["fresh"]), "samples to best": f"{block['samples_to_best'][0]:,.0f}"}
+             "fresh draw": fmt_mean_std(*block["fresh"]), "samples to best": f"{block['samples_to_best'][0]:,.0f}",
+             **({"+ TTRL, hard": fmt_mean_std(*block["ttrl"]), "(ever solved)": fmt_mean_std(*block["ever_solved"])}
+                if "ttrl" in block else {})}
             for arm, block in result["arms"].items()]
     print_table(rows, list(rows[0]), title=f"bench/long_budget.py: {result['settings']['steps']} steps, best dev step, "
                                             f"greedy accuracy, mean ± std over {result['settings']['seeds']} seeds")
@@ -154,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--eval-steps", type=int, default=25)
     ap.add_argument("--parallel", type=int, default=2, help="runs at once, each a `rungs` process on one thread")
+    ap.add_argument("--ttrl", action="store_true", help="then test-time RL (variants) from each best checkpoint on the hard set")
     ap.add_argument("--report", action="store_true", help="only score the finished runs and reprint")
     ap.add_argument("--out", default=str(HERE.parent / "bench" / "results-400"))
     args = ap.parse_args(argv)
