@@ -349,32 +349,39 @@ def run_seed(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
 
 
 # -- the whole comparison --------------------------------------------------------------------------
-def run_all(args: argparse.Namespace) -> None:
-    """Seeds run as parallel subprocesses (each with its own verifier pool); then aggregated."""
+def run_processes(jobs: list[tuple[str, list[str], Path]], parallel: int, poll_s: float = 2.0) -> None:
+    """Run (label, argv, log file) jobs as subprocesses, `parallel` at a time, in order; stdout and
+    stderr go to the log. Raises SystemExit naming the job and its log at the first failure."""
     import subprocess
 
+    pending = list(jobs)
+    running: list[tuple[str, Path, Any]] = []
+    while pending or running:
+        while pending and len(running) < parallel:
+            label, cmd, log_path = pending.pop(0)
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            log = open(log_path, "w")  # noqa: SIM115 - closed when the child ends
+            running.append((label, log_path, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)))
+            print(f"{label}: started (log {log_path})", flush=True)
+        time.sleep(poll_s)
+        for item in list(running):
+            label, log_path, proc = item
+            if proc.poll() is not None:
+                running.remove(item)
+                if proc.returncode != 0:
+                    raise SystemExit(f"{label} failed; see {log_path}")
+                print(f"{label}: done", flush=True)
+
+
+def run_all(args: argparse.Namespace) -> None:
+    """Seeds run as parallel subprocesses (each with its own verifier pool); then aggregated."""
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     argv = [a for a in sys.argv[1:] if not a.startswith("--only")]
     tasks = tuple(SUITES) if args.task == "all" else (args.task,)
-    pending = [(t, s) for t in tasks for s in range(args.seeds) if not (out / t / f"seed-{s}.json").exists()]
-    running: list[tuple[str, int, Any]] = []
-    while pending or running:
-        while pending and len(running) < args.parallel:
-            task_name, seed = pending.pop(0)
-            (out / task_name).mkdir(parents=True, exist_ok=True)
-            log = open(out / task_name / f"seed-{seed}.log", "w")  # noqa: SIM115 - closed when the child ends
-            cmd = [sys.executable, __file__, *argv, "--only", f"{task_name}:{seed}"]
-            running.append((task_name, seed, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)))
-            print(f"{task_name} seed {seed}: started (log {log.name})", flush=True)
-        time.sleep(2)
-        for item in list(running):
-            task_name, seed, proc = item
-            if proc.poll() is not None:
-                running.remove(item)
-                if proc.returncode != 0:
-                    raise SystemExit(f"{task_name} seed {seed} failed; see {out / task_name / f'seed-{seed}.log'}")
-                print(f"{task_name} seed {seed}: done", flush=True)
+    run_processes([(f"{t} seed {s}", [sys.executable, __file__, *argv, "--only", f"{t}:{s}"], out / t / f"seed-{s}.log")
+                   for t in tasks for s in range(args.seeds) if not (out / t / f"seed-{s}.json").exists()],
+                  args.parallel)
 
 
 def aggregate(args: argparse.Namespace) -> dict[str, Any]:

@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -66,28 +64,20 @@ def run_all(args: argparse.Namespace) -> None:
 
 
 def run_stage(args: argparse.Namespace, out: Path, stage: str) -> None:
+    import learning
+
     suffix = "" if stage == "train" else "-ttrl"
-    pending = [(arm, s) for s in range(args.seeds) for arm in ARMS
-               if not (out / f"{arm}-seed{s}{suffix}" / "summary.json").exists()]
-    running: list[tuple[str, int, Any]] = []
-    while pending or running:
-        while pending and len(running) < args.parallel:
-            arm, seed = pending.pop(0)
+    jobs = []
+    for seed in range(args.seeds):
+        for arm in ARMS:
             run_dir = out / f"{arm}-seed{seed}{suffix}"
-            log = open(out / f"{arm}-seed{seed}{suffix}.log", "w")  # noqa: SIM115 - closed when the child ends
+            if (run_dir / "summary.json").exists():
+                continue
             resume = ["--resume", str(run_dir)] if (run_dir / "config.yaml").exists() else []
             cmd = (command(arm, seed, args.steps, args.eval_steps, run_dir) if stage == "train"
                    else ttrl_command(arm, seed, out)) + resume
-            running.append((arm, seed, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)))
-            print(f"{arm} seed {seed}: started ({log.name})", flush=True)
-        time.sleep(5)
-        for item in list(running):
-            arm, seed, proc = item
-            if proc.poll() is not None:
-                running.remove(item)
-                if proc.returncode != 0:
-                    raise SystemExit(f"{arm} seed {seed} failed; see {out / f'{arm}-seed{seed}{suffix}.log'}")
-                print(f"{arm} seed {seed}{suffix}: done", flush=True)
+            jobs.append((f"{arm} seed {seed}{suffix}", cmd, out / f"{arm}-seed{seed}{suffix}.log"))
+    learning.run_processes(jobs, args.parallel, poll_s=5.0)
 
 
 def score(args: argparse.Namespace) -> dict[str, Any]:
