@@ -3,16 +3,15 @@ from every built-in set (no evaluated or RL-trained problem is a supervised exam
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import sympy
+from _pretraining_pool import assert_pool_has_no_builtin_problem
 
 from rungs.tasks import get_task
 from rungs.tasks.integration.generator import x
 from rungs.tasks.integration.skills import skill_problems, term_by_term_answer
-from rungs.train.sft import SFTConfig, builtin_keys, pretraining_problems
 from rungs.types import Problem
 
 TASK = get_task("integration")
@@ -56,19 +55,8 @@ def test_excluded_problems_are_never_drawn():
 def test_no_builtin_problem_is_in_the_pretraining_pool():
     """The shipped checkpoint's pool (its recorded settings), regenerated, against every built-in set
     in canonical form. The generator is prefix-stable, so the first 3,000 draws are the pool's."""
-    config = json.loads(SHIPPED.read_text())["config"]
-    if config.get("distribution") != "skills":
-        pytest.skip("the shipped tiny-integration checkpoint was not trained on the skills distribution")
-    cfg = SFTConfig(**{**config, "train_problems": min(3000, config["train_problems"]), "eval_problems": 50})
-    pool, evals = pretraining_problems(cfg, TASK)
-    keys = builtin_keys(TASK)
-    assert len(keys) > 400  # easy, hard, dev and train sets of the task
-    assert not {TASK.problem_key(p) for p in pool} & keys
-    assert not {TASK.problem_key(p) for p in evals} & keys
-    assert not {p.text for p in evals} & {p.text for p in pool}
-    # The check itself can fail: a built-in problem would be caught.
-    hard = Problem("h", "integrate(6*x**3 + 9*exp(4*x), x)")
-    assert TASK.problem_key(hard) in keys
+    assert_pool_has_no_builtin_problem(TASK, SHIPPED, Problem("h", "integrate(6*x**3 + 9*exp(4*x), x)"),
+                                       max_train_problems=3000)
 
 
 def test_composites_mix_all_three_families_and_verify():
