@@ -278,14 +278,33 @@ def test_variants_are_easier_solvable_and_distinct():
     parent_numbers, _ = parse_spec(parent)
     keys = {TASK.problem_key(v.problem) for v in variants}
     assert len(keys) == len(variants) and TASK.problem_key(parent) not in keys
-    assert {v.transform for v in variants} <= {"subexpression", "drop_numbers"}
+    assert {v.transform for v in variants} <= {"merge_numbers", "subexpression", "drop_numbers"}
     for v in variants:
         numbers, target = parse_spec(v.problem)
         assert len(numbers) < len(parent_numbers)
-        assert not Counter(numbers) - Counter(parent_numbers)
+        if v.transform != "merge_numbers":
+            assert not Counter(numbers) - Counter(parent_numbers)
         assert v.parent_id == parent.id and v.difficulty < TASK.difficulty(parent)
         assert v.difficulty == TASK.difficulty(v.problem)
         assert TASK.verify_answer(v.problem, v.problem.answer).correct
+
+
+def test_merge_variants_climb_one_number_at_a_time_to_the_same_target():
+    parent = Problem("q", "numbers: 3 7 25 50 2; target: 22", answer="(3 + 7) * 2 + 50 / 25")
+    merged = [v for v in TASK.variants(parent, 4, random.Random(0)) if v.transform == "merge_numbers"]
+    assert [len(parse_spec(v.problem)[0]) for v in merged] == [4, 3]
+    before = [3, 7, 25, 50, 2]
+    for v in merged:  # each is the one before with two numbers x, y replaced by x op y
+        numbers, target = parse_spec(v.problem)
+        assert target == 22 and TASK.verify_answer(v.problem, v.problem.answer).correct
+        removed = list((Counter(before) - Counter(numbers)).elements())
+        added = list((Counter(numbers) - Counter(before)).elements())
+        if not added:  # the new number equals one already there (50 / 25 = 2)
+            assert len(removed) == 1
+        else:
+            assert len(added) == 1 and len(removed) == 2
+            assert added[0] in {_apply(op, *pair) for op in "+-*/" for pair in (removed, removed[::-1])}
+        before = numbers
 
 
 def test_variants_of_an_unlabelled_problem_use_the_solver():

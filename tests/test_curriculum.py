@@ -211,3 +211,20 @@ def test_descend_explores_the_variants_of_what_it_cannot_solve():
     assert all(parent[pid] in {f"r{r}" for r in range(5)} for pid in children)  # ... and only from those
     assert len({parent[pid] for pid in children}) == len(children)  # one learnable rung per root was enough
     assert all(sampler.solve_rate(p) is not None for p in pool if p.id.startswith("r"))  # every root tried
+
+
+def test_mastered_at_moves_the_batch_from_easy_rungs_to_the_ones_still_being_climbed():
+    from rungs.train.curriculum import SolveRateCurriculum
+
+    rates = {f"m{i}": 0.8 if i < 60 else 0.2 for i in range(80)}  # many easy rungs, a few hard ones
+    pool = [Problem(i, f"problem {i}") for i in rates]
+
+    def share_hard(mastered_at):
+        sampler = SolveRateCurriculum(pool, total_steps=60, seed=2, mastered_at=mastered_at)
+        late = [pid for step in _scripted_run(sampler, rates, steps=60, seed=3)[30:] for pid in step]
+        return sum(rates[pid] < 0.5 for pid in late) / len(late)
+
+    assert share_hard(1.0) < 0.5  # every easy rung stays in the band and they outnumber the hard ones
+    assert share_hard(0.5) > 0.7
+    with pytest.raises(ValueError, match="mastered_at"):
+        SolveRateCurriculum(pool, total_steps=10, mastered_at=0.0)

@@ -56,6 +56,7 @@ class LadderConfig:
     band_fraction: float = help_field(0.75, "solve_rate: share of each batch drawn from problems measured in 0 < p < 1 (the rest explore)")
     explore: str = help_field("random", "solve_rate: order in which unmeasured problems are tried: random | easiest_first | hardest_first (structural difficulty) | band_rate (the transform whose measured variants most often land in the band, Thompson-sampled) | descend (the original problems first; one never solved sends exploration down to its variants)")
     cooldown: int = help_field(0, "solve_rate: steps a problem drawn from the band rests before it can be drawn again (0: off)")
+    mastered_at: float = help_field(1.0, "solve_rate: estimated solve rate at which a problem leaves the band as mastered (1.0: only when always solved)")
     hard_bias: bool = help_field(True, "solve_rate: within the band, prefer structurally harder problems (weight x difficulty)")
     include_roots: bool = help_field(True, "train on the original problems too (the top rungs of the ladder)")
     limit: int | None = help_field(None, "use only the first N training problems")
@@ -77,6 +78,8 @@ class LadderConfig:
             raise UserError(f"--explore {self.explore!r}: expected one of {', '.join(EXPLORE_ORDERS)}")
         if self.cooldown < 0:
             raise UserError(f"--cooldown {self.cooldown}: expected a number of steps >= 0")
+        if not 0 < self.mastered_at <= 1:
+            raise UserError(f"--mastered-at {self.mastered_at}: expected a solve rate in (0, 1]")
         if not 0 <= self.band_fraction <= 1:
             raise UserError(f"--band-fraction {self.band_fraction}: expected a fraction in [0, 1]")
         if not 0 < self.curriculum_start <= 1:
@@ -162,7 +165,7 @@ def _run(config: LadderConfig, grpo: Any, run_dir: Any, task: Task, problems: li
                                            prior=lambda p: difficulty.get(p.id, task.difficulty(p)),
                                            explore=config.explore, hard_bias=config.hard_bias,
                                            cooldown=config.cooldown, group=lambda p: family.get(p.id, ("root", 0)),
-                                           parent=lambda p: parents.get(p.id))
+                                           parent=lambda p: parents.get(p.id), mastered_at=config.mastered_at)
     elif config.curriculum == "easiest_first":
         sampler = CurriculumSampler(train_pool, lambda p: difficulty.get(p.id, task.difficulty(p)), total_steps,
                                          seed=grpo.seed, start_fraction=config.curriculum_start)

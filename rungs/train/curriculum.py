@@ -143,6 +143,12 @@ class SolveRateCurriculum:
     from collapsing onto a handful of problems (measured, issue 8: with one exploring slot per
     step, a 60-step run trained on 109 of 2,544 problems, the most drawn one 31 times):
 
+    - `mastered_at`: a problem whose estimated p reaches this leaves the band as mastered (1.0,
+      the default: only one always solved). Below 1 the batch goes to the rungs the policy is
+      still climbing instead of the easy ones it solves most of the time (measured, issue 8: on
+      countdown three quarters of LADDER's samples went to 2-number variants it solved 60-75% of
+      the time, while the 4-number rung next to the roots got 2%). Mastered problems are
+      re-tested like any other out-of-band problem.
     - `cooldown`: a band problem drawn at step t is not drawn again before step t + cooldown; its
       slot goes to another band problem or to exploring. 0 turns it off.
     - `explore="band_rate"` with a `group` function (LADDER: the variant's transform and depth;
@@ -156,7 +162,7 @@ class SolveRateCurriculum:
                  prior: Callable[[Problem], float] | None = None, band_fraction: float = 0.75,
                  decay: float = 0.5, explore: str = "random", hard_bias: bool = False,
                  cooldown: int = 0, group: Callable[[Problem], Any] | None = None,
-                 parent: Callable[[Problem], str | None] | None = None) -> None:
+                 parent: Callable[[Problem], str | None] | None = None, mastered_at: float = 1.0) -> None:
         if not problems:
             raise ValueError("a curriculum needs at least one problem")
         if not 0 <= band_fraction <= 1:
@@ -171,6 +177,9 @@ class SolveRateCurriculum:
             raise ValueError("explore='band_rate' needs a group function (which family each problem belongs to)")
         if cooldown < 0:
             raise ValueError(f"cooldown must be >= 0 steps, got {cooldown}")
+        if not 0 < mastered_at <= 1:
+            raise ValueError(f"mastered_at must be in (0, 1], got {mastered_at}")
+        self.mastered_at = mastered_at
         self.problems = list(problems)
         self.total_steps = max(1, int(total_steps))
         self.band_fraction = band_fraction
@@ -233,7 +242,8 @@ class SolveRateCurriculum:
 
     def in_band(self, i: int) -> bool:
         stat = self.stats.get(i)
-        return stat is not None and stat[0] > 0 and stat[1] - stat[0] > 0
+        return (stat is not None and stat[0] > 0 and stat[1] - stat[0] > 0
+                and (self.mastered_at >= 1 or stat[0] < self.mastered_at * stat[1]))
 
     def band(self) -> list[int]:
         """Indices of the problems measured in the learnable band 0 < p < 1."""
