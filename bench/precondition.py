@@ -12,6 +12,12 @@ policy, greedy accuracy and the unbiased pass@k (Chen et al. 2021) from n sample
 LADDER's regime is greedy well below pass@64 with pass@64 well above zero (issue 8 asks for
 greedy <= 15% and pass@64 >= 40% on the hard set).
 
+`--sets rungs` measures the ladder itself: the dev level 3-4 problems and their depth-2 variant
+trees (width 4), grouped by transform and rung (the task's difficulty, rounded down: for countdown
+the number of numbers minus one), with the mean solve rate, the share solved at least once and the
+share in the learnable band 0 < p < 1. A ladder works when every rung next to one the policy
+solves is itself in reach.
+
     python bench/precondition.py                                  # the shipped tiny-integration
     python bench/precondition.py --policy tiny:runs/x --sets dev  # a candidate base, dev only
     python bench/precondition.py --task countdown                 # the shipped tiny-countdown
@@ -81,6 +87,31 @@ def problem_sets(task_name: str, names: list[str], test: str, seed: int) -> dict
     return out
 
 
+def rung_problems(task_name: str, seed: int) -> list[tuple[str, Any]]:
+    """(group label, problem) for the dev level 3-4 roots and their depth-2 variant trees."""
+    from rungs.tasks import get_task
+    from rungs.variants.tree import variant_tree
+
+    task = get_task(task_name)
+    out: list[tuple[str, Any]] = []
+    for root in problem_sets(task_name, ["dev"], f"builtin:{task_name}-dev", seed)["dev"]:
+        out.append((f"root, rung {int(task.difficulty(root))}", root))
+        tree = variant_tree(task, root, depth=2, width=4, seed=random.Random(f"{seed}:{root.id}").randrange(2**31))
+        out += [(f"{v.transform}, rung {int(v.difficulty)}", v.problem) for v in tree]
+    return out
+
+
+def rung_table(labels: list[str], counts: list[int], n: int) -> dict[str, dict[str, float]]:
+    """{group: problems, mean solve rate, share solved at least once, share in 0 < p < 1}."""
+    groups: dict[str, list[int]] = {}
+    for label, c in zip(labels, counts):
+        groups.setdefault(label, []).append(c)
+    return {label: {"problems": len(cs), "solve_rate": sum(cs) / (n * len(cs)),
+                    "solved_at_least_once": sum(c > 0 for c in cs) / len(cs),
+                    "in_band": sum(0 < c < n for c in cs) / len(cs)}
+            for label, cs in sorted(groups.items(), key=lambda kv: (int(kv[0].split(", rung ")[1]), kv[0]))}
+
+
 def measure(policy_spec: str, sets: list[str], n: int = 64, temperature: float = 1.0, seed: int = 0,
             test: str | None = None, workers: int = 2, task_name: str = "integration") -> dict[str, Any]:
     """{set name: curve} for one policy."""
@@ -95,6 +126,10 @@ def measure(policy_spec: str, sets: list[str], n: int = 64, temperature: float =
     policy = load_policy(policy_spec, task=task_name, seed=seed)
     result: dict[str, Any] = {"task": task_name, "policy": policy_spec, "n": n, "temperature": temperature}
     with VerifierPool(task, workers=workers) as pool:
+        if "rungs" in sets:
+            labelled = rung_problems(task_name, seed)
+            counts, _ = sample_counts(policy, task, pool, [p for _, p in labelled], n, temperature, seed)
+            result["rungs"] = rung_table([label for label, _ in labelled], counts, n)
         for name, problems in problem_sets(task_name, sets, test or f"builtin:{task_name}-hard", seed).items():
             if not problems:
                 continue
@@ -116,7 +151,14 @@ def print_curves(result: dict[str, Any]) -> None:
             rows.append({"set": f"{name} ({c['problems']})", "greedy": f"{c['greedy']:.3f}",
                          **{f"pass@{k}": f"{v:.3f}" for k, v in c["pass@k"].items()}})
     cols = ["set", "greedy", *[f"pass@{k}" for k in KS if k <= result["n"]]]
-    print_table(rows, cols, title=f"precondition: {result['task']}, {result['policy']}, {result['n']} samples at T={result['temperature']}")
+    if rows:
+        print_table(rows, cols, title=f"precondition: {result['task']}, {result['policy']}, {result['n']} samples at T={result['temperature']}")
+    if "rungs" in result:
+        print_table([{"transform, rung": label, "problems": g["problems"], "solve rate": f"{g['solve_rate']:.3f}",
+                      "solved once": f"{g['solved_at_least_once']:.3f}", "in band": f"{g['in_band']:.3f}"}
+                     for label, g in result["rungs"].items()],
+                    ["transform, rung", "problems", "solve rate", "solved once", "in band"],
+                    title=f"the ladder on dev: {result['task']}, {result['policy']}, {result['n']} samples per problem")
 
 
 def main(argv: list[str] | None = None) -> int:
