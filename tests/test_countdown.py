@@ -297,14 +297,19 @@ def test_merge_variants_climb_one_number_at_a_time_to_the_same_target():
     for v in merged:  # each is the one before with two numbers x, y replaced by x op y
         numbers, target = parse_spec(v.problem)
         assert target == 22 and TASK.verify_answer(v.problem, v.problem.answer).correct
-        removed = list((Counter(before) - Counter(numbers)).elements())
-        added = list((Counter(numbers) - Counter(before)).elements())
-        if not added:  # the new number equals one already there (50 / 25 = 2)
-            assert len(removed) == 1
-        else:
-            assert len(added) == 1 and len(removed) == 2
-            assert added[0] in {_apply(op, *pair) for op in "+-*/" for pair in (removed, removed[::-1])}
+        assert any(Counter(before) - Counter([x, y]) + Counter([_apply(op, x, y)]) == Counter(numbers)
+                   for i, x in enumerate(before) for j, y in enumerate(before) if i != j for op in "+-*/"
+                   if not (op == "/" and y == 0))
         before = numbers
+
+
+def test_merge_variants_keep_the_numbers_a_solution_leaves_unused():
+    task = CountdownTask(reuse="at_most_once")
+    parent = Problem("q", "numbers: 3 7 25 50 2 9; target: 22", answer="(3 + 7) * 2 + 50 / 25")
+    merged = [v for v in task.variants(parent, 4, random.Random(0)) if v.transform == "merge_numbers"]
+    assert [len(parse_spec(v.problem)[0]) for v in merged] == [5, 4]
+    for v in merged:
+        assert 9 in parse_spec(v.problem)[0] and task.verify_answer(v.problem, v.problem.answer).correct
 
 
 def test_variants_of_an_unlabelled_problem_use_the_solver():

@@ -228,3 +228,12 @@ def test_mastered_at_moves_the_batch_from_easy_rungs_to_the_ones_still_being_cli
     assert share_hard(0.5) > 0.7
     with pytest.raises(ValueError, match="mastered_at"):
         SolveRateCurriculum(pool, total_steps=10, mastered_at=0.0)
+
+
+@pytest.mark.parametrize("value", [0.0, 1.5, -0.2])
+def test_ladder_config_names_a_bad_mastered_at(value):
+    from rungs.errors import UserError
+    from rungs.pipelines.ladder import LadderConfig
+
+    with pytest.raises(UserError, match=f"--mastered-at {value}: expected a solve rate in"):
+        LadderConfig(mastered_at=value)

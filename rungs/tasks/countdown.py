@@ -628,15 +628,18 @@ class CountdownTask(Task):
 
         solution = self._solution_tree(problem, numbers, target)
         if solution is not None:
-            merged = solution
+            in_solution: list[int] = []
+            _leaves(solution, in_solution)
+            unused = list((Counter(numbers) - Counter(in_solution)).elements())  # at_most_once may leave some
+            merged: safe_expr.Node | None = solution
             for _ in range(min(2, len(numbers) - 2)):
                 merged = _merge_one_pair(merged, rng)
                 if merged is None:
                     break
-                used = []
-                _leaves(merged, used)
-                if target not in used:
-                    add(used, merged, target, "merge_numbers")
+                kept: list[int] = []
+                _leaves(merged, kept)
+                if target not in kept + unused:
+                    add(kept + unused, merged, target, "merge_numbers")
         if solution is not None:
             subtrees: list[tuple[safe_expr.Node, list[int]]] = []
             stack = [solution]

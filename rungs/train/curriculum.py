@@ -267,7 +267,7 @@ class SolveRateCurriculum:
                 self.stats[i] = [float(wins), float(trials), float(self.steps_done)]
                 if wins == 0 and i in self.children:  # never solved: its easier variants are explored next
                     self.frontier.extend(reversed(self.children[i]))
-                elif 0 < wins < trials and i in self.parent_of:  # a rung found: its siblings can wait
+                elif self.in_band(i) and i in self.parent_of:  # a rung found: its siblings can wait
                     self.frontier = [j for j in self.frontier if self.parent_of.get(j) != self.parent_of[i]]
             else:
                 self.stats[i] = [old[0] * self.decay + wins, old[1] * self.decay + trials, float(self.steps_done)]
