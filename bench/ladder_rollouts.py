@@ -79,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", nargs="+", help="`rungs ladder` run directories")
     ap.add_argument("--out", default=None, help="write the summaries as JSON here")
+    ap.add_argument("--plot", default=None, help="plot the share right per rung and third, all runs pooled, as PNG here "
+                                                 "(default: next to --out)")
     args = ap.parse_args(argv)
     results = []
     for run in args.runs:
@@ -96,7 +98,30 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(results, indent=2))
+    plot = args.plot or (str(Path(args.out).with_suffix(".png")) if args.out else None)
+    if plot:
+        plot_rungs(plot, results)
+        print(f"plot: {plot}")
     return 0
+
+
+def plot_rungs(path: str, results: list[dict[str, Any]]) -> None:
+    """Share of right samples per rung (variants of all transforms pooled; roots apart) by third."""
+    from rungs.report import plot_lines
+
+    pooled: dict[str, list[list[int]]] = {}
+    for s in results:
+        for label, cells in s["rungs"].items():
+            transform, _, rung = label.rpartition(", ")
+            key = f"roots, {rung}" if transform == "root" else f"variants, {rung}"
+            into = pooled.setdefault(key, [[0, 0] for _ in THIRDS])
+            for third, (right, samples) in enumerate(cells):
+                into[third][0] += right
+                into[third][1] += samples
+    series = {f"{key} ({sum(b for _, b in cells):,} samples)": ([1, 2, 3], [a / b if b else 0.0 for a, b in cells], None)
+              for key, cells in sorted(pooled.items(), key=lambda kv: (kv[0].split("rung ")[-1], kv[0]))}
+    plot_lines(path, series, "third of training", "share of right samples", ylim=(0, 1),
+               title=f"LADDER training: share right per rung, by third ({len(results)} runs pooled)")
 
 
 if __name__ == "__main__":
