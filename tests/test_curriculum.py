@@ -237,3 +237,40 @@ def test_ladder_config_names_a_bad_mastered_at(value):
 
     with pytest.raises(UserError, match=f"--mastered-at {value}: expected a solve rate in"):
         LadderConfig(mastered_at=value)
+
+
+def test_climb_retests_a_never_solved_parent_once_its_variant_is_solved():
+    from rungs.train.curriculum import SolveRateCurriculum
+
+    # one root, unsolvable at first; its variant learnable; 300 unrelated never-solved problems
+    pool = [Problem("root", "root"), Problem("root/v0", "variant")] + [Problem(f"x{i}", f"x {i}") for i in range(300)]
+    parent = {"root/v0": "root"}
+
+    def root_draws(climb):
+        sampler = SolveRateCurriculum(pool, total_steps=40, seed=0, band_fraction=0.5, climb=climb,
+                                      parent=lambda p: parent.get(p.id))
+        sampler.observe([pool[0]] * 8, [False] * 8)  # the root, measured at 0
+        sampler.observe([pool[1]] * 8, [True, False] * 4)  # its variant, in the band
+        rates = {"root": 0.0, "root/v0": 0.75, **{f"x{i}": 0.0 for i in range(300)}}
+        return sum(step.count("root") for step in _scripted_run(sampler, rates, steps=40, k=4))
+
+    assert root_draws(False) == 0  # measured once at 0, never drawn again in 40 steps
+    assert root_draws(True) >= 10  # re-tested whenever its variant is solved half the time or more
+
+
+def test_climb_queue_survives_a_checkpoint():
+    import json
+
+    from rungs.train.curriculum import SolveRateCurriculum
+
+    pool = [Problem("root", "root"), Problem("root/v0", "variant"), Problem("other", "other")]
+    make = lambda: SolveRateCurriculum(pool, total_steps=10, seed=0, climb=True,  # noqa: E731
+                                       parent=lambda p: "root" if p.id == "root/v0" else None)
+    a = make()
+    a.observe([pool[0]] * 4, [False] * 4)
+    a.observe([pool[1]] * 4, [True] * 4)
+    b = make()
+    b.load_state_dict(json.loads(json.dumps(a.state_dict())))
+    assert b.sample(1)[0].id == "root" == a.sample(1)[0].id
+    with pytest.raises(ValueError, match="climb needs a parent"):
+        SolveRateCurriculum(pool, total_steps=10, climb=True)

@@ -150,6 +150,12 @@ class SolveRateCurriculum:
       the time, while the 4-number rung next to the roots got 2%). Mastered problems are
       re-tested like any other out-of-band problem. Without `cooldown` the few hard problems
       left in the band can be drawn nearly every step (one in 194 of 400 steps, measured).
+    - `climb` (LADDER's way back up the tree): when a variant is answered right at least half
+      the time in a round, its parent, if never solved, is re-tested in the next batch before any
+      exploring. Without it a root measured at 0 early is re-tested only once every problem of
+      the pool has been measured, which in a pool of thousands of variants does not happen
+      (measured, issue 8: on integration-harder 400 LADDER steps drew 45 of the 200 roots, each
+      about once, while their 3-term variants went from 26% to 75% right).
     - `cooldown`: a band problem drawn at step t is not drawn again before step t + cooldown; its
       slot goes to another band problem or to exploring. 0 turns it off.
     - `explore="band_rate"` with a `group` function (LADDER: the variant's transform and depth;
@@ -163,7 +169,8 @@ class SolveRateCurriculum:
                  prior: Callable[[Problem], float] | None = None, band_fraction: float = 0.75,
                  decay: float = 0.5, explore: str = "random", hard_bias: bool = False,
                  cooldown: int = 0, group: Callable[[Problem], Any] | None = None,
-                 parent: Callable[[Problem], str | None] | None = None, mastered_at: float = 1.0) -> None:
+                 parent: Callable[[Problem], str | None] | None = None, mastered_at: float = 1.0,
+                 climb: bool = False) -> None:
         if not problems:
             raise ValueError("a curriculum needs at least one problem")
         if not 0 <= band_fraction <= 1:
@@ -172,6 +179,8 @@ class SolveRateCurriculum:
             raise ValueError(f"decay must be in [0, 1], got {decay}")
         if explore not in EXPLORE_ORDERS:
             raise ValueError(f"explore must be one of {', '.join(EXPLORE_ORDERS)}, got {explore!r}")
+        if climb and parent is None:
+            raise ValueError("climb needs a parent function (the id each variant was made from)")
         if explore == "descend" and parent is None:
             raise ValueError("explore='descend' needs a parent function (the id each variant was made from)")
         if explore == "band_rate" and group is None:
@@ -207,7 +216,9 @@ class SolveRateCurriculum:
         self.parent_of: dict[int, int] = {}
         self.roots: list[int] = []
         self.frontier: list[int] = []
-        if explore == "descend":
+        self.climb = climb
+        self.retest: list[int] = []  # climb: parents to re-test, oldest first
+        if explore == "descend" or climb:
             position = {i: n for n, i in enumerate(order)}
             for i, p in enumerate(self.problems):
                 up = parent(p)  # type: ignore[misc]
@@ -263,6 +274,7 @@ class SolveRateCurriculum:
                 t[0] += bool(ok)
                 t[1] += 1
         for i, (wins, trials) in tally.items():
+            self._climb_from(i, wins, trials)
             old = self.stats.get(i)
             if old is None:
                 self.stats[i] = [float(wins), float(trials), float(self.steps_done)]
@@ -272,6 +284,16 @@ class SolveRateCurriculum:
                     self.frontier = [j for j in self.frontier if self.parent_of.get(j) != self.parent_of[i]]
             else:
                 self.stats[i] = [old[0] * self.decay + wins, old[1] * self.decay + trials, float(self.steps_done)]
+
+    def _climb_from(self, i: int, wins: int, trials: int) -> None:
+        """climb: a variant answered right at least half the time in this round puts its parent,
+        if that was never solved, at the back of the re-test queue."""
+        up = self.parent_of.get(i)
+        if not self.climb or up is None or 2 * wins < trials or up in self.retest:
+            return
+        stat = self.stats.get(up)
+        if stat is None or stat[0] == 0:  # solved once already: in the band or mastered, sampled as such
+            self.retest.append(up)
 
     # -- sampling ----------------------------------------------------------------------------------
     def _rested(self, i: int) -> bool:
@@ -327,6 +349,11 @@ class SolveRateCurriculum:
             keyed = sorted(band, key=lambda i: self.rng.random() ** (1.0 / weight(i)), reverse=True)
             chosen.extend(keyed[:want_band])
         taken = set(chosen)
+        while len(chosen) < k and self.retest:  # climb: parents whose variant was just solved
+            i = self.retest.pop(0)
+            if i not in taken:
+                chosen.append(i)
+                taken.add(i)
         while len(chosen) < k and self.explore in ("band_rate", "descend"):
             i = self._next_by_band_rate(taken) if self.explore == "band_rate" else self._next_descending(taken)
             if i is None:
@@ -359,7 +386,7 @@ class SolveRateCurriculum:
     def state_dict(self) -> dict[str, Any]:
         return {"steps_done": self.steps_done, "explore_position": self.explore_position,
                 "explore_order": list(self.explore_order), "stats": {str(i): v for i, v in self.stats.items()}, "rng": _rng_state(self.rng),
-                "frontier": list(self.frontier),
+                "frontier": list(self.frontier), "retest": list(self.retest),
                 "num_problems": len(self.problems)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -372,6 +399,7 @@ class SolveRateCurriculum:
         self.stats = {int(i): [float(x) for x in v] for i, v in state["stats"].items()}
         self.rng.setstate(_rng_from(state["rng"]))
         self.frontier = [int(i) for i in state.get("frontier", [])]
+        self.retest = [int(i) for i in state.get("retest", [])]
         if self.children:  # orders follow the saved exploring order
             position = {i: n for n, i in enumerate(self.explore_order)}
             self.roots.sort(key=position.__getitem__)
