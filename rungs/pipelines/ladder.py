@@ -56,7 +56,7 @@ class LadderConfig:
     band_fraction: float = help_field(0.75, "solve_rate: share of each batch drawn from problems measured in 0 < p < 1 (the rest explore)")
     explore: str = help_field("random", "solve_rate: order in which unmeasured problems are tried: random | easiest_first | hardest_first (structural difficulty) | band_rate (the transform whose measured variants most often land in the band, Thompson-sampled) | descend (the original problems first; one never solved sends exploration down to its variants)")
     cooldown: int = help_field(0, "solve_rate: steps a problem drawn from the band rests before it can be drawn again (0: off)")
-    climb: bool = help_field(False, "solve_rate: when a variant is answered right at least half the time, re-test its never-solved parent in the next batch (LADDER's climb back up the tree)")
+    climb: bool = help_field(False, "solve_rate: the first time a variant is answered right at least half the time, re-test its never-solved parent in the next batch (LADDER's climb back up the tree)")
     mastered_at: float = help_field(1.0, "solve_rate: estimated solve rate at which a problem leaves the band as mastered (1.0: only when always solved); pair it with --cooldown, or the few hard problems left in the band are drawn every step")
     hard_bias: bool = help_field(True, "solve_rate: within the band, prefer structurally harder problems (weight x difficulty)")
     include_roots: bool = help_field(True, "train on the original problems too (the top rungs of the ladder)")

@@ -150,9 +150,10 @@ class SolveRateCurriculum:
       the time, while the 4-number rung next to the roots got 2%). Mastered problems are
       re-tested like any other out-of-band problem. Without `cooldown` the few hard problems
       left in the band can be drawn nearly every step (one in 194 of 400 steps, measured).
-    - `climb` (LADDER's way back up the tree): when a variant is answered right at least half
-      the time in a round, its parent, if never solved, is re-tested in the next batch before any
-      exploring. Without it a root measured at 0 early is re-tested only once every problem of
+    - `climb` (LADDER's way back up the tree): the first time a variant is answered right at
+      least half the time in a round, its parent, if never solved, is re-tested in the next batch
+      before any exploring (once per variant: re-testing on every such round let a few band
+      problems and their parents take every slot, measured: 8-82 distinct problems in 150 steps). Without it a root measured at 0 early is re-tested only once every problem of
       the pool has been measured, which in a pool of thousands of variants does not happen
       (measured, issue 8: on integration-harder 400 LADDER steps drew 45 of the 200 roots, each
       about once, while their 3-term variants went from 26% to 75% right).
@@ -218,6 +219,7 @@ class SolveRateCurriculum:
         self.frontier: list[int] = []
         self.climb = climb
         self.retest: list[int] = []  # climb: parents to re-test, oldest first
+        self.climbed: set[int] = set()  # climb: variants that have sent their parent to be re-tested
         if explore == "descend" or climb:
             position = {i: n for n, i in enumerate(order)}
             for i, p in enumerate(self.problems):
@@ -286,13 +288,15 @@ class SolveRateCurriculum:
                 self.stats[i] = [old[0] * self.decay + wins, old[1] * self.decay + trials, float(self.steps_done)]
 
     def _climb_from(self, i: int, wins: int, trials: int) -> None:
-        """climb: a variant answered right at least half the time in this round puts its parent,
-        if that was never solved, at the back of the re-test queue."""
+        """climb: the first round in which a variant is answered right at least half the time puts
+        its parent, if that was never solved, at the back of the re-test queue (once per variant,
+        so that a variant drawn every step does not re-test its parent every step)."""
         up = self.parent_of.get(i)
-        if not self.climb or up is None or 2 * wins < trials or up in self.retest:
+        if not self.climb or up is None or 2 * wins < trials or i in self.climbed:
             return
+        self.climbed.add(i)
         stat = self.stats.get(up)
-        if stat is None or stat[0] == 0:  # solved once already: in the band or mastered, sampled as such
+        if (stat is None or stat[0] == 0) and up not in self.retest:  # solved once already: sampled as such
             self.retest.append(up)
 
     # -- sampling ----------------------------------------------------------------------------------
@@ -387,6 +391,7 @@ class SolveRateCurriculum:
         return {"steps_done": self.steps_done, "explore_position": self.explore_position,
                 "explore_order": list(self.explore_order), "stats": {str(i): v for i, v in self.stats.items()}, "rng": _rng_state(self.rng),
                 "frontier": list(self.frontier), "retest": list(self.retest),
+                "climbed": sorted(self.climbed),
                 "num_problems": len(self.problems)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -400,6 +405,7 @@ class SolveRateCurriculum:
         self.rng.setstate(_rng_from(state["rng"]))
         self.frontier = [int(i) for i in state.get("frontier", [])]
         self.retest = [int(i) for i in state.get("retest", [])]
+        self.climbed = {int(i) for i in state.get("climbed", [])}
         if self.children:  # orders follow the saved exploring order
             position = {i: n for n, i in enumerate(self.explore_order)}
             self.roots.sort(key=position.__getitem__)
