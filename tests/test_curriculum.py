@@ -277,3 +277,4 @@ def test_climb_queue_survives_a_checkpoint():
     assert b.sample(1)[0].id == "root" == a.sample(1)[0].id
     with pytest.raises(ValueError, match="climb needs a parent"):
         SolveRateCurriculum(pool, total_steps=10, climb=True)
+

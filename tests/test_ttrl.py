@@ -151,3 +151,17 @@ def test_vote_mode_trains_on_majority_votes_and_reports_last_and_best(tmp_path, 
     train = [e for e in read_jsonl(tmp_path / "v" / "events.jsonl") if e["type"] == "train"]
     assert all("ttrl/vote_agreement" in e and "ttrl/label_accuracy" in e and "rewards/majority_vote/mean" in e for e in train)
     assert (tmp_path / "v" / "best" / "best.json").exists()
+
+
+def test_ladder_and_ttrl_default_to_the_tasks_own_builtin_sets():
+    from rungs.pipelines.ladder import LadderConfig
+    from rungs.pipelines.ttrl import TTRLConfig
+
+    assert (LadderConfig().problems, LadderConfig().eval_problems) == ("builtin:integration-train", "builtin:integration-dev")
+    countdown = LadderConfig(task="countdown")
+    assert (countdown.problems, countdown.eval_problems) == ("builtin:countdown-train", "builtin:countdown-dev")
+    assert LadderConfig(task="math").eval_problems is None  # no builtin:math-dev: no evaluation rather than a wrong set
+    assert LadderConfig(task="countdown", eval_problems=None).eval_problems is None
+    assert LadderConfig(task="countdown", problems="mine.jsonl").problems == "mine.jsonl"
+    assert TTRLConfig(task="countdown").problems == "builtin:countdown-hard"
+    assert TTRLConfig().problems == "builtin:integration-hard"

@@ -42,8 +42,8 @@ class LadderConfig:
     """Settings of `rungs ladder` (GRPO's own settings come from GRPOConfig)."""
 
     task: str = help_field("integration", "task name (rungs tasks lists them)")
-    problems: str = help_field("builtin:integration-train", "training problems (hard ones): file or builtin:NAME")
-    eval_problems: str | None = help_field("builtin:integration-dev", "held-out problems for periodic greedy evaluation (none: no evaluation)")
+    problems: str | None = help_field(None, "training problems (hard ones): file or builtin:NAME; None = builtin:<task>-train")
+    eval_problems: str | None = help_field("auto", "held-out problems for periodic greedy evaluation: file or builtin:NAME; auto = builtin:<task>-dev where there is one; none: no evaluation")
     policy: str = help_field("tiny", "trainable policy: tiny, tiny:PATH, hf:MODEL")
     variants: str | None = help_field(None, "reuse a saved variant tree (JSONL from an earlier run) instead of building one")
     variant_source: str = help_field("auto", "auto (symbolic if the task has a mutator, else LLM-written) | symbolic | llm")
@@ -69,6 +69,12 @@ class LadderConfig:
     policy_seed: int = help_field(0, "seed of the policy's sampler")
 
     def __post_init__(self) -> None:
+        from rungs.data import builtin_names
+
+        if self.problems is None:  # the task's own sets, not integration's (`rungs ladder --task countdown`)
+            self.problems = f"builtin:{self.task}-train"
+        if self.eval_problems == "auto":
+            self.eval_problems = f"builtin:{self.task}-dev" if f"{self.task}-dev" in builtin_names() else None
         if self.curriculum not in CURRICULA:
             raise UserError(f"--curriculum {self.curriculum!r}: expected one of {', '.join(CURRICULA)}")
         if self.depth < 1 or self.width < 1:

@@ -57,7 +57,7 @@ class TTRLConfig:
     """Settings of `rungs ttrl` (GRPO's own settings come from GRPOConfig)."""
 
     task: str = help_field("integration", "task name (rungs tasks lists them)")
-    problems: str = help_field("builtin:integration-hard", "test problems: a JSONL/parquet file, a dataset directory, or builtin:NAME")
+    problems: str | None = help_field(None, "test problems: a JSONL/parquet file, a dataset directory, or builtin:NAME; None = builtin:<task>-hard")
     policy: str = help_field("tiny", "trainable policy: tiny, tiny:PATH, hf:MODEL")
     mode: str = help_field("variants", "variants (LADDER's TTRL: per-problem variant GRPO with rollback) | vote (Zuo et al.: majority-vote pseudo-labels)")
     limit: int | None = help_field(None, "use only the first N problems")
@@ -81,6 +81,8 @@ class TTRLConfig:
     policy_seed: int = help_field(0, "seed of the policy's sampler")
 
     def __post_init__(self) -> None:
+        if self.problems is None:  # the task's own hard set, not integration's (`rungs ttrl --task countdown`)
+            self.problems = f"builtin:{self.task}-hard"
         if self.mode not in MODES:
             raise UserError(f"--mode {self.mode!r}: expected one of {', '.join(MODES)}")
         if self.variant_source not in VARIANT_SOURCES:
