@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "LADDER: GRPO over self-made easier variants of hard problems, easiest first"
+HELP = "LADDER: GRPO over self-made easier variants of hard problems, in a solve-rate curriculum"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
