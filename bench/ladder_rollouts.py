@@ -27,6 +27,12 @@ from typing import Any
 THIRDS = ("first third", "second third", "last third")
 
 
+def rung_order(label: str) -> tuple[int, str]:
+    """Sort key of a "transform, rung N" label: by rung, then by name (a label with no rung last)."""
+    rung = label.rpartition(" rung ")[2]
+    return (int(rung) if rung.isdigit() else 10**6, label)
+
+
 def summarise(run_dir: Path) -> dict[str, Any]:
     """{"rungs": {label: [[right, samples] per third]}, "distinct_problems", "most_drawn_groups",
     "roots_drawn", "roots_ever_solved"}; the task and roots come from the run's config.yaml."""
@@ -64,11 +70,7 @@ def summarise(run_dir: Path) -> dict[str, Any]:
         tally[label][third][0] += right
         tally[label][third][1] += 1
     group = max(1, min(Counter((r["step"], r["problem_id"]) for r in rollouts).values()))
-    def order(label: str) -> tuple[int, str]:
-        rung = label.rpartition(" rung ")[2]
-        return (int(rung) if rung.isdigit() else 10**6, label)
-
-    return {"run": str(run_dir), "steps": steps, "rungs": {k: tally[k] for k in sorted(tally, key=order)},
+    return {"run": str(run_dir), "steps": steps, "rungs": {k: tally[k] for k in sorted(tally, key=rung_order)},
             "distinct_problems": len(drawn), "most_drawn_groups": drawn.most_common(1)[0][1] // group,
             "roots_drawn": len(root_label), "roots_ever_solved": sum(v > 0 for v in root_right.values())}
 
@@ -119,7 +121,7 @@ def plot_rungs(path: str, results: list[dict[str, Any]]) -> None:
                 into[third][0] += right
                 into[third][1] += samples
     series = {f"{key} ({sum(b for _, b in cells):,} samples)": ([1, 2, 3], [a / b if b else 0.0 for a, b in cells], None)
-              for key, cells in sorted(pooled.items(), key=lambda kv: (kv[0].split("rung ")[-1], kv[0]))}
+              for key, cells in sorted(pooled.items(), key=lambda kv: rung_order(kv[0]))}
     plot_lines(path, series, "third of training", "share of right samples", ylim=(0, 1),
                title=f"LADDER training: share right per rung, by third ({len(results)} runs pooled)")
 

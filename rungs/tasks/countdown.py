@@ -324,7 +324,7 @@ def _merge_one_pair(tree: safe_expr.Node, rng: random.Random) -> safe_expr.Node 
     The pair is drawn at random among the operations whose operands are both numbers; None when
     no such operation has a positive integer value. The tree's value is unchanged.
     """
-    pairs: list[BinOp] = []
+    pairs: list[tuple[BinOp, int]] = []
     stack = [tree]
     while stack:
         node = stack.pop()
@@ -332,16 +332,16 @@ def _merge_one_pair(tree: safe_expr.Node, rng: random.Random) -> safe_expr.Node 
             if isinstance(node.left, Num) and isinstance(node.right, Num):
                 value = _evaluate(node)
                 if value.denominator == 1 and value > 0:
-                    pairs.append(node)
+                    pairs.append((node, value.numerator))
             else:
                 stack += [node.left, node.right]
     if not pairs:
         return None
-    chosen = rng.choice(pairs)
+    chosen, merged_value = rng.choice(pairs)
 
     def rebuild(node: safe_expr.Node) -> safe_expr.Node:
         if node is chosen:
-            return Num(str(_evaluate(node).numerator))
+            return Num(str(merged_value))
         if isinstance(node, BinOp):
             return BinOp(node.op, rebuild(node.left), rebuild(node.right))
         return node

@@ -153,8 +153,9 @@ class SolveRateCurriculum:
     - `climb` (LADDER's way back up the tree): the first time a variant is answered right at
       least half the time in a round, its parent, if never solved, is re-tested in the next batch
       before any exploring (once per variant: re-testing on every such round let a few band
-      problems and their parents take every slot, measured: 8-82 distinct problems in 150 steps). Without it a root measured at 0 early is re-tested only once every problem of
-      the pool has been measured, which in a pool of thousands of variants does not happen
+      problems and their parents take every slot, measured: 8-82 distinct problems in 150
+      steps). Without it a root measured at 0 early is re-tested only once every problem of the
+      pool has been measured, which in a pool of thousands of variants does not happen
       (measured, issue 8: on integration-harder 400 LADDER steps drew 45 of the 200 roots, each
       about once, while their 3-term variants went from 26% to 75% right).
     - `cooldown`: a band problem drawn at step t is not drawn again before step t + cooldown; its
@@ -256,8 +257,7 @@ class SolveRateCurriculum:
 
     def in_band(self, i: int) -> bool:
         stat = self.stats.get(i)
-        return (stat is not None and stat[0] > 0 and stat[1] - stat[0] > 0
-                and (self.mastered_at >= 1 or stat[0] < self.mastered_at * stat[1]))
+        return stat is not None and 0 < stat[0] < self.mastered_at * stat[1]  # mastered_at 1: p < 1
 
     def band(self) -> list[int]:
         """Indices of the problems measured in the learnable band 0 < p < 1."""
