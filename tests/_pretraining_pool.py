@@ -1,5 +1,6 @@
-"""The shared check of tests/test_skills.py and tests/test_countdown_skills.py: a shipped checkpoint's
-pretraining pool, regenerated from its recorded settings, holds no built-in problem of its task."""
+"""The shared checks of tests/test_skills.py and tests/test_countdown_skills.py: a shipped checkpoint's
+pretraining pool, regenerated from its recorded settings, holds no built-in problem of its task,
+and a skills generator never emits a problem it is told to exclude."""
 
 from __future__ import annotations
 
@@ -32,3 +33,11 @@ def assert_pool_has_no_builtin_problem(task: Any, training_json: Path, known_bui
     assert not {task.problem_key(p) for p in evals} & keys
     assert not {p.text for p in evals} & {p.text for p in pool}
     assert task.problem_key(known_builtin) in keys  # the check itself can fail
+
+
+def assert_excluded_problems_are_never_drawn(task: Any, draws: list[Problem], n: int, seed: int) -> None:
+    """`task.skill_problems(n, seed, exclude=...)` emits none of every other problem of `draws`
+    (an earlier draw of the same n and seed, so the excluded keys would otherwise come back)."""
+    excluded = {task.problem_key(p) for p in draws[::2]}
+    again = task.skill_problems(n, seed=seed, exclude=excluded)
+    assert not excluded & {task.problem_key(p) for p in again}

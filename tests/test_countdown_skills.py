@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _pretraining_pool import assert_pool_has_no_builtin_problem
+from _pretraining_pool import assert_excluded_problems_are_never_drawn, assert_pool_has_no_builtin_problem
 
 from rungs.errors import UserError
 from rungs.tasks import get_task
@@ -52,10 +52,7 @@ def test_answers_follow_the_prompts_order_where_plus_and_times_allow():
 
 
 def test_excluded_problems_are_never_drawn():
-    first = skill_problems(80, seed=7)
-    excluded = {TASK.problem_key(p) for p in first[::2]}
-    again = TASK.skill_problems(80, seed=7, exclude=excluded)
-    assert not excluded & {TASK.problem_key(p) for p in again}
+    assert_excluded_problems_are_never_drawn(TASK, skill_problems(80, seed=7), 80, seed=7)
 
 
 def test_pretrain_wires_the_wide_share_and_refuses_it_where_a_task_has_none():
