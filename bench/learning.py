@@ -166,12 +166,13 @@ class ControlPool:
 
 def grpo_settings(args: argparse.Namespace, seed: int) -> Any:
     """The GRPO settings every trained arm shares (the tiny model's defaults; tuned on dev only)."""
+    from rungs.config import from_dict
     from rungs.train.grpo_config import TINY_GRPO_DEFAULTS, GRPOConfig
 
     overrides = {key: parse_value(value) for key, _, value in (item.partition("=") for item in args.grpo)}
     # The tiny model's defaults (rungs/train/grpo_config.py; learning rate: the policy's own, 1e-4).
-    return GRPOConfig(**{**TINY_GRPO_DEFAULTS, **overrides, "seed": seed, "max_steps": args.steps,
-                         "eval_on_start": False})
+    return from_dict(GRPOConfig, {**TINY_GRPO_DEFAULTS, **overrides, "seed": seed, "max_steps": args.steps,
+                                  "eval_on_start": False}, source="--grpo")
 
 
 def fresh_problems(suite: str, n: int) -> list[Any]:
@@ -238,6 +239,7 @@ def run_seed(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
     """Every arm of one suite for one seed; each figure is saved as soon as it exists (resumable)."""
     import torch
 
+    from rungs.config import from_dict
     from rungs.data import load_problems
     from rungs.pipelines.ladder import LadderConfig, run_ladder
     from rungs.pipelines.ttrl import TTRLConfig, run_ttrl
@@ -275,9 +277,11 @@ def run_seed(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
         if (run_dir / "summary.json").exists() and (run_dir / "final").is_dir():
             return load_policy(f"tiny:{run_dir / 'final'}", task=task_name, seed=seed)
         variants = out / "variants.jsonl"
-        run_ladder(LadderConfig(task=task_name, problems=train_set, eval_problems=None, depth=args.depth,
-                                width=args.width, curriculum=args.curriculum, out=str(run_dir),
-                                variants=str(variants) if variants.exists() else None, **ladder_overrides(args)),
+        ladder = from_dict(LadderConfig, {"task": task_name, "problems": train_set, "eval_problems": None,
+                                          "depth": args.depth, "width": args.width, "curriculum": args.curriculum,
+                                          "out": str(run_dir), "variants": str(variants) if variants.exists() else None,
+                                          **ladder_overrides(args)}, source="--ladder")
+        run_ladder(ladder,
                    grpo, policy=policy, task=task, pool=ControlPool(pool, task, control, seed) if control else pool,
                    echo=False, resume_dir=str(run_dir) if (run_dir / "config.yaml").exists() else None)
         if not variants.exists():  # later arms reuse the first finished tree (seeds started together build their own)

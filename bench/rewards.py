@@ -55,6 +55,7 @@ def grpo_settings(args: argparse.Namespace, arm: str, seed: int) -> Any:
     import yaml
 
     from rungs.commands.ttrl import TINY_GRPO_DEFAULTS
+    from rungs.config import from_dict
     from rungs.train.grpo_config import GRPOConfig
 
     overrides = {}
@@ -64,10 +65,10 @@ def grpo_settings(args: argparse.Namespace, arm: str, seed: int) -> Any:
     # Every arm generates exactly the same samples per step: no dynamic resampling (whose extra
     # rounds depend on the reward), and smaller groups than the tiny defaults, for 2-core CPUs.
     budget = {"prompts_per_step": 4, "num_generations": 8, "max_completion_length": 48, "dynamic_sampling": "off"}
-    return GRPOConfig(**{**TINY_GRPO_DEFAULTS, **budget, **overrides, "seed": seed, "max_steps": args.steps,
-                         "eval_on_start": True, "eval_steps": args.eval_steps, "save_steps": 0,
-                         "reward_funcs": [arm], "reward_weights": [1.0],
-                         "eval_vote_samples": args.vote_samples, "metric_for_best_model": "eval_vote_agreement"})
+    return from_dict(GRPOConfig, {**TINY_GRPO_DEFAULTS, **budget, **overrides, "seed": seed, "max_steps": args.steps,
+                                  "eval_on_start": True, "eval_steps": args.eval_steps, "save_steps": 0,
+                                  "reward_funcs": [arm], "reward_weights": [1.0], "eval_vote_samples": args.vote_samples,
+                                  "metric_for_best_model": "eval_vote_agreement"}, source="--grpo")
 
 
 def run_one(args: argparse.Namespace, arm: str, seed: int) -> dict[str, Any]:

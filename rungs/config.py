@@ -119,7 +119,36 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, *, skip: tuple[str
             group.add_argument(*flags, type=str, **kwargs)
 
 
+def _coerce(name: str, value: Any, annotation: Any, source: str) -> Any:
+    """`value` as the field's declared int or float (or a list of them), parsed as the CLI parses it.
+
+    YAML 1.1 (PyYAML) reads `3e-4` and `1e6` as strings, since its floats need a dot (`3.0e-4`);
+    TRL / HfArgumentParser users write them the short way. Numbers given as strings are parsed;
+    anything else that is not a number for a number field is a UserError naming the setting."""
+    tp, optional = _base_type(annotation)
+    if value is None and optional:
+        return None
+    if typing.get_origin(tp) in (list, tuple) and isinstance(value, (list, tuple)):
+        (inner,) = typing.get_args(tp)[:1] or (str,)
+        return type(value)(_coerce(name, v, inner, source) for v in value)
+    if tp not in (int, float) or isinstance(value, bool):
+        return value
+    if isinstance(value, int) or (tp is float and isinstance(value, float)):
+        return tp(value)
+    if isinstance(value, str):
+        try:
+            return _value_parser(tp, optional)(value)
+        except argparse.ArgumentTypeError as err:
+            raise UserError(f"{source}: {name}: {err}") from None
+    raise UserError(f"{source}: {name}: expected {_TYPE_WORDS[tp]}{' or none' if optional else ''}, got {value!r}")
+
+
 def from_dict(cls: type[C], values: dict[str, Any], source: str = "config") -> C:
+    """An instance of dataclass `cls` from a mapping of settings (YAML, flags, a run's config.yaml).
+
+    Numbers written as strings (YAML's `3e-4`) become the field's int or float. Errors: an unknown
+    setting (with a did-you-mean), a value of the wrong kind, or the class's own validation, each a
+    `UserError` that starts with `source`."""
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
     if unknown:
@@ -128,6 +157,8 @@ def from_dict(cls: type[C], values: dict[str, Any], source: str = "config") -> C
         close = difflib.get_close_matches(unknown[0], names, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise UserError(f"{source}: unknown setting {unknown[0]!r} for {cls.__name__}{hint}")
+    hints = typing.get_type_hints(cls)
+    values = {k: _coerce(k, v, hints[k], source) for k, v in values.items()}
     try:
         return cls(**values)
     except TypeError as err:

@@ -55,6 +55,29 @@ def test_yaml_with_an_unknown_key_is_refused_with_a_suggestion(tmp_path, capsys)
     assert "did you mean 'num_generations'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("section", ["ladder", "ttrl"])
+def test_yaml_numbers_in_short_exponent_form_are_read_as_numbers(tmp_path, section):
+    # PyYAML (YAML 1.1) reads 3e-4 as the string '3e-4'; TRL users write learning rates that way.
+    path = tmp_path / "x.yaml"
+    path.write_text("learning_rate: 3e-4\nmax_steps: 200\nbeta: 1E-3\n")
+    _, grpo, _ = _resolve(["--config", str(path)], section)
+    assert grpo.learning_rate == pytest.approx(3e-4) and isinstance(grpo.learning_rate, float)
+    assert grpo.beta == pytest.approx(1e-3) and grpo.max_steps == 200
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("learning_rate: fast", "learning_rate: expected a number or none, got 'fast'"),
+    ("learning_rate: [1]", "learning_rate: expected a number or none, got [1]"),
+    ("max_steps: 1e3", "max_steps: expected an integer, got '1e3'"),
+])
+def test_yaml_values_of_the_wrong_kind_name_the_file_and_setting(tmp_path, capsys, line, expected):
+    path = tmp_path / "x.yaml"
+    path.write_text(line + "\n")
+    assert main(["ladder", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: {expected}" in err and "Traceback" not in err
+
+
 def test_help_shows_the_values_the_tiny_model_runs_with(capsys):
     with pytest.raises(SystemExit):
         main(["ladder", "--help"])
