@@ -210,8 +210,23 @@ def _yaml_problem(err: Exception) -> str:
     return str(err).splitlines()[0] if str(err) else type(err).__name__
 
 
+# Policy options never written to a run directory (config.yaml, results.json): credentials. A resumed
+# run gets them again from the flag or the environment (OPENAI_API_KEY).
+SECRET_WORDS = ("key", "token", "secret", "password")
+
+
+def storable_policy_options(options: dict[str, Any]) -> dict[str, Any]:
+    """`options` without the settings whose name holds a credential word (api_key, hf_token, ...)."""
+    return {k: v for k, v in options.items() if not any(word in str(k).lower() for word in SECRET_WORDS)}
+
+
 def to_dict(config: Any) -> dict[str, Any]:
-    return dataclasses.asdict(config)
+    """A config dataclass as the plain dict written to a run's config.yaml, minus credentials
+    in its `policy_options` (see SECRET_WORDS)."""
+    out = dataclasses.asdict(config)
+    if isinstance(out.get("policy_options"), dict):
+        out["policy_options"] = storable_policy_options(out["policy_options"])
+    return out
 
 
 def to_yaml(config: Any) -> str:

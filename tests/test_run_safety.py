@@ -266,3 +266,44 @@ def test_lock_holder_is_named_even_when_the_holder_was_killed_mid_run(tmp_path):
     with pytest.raises(UserError, match="already holds a run"):
         RunDir.create(run, {"job": "train"})
     RunDir.open(run, job="train", lock=True).release()
+
+
+TINY_RANDOM = ["--policy", "tiny:random", "--policy-option", "d_model=32", "--policy-option", "n_layers=1",
+               "--policy-option", "n_heads=2", "--policy-option", "max_seq_len=64"]
+
+
+def test_a_resumed_ladder_rebuilds_the_policy_from_its_stored_options(tmp_path):
+    # A run made with --policy-option (a LoRA rank, a model size) must resume with the same policy;
+    # before policy_options was stored, the resume built the default policy and failed to load.
+    run = tmp_path / "run"
+    argv = ["ladder", "--task", "countdown", "--problems", "builtin:countdown-easy", "--limit", "2", *TINY_RANDOM,
+            "--depth", "1", "--width", "2", "--eval-problems", "none", "--max-steps", "2", "--save-steps", "1",
+            "--prompts-per-step", "1", "--num-generations", "2", "--max-completion-length", "8", "--workers", "1",
+            "--no-progress", "--out", str(run)]
+    assert main(argv) == 0
+    stored = yaml.safe_load((run / "config.yaml").read_text())["ladder"]["policy_options"]
+    assert stored == {"d_model": 32, "n_layers": 1, "n_heads": 2, "max_seq_len": 64}
+    assert main(["ladder", "--resume", str(run), "--max-steps", "3", "--no-progress"]) == 0
+    assert [e["step"] for e in RunDir.open(run).events() if e["type"] == "train"] == [1, 2, 3]
+
+
+def test_eval_takes_policy_options_and_stores_them(tmp_path):
+    out = tmp_path / "eval"
+    assert main(["eval", "--task", "countdown", "--limit", "1", *TINY_RANDOM, "--strategy", "greedy", "--n", "1",
+                 "--seeds", "1", "--workers", "1", "--no-plot", "--no-progress", "--out", str(out)]) == 0
+    assert yaml.safe_load((out / "config.yaml").read_text())["policy_options"]["d_model"] == 32
+
+
+@pytest.mark.parametrize("job", ["ladder", "ttrl", "eval"])
+def test_credentials_in_policy_options_are_never_written_to_a_run(job):
+    from rungs.config import to_dict
+    from rungs.pipelines.evaluate import EvalConfig
+    from rungs.pipelines.ladder import LadderConfig
+    from rungs.pipelines.ttrl import TTRLConfig
+
+    cls = {"ladder": LadderConfig, "ttrl": TTRLConfig, "eval": EvalConfig}[job]
+    config = cls(policy_options={"api_key": "sk-secret", "HF_TOKEN": "hf_x", "lora_rank": 8})
+    assert to_dict(config)["policy_options"] == {"lora_rank": 8}
+    assert config.policy_options["api_key"] == "sk-secret"  # the run itself still gets it
+    with pytest.raises(UserError, match="policy_options: expected a mapping"):
+        cls(policy_options="lora_rank=8")

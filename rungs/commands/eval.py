@@ -27,14 +27,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from rungs.pipelines.evaluate import EvalConfig
 
     parser.add_argument("--config", metavar="FILE.yaml", help="read settings from a YAML file (flags override it)")
-    add_config_arguments(parser, EvalConfig)
+    parser.add_argument("--policy-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a policy setting, repeatable: dtype=bfloat16, device=cuda, api_key=...")
+    add_config_arguments(parser, EvalConfig, skip=("policy_options",))
 
 
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from rungs.commands._policy_args import parse_policy_options
     from rungs.config import from_namespace, load_yaml
     from rungs.pipelines.evaluate import EvalConfig, evaluate, resume_config
+
+    if args.policy_option:  # on top of the YAML's policy_options, if any
+        stored = load_yaml(args.config).get("policy_options") if args.config else None
+        args.policy_options = {**(stored if isinstance(stored, dict) else {}), **parse_policy_options(args.policy_option)}
 
     if getattr(args, "resume", False):  # the settings live in the run directory; flags only add to them
         names = {f.name for f in dataclasses.fields(EvalConfig)}

@@ -79,7 +79,7 @@ def _given(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
 
     ns = vars(args)
     job = {k: ns[k] for k in JOB_DEFAULTS if k in ns}
-    if "policy_option" in ns:
+    if ns.get("policy_option"):
         job["policy_options"] = parse_policy_options(ns["policy_option"])
     names = {f.name for f in dataclasses.fields(GRPOConfig)}
     return job, {k: v for k, v in ns.items() if k in names}
@@ -123,7 +123,9 @@ def resolve(args: argparse.Namespace) -> tuple[dict[str, Any], Any, Path, bool]:
             raise UserError("--resume reads its settings from the run directory; drop --config")
         run = RunDir.open(args.resume, job="train")
         saved = run.read_config()
+        given_options = job_flags.pop("policy_options", {})  # may add to the stored ones (device, credentials)
         job = refuse_changed(run.config_path, {k: saved.get(k, v) for k, v in JOB_DEFAULTS.items()}, job_flags)
+        job["policy_options"] = {**(job.get("policy_options") or {}), **given_options}
         grpo = refuse_changed(run.config_path, dict(saved.get("grpo") or {}), grpo_flags, RESUME_OVERRIDABLE)
         return job, from_dict(GRPOConfig, grpo, source=str(run.config_path)), Path(args.resume), True
 
@@ -157,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace, job: dict[str, Any], config: Any, out: Path, resuming: bool, run_dir: Any) -> None:
-    from rungs.config import to_dict
+    from rungs.config import storable_policy_options, to_dict
     from rungs.data import load_problems
     from rungs.policies import load_policy
     from rungs.tasks import get_task
@@ -178,7 +180,8 @@ def _train(args: argparse.Namespace, job: dict[str, Any], config: Any, out: Path
         trainer = GRPOTrainer(policy, task, config, pool, run_dir=run_dir, problems=problems,
                               eval_problems=eval_problems, progress=args.progress)
         # The resolved settings (learning_rate filled in from the policy) are what a resume reads.
-        run_dir.write_config({"job": "train", **job, "grpo": to_dict(trainer.config)})
+        run_dir.write_config({"job": "train", **job, "policy_options": storable_policy_options(job["policy_options"] or {}),
+                              "grpo": to_dict(trainer.config)})
         print(f"rungs train: {len(problems)} problems, {trainer.total_steps} steps of "
               f"{config.prompts_per_step} x {config.num_generations} samples; run directory {out}")
         try:

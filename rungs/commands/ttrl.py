@@ -46,7 +46,7 @@ def add_job_arguments(parser: argparse.ArgumentParser, job_cls: type, grpo_skip:
     parser.add_argument("--policy-option", action="append", default=[], metavar="KEY=VALUE",
                         help="a policy setting, repeatable: lora_rank=16, dtype=bfloat16, device=cuda")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show progress bars")
-    add_config_arguments(parser, job_cls)
+    add_config_arguments(parser, job_cls, skip=("policy_options",))  # --policy-option / --model above
     # Help shows the values a run uses: GRPOConfig's, and the tiny model's where they differ.
     add_config_arguments(parser, GRPOConfig, skip=grpo_skip, policy_defaults=("the tiny policy", TINY_GRPO_DEFAULTS))
 
@@ -86,7 +86,11 @@ def resolve(args: argparse.Namespace, section: str, job_cls: type) -> tuple[Any,
         applied = {k: getattr(configs["grpo"], k) for k in tuned}
         print(f"rungs {section}: GRPO defaults for policy {policy!r} (flags and --config override them): "
               + ", ".join(f"{k}={v}" for k, v in applied.items()))
-    return configs[section], configs["grpo"], policy_kwargs(args)
+    # Policy settings: the run's (or the YAML's) policy_options, updated by --model / --policy-option;
+    # stored in the config, so that a resumed run rebuilds the same policy (a LoRA adapter, say).
+    job = configs[section]
+    job.policy_options = {**job.policy_options, **policy_kwargs(args)}
+    return job, configs["grpo"], dict(job.policy_options)
 
 
 def _refuse_changed_settings(args: argparse.Namespace, section: str, sections: dict[str, type], run_path: Any) -> None:

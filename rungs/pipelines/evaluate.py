@@ -58,6 +58,9 @@ class EvalConfig:
                                             "builtin:NAME; None = builtin:<task>-easy (arc: builtin:arc1-evaluation)")
     policy: str = help_field("tiny", "policy: tiny, tiny:PATH, hf:MODEL, openai:URL, vllm:MODEL")
     model: str | None = help_field(None, "model name (for the openai policy: the served model)")
+    policy_options: dict[str, Any] = help_field(
+        {}, "settings passed to the policy (dtype, device, lora_rank, api_key, ...): --policy-option KEY=VALUE on "
+        "the command line, a mapping in YAML")
     strategy: list[str] = help_field(["greedy", "majority", "best_of_n"],
                                      "strategies (pass@k is always reported): greedy, sample, majority (maj@k), best_of_n[:SCORER], "
                                      "weighted[:SCORER], fire[:T[:K]], budget_forcing[:WAITS[:THINK_TOKENS]]")
@@ -80,6 +83,9 @@ class EvalConfig:
     progress: bool = help_field(True, "show a progress bar")
 
     def __post_init__(self) -> None:
+        if not isinstance(self.policy_options, dict):
+            raise UserError(f"policy_options: expected a mapping of policy settings such as {{dtype: bfloat16}}, "
+                            f"got {self.policy_options!r}")
         if isinstance(self.strategy, str):
             self.strategy = [s for s in self.strategy.split(",") if s.strip()]
         if isinstance(self.n, (int, str)):
@@ -195,6 +201,9 @@ def resume_config(given: dict[str, Any], source: str = "command line") -> EvalCo
     run = RunDir.open(out, job="eval")
     names = {f.name for f in dataclasses.fields(EvalConfig)}
     stored = {k: v for k, v in run.read_config().items() if k in names}
+    if isinstance(stored.get("policy_options"), dict) and isinstance(given.get("policy_options"), dict):
+        # --policy-option adds to the stored ones (a device, a credential that was never stored)
+        given["policy_options"] = {**stored["policy_options"], **given["policy_options"]}
     return _from_dict({**stored, **given}, source)  # evaluate() refuses a conflicting flag
 
 
@@ -262,7 +271,7 @@ def _evaluate(config: EvalConfig, out: Path, run_dir: Any, settings: dict[str, A
             kwargs: dict[str, Any] = {"task": config.task}
             if config.model is not None:
                 kwargs["model"] = config.model
-            policy = load_policy(config.policy, **kwargs)
+            policy = load_policy(config.policy, **{**kwargs, **config.policy_options})
         if pool is None:
             from rungs.verify.pool import VerifierPool
 

@@ -67,8 +67,14 @@ class LadderConfig:
     timeout: float = help_field(5.0, "seconds per verification before the worker is killed")
     executor: str = help_field("process", "verifier backend: process (worker processes here), ray (a local Ray or $RAY_ADDRESS), ray:ADDRESS (a Ray cluster)")
     policy_seed: int = help_field(0, "seed of the policy's sampler")
+    policy_options: dict[str, Any] = help_field(
+        {}, "settings passed to the policy (lora_rank, dtype, device, model, ...): --policy-option KEY=VALUE "
+        "and --model on the command line, a mapping in YAML; kept in config.yaml, so --resume rebuilds the same policy")
 
     def __post_init__(self) -> None:
+        if not isinstance(self.policy_options, dict):
+            raise UserError(f"policy_options: expected a mapping of policy settings such as {{lora_rank: 16}}, "
+                            f"got {self.policy_options!r}")
         from rungs.data import builtin_names
 
         if self.problems is None:  # the task's own sets, not integration's (`rungs ladder --task countdown`)
@@ -140,7 +146,8 @@ def _run(config: LadderConfig, grpo: Any, run_dir: Any, task: Task, problems: li
     from rungs.verify.pool import VerifierPool
 
     eval_problems = load_problems(config.eval_problems, limit=config.eval_limit) if config.eval_problems else []
-    policy = policy or load_policy(config.policy, task=config.task, seed=config.policy_seed)
+    policy = policy or load_policy(config.policy, task=config.task, seed=config.policy_seed,
+                                   **config.policy_options)
 
     tree_path = Path(run_dir.path) / VARIANTS_FILE
     llm_variants: dict[str, Any] | None = None

@@ -79,8 +79,14 @@ class TTRLConfig:
     timeout: float = help_field(5.0, "seconds per verification before the worker is killed")
     executor: str = help_field("process", "verifier backend: process (worker processes here), ray (a local Ray or $RAY_ADDRESS), ray:ADDRESS (a Ray cluster)")
     policy_seed: int = help_field(0, "seed of the policy's sampler")
+    policy_options: dict[str, Any] = help_field(
+        {}, "settings passed to the policy (lora_rank, dtype, device, model, ...): --policy-option KEY=VALUE "
+        "and --model on the command line, a mapping in YAML; kept in config.yaml, so --resume rebuilds the same policy")
 
     def __post_init__(self) -> None:
+        if not isinstance(self.policy_options, dict):
+            raise UserError(f"policy_options: expected a mapping of policy settings such as {{lora_rank: 16}}, "
+                            f"got {self.policy_options!r}")
         if self.problems is None:  # the task's own hard set, not integration's (`rungs ttrl --task countdown`)
             self.problems = f"builtin:{self.task}-hard"
         if self.mode not in MODES:
@@ -353,7 +359,8 @@ def _run(config: TTRLConfig, grpo: Any, run_dir: Any, task: Task, problems: list
     from rungs.policies import load_policy
     from rungs.verify.pool import VerifierPool
 
-    policy = policy or load_policy(config.policy, task=config.task, seed=config.policy_seed)
+    policy = policy or load_policy(config.policy, task=config.task, seed=config.policy_seed,
+                                   **config.policy_options)
     if not policy.trainable:
         raise UserError(f"policy {config.policy!r} cannot be trained at test time; use tiny or hf:MODEL")
     own_pool = pool is None
