@@ -13,7 +13,8 @@ step time <= 0.5x TRL's.
 
 What is matched (each arm is its own subprocess):
 - the model: a tiny random Qwen2 (or Llama) with a character tokenizer and a chat template, built
-  locally (tests/_hf_tiny.py) and loaded from the same directory by both; float32 on CPU;
+  locally (tests/_hf_tiny.py) and loaded from the same directory by both; float32 on CPU (or on
+  a GPU with --device cuda, where each arm's peak torch.cuda.max_memory_allocated is printed too);
 - the prompts: `task.prompt(problem, "instruct")` for the same generated problems, through the
   tokenizer's chat template (TRL gets conversational prompts; rungs' HFPolicy applies the same
   template). The prompt ids each trainer actually built are compared and the match is printed;
@@ -27,6 +28,9 @@ What is matched (each arm is its own subprocess):
   AdamW at a constant learning rate, temperature 1 with no top-k/top-p; the reward is the task's
   verifier only (rungs' format term is switched off), through a 2-worker `VerifierPool` in both
   (TRL's via `rungs.integrations.trl_reward`);
+- gradient checkpointing off in both (TRL's GRPOConfig turns it on by default, which trades a
+  second forward for memory; the first version of this bench left TRL's on, and so compared
+  rungs without recomputation against TRL with it), or on in both with --gradient-checkpointing;
 - no vLLM, no logging or checkpoints, `torch.set_num_threads(threads)` in both.
 A third arm, rungs-nolp, is rungs with `HFPolicy(generation_logprobs=False)`: no log-prob pass
 after sampling (on-policy GRPO uses those log-probs only for the sampling_logp_difference metric).
@@ -84,6 +88,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=5, help="timed steps after one warm-up step")
     p.add_argument("--lr", type=float, default=1e-5)
     p.add_argument("--threads", type=int, default=1, help="torch threads in each arm")
+    p.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=False,
+                   help="recompute activations in the backward pass, in both arms (TRL's GRPOConfig turns it on by "
+                        "default; off here unless given)")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                   help="where both arms run the model (float32 on either; cuda: peak GPU memory is reported too)")
     p.add_argument("--order", default="rungs,trl,rungs-nolp",
                    help="arms to run, in this order (comma-separated): rungs, trl, rungs-nolp")
     p.add_argument("--quick", action="store_true", help="small sizes, 2 timed steps: a smoke test")
@@ -123,6 +132,13 @@ def rss_mib() -> float:
     return peak_rss_mib()
 
 
+def peak_gpu(args: argparse.Namespace) -> dict[str, float]:
+    """{"peak_gpu_mib": torch.cuda.max_memory_allocated in MiB} on --device cuda, else {}."""
+    import torch
+
+    return {"peak_gpu_mib": torch.cuda.max_memory_allocated() / 2**20} if args.device == "cuda" else {}
+
+
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
@@ -157,7 +173,8 @@ def run_rungs(args: argparse.Namespace, link: Link, sampler_logprobs: bool = Tru
 
     task = get_task(args.task)
     problems = problems_for(args)
-    policy = HFPolicy(args.model_dir, device="cpu", dtype="float32", seed=0, generation_logprobs=sampler_logprobs)
+    policy = HFPolicy(args.model_dir, device=args.device, dtype="float32", seed=0, generation_logprobs=sampler_logprobs,
+                      gradient_checkpointing=args.gradient_checkpointing)
     # Force full-length completions: HFPolicy's GenerationConfig leaves min_new_tokens unset, and
     # transformers fills unset fields from the model's generation_config.
     policy.model.generation_config.min_new_tokens = args.length
@@ -179,7 +196,7 @@ def run_rungs(args: argparse.Namespace, link: Link, sampler_logprobs: bool = Tru
             link.send("step", wall=time.perf_counter() - t0, cpu=time.process_time() - c0,
                       generate=m["time/generate"], verify=m["time/verify"], update=m["time/update"],
                       tokens=m["tokens/generated"])
-    link.send("done", peak_rss_mib=peak_rss_mib(), threads=torch.get_num_threads())
+    link.send("done", peak_rss_mib=peak_rss_mib(), threads=torch.get_num_threads(), **peak_gpu(args))
 
 
 # -- the TRL arm --------------------------------------------------------------------------------------
@@ -220,13 +237,14 @@ def run_trl(args: argparse.Namespace, link: Link, out_dir: Path) -> None:
     tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
     accumulation = args.prompts * args.generations // args.micro
     config = GRPOConfig(
-        output_dir=str(out_dir), use_cpu=True, bf16=False, fp16=False, seed=0,
+        output_dir=str(out_dir), use_cpu=args.device == "cpu", bf16=False, fp16=False, seed=0,
         learning_rate=args.lr, lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0, max_steps=1 + args.steps,
         per_device_train_batch_size=args.micro, gradient_accumulation_steps=accumulation,
         steps_per_generation=accumulation, num_iterations=1, num_generations=args.generations,
         max_completion_length=args.length, generation_kwargs={"min_new_tokens": args.length},
         temperature=1.0, top_p=1.0, top_k=0, beta=0.0, epsilon=0.2, loss_type="dapo", scale_rewards="group",
         max_grad_norm=1.0, use_vllm=False, report_to="none", save_strategy="no", logging_steps=10**6,
+        gradient_checkpointing=args.gradient_checkpointing,  # TRL's default is True: matched, not left to it
         disable_tqdm=True, log_completions=False, dataloader_num_workers=0,
     )
     reward = CountingReward(trl_reward(task, workers=2))
@@ -268,7 +286,7 @@ def run_trl(args: argparse.Namespace, link: Link, out_dir: Path) -> None:
     prompt_ids = list(trainer._tokenize_prompts([rows[0]["prompt"]])[0][0])
     trainer.train()
     reward.inner.close()
-    link.send("done", peak_rss_mib=peak_rss_mib(), threads=torch.get_num_threads())
+    link.send("done", peak_rss_mib=peak_rss_mib(), threads=torch.get_num_threads(), **peak_gpu(args))
 
 
 # -- the driver -------------------------------------------------------------------------------------------
@@ -282,8 +300,9 @@ class Arm:
         argv = [sys.executable, str(Path(__file__).resolve()), "--child", name, "--model-dir", str(model_dir),
                 "--report-fd", str(write_fd), "--work", str(work)]
         for key in ("task", "difficulty", "arch", "hidden", "layers", "prompts", "generations", "length", "micro",
-                    "steps", "lr", "threads"):
+                    "steps", "lr", "threads", "device"):
             argv += [f"--{key}", str(getattr(args, key))]
+        argv.append("--gradient-checkpointing" if args.gradient_checkpointing else "--no-gradient-checkpointing")
         env = {**os.environ, **CHILD_ENV, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
         with open(self.log_path, "w", encoding="utf-8") as log:
             self.proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdin=subprocess.PIPE, text=True,
@@ -364,10 +383,11 @@ def print_report(results: dict[str, dict[str, Any]]) -> None:
     for arm, r in results.items():
         walls = [step["wall"] for step in r["steps"]]
         tokens = med(r, "tokens")
+        gpu = f" GPU peak {r['peak_gpu_mib']:.0f}Mi" if "peak_gpu_mib" in r else ""
         print(f"{arm:10} {med(r, 'wall'):7.3f} {min(walls):6.3f} {max(walls):6.3f} {med(r, 'cpu'):6.3f} "
               f"{med(r, 'generate'):6.3f} {med(r, 'verify'):6.3f} {med(r, 'update'):6.3f} {tokens:8.0f} "
               f"{tokens / med(r, 'wall'):6.0f} {r.get('peak_rss_mib', float('nan')):7.0f}Mi "
-              f"{r.get('rss_setup_mib', float('nan')):7.0f}Mi {r.get('threads', 0):7d}")
+              f"{r.get('rss_setup_mib', float('nan')):7.0f}Mi {r.get('threads', 0):7d}{gpu}")
     print("seconds: medians over the timed steps (step = wall time; CPU = the trainer process's CPU time, less\n"
           "sensitive to other load; gen = tokenize + sample (+ rungs' sampler log-probs); verify = reward; update =\n"
           "the rest). RSS in MiB, verifier workers excluded. rungs-nolp = rungs with HFPolicy(generation_logprobs=\n"
@@ -415,9 +435,10 @@ def main(argv: list[str] | None = None) -> int:
             hf_logging.enable_progress_bar()
         weights = sum(f.stat().st_size for f in model_dir.glob("*.safetensors"))  # float32: 4 bytes a weight
         print(f"model: tiny {args.arch}, hidden {args.hidden}, {args.layers} layers, ~{weights / 4e6:.2f}M params, "
-              f"character vocabulary, float32 CPU, {args.threads} torch thread(s) per arm")
+              f"character vocabulary, float32 on {args.device}, {args.threads} torch thread(s) per arm")
         print(f"step: {args.prompts} {args.task} prompts x {args.generations} samples x {args.length} tokens "
-              f"(EOS suppressed), micro-batch {args.micro}, 1 optimizer update, loss dapo, beta 0, lr {args.lr}; "
+              f"(EOS suppressed), micro-batch {args.micro}, 1 optimizer update, loss dapo, beta 0, lr {args.lr}, "
+              f"gradient checkpointing {'on' if args.gradient_checkpointing else 'off'} in both; "
               f"1 warm-up + {args.steps} timed steps per arm, arms interleaved step by step")
         print(f"load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f} "
               f"({os.cpu_count()} CPUs)", flush=True)
