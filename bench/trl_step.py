@@ -446,6 +446,10 @@ def main(argv: list[str] | None = None) -> int:
     load_after = os.getloadavg()
     print_report(results)
     print(f"load average after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
+    missing = [name for name in names if name not in results]
+    if missing:
+        print(f"failed arms: {', '.join(missing)} (their output is printed above)")
+        return 1
     return 0
 
 
