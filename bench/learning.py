@@ -3,6 +3,8 @@
     python bench/learning.py                          # integration and countdown, 3 seeds (an hour or so on 2 cores)
     python bench/learning.py --task integration --seeds 1 --steps 20 --limit 20   # a quick look
     python bench/learning.py --report                 # reprint the table and plots from bench/results
+    python bench/learning.py --task integration --core-only --unsolved 16 --out bench/results-unsolved
+                                                      # LADDER's regime: only problems the base never solves in 16
 
 Before any RL, bench/precondition.py prints what the base can sample (greedy vs pass@64).
 
@@ -75,6 +77,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--tune", action="store_true",
                     help="score on the dev pool (dev levels 3-4 plus a dev draw under DEV_SEED) instead of the test "
                          "sets: the only mode settings were chosen in")
+    ap.add_argument("--unsolved", type=int, default=0, metavar="K",
+                    help="keep only the training, test and fresh problems that the base answers right in none of K "
+                         "samples at the training temperature: LADDER's own regime, where GRPO on the problems "
+                         "themselves gets no reward to learn from (0: off)")
     ap.add_argument("--core-only", action="store_true",
                     help="only base, GRPO without variants and LADDER (no controls, no TTRL): for longer budgets")
     ap.add_argument("--parallel", type=int, default=3, help="seeds run at once, each in its own process")
@@ -124,6 +130,41 @@ def best_of_n_tokens(policy: Any, task: Any, pool: Any, problems: list[Any], n: 
                 break
         out.append(solved)
     return out
+
+
+def never_solved(suite: str, out: Path, sets: dict[str, list[Any]], k: int, temperature: float, pool: Any) -> dict[str, list[Any]]:
+    """Each set cut to the problems that the base model (seed 0) answers right in none of k samples
+    at `temperature`; the kept ids are cached in OUT/SUITE/unsolved-K.json, so that every seed
+    process trains and is scored on the same problems. The training set is also written to
+    OUT/SUITE/train-unsolved-K.jsonl (LADDER reads its roots from a file)."""
+    from rungs.data import write_jsonl
+    from rungs.policies import load_policy
+    from rungs.policies.base import SamplingParams
+    from rungs.runs import atomic_write_json
+
+    cache = out / f"unsolved-{k}.json"
+    if cache.exists():
+        kept = json.loads(cache.read_text())
+    else:
+        task_name = SUITES[suite][0]
+        from rungs.tasks import get_task
+
+        task = get_task(task_name)
+        base = load_policy("tiny", task=task_name, seed=0)
+        kept = {}
+        for name, problems in sets.items():
+            kept[name] = []
+            for start in range(0, len(problems), 16):
+                chunk = problems[start:start + 16]
+                groups = base.generate([task.prompt(q, base.prompt_style) for q in chunk], n=k,
+                                       sampling=SamplingParams(temperature=temperature, max_new_tokens=64, seed=start))
+                for problem, group in zip(chunk, groups):
+                    if not any(v.correct for v in pool.verify([problem] * k, [c.text for c in group])):
+                        kept[name].append(problem.id)
+        atomic_write_json(cache, kept)
+    out_sets = {name: [q for q in problems if q.id in set(kept[name])] for name, problems in sets.items()}
+    write_jsonl(out / f"train-unsolved-{k}.jsonl", (q.to_dict() for q in out_sets["train"]))
+    return out_sets
 
 
 class ControlPool:
@@ -294,6 +335,12 @@ def run_seed(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     with VerifierPool(task, workers=args.workers) as pool:
+        if args.unsolved:
+            cut = never_solved(suite, out, {"train": train, "test": test, "fresh": fresh}, args.unsolved,
+                               grpo.temperature, pool)
+            train, test, fresh = cut["train"], cut["test"], cut["fresh"]
+            train_set = str(out / f"train-unsolved-{args.unsolved}.jsonl")
+            keep("unsolved_sizes", {name: len(problems) for name, problems in cut.items()})
         if "base" not in row:
             score("base", load_policy("tiny", task=task_name, seed=seed))
         if "grpo_direct" not in row:
@@ -439,9 +486,11 @@ NAMES = {
 
 def test_label(result: dict[str, Any], task_name: str) -> str:
     """What the arms were scored on: the built-in hard set, or (--tune) the dev pool."""
+    unsolved = result.get("settings", {}).get("unsolved")
+    cut = f", never solved by the base in {unsolved}" if unsolved else ""
     if result.get("settings", {}).get("tune"):
-        return f"dev pool ({SUITES[task_name][0]}-dev levels 3-4 + draw {DEV_SEED})"
-    return f"builtin:{SUITES[task_name][1]}"
+        return f"dev pool ({SUITES[task_name][0]}-dev levels 3-4 + draw {DEV_SEED}{cut})"
+    return f"builtin:{SUITES[task_name][1]}{cut}"
 
 
 def print_report(result: dict[str, Any]) -> None:

@@ -38,3 +38,39 @@ def test_overrides_keep_yaml_words_as_strings(learning):
     assert learning.parse_value("true") is True
     assert learning.parse_value("0.5") == 0.5
     assert learning.parse_value("band_rate") == "band_rate"
+
+
+def test_the_unsolved_cut_keeps_exactly_the_problems_no_sample_solves(learning, tmp_path, monkeypatch):
+    """--unsolved K: a problem stays only if none of the base's K samples is verified right; the
+    cut is cached, so a second call (another seed's process) reads the same ids."""
+    import json
+
+    import rungs.policies as policies
+    from rungs.data import load_problems
+    from rungs.policies.base import Completion
+    from rungs.types import Status, Verdict
+
+    problems = load_problems("builtin:integration-hard", limit=6)
+    solvable = {problems[1].id, problems[4].id}  # the scripted base answers these right once in K
+
+    class Base:
+        prompt_style = "instruct"
+
+        def generate(self, prompts, n, sampling):
+            return [[Completion(text=f"{i}", token_ids=[1], logprobs=[0.0], finish_reason="stop") for i in range(n)]
+                    for _ in prompts]
+
+    class Pool:
+        def verify(self, batch, texts):
+            return [Verdict(1.0, Status.CORRECT) if p.id in solvable and t == "2" else Verdict.fail(Status.WRONG)
+                    for p, t in zip(batch, texts)]
+
+    monkeypatch.setattr(policies, "load_policy", lambda *a, **k: Base())
+    sets = {"train": problems[:4], "test": problems[4:], "fresh": []}
+    cut = learning.never_solved("integration", tmp_path, sets, 4, 1.2, Pool())
+    assert [p.id for p in cut["train"]] == [problems[0].id, problems[2].id, problems[3].id]
+    assert [p.id for p in cut["test"]] == [problems[5].id] and cut["fresh"] == []
+    rows = [json.loads(line) for line in (tmp_path / "train-unsolved-4.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows] == [p.id for p in cut["train"]]
+    monkeypatch.setattr(policies, "load_policy", lambda *a, **k: pytest.fail("the cached cut is not recomputed"))
+    assert learning.never_solved("integration", tmp_path, sets, 4, 1.2, Pool()) == cut
