@@ -439,6 +439,10 @@ def aggregate(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.out)
     result: dict[str, Any] = {"settings": {k: v for k, v in vars(args).items() if k not in ("only", "report")},
                               "grpo": dict(vars(grpo_settings(args, 0))), "fresh_seed": FRESH_SEED}
+    stored = out / "learning.json"
+    if args.report and stored.exists():  # the settings the seeds ran with, not the flags of this reprint
+        before = json.loads(stored.read_text())
+        result.update({k: before[k] for k in ("settings", "grpo") if k in before})
     for task_name, arms in SUITE_ARMS.items():
         rows = [json.loads(p.read_text()) for p in sorted((out / task_name).glob("seed-*.json"))
                 if not p.name.endswith(".partial.json")]
@@ -534,10 +538,10 @@ def plot(result: dict[str, Any], out: Path) -> list[Path]:
         fresh = [(a, block["fresh"][a][0]) for a in arms if a in block["fresh"]]
         if fresh:
             ax.scatter([a for a, _ in fresh], [f for _, f in fresh], color="#dd8452", zorder=3, label="fresh draw")
-        ax.set_ylabel(f"greedy accuracy on {test_label(result, task_name)}")
+        ax.set_ylabel("greedy accuracy")
         ax.set_ylim(0, 1)
-        ax.set_title(f"tiny, {task_name}: greedy accuracy per arm\n(mean ± std over {block['seeds']} seeds; dots: fresh draw)",
-                     fontsize=10)
+        ax.set_title(f"tiny, {task_name}: greedy accuracy per arm on\n{test_label(result, task_name)}\n"
+                     f"(mean ± std over {block['seeds']} seeds; dots: fresh draw)", fontsize=9)
         ax.tick_params(axis="x", labelrotation=35)
         if fresh:
             ax.legend(loc="upper left")
