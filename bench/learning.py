@@ -162,7 +162,8 @@ def never_solved(suite: str, out: Path, sets: dict[str, list[Any]], k: int, temp
                     if not any(v.correct for v in pool.verify([problem] * k, [c.text for c in group])):
                         kept[name].append(problem.id)
         atomic_write_json(cache, kept)
-    out_sets = {name: [q for q in problems if q.id in set(kept[name])] for name, problems in sets.items()}
+    ids = {name: set(kept[name]) for name in sets}
+    out_sets = {name: [q for q in problems if q.id in ids[name]] for name, problems in sets.items()}
     write_jsonl(out / f"train-unsolved-{k}.jsonl", (q.to_dict() for q in out_sets["train"]))
     return out_sets
 

@@ -215,6 +215,18 @@ def _yaml_problem(err: Exception) -> str:
 SECRET_WORDS = ("key", "token", "secret", "password")
 
 
+# The help of a training job's `policy_options` (LadderConfig, TTRLConfig).
+JOB_POLICY_OPTIONS_HELP = ("settings passed to the policy (lora_rank, dtype, device, model, ...): --policy-option KEY=VALUE "
+                           "and --model on the command line, a mapping in YAML; kept in config.yaml, so --resume rebuilds "
+                           "the same policy")
+
+
+def check_policy_options(options: Any, example: str) -> None:
+    """A job config's `policy_options` must be a mapping; else a UserError showing `example`."""
+    if not isinstance(options, dict):
+        raise UserError(f"policy_options: expected a mapping of policy settings such as {{{example}}}, got {options!r}")
+
+
 def storable_policy_options(options: dict[str, Any]) -> dict[str, Any]:
     """`options` without the settings whose name holds a credential word (api_key, hf_token, ...)."""
     return {k: v for k, v in options.items() if not any(word in str(k).lower() for word in SECRET_WORDS)}

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rungs.config import help_field, load_yaml, to_dict
+from rungs.config import check_policy_options, help_field, load_yaml, to_dict
 from rungs.errors import UserError
 from rungs.metrics import DEFAULT_SUBSETS, mean_std, pass_at_k, stable_rng, subsets
 from rungs.policies.base import Policy, SamplingParams
@@ -83,9 +83,7 @@ class EvalConfig:
     progress: bool = help_field(True, "show a progress bar")
 
     def __post_init__(self) -> None:
-        if not isinstance(self.policy_options, dict):
-            raise UserError(f"policy_options: expected a mapping of policy settings such as {{dtype: bfloat16}}, "
-                            f"got {self.policy_options!r}")
+        check_policy_options(self.policy_options, "dtype: bfloat16")
         if isinstance(self.strategy, str):
             self.strategy = [s for s in self.strategy.split(",") if s.strip()]
         if isinstance(self.n, (int, str)):

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rungs.config import help_field
+from rungs.config import JOB_POLICY_OPTIONS_HELP, check_policy_options, help_field
 from rungs.errors import UserError
 from rungs.policies.base import Policy
 from rungs.tasks.base import Task, Variant
@@ -67,14 +67,10 @@ class LadderConfig:
     timeout: float = help_field(5.0, "seconds per verification before the worker is killed")
     executor: str = help_field("process", "verifier backend: process (worker processes here), ray (a local Ray or $RAY_ADDRESS), ray:ADDRESS (a Ray cluster)")
     policy_seed: int = help_field(0, "seed of the policy's sampler")
-    policy_options: dict[str, Any] = help_field(
-        {}, "settings passed to the policy (lora_rank, dtype, device, model, ...): --policy-option KEY=VALUE "
-        "and --model on the command line, a mapping in YAML; kept in config.yaml, so --resume rebuilds the same policy")
+    policy_options: dict[str, Any] = help_field({}, JOB_POLICY_OPTIONS_HELP)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.policy_options, dict):
-            raise UserError(f"policy_options: expected a mapping of policy settings such as {{lora_rank: 16}}, "
-                            f"got {self.policy_options!r}")
+        check_policy_options(self.policy_options, "lora_rank: 16")
         from rungs.data import builtin_names
 
         if self.problems is None:  # the task's own sets, not integration's (`rungs ladder --task countdown`)
