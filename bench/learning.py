@@ -53,6 +53,7 @@ SUITES = {"integration": ("integration", "integration-hard", "integration-train"
           "integration-harder": ("integration", "integration-harder", "integration-harder-train")}
 SUITE_ARMS = {"integration": INTEGRATION_ARMS, "countdown": COUNTDOWN_ARMS, "integration-harder": COUNTDOWN_ARMS}
 FRESH_ARMS = ("base", "grpo_direct", "ladder", "random_reward", "format_only")
+CONTROLS = (("random_reward", "random"), ("format_only", "format_only"))  # arm, ControlPool reward
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -83,6 +84,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                          "themselves gets no reward to learn from (0: off)")
     ap.add_argument("--core-only", action="store_true",
                     help="only base, GRPO without variants and LADDER (no controls, no TTRL): for longer budgets")
+    ap.add_argument("--controls", action="store_true",
+                    help="with --core-only or --tune, also the random-reward and format-only controls (integration; "
+                         "the LADDER arm's settings, --ladder included); a finished seed gains the missing arms")
     ap.add_argument("--parallel", type=int, default=3, help="seeds run at once, each in its own process")
     ap.add_argument("--workers", type=int, default=1, help="verifier workers per seed process")
     ap.add_argument("--only", default=None, help=argparse.SUPPRESS)  # TASK:SEED, a child process
@@ -354,10 +358,12 @@ def run_seed(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
         ladder = ladder_run("ladder", None)
         if "ladder" not in row:
             score("ladder", ladder)
-        if suite == "integration" and not args.core_only and not args.tune:  # --tune: the core arms only
-            for name, control in (("random_reward", "random"), ("format_only", "format_only")):
+        full = not args.core_only and not args.tune  # --tune: the core arms only
+        if suite == "integration" and (full or args.controls):
+            for name, control in CONTROLS:
                 if name not in row:
                     score(name, ladder_run(name, control))
+        if suite == "integration" and full:
             ttrl_dir = out / f"ttrl-seed{seed}"
             summary = run_ttrl(TTRLConfig(task=task_name, problems=f"builtin:{test_name}", limit=args.limit,
                                           steps=args.ttrl_steps, check_every=args.check_every, width=args.ttrl_width,
@@ -432,8 +438,17 @@ def run_all(args: argparse.Namespace) -> None:
     argv = [a for a in sys.argv[1:] if not a.startswith("--only")]
     tasks = tuple(SUITES) if args.task == "all" else (args.task,)
     run_processes([(f"{t} seed {s}", [sys.executable, __file__, *argv, "--only", f"{t}:{s}"], out / t / f"seed-{s}.log")
-                   for t in tasks for s in range(args.seeds) if not (out / t / f"seed-{s}.json").exists()],
+                   for t in tasks for s in range(args.seeds) if not seed_finished(args, out / t / f"seed-{s}.json", t)],
                   args.parallel)
+
+
+def seed_finished(args: argparse.Namespace, path: Path, suite: str) -> bool:
+    """A seed's file exists and holds every arm asked for (--controls on a finished --core-only seed:
+    not yet, and its cached arms are reused)."""
+    if not path.exists():
+        return False
+    wanted = [name for name, _ in CONTROLS] if args.controls and suite == "integration" else []
+    return all(name in json.loads(path.read_text()) for name in wanted)
 
 
 def aggregate(args: argparse.Namespace) -> dict[str, Any]:

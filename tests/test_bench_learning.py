@@ -74,3 +74,19 @@ def test_the_unsolved_cut_keeps_exactly_the_problems_no_sample_solves(learning, 
     assert [r["id"] for r in rows] == [p.id for p in cut["train"]]
     monkeypatch.setattr(policies, "load_policy", lambda *a, **k: pytest.fail("the cached cut is not recomputed"))
     assert learning.never_solved("integration", tmp_path, sets, 4, 1.2, Pool()) == cut
+
+
+def test_controls_rerun_a_finished_core_seed_for_its_missing_arms_only(learning, tmp_path):
+    """--controls on an out dir of --core-only seeds: a seed file without the control arms is not
+    finished (its child reuses the cached arms); one with them, or a countdown seed, is."""
+    import json
+
+    core = tmp_path / "seed-0.json"
+    core.write_text(json.dumps({"seed": 0, "base": 0.0, "grpo_direct": 0.1, "ladder": 0.2}))
+    with_controls = learning.parse_args(["--core-only", "--controls"])
+    assert learning.seed_finished(learning.parse_args(["--core-only"]), core, "integration")
+    assert not learning.seed_finished(with_controls, core, "integration")
+    assert learning.seed_finished(with_controls, core, "countdown")  # countdown has no control arms
+    assert not learning.seed_finished(with_controls, tmp_path / "seed-1.json", "integration")
+    core.write_text(json.dumps({"seed": 0, "ladder": 0.2, "random_reward": 0.0, "format_only": 0.05}))
+    assert learning.seed_finished(with_controls, core, "integration")
