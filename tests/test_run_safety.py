@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -307,3 +308,61 @@ def test_credentials_in_policy_options_are_never_written_to_a_run(job):
     assert config.policy_options["api_key"] == "sk-secret"  # the run itself still gets it
     with pytest.raises(UserError, match="policy_options: expected a mapping"):
         cls(policy_options="lora_rank=8")
+
+
+def test_a_resumed_ttt_rebuilds_the_policy_from_its_stored_options(tmp_path, monkeypatch):
+    # The same fault as ladder's, in `rungs ttt`: --policy-option (an hf model's LoRA rank) was not
+    # stored, so --resume built the policy without it.
+    import rungs.policies as policies
+
+    run = tmp_path / "run"
+    argv = ["ttt", "--task", "arc", "--limit", "1", "--steps", "1", "--infer-augmentations", "1",
+            "--train-augmentations", "0", "--batch-size", "1", "--workers", "1", *TINY_RANDOM, "--no-progress",
+            "--out", str(run)]
+    assert main(argv) == 0
+    stored = yaml.safe_load((run / "config.yaml").read_text())["ttt"]["policy_options"]
+    assert stored == {"d_model": 32, "n_layers": 1, "n_heads": 2, "max_seq_len": 64}
+    built = []
+    real = policies.load_policy
+    monkeypatch.setattr(policies, "load_policy", lambda spec, **kw: built.append(kw) or real(spec, **kw))
+    assert main(["ttt", "--resume", str(run), "--policy-option", "device=cpu", "--no-progress"]) == 0
+    assert built and built[-1]["d_model"] == 32 and built[-1]["device"] == "cpu"  # stored, plus the one added
+
+
+def _job_configs():
+    from rungs.pipelines.evaluate import EvalConfig
+    from rungs.pipelines.ladder import LadderConfig
+    from rungs.pipelines.ttrl import TTRLConfig
+    from rungs.pipelines.ttt import TTTConfig
+
+    return {"ladder": LadderConfig, "ttrl": TTRLConfig, "ttt": TTTConfig, "eval": EvalConfig}
+
+
+@pytest.mark.parametrize("job", ["ladder", "ttrl", "ttt", "eval"])
+@pytest.mark.parametrize(("setting", "value", "message"), [
+    ("workers", 0, "--workers 0: expected an integer >= 1"),
+    ("limit", 0, "--limit 0: expected an integer >= 1"),
+    ("limit", -3, "--limit -3: expected an integer >= 1"),
+    ("timeout", 0.0, "--timeout 0.0: expected seconds > 0"),
+    ("timeout", -1.0, "--timeout -1.0: expected seconds > 0"),
+    ("executor", "bogus", "unknown verifier executor 'bogus'"),
+])
+def test_every_job_checks_the_shared_settings_the_same_way(job, setting, value, message):
+    # They were checked in some jobs only: `rungs ttrl --workers 0` ended in a ValueError traceback,
+    # and `rungs ladder --limit 0` trained on every problem.
+    cls = _job_configs()[job]
+    with pytest.raises(UserError, match=re.escape(message)):
+        cls(**{setting: value})
+    assert getattr(cls(), setting) != value  # the defaults pass
+
+
+@pytest.mark.parametrize("argv", [
+    ["ttrl", "--workers", "0"], ["ladder", "--limit", "0"], ["ttt", "--timeout", "0"], ["eval", "--executor", "x:y"],
+    ["train", "--task", "countdown", "--problems", "builtin:countdown-easy", "--eval-limit", "0"],
+    ["train", "--task", "countdown", "--problems", "builtin:countdown-easy", "--workers", "0"],
+])
+def test_a_bad_shared_setting_is_one_line_before_any_work(argv, capsys, tmp_path):
+    assert main([*argv, "--out", str(tmp_path / "run")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "expected" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()  # refused before a run directory was made

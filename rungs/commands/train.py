@@ -137,10 +137,25 @@ def resolve(args: argparse.Namespace) -> tuple[dict[str, Any], Any, Path, bool]:
     if not job["problems"]:
         raise UserError("--problems is required: a .jsonl/.json/.parquet file, a dataset directory, or builtin:NAME")
     config = from_dict(GRPOConfig, grpo, source=args.config or "command line")
-    if job["timeout"] is None or not float(job["timeout"]) > 0:
-        raise UserError(f"--timeout must be > 0 seconds, got {job['timeout']}")
+    check_job(job)
     out = Path(args.out) if args.out else Path("runs") / f"train-{job['task']}-{time.strftime('%Y%m%d-%H%M%S')}"
     return job, config, out, False
+
+
+def check_job(job: dict[str, Any]) -> None:
+    """The job settings, checked as every job's are (`rungs.pipelines.job.check_job_settings`);
+    a timeout written as a string in YAML ("5") is read as seconds. UserError otherwise."""
+    from rungs.config import check_policy_options
+    from rungs.pipelines.job import check_job_settings
+
+    if isinstance(job["timeout"], str):
+        try:
+            job["timeout"] = float(job["timeout"])
+        except ValueError:
+            raise UserError(f"--timeout {job['timeout']!r}: expected seconds > 0") from None
+    check_job_settings(job["limit"], job["workers"], job["timeout"], job["executor"])
+    check_job_settings(job["eval_limit"], None, job["timeout"], job["executor"], limit_flag="--eval-limit")
+    check_policy_options(job["policy_options"] or {}, "lora_rank: 16")
 
 
 def run(args: argparse.Namespace) -> int:

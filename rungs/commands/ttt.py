@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy-option", action="append", default=[], metavar="KEY=VALUE",
                         help="a policy setting, repeatable: lora_rank=16, dtype=bfloat16, device=cuda")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show a progress bar")
-    add_config_arguments(parser, TTTConfig)
+    add_config_arguments(parser, TTTConfig, skip=("policy_options",))  # --policy-option / --model above
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,7 +41,6 @@ def run(args: argparse.Namespace) -> int:
     from rungs.config import from_sections
     from rungs.errors import UserError
     from rungs.pipelines.ttt import TTTConfig, run_ttt
-    from rungs.policies import load_policy
 
     yaml_path = args.config
     if args.resume:
@@ -49,9 +48,10 @@ def run(args: argparse.Namespace) -> int:
         if not Path(yaml_path).exists():
             raise UserError(f"{args.resume}: not a run directory (no config.yaml)")
     config = from_sections(args, {"ttt": TTTConfig}, yaml_path)["ttt"]
-    kwargs = policy_kwargs(args)
-    policy = load_policy(config.policy, task=config.task, seed=config.policy_seed, **kwargs) if kwargs else None
-    summary = run_ttt(config, resume_dir=args.resume, policy=policy, echo=args.progress)
+    # The run's (or the YAML's) policy_options, updated by --model / --policy-option; kept in
+    # config.yaml, so that --resume rebuilds the same policy (an hf model's LoRA adapter, say).
+    config.policy_options = {**config.policy_options, **policy_kwargs(args)}
+    summary = run_ttt(config, resume_dir=args.resume, echo=args.progress)
     if not args.progress:  # the table is printed either way; --no-progress only hides the bar
         from rungs.pipelines.ttt import print_summary
 

@@ -29,9 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rungs.config import check_policy_options, help_field, load_yaml, to_dict
+from rungs.config import help_field, load_yaml, to_dict
 from rungs.errors import UserError
 from rungs.metrics import DEFAULT_SUBSETS, mean_std, pass_at_k, stable_rng, subsets
+from rungs.pipelines.job import JobConfig
 from rungs.policies.base import Policy, SamplingParams
 from rungs.runs import atomic_write_json, atomic_write_text
 from rungs.strategies import Plan, Sample, Sampler, plan
@@ -50,10 +51,11 @@ SAMPLING_KEYS = ("task", "problems", "policy", "model", "temperature", "top_p", 
 
 
 @dataclass
-class EvalConfig:
-    """Settings of `rungs eval` (also accepted from `--config FILE.yaml`)."""
+class EvalConfig(JobConfig):
+    """Settings of `rungs eval` (also accepted from `--config FILE.yaml`; the shared ones from JobConfig)."""
 
-    task: str = help_field("integration", "task name (see `rungs tasks`)")
+    POLICY_OPTIONS_EXAMPLE = "dtype: bfloat16"
+
     problems: str | None = help_field(None, "problems: a .jsonl/.json/.parquet file, a dataset directory, or "
                                             "builtin:NAME; None = builtin:<task>-easy (arc: builtin:arc1-evaluation)")
     policy: str = help_field("tiny", "policy: tiny, tiny:PATH, hf:MODEL, openai:URL, vllm:MODEL")
@@ -73,17 +75,12 @@ class EvalConfig:
     max_new_tokens: int | None = help_field(None, f"tokens per completion; None = the policy's default, else {DEFAULT_MAX_NEW_TOKENS}")
     subsets: int = help_field(DEFAULT_SUBSETS, "random k-subsets per problem and k for maj@k, best-of-k, weighted@k")
     batch_size: int = help_field(8, "problems per generate call")
-    out: str | None = help_field(None, "output directory; None = runs/eval-<task>-<timestamp>")
     resume: bool = help_field(False, "continue the run in --out (without --out: the latest runs/eval-<task>-*)")
-    workers: int | None = help_field(None, "verifier worker processes; None = the cores free at start (see --threads)")
-    timeout: float = help_field(5.0, "verifier wall-clock limit per sample, in seconds")
-    executor: str = help_field("process", "verifier backend: process (worker processes here), ray (a local Ray or $RAY_ADDRESS), ray:ADDRESS (a Ray cluster)")
-    limit: int | None = help_field(None, "evaluate only the first K problems")
     plot: bool = help_field(True, "write PNG plots")
     progress: bool = help_field(True, "show a progress bar")
 
     def __post_init__(self) -> None:
-        check_policy_options(self.policy_options, "dtype: bfloat16")
+        super().__post_init__()
         if isinstance(self.strategy, str):
             self.strategy = [s for s in self.strategy.split(",") if s.strip()]
         if isinstance(self.n, (int, str)):
@@ -100,12 +97,6 @@ class EvalConfig:
             raise UserError(f"--top-p: expected a number in (0, 1], got {self.top_p}")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise UserError(f"--max-new-tokens: expected >= 1, got {self.max_new_tokens}")
-        if self.timeout <= 0:
-            raise UserError(f"--timeout: expected seconds > 0, got {self.timeout}")
-        if self.workers is not None and self.workers < 1:
-            raise UserError(f"--workers: expected >= 1, got {self.workers}")
-        if self.limit is not None and self.limit < 1:
-            raise UserError(f"--limit: expected >= 1, got {self.limit}")
         if self.problems is None:
             self.problems = DEFAULT_PROBLEMS.get(self.task, f"builtin:{self.task}-easy")
 

@@ -1,8 +1,13 @@
-"""What every resumable job does first: open or create its run directory, load and check problems.
+"""What every job shares: its base settings (`JobConfig`), and what a resumable job does first:
+open or create its run directory, load and check problems.
 
-`rungs ladder` and `rungs ttrl` share it (`rungs train` predates it and resolves settings its own
-way). A job's config.yaml holds one section per config class ({"ladder": ..., "grpo": ...}), the
-layout `--resume` and `--config` read back.
+`JobConfig` holds the settings every job has (task, problems, policy and its options, limit, run
+directory, verifier workers, timeout and executor) and checks them once, so that `rungs ladder
+--workers 0` is the same one-line error as `rungs eval --workers 0`; LadderConfig, TTRLConfig,
+TTTConfig and EvalConfig add their own. `rungs ladder` and `rungs ttrl` share `open_job`
+(`rungs train` predates it and resolves settings its own way, through `check_job_settings`). A
+job's config.yaml holds one section per config class ({"ladder": ..., "grpo": ...}), the layout
+`--resume` and `--config` read back.
 """
 
 from __future__ import annotations
@@ -10,11 +15,52 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rungs.config import JOB_POLICY_OPTIONS_HELP, check_policy_options, help_field
+from rungs.errors import UserError
 from rungs.tasks.base import Task
 from rungs.types import Problem
+
+
+def check_job_settings(limit: int | None, workers: int | None, timeout: float, executor: str,
+                       limit_flag: str = "--limit") -> None:
+    """The settings every job shares, checked the same way: `limit` (problems, None = all) and
+    `workers` (verifier processes, None = the free cores) are integers >= 1, `timeout` seconds per
+    verification > 0, `executor` one of rungs.verify.pool.EXECUTORS. Raises UserError (one line
+    naming the flag and the value) otherwise."""
+    from rungs.verify.pool import parse_executor
+
+    for flag, value in ((limit_flag, limit), ("--workers", workers)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise UserError(f"{flag} {value!r}: expected an integer >= 1")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise UserError(f"--timeout {timeout!r}: expected seconds > 0")
+    parse_executor(executor)
+
+
+@dataclass
+class JobConfig:
+    """Settings every job has; a job's config subclasses it and adds its own (its `__post_init__`
+    calls this one first). Subclasses may redefine a field to change its default or help."""
+
+    POLICY_OPTIONS_EXAMPLE = "lora_rank: 16"  # shown when policy_options is not a mapping
+
+    task: str = help_field("integration", "task name (rungs tasks lists them)")
+    problems: str | None = help_field(None, "problems: a .jsonl/.json/.parquet file, a dataset directory, or builtin:NAME")
+    policy: str = help_field("tiny", "trainable policy: tiny, tiny:PATH, hf:MODEL")
+    policy_options: dict[str, Any] = help_field({}, JOB_POLICY_OPTIONS_HELP)
+    limit: int | None = help_field(None, "use only the first N problems")
+    out: str | None = help_field(None, "run directory (default runs/<job>-<task>-<time>)")
+    workers: int | None = help_field(None, "verifier worker processes (default: the cores free at start, see --threads)")
+    timeout: float = help_field(5.0, "seconds per verification before the worker is killed")
+    executor: str = help_field("process", "verifier backend: process (worker processes here), ray (a local Ray or $RAY_ADDRESS), ray:ADDRESS (a Ray cluster)")
+
+    def __post_init__(self) -> None:
+        check_policy_options(self.policy_options, self.POLICY_OPTIONS_EXAMPLE)
+        check_job_settings(self.limit, self.workers, self.timeout, self.executor)
 
 
 def default_out(prefix: str, task: str) -> str:

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rungs.config import JOB_POLICY_OPTIONS_HELP, check_policy_options, help_field
+from rungs.config import help_field
 from rungs.errors import UserError
+from rungs.pipelines.job import JobConfig
 from rungs.policies.base import Policy
 from rungs.tasks.base import Task, Variant
 from rungs.types import Problem
@@ -38,13 +39,11 @@ FINAL_DIR = "final"
 
 
 @dataclass
-class LadderConfig:
-    """Settings of `rungs ladder` (GRPO's own settings come from GRPOConfig)."""
+class LadderConfig(JobConfig):
+    """Settings of `rungs ladder` (GRPO's own settings come from GRPOConfig; the shared ones from JobConfig)."""
 
-    task: str = help_field("integration", "task name (rungs tasks lists them)")
     problems: str | None = help_field(None, "training problems (hard ones): file or builtin:NAME; None = builtin:<task>-train")
     eval_problems: str | None = help_field("auto", "held-out problems for periodic greedy evaluation: file or builtin:NAME; auto = builtin:<task>-dev where there is one; none: no evaluation")
-    policy: str = help_field("tiny", "trainable policy: tiny, tiny:PATH, hf:MODEL")
     variants: str | None = help_field(None, "reuse a saved variant tree (JSONL from an earlier run) instead of building one")
     variant_source: str = help_field("auto", "auto (symbolic if the task has a mutator, else LLM-written) | symbolic | llm")
     depth: int = help_field(3, "depth of each problem's variant tree (the paper: 3 for small models, 2 for strong ones)")
@@ -60,17 +59,11 @@ class LadderConfig:
     mastered_at: float = help_field(1.0, "solve_rate: estimated solve rate at which a problem leaves the band as mastered (1.0: only when always solved); pair it with --cooldown, or the few hard problems left in the band are drawn every step")
     hard_bias: bool = help_field(True, "solve_rate: within the band, prefer structurally harder problems (weight x difficulty)")
     include_roots: bool = help_field(True, "train on the original problems too (the top rungs of the ladder)")
-    limit: int | None = help_field(None, "use only the first N training problems")
     eval_limit: int | None = help_field(None, "use only the first N held-out problems")
-    out: str | None = help_field(None, "run directory (default runs/ladder-<task>-<time>)")
-    workers: int | None = help_field(None, "verifier worker processes (default: the cores free at start, see --threads)")
-    timeout: float = help_field(5.0, "seconds per verification before the worker is killed")
-    executor: str = help_field("process", "verifier backend: process (worker processes here), ray (a local Ray or $RAY_ADDRESS), ray:ADDRESS (a Ray cluster)")
     policy_seed: int = help_field(0, "seed of the policy's sampler")
-    policy_options: dict[str, Any] = help_field({}, JOB_POLICY_OPTIONS_HELP)
 
     def __post_init__(self) -> None:
-        check_policy_options(self.policy_options, "lora_rank: 16")
+        super().__post_init__()
         from rungs.data import builtin_names
 
         if self.problems is None:  # the task's own sets, not integration's (`rungs ladder --task countdown`)

@@ -41,8 +41,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rungs.config import JOB_POLICY_OPTIONS_HELP, check_policy_options, help_field
+from rungs.config import help_field
 from rungs.errors import UserError
+from rungs.pipelines.job import JobConfig
 from rungs.policies.base import Policy, SamplingParams
 from rungs.tasks.base import Task
 from rungs.types import Completion, Problem, Verdict
@@ -53,15 +54,11 @@ OUTCOMES_FILE = "outcomes.jsonl"
 
 
 @dataclass
-class TTRLConfig:
-    """Settings of `rungs ttrl` (GRPO's own settings come from GRPOConfig)."""
+class TTRLConfig(JobConfig):
+    """Settings of `rungs ttrl` (GRPO's own settings come from GRPOConfig; the shared ones from JobConfig)."""
 
-    task: str = help_field("integration", "task name (rungs tasks lists them)")
     problems: str | None = help_field(None, "test problems: a JSONL/parquet file, a dataset directory, or builtin:NAME; None = builtin:<task>-hard")
-    policy: str = help_field("tiny", "trainable policy: tiny, tiny:PATH, hf:MODEL")
     mode: str = help_field("variants", "variants (LADDER's TTRL: per-problem variant GRPO with rollback) | vote (Zuo et al.: majority-vote pseudo-labels)")
-    limit: int | None = help_field(None, "use only the first N problems")
-    out: str | None = help_field(None, "run directory (default runs/ttrl-<task>-<time>)")
     # variants mode
     steps: int = help_field(20, "variants mode: most GRPO steps per problem (the paper: 100)")
     check_every: int = help_field(5, "variants mode: verify the greedy answer every this many steps and stop once it is right (0 = only at the end)")
@@ -75,14 +72,10 @@ class TTRLConfig:
     steps_vote: int = help_field(40, "vote mode: GRPO steps over the test set")
     # shared
     max_new_tokens: int = help_field(96, "greedy answers: the most tokens")
-    workers: int | None = help_field(None, "verifier worker processes (default: the cores free at start, see --threads)")
-    timeout: float = help_field(5.0, "seconds per verification before the worker is killed")
-    executor: str = help_field("process", "verifier backend: process (worker processes here), ray (a local Ray or $RAY_ADDRESS), ray:ADDRESS (a Ray cluster)")
     policy_seed: int = help_field(0, "seed of the policy's sampler")
-    policy_options: dict[str, Any] = help_field({}, JOB_POLICY_OPTIONS_HELP)
 
     def __post_init__(self) -> None:
-        check_policy_options(self.policy_options, "lora_rank: 16")
+        super().__post_init__()
         if self.problems is None:  # the task's own hard set, not integration's (`rungs ttrl --task countdown`)
             self.problems = f"builtin:{self.task}-hard"
         if self.mode not in MODES:
@@ -94,8 +87,6 @@ class TTRLConfig:
                 raise UserError(f"--{name.replace('_', '-')} {getattr(self, name)}: expected an integer >= 1")
         if self.check_every < 0:
             raise UserError(f"--check-every {self.check_every}: expected an integer >= 0")
-        if self.limit is not None and self.limit < 1:
-            raise UserError(f"--limit {self.limit}: expected an integer >= 1")
 
 
 # -- shared helpers ---------------------------------------------------------------------------------

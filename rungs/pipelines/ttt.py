@@ -41,6 +41,7 @@ from typing import Any
 
 from rungs.config import help_field
 from rungs.errors import UserError
+from rungs.pipelines.job import JobConfig
 from rungs.policies.base import Policy, SamplingParams
 from rungs.tasks.arc import ArcTask, answer_text, parse_spec
 from rungs.tasks.arc.augment import ArcSpec, Augmentation, augmentations, augmented_loo_tasks, spec_text_len
@@ -54,15 +55,14 @@ TINY_OVERHEAD = 4  # <bos>, <answer>, </answer>, <eos>
 
 
 @dataclass
-class TTTConfig:
-    """Settings of `rungs ttt` (test-time training, MARC's recipe)."""
+class TTTConfig(JobConfig):
+    """Settings of `rungs ttt` (test-time training, MARC's recipe; the shared ones from JobConfig)."""
 
     task: str = help_field("arc", "task name; test-time training needs invertible augmentations: arc")
     problems: str = help_field("builtin:arc1-evaluation", "test problems: builtin:arc1-evaluation, builtin:arc2-evaluation, or a JSONL of ARC tasks")
     policy: str = help_field("tiny", "trainable policy: tiny (the shipped tiny-arc checkpoint), tiny:PATH, hf:MODEL with --policy-option lora_rank=N")
     limit: int | None = help_field(None, "use only the first N problems (after --only-fitting)")
     only_fitting: bool = help_field(False, "keep only problems whose prompt and reference answer fit the policy's context (the bench's selection; uses the answer's size only)")
-    out: str | None = help_field(None, "run directory (default runs/ttt-<task>-<time>)")
     steps: int = help_field(16, "fine-tuning steps per problem (0 = no test-time training)")
     batch_size: int = help_field(8, "leave-one-out examples per step")
     learning_rate: float | None = help_field(None, "AdamW learning rate (default: 3e-3 for tiny, 1e-4 for hf LoRA)")
@@ -73,22 +73,17 @@ class TTTConfig:
     per_transform: int = help_field(3, "candidates each symmetry passes to the second stage of the vote")
     attempts: int = help_field(2, "answers kept per problem (ARC scores pass@2)")
     max_new_tokens: int = help_field(512, "the most tokens of an answer (the tiny model is also capped by its context)")
-    workers: int | None = help_field(None, "verifier worker processes (default: one per core)")
-    timeout: float = help_field(5.0, "seconds per verification before the worker is killed")
     seed: int = help_field(0, "seed of the augmentations and batch order")
     policy_seed: int = help_field(0, "seed of the policy")
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         for name, low in (("steps", 0), ("batch_size", 1), ("train_augmentations", 0), ("infer_augmentations", 1),
                           ("per_transform", 1), ("attempts", 1), ("max_new_tokens", 1)):
             if getattr(self, name) < low:
                 raise UserError(f"--{name.replace('_', '-')} {getattr(self, name)}: expected an integer >= {low}")
         if self.learning_rate is not None and self.learning_rate <= 0:
             raise UserError(f"--learning-rate {self.learning_rate}: expected a positive number")
-        if self.limit is not None and self.limit < 1:
-            raise UserError(f"--limit {self.limit}: expected an integer >= 1")
-        if self.timeout <= 0:
-            raise UserError(f"--timeout {self.timeout}: expected seconds > 0")
 
 
 # -- policy plumbing ----------------------------------------------------------------------------------
@@ -361,7 +356,7 @@ def run_ttt(config: TTTConfig, *, resume_dir: str | None = None, policy: Policy 
     if not isinstance(task, ArcTask):
         raise UserError(f"rungs ttt: task {config.task!r} has no invertible augmentations; test-time training runs on arc")
     run_dir = RunDir.open(resume_dir) if resume_dir else RunDir.create(config.out or default_out("ttt", config.task), {"ttt": to_dict(config)})
-    policy = policy or load_policy(config.policy, task=config.task, seed=config.policy_seed)
+    policy = policy or load_policy(config.policy, task=config.task, seed=config.policy_seed, **config.policy_options)
     check_trainable(policy, config)
     if problems is None:
         loaded = load_problems(config.problems)
@@ -373,7 +368,7 @@ def run_ttt(config: TTTConfig, *, resume_dir: str | None = None, policy: Policy 
     done = {row["id"]: row for row in read_jsonl(Path(run_dir.path) / OUTCOMES_FILE)}
     run_dir.rewrite_rows(OUTCOMES_FILE, list(done.values()))
     own_pool = pool is None
-    pool = pool or VerifierPool(task, workers=config.workers, timeout_s=config.timeout)
+    pool = pool or VerifierPool(task, workers=config.workers, timeout_s=config.timeout, executor=config.executor)
     bar = tqdm(total=len(problems), initial=sum(p.id in done for p in problems), desc="ttt", unit="problem",
                disable=not echo, dynamic_ncols=True)
     try:
