@@ -82,6 +82,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="keep only the training, test and fresh problems that the base answers right in none of K "
                          "samples at the training temperature: LADDER's own regime, where GRPO on the problems "
                          "themselves gets no reward to learn from (0: off)")
+    ap.add_argument("--train-limit", type=int, default=None, metavar="N",
+                    help="train both arms on only the first N training problems (after --unsolved): LADDER's own "
+                         "setting, a handful of hard problems and their variant trees (the paper trains from 10)")
     ap.add_argument("--core-only", action="store_true",
                     help="only base, GRPO without variants and LADDER (no controls, no TTRL): for longer budgets")
     ap.add_argument("--controls", action="store_true",
@@ -326,7 +329,7 @@ def run_seed(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
         ladder = from_dict(LadderConfig, {"task": task_name, "problems": train_set, "eval_problems": None,
                                           "depth": args.depth, "width": args.width, "curriculum": args.curriculum,
                                           "out": str(run_dir), "variants": str(variants) if variants.exists() else None,
-                                          **ladder_overrides(args)}, source="--ladder")
+                                          "limit": args.train_limit, **ladder_overrides(args)}, source="--ladder")
         run_ladder(ladder,
                    grpo, policy=policy, task=task, pool=ControlPool(pool, task, control, seed) if control else pool,
                    echo=False, resume_dir=str(run_dir) if (run_dir / "config.yaml").exists() else None)
@@ -346,6 +349,8 @@ def run_seed(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
             train, test, fresh = cut["train"], cut["test"], cut["fresh"]
             train_set = str(out / f"train-unsolved-{args.unsolved}.jsonl")
             keep("unsolved_sizes", {name: len(problems) for name, problems in cut.items()})
+        if args.train_limit:  # both arms: GRPO trains on these, LADDER reads the same first N roots
+            train = train[:args.train_limit]
         if "base" not in row:
             score("base", load_policy("tiny", task=task_name, seed=seed))
         if "grpo_direct" not in row:
