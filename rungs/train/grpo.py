@@ -659,8 +659,12 @@ class GRPOTrainer:
         if resume is True:
             if self.run_dir is None:
                 raise UserError("resume_from_checkpoint=True needs a run directory")
+            logged = {row["step"] for row in self.run_dir.events() if row.get("step", 0) > 0}
             _step, path = self.run_dir.resume()
             self.history = self.run_dir.events()
+            if path is None and logged:  # the logs were cut back to nothing: say so, never silently
+                print(f"RUN: {self.run_dir.path}: no checkpoint was saved (save_steps={self.config.save_steps}): "
+                      f"restarting from step 0; {len(logged)} logged steps are dropped", flush=True)
             return path
         path = Path(resume)
         if not (path / STATE_FILE).exists():

@@ -45,7 +45,10 @@ LR_SCHEDULERS = ("constant", "linear", "cosine")
 # the tiny model; any other policy gets GRPOConfig's own defaults (TRL's numbers).
 TINY_GRPO_DEFAULTS: dict[str, Any] = {
     "max_completion_length": 64, "prompts_per_step": 4, "num_generations": 16, "temperature": 1.2,
-    "dynamic_sampling": "resample", "dynamic_sampling_max_tries": 3, "save_steps": 0,
+    "dynamic_sampling": "resample", "dynamic_sampling_max_tries": 3,
+    # A killed run resumes and loses nothing: a checkpoint every 10 steps (a few seconds of the
+    # tiny model's training), and only the newest 2 kept (a checkpoint is ~20 MB with its optimiser).
+    "save_steps": 10, "save_total_limit": 2,
 }
 # Settings that `--resume` may change without invalidating the run (all others must match).
 RESUME_OVERRIDABLE = ("max_steps", "num_train_epochs", "logging_steps", "eval_steps", "save_steps", "save_total_limit")
