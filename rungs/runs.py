@@ -2,7 +2,8 @@
 
 Layout of a run directory:
 
-    config.yaml        the resolved config of the job
+    config.yaml        the resolved config of the job (input paths made absolute: `absolute_inputs`)
+    inputs.json        sha256 of the problem files the run was made from (checked on resume)
     events.jsonl       one JSON object per step (metrics under TRL's names)
     rollouts.jsonl     one JSON object per verified sample
     checkpoints/       step-N/ directories, each complete before it is renamed into place
@@ -17,6 +18,11 @@ A run directory belongs to one live process: a job takes an OS lock (`flock`) on
 before writing anything and holds it until it ends, so a second writer -- a second job on the same
 `--out`, or `--resume` of a run that is still going -- is refused with the holder's pid. The
 kernel drops the lock when its process dies, so a kill -9 never leaves a stale lock behind.
+A resume may start in any directory: config.yaml stores input files as absolute paths, and
+inputs.json their contents' fingerprints, so a resume reads the same problems or is refused
+(`check_inputs`) rather than silently training or evaluating on other ones. A job whose setup
+fails before its first step removes the run directory it has just made (`discard_if_unused`),
+so that the same --out can be used again.
 Each run's config.yaml names its job kind (`job_kind`), and no job writes into a directory of
 another kind. A full disk or a read-only directory is one line naming the path (`disk_errors`),
 and the run resumes once the space is back.
@@ -74,9 +80,80 @@ CHECKPOINTS_DIR = "checkpoints"
 CHECKPOINT_PREFIX = "step-"
 COMPLETE_MARKER = "COMPLETE"  # written last inside a checkpoint, before the rename
 LOCK_FILE = ".lock"
+INPUTS_FILE = "inputs.json"
 _TMP_PREFIX = ".tmp-"
 # Sections of a ladder/ttrl config.yaml besides the job's own ({"ladder": ..., "grpo": ...}).
 _SHARED_SECTIONS = ("grpo",)
+
+
+# -- input paths --------------------------------------------------------------------------------
+
+# Settings that name an input file or dataset directory (in any section of a config), and the
+# subset whose contents a resumed run must find unchanged (a saved --variants tree is copied into
+# the run directory, so a later change to it does not matter).
+PATH_SETTINGS = ("problems", "eval_problems", "variants")
+FINGERPRINTED_SETTINGS = ("problems", "eval_problems")
+# Policy kinds whose argument may be a local directory (tiny:PATH, hf:PATH, vllm:PATH), and the
+# tiny arguments that never name one (rungs.policies.tiny.policy.FRESH_ARGS).
+_PATH_POLICIES = ("tiny", "hf", "vllm")
+_TINY_FRESH = ("random", "new", "scratch")
+
+
+def absolute_setting(key: str, value: Any) -> Any:
+    """`value` of setting `key` with a relative path to an existing local file or directory made
+    absolute (problems, eval_problems, variants, and the PATH of policy tiny:PATH / hf:PATH /
+    vllm:PATH); anything else (builtin:NAME, a hub model name, none, auto, a path that does not
+    exist) is returned unchanged."""
+    if not isinstance(value, str) or not value or value.lower() in ("none", "auto"):
+        return value
+    if key == "policy":
+        kind, sep, arg = value.partition(":")
+        if not sep or kind not in _PATH_POLICIES or not arg or (kind == "tiny" and arg in _TINY_FRESH):
+            return value
+        path = Path(arg).expanduser()
+        return f"{kind}:{os.path.abspath(path)}" if path.is_dir() else value
+    if key in PATH_SETTINGS and not value.startswith("builtin:"):
+        path = Path(value).expanduser()
+        if path.exists():
+            return os.path.abspath(path)
+    return value
+
+
+def absolute_inputs(settings: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a config (flat, or in sections such as {"ladder": ..., "grpo": ...}) with its
+    input paths made absolute (`absolute_setting`), so that a resume from another directory reads
+    the same files."""
+    return {key: absolute_inputs(value) if isinstance(value, dict) and key != "policy_options"
+            else absolute_setting(key, value) for key, value in settings.items()}
+
+
+def _input_files(settings: dict[str, Any]) -> list[str]:
+    """The existing local files and directories that a config's FINGERPRINTED_SETTINGS name (absolute)."""
+    found: list[str] = []
+    for key, value in settings.items():
+        if isinstance(value, dict) and key != "policy_options":
+            found += _input_files(value)
+        elif key in FINGERPRINTED_SETTINGS:
+            value = absolute_setting(key, value)
+            if isinstance(value, str) and os.path.isabs(value) and os.path.exists(value) and value not in found:
+                found.append(value)
+    return found
+
+
+def fingerprint(path: str | os.PathLike[str]) -> str:
+    """sha256 of a file's bytes, or of a directory's files (relative names and bytes, in name order)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    root = Path(path)
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    for file in files:
+        if file != root:
+            digest.update(str(file.relative_to(root)).encode("utf-8") + b"\0")
+        with open(file, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 # -- job kinds ------------------------------------------------------------------------------------
@@ -109,6 +186,8 @@ def refuse_changed(config_path: str | os.PathLike[str], saved: dict[str, Any], g
     A setting may differ from the saved one only if it is in `may_change` (run length and
     bookkeeping); any other difference is a UserError naming the file, the key and both values,
     since a run that changes how it samples or learns halfway is not the run it claims to be.
+    Paths are compared as absolute paths (`absolute_setting`): `--problems p.jsonl` matches a
+    stored /dir/p.jsonl when given in /dir, and no other file of that name.
     """
     from rungs.errors import UserError
 
@@ -116,7 +195,7 @@ def refuse_changed(config_path: str | os.PathLike[str], saved: dict[str, Any], g
     for key, value in given.items():
         if key in may_change:
             merged[key] = value
-        elif value != saved.get(key):
+        elif absolute_setting(key, value) != absolute_setting(key, saved.get(key)):
             allowed = f"only {', '.join(may_change)} may change on resume" if may_change else \
                 "a resumed run keeps its settings (drop the flag)"
             raise UserError(f"--resume: {config_path} has {key}={saved.get(key)!r}, the command line {value!r}; {allowed}")
@@ -294,6 +373,8 @@ class RunDir:
         self.path = Path(path)
         self._handles: dict[str, Any] = {}
         self._locked = False
+        self.created = False  # this process made the directory (`create`), so it may discard it
+        self.fresh = False  # a new run (`create`), not one reopened to resume
 
     # -- opening ----------------------------------------------------------------------------------
     @classmethod
@@ -308,13 +389,16 @@ class RunDir:
         job = job or (job_kind(config) if config is not None else None)
         if path.exists() and not path.is_dir():
             raise UserError(f"{path}: exists and is not a directory; expected a directory for the run")
+        existed = path.exists()
         with disk_errors(path):
             path.mkdir(parents=True, exist_ok=True)
         run = cls(path)
+        run.created = not existed
         if lock:
             run.lock()
         try:
             if (path / CONFIG_FILE).exists() or (path / EVENTS_FILE).exists():
+                run.created = False  # not this call's to discard
                 kind = job_kind(_read_yaml_quietly(path / CONFIG_FILE))
                 if job is not None and kind is not None and kind != job:
                     raise UserError(f"{path}: holds a `rungs {kind}` run; a `rungs {job}` job never writes into another "
@@ -327,12 +411,14 @@ class RunDir:
         except BaseException:
             run.release()
             raise
+        run.fresh = True
         return run
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], job: str | None = None, *, lock: bool = False) -> RunDir:
         """An existing run directory (one with a config.yaml). With `job`, a directory written by
-        another kind of job is refused; with `lock`, this process takes its lock (see `lock_dir`)."""
+        another kind of job is refused; with `lock` (a job about to continue the run), this process
+        takes its lock (see `lock_dir`) and the run's input files must be unchanged (`check_inputs`)."""
         from rungs.errors import UserError
 
         path = Path(path)
@@ -347,6 +433,11 @@ class RunDir:
                                 f"a job never writes into another job's run directory")
         if lock:
             run.lock()
+            try:
+                run.check_inputs()
+            except BaseException:
+                run.release()
+                raise
         return run
 
     def lock(self) -> None:
@@ -382,10 +473,70 @@ class RunDir:
     def checkpoints_dir(self) -> Path:
         return self.path / CHECKPOINTS_DIR
 
+    @property
+    def inputs_path(self) -> Path:
+        return self.path / INPUTS_FILE
+
     def write_config(self, config: dict[str, Any]) -> None:
+        """Write config.yaml with its input paths made absolute (`absolute_inputs`), so that a resume
+        from any directory reads the same files; the first write also records their fingerprints
+        (inputs.json, see `check_inputs`)."""
         import yaml
 
+        config = absolute_inputs(config)
+        if not self.inputs_path.exists():
+            atomic_write_json(self.inputs_path, {path: fingerprint(path) for path in _input_files(config)})
         atomic_write_text(self.config_path, yaml.safe_dump(config, sort_keys=False))
+
+    def check_inputs(self) -> None:
+        """Refuse (UserError, one line) to continue a run whose problem files are missing or hold
+        other contents than when the run was made (inputs.json; a run without it is not checked)."""
+        from rungs.errors import UserError
+
+        if not self.inputs_path.exists():
+            return
+        try:
+            recorded = json.loads(self.inputs_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            raise UserError(f"{self.inputs_path}: unreadable; expected the JSON fingerprints of the run's input files") from None
+        for path, digest in (recorded.items() if isinstance(recorded, dict) else ()):
+            if not os.path.exists(path):
+                raise UserError(f"{path}: no such file or directory; the run in {self.path} was made from it "
+                                f"(restore it to resume, or start a new run with another --out)")
+            if fingerprint(path) != digest:
+                raise UserError(f"{path}: changed since the run in {self.path} was made from other contents "
+                                f"(sha256 differs); restore the file to resume, or start a new run with another --out")
+
+    def discard_if_unused(self) -> bool:
+        """After a job failed: remove what `create` made in this call, if no step was recorded yet
+        (no events, rollouts, samples or checkpoint), so that the same --out can be used again. A
+        directory this call made goes entirely; in one that existed before, only config.yaml,
+        inputs.json and the lock file go. A resumed run is never touched. True if discarded."""
+        if not self.fresh or self._progress():
+            return False
+        self.close()
+        self.release()
+        if self.created:
+            _rmtree(self.path)
+        else:
+            for name in (CONFIG_FILE, INPUTS_FILE, LOCK_FILE):
+                with contextlib.suppress(OSError):
+                    (self.path / name).unlink()
+        self.fresh = False
+        return True
+
+    def _progress(self) -> bool:
+        """True when the run has recorded work: a checkpoint, or a non-empty log other than the
+        saved variant tree (events, rollouts, samples, outcomes), a summary, or a weights directory."""
+        if self.checkpoints():
+            return True
+        setup = {CONFIG_FILE, INPUTS_FILE, LOCK_FILE, "variants.jsonl"}
+        for child in self.path.iterdir():
+            if child.name in setup or child.name.startswith(_TMP_PREFIX):
+                continue
+            if (child.is_dir() and any(child.iterdir())) or (child.is_file() and child.stat().st_size > 0):
+                return True
+        return False
 
     def read_config(self) -> dict[str, Any]:
         from rungs.config import load_yaml

@@ -164,9 +164,11 @@ def _check_resumable(out: Path, config: EvalConfig) -> None:
     path = out / CONFIG_FILE
     if not path.exists():
         return
+    from rungs.runs import absolute_setting
+
     before = load_yaml(path)
-    for key in SAMPLING_KEYS:
-        if key in before and before[key] != getattr(config, key):
+    for key in SAMPLING_KEYS:  # paths compare as absolute ones (config.yaml stores them so)
+        if key in before and absolute_setting(key, before[key]) != absolute_setting(key, getattr(config, key)):
             raise UserError(f"--resume: {path} has {key}={before[key]!r}, the command line {getattr(config, key)!r}; "
                             f"resuming must not change how samples are drawn (drop the flag; a new evaluation needs another --out)")
     if "n" in before and max(before["n"]) != config.samples_per_problem:
@@ -222,17 +224,25 @@ def evaluate(config: EvalConfig, *, policy: Policy | None = None, task: Task | N
     from rungs.pipelines.job import job_scope
     from rungs.runs import RunDir
 
-    if task is None:
-        from rungs.tasks import get_task
-
-        task = get_task(config.task)
-    problems = load_problems(config.problems, config.limit)
-    the_plan = plan(config.strategy)
     out = _out_dir(config)
     settings = {"job": "eval", **to_dict(config)}
-    if config.resume and (out / CONFIG_FILE).exists():
-        run_dir = RunDir.open(out, job="eval", lock=True)
-    else:  # refuses a directory that holds a run (of any job), and locks the new one
+    resuming = config.resume and (out / CONFIG_FILE).exists()
+    # A resumed run is reopened first (its problem files must be unchanged: RunDir.check_inputs);
+    # a new one checks its input before it makes a directory, and job_scope removes the directory
+    # again if the job fails before a sample is stored.
+    run_dir = RunDir.open(out, job="eval", lock=True) if resuming else None
+    try:
+        if task is None:
+            from rungs.tasks import get_task
+
+            task = get_task(config.task)
+        problems = load_problems(config.problems, config.limit)
+        the_plan = plan(config.strategy)
+    except BaseException:
+        if run_dir is not None:
+            run_dir.release()
+        raise
+    if run_dir is None:  # refuses a directory that holds a run (of any job), and locks the new one
         run_dir = RunDir.create(out, settings)
     with job_scope(run_dir, "eval"):
         return _evaluate(config, out, run_dir, settings, problems, the_plan, policy, task, pool, echo)

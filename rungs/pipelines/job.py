@@ -70,44 +70,55 @@ def default_out(prefix: str, task: str) -> str:
 
 def open_job(section: str, config: Any, grpo: Any, resume_dir: str | None, task: Task | None = None) -> tuple[Any, Task, list[Problem]]:
     """(run directory, task, problems): the run directory is created (or reopened to resume, which
-    must be a run of the same job) and locked by this process, the task built from `config.task`,
-    and `config.problems` loaded and parsed by the task. The caller owns the run directory from
-    here: run the job inside `job_scope(run_dir, section)`, which releases it."""
+    must be a run of the same job whose problem files are unchanged) and locked by this process,
+    the task built from `config.task`, and `config.problems` loaded and parsed by the task. A new
+    run checks the task and problems before it makes its directory, so bad input leaves nothing
+    behind. The caller owns the run directory from here: run the job inside
+    `job_scope(run_dir, section)`, which releases it (and discards it if no step was made)."""
     from rungs.config import to_dict
-    from rungs.data import load_problems
     from rungs.runs import RunDir, disk_errors, resume_command
-    from rungs.tasks import get_task
 
     settings = {section: to_dict(config), "grpo": to_dict(grpo)}
-    if resume_dir is not None:
-        run_dir = RunDir.open(resume_dir, job=section, lock=True)
-        try:
-            with disk_errors(run_dir.path, resume_command(section, run_dir.path)):
-                run_dir.write_config(settings)  # the run-length settings a resume may change
-        except BaseException:
-            run_dir.release()
-            raise
-    else:
-        run_dir = RunDir.create(config.out or default_out(section, config.task), settings)
+    if resume_dir is None:
+        task, problems = _load_job_problems(config, task)
+        return RunDir.create(config.out or default_out(section, config.task), settings), task, problems
+    run_dir = RunDir.open(resume_dir, job=section, lock=True)
     try:
-        task = task or get_task(config.task)
-        problems = load_problems(config.problems, limit=config.limit)
-        for problem in problems:
-            task.parse_problem(problem)
+        with disk_errors(run_dir.path, resume_command(section, run_dir.path)):
+            run_dir.write_config(settings)  # the run-length settings a resume may change
+        task, problems = _load_job_problems(config, task)
     except BaseException:
         run_dir.release()
         raise
     return run_dir, task, problems
 
 
+def _load_job_problems(config: Any, task: Task | None) -> tuple[Task, list[Problem]]:
+    """The job's task (`task`, else built from `config.task`) and its problems, each parsed by it."""
+    from rungs.data import load_problems
+    from rungs.tasks import get_task
+
+    task = task or get_task(config.task)
+    problems = load_problems(config.problems, limit=config.limit)
+    for problem in problems:
+        task.parse_problem(problem)
+    return task, problems
+
+
 @contextlib.contextmanager
 def job_scope(run_dir: Any, job: str) -> Iterator[None]:
     """The life of a job in its run directory: a disk that refuses a write becomes one line naming
-    the path and how to resume, and the directory's lock is released however the job ends."""
+    the path and how to resume, and the directory's lock is released however the job ends. A new
+    run that fails (bad input, a policy that will not load) before it records a step is removed
+    (`RunDir.discard_if_unused`), so that its --out can be used again; an interrupt (Ctrl-C) keeps
+    it, to be resumed."""
     from rungs.runs import disk_errors, resume_command
 
     try:
         with disk_errors(run_dir.path, resume_command(job, run_dir.path)):
             yield
+    except Exception:
+        run_dir.discard_if_unused()
+        raise
     finally:
         run_dir.release()

@@ -342,20 +342,31 @@ def summarize(rows: Sequence[dict[str, Any]], config: TTTConfig) -> dict[str, An
 def run_ttt(config: TTTConfig, *, resume_dir: str | None = None, policy: Policy | None = None, task: Task | None = None,
             pool: Any = None, echo: bool = True, problems: Sequence[Problem] | None = None) -> dict[str, Any]:
     """Run (or resume) `rungs ttt`; returns the summary (also in RUN_DIR/summary.json)."""
-    from tqdm.auto import tqdm
-
     from rungs.config import to_dict
-    from rungs.data import load_problems
-    from rungs.pipelines.job import default_out
-    from rungs.policies import load_policy
-    from rungs.runs import RunDir, read_jsonl
+    from rungs.pipelines.job import default_out, job_scope
+    from rungs.runs import RunDir
     from rungs.tasks import get_task
-    from rungs.verify.pool import VerifierPool
 
     task = task or get_task(config.task)
     if not isinstance(task, ArcTask):
         raise UserError(f"rungs ttt: task {config.task!r} has no invertible augmentations; test-time training runs on arc")
-    run_dir = RunDir.open(resume_dir) if resume_dir else RunDir.create(config.out or default_out("ttt", config.task), {"ttt": to_dict(config)})
+    # job_scope releases the run directory however the job ends, and removes a new one again if
+    # the job fails before its first problem is done (a policy that will not load, say).
+    run_dir = RunDir.open(resume_dir, job="ttt", lock=True) if resume_dir else \
+        RunDir.create(config.out or default_out("ttt", config.task), {"ttt": to_dict(config)})
+    with job_scope(run_dir, "ttt"):
+        return _run_ttt(config, run_dir, policy, task, pool, echo, problems)
+
+
+def _run_ttt(config: TTTConfig, run_dir: Any, policy: Policy | None, task: ArcTask, pool: Any, echo: bool,
+             problems: Sequence[Problem] | None) -> dict[str, Any]:
+    from tqdm.auto import tqdm
+
+    from rungs.data import load_problems
+    from rungs.policies import load_policy
+    from rungs.runs import read_jsonl
+    from rungs.verify.pool import VerifierPool
+
     policy = policy or load_policy(config.policy, task=config.task, seed=config.policy_seed, **config.policy_options)
     check_trainable(policy, config)
     if problems is None:
