@@ -366,3 +366,155 @@ def test_a_bad_shared_setting_is_one_line_before_any_work(argv, capsys, tmp_path
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "expected" in err and "Traceback" not in err
     assert not (tmp_path / "run").exists()  # refused before a run directory was made
+
+
+# -- input files, checkpoints by default, and setup failures (review faults F1-F3) ------------------
+
+TINY_JOB = [*TINY_RANDOM, "--limit", "2", "--prompts-per-step", "1", "--num-generations", "2",
+            "--max-completion-length", "8", "--workers", "1", "--no-progress"]
+JOB_ARGV = {
+    "train": ["train", "--task", "countdown", *TINY_JOB, "--no-plot", "--no-eval-on-start", "--save-steps", "1"],
+    "ladder": ["ladder", "--task", "countdown", *TINY_JOB, "--depth", "1", "--width", "2", "--eval-problems", "none",
+               "--save-steps", "1"],
+}
+
+
+def _countdown_rows(first: int, count: int) -> str:
+    from rungs.data import builtin_path
+
+    return "".join(builtin_path("countdown-easy").read_text().splitlines(keepends=True)[first:first + count])
+
+
+@pytest.mark.parametrize("job", ["train", "ladder"])
+def test_resume_from_another_directory_reads_the_problems_the_run_was_made_from(tmp_path, monkeypatch, capsys, job):
+    # config.yaml used to keep `--problems p.jsonl` as typed: a resume elsewhere failed, or read
+    # another p.jsonl there without a word.
+    here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
+    here.mkdir()
+    elsewhere.mkdir()
+    (here / "p.jsonl").write_text(_countdown_rows(0, 2))
+    (elsewhere / "p.jsonl").write_text(_countdown_rows(5, 2))  # same name, other problems
+    run = tmp_path / "run"
+    monkeypatch.chdir(here)
+    assert main([*JOB_ARGV[job], "--problems", "p.jsonl", "--max-steps", "1", "--out", str(run)]) == 0
+    stored = yaml.safe_load((run / "config.yaml").read_text())
+    assert (stored if job == "train" else stored["ladder"])["problems"] == str(here / "p.jsonl")
+    monkeypatch.chdir(elsewhere)
+    assert main([job, "--resume", str(run), "--max-steps", "2", "--no-progress"]) == 0
+    ids = {json.loads(line)["id"] for line in _countdown_rows(0, 2).splitlines()}
+    rollouts = RunDir.open(run).rollouts()
+    assert {r["step"] for r in rollouts} == {1, 2}
+    if job == "train":  # ladder trains on variants of them; train on the problems themselves
+        assert {r["problem_id"] for r in rollouts} <= ids
+    # the same file given again from its own directory is the run's setting, not a change
+    monkeypatch.chdir(here)
+    assert main([job, "--resume", str(run), "--problems", "p.jsonl", "--max-steps", "2", "--no-progress"]) == 0
+    capsys.readouterr()
+    monkeypatch.chdir(elsewhere)  # ... but another file of that name is
+    assert main([job, "--resume", str(run), "--problems", "p.jsonl", "--max-steps", "2"]) == 2
+    assert "problems=" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("job", ["train", "ladder", "eval"])
+def test_resume_refuses_a_problems_file_that_changed_since_the_run_began(tmp_path, capsys, job):
+    import hashlib
+
+    problems = tmp_path / "p.jsonl"
+    problems.write_text(_countdown_rows(0, 2))
+    run = tmp_path / "run"
+    if job == "eval":
+        argv = ["eval", "--task", "countdown", *TINY_RANDOM, "--strategy", "greedy", "--n", "1", "--seeds", "1",
+                "--max-new-tokens", "8", "--workers", "1", "--no-plot", "--no-progress"]
+        resume = ["eval", "--resume", "--out", str(run)]
+    else:
+        argv, resume = [*JOB_ARGV[job], "--max-steps", "1"], [job, "--resume", str(run), "--max-steps", "2"]
+    assert main([*argv, "--problems", str(problems), "--out", str(run)]) == 0
+    assert json.loads((run / "inputs.json").read_text()) == {str(problems): hashlib.sha256(problems.read_bytes()).hexdigest()}
+    problems.write_text(_countdown_rows(5, 2))
+    capsys.readouterr()
+    assert main(resume) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(problems) in err[0] and "other contents" in err[0], err
+    problems.unlink()
+    assert main(resume) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(problems) in err[0] and "no such file" in err[0], err
+    assert (run / "config.yaml").exists()  # a refused resume leaves the run as it was
+
+
+def test_absolute_inputs_leave_names_that_are_not_local_paths_alone(tmp_path, monkeypatch):
+    from rungs.runs import absolute_inputs
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.jsonl").write_text("")
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "random").mkdir()
+    given = {"ladder": {"problems": "p.jsonl", "eval_problems": "builtin:integration-dev", "variants": None,
+                        "policy": "tiny:ckpt", "task": "p.jsonl"},
+             "problems": "missing.jsonl", "eval_problems": "none", "policy": "tiny:random", "grpo": {"beta": 0.0}}
+    assert absolute_inputs(given) == {
+        "ladder": {"problems": str(tmp_path / "p.jsonl"), "eval_problems": "builtin:integration-dev", "variants": None,
+                   "policy": f"tiny:{tmp_path / 'ckpt'}", "task": "p.jsonl"},
+        "problems": "missing.jsonl", "eval_problems": "none", "policy": "tiny:random", "grpo": {"beta": 0.0}}
+    assert absolute_inputs({"policy": "hf:Qwen/Qwen2.5-0.5B", "problems": "builtin:countdown-easy"}) == \
+        {"policy": "hf:Qwen/Qwen2.5-0.5B", "problems": "builtin:countdown-easy"}
+
+
+def test_the_tiny_models_defaults_checkpoint_so_a_killed_run_loses_little():
+    from rungs.train.grpo_config import GRPOConfig, policy_grpo_defaults
+
+    config = GRPOConfig(**policy_grpo_defaults("tiny"))
+    assert 0 < config.save_steps <= 20 and config.save_total_limit is not None
+
+
+def test_a_resume_that_finds_no_checkpoint_says_it_drops_the_logged_steps(tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    argv = [*JOB_ARGV["train"], "--problems", "builtin:countdown-easy", "--max-steps", "2", "--save-steps", "0"]
+    assert main([*argv, "--out", str(run)]) == 0
+    shutil.rmtree(run / "checkpoints")  # as after a kill -9 before the first checkpoint
+    (run / "summary.json").unlink()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--no-progress", "--no-plot"]) == 0
+    out = capsys.readouterr().out
+    assert "no checkpoint was saved (save_steps=0): restarting from step 0; 2 logged steps are dropped" in out, out
+    assert [e["step"] for e in RunDir.open(run).events() if e["type"] == "train"] == [1, 2]
+
+
+def test_a_job_whose_setup_fails_leaves_no_run_directory_and_its_out_can_be_used(tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"problem": "integrate(3*x**2, x)"}\n{"problem": "integrate(import os, x)"}\n')
+    variants = tmp_path / "variants.jsonl"
+    variants.write_text("not json\n")
+    ladder = [*JOB_ARGV["ladder"], "--max-steps", "1"]
+    evaluate = ["eval", *TINY_RANDOM, "--strategy", "greedy", "--n", "1", "--seeds", "1", "--max-new-tokens", "8",
+                "--workers", "1", "--no-plot", "--no-progress"]
+    out = tmp_path / "runs" / "out"
+    cases = [
+        [*ladder, "--problems", "nope.jsonl"],
+        [*ladder, "--task", "bogus"],
+        [*ladder, "--problems", "builtin:countdown-easy", "--variants", str(variants)],
+        [*ladder, "--problems", "builtin:countdown-easy", "--variant-source", "bogus"],
+        ["train", "--task", "countdown", "--problems", "builtin:countdown-easy", "--policy", "bogus"],
+        [*evaluate, "--task", "integration", "--problems", str(bad)],
+        [*evaluate, "--task", "countdown", "--policy-option", "bogus=1"],
+    ]
+    for argv in cases:
+        assert main([*argv, "--out", str(out)]) == 2, argv
+        assert not out.exists(), (argv, sorted(p.name for p in out.iterdir()))
+    capsys.readouterr()
+    # a directory that existed before is kept, emptied of what the failed job wrote
+    out.mkdir()
+    assert main([*cases[-1], "--out", str(out)]) == 2
+    assert out.is_dir() and list(out.iterdir()) == []
+    assert main([*ladder, "--problems", "builtin:countdown-easy", "--out", str(out)]) == 0
+    # a run reopened to resume is never removed, whatever it holds
+    import shutil
+
+    for child in out.iterdir():  # left with nothing but its setup: still not this call's to remove
+        if child.name not in ("config.yaml", "inputs.json", "variants.jsonl", ".lock"):
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    resumed = RunDir.open(out, job="ladder", lock=True)
+    assert not resumed.discard_if_unused() and (out / "config.yaml").exists()
+    resumed.release()
