@@ -71,10 +71,11 @@ def default_out(prefix: str, task: str) -> str:
 def open_job(section: str, config: Any, grpo: Any, resume_dir: str | None, task: Task | None = None) -> tuple[Any, Task, list[Problem]]:
     """(run directory, task, problems): the run directory is created (or reopened to resume, which
     must be a run of the same job) and locked by this process, the task built from `config.task`,
-    and `config.problems` loaded and parsed by the task. The caller owns the run directory from
+    and `config.problems` loaded and parsed by the task (`load_task_problems`: a row the task cannot
+    parse is skipped with a warning). The caller owns the run directory from
     here: run the job inside `job_scope(run_dir, section)`, which releases it."""
     from rungs.config import to_dict
-    from rungs.data import load_problems
+    from rungs.data import load_task_problems
     from rungs.runs import RunDir, disk_errors, resume_command
     from rungs.tasks import get_task
 
@@ -91,9 +92,7 @@ def open_job(section: str, config: Any, grpo: Any, resume_dir: str | None, task:
         run_dir = RunDir.create(config.out or default_out(section, config.task), settings)
     try:
         task = task or get_task(config.task)
-        problems = load_problems(config.problems, limit=config.limit)
-        for problem in problems:
-            task.parse_problem(problem)
+        problems = load_task_problems(config.problems, task, limit=config.limit)
     except BaseException:
         run_dir.release()
         raise

@@ -345,7 +345,7 @@ def run_ttt(config: TTTConfig, *, resume_dir: str | None = None, policy: Policy 
     from tqdm.auto import tqdm
 
     from rungs.config import to_dict
-    from rungs.data import load_problems
+    from rungs.data import load_task_problems
     from rungs.pipelines.job import default_out
     from rungs.policies import load_policy
     from rungs.runs import RunDir, read_jsonl
@@ -359,9 +359,7 @@ def run_ttt(config: TTTConfig, *, resume_dir: str | None = None, policy: Policy 
     policy = policy or load_policy(config.policy, task=config.task, seed=config.policy_seed, **config.policy_options)
     check_trainable(policy, config)
     if problems is None:
-        loaded = load_problems(config.problems)
-        for p in loaded:
-            task.parse_problem(p)
+        loaded = load_task_problems(config.problems, task)
         problems = select_problems(policy, loaded, config.only_fitting, config.limit)
     if not problems:
         raise UserError(f"{config.problems}: no problem left to run" + (" that fits the policy's context" if config.only_fitting else ""))
