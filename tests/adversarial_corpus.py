@@ -191,6 +191,12 @@ FACTORIAL_BOMBS = [
     "fibonacci(10**10)",
     "\\binom{10^9}{10^8}",
     "(3!)!!",
+    # short text past the text screen: the parse's arithmetic is what is too large
+    "\\binom{10^{9}}{5*10^8}",
+    "\\binom{2^{40}}{2^{39}}",
+    "(10^{9})!",
+    "\\Gamma(10^{5})",
+    "(2^{100})^{100}",
 ]
 
 NON_FINITE = [
@@ -393,6 +399,10 @@ DEEP_AND_HUGE = [
     "{" * 10_000 + "x" + "}" * 10_000,
     "[" * 10_000 + "x" + "]" * 10_000,
     "\\frac{1}{" * 3_000 + "x" + "}" * 3_000,
+    # evalf of nested unevaluated fractions takes time exponential in the depth
+    "\\frac{" * 20 + "1" + "}{2}" * 20,
+    "\\frac{" * 20 + "x" + "}{2}" * 20,
+    "\\frac{" * 38 + "3" + "}{3}" * 38,
     "\\sqrt{" * 10_000 + "x" + "}" * 10_000,
     "1/(1+" * 5_000 + "x" + ")" * 5_000,
     "x" + "**x" * 10_000,

@@ -64,8 +64,6 @@ def test_file_of_mixed_rows_in_order(tmp_path, capsys):
     ("content", "message"),
     [
         ('{"problem": "numbers: 1 2; target: 3", "answer": "1+2"}\n{"problem": "x"\n', "rows.jsonl:2: malformed JSON"),
-        ('\n{"problem": "numbers: 1 2; target: 3"}\n', "rows.jsonl:2: nothing to check"),
-        ('{"id": 1, "problem": "numbers: 1 2; target: 3", "answer": "3"}\n' * 2, "rows.jsonl:2: duplicate id '1'"),
         ("", "rows.jsonl: contains no rows"),
     ],
 )
@@ -91,6 +89,34 @@ def test_strict_stops_at_the_first_bad_problem(tmp_path, capsys, content, messag
     code, out, err = run_cli(capsys, "--task", "countdown", str(path), "--strict")
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and message in err
+
+
+def test_row_faults_are_row_verdicts_and_ids_may_repeat(tmp_path, capsys):
+    """A rollout dump repeats ids; a non-string completion, a non-object row or a row with nothing
+    to check is that row's verdict, not the end of the file (exit 2 is for a file that is not JSONL)."""
+    rows = [
+        {"id": "q1", "problem": P24, "completion": "<answer>6/(1-3/4)</answer>"},
+        {"id": "q1", "problem": P24, "completion": "<answer>1+3+4+6</answer>"},
+        {"id": 5, "problem": P24, "answer": "6/(1-3/4)"},
+        {"id": "5", "problem": P24, "completion": 123},
+        ["not", "an", "object"],
+        {"id": "nothing", "problem": P24},
+        {"id": "q1", "problem": P24, "answer": "6/(1-3/4)"},
+    ]
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    code, out, err = run_cli(capsys, "--task", "countdown", str(path), "--workers", "1")
+    assert code == 0, err
+    got = [json.loads(line) for line in out.splitlines()]
+    assert [(r["id"], r["status"]) for r in got] == [
+        ("q1", "correct"), ("q1", "wrong"), ("5", "correct"), ("5", "invalid_problem"), ("p4", "invalid_problem"),
+        ("nothing", "no_answer"), ("q1", "correct")]
+    assert got[3]["detail"] == f"{path}:4: field 'completion' must be a string (raw model text), got int"
+    assert got[4]["detail"].startswith(f"{path}:5: expected a JSON object, got list")
+    assert got[5]["detail"].startswith(f"{path}:6: nothing to check")
+    assert "7 rows: 3 correct" in err
+    code, out, err = run_cli(capsys, "--task", "countdown", str(path), "--strict")
+    assert code == 2 and out == "" and err.count("\n") == 1 and f"{path}:4: field 'completion'" in err
 
 
 def test_a_bad_problem_is_its_own_verdict_and_the_rest_continue(tmp_path, capsys):

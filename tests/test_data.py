@@ -44,7 +44,7 @@ def test_ids_are_generated_when_absent(tmp_path):
 
 def test_duplicate_ids_are_an_error(tmp_path):
     path = write_lines(tmp_path / "p.jsonl", [json.dumps({"id": "x", "problem": t}) for t in ("a", "b")])
-    with pytest.raises(UserError, match=r"p\.jsonl: duplicate problem id 'x'"):
+    with pytest.raises(UserError, match=r"p\.jsonl:2: duplicate problem id 'x'"):
         load_problems(path)
 
 
@@ -152,3 +152,72 @@ def test_write_jsonl_round_trip(tmp_path):
     write_jsonl(tmp_path / "out.jsonl", rows)
     assert [row for _, row in iter_jsonl(tmp_path / "out.jsonl")] == rows
     assert [p.id for p in load_problems(tmp_path / "out.jsonl")] == ["a", "b"]
+
+
+# ---- load_task_problems: what jobs load (a bad row costs that row, not the file) -------------------
+
+INTEGRALS = ['{"problem": "integrate(3*x**2, x)"}', '{"problem": "integrate(import os, x)"}',
+             '{"problem": "integrate(cos(x), x)"}']
+
+
+def test_rows_the_task_cannot_parse_are_skipped_with_one_line_each(tmp_path, capsys):
+    from rungs.data import load_task_problems
+    from rungs.tasks import get_task
+
+    path = write_lines(tmp_path / "p.jsonl", INTEGRALS)
+    problems = load_task_problems(path, get_task("integration"))
+    assert [p.text for p in problems] == ["integrate(3*x**2, x)", "integrate(cos(x), x)"]
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"{path}:2: skipped: cannot parse integration problem 'integrate(import os, x)'")
+    # the limit counts usable problems; rows past it are not parsed
+    assert [p.text for p in load_task_problems(path, get_task("integration"), limit=2)] == [
+        "integrate(3*x**2, x)", "integrate(cos(x), x)"]
+
+
+def test_many_bad_rows_are_named_then_counted_and_none_left_is_one_error(tmp_path):
+    from rungs.data import MAX_SKIP_LINES, load_task_problems
+    from rungs.tasks import get_task
+
+    path = write_lines(tmp_path / "p.jsonl", ['{"problem": "integrate(import os, x)"}'] * (MAX_SKIP_LINES + 3))
+    warned: list[str] = []
+    with pytest.raises(UserError, match=r"p\.jsonl: no problem left that the task 'integration' can parse") as info:
+        load_task_problems(path, get_task("integration"), warn=warned.append)
+    assert "\n" not in str(info.value)
+    assert [w.split(": skipped")[0] for w in warned[:MAX_SKIP_LINES]] == [f"{path}:{i}" for i in range(1, MAX_SKIP_LINES + 1)]
+    assert warned[MAX_SKIP_LINES:] == [f"{path}: skipped 3 more rows the task 'integration' cannot parse"]
+
+
+def test_a_task_that_needs_answers_refuses_unlabelled_rows_when_asked(tmp_path):
+    from rungs.data import load_task_problems
+    from rungs.tasks import get_task
+
+    path = write_lines(tmp_path / "m.jsonl", ['{"problem": "1+1?", "answer": "2"}', '{"problem": "what is 1+1?"}'])
+    with pytest.raises(UserError, match=r"m\.jsonl:2: task 'math' needs a reference answer"):
+        load_task_problems(path, get_task("math"), need_answers=True)
+    assert len(load_task_problems(path, get_task("math"))) == 2  # test-time RL needs no labels
+
+
+def test_jobs_skip_bad_rows(tmp_path, capsys):
+    """`rungs ladder` / `rungs ttrl` load through open_job: the bad row is skipped, not the file."""
+    from rungs.pipelines.job import open_job
+    from rungs.pipelines.ladder import LadderConfig
+    from rungs.train.grpo_config import GRPOConfig
+
+    path = write_lines(tmp_path / "p.jsonl", INTEGRALS)
+    config = LadderConfig(problems=str(path), out=str(tmp_path / "run"))
+    run_dir, _, problems = open_job("ladder", config, GRPOConfig(), None)
+    run_dir.release()
+    assert len(problems) == 2
+    assert f"{path}:2: skipped:" in capsys.readouterr().err
+
+
+def test_eval_refuses_math_without_answers_up_front(tmp_path, capsys):
+    from rungs.cli import main
+
+    path = write_lines(tmp_path / "m.jsonl", ['{"problem": "what is 1+1?"}'])
+    out = tmp_path / "ev"
+    assert main(["eval", "--task", "math", "--problems", str(path), "--strategy", "greedy", "--n", "1",
+                 "--seeds", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"rungs eval: error: {path}:1: task 'math' needs a reference answer: add an 'answer' field to every row"
+    assert not out.exists()

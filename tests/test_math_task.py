@@ -115,3 +115,59 @@ def test_unevaluated_operators_and_bombs_are_rejected_before_parsing(answer):
     """An operator whose value is the gold answer is a reward hack, not an answer."""
     verdict = MathTask().verify_answer(Problem("p", "What is 1+1?", "2"), answer)
     assert verdict.status is Status.REJECTED and verdict.reward == 0.0
+
+
+# Short answers whose parse is a computation that never ends: refused by the structural screen
+# (`screen_parsed`) after parsing, before any comparison or evaluation.
+SCREENED_BOMBS = [
+    r"\binom{10^{9}}{5*10^8}",
+    r"\binom{2^{40}}{2^{39}}",
+    r"(10^{9})!",
+    r"\Gamma(10^{5})",
+    r"10^{9999}",
+    r"(2^{100})^{100}",
+    r"3^{5000}",
+]
+
+
+@pytest.mark.parametrize("answer", SCREENED_BOMBS)
+def test_short_bombs_are_refused_by_the_structural_screen(task: MathTask, answer: str) -> None:
+    from rungs.tasks.math import parse_answer, screen_answer, screen_parsed
+
+    assert screen_answer(answer) is None  # the text screen lets it through
+    reason = screen_parsed(parse_answer(answer))
+    assert reason, answer
+    verdict = task.verify_answer(problem("2"), answer)
+    assert verdict.status is Status.REJECTED and verdict.reward == 0.0
+    assert verdict.detail == reason
+    assert task.answer_key(problem("2"), answer) is not None  # keys by its text, without evaluating
+
+
+@pytest.mark.parametrize(
+    ("gold", "pred"),
+    [
+        ("252", r"\binom{10}{5}"),
+        ("120", "5!"),
+        ("24", r"\Gamma(5)"),
+        ("1024", "2^{10}"),
+        ("2^{1000}", "2^{1000}"),
+        ("\\frac18", r"\frac{\frac{\frac{1}{2}}{2}}{2}"),
+        # 20 nested fractions: sympy's evalf of the unevaluated parse is exponential in the depth
+        ("1", r"\frac{" * 20 + "1048576" + "}{2}" * 20),
+    ],
+)
+def test_legitimate_numbers_pass_the_screen_and_verify(task: MathTask, gold: str, pred: str) -> None:
+    from rungs.tasks.math import parse_answer, screen_parsed
+
+    assert screen_parsed(parse_answer(pred)) is None
+    verdict = task.verify_answer(problem(gold), pred)
+    assert verdict.status is Status.CORRECT, verdict
+    assert task.answer_key(problem(gold), pred) == task.answer_key(problem(gold), gold)
+
+
+def test_deeply_nested_fractions_key_and_verify_by_value(task: MathTask) -> None:
+    """`\\frac{...}{2}` 20 deep with a variable: keyed by value, like its flat form."""
+    nested = r"\frac{" * 20 + "x" + "}{2}" * 20
+    assert task.answer_key(problem("1"), nested) == task.answer_key(problem("1"), r"\frac{x}{1048576}")
+    assert task.verify_answer(problem(r"\frac{x}{1048576}"), nested).status is Status.CORRECT
+    assert task.verify_answer(problem(r"\frac{x}{1048575}"), nested).status is Status.WRONG

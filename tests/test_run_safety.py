@@ -484,7 +484,8 @@ def test_a_resume_that_finds_no_checkpoint_says_it_drops_the_logged_steps(tmp_pa
 
 def test_a_job_whose_setup_fails_leaves_no_run_directory_and_its_out_can_be_used(tmp_path, capsys):
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"problem": "integrate(3*x**2, x)"}\n{"problem": "integrate(import os, x)"}\n')
+    # every row unparseable (one bad row among good ones only costs that row: load_task_problems)
+    bad.write_text('{"problem": "integrate(import os, x)"}\n{"problem": "integrate(__import__, x)"}\n')
     variants = tmp_path / "variants.jsonl"
     variants.write_text("not json\n")
     ladder = [*JOB_ARGV["ladder"], "--max-steps", "1"]

@@ -147,3 +147,24 @@ def test_work_queued_for_a_client_that_hung_up_is_skipped(server, policy, monkey
     first.join(timeout=30)
     time.sleep(0.3)
     assert calls == ["1+1"]
+
+
+def test_serve_without_task_serves_the_integration_checkpoint_as_other_commands_do(monkeypatch, capsys):
+    """`rungs serve` with no --task loads the shipped tiny integration model, not random weights."""
+    import types
+
+    import rungs.serve
+    from rungs.cli import main
+    from rungs.policies.tiny.policy import shipped_checkpoints
+
+    served = {}
+
+    def fake_make_server(policy, host, port, model_name, **kwargs):
+        served["policy"] = policy
+        return types.SimpleNamespace(server_address=(host, 1234), app=types.SimpleNamespace(model_name="tiny"),
+                                     serve_forever=lambda: None, server_close=lambda: None)
+
+    monkeypatch.setattr(rungs.serve, "make_server", fake_make_server)
+    assert main(["serve", "--port", "0"]) == 0
+    assert served["policy"].source == str(shipped_checkpoints()["integration"])
+    assert "at http://127.0.0.1:1234/v1" in capsys.readouterr().out

@@ -221,10 +221,16 @@ def _render_eval(path: Path, config: dict[str, Any], plot: bool, echo: bool) -> 
         raise UserError(f"{path / RECORDS_FILE}: no samples yet; the evaluation has not finished a problem (come back later)")
     if results.get("problems"):
         problems = [Problem.from_dict(p) for p in results["problems"]]
-    else:  # killed before results.json: the problems as the run read them
-        from rungs.data import load_problems
+    else:  # killed before results.json: the problems as the run read them (its skipped rows skipped)
+        from rungs.data import load_problems, load_task_problems
+        from rungs.tasks import get_task
 
-        problems = load_problems(eval_config.problems, eval_config.limit)
+        try:
+            task = get_task(eval_config.task)
+        except UserError:  # a task registered only in the process that ran it: every row was usable
+            problems = load_problems(eval_config.problems, eval_config.limit)
+        else:
+            problems = load_task_problems(eval_config.problems, task, eval_config.limit, warn=lambda line: None)
     summary = summarize(eval_config, plan(eval_config.strategy), problems, records)
     summary.update({"kind": "eval", "run_dir": str(path), "completed": summary.get("complete", False)})
     if plot:

@@ -18,7 +18,9 @@ HELP = "serve a local policy over an OpenAI-compatible HTTP API"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_policy_arguments(parser)
-    parser.add_argument("--task", default=None, help="task whose model to load (the tiny policy has one per task)")
+    parser.add_argument("--task", default="integration",
+                        help="task whose model to load: the tiny policy has one per task (default: integration, "
+                             "as in every other command; the task's alphabet for --policy tiny:random)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     parser.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
     parser.add_argument("--model-name", default=None, help="the model id clients ask for (default: the policy's name)")

@@ -175,17 +175,15 @@ def run(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace, job: dict[str, Any], config: Any, out: Path, resuming: bool, run_dir: Any) -> None:
     from rungs.config import storable_policy_options, to_dict
-    from rungs.data import load_problems
+    from rungs.data import load_task_problems
     from rungs.policies import load_policy
     from rungs.tasks import get_task
     from rungs.train.grpo import GRPOTrainer
     from rungs.verify.pool import VerifierPool
 
     task = get_task(job["task"])
-    problems = load_problems(job["problems"], job["limit"])
-    for problem in problems:
-        task.parse_problem(problem)
-    eval_problems = load_problems(job["eval_problems"], job["eval_limit"]) if job["eval_problems"] else []
+    problems = load_task_problems(job["problems"], task, job["limit"])
+    eval_problems = load_task_problems(job["eval_problems"], task, job["eval_limit"]) if job["eval_problems"] else []
     kwargs: dict[str, Any] = {"task": job["task"], **(job["policy_options"] or {})}
     if job["model"] is not None:
         kwargs["model"] = job["model"]

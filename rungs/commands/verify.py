@@ -11,14 +11,17 @@ already extracted). A reference answer, for tasks that need one (math), is `gold
 as the reference, as in problem files. `id` and any other columns are kept (countdown reads
 `nums` / `target` from them). Output: one JSON object per row, in order, on stdout, with `id`,
 `reward`, `status`, `detail` and `answer` (each echoed field cut at 2,000 characters with a
-marker); a summary goes to stderr. A row with `"answer": null` gets the verdict `no_answer`; a row
-whose problem the task cannot parse gets `invalid_problem` (reward 0, the reason), and the other
-rows are still checked (`--strict` stops at the first such row instead). A UTF-8 byte-order mark
-is skipped.
+marker); a summary goes to stderr. Ids may repeat (a rollout dump has several samples of one
+problem). A fault in one row is that row's verdict, and the other rows are still checked: a row
+with `"answer": null` (or neither field) gets `no_answer`; a row whose problem the task cannot
+parse, that is not an object, or whose completion is not a string gets `invalid_problem` (reward
+0, the reason naming file:line); `--strict` stops at the first such row instead. A UTF-8
+byte-order mark is skipped.
 
 Everything runs through the sandboxed verifier pool (hard wall-clock and memory limits), the same
 code path that scores rollouts in training, so what this command says is what a trainer would
-reward. Wrong answers still exit 0; a bad file or argument exits 2 with one line naming it.
+reward. Wrong answers and faulty rows still exit 0; a file that is not JSON lines, a row without
+the reference answer the task needs, or a bad argument exits 2 with one line naming it.
 """
 
 from __future__ import annotations
@@ -55,8 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--executor", default="process", help="verifier backend: process (worker processes here), ray (a local Ray or $RAY_ADDRESS), ray:ADDRESS (a Ray cluster) (default: process)")
     parser.add_argument("--memory-mb", type=int, default=2048, help="memory cap per verifier process in MB (default: 2048)")
     parser.add_argument("--strict", action="store_true",
-                        help="FILE: stop at the first row whose problem cannot be parsed (exit 2) instead of giving it "
-                             "the verdict invalid_problem")
+                        help="FILE: stop at the first row that cannot be checked (exit 2) instead of giving it "
+                             "the verdict invalid_problem or no_answer")
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -91,27 +94,42 @@ class Row(NamedTuple):
 
 
 def read_rows(path: Path, task: Any, strict: bool = False) -> list[Row]:
-    """The rows of a verify file, in order. A file that is not JSON lines, a row that is not an
-    object or has neither 'answer' nor 'completion', and a duplicate id are a UserError naming
-    file:line. A row whose problem cannot be parsed gets the verdict `invalid_problem` (with
-    `strict`: a UserError, stopping at the first), and a null answer the verdict `no_answer`."""
+    """The rows of a verify file, in order. A file that is not JSON lines is a UserError naming
+    file:line; so is a row without the reference answer a task needs. Every other fault is the
+    row's own verdict, and the other rows are still checked: a row that is not an object, whose
+    problem cannot be parsed, or whose completion is not a string gets `invalid_problem` (the
+    reason, naming file:line); a row with neither 'answer' nor 'completion', or a null one,
+    `no_answer`. With `strict` the first such row is a UserError instead. Ids may repeat (several
+    samples of one problem); rows are matched to verdicts by order."""
     from rungs.data import iter_jsonl, row_to_problem
     from rungs.types import Problem, Status, Verdict
 
     if not path.is_file():
         raise UserError(f"{path}: {'is a directory' if path.is_dir() else 'no such file'}; expected a JSONL file with 'problem' and 'answer' or 'completion' per line")
     items: list[Row] = []
-    seen: set[str] = set()
+
+    def refuse(index: int, row: Any, status: Any, reason: str) -> None:
+        """A row that cannot be checked: its own verdict (with `strict`, the end of the file)."""
+        if strict:
+            raise UserError(reason)
+        pid = row.get("id") if isinstance(row, dict) else None
+        problem = Problem(id=str(pid) if pid is not None else f"p{index}", text="", answer=None)
+        items.append(Row(problem, "", False, Verdict.fail(status, reason)))
+
     for index, (lineno, row) in enumerate(iter_jsonl(path)):
         where = f"{path}:{lineno}"
         if not isinstance(row, dict):
-            raise UserError(f"{where}: expected a JSON object, got {type(row).__name__}")
+            refuse(index, row, Status.INVALID_PROBLEM, f"{where}: expected a JSON object, got {type(row).__name__}")
+            continue
         present = [k for k in CANDIDATE_KEYS if k in row]
         key = next((k for k in present if row[k] is not None), None)
         if not present:
-            raise UserError(f"{where}: nothing to check: expected an 'answer' or a 'completion' field")
+            refuse(index, row, Status.NO_ANSWER, f"{where}: nothing to check: expected an 'answer' or a 'completion' field")
+            continue
         if key == "completion" and not isinstance(row[key], str):
-            raise UserError(f"{where}: field 'completion' must be a string, got {type(row[key]).__name__}")
+            refuse(index, row, Status.INVALID_PROBLEM,
+                   f"{where}: field 'completion' must be a string (raw model text), got {type(row[key]).__name__}")
+            continue
         gold_keys = GOLD_KEYS + (GOLD_ALIASES if key == "completion" else GOLD_ALIASES[1:])
         gold = next((row[k] for k in gold_keys if row.get(k) is not None), None)
         fields = {k: v for k, v in row.items() if k not in (*CANDIDATE_KEYS, *GOLD_KEYS, *GOLD_ALIASES)}
@@ -124,9 +142,6 @@ def read_rows(path: Path, task: Any, strict: bool = False) -> list[Row]:
             invalid = str(err)
             pid = row.get("id")
             problem = Problem(id=str(pid) if pid is not None else f"p{index}", text="", answer=None)
-        if problem.id in seen:
-            raise UserError(f"{where}: duplicate id {problem.id!r}; ids must be unique")
-        seen.add(problem.id)
         if invalid is None:
             try:
                 task.parse_problem(problem)

@@ -51,7 +51,7 @@ def run_demo(config: DemoConfig, echo: bool = True, progress: bool | None = None
     Each stage's label says what was measured: a shipped checkpoint is *evaluated*, not trained here.
     """
     from rungs.config import to_dict
-    from rungs.data import load_problems
+    from rungs.data import load_task_problems
     from rungs.pipelines.job import default_out
     from rungs.pipelines.ladder import LadderConfig, run_ladder
     from rungs.pipelines.ttrl import TTRLConfig, greedy_verdicts, run_ttrl
@@ -66,7 +66,7 @@ def run_demo(config: DemoConfig, echo: bool = True, progress: bool | None = None
     out = Path(config.out or default_out("demo", "integration"))
     RunDir.create(out, {"job": "demo", "demo": to_dict(config)})  # `rungs report DIR` reads it back
     task = get_task("integration")
-    problems = load_problems(config.problems, limit=config.limit)
+    problems = load_task_problems(config.problems, task, limit=config.limit)
     grpo = GRPOConfig(**{**TINY_GRPO_DEFAULTS, "seed": config.seed})
     stages: list[dict[str, Any]] = []
     with VerifierPool(task, workers=config.workers) as pool:

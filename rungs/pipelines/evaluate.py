@@ -220,7 +220,7 @@ def verify_samples(pool: Any, task: Task, problems: Sequence[Problem], completio
 def evaluate(config: EvalConfig, *, policy: Policy | None = None, task: Task | None = None,
              pool: Any = None, echo: bool = True) -> EvalResult:
     """Run (or resume) an evaluation; `policy`, `task`, `pool` may be given (tests, notebooks)."""
-    from rungs.data import load_problems
+    from rungs.data import load_task_problems
     from rungs.pipelines.job import job_scope
     from rungs.runs import RunDir
 
@@ -236,7 +236,7 @@ def evaluate(config: EvalConfig, *, policy: Policy | None = None, task: Task | N
             from rungs.tasks import get_task
 
             task = get_task(config.task)
-        problems = load_problems(config.problems, config.limit)
+        problems = load_task_problems(config.problems, task, config.limit, need_answers=True)
         the_plan = plan(config.strategy)
     except BaseException:
         if run_dir is not None:

@@ -71,7 +71,8 @@ def default_out(prefix: str, task: str) -> str:
 def open_job(section: str, config: Any, grpo: Any, resume_dir: str | None, task: Task | None = None) -> tuple[Any, Task, list[Problem]]:
     """(run directory, task, problems): the run directory is created (or reopened to resume, which
     must be a run of the same job whose problem files are unchanged) and locked by this process,
-    the task built from `config.task`, and `config.problems` loaded and parsed by the task. A new
+    the task built from `config.task`, and `config.problems` loaded and parsed by the task
+    (`load_task_problems`: a row the task cannot parse is skipped with a warning). A new
     run checks the task and problems before it makes its directory, so bad input leaves nothing
     behind. The caller owns the run directory from here: run the job inside
     `job_scope(run_dir, section)`, which releases it (and discards it if no step was made)."""
@@ -94,15 +95,13 @@ def open_job(section: str, config: Any, grpo: Any, resume_dir: str | None, task:
 
 
 def _load_job_problems(config: Any, task: Task | None) -> tuple[Task, list[Problem]]:
-    """The job's task (`task`, else built from `config.task`) and its problems, each parsed by it."""
-    from rungs.data import load_problems
+    """The job's task (`task`, else built from `config.task`) and its problems, each parsed by it
+    (a row it cannot parse is skipped with a warning line naming the file and line)."""
+    from rungs.data import load_task_problems
     from rungs.tasks import get_task
 
     task = task or get_task(config.task)
-    problems = load_problems(config.problems, limit=config.limit)
-    for problem in problems:
-        task.parse_problem(problem)
-    return task, problems
+    return task, load_task_problems(config.problems, task, limit=config.limit)
 
 
 @contextlib.contextmanager

@@ -126,7 +126,7 @@ def run_ladder(config: LadderConfig, grpo: Any, *, resume_dir: str | None = None
 
 def _run(config: LadderConfig, grpo: Any, run_dir: Any, task: Task, problems: list[Problem], resume_dir: str | None,
          policy: Policy | None, pool: Any, echo: bool, progress: bool) -> dict[str, Any]:
-    from rungs.data import load_problems
+    from rungs.data import load_task_problems
     from rungs.pipelines.ttrl import TTRLConfig, make_variant_maker
     from rungs.policies import load_policy
     from rungs.train.curriculum import CurriculumSampler, SolveRateCurriculum
@@ -134,7 +134,8 @@ def _run(config: LadderConfig, grpo: Any, run_dir: Any, task: Task, problems: li
     from rungs.variants.tree import load_tree, save_tree
     from rungs.verify.pool import VerifierPool
 
-    eval_problems = load_problems(config.eval_problems, limit=config.eval_limit) if config.eval_problems else []
+    eval_problems = (load_task_problems(config.eval_problems, task, limit=config.eval_limit)
+                     if config.eval_problems else [])
     policy = policy or load_policy(config.policy, task=config.task, seed=config.policy_seed,
                                    **config.policy_options)
 

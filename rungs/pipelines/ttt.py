@@ -362,7 +362,7 @@ def _run_ttt(config: TTTConfig, run_dir: Any, policy: Policy | None, task: ArcTa
              problems: Sequence[Problem] | None) -> dict[str, Any]:
     from tqdm.auto import tqdm
 
-    from rungs.data import load_problems
+    from rungs.data import load_task_problems
     from rungs.policies import load_policy
     from rungs.runs import read_jsonl
     from rungs.verify.pool import VerifierPool
@@ -370,9 +370,7 @@ def _run_ttt(config: TTTConfig, run_dir: Any, policy: Policy | None, task: ArcTa
     policy = policy or load_policy(config.policy, task=config.task, seed=config.policy_seed, **config.policy_options)
     check_trainable(policy, config)
     if problems is None:
-        loaded = load_problems(config.problems)
-        for p in loaded:
-            task.parse_problem(p)
+        loaded = load_task_problems(config.problems, task)
         problems = select_problems(policy, loaded, config.only_fitting, config.limit)
     if not problems:
         raise UserError(f"{config.problems}: no problem left to run" + (" that fits the policy's context" if config.only_fitting else ""))

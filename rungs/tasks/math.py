@@ -18,8 +18,10 @@ wall-clock limit of `rungs.verify.pool.VerifierPool`, which kills the worker pro
 
 Why this is safe on hostile text: the answer is wrapped in `$...$` and parsed with Math-Verify's
 LaTeX extraction only, which goes through latex2sympy2's ANTLR grammar to sympy constructors; the
-plain-expression extraction (which calls `sympy.parse_expr`) is not used. Runaway sizes
-(`10^{10^{10}}`) are the pool's to kill.
+plain-expression extraction (which calls `sympy.parse_expr`) is not used. Sizes are bounded
+before sympy computes anything: the text by `screen_answer` (length, nesting, `10^{10^{10}}`), the
+parse by `screen_parsed` (powers, factorials and binomials of big numbers, tree size and depth),
+and numbers are evaluated from the bounded, evaluated tree; the pool's time limit is the backstop.
 
 `generate` makes word-free arithmetic and linear-equation problems with exact answers, scaled by
 difficulty: for tests, demos and warming up the tiny model. Real math sets come from files.
@@ -128,7 +130,7 @@ def _numeric_value(expr: Any) -> Any:
         return None
     try:
         expr = expr.xreplace({u: u.args[0] for u in expr.atoms(sympy.UnevaluatedExpr)})
-        value = expr.evalf(30)
+        value = evaluated(expr).evalf(30)  # evaluated first: see `_number_key`
     except Exception:  # noqa: BLE001 - a value sympy cannot compute is not a number here
         return None
     return value if value.is_number and value.is_finite else None
@@ -229,6 +231,36 @@ def _inequalities_as_set(item: Any) -> Any:
         return item
 
 
+def _for_comparison(item: Any) -> Any:
+    """An expression of numbers nested past a few levels, evaluated (`evaluated`); else as parsed.
+
+    Math-Verify's simplify asks sympy for signs of the unevaluated parse, which takes time
+    exponential in its nesting (`\\frac` in `\\frac` ... 16 deep: seconds). Shallow parses keep their
+    form, which Math-Verify reads (a percentage, say).
+    """
+    import sympy
+
+    if not isinstance(item, sympy.Expr) or isinstance(item, sympy.MatrixBase) or _depth(item) <= _SHALLOW_DEPTH:
+        return item
+    try:
+        return evaluated(item)
+    except (_Refused, RecursionError):
+        return item
+
+
+_SHALLOW_DEPTH = 6
+
+
+def _depth(expr: Any) -> int:
+    """The nesting depth of a sympy tree (iteratively: the tree's size is bounded by the screen)."""
+    deepest, stack = 0, [(expr, 1)]
+    while stack:
+        e, d = stack.pop()
+        deepest = max(deepest, d)
+        stack.extend((a, d + 1) for a in getattr(e, "args", ()))
+    return deepest
+
+
 def answers_match(gold: tuple[Any, ...], pred: tuple[Any, ...]) -> bool:
     """Math-Verify's equivalence, gold first, with its signal-based timeout off, and with:
 
@@ -240,7 +272,7 @@ def answers_match(gold: tuple[Any, ...], pred: tuple[Any, ...]) -> bool:
     import sympy
 
     _math_verify_grader()
-    gold_list, pred_list = list(gold), list(pred)
+    gold_list, pred_list = [_for_comparison(g) for g in gold], [_for_comparison(p) for p in pred]
     if any(isinstance(p, sympy.Set) and not isinstance(p, sympy.FiniteSet) for p in (*gold_list, *pred_list)):
         gold_list = [_inequalities_as_set(g) for g in gold_list]
         pred_list = [_inequalities_as_set(p) for p in pred_list]
@@ -282,6 +314,103 @@ def screen_answer(answer: str) -> str | None:
         return f"unevaluated {marker} is not an answer"
     if _BOMB.search(answer):
         return "answer contains a factorial, binomial or power tower of a huge number"
+    return None
+
+
+# The parse is screened before any sympy evaluation: `\\binom{10^{9}}{5*10^8}` is short text but a
+# computation that never ends, and `_BOMB` cannot see through every way of writing a big number.
+# The screen evaluates the parse's arithmetic bottom-up (`evaluated`), refusing, before computing
+# it, any power, factorial, binomial or gamma of numbers too large (the limits of the safe parser
+# the integration verifier uses, with exponents and digits up to 1000), and any
+# tree past its node or nesting limits. The evaluated tree is also what numbers are computed from:
+# sympy's evalf of the unevaluated parse takes time exponential in its depth (nested `\\frac`).
+_MAX_PARSE_NODES = 400
+_MAX_PARSE_DEPTH = 40
+_MAX_EAGER_INTEGER = 1000
+
+
+def _parse_limits() -> Any:
+    from rungs.verify.safe_expr import Limits
+
+    return Limits(max_exponent=1000, max_result_digits=1000)
+
+
+class _Refused(Exception):
+    """The parse is too costly to evaluate (the message says why)."""
+
+
+def evaluated(expr: Any) -> Any:
+    """`expr` with its arithmetic evaluated bottom-up, within bounds; raises _Refused past them.
+
+    Only sympy expressions are rebuilt (a relation or a set keeps its form; its parts are still
+    checked); each rebuilt node is at most one bounded power, product or sum of bounded numbers,
+    so the whole costs at most polynomial time in the size of the (bounded) tree.
+    """
+    import sympy
+
+    from rungs.errors import UnsafeExpression
+    from rungs.verify.safe_expr import MAX_EAGER_ARGUMENT, _digits, _power
+
+    limits = _parse_limits()
+    count = 0
+
+    def walk(e: Any, depth: int) -> Any:
+        nonlocal count
+        count += 1
+        if count > _MAX_PARSE_NODES:
+            raise _Refused(f"answer too large (more than {_MAX_PARSE_NODES} nodes)")
+        if depth > _MAX_PARSE_DEPTH:
+            raise _Refused(f"answer nested too deeply (more than {_MAX_PARSE_DEPTH} levels)")
+        if not isinstance(e, sympy.Basic):
+            if isinstance(e, sympy.MatrixBase):
+                for item in e:
+                    walk(item, depth + 1)
+            return e
+        if e.is_Rational:
+            if _digits(e) > limits.max_result_digits:
+                raise _Refused(f"number too large (more than {limits.max_result_digits} digits)")
+            return e
+        if not e.args:
+            return e
+        args = [walk(a, depth + 1) for a in e.args]
+        name = type(e).__name__
+        if isinstance(e, sympy.Pow):
+            try:
+                return _power(args[0], args[1], limits)
+            except UnsafeExpression as err:
+                raise _Refused(str(err)) from None
+        if name in _EAGER_INTEGER_FUNCTIONS or name in MAX_EAGER_ARGUMENT:
+            bound = MAX_EAGER_ARGUMENT.get(name, _MAX_EAGER_INTEGER)
+            for a in args:
+                if a.is_number and not (a.is_Rational and abs(a) <= bound):
+                    shown = a if a.is_Rational and _digits(a) < 12 else "a number"
+                    raise _Refused(f"{name} of {shown} is refused (arguments above {bound} are too costly)")
+        if not isinstance(e, sympy.Expr) or isinstance(e, sympy.UnevaluatedExpr):
+            return e
+        try:
+            rebuilt = e.func(*args)
+        except Exception:  # noqa: BLE001 - what sympy will not rebuild keeps its parsed form
+            return e
+        if rebuilt.is_Rational and _digits(rebuilt) > limits.max_result_digits:
+            raise _Refused(f"number too large (more than {limits.max_result_digits} digits)")
+        return rebuilt
+
+    return walk(expr, 0)
+
+
+def screen_parsed(parsed: tuple[Any, ...]) -> str | None:
+    """Why a parsed answer is refused before any comparison or evaluation, or None when it may be.
+
+    The structural screen (`evaluated`): node count, nesting, and powers, factorials, binomials
+    and gamma of numbers past the limits. Cheap: one bounded walk of the tree.
+    """
+    try:
+        for item in parsed:
+            evaluated(item)
+    except _Refused as err:
+        return str(err)
+    except RecursionError:
+        return "answer nested too deeply"
     return None
 
 
@@ -380,9 +509,15 @@ def _number_key(expr: Any, subs: dict | None = None) -> str:
         return str(expr)
     if not _evaluable(expr):
         raise _NoKey("too costly to evaluate")
-    # evalf, not doit(): doit would compute 10^(9*99999999) exactly; evalf keeps 30 digits.
+    # evalf, not doit(): doit would compute 10^(9*99999999) exactly; evalf keeps 30 digits. Of the
+    # evaluated tree (`evaluated`, with the values substituted), not the parse: evalf of nested
+    # unevaluated products takes time exponential in their depth.
     expr = expr.xreplace({u: u.args[0] for u in expr.atoms(sympy.UnevaluatedExpr)})
-    value = expr.evalf(_MAX_KEY_DIGITS, subs=subs) if subs else expr.evalf(_MAX_KEY_DIGITS)
+    try:
+        expr = evaluated(expr.xreplace(subs) if subs else expr)
+    except _Refused as err:
+        raise _NoKey(str(err)) from None
+    value = expr.evalf(_MAX_KEY_DIGITS)
     if not value.is_number or value.is_finite is False or value.has(sympy.zoo, sympy.nan, sympy.oo):
         raise _NoKey("not a finite number")
     real, imag = value.as_real_imag()
@@ -441,12 +576,15 @@ def semantic_key(answer: str) -> str | None:
     """The canonical form of an answer under the verifier's equivalence; None when it does not parse.
 
     Parses with Math-Verify, so it belongs in a verifier worker (where `rungs eval` and TTRL's vote
-    compute keys); evaluation is bounded (`_evaluable`), so it does not hang on answers that parse.
+    compute keys); the parse is screened (`screen_parsed`) and evaluation is bounded (`evaluated`,
+`_evaluable`), so it does not hang on answers that parse.
     """
     if screen_answer(answer) is not None:
         return None
     try:
         parsed = parse_answer(answer)
+        if screen_parsed(parsed) is not None:
+            return None
         expr = next((p for p in parsed if not isinstance(p, str)), None)
         return None if expr is None else "=" + _canonical(expr)
     except (_NoKey, RecursionError, ValueError, TypeError, ArithmeticError, AttributeError):
@@ -585,13 +723,16 @@ class MathTask(Task):
         gold = parse_answer(str(problem.answer))
         if not gold:
             return Verdict.fail(Status.ERROR, f"could not parse the reference answer {problem.answer!r}", answer)
+        refused = screen_parsed(gold)
+        if refused is not None:
+            return Verdict.fail(Status.ERROR, f"reference answer {problem.answer!r} refused: {refused}", answer)
         refused = screen_answer(answer)
         if refused is not None:
             return Verdict.fail(Status.REJECTED, refused, answer)
         pred = parse_answer(answer)
         if not pred:
             return Verdict.fail(Status.UNPARSEABLE, "Math-Verify could not parse the answer", answer)
-        refused = _unevaluated(pred)
+        refused = _unevaluated(pred) or screen_parsed(pred)
         if refused is not None:
             return Verdict.fail(Status.REJECTED, refused, answer)
         if answers_match(gold, pred):
