@@ -114,6 +114,8 @@ def test_policy_options_that_are_not_a_mapping_name_the_file(tmp_path, capsys, c
     ("ladder", "ladder:\n  max_steps: 3\n", "setting 'max_steps' under 'ladder' is a grpo setting; put it under 'grpo:'"),
     ("ladder", "grpo:\n  depth: 3\n", "setting 'depth' under 'grpo' is a ladder setting; put it under 'ladder:'"),
     ("ttrl", "ttrl:\n  temperature: 0.5\n", "setting 'temperature' under 'ttrl' is a grpo setting; put it under 'grpo:'"),
+    ("train", "grpo:\n  task: integration\n", "setting 'task' under 'grpo' is a job setting; put it at top level"),
+    ("train", "grpo: [1, 2]\n", "section 'grpo' must be a mapping of settings"),
 ])
 def test_a_setting_under_the_wrong_section_says_where_it_belongs(tmp_path, capsys, command, text, expected):
     path = tmp_path / "c.yaml"

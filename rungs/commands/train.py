@@ -99,7 +99,13 @@ def _from_yaml(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
 
     data = load_yaml(path)
     names = {f.name for f in dataclasses.fields(GRPOConfig)}
-    grpo = dict(data.pop("grpo", None) or {})
+    grpo = data.pop("grpo", None) or {}
+    if not isinstance(grpo, dict):
+        raise UserError(f"{path}: section 'grpo' must be a mapping of settings")
+    for key in grpo:
+        if key in JOB_DEFAULTS:  # e.g. grpo: {task: ...}
+            raise UserError(f"{path}: setting {key!r} under 'grpo' is a job setting; put it at top level")
+    grpo = dict(grpo)
     data.pop("job", None)
     job = {}
     for key, value in data.items():
