@@ -119,20 +119,76 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, *, skip: tuple[str
             group.add_argument(*flags, type=str, **kwargs)
 
 
-def _coerce(name: str, value: Any, annotation: Any, source: str) -> Any:
-    """`value` as the field's declared int or float (or a list of them), parsed as the CLI parses it.
+# YAML 1.1 reads yes/no/on/off as booleans, but a quoted "no" (or a flag-like "false") is a string,
+# and every non-empty string is truthy: a bool setting reads the usual words itself.
+_BOOL_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 
-    YAML 1.1 (PyYAML) reads `3e-4` and `1e6` as strings, since its floats need a dot (`3.0e-4`);
-    TRL / HfArgumentParser users write them the short way. Numbers given as strings are parsed;
-    anything else that is not a number for a number field is a UserError naming the setting."""
+
+def did_you_mean(word: Any, choices: Any) -> str:
+    """"; did you mean 'x'?" for the choice closest to `word`, or "" when none is close."""
+    import difflib
+
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def coerce_setting(name: str, value: Any, annotation: Any, source: str) -> Any:
+    """`value` as the setting's declared type (`annotation`), read as the CLI reads it; a
+    `UserError` "SOURCE: NAME: expected ..., got VALUE" when it is not of that kind.
+
+    - int / float: numbers, and numbers written as strings (YAML 1.1 reads `3e-4` and `1e6` as
+      strings, since its floats need a dot; TRL / HfArgumentParser users write them that way).
+      A boolean is not a number (`seeds: true` is refused, not read as 1).
+    - bool: YAML's true/false, 0/1, and the words true/false, yes/no, on/off, 1/0 in any case
+      (a quoted "no" is a string, which Python would count as true).
+    - str: a string only; a YAML number or boolean is refused rather than turned into text, since
+      YAML has already rewritten it (`001` is 1, `1.10` is 1.1, `no` is false).
+    - list: a YAML list (each item checked as above), or the comma-separated text the flag takes
+      ("1,2,4", "greedy,majority"), or one number for a list of numbers.
+    - dict: a mapping. `X | None` also takes null. Other annotations are not checked here.
+    """
     tp, optional = _base_type(annotation)
     if value is None and optional:
         return None
-    if typing.get_origin(tp) in (list, tuple) and isinstance(value, (list, tuple)):
+    or_none = " or none" if optional else ""
+
+    def wrong(expected: str) -> UserError:
+        return UserError(f"{source}: {name}: expected {expected}{or_none}, got {value!r}")
+
+    if typing.get_origin(tp) in (list, tuple):
         (inner,) = typing.get_args(tp)[:1] or (str,)
-        return type(value)(_coerce(name, v, inner, source) for v in value)
-    if tp not in (int, float) or isinstance(value, bool):
+        if isinstance(value, (list, tuple)):
+            return type(value)(coerce_setting(name, v, inner, source) for v in value)
+        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if isinstance(value, str) or (is_number and inner in (int, float)):
+            try:
+                return _list_parser(inner)(str(value))
+            except argparse.ArgumentTypeError as err:
+                raise UserError(f"{source}: {name}: {err}") from None
+        example = _LIST_EXAMPLES.get(inner, "a,b")
+        raise wrong(f"a list such as [{example.replace(',', ', ')}] or the text {example!r}")
+    if tp is dict or typing.get_origin(tp) is dict:
+        if not isinstance(value, dict):
+            raise wrong("a mapping of settings")
         return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.strip().lower() in _BOOL_WORDS:
+            return _BOOL_WORDS[value.strip().lower()]
+        raise wrong("true or false (or yes/no, on/off, 1/0)")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (bool, int, float)):  # YAML read unquoted text (5, 1.10, yes) as a number or bool
+            raise UserError(f"{source}: {name}: expected a string{or_none}, got {value!r} (quote it in YAML to mean text)")
+        raise wrong("a string")
+    if tp not in (int, float):
+        return value
+    if isinstance(value, bool):
+        raise wrong(_TYPE_WORDS[tp])
     if isinstance(value, int) or (tp is float and isinstance(value, float)):
         return tp(value)
     if isinstance(value, str):
@@ -140,36 +196,48 @@ def _coerce(name: str, value: Any, annotation: Any, source: str) -> Any:
             return _value_parser(tp, optional)(value)
         except argparse.ArgumentTypeError as err:
             raise UserError(f"{source}: {name}: {err}") from None
-    raise UserError(f"{source}: {name}: expected {_TYPE_WORDS[tp]}{' or none' if optional else ''}, got {value!r}")
+    raise wrong(_TYPE_WORDS[tp])
 
 
 def from_dict(cls: type[C], values: dict[str, Any], source: str = "config") -> C:
     """An instance of dataclass `cls` from a mapping of settings (YAML, flags, a run's config.yaml).
 
-    Numbers written as strings (YAML's `3e-4`) become the field's int or float. Errors: an unknown
-    setting (with a did-you-mean), a value of the wrong kind, or the class's own validation, each a
-    `UserError` that starts with `source`."""
+    Each value is checked against the field's type by `coerce_setting` (numbers written as strings,
+    YAML's `3e-4`, become the field's int or float). Errors: an unknown setting (with a
+    did-you-mean), a value of the wrong kind, or the class's own validation, each a `UserError`;
+    the first two start with `source`."""
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
     if unknown:
-        import difflib
-
-        close = difflib.get_close_matches(unknown[0], names, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise UserError(f"{source}: unknown setting {unknown[0]!r} for {cls.__name__}{hint}")
+        raise UserError(f"{source}: unknown setting {unknown[0]!r} for {cls.__name__}{did_you_mean(unknown[0], names)}")
+    example = getattr(cls, "POLICY_OPTIONS_EXAMPLE", None)
+    if example is not None and "policy_options" in values:
+        check_policy_options(values["policy_options"], example, source)
     hints = typing.get_type_hints(cls)
-    values = {k: _coerce(k, v, hints[k], source) for k, v in values.items()}
+    values = {k: coerce_setting(k, v, hints[k], source) for k, v in values.items()}
     try:
         return cls(**values)
     except TypeError as err:
         raise UserError(f"{source}: {err}") from None
 
 
+def yaml_settings(cls: type, yaml_path: str | Path) -> dict[str, Any]:
+    """The settings of a flat YAML file for dataclass `cls` (a run directory's `job:` key, the
+    kind of run, is not a setting and is dropped). An unknown key is a `UserError` naming the
+    file, with a did-you-mean: a typo must not run a job on the defaults."""
+    values = load_yaml(yaml_path)
+    values.pop("job", None)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in values:
+        if key not in names:
+            raise UserError(f"{yaml_path}: unknown setting {key!r}{did_you_mean(key, names)}")
+    return values
+
+
 def from_namespace(cls: type[C], ns: argparse.Namespace, yaml_path: str | None = None) -> C:
     """YAML values (if any) overridden by the flags given on the command line."""
-    values: dict[str, Any] = load_yaml(yaml_path) if yaml_path else {}
+    values: dict[str, Any] = yaml_settings(cls, yaml_path) if yaml_path else {}
     names = {f.name for f in dataclasses.fields(cls)}
-    values = {k: v for k, v in values.items() if k in names} if yaml_path else values
     values.update({k: v for k, v in vars(ns).items() if k in names})
     return from_dict(cls, values, source=yaml_path or "command line")
 
@@ -221,10 +289,12 @@ JOB_POLICY_OPTIONS_HELP = ("settings passed to the policy (lora_rank, dtype, dev
                            "the same policy")
 
 
-def check_policy_options(options: Any, example: str) -> None:
-    """A job config's `policy_options` must be a mapping; else a UserError showing `example`."""
+def check_policy_options(options: Any, example: str, source: str | None = None) -> None:
+    """A job config's `policy_options` must be a mapping; else a UserError showing `example`
+    (and starting with `source`, the YAML file it came from, when given)."""
     if not isinstance(options, dict):
-        raise UserError(f"policy_options: expected a mapping of policy settings such as {{{example}}}, got {options!r}")
+        where = f"{source}: " if source else ""
+        raise UserError(f"{where}policy_options: expected a mapping of policy settings such as {{{example}}}, got {options!r}")
 
 
 def storable_policy_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -250,7 +320,8 @@ def section_values(yaml_path: str | Path, sections: dict[str, type]) -> dict[str
 
     Two layouts are read: sections (`ladder:` / `grpo:` mappings, the layout of a run directory's
     config.yaml) and flat (the same keys at top level, each going to the one section that has that
-    field). An unknown key is a `UserError` naming the file, with a did-you-mean.
+    field). An unknown key is a `UserError` naming the file, with a did-you-mean; a key under the
+    wrong section (`ladder: {max_steps: 3}`) is one that names the section it belongs to.
     """
     data = load_yaml(yaml_path)
     fields = {name: {f.name for f in dataclasses.fields(cls)} for name, cls in sections.items()}
@@ -263,6 +334,12 @@ def section_values(yaml_path: str | Path, sections: dict[str, type]) -> dict[str
                 continue
             if not isinstance(value, dict):
                 raise UserError(f"{yaml_path}: section {key!r} must be a mapping of settings")
+            for inner in value:
+                owners = [name for name, names in fields.items() if inner in names and inner not in fields[key]]
+                if owners:  # e.g. ladder: {max_steps: 3}, a GRPO setting
+                    also = " (or at top level)" if len(owners) == 1 else ""
+                    raise UserError(f"{yaml_path}: setting {inner!r} under {key!r} is a {owners[0]} setting; "
+                                    f"put it under '{owners[0]}:'{also}")
             out[key].update(value)
             continue
         owners = [name for name, names in fields.items() if key in names]
@@ -271,10 +348,7 @@ def section_values(yaml_path: str | Path, sections: dict[str, type]) -> dict[str
             continue
         if owners:
             raise UserError(f"{yaml_path}: setting {key!r} belongs to sections {', '.join(owners)}; put it under one of them")
-        import difflib
-
-        close = difflib.get_close_matches(key, [*sections, *(n for names in fields.values() for n in names)], n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(key, [*sections, *(n for names in fields.values() for n in names)])
         raise UserError(f"{yaml_path}: unknown setting {key!r}; expected a section ({', '.join(sections)}) "
                         f"or one of its settings{hint}")
     return out

@@ -36,16 +36,18 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
 
     from rungs.commands._policy_args import parse_policy_options
-    from rungs.config import from_namespace, load_yaml
+    from rungs.config import check_policy_options, from_namespace, yaml_settings
     from rungs.pipelines.evaluate import EvalConfig, evaluate, resume_config
 
     if args.policy_option:  # on top of the YAML's policy_options, if any
-        stored = load_yaml(args.config).get("policy_options") if args.config else None
-        args.policy_options = {**(stored if isinstance(stored, dict) else {}), **parse_policy_options(args.policy_option)}
+        stored = yaml_settings(EvalConfig, args.config).get("policy_options") if args.config else None
+        if stored is not None:
+            check_policy_options(stored, EvalConfig.POLICY_OPTIONS_EXAMPLE, args.config)
+        args.policy_options = {**(stored or {}), **parse_policy_options(args.policy_option)}
 
     if getattr(args, "resume", False):  # the settings live in the run directory; flags only add to them
         names = {f.name for f in dataclasses.fields(EvalConfig)}
-        given = {k: v for k, v in load_yaml(args.config).items() if k in names} if args.config else {}
+        given = yaml_settings(EvalConfig, args.config) if args.config else {}
         given.update({k: v for k, v in vars(args).items() if k in names})
         config = resume_config(given, source=args.config or "command line")
     else:

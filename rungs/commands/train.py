@@ -40,6 +40,12 @@ JOB_DEFAULTS: dict[str, Any] = {
     "task": None, "problems": None, "eval_problems": None, "policy": "tiny", "model": None,
     "policy_options": {}, "limit": None, "eval_limit": None, "workers": None, "timeout": 5.0, "executor": "process",
 }
+# Their types, which a YAML value is checked against (as a config field's, by `coerce_setting`).
+JOB_TYPES: dict[str, Any] = {
+    "task": str | None, "problems": str | None, "eval_problems": str | None, "policy": str, "model": str | None,
+    "policy_options": dict | None, "limit": int | None, "eval_limit": int | None, "workers": int | None, "timeout": float,
+    "executor": str,
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -88,25 +94,30 @@ def _given(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
 def _from_yaml(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
     import dataclasses
 
-    from rungs.config import load_yaml
+    from rungs.config import check_policy_options, coerce_setting, did_you_mean, load_yaml
     from rungs.train.grpo_config import GRPOConfig
 
     data = load_yaml(path)
     names = {f.name for f in dataclasses.fields(GRPOConfig)}
-    grpo = dict(data.pop("grpo", None) or {})
+    grpo = data.pop("grpo", None) or {}
+    if not isinstance(grpo, dict):
+        raise UserError(f"{path}: section 'grpo' must be a mapping of settings")
+    for key in grpo:
+        if key in JOB_DEFAULTS:  # e.g. grpo: {task: ...}
+            raise UserError(f"{path}: setting {key!r} under 'grpo' is a job setting; put it at top level")
+    grpo = dict(grpo)
     data.pop("job", None)
     job = {}
     for key, value in data.items():
-        if key in JOB_DEFAULTS:
+        if key == "policy_options":
+            check_policy_options(value or {}, "lora_rank: 16", path)
             job[key] = value
+        elif key in JOB_DEFAULTS:
+            job[key] = coerce_setting(key, value, JOB_TYPES[key], path)
         elif key in names:
             grpo[key] = value
         else:
-            import difflib
-
-            close = difflib.get_close_matches(key, [*JOB_DEFAULTS, *names], n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise UserError(f"{path}: unknown setting {key!r}{hint}")
+            raise UserError(f"{path}: unknown setting {key!r}{did_you_mean(key, [*JOB_DEFAULTS, *names])}")
     return job, grpo
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -91,10 +92,12 @@ class EvalConfig(JobConfig):
         for name, low in (("seeds", 1), ("subsets", 1), ("batch_size", 1)):
             if getattr(self, name) < low:
                 raise UserError(f"--{name.replace('_', '-')}: expected an integer >= {low}, got {getattr(self, name)}")
-        if self.temperature < 0:
-            raise UserError(f"--temperature: expected >= 0, got {self.temperature}")
+        if not (self.temperature >= 0 and math.isfinite(self.temperature)):  # NaN fails every comparison
+            raise UserError(f"--temperature: expected a finite number >= 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
             raise UserError(f"--top-p: expected a number in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise UserError(f"--top-k: expected an integer >= 0 (0 = off), got {self.top_k}")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise UserError(f"--max-new-tokens: expected >= 1, got {self.max_new_tokens}")
         if self.problems is None:

@@ -13,10 +13,12 @@ Strategies, GRPO, LADDER and test-time RL all talk to this one interface, so a p
 from __future__ import annotations
 
 import abc
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
+from rungs.errors import UserError
 from rungs.types import Completion
 
 
@@ -38,8 +40,10 @@ class SamplingParams:
     first_token_top_k: int | None = None
 
     def __post_init__(self) -> None:
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        for name in ("temperature", "first_token_temperature"):
+            value = getattr(self, name)
+            if value is not None and not (value >= 0 and math.isfinite(value)):  # NaN fails every comparison
+                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
         if not 0 < self.top_p <= 1:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.max_new_tokens < 1:
@@ -51,6 +55,39 @@ class SamplingParams:
 
     def with_(self, **changes: Any) -> SamplingParams:
         return replace(self, **changes)
+
+
+def parse_device(device: Any, who: str) -> Any:
+    """The `torch.device` for an explicit device setting (cpu, cuda, cuda:N, mps), checked against
+    this machine: text torch cannot parse, another device type, or a GPU that torch cannot see (a
+    CPU-only build asked for cuda) is a one-line `UserError` starting with `who` ("tiny policy"),
+    rather than torch's traceback at the first tensor moved there. "auto" is the caller's to resolve."""
+    import torch
+
+    expected = "expected cpu, cuda, cuda:N or mps (or auto)"
+    if isinstance(device, torch.device):
+        parsed = device
+    elif not isinstance(device, str):
+        raise UserError(f"{who}: device {device!r}: {expected}")
+    else:
+        try:
+            parsed = torch.device(device.strip())
+        except (RuntimeError, ValueError, TypeError):
+            raise UserError(f"{who}: device {device!r} is not a device name; {expected}") from None
+    if parsed.type not in ("cpu", "cuda", "mps"):
+        raise UserError(f"{who}: device {device!r}: {expected}")
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            build = "a CPU-only build" if torch.version.cuda is None else "no GPU visible"
+            raise UserError(f"{who}: device {device!r} asked for, but torch sees no CUDA GPU ({build}); use device=cpu")
+        count = torch.cuda.device_count()
+        if parsed.index is not None and parsed.index >= count:
+            raise UserError(f"{who}: device {device!r} asked for, but torch sees {count} CUDA GPU(s) (cuda:0 to cuda:{count - 1})")
+    if parsed.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise UserError(f"{who}: device {device!r} asked for, but torch sees no Apple MPS device; use device=cpu")
+    return parsed
 
 
 class LogProbs(NamedTuple):

@@ -54,7 +54,7 @@ import torch
 from torch import Tensor
 
 from rungs.errors import UserError
-from rungs.policies.base import LogProbs, Policy, SamplingParams, TokenStats
+from rungs.policies.base import LogProbs, Policy, SamplingParams, TokenStats, parse_device
 from rungs.types import Completion
 
 log = logging.getLogger(__name__)
@@ -290,18 +290,16 @@ def _filled(cache: Any, length: int) -> bool:
     return all(layer.get_seq_length() == length for layer in cache.layers)
 
 
-def _pick_device(device: str) -> torch.device:
-    if device not in DEVICES and not device.startswith("cuda:"):
-        raise UserError(f"hf policy: device {device!r} is not one of {', '.join(DEVICES)} (or cuda:N)")
+def _pick_device(device: Any) -> torch.device:
+    """'auto': a CUDA GPU, else Apple MPS, else the CPU; an explicit device is checked by
+    `parse_device` (a one-line UserError for bogus text or a GPU torch cannot see)."""
     if device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"hf policy: device {device!r} asked for, but torch sees no CUDA GPU")
-    return torch.device(device)
+    return parse_device(device, "hf policy")
 
 
 def _pick_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:

@@ -26,6 +26,7 @@ The same class gives `rungs train` its flags and reads/writes the `grpo:` sectio
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -144,6 +145,11 @@ class GRPOConfig:
     def __post_init__(self) -> None:
         def bad(name: str, expected: str) -> UserError:
             return UserError(f"GRPOConfig.{name} = {getattr(self, name)!r}: expected {expected}")
+
+        for f in dataclasses.fields(self):  # no setting here means anything at inf or NaN (0 turns clipping off)
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise bad(f.name, "a finite number")
 
         for name, choices in (("loss_type", LOSS_TYPES), ("scale_rewards", SCALE_REWARDS),
                               ("importance_sampling_level", IMPORTANCE_SAMPLING_LEVELS),

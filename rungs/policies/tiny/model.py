@@ -63,6 +63,9 @@ class TinyConfig:
     def __post_init__(self) -> None:
         if min(self.vocab_size, self.d_model, self.n_layers, self.n_heads) < 1 or self.max_seq_len < 8:
             raise UserError(f"tiny model config: sizes must be positive and max_seq_len >= 8, got {self}")
+        if not 0 <= self.dropout < 1 or not self.rope_theta > 0 or not self.norm_eps > 0:
+            raise UserError(f"tiny model config: expected 0 <= dropout < 1, rope_theta > 0 and norm_eps > 0, got "
+                            f"dropout={self.dropout}, rope_theta={self.rope_theta}, norm_eps={self.norm_eps}")
         if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
             raise UserError(f"d_model {self.d_model} must split into {self.n_heads} heads of even size")
         if self.mlp_hidden <= 0:

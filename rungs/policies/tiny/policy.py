@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import math
+import typing
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
@@ -27,8 +28,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from rungs.config import did_you_mean
 from rungs.errors import UserError
-from rungs.policies.base import LogProbs, Policy, SamplingParams, TokenStats
+from rungs.policies.base import LogProbs, Policy, SamplingParams, TokenStats, parse_device
 from rungs.policies.tiny.model import CONFIG_FILE, TinyConfig, TinyTransformer
 from rungs.policies.tiny.sampling import generate_ids
 from rungs.policies.tiny.tokenizer import CharTokenizer
@@ -37,6 +39,7 @@ from rungs.types import Completion
 WEIGHTS_FILE = "model.safetensors"
 FRESH_ARGS = ("random", "new", "scratch")  # "tiny:random": an untrained model even when a task has a checkpoint
 CONFIG_KEYS = tuple(f.name for f in fields(TinyConfig) if f.name != "vocab_size")
+KNOWN_OPTIONS = ("device", "seed", *CONFIG_KEYS)  # what --policy-option may set (CONFIG_KEYS: a fresh model only)
 
 
 def checkpoints_root() -> Path:
@@ -67,9 +70,22 @@ def resolve_checkpoint(arg: str) -> Path:
 
 
 def _device(device: Any) -> torch.device:
-    if device in (None, "auto"):
+    if device is None or (isinstance(device, str) and device.strip().lower() == "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    return parse_device(device, "tiny policy")
+
+
+def _check_options(config: dict[str, Any], seed: Any) -> int:
+    """The seed as an int, after checking each TinyConfig option's type: --policy-option values
+    arrive as YAML scalars (d_model=abc is the text 'abc'), and the model's own arithmetic would
+    fail on them with a TypeError. UserError (one line, naming the setting) otherwise."""
+    types = {**typing.get_type_hints(TinyConfig), "seed": int}
+    for name, value in {**config, "seed": seed}.items():
+        if types[name] is int and (isinstance(value, bool) or not isinstance(value, int)):
+            raise UserError(f"tiny policy: {name}={value!r}: expected an integer")
+        if types[name] is float and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
+            raise UserError(f"tiny policy: {name}={value!r}: expected a finite number")
+    return int(seed)
 
 
 class TinyPolicy(Policy):
@@ -98,7 +114,9 @@ class TinyPolicy(Policy):
         """A freshly initialised model; `config` overrides TinyConfig fields (d_model, n_layers, ...)."""
         unknown = sorted(set(config) - set(CONFIG_KEYS))
         if unknown:
-            raise UserError(f"tiny policy: unknown setting {unknown[0]!r}; expected some of {', '.join(CONFIG_KEYS)}")
+            raise UserError(f"tiny policy: unknown setting {unknown[0]!r}; expected some of device, seed, {', '.join(CONFIG_KEYS)}")
+        seed = _check_options(config, seed)
+        device = _device(device)  # before building a model that could not be placed
         tokenizer = CharTokenizer.build(alphabets)
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the global RNG
             torch.manual_seed(seed)
@@ -118,8 +136,12 @@ class TinyPolicy(Policy):
     def from_spec(cls, arg: str | None = None, *, task: Any = None, device: Any = None, seed: int | None = None,
                   **config: Any) -> TinyPolicy:
         """The registry factory: "tiny", "tiny:random", "tiny:integration", "tiny:PATH" (see module doc)."""
-        seed = 0 if seed is None else int(seed)
-        device = "cpu" if device is None else device
+        seed = _check_options({}, 0 if seed is None else seed)
+        device = _device("cpu" if device is None else device)
+        unknown = sorted(set(config) - set(CONFIG_KEYS))
+        if unknown:
+            raise UserError(f"tiny policy: unknown setting {unknown[0]!r}{did_you_mean(unknown[0], KNOWN_OPTIONS)}; "
+                            f"expected some of device, seed, or for a fresh model ('tiny:random') {', '.join(CONFIG_KEYS)}")
         task_name = task if isinstance(task, str) or task is None else getattr(task, "name", None)
         if arg is None and task_name is not None:
             if task_name in shipped_checkpoints():

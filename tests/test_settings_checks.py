@@ -1,0 +1,204 @@
+"""Settings a user gets wrong are one-line errors that name the file, setting and value, never a
+traceback or a job run on the wrong values: YAML keys and value types for every command that reads
+--config, the tiny and hf policies' options and devices, and NaN/inf sampling settings."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from rungs.cli import main
+from rungs.errors import UserError
+
+GENERATE = ["generate", "--task", "integration", "--problem", "integrate(3*x**2, x)", "--n", "1"]
+
+
+def _fails(argv, capsys) -> str:
+    """The one line `main(argv)` prints for a UserError (exit code 2, no traceback)."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    return err
+
+
+# -- F4: every command that reads YAML refuses an unknown key ------------------------------------
+@pytest.mark.parametrize("command", [["eval"], ["pretrain"], ["eval", "--resume"], ["train"], ["ladder"]])
+def test_an_unknown_yaml_key_is_refused_by_every_command(tmp_path, capsys, command):
+    path = tmp_path / "ee.yaml"
+    path.write_text("problemz: x\n")
+    err = _fails([*command, "--config", str(path), "--out", str(tmp_path / "run")], capsys)
+    assert f"{path}: unknown setting 'problemz'" in err and "did you mean" in err
+
+
+def test_a_run_directorys_job_key_is_not_a_setting(tmp_path):
+    import argparse
+
+    from rungs.commands import eval as eval_cmd
+    from rungs.config import from_namespace
+    from rungs.pipelines.evaluate import EvalConfig
+
+    path = tmp_path / "config.yaml"
+    path.write_text("job: eval\ntask: countdown\n")
+    parser = argparse.ArgumentParser()
+    eval_cmd.add_arguments(parser)
+    args = parser.parse_args(["--config", str(path)])
+    assert from_namespace(EvalConfig, args, args.config).task == "countdown"
+
+
+# -- F5: a YAML value of the wrong kind for a str, bool, int or list setting -----------------------
+@pytest.mark.parametrize(("command", "text", "expected"), [
+    ("eval", "task: 5\n", "task: expected a string, got 5"),
+    ("eval", "policy: [tiny]\n", "policy: expected a string, got ['tiny']"),
+    ("eval", "policy: yes\n", "policy: expected a string, got True"),
+    ("train", "task: [integration]\nproblems: p.jsonl\n", "task: expected a string or none, got ['integration']"),
+    ("eval", 'plot: "maybe"\n', "plot: expected true or false"),
+    ("eval", "plot: 2\n", "plot: expected true or false"),
+    ("eval", "seeds: true\n", "seeds: expected an integer, got True"),
+    ("eval", "temperature: false\n", "temperature: expected a number, got False"),
+    ("eval", "n: [1, true]\n", "n: expected an integer, got True"),
+    ("eval", "strategy: {greedy: 1}\n", "strategy: expected a list"),
+    ("eval", "task:\n", "task: expected a string, got None"),
+    ("ladder", 'climb: "sometimes"\n', "climb: expected true or false"),
+    ("ladder", "ladder:\n  include_roots: [no]\n", "include_roots: expected true or false"),
+    ("ladder", "grpo:\n  reward_funcs: 5\n", "reward_funcs: expected a list"),
+    ("train", "limit: true\n", "limit: expected an integer or none, got True"),
+])
+def test_yaml_values_of_the_wrong_type_name_the_file_and_setting(tmp_path, capsys, command, text, expected):
+    path = tmp_path / "e.yaml"
+    path.write_text(text)
+    err = _fails([command, "--config", str(path), "--out", str(tmp_path / "run")], capsys)
+    assert f"{path}: {expected}" in err
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('plot: "no"', {"plot": False}), ("plot: 'Off'", {"plot": False}), ("plot: 'yes'", {"plot": True}),
+    ("plot: 0", {"plot": False}), ("progress: 'TRUE'", {"progress": True}),
+    ("n: '1,4'", {"n": [1, 4]}), ("n: 4", {"n": [4]}), ("strategy: greedy,majority", {"strategy": ["greedy", "majority"]}),
+    ("limit: null", {"limit": None}), ("limit: '7'", {"limit": 7}), ("temperature: 1e-1", {"temperature": 0.1}),
+])
+def test_yaml_values_are_read_as_their_settings_type(tmp_path, text, expected):
+    from rungs.config import from_dict, load_yaml
+    from rungs.pipelines.evaluate import EvalConfig
+
+    path = tmp_path / "e.yaml"
+    path.write_text(text + "\n")
+    config = from_dict(EvalConfig, load_yaml(path), source=str(path))
+    assert {k: getattr(config, k) for k in expected} == expected
+
+
+@pytest.mark.parametrize(("text", "name"), [('climb: "false"', "climb"), ("include_roots: 'no'", "include_roots"),
+                                            ("ladder:\n  hard_bias: 'off'", "hard_bias")])
+def test_ladder_bools_written_as_words_mean_what_they_say(tmp_path, text, name):
+    from rungs.cli import build_parser
+    from rungs.commands.ttrl import resolve
+    from rungs.pipelines.ladder import LadderConfig
+
+    path = tmp_path / "c.yaml"
+    path.write_text(text + "\n")
+    parser, _ = build_parser()
+    config, _, _ = resolve(parser.parse_args(["ladder", "--config", str(path)]), "ladder", LadderConfig)
+    assert getattr(config, name) is False
+
+
+# -- F13: policy_options not a mapping, a setting under the wrong section --------------------------
+@pytest.mark.parametrize("command", ["ladder", "ttrl", "eval", "train"])
+def test_policy_options_that_are_not_a_mapping_name_the_file(tmp_path, capsys, command):
+    path = tmp_path / "c6.yaml"
+    path.write_text("policy_options: [1, 2]\n")
+    err = _fails([command, "--config", str(path), "--policy-option", "seed=1", "--out", str(tmp_path / "run")], capsys)
+    assert f"{path}: policy_options: expected a mapping of policy settings such as" in err
+
+
+@pytest.mark.parametrize(("command", "text", "expected"), [
+    ("ladder", "ladder:\n  max_steps: 3\n", "setting 'max_steps' under 'ladder' is a grpo setting; put it under 'grpo:'"),
+    ("ladder", "grpo:\n  depth: 3\n", "setting 'depth' under 'grpo' is a ladder setting; put it under 'ladder:'"),
+    ("ttrl", "ttrl:\n  temperature: 0.5\n", "setting 'temperature' under 'ttrl' is a grpo setting; put it under 'grpo:'"),
+    ("train", "grpo:\n  task: integration\n", "setting 'task' under 'grpo' is a job setting; put it at top level"),
+    ("train", "grpo: [1, 2]\n", "section 'grpo' must be a mapping of settings"),
+])
+def test_a_setting_under_the_wrong_section_says_where_it_belongs(tmp_path, capsys, command, text, expected):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    assert f"{path}: {expected}" in _fails([command, "--config", str(path)], capsys)
+
+
+# -- F6: bad policy options and devices -----------------------------------------------------------
+@pytest.mark.parametrize(("policy", "option", "expected"), [
+    ("tiny:random", "d_model=abc", "tiny policy: d_model='abc': expected an integer"),
+    ("tiny:random", "n_layers=2.5", "tiny policy: n_layers=2.5: expected an integer"),
+    ("tiny:random", "dropout=x", "tiny policy: dropout='x': expected a finite number"),
+    ("tiny:random", "dropout=2", "expected 0 <= dropout < 1"),
+    ("tiny:random", "seed=x", "tiny policy: seed='x': expected an integer"),
+    ("tiny", "device=bogus", "tiny policy: device 'bogus' is not a device name"),
+    ("tiny", "device=meta", "tiny policy: device 'meta': expected cpu, cuda, cuda:N or mps"),
+    ("tiny:random", "device=cuda", "tiny policy: device 'cuda' asked for, but torch sees no CUDA GPU"),
+    ("tiny", "device=cuda:0", "tiny policy: device 'cuda:0' asked for, but torch sees no CUDA GPU"),
+])
+def test_bad_tiny_policy_options_are_one_line_errors(capsys, monkeypatch, policy, option, expected):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert expected in _fails([*GENERATE, "--policy", policy, "--policy-option", option], capsys)
+
+
+@pytest.mark.parametrize("policy", ["tiny", "tiny:random"])
+def test_an_unknown_tiny_option_is_called_unknown_and_the_known_ones_listed(capsys, policy):
+    err = _fails([*GENERATE, "--policy", policy, "--policy-option", "bogus=1"], capsys)
+    assert "unknown setting 'bogus'" in err and "device, seed" in err and "d_model" in err
+    assert "apply only" not in err
+    # a real fresh-model setting on a checkpoint still says where it applies
+    err = _fails([*GENERATE, "--policy", "tiny", "--policy-option", "d_model=64"], capsys)
+    assert "apply only to a fresh model" in err
+
+
+@pytest.mark.parametrize(("device", "expected"), [
+    ("bogus", "is not a device name"), (5, "expected cpu, cuda"), ("cuda", "torch sees no CUDA GPU"),
+    ("cuda:1", "torch sees no CUDA GPU"), ("xpu", "expected cpu, cuda"),
+])
+def test_the_hf_policy_checks_its_device_the_same_way(monkeypatch, device, expected):
+    import torch
+
+    from rungs.policies.hf import _pick_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(UserError, match=f"hf policy: device .*{expected}"):
+        _pick_device(device)
+    assert _pick_device("cpu").type == "cpu"
+
+
+# -- F10: NaN and infinite sampling settings -------------------------------------------------------
+@pytest.mark.parametrize(("flag", "value", "expected"), [
+    ("--temperature", "nan", "--temperature: expected a finite number >= 0, got nan"),
+    ("--temperature", "inf", "--temperature: expected a finite number >= 0, got inf"),
+    ("--top-k", "-1", "--top-k: expected an integer >= 0"),
+    ("--top-p", "nan", "--top-p: expected a number in (0, 1]"),
+])
+def test_eval_refuses_nan_and_infinite_sampling_settings(tmp_path, capsys, flag, value, expected):
+    assert expected in _fails(["eval", flag, value, "--out", str(tmp_path / "run")], capsys)
+
+
+@pytest.mark.parametrize("name", ["temperature", "beta", "max_grad_norm", "epsilon_high", "format_reward_weight",
+                                  "num_train_epochs", "adam_epsilon", "weight_decay", "learning_rate"])
+@pytest.mark.parametrize("value", [math.inf, math.nan])
+def test_grpo_config_refuses_non_finite_numbers(name, value):
+    from rungs.train.grpo_config import GRPOConfig
+
+    with pytest.raises(UserError, match=f"GRPOConfig.{name} = .*: expected a"):
+        GRPOConfig(**{name: value})
+
+
+def test_train_refuses_an_infinite_temperature_from_the_command_line(tmp_path, capsys):
+    err = _fails(["train", "--task", "integration", "--problems", "builtin:integration-easy", "--temperature", "inf",
+                  "--out", str(tmp_path / "run")], capsys)
+    assert "GRPOConfig.temperature = inf: expected a finite number" in err
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf])
+def test_sampling_params_refuse_non_finite_temperatures(value):
+    from rungs.policies.base import SamplingParams
+
+    with pytest.raises(ValueError, match="finite"):
+        SamplingParams(temperature=value)
+    with pytest.raises(ValueError, match="finite"):
+        SamplingParams(first_token_temperature=value)
