@@ -5,6 +5,8 @@
     python bench/learning.py --report                 # reprint the table and plots from bench/results
     python bench/learning.py --task integration --core-only --unsolved 16 --out bench/results-unsolved
                                                       # LADDER's regime: only problems the base never solves in 16
+    python bench/learning.py --task integration --core-only --train-limit 20 --depth 3 --width 5 --ladder cooldown=10 \
+        --seeds 6 --out bench/results-roots20       # LADDER's setting: a handful of training problems and their trees
 
 Before any RL, bench/precondition.py prints what the base can sample (greedy vs pass@64).
 
@@ -513,6 +515,8 @@ def test_label(result: dict[str, Any], task_name: str) -> str:
     """What the arms were scored on: the built-in hard set, or (--tune) the dev pool."""
     unsolved = result.get("settings", {}).get("unsolved")
     cut = f", never solved by the base in {unsolved}" if unsolved else ""
+    roots = result.get("settings", {}).get("train_limit")
+    cut += f"; trained on {roots} problems" if roots else ""
     if result.get("settings", {}).get("tune"):
         return f"dev pool ({SUITES[task_name][0]}-dev levels 3-4 + draw {DEV_SEED}{cut})"
     return f"builtin:{SUITES[task_name][1]}{cut}"
