@@ -155,18 +155,12 @@ def resolve(args: argparse.Namespace) -> tuple[dict[str, Any], Any, Path, bool]:
 
 def check_job(job: dict[str, Any]) -> None:
     """The job settings, checked as every job's are (`rungs.pipelines.job.check_job_settings`);
-    a timeout written as a string in YAML ("5") is read as seconds. UserError otherwise."""
-    from rungs.config import check_policy_options
+    their types were already checked where they were read (flags, or `JOB_TYPES` for YAML).
+    UserError otherwise."""
     from rungs.pipelines.job import check_job_settings
 
-    if isinstance(job["timeout"], str):
-        try:
-            job["timeout"] = float(job["timeout"])
-        except ValueError:
-            raise UserError(f"--timeout {job['timeout']!r}: expected seconds > 0") from None
     check_job_settings(job["limit"], job["workers"], job["timeout"], job["executor"])
     check_job_settings(job["eval_limit"], None, job["timeout"], job["executor"], limit_flag="--eval-limit")
-    check_policy_options(job["policy_options"] or {}, "lora_rank: 16")
 
 
 def run(args: argparse.Namespace) -> int:
