@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -43,6 +44,33 @@ def _base_type(tp: Any) -> tuple[Any, bool]:
 _TYPE_WORDS = {int: "an integer", float: "a number", str: "a string"}
 
 
+def finite_float(text: Any) -> float:
+    """float(text), refusing NaN and +-inf with ValueError: no setting of rungs means anything
+    there (a learning rate, a fraction, a temperature, a timeout: a verifier without a time limit
+    is what the security rules forbid), and NaN passes every `not x > 0` check unnoticed."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is not a finite number")
+    return value
+
+
+def check_finite_fields(config: Any) -> None:
+    """Refuse a dataclass config whose float settings (alone or in a list) are NaN or +-inf, with
+    the UserError "Class.field = nan: expected a finite number". The CLI and YAML readers already
+    refuse them; this covers configs built in Python (`LadderConfig(learning_rate=float("nan"))`),
+    where NaN would pass every `x < 0` range check."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        for item in value if isinstance(value, (list, tuple)) else (value,):
+            if isinstance(item, float) and not math.isfinite(item):
+                raise UserError(f"{type(config).__name__}.{f.name} = {value!r}: expected a finite number")
+
+
+def _number_type(tp: Any) -> Any:
+    """The parser for a declared type: floats must be finite."""
+    return finite_float if tp is float else tp
+
+
 def _value_parser(inner: Any, optional: bool = False) -> Any:
     """An argparse `type=` for int / float / str (optionally 'none'), whose error says what was expected.
 
@@ -51,13 +79,21 @@ def _value_parser(inner: Any, optional: bool = False) -> Any:
         if optional and text.strip().lower() in ("none", "null", ""):
             return None
         try:
-            return inner(text)
+            value = inner(text)
         except (TypeError, ValueError):
             expected = _TYPE_WORDS.get(inner, getattr(inner, "__name__", "a value"))
             raise argparse.ArgumentTypeError(f"expected {expected}{' or none' if optional else ''}, got {text!r}") from None
+        if inner is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number{' or none' if optional else ''}, got {text!r}")
+        return value
 
     parse.__name__ = getattr(inner, "__name__", "value")
     return parse
+
+
+def finite_float_arg(text: str) -> float:
+    """An argparse `type=` for a float flag: finite, with "expected a finite number, got 'nan'"."""
+    return _value_parser(float)(text)
 
 
 def _list_parser(inner: Any) -> Any:
@@ -68,7 +104,7 @@ def _list_parser(inner: Any) -> Any:
             if not item.strip():
                 continue
             try:
-                items.append(inner(item.strip()))
+                items.append(_number_type(inner)(item.strip()))
             except (TypeError, ValueError):
                 expected = _TYPE_WORDS.get(inner, getattr(inner, "__name__", "value")).split(" ", 1)[-1]
                 raise argparse.ArgumentTypeError(
@@ -189,6 +225,8 @@ def coerce_setting(name: str, value: Any, annotation: Any, source: str) -> Any:
         return value
     if isinstance(value, bool):
         raise wrong(_TYPE_WORDS[tp])
+    if tp is float and isinstance(value, float) and not math.isfinite(value):  # YAML's .nan / .inf
+        raise wrong("a finite number")
     if isinstance(value, int) or (tp is float and isinstance(value, float)):
         return tp(value)
     if isinstance(value, str):

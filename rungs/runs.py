@@ -34,6 +34,7 @@ import contextlib
 import errno
 import json
 import os
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -490,10 +491,14 @@ class RunDir:
 
     def check_inputs(self) -> None:
         """Refuse (UserError, one line) to continue a run whose problem files are missing or hold
-        other contents than when the run was made (inputs.json; a run without it is not checked)."""
+        other contents than when the run was made (inputs.json). A run made before rungs recorded
+        fingerprints has none: it is resumed with a one-line warning on stderr, since its files
+        cannot be checked (its fingerprints are recorded from here on, by `write_config`)."""
         from rungs.errors import UserError
 
         if not self.inputs_path.exists():
+            print(f"rungs: warning: {self.path} has no {INPUTS_FILE} (made before rungs recorded input fingerprints): "
+                  "its problem files cannot be checked; resume it only if they are unchanged", file=sys.stderr)
             return
         try:
             recorded = json.loads(self.inputs_path.read_text(encoding="utf-8"))

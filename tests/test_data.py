@@ -221,3 +221,33 @@ def test_eval_refuses_math_without_answers_up_front(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err == f"rungs eval: error: {path}:1: task 'math' needs a reference answer: add an 'answer' field to every row"
     assert not out.exists()
+
+
+def test_train_refuses_a_verifier_reward_on_math_rows_without_answers(tmp_path, capsys):
+    """Every reward would be 0: one line naming the file and the label-free way, and no run left."""
+    from rungs.cli import main
+
+    path = write_lines(tmp_path / "m.jsonl", ['{"problem": "what is 1+1?"}', '{"problem": "what is 2+2?"}'])
+    out = tmp_path / "tr"
+    assert main(["train", "--task", "math", "--problems", str(path), "--max-steps", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"rungs train: error: {path}: no problem has an 'answer'"), err
+    assert "--reward-funcs majority_vote,format" in err and "\n" not in err
+    assert not out.exists()
+
+
+def test_reward_labels_check_warns_on_some_missing_and_passes_label_free_rewards():
+    from rungs.rewards import check_reward_labels
+    from rungs.tasks import get_task
+    from rungs.types import Problem
+
+    math_task = get_task("math")
+    labelled, unlabelled = Problem(id="a", text="1+1?", answer="2"), Problem(id="b", text="2+2?")
+    assert check_reward_labels(["verifier", "format"], math_task, [labelled], "f") is None
+    assert check_reward_labels(["verifier", "format"], math_task, [labelled, unlabelled], "f") == (
+        "f: 1 of 2 problems have no 'answer': the verifier reward is 0 on them (task 'math' checks against a reference)")
+    assert check_reward_labels(["majority_vote", "format"], math_task, [unlabelled], "f") is None
+    assert check_reward_labels(["verifier", "majority_vote"], math_task, [unlabelled], "f").startswith("f: 1 of 1")
+    assert check_reward_labels(["verifier"], get_task("integration"), [unlabelled], "f") is None  # no reference needed
+    with pytest.raises(UserError, match="f: no problem has an 'answer'"):
+        check_reward_labels(["verifier"], math_task, [unlabelled], "f")

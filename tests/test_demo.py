@@ -47,3 +47,21 @@ def test_rungs_without_arguments_is_the_demo(monkeypatch):
     calls = []
     monkeypatch.setattr(demo, "run", lambda args: calls.append(args) or 0)
     assert main([]) == 0 and len(calls) == 1
+
+
+def test_a_demo_whose_policy_will_not_load_leaves_no_run_directory(tmp_path, capsys):
+    from rungs.cli import main
+
+    out = tmp_path / "demo"
+    assert main(["demo", "--base", "tiny:/no/such/checkpoint", "--limit", "1", "--out", str(out)]) == 2
+    assert "/no/such/checkpoint" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_demo_on_a_missing_problems_file_leaves_no_run_directory(tmp_path, capsys):
+    from rungs.cli import main
+
+    out = tmp_path / "demo"
+    assert main(["demo", "--problems", str(tmp_path / "missing.jsonl"), "--out", str(out)]) == 2
+    assert "missing.jsonl" in capsys.readouterr().err
+    assert not out.exists()

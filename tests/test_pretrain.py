@@ -109,3 +109,32 @@ def test_difficulty_levels_and_problem_mix():
     assert lengths == {2, 3, 4}
     assert len({p.text for p in problems}) == len(problems)
     assert SFTConfig(task="x").out == "runs/tiny-x"
+
+
+def test_pretrain_never_writes_over_a_directory_that_holds_something(tmp_path, capsys):
+    out = tmp_path / "ckpt"
+    out.mkdir()
+    (out / "model.safetensors").write_text("someone else's weights")
+    rc = main(["pretrain", "--task", "toy-reverse", "--steps", "2", "--train-problems", "20", "--verifier", "inline",
+               "--report-problems", "0", "--out", str(out), *SMALL_ARGS])
+    assert rc == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"rungs pretrain: error: {out}: already exists and is not an empty directory; pretraining writes a "
+                   "new checkpoint there and never over another: choose another --out (or remove it)")
+    assert (out / "model.safetensors").read_text() == "someone else's weights"
+
+
+def test_a_pretraining_run_that_fails_before_its_first_checkpoint_leaves_no_directory(tmp_path, monkeypatch):
+    import rungs.train.sft as sft
+
+    def fail_midway(cfg, task, policy, pool, prompts, targets, eval_set, out):
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "events.jsonl").write_text('{"step": 1}\n')
+        raise RuntimeError("the disk went away")
+
+    monkeypatch.setattr(sft, "_train_loop", fail_midway)
+    out = tmp_path / "ckpt"
+    with pytest.raises(RuntimeError, match="the disk went away"):
+        main(["pretrain", "--task", "toy-reverse", "--steps", "2", "--train-problems", "20", "--verifier", "inline",
+              "--report-problems", "0", "--out", str(out), *SMALL_ARGS])
+    assert not out.exists()  # the same --out works again

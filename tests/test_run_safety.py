@@ -20,7 +20,7 @@ import yaml
 
 from rungs.cli import main
 from rungs.errors import UserError
-from rungs.runs import RunDir, disk_errors, job_kind, lock_dir, unlock_dir
+from rungs.runs import RunDir, disk_errors, fingerprint, job_kind, lock_dir, unlock_dir
 
 ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent), "OMP_NUM_THREADS": "1"}
 TRAIN = ["train", "--task", "countdown", "--problems", "builtin:countdown-easy", "--limit", "2", "--max-steps", "2",
@@ -440,6 +440,19 @@ def test_resume_refuses_a_problems_file_that_changed_since_the_run_began(tmp_pat
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(problems) in err[0] and "no such file" in err[0], err
     assert (run / "config.yaml").exists()  # a refused resume leaves the run as it was
+
+
+def test_a_run_made_before_input_fingerprints_resumes_with_a_warning_and_is_fingerprinted_from_then(tmp_path, capsys):
+    problems = tmp_path / "p.jsonl"
+    problems.write_text(_countdown_rows(0, 2))
+    run = tmp_path / "run"
+    assert main([*JOB_ARGV["train"], "--max-steps", "1", "--problems", str(problems), "--out", str(run)]) == 0
+    (run / "inputs.json").unlink()  # as a run made by an older rungs
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--max-steps", "2"]) == 0
+    err = capsys.readouterr().err
+    assert f"rungs: warning: {run} has no inputs.json" in err and "cannot be checked" in err
+    assert json.loads((run / "inputs.json").read_text()) == {str(problems): fingerprint(problems)}
 
 
 def test_absolute_inputs_leave_names_that_are_not_local_paths_alone(tmp_path, monkeypatch):

@@ -167,15 +167,87 @@ def test_the_hf_policy_checks_its_device_the_same_way(monkeypatch, device, expec
     assert _pick_device("cpu").type == "cpu"
 
 
-# -- F10: NaN and infinite sampling settings -------------------------------------------------------
+# -- F10: NaN and infinite settings -----------------------------------------------------------------
+def _refused_flag(argv, capsys) -> str:
+    """The error line argparse prints for a flag whose value is refused (exit code 2, no traceback)."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err.strip().splitlines()[-1]
+
+
 @pytest.mark.parametrize(("flag", "value", "expected"), [
-    ("--temperature", "nan", "--temperature: expected a finite number >= 0, got nan"),
-    ("--temperature", "inf", "--temperature: expected a finite number >= 0, got inf"),
-    ("--top-k", "-1", "--top-k: expected an integer >= 0"),
-    ("--top-p", "nan", "--top-p: expected a number in (0, 1]"),
+    ("--temperature", "nan", "argument --temperature: expected a finite number, got 'nan'"),
+    ("--temperature", "inf", "argument --temperature: expected a finite number, got 'inf'"),
+    ("--top-p", "nan", "argument --top-p: expected a finite number, got 'nan'"),
+    ("--timeout", "inf", "argument --timeout: expected a finite number, got 'inf'"),
 ])
-def test_eval_refuses_nan_and_infinite_sampling_settings(tmp_path, capsys, flag, value, expected):
+def test_eval_refuses_nan_and_infinite_flags(tmp_path, capsys, flag, value, expected):
+    assert expected in _refused_flag(["eval", flag, value, "--out", str(tmp_path / "run")], capsys)
+
+
+@pytest.mark.parametrize(("flag", "value", "expected"), [
+    ("--temperature", "-1", "--temperature: expected a finite number >= 0, got -1"),
+    ("--top-k", "-1", "--top-k: expected an integer >= 0"),
+    ("--top-p", "0", "--top-p: expected a number in (0, 1]"),
+])
+def test_eval_refuses_out_of_range_sampling_settings(tmp_path, capsys, flag, value, expected):
     assert expected in _fails(["eval", flag, value, "--out", str(tmp_path / "run")], capsys)
+
+
+# Every command's float flags, whether declared by a config class or by hand (a verifier without a
+# time limit, `--timeout inf`, is what the security rules forbid; NaN slips past `x < 0` checks).
+@pytest.mark.parametrize("argv", [
+    ["ladder", "--learning-rate", "nan"], ["ladder", "--band-fraction", "inf"], ["ladder", "--timeout", "inf"],
+    ["ttrl", "--timeout", "inf"], ["ttt", "--learning-rate", "nan"], ["train", "--timeout", "inf"],
+    ["train", "--learning-rate", "nan"], ["pretrain", "--lr", "inf"], ["verify", "--timeout", "nan"],
+    ["generate", "--temperature", "inf"], ["sample-problems", "--difficulty", "nan"],
+    ["serve", "--idle-timeout", "inf"], ["eval", "--temperature", "nan"],
+])
+def test_every_float_flag_refuses_nan_and_infinity(tmp_path, capsys, argv):
+    line = _refused_flag(argv, capsys)
+    assert f"argument {argv[1]}" in line and "expected" in line and repr(argv[2]) in line, line
+
+
+@pytest.mark.parametrize(("command", "text", "setting"), [
+    ("ladder", "ladder:\n  band_fraction: .nan\n", "band_fraction"),
+    ("ladder", "grpo:\n  learning_rate: .inf\n", "learning_rate"),
+    ("ladder", "ladder:\n  timeout: .inf\n", "timeout"),
+    ("pretrain", "lr: .nan\n", "lr"),
+])
+def test_yaml_nan_and_infinity_are_refused_naming_the_file(tmp_path, capsys, command, text, setting):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    err = _fails([command, "--config", str(path), "--out", str(tmp_path / "run")], capsys)
+    assert str(path) in err and setting in err and "finite" in err, err
+
+
+@pytest.mark.parametrize(("build", "message"), [
+    (lambda: __import__("rungs.pipelines.ladder", fromlist=["x"]).LadderConfig(band_fraction=math.nan),
+     "LadderConfig.band_fraction = nan: expected a finite number"),
+    (lambda: __import__("rungs.pipelines.ladder", fromlist=["x"]).LadderConfig(timeout=math.inf),
+     "LadderConfig.timeout = inf: expected a finite number"),
+    (lambda: __import__("rungs.pipelines.ttt", fromlist=["x"]).TTTConfig(learning_rate=math.nan),
+     "TTTConfig.learning_rate = nan: expected a finite number"),
+    (lambda: __import__("rungs.train.sft", fromlist=["x"]).SFTConfig(mixed_fraction=math.nan),
+     "SFTConfig.mixed_fraction = nan: expected a finite number"),
+    (lambda: __import__("rungs.train.sft", fromlist=["x"]).SFTConfig(report_difficulties=[1.0, math.inf]),
+     "SFTConfig.report_difficulties = [1.0, inf]: expected a finite number"),
+])
+def test_configs_built_in_python_refuse_nan_and_infinity(build, message):
+    with pytest.raises(UserError) as exc:
+        build()
+    assert str(exc.value) == message
+
+
+def test_a_job_timeout_must_be_finite():
+    from rungs.pipelines.job import check_job_settings
+
+    with pytest.raises(UserError, match="--timeout inf: expected seconds > 0"):
+        check_job_settings(None, None, math.inf, "process")
+    check_job_settings(None, None, 0.5, "process")  # a finite one passes
 
 
 @pytest.mark.parametrize("name", ["temperature", "beta", "max_grad_norm", "epsilon_high", "format_reward_weight",
@@ -189,9 +261,9 @@ def test_grpo_config_refuses_non_finite_numbers(name, value):
 
 
 def test_train_refuses_an_infinite_temperature_from_the_command_line(tmp_path, capsys):
-    err = _fails(["train", "--task", "integration", "--problems", "builtin:integration-easy", "--temperature", "inf",
-                  "--out", str(tmp_path / "run")], capsys)
-    assert "GRPOConfig.temperature = inf: expected a finite number" in err
+    line = _refused_flag(["train", "--task", "integration", "--problems", "builtin:integration-easy", "--temperature",
+                          "inf", "--out", str(tmp_path / "run")], capsys)
+    assert "argument --temperature: expected a finite number, got 'inf'" in line
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf])

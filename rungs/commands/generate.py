@@ -18,6 +18,7 @@ import argparse
 import json
 
 from rungs.commands._policy_args import add_policy_arguments, policy_kwargs
+from rungs.config import finite_float_arg
 from rungs.errors import UserError
 
 HELP = "sample a policy on one problem and verify each sample"
@@ -29,12 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gold", default=None, help="the reference answer, for tasks that need one (math)")
     add_policy_arguments(parser)
     parser.add_argument("--n", type=int, default=8, help="samples (default: 8)")
-    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature; 0 = greedy (default: 1.0)")
-    parser.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling threshold (default: 1.0)")
+    parser.add_argument("--temperature", type=finite_float_arg, default=1.0, help="sampling temperature; 0 = greedy (default: 1.0)")
+    parser.add_argument("--top-p", type=finite_float_arg, default=1.0, help="nucleus sampling threshold (default: 1.0)")
     parser.add_argument("--top-k", type=int, default=0, help="top-k sampling, 0 = off (default: 0)")
     parser.add_argument("--max-new-tokens", type=int, default=256, help="tokens per sample (default: 256)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: none)")
-    parser.add_argument("--timeout", type=float, default=5.0, help="verifier time limit per sample in seconds (default: 5)")
+    parser.add_argument("--timeout", type=finite_float_arg, default=5.0, help="verifier time limit per sample in seconds (default: 5)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per sample")
 
 

@@ -16,6 +16,7 @@ import json
 import math
 import sys
 
+from rungs.config import finite_float_arg
 from rungs.errors import UserError
 
 NAME = "sample-problems"
@@ -25,7 +26,7 @@ HELP = "write generated problems with known answers as JSONL"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", required=True, help="task name (see `rungs tasks`)")
     parser.add_argument("--n", type=int, default=100, help="number of problems (default: 100)")
-    parser.add_argument("--difficulty", type=float, default=1.0, help="1 = easiest; fractional values mix levels (default: 1)")
+    parser.add_argument("--difficulty", type=finite_float_arg, default=1.0, help="1 = easiest; fractional values mix levels (default: 1)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--out", default=None, help="write to this file instead of stdout")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 
 from rungs.commands._policy_args import add_policy_arguments, policy_kwargs
+from rungs.config import finite_float_arg
 
 HELP = "serve a local policy over an OpenAI-compatible HTTP API"
 
@@ -26,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-name", default=None, help="the model id clients ask for (default: the policy's name)")
     parser.add_argument("--max-connections", type=int, default=64,
                         help="connections served at once; one more is answered 503 (default: 64)")
-    parser.add_argument("--idle-timeout", type=float, default=30.0,
+    parser.add_argument("--idle-timeout", type=finite_float_arg, default=30.0,
                         help="seconds a connection may stay silent before it is closed (default: 30)")
 
 

@@ -26,6 +26,7 @@ the plots of any run, finished or not.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ JOB_TYPES: dict[str, Any] = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from rungs.config import add_arguments as add_config_arguments
+    from rungs.config import finite_float_arg
     from rungs.train.grpo_config import GRPOConfig
 
     job = parser.add_argument_group("job")
@@ -65,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     job.add_argument("--limit", type=int, default=S, help="use only the first K training problems")
     job.add_argument("--eval-limit", dest="eval_limit", type=int, default=S, help="use only the first K eval problems")
     job.add_argument("--workers", type=int, default=S, help="verifier worker processes (default: the cores free at start, see --threads)")
-    job.add_argument("--timeout", type=float, default=S, help="verifier wall-clock limit per sample, seconds (default: 5)")
+    job.add_argument("--timeout", type=finite_float_arg, default=S, help="verifier wall-clock limit per sample, seconds (default: 5)")
     job.add_argument("--executor", default=S, help="verifier backend: process (worker processes here), ray (a local Ray or $RAY_ADDRESS), ray:ADDRESS (a Ray cluster) (default: process)")
     job.add_argument("--config", metavar="FILE.yaml", help="settings from a YAML file (job keys and GRPOConfig fields, "
                      "the latter at top level or under 'grpo:'); flags override it")
@@ -182,6 +184,7 @@ def _train(args: argparse.Namespace, job: dict[str, Any], config: Any, out: Path
     from rungs.config import storable_policy_options, to_dict
     from rungs.data import load_task_problems
     from rungs.policies import load_policy
+    from rungs.rewards import check_reward_labels
     from rungs.tasks import get_task
     from rungs.train.grpo import GRPOTrainer
     from rungs.verify.pool import VerifierPool
@@ -189,6 +192,9 @@ def _train(args: argparse.Namespace, job: dict[str, Any], config: Any, out: Path
     task = get_task(job["task"])
     problems = load_task_problems(job["problems"], task, job["limit"])
     eval_problems = load_task_problems(job["eval_problems"], task, job["eval_limit"]) if job["eval_problems"] else []
+    warning = check_reward_labels(config.reward_funcs, task, problems, str(job["problems"]))
+    if warning:
+        print(f"rungs train: {warning}", file=sys.stderr)
     kwargs: dict[str, Any] = {"task": job["task"], **(job["policy_options"] or {})}
     if job["model"] is not None:
         kwargs["model"] = job["model"]

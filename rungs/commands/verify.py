@@ -32,6 +32,7 @@ import sys
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from rungs.config import finite_float_arg
 from rungs.errors import UserError
 
 HELP = "check answers (one, or a JSONL file of them) with a task's verifier"
@@ -53,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--completion", help="raw model text; the task finds the answer in it")
     parser.add_argument("--gold", help="the reference answer, for tasks that need one (math)")
     parser.add_argument("--json", action="store_true", help="single-answer mode: print one JSON object")
-    parser.add_argument("--timeout", type=float, default=5.0, help="wall-clock limit per answer in seconds (default: 5)")
+    parser.add_argument("--timeout", type=finite_float_arg, default=5.0, help="wall-clock limit per answer in seconds (default: 5)")
     parser.add_argument("--workers", type=int, default=None, help="verifier processes (default: one per CPU core)")
     parser.add_argument("--executor", default="process", help="verifier backend: process (worker processes here), ray (a local Ray or $RAY_ADDRESS), ray:ADDRESS (a Ray cluster) (default: process)")
     parser.add_argument("--memory-mb", type=int, default=2048, help="memory cap per verifier process in MB (default: 2048)")

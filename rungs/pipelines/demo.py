@@ -53,20 +53,33 @@ def run_demo(config: DemoConfig, echo: bool = True, progress: bool | None = None
     from rungs.config import to_dict
     from rungs.data import load_task_problems
     from rungs.pipelines.job import default_out
+    from rungs.runs import RunDir
+    from rungs.tasks import get_task
+
+    progress = echo if progress is None else progress
+    out = Path(config.out or default_out("demo", "integration"))
+    task = get_task("integration")
+    problems = load_task_problems(config.problems, task, limit=config.limit)  # bad input leaves no directory
+    run_dir = RunDir.create(out, {"job": "demo", "demo": to_dict(config)})  # `rungs report DIR` reads it back
+    try:
+        return _run_stages(config, out, task, problems, echo, progress)
+    except Exception:
+        run_dir.discard_if_unused()  # a failed setup (a policy that will not load) frees its --out
+        raise
+    finally:
+        run_dir.release()
+
+
+def _run_stages(config: DemoConfig, out: Path, task: Any, problems: list[Any], echo: bool, progress: bool) -> dict[str, Any]:
+    """Base, LADDER and LADDER + TTRL on `problems`, writing into the run directory `out`."""
     from rungs.pipelines.ladder import LadderConfig, run_ladder
     from rungs.pipelines.ttrl import TTRLConfig, greedy_verdicts, run_ttrl
     from rungs.policies import load_policy
     from rungs.policies.tiny.policy import shipped_checkpoints
-    from rungs.runs import RunDir, atomic_write_json
-    from rungs.tasks import get_task
+    from rungs.runs import atomic_write_json
     from rungs.train.grpo_config import TINY_GRPO_DEFAULTS, GRPOConfig
     from rungs.verify.pool import VerifierPool
 
-    progress = echo if progress is None else progress
-    out = Path(config.out or default_out("demo", "integration"))
-    RunDir.create(out, {"job": "demo", "demo": to_dict(config)})  # `rungs report DIR` reads it back
-    task = get_task("integration")
-    problems = load_task_problems(config.problems, task, limit=config.limit)
     grpo = GRPOConfig(**{**TINY_GRPO_DEFAULTS, "seed": config.seed})
     stages: list[dict[str, Any]] = []
     with VerifierPool(task, workers=config.workers) as pool:

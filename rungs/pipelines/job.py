@@ -13,13 +13,14 @@ job's config.yaml holds one section per config class ({"ladder": ..., "grpo": ..
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rungs.config import JOB_POLICY_OPTIONS_HELP, check_policy_options, help_field
+from rungs.config import JOB_POLICY_OPTIONS_HELP, check_finite_fields, check_policy_options, help_field
 from rungs.errors import UserError
 from rungs.tasks.base import Task
 from rungs.types import Problem
@@ -29,15 +30,15 @@ def check_job_settings(limit: int | None, workers: int | None, timeout: float, e
                        limit_flag: str = "--limit") -> None:
     """The settings every job shares, checked the same way: `limit` (problems, None = all) and
     `workers` (verifier processes, None = the free cores) are integers >= 1, `timeout` seconds per
-    verification > 0, `executor` one of rungs.verify.pool.EXECUTORS. Raises UserError (one line
+    verification > 0 and finite, `executor` one of rungs.verify.pool.EXECUTORS. Raises UserError (one line
     naming the flag and the value) otherwise."""
     from rungs.verify.pool import parse_executor
 
     for flag, value in ((limit_flag, limit), ("--workers", workers)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise UserError(f"{flag} {value!r}: expected an integer >= 1")
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise UserError(f"--timeout {timeout!r}: expected seconds > 0")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not (timeout > 0 and math.isfinite(timeout)):
+        raise UserError(f"--timeout {timeout!r}: expected seconds > 0 (a finite limit: a verifier always runs under one)")
     parse_executor(executor)
 
 
@@ -59,6 +60,7 @@ class JobConfig:
     executor: str = help_field("process", "verifier backend: process (worker processes here), ray (a local Ray or $RAY_ADDRESS), ray:ADDRESS (a Ray cluster)")
 
     def __post_init__(self) -> None:
+        check_finite_fields(self)  # the subclass's own float settings too (learning rates, fractions)
         check_policy_options(self.policy_options, self.POLICY_OPTIONS_EXAMPLE)
         check_job_settings(self.limit, self.workers, self.timeout, self.executor)
 

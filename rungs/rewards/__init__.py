@@ -57,6 +57,30 @@ def parse_reward_funcs(funcs: str | Sequence[str] | None) -> list[str]:
     return items
 
 
+def check_reward_labels(funcs: Sequence[str], task: Any, problems: Sequence[Any], source: str) -> str | None:
+    """Whether `problems` (of `task`, read from `source`) carry what the rewards `funcs` need.
+
+    The `verifier` reward of a task that checks against a reference (`task.needs_answer`, e.g.
+    math) scores 0 on a problem without an `answer`. When no problem has one and no other reward
+    but the `format` shaping term is given, training would run on zero rewards: a UserError
+    naming `source` and the label-free way (TTRL's `majority_vote`). When only some lack one,
+    the returned line says how many (the caller prints it); None when nothing is missing."""
+    names = [split_spec(f)[0] for f in funcs]
+    if not getattr(task, "needs_answer", False) or "verifier" not in names:
+        return None
+    missing = sum(p.answer is None for p in problems)
+    if not missing:
+        return None
+    if missing == len(problems) and set(names) <= {"verifier", "format"}:
+        from rungs.errors import UserError
+
+        raise UserError(f"{source}: no problem has an 'answer', and the verifier reward of task {task.name!r} "
+                        "checks against one, so every reward would be 0: add answers, or train label-free "
+                        "with --reward-funcs majority_vote,format (TTRL's pseudo-labels)")
+    return (f"{source}: {missing} of {len(problems)} problems have no 'answer': the verifier reward is 0 on them "
+            f"(task {task.name!r} checks against a reference)")
+
+
 def default_weights(funcs: Sequence[str], format_reward_weight: float = 0.1) -> list[float]:
     """1 per reward, except `format`, which gets `format_reward_weight` (LADDER's small term)."""
     return [format_reward_weight if split_spec(f)[0] == "format" else 1.0 for f in funcs]

@@ -26,12 +26,11 @@ The same class gives `rungs train` its flags and reads/writes the `grpo:` sectio
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
 
-from rungs.config import help_field
+from rungs.config import check_finite_fields, help_field
 from rungs.errors import UserError
 
 LOSS_TYPES = ("grpo", "bnpo", "dapo", "dr_grpo")
@@ -146,10 +145,7 @@ class GRPOConfig:
         def bad(name: str, expected: str) -> UserError:
             return UserError(f"GRPOConfig.{name} = {getattr(self, name)!r}: expected {expected}")
 
-        for f in dataclasses.fields(self):  # no setting here means anything at inf or NaN (0 turns clipping off)
-            value = getattr(self, f.name)
-            if isinstance(value, float) and not math.isfinite(value):
-                raise bad(f.name, "a finite number")
+        check_finite_fields(self)  # no setting here means anything at inf or NaN (0 turns clipping off)
 
         for name, choices in (("loss_type", LOSS_TYPES), ("scale_rewards", SCALE_REWARDS),
                               ("importance_sampling_level", IMPORTANCE_SAMPLING_LEVELS),

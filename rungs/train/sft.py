@@ -23,6 +23,7 @@ import inspect
 import json
 import math
 import random
+import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -30,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rungs.config import help_field
+from rungs.config import check_finite_fields, help_field
 from rungs.errors import UserError
 from rungs.tasks.base import Task
 from rungs.types import Problem
@@ -88,6 +89,7 @@ class SFTConfig:
     progress: bool = help_field(True, "show a progress bar")
 
     def __post_init__(self) -> None:
+        check_finite_fields(self)
         checks = [
             ("steps", self.steps >= 0, "an integer >= 0"),
             ("stop_at_step", self.stop_at_step is None or 1 <= self.stop_at_step <= self.steps, "an integer in [1, steps]"),
@@ -320,12 +322,25 @@ def train_sft(cfg: SFTConfig, task: Task, policy: TinyPolicy | None = None, *,
     from rungs.verify.pool import VerifierPool
 
     t0 = time.perf_counter()
+    out = Path(cfg.out)
+    trains = not cfg.eval_only and cfg.steps > 0
+    if trains and out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"{out}: already exists and is not an empty directory; pretraining writes a new checkpoint "
+                        "there and never over another: choose another --out (or remove it)")
+    created = trains and not out.exists()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    policy = policy or build_policy(cfg, task)
-    with VerifierPool(task, workers=cfg.verify_workers or None, timeout_s=cfg.verify_timeout,
-                      executor=cfg.verifier) as pool:
-        return _train_and_report(cfg, task, policy, pool, log, t0)
+    try:
+        policy = policy or build_policy(cfg, task)
+        with VerifierPool(task, workers=cfg.verify_workers or None, timeout_s=cfg.verify_timeout,
+                          executor=cfg.verifier) as pool:
+            return _train_and_report(cfg, task, policy, pool, log, t0)
+    except BaseException:
+        # A run that fails (or is interrupted) before its first checkpoint leaves no directory
+        # behind, so that the same --out can be used again; one with a checkpoint is kept.
+        if created and out.is_dir() and not (out / "model.safetensors").exists():
+            shutil.rmtree(out, ignore_errors=True)
+        raise
 
 
 def _train_and_report(cfg: SFTConfig, task: Task, policy: TinyPolicy, pool: VerifierPool,
