@@ -137,7 +137,9 @@ def test_work_queued_for_a_client_that_hung_up_is_skipped(server, policy, monkey
     monkeypatch.setattr(policy, "generate", slow)
     first = threading.Thread(target=_post, args=(server, "/v1/completions", '{"prompt": "1+1", "max_tokens": 2}'))
     first.start()
-    time.sleep(0.1)  # the first request holds the policy
+    deadline = time.monotonic() + 30
+    while not calls and time.monotonic() < deadline:  # the first request holds the policy (however slow the machine)
+        time.sleep(0.01)
     body = b'{"prompt": "2+2", "max_tokens": 2}'
     sock = socket.create_connection(server.server_address[:2], timeout=5)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
