@@ -44,31 +44,17 @@ def _base_type(tp: Any) -> tuple[Any, bool]:
 _TYPE_WORDS = {int: "an integer", float: "a number", str: "a string"}
 
 
-def finite_float(text: Any) -> float:
-    """float(text), refusing NaN and +-inf with ValueError: no setting of rungs means anything
-    there (a learning rate, a fraction, a temperature, a timeout: a verifier without a time limit
-    is what the security rules forbid), and NaN passes every `not x > 0` check unnoticed."""
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text!r} is not a finite number")
-    return value
-
-
 def check_finite_fields(config: Any) -> None:
     """Refuse a dataclass config whose float settings (alone or in a list) are NaN or +-inf, with
-    the UserError "Class.field = nan: expected a finite number". The CLI and YAML readers already
-    refuse them; this covers configs built in Python (`LadderConfig(learning_rate=float("nan"))`),
-    where NaN would pass every `x < 0` range check."""
+    the UserError "Class.field = nan: expected a finite number". No setting of rungs means anything
+    there (a learning rate, a fraction, a timeout: a verifier always runs under a finite limit), and
+    NaN passes every `x < 0` range check. The CLI and YAML readers refuse them too, with the flag's
+    or the file's own message; this covers configs built in Python."""
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         for item in value if isinstance(value, (list, tuple)) else (value,):
             if isinstance(item, float) and not math.isfinite(item):
                 raise UserError(f"{type(config).__name__}.{f.name} = {value!r}: expected a finite number")
-
-
-def _number_type(tp: Any) -> Any:
-    """The parser for a declared type: floats must be finite."""
-    return finite_float if tp is float else tp
 
 
 def _value_parser(inner: Any, optional: bool = False) -> Any:
@@ -104,7 +90,10 @@ def _list_parser(inner: Any) -> Any:
             if not item.strip():
                 continue
             try:
-                items.append(_number_type(inner)(item.strip()))
+                value = inner(item.strip())
+                if inner is float and not math.isfinite(value):  # NaN and inf mean nothing in a setting
+                    raise ValueError(item)
+                items.append(value)
             except (TypeError, ValueError):
                 expected = _TYPE_WORDS.get(inner, getattr(inner, "__name__", "value")).split(" ", 1)[-1]
                 raise argparse.ArgumentTypeError(

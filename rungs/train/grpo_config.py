@@ -152,7 +152,7 @@ class GRPOConfig:
                               ("dynamic_sampling", DYNAMIC_SAMPLING), ("lr_scheduler_type", LR_SCHEDULERS)):
             if getattr(self, name) not in choices:
                 raise bad(name, "one of " + ", ".join(choices))
-        if self.learning_rate is not None and not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+        if self.learning_rate is not None and not self.learning_rate > 0:
             raise bad("learning_rate", "a positive number (or None for the policy's default)")
         for name in ("prompts_per_step", "steps_per_generation", "num_iterations", "max_completion_length",
                      "dynamic_sampling_max_tries", "logging_steps"):

@@ -338,7 +338,9 @@ def train_sft(cfg: SFTConfig, task: Task, policy: TinyPolicy | None = None, *,
     except BaseException:
         # A run that fails (or is interrupted) before its first checkpoint leaves no directory
         # behind, so that the same --out can be used again; one with a checkpoint is kept.
-        if created and out.is_dir() and not (out / "model.safetensors").exists():
+        from rungs.policies.tiny.policy import WEIGHTS_FILE
+
+        if created and out.is_dir() and not (out / WEIGHTS_FILE).exists():
             shutil.rmtree(out, ignore_errors=True)
         raise
 
