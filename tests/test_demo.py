@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from rungs.cli import main
 from rungs.pipelines.demo import DemoConfig, run_demo
 
@@ -29,12 +31,12 @@ def test_demo_prints_one_table_and_writes_summary_and_plots(tmp_path, capsys):
 
 
 def test_ttrl_without_arguments_is_the_demo(monkeypatch):
-    from rungs.commands import demo
+    import rungs.pipelines.demo as demo_pipeline
 
     calls = []
-    monkeypatch.setattr(demo, "run", lambda args: calls.append(args) or 0)
+    monkeypatch.setattr(demo_pipeline, "run_demo", lambda config, **kwargs: calls.append(config) or {})
     assert main(["ttrl"]) == 0
-    assert len(calls) == 1
+    assert calls == [DemoConfig()]  # the demo's own defaults, through its real command
     # with any argument it is test-time RL itself, not the demo
     calls.clear()
     assert main(["ttrl", "--mode", "nonsense"]) == 2
@@ -65,3 +67,34 @@ def test_a_demo_on_a_missing_problems_file_leaves_no_run_directory(tmp_path, cap
     assert main(["demo", "--problems", str(tmp_path / "missing.jsonl"), "--out", str(out)]) == 2
     assert "missing.jsonl" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--workers", "0"], "--workers 0: expected an integer >= 1"),
+    (["--ttrl-steps", "0"], "--ttrl-steps 0: expected an integer >= 1"),
+    (["--check-every", "-1"], "--check-every -1: expected an integer >= 0"),
+    (["--timeout", "0"], "--timeout 0.0: expected seconds > 0"),
+    (["--task", "countdown"], "the demo runs on integration only"),
+    (["--policy-option", "lora_rank"], "--policy-option 'lora_rank': expected KEY=VALUE"),
+])
+def test_bad_demo_settings_are_one_line_errors_before_any_stage(tmp_path, capsys, argv, expected):
+    out = tmp_path / "demo"
+    assert main(["demo", *argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert expected in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_demo_settings_from_yaml_and_flags(tmp_path, monkeypatch):
+    import rungs.pipelines.demo as demo_pipeline
+
+    calls = []
+    monkeypatch.setattr(demo_pipeline, "run_demo", lambda config, **kwargs: calls.append(config) or {})
+    path = tmp_path / "demo.yaml"
+    path.write_text("limit: 3\nttrl_steps: 2\npolicy: tiny\n")
+    assert main(["demo", "--config", str(path), "--base", "tiny:/some/ckpt", "--policy-option", "device=cpu"]) == 0
+    (config,) = calls
+    assert (config.limit, config.ttrl_steps, config.policy) == (3, 2, "tiny:/some/ckpt")  # --base is --policy
+    assert config.policy_options == {"device": "cpu"}
+    path.write_text("ttrl_step: 2\n")
+    assert main(["demo", "--config", str(path)]) == 2

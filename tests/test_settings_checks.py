@@ -274,3 +274,29 @@ def test_sampling_params_refuse_non_finite_temperatures(value):
         SamplingParams(temperature=value)
     with pytest.raises(ValueError, match="finite"):
         SamplingParams(first_token_temperature=value)
+
+
+def test_train_job_settings_are_one_dataclass_for_flags_yaml_and_python(tmp_path, capsys):
+    """`rungs train`'s job settings are TrainJobConfig's fields: every field is a flag (but the run
+    directory, --out), YAML reads the same keys with their declared types, and the config checks
+    itself when built in Python (a JobConfig like every other job's)."""
+    import argparse
+    import dataclasses
+
+    from rungs.commands import train
+
+    parser = argparse.ArgumentParser()
+    train.add_arguments(parser)
+    dests = {a.dest for a in parser._actions}
+    fields = {f.name for f in dataclasses.fields(train.TrainJobConfig)}
+    assert fields - {"out", "policy_options"} <= dests and "policy_option" in dests
+    assert set(train.JOB_KEYS) == fields - {"out"}
+    path = tmp_path / "t.yaml"
+    path.write_text("task: countdown\nproblems: builtin:countdown-easy\neval_limit: '3'\ntimeout: 2\n")
+    job, _config, _out, _resuming = train.resolve(parser.parse_args(["--config", str(path), "--eval-limit", "4"]))
+    assert (job["task"], job["eval_limit"], job["timeout"]) == ("countdown", 4, 2.0)  # the flag wins over YAML
+    path.write_text("task: countdown\nproblems: builtin:countdown-easy\neval_limit: 0\n")
+    with pytest.raises(UserError, match=r"--eval-limit 0: expected an integer >= 1"):
+        train.resolve(parser.parse_args(["--config", str(path)]))
+    with pytest.raises(UserError, match=r"--eval-limit -2: expected an integer >= 1"):
+        train.TrainJobConfig(task="countdown", problems="p.jsonl", eval_limit=-2)

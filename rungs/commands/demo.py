@@ -17,12 +17,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from rungs.pipelines.demo import DemoConfig
 
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show progress bars (the result table is always printed)")
-    add_config_arguments(parser, DemoConfig)
+    parser.add_argument("--policy-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a setting of both policies, repeatable: device=cuda, dtype=bfloat16")
+    parser.add_argument("--config", metavar="FILE.yaml", help="settings from a YAML file (DemoConfig's fields); flags override it")
+    add_config_arguments(parser, DemoConfig, skip=("policy_options",))
 
 
 def run(args: argparse.Namespace) -> int:
+    from rungs.commands._policy_args import parse_policy_options
     from rungs.config import from_namespace
     from rungs.pipelines.demo import DemoConfig, run_demo
 
-    run_demo(from_namespace(DemoConfig, args), echo=True, progress=args.progress)
+    config = from_namespace(DemoConfig, args, args.config)
+    config.policy_options = {**config.policy_options, **parse_policy_options(args.policy_option)}
+    run_demo(config, echo=True, progress=args.progress)
     return 0

@@ -7,8 +7,8 @@ examples:
       --policy-option lora_rank=16 --beta 0.001 --loss-type dapo --epsilon-high 0.28 \\
       --dynamic-sampling filter --learning-rate 1e-5
   rungs train --task integration --problems builtin:integration-dev --reward verifier,format --reward-weights 1,0.1
-  rungs train --task math --problems unlabelled.jsonl --policy hf:Qwen/Qwen2.5-Math-1.5B --reward self_certainty \
-      --eval-problems held_out.jsonl --eval-vote-samples 8 --metric-for-best-model eval_vote_agreement \
+  rungs train --task math --problems unlabelled.jsonl --policy hf:Qwen/Qwen2.5-Math-1.5B --reward self_certainty \\
+      --eval-problems held_out.jsonl --eval-vote-samples 8 --metric-for-best-model eval_vote_agreement \\
       --eval-steps 10 --early-stopping-patience 3                # label-free; keeps RUN_DIR/best
   rungs train --task integration --problems builtin:integration-dev --reward random     # a control arm
   rungs train --resume runs/countdown-grpo                      # after a crash or kill -9
@@ -26,49 +26,51 @@ the plots of any run, finished or not.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from rungs.commands._policy_args import parse_policy_options
+from rungs.config import help_field
 from rungs.errors import UserError
+from rungs.pipelines.job import JobConfig, check_job_settings
 
 HELP = "train a policy with GRPO on a problem set (resumable: --resume DIR)"
 
-# Job settings: (flag dest, default). Kept apart from GRPOConfig, which is the algorithm's.
-JOB_DEFAULTS: dict[str, Any] = {
-    "task": None, "problems": None, "eval_problems": None, "policy": "tiny", "model": None,
-    "policy_options": {}, "limit": None, "eval_limit": None, "workers": None, "timeout": 5.0, "executor": "process",
-}
-# Their types, which a YAML value is checked against (as a config field's, by `coerce_setting`).
-JOB_TYPES: dict[str, Any] = {
-    "task": str | None, "problems": str | None, "eval_problems": str | None, "policy": str, "model": str | None,
-    "policy_options": dict | None, "limit": int | None, "eval_limit": int | None, "workers": int | None, "timeout": float,
-    "executor": str,
-}
+
+@dataclasses.dataclass
+class TrainJobConfig(JobConfig):
+    """The job settings of `rungs train` (kept apart from GRPOConfig, which is the algorithm's):
+    `JobConfig`'s, with held-out problems and a model name. A run's config.yaml holds them at top
+    level and GRPOConfig's under `grpo:`; `--out` is a flag of its own (exclusive with --resume)."""
+
+    task: str | None = help_field(None, "task name (see `rungs tasks`); required")
+    problems: str | None = help_field(None, "training problems: .jsonl/.json/.parquet, a dataset directory, or builtin:NAME; required")
+    eval_problems: str | None = help_field(None, "held-out problems for greedy accuracy")
+    eval_limit: int | None = help_field(None, "use only the first K eval problems")
+    model: str | None = help_field(None, "model name, for policies that take one")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_job_settings(self.eval_limit, None, self.timeout, self.executor, limit_flag="--eval-limit")
+
+
+# The settings a run's config.yaml holds at top level (`out` is the run directory itself).
+JOB_KEYS = tuple(f.name for f in dataclasses.fields(TrainJobConfig) if f.name != "out")
+JOB_DEFAULTS: dict[str, Any] = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+                                for f in dataclasses.fields(TrainJobConfig) if f.name in JOB_KEYS}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from rungs.config import add_arguments as add_config_arguments
-    from rungs.config import finite_float_arg
     from rungs.train.grpo_config import GRPOConfig
 
+    add_config_arguments(parser, TrainJobConfig, skip=("policy_options", "out"))  # --policy-option, --out below
     job = parser.add_argument_group("job")
-    S = argparse.SUPPRESS  # unset flags stay unset, so that --resume can tell what was given
-    job.add_argument("--task", default=S, help="task name (see `rungs tasks`)")
-    job.add_argument("--problems", default=S, help="training problems: .jsonl/.json/.parquet, a dataset directory, or builtin:NAME")
-    job.add_argument("--eval-problems", dest="eval_problems", default=S,
-                     help="held-out problems for greedy accuracy (default: none)")
-    job.add_argument("--policy", default=S, help="policy: tiny, tiny:PATH, hf:MODEL (default: tiny)")
-    job.add_argument("--model", default=S, help="model name, for policies that take one")
-    job.add_argument("--policy-option", dest="policy_option", action="append", default=S, metavar="KEY=VALUE",
+    job.add_argument("--policy-option", dest="policy_option", action="append", default=argparse.SUPPRESS, metavar="KEY=VALUE",
                      help="a policy setting, repeatable: lora_rank=16, dtype=bfloat16, device=cuda")
-    job.add_argument("--limit", type=int, default=S, help="use only the first K training problems")
-    job.add_argument("--eval-limit", dest="eval_limit", type=int, default=S, help="use only the first K eval problems")
-    job.add_argument("--workers", type=int, default=S, help="verifier worker processes (default: the cores free at start, see --threads)")
-    job.add_argument("--timeout", type=finite_float_arg, default=S, help="verifier wall-clock limit per sample, seconds (default: 5)")
-    job.add_argument("--executor", default=S, help="verifier backend: process (worker processes here), ray (a local Ray or $RAY_ADDRESS), ray:ADDRESS (a Ray cluster) (default: process)")
     job.add_argument("--config", metavar="FILE.yaml", help="settings from a YAML file (job keys and GRPOConfig fields, "
                      "the latter at top level or under 'grpo:'); flags override it")
     where = parser.add_mutually_exclusive_group()
@@ -81,12 +83,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _given(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     """(job settings, GRPOConfig settings) given on the command line."""
-    import dataclasses
-
     from rungs.train.grpo_config import GRPOConfig
 
     ns = vars(args)
-    job = {k: ns[k] for k in JOB_DEFAULTS if k in ns}
+    job = {k: ns[k] for k in JOB_KEYS if k in ns}
     if ns.get("policy_option"):
         job["policy_options"] = parse_policy_options(ns["policy_option"])
     names = {f.name for f in dataclasses.fields(GRPOConfig)}
@@ -94,18 +94,19 @@ def _given(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _from_yaml(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    import dataclasses
+    import typing
 
     from rungs.config import check_policy_options, coerce_setting, did_you_mean, load_yaml
     from rungs.train.grpo_config import GRPOConfig
 
     data = load_yaml(path)
+    types = typing.get_type_hints(TrainJobConfig)
     names = {f.name for f in dataclasses.fields(GRPOConfig)}
     grpo = data.pop("grpo", None) or {}
     if not isinstance(grpo, dict):
         raise UserError(f"{path}: section 'grpo' must be a mapping of settings")
     for key in grpo:
-        if key in JOB_DEFAULTS:  # e.g. grpo: {task: ...}
+        if key in JOB_KEYS:  # e.g. grpo: {task: ...}
             raise UserError(f"{path}: setting {key!r} under 'grpo' is a job setting; put it at top level")
     grpo = dict(grpo)
     data.pop("job", None)
@@ -114,12 +115,12 @@ def _from_yaml(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
         if key == "policy_options":
             check_policy_options(value or {}, "lora_rank: 16", path)
             job[key] = value
-        elif key in JOB_DEFAULTS:
-            job[key] = coerce_setting(key, value, JOB_TYPES[key], path)
+        elif key in JOB_KEYS:
+            job[key] = coerce_setting(key, value, types[key], path)
         elif key in names:
             grpo[key] = value
         else:
-            raise UserError(f"{path}: unknown setting {key!r}{did_you_mean(key, [*JOB_DEFAULTS, *names])}")
+            raise UserError(f"{path}: unknown setting {key!r}{did_you_mean(key, [*JOB_KEYS, *names])}")
     return job, grpo
 
 
@@ -156,13 +157,10 @@ def resolve(args: argparse.Namespace) -> tuple[dict[str, Any], Any, Path, bool]:
 
 
 def check_job(job: dict[str, Any]) -> None:
-    """The job settings, checked as every job's are (`rungs.pipelines.job.check_job_settings`);
-    their types were already checked where they were read (flags, or `JOB_TYPES` for YAML).
-    UserError otherwise."""
-    from rungs.pipelines.job import check_job_settings
-
-    check_job_settings(job["limit"], job["workers"], job["timeout"], job["executor"])
-    check_job_settings(job["eval_limit"], None, job["timeout"], job["executor"], limit_flag="--eval-limit")
+    """The job settings, checked as every job's are (`TrainJobConfig`, so `JobConfig` and
+    `rungs.pipelines.job.check_job_settings`); their types were already checked where they were
+    read (flags, or `coerce_setting` for YAML). UserError otherwise."""
+    TrainJobConfig(**job)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     if not given and not (args.config or args.resume or args.model or args.policy_option):
         from rungs.commands import demo  # `rungs ttrl` with no arguments is the demo
 
-        return demo.run(argparse.Namespace(progress=args.progress))
+        return demo.run(argparse.Namespace(progress=args.progress, config=None, policy_option=[]))
 
     config, grpo, kwargs = resolve(args, "ttrl", TTRLConfig)
     policy = load_policy(config.policy, task=config.task, seed=config.policy_seed, **kwargs) if kwargs else None

@@ -25,23 +25,39 @@ from pathlib import Path
 from typing import Any
 
 from rungs.config import help_field
+from rungs.errors import UserError
+from rungs.pipelines.job import JobConfig
 
 LADDER_CHECKPOINT = "integration-ladder"
 
 
 @dataclass
-class DemoConfig:
-    problems: str = help_field("builtin:integration-hard", "test problems")
+class DemoConfig(JobConfig):
+    """The demo's settings: `JobConfig`'s (checked the same way as every job's), with the base
+    policy as `--policy` (or `--base`), and the LADDER and TTRL stages' own. Integration only: the
+    shipped checkpoints are integration models."""
+
+    task: str = help_field("integration", "the demo's task (integration only: the shipped checkpoints are integration models)")
+    problems: str | None = help_field("builtin:integration-hard", "test problems")
+    policy: str = help_field("tiny", "the base policy", aliases=("--base",))
     limit: int | None = help_field(20, "use only the first N test problems (the demo's 10-minute budget on 2 cores); none = all")
-    base: str = help_field("tiny", "the base policy")
+    out: str | None = help_field(None, "run directory (default runs/demo-<time>)")
     ladder: str | None = help_field(None, "LADDER-trained policy (default: the shipped tiny:integration-ladder, else train on the fly)")
     ladder_problems: str = help_field("builtin:integration-train", "training problems when LADDER is trained on the fly")
     ladder_steps: int = help_field(40, "GRPO steps when LADDER is trained on the fly")
     ttrl_steps: int = help_field(8, "most TTRL steps per problem (bench/learning.py's setting)")
     check_every: int = help_field(4, "TTRL: verify the greedy answer every this many steps, stop when right")
-    out: str | None = help_field(None, "run directory (default runs/demo-<time>)")
-    workers: int | None = help_field(None, "verifier worker processes (default: the cores free at start, see --threads)")
     seed: int = help_field(0, "seed of every stage")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.task != "integration":
+            raise UserError(f"--task {self.task!r}: the demo runs on integration only (its checkpoints are integration "
+                            f"models); for another task use rungs ladder / rungs ttrl --task {self.task}")
+        for name, least in (("ladder_steps", 1), ("ttrl_steps", 1), ("check_every", 0)):  # as LadderConfig's, TTRLConfig's
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise UserError(f"--{name.replace('_', '-')} {value!r}: expected an integer >= {least}")
 
 
 def run_demo(config: DemoConfig, echo: bool = True, progress: bool | None = None) -> dict[str, Any]:
@@ -82,11 +98,11 @@ def _run_stages(config: DemoConfig, out: Path, task: Any, problems: list[Any], e
 
     grpo = GRPOConfig(**{**TINY_GRPO_DEFAULTS, "seed": config.seed})
     stages: list[dict[str, Any]] = []
-    with VerifierPool(task, workers=config.workers) as pool:
+    with VerifierPool(task, workers=config.workers, timeout_s=config.timeout, executor=config.executor) as pool:
         t0 = time.perf_counter()
-        base = load_policy(config.base, task="integration", seed=config.seed)
+        base = load_policy(config.policy, task="integration", seed=config.seed, **config.policy_options)
         verdicts = [v for _, v in greedy_verdicts(base, task, pool, problems, 96)]
-        stages.append({"stage": "base (the shipped skills-pretrained model)", "label": "base", "policy": config.base,
+        stages.append({"stage": "base (the shipped skills-pretrained model)", "label": "base", "policy": config.policy,
                        "accuracy": sum(v.correct for v in verdicts) / len(verdicts), "seconds": time.perf_counter() - t0})
 
         t0 = time.perf_counter()
@@ -106,7 +122,7 @@ def _run_stages(config: DemoConfig, out: Path, task: Any, problems: list[Any], e
                                           "evaluated here, not trained)"), "LADDER\n(shipped checkpoint)"
         else:
             ladder_stage, ladder_label = f"LADDER policy {ladder_spec} (given; evaluated here)", "LADDER\n(given policy)"
-        policy = load_policy(ladder_spec, task="integration", seed=config.seed)
+        policy = load_policy(ladder_spec, task="integration", seed=config.seed, **config.policy_options)
         verdicts = [v for _, v in greedy_verdicts(policy, task, pool, problems, 96)]
         stages.append({"stage": ladder_stage, "label": ladder_label, "policy": ladder_spec,
                        "accuracy": sum(v.correct for v in verdicts) / len(verdicts), "seconds": time.perf_counter() - t0})

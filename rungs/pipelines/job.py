@@ -4,8 +4,9 @@ open or create its run directory, load and check problems.
 `JobConfig` holds the settings every job has (task, problems, policy and its options, limit, run
 directory, verifier workers, timeout and executor) and checks them once, so that `rungs ladder
 --workers 0` is the same one-line error as `rungs eval --workers 0`; LadderConfig, TTRLConfig,
-TTTConfig and EvalConfig add their own. `rungs ladder` and `rungs ttrl` share `open_job`
-(`rungs train` predates it and resolves settings its own way, through `check_job_settings`). A
+TTTConfig, EvalConfig, the demo's DemoConfig and `rungs train`'s TrainJobConfig add their own.
+`rungs ladder` and `rungs ttrl` share `open_job` (`rungs train` predates it and keeps its job
+settings at the top level of its config.yaml, GRPOConfig's under `grpo:`). A
 job's config.yaml holds one section per config class ({"ladder": ..., "grpo": ...}), the layout
 `--resume` and `--config` read back.
 """
