@@ -264,3 +264,49 @@ def test_eval_through_the_openai_policy(problems_file: Path, tmp_path: Path) -> 
     assert 0.0 < m["pass@k"]["mean"][1] <= 1.0
     assert result.summary["greedy"]["mean"] == pytest.approx(
         sum(int(p.text.split("+")[0]) % 5 >= 3 for p in AddTask().generate(10, 1, seed=3)) / 10)
+
+
+class ThinkingPolicy(Policy):
+    """Answers '1+1' with the right answer inside its reasoning and none after it."""
+
+    name = "thinking"
+
+    def generate(self, prompts: Sequence[str], n: int = 1, sampling: SamplingParams | None = None) -> list[list[Completion]]:
+        text = "<think>so it is \\boxed{2}</think> that was easy"
+        return [[Completion(text, list(range(len(text))), [-0.1] * len(text), "stop") for _ in range(n)] for _ in prompts]
+
+
+@pytest.mark.parametrize(("delimiters", "accuracy"), [([], 1.0), (["</think>"], 0.0)])
+def test_reasoning_delimiters_reach_the_jobs_task(tmp_path: Path, delimiters: list[str], accuracy: float) -> None:
+    """--reasoning-delimiters (TRL's reasoning_delimiters) changes what the job grades: an answer
+    only inside the reasoning counts by default and not with '</think>'."""
+    path = tmp_path / "m.jsonl"
+    path.write_text(json.dumps({"id": "m0", "problem": "1+1", "answer": "2"}) + "\n")
+    config = EvalConfig(task="math", problems=str(path), policy="thinking", n=[1], seeds=1, strategy=["greedy"],
+                        out=str(tmp_path / "run"), progress=False, plot=False, executor="inline",
+                        reasoning_delimiters=delimiters)
+    assert config.build_task().reasoning_delimiters == (tuple(delimiters) or None)
+    result = evaluate(config, policy=ThinkingPolicy(), echo=False)
+    assert result.summary["greedy"]["mean"] == accuracy
+
+
+@pytest.mark.parametrize("command", ["eval", "ladder", "ttrl", "ttt", "train", "demo"])
+def test_every_job_takes_reasoning_delimiters_and_refuses_empty_ones(command: str, tmp_path: Path, capsys) -> None:
+    import argparse
+
+    from rungs.cli import main
+    from rungs.commands import demo, eval, ladder, train, ttrl, ttt
+
+    module = {"eval": eval, "ladder": ladder, "ttrl": ttrl, "ttt": ttt, "train": train, "demo": demo}[command]
+    parser = argparse.ArgumentParser()
+    module.add_arguments(parser)
+    args = parser.parse_args(["--reasoning-delimiters", "</think>,</reasoning>"])
+    assert args.reasoning_delimiters == ["</think>", "</reasoning>"]
+    # the flag drops blank items, so a blank tag can only come from YAML (or Python)
+    settings = tmp_path / "job.yaml"
+    settings.write_text('reasoning_delimiters: [" "]\n')
+    argv = [command, "--config", str(settings), "--out", str(tmp_path / "run")]
+    if command == "train":
+        argv += ["--task", "integration", "--problems", "builtin:integration-easy"]
+    assert main(argv) == 2
+    assert "--reasoning-delimiters" in capsys.readouterr().err and not (tmp_path / "run").exists()

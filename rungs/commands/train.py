@@ -183,11 +183,10 @@ def _train(args: argparse.Namespace, job: dict[str, Any], config: Any, out: Path
     from rungs.data import load_task_problems
     from rungs.policies import load_policy
     from rungs.rewards import check_reward_labels
-    from rungs.tasks import get_task
     from rungs.train.grpo import GRPOTrainer
     from rungs.verify.pool import VerifierPool
 
-    task = get_task(job["task"])
+    task = TrainJobConfig(**job).build_task()
     problems = load_task_problems(job["problems"], task, job["limit"])
     eval_problems = load_task_problems(job["eval_problems"], task, job["eval_limit"]) if job["eval_problems"] else []
     warning = check_reward_labels(config.reward_funcs, task, problems, str(job["problems"]))

@@ -70,11 +70,10 @@ def run_demo(config: DemoConfig, echo: bool = True, progress: bool | None = None
     from rungs.data import load_task_problems
     from rungs.pipelines.job import default_out
     from rungs.runs import RunDir
-    from rungs.tasks import get_task
 
     progress = echo if progress is None else progress
     out = Path(config.out or default_out("demo", "integration"))
-    task = get_task("integration")
+    task = config.build_task()
     problems = load_task_problems(config.problems, task, limit=config.limit)  # bad input leaves no directory
     run_dir = RunDir.create(out, {"job": "demo", "demo": to_dict(config)})  # `rungs report DIR` reads it back
     try:

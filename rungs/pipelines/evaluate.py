@@ -236,9 +236,7 @@ def evaluate(config: EvalConfig, *, policy: Policy | None = None, task: Task | N
     run_dir = RunDir.open(out, job="eval", lock=True) if resuming else None
     try:
         if task is None:
-            from rungs.tasks import get_task
-
-            task = get_task(config.task)
+            task = config.build_task()
         problems = load_task_problems(config.problems, task, config.limit, need_answers=True)
         the_plan = plan(config.strategy)
     except BaseException:

@@ -59,11 +59,23 @@ class JobConfig:
     workers: int | None = help_field(None, "verifier worker processes (default: the cores free at start, see --threads)")
     timeout: float = help_field(5.0, "seconds per verification before the worker is killed")
     executor: str = help_field("process", "verifier backend: process (worker processes here), ray (a local Ray or $RAY_ADDRESS), ray:ADDRESS (a Ray cluster)")
+    reasoning_delimiters: list[str] = help_field([], "read answers only after the reasoning: the text after the last of the first of these tags found "
+                                                 "(TRL's reasoning_delimiters, e.g. </think>; a completion whose reasoning never closes has no answer); empty = anywhere")
 
     def __post_init__(self) -> None:
         check_finite_fields(self)  # the subclass's own float settings too (learning rates, fractions)
         check_policy_options(self.policy_options, self.POLICY_OPTIONS_EXAMPLE)
         check_job_settings(self.limit, self.workers, self.timeout, self.executor)
+        if any(not isinstance(tag, str) or not tag.strip() for tag in self.reasoning_delimiters):
+            raise UserError(f"--reasoning-delimiters {self.reasoning_delimiters!r}: expected non-empty tags such as </think>")
+
+    def build_task(self) -> Task:
+        """The job's task (`rungs.tasks.get_task(self.task)`), reading answers only after the
+        reasoning when `reasoning_delimiters` is set (`Task.with_reasoning`). UserError for an
+        unknown task name."""
+        from rungs.tasks import get_task
+
+        return get_task(self.task, reasoning_delimiters=self.reasoning_delimiters or None)
 
 
 def default_out(prefix: str, task: str) -> str:
@@ -101,9 +113,8 @@ def _load_job_problems(config: Any, task: Task | None) -> tuple[Task, list[Probl
     """The job's task (`task`, else built from `config.task`) and its problems, each parsed by it
     (a row it cannot parse is skipped with a warning line naming the file and line)."""
     from rungs.data import load_task_problems
-    from rungs.tasks import get_task
 
-    task = task or get_task(config.task)
+    task = task or config.build_task()
     return task, load_task_problems(config.problems, task, limit=config.limit)
 
 

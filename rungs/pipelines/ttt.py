@@ -345,9 +345,8 @@ def run_ttt(config: TTTConfig, *, resume_dir: str | None = None, policy: Policy 
     from rungs.config import to_dict
     from rungs.pipelines.job import default_out, job_scope
     from rungs.runs import RunDir
-    from rungs.tasks import get_task
 
-    task = task or get_task(config.task)
+    task = task or config.build_task()
     if not isinstance(task, ArcTask):
         raise UserError(f"rungs ttt: task {config.task!r} has no invertible augmentations; test-time training runs on arc")
     # job_scope releases the run directory however the job ends, and removes a new one again if
