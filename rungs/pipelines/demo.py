@@ -26,7 +26,7 @@ from typing import Any
 
 from rungs.config import help_field
 from rungs.errors import UserError
-from rungs.pipelines.job import JobConfig
+from rungs.pipelines.job import JobConfig, check_at_least
 
 LADDER_CHECKPOINT = "integration-ladder"
 
@@ -54,10 +54,7 @@ class DemoConfig(JobConfig):
         if self.task != "integration":
             raise UserError(f"--task {self.task!r}: the demo runs on integration only (its checkpoints are integration "
                             f"models); for another task use rungs ladder / rungs ttrl --task {self.task}")
-        for name, least in (("ladder_steps", 1), ("ttrl_steps", 1), ("check_every", 0)):  # as LadderConfig's, TTRLConfig's
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise UserError(f"--{name.replace('_', '-')} {value!r}: expected an integer >= {least}")
+        check_at_least(self, {"ladder_steps": 1, "ttrl_steps": 1, "check_every": 0})  # as LadderConfig's, TTRLConfig's
 
 
 def run_demo(config: DemoConfig, echo: bool = True, progress: bool | None = None) -> dict[str, Any]:

@@ -27,6 +27,15 @@ from rungs.tasks.base import Task
 from rungs.types import Problem
 
 
+def check_at_least(config: Any, least: dict[str, int]) -> None:
+    """Each named integer setting of `config` is an int (not a bool) >= its bound: UserError
+    "--check-every -1: expected an integer >= 0" (the flag and the value) otherwise."""
+    for name, low in least.items():
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise UserError(f"--{name.replace('_', '-')} {value!r}: expected an integer >= {low}")
+
+
 def check_job_settings(limit: int | None, workers: int | None, timeout: float, executor: str,
                        limit_flag: str = "--limit") -> None:
     """The settings every job shares, checked the same way: `limit` (problems, None = all) and

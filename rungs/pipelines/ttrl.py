@@ -43,7 +43,7 @@ from typing import Any
 
 from rungs.config import help_field
 from rungs.errors import UserError
-from rungs.pipelines.job import JobConfig
+from rungs.pipelines.job import JobConfig, check_at_least
 from rungs.policies.base import Policy, SamplingParams
 from rungs.tasks.base import Task
 from rungs.types import Completion, Problem, Verdict
@@ -82,11 +82,8 @@ class TTRLConfig(JobConfig):
             raise UserError(f"--mode {self.mode!r}: expected one of {', '.join(MODES)}")
         if self.variant_source not in VARIANT_SOURCES:
             raise UserError(f"--variant-source {self.variant_source!r}: expected one of {', '.join(VARIANT_SOURCES)}")
-        for name in ("steps", "depth", "width", "vote_samples", "steps_vote", "max_new_tokens"):
-            if getattr(self, name) < 1:
-                raise UserError(f"--{name.replace('_', '-')} {getattr(self, name)}: expected an integer >= 1")
-        if self.check_every < 0:
-            raise UserError(f"--check-every {self.check_every}: expected an integer >= 0")
+        check_at_least(self, {"steps": 1, "depth": 1, "width": 1, "vote_samples": 1, "steps_vote": 1,
+                              "max_new_tokens": 1, "check_every": 0})
 
 
 # -- shared helpers ---------------------------------------------------------------------------------

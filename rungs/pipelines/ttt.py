@@ -41,7 +41,7 @@ from typing import Any
 
 from rungs.config import help_field
 from rungs.errors import UserError
-from rungs.pipelines.job import JobConfig
+from rungs.pipelines.job import JobConfig, check_at_least
 from rungs.policies.base import Policy, SamplingParams
 from rungs.tasks.arc import ArcTask, answer_text, parse_spec
 from rungs.tasks.arc.augment import ArcSpec, Augmentation, augmentations, augmented_loo_tasks, spec_text_len
@@ -78,10 +78,8 @@ class TTTConfig(JobConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name, low in (("steps", 0), ("batch_size", 1), ("train_augmentations", 0), ("infer_augmentations", 1),
-                          ("per_transform", 1), ("attempts", 1), ("max_new_tokens", 1)):
-            if getattr(self, name) < low:
-                raise UserError(f"--{name.replace('_', '-')} {getattr(self, name)}: expected an integer >= {low}")
+        check_at_least(self, {"steps": 0, "batch_size": 1, "train_augmentations": 0, "infer_augmentations": 1,
+                              "per_transform": 1, "attempts": 1, "max_new_tokens": 1})
         if self.learning_rate is not None and self.learning_rate <= 0:
             raise UserError(f"--learning-rate {self.learning_rate}: expected a positive number")
 
