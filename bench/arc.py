@@ -39,6 +39,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--steps", type=int, default=16, help="TTT optimizer steps per problem")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--learning-rate", type=float, default=None, help="default: rungs ttt's (3e-3 for tiny)")
+    ap.add_argument("--demo-loss", action=argparse.BooleanOptionalAction, default=True,
+                    help="MARC's demonstration loss: TTT also trains on the demonstration outputs in each prompt "
+                         "(--no-demo-loss: the held-out answer alone)")
     ap.add_argument("--train-augmentations", type=int, default=7)
     ap.add_argument("--infer-augmentations", type=int, default=8)
     ap.add_argument("--threads", type=int, default=1)
@@ -86,7 +89,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             label, ttt, train_aug, infer_aug = ARMS[arm]
             config = TTTConfig(problems=args.problems, policy=args.policy, out=str(runs / arm),
                                steps=args.steps if ttt else 0, batch_size=args.batch_size,
-                               learning_rate=args.learning_rate,
+                               learning_rate=args.learning_rate, demo_loss=args.demo_loss,
                                train_augmentations=args.train_augmentations if train_aug else 0,
                                infer_augmentations=args.infer_augmentations if infer_aug else 1,
                                seed=args.seed)

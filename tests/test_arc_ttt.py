@@ -276,3 +276,118 @@ def test_hf_ttt_trains_a_lora_adapter_and_rolls_it_back(tmp_path, task):
     out = solve_problem(config, policy, task, RecordingPool(), problem)
     assert out.steps == 1 and out.train_examples == 4 and out.predictions == 2
     assert all(torch.equal(before[k], v) for k, v in policy.snapshot().items())
+
+
+# -- MARC's demonstration loss ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("style", ["compact", "instruct"])
+def test_output_spans_are_the_demonstration_outputs_of_the_same_prompt(style):
+    from rungs.tasks.arc import instruct_prompt, prompt_with_output_spans
+
+    text, spans = prompt_with_output_spans(SPEC, style)
+    assert text == (compact_prompt(SPEC) if style == "compact" else instruct_prompt(SPEC))
+    cells = "compact" if style == "compact" else "spaced"
+    assert [text[a:b] for a, b in spans] == [format_grid(o, cells) + "\n" for _, o in SPEC.train]
+    assert text.count(format_grid(SPEC.test_input, cells)) == 1  # the query's input is not an output
+
+
+def marked_text(policy, ids, mask):
+    return "".join(policy.decode([t]) for t, m in zip(ids, mask) if m)
+
+
+def test_demo_loss_masks_mark_exactly_the_output_tokens_of_the_tiny_model(task):
+    from rungs.pipelines.ttt import demo_loss_masks
+    from rungs.tasks.arc import prompt_with_output_spans
+
+    policy = small_policy(task)
+    text, spans = prompt_with_output_spans(SPEC, "compact")
+    ids = policy.encode_prompts([text])
+    (mask,) = demo_loss_masks(policy, [text], [spans], ids)
+    assert len(mask) == len(ids[0]) and not mask[0]  # <bos> is never trained
+    assert marked_text(policy, ids[0], mask) == "".join(format_grid(o) + "\n" for _, o in SPEC.train)
+    # A prompt longer than the context keeps its end: the marks follow the characters that remain.
+    short = TinyPolicy.new(alphabets=[task.alphabet], seed=0, d_model=16, n_layers=1, n_heads=2, mlp_hidden=32,
+                           max_seq_len=20)
+    ids = short.encode_prompts([text])
+    (mask,) = demo_loss_masks(short, [text], [spans], ids)
+    kept = text[len(text) - (len(ids[0]) - 1):]
+    start = len(text) - len(kept)
+    want = "".join(text[max(a, start):b] for a, b in spans if b > start)
+    assert marked_text(short, ids[0], mask) == want and want
+
+
+def test_demo_loss_masks_mark_the_output_tokens_of_an_hf_chat_model(tmp_path, task):
+    pytest.importorskip("transformers")
+    from _hf_tiny import make_tiny_hf
+
+    from rungs.pipelines.ttt import demo_loss_masks
+    from rungs.policies import load_policy
+    from rungs.tasks.arc import prompt_with_output_spans
+
+    policy = load_policy(f"hf:{make_tiny_hf(tmp_path / 'm')}", device="cpu", dtype="float32", seed=0)
+    text, spans = prompt_with_output_spans(SPEC, "instruct")
+    ids = policy.encode_prompts([text])
+    (mask,) = demo_loss_masks(policy, [text], [spans], ids)
+    assert len(mask) == len(ids[0])
+    # one character a token; this test tokenizer reads "\n" as <unk> (its split regex skips newlines)
+    pieces = [p.replace("<unk>", "\n") for p in policy.tokenizer.convert_ids_to_tokens(ids[0])]
+    assert "".join(p for p, m in zip(pieces, mask) if m) == "".join(format_grid(o, "spaced") + "\n" for _, o in SPEC.train)
+
+
+def test_sft_loss_trains_the_marked_prompt_tokens_and_only_those(task):
+    from rungs.train.sft import sft_loss
+
+    policy = small_policy(task)
+    prompts = policy.encode_prompts([compact_prompt(SPEC)])
+    targets = encode_targets(policy, [answer_text(G)])
+    plain = sft_loss(policy, prompts, targets)
+    none_marked = sft_loss(policy, prompts, targets, [[False] * len(prompts[0])])
+    assert torch.allclose(plain, none_marked, atol=1e-6)  # no marks: the answer alone
+    # Marking token j adds the NLL of token j given the tokens before it to the mean.
+    j = len(prompts[0]) - 3
+    marked = [False] * len(prompts[0])
+    marked[j] = True
+    lp_answer = policy.logprobs(prompts, targets).logprobs[0, :len(targets[0])]
+    lp_j = policy.logprobs([prompts[0][:j]], [[prompts[0][j]]]).logprobs[0, 0]
+    want = -(lp_answer.sum() + lp_j) / (len(targets[0]) + 1)
+    assert torch.allclose(sft_loss(policy, prompts, targets, [marked]), want, atol=1e-5)
+    with pytest.raises(ValueError, match="entries for a prompt of"):
+        sft_loss(policy, prompts, targets, [[True]])
+
+
+def test_demo_loss_teaches_the_demonstration_outputs_that_the_answer_loss_does_not(task):
+    from rungs.pipelines.ttt import demo_loss_masks
+    from rungs.tasks.arc import prompt_with_output_spans
+    from rungs.train.sft import sft_loss
+
+    rows = augmented_loo_tasks(SPEC, 2, random.Random(0))
+    texts, spans = zip(*(prompt_with_output_spans(s, "compact") for s, _, _ in rows))
+
+    def demo_nll_after(demo_loss):
+        policy = small_policy(task, seed=1)
+        prompts = policy.encode_prompts(list(texts))
+        targets = encode_targets(policy, [answer_text(t) for _, t, _ in rows])
+        masks = demo_loss_masks(policy, texts, spans, prompts)
+        fine_tune(policy, prompts, targets, steps=12, batch_size=4, learning_rate=1e-2, rng=random.Random(0),
+                  prompt_loss_masks=masks if demo_loss else None)
+        no_answer = [[] for _ in prompts]  # the demonstration outputs alone
+        with torch.no_grad():
+            return float(sft_loss(policy, prompts, no_answer, masks))
+
+    assert demo_nll_after(True) < demo_nll_after(False) - 0.1
+
+
+def test_ttt_trains_with_the_demo_loss_by_default_and_without_it_on_request(task):
+    from rungs.cli import build_parser
+    from rungs.config import from_sections
+
+    parser, _ = build_parser()
+    assert from_sections(parser.parse_args(["ttt"]), {"ttt": TTTConfig}, None)["ttt"].demo_loss is True
+    assert from_sections(parser.parse_args(["ttt", "--no-demo-loss"]), {"ttt": TTTConfig}, None)["ttt"].demo_loss is False
+    losses = {}
+    for demo_loss in (True, False):
+        config = TTTConfig(steps=1, batch_size=4, train_augmentations=1, infer_augmentations=1, max_new_tokens=4,
+                           demo_loss=demo_loss)
+        losses[demo_loss] = solve_problem(config, small_policy(task), task, RecordingPool(), copy_problem()).loss_first
+    assert losses[True] != pytest.approx(losses[False])  # the first step's loss covers other tokens

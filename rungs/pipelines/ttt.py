@@ -5,9 +5,10 @@ For each test problem (one test input of an ARC task), with nothing but its demo
 1. TTT data: the leave-one-out tasks of the demonstrations (each demo in turn is the query, the
    others the context), each also under `train_augmentations` random invertible augmentations
    (a symmetry of the square, a colour permutation keeping 0, a demo order);
-2. fine-tune on them for `steps` optimizer steps (AdamW; the loss is the answer tokens' negative
-   log-likelihood, the same `sft_loss` as `rungs pretrain`): every weight of the tiny model, the
-   LoRA adapter of an hf model;
+2. fine-tune on them for `steps` optimizer steps (AdamW; the loss is the negative log-likelihood,
+   `rungs.train.sft.sft_loss`, of the query's answer and, MARC's demonstration loss, of every
+   demonstration output in the context; `demo_loss=False` trains the answer alone): every weight
+   of the tiny model, the LoRA adapter of an hf model;
 3. predict greedily under `infer_augmentations` augmentations (identity first, then the other 7
    symmetries, then symmetries with colour permutations and demo shuffles), map each prediction
    back with the augmentation's inverse, and take the top 2 of the hierarchical vote (within each
@@ -43,7 +44,7 @@ from rungs.config import help_field
 from rungs.errors import UserError
 from rungs.pipelines.job import JobConfig, check_at_least
 from rungs.policies.base import Policy, SamplingParams
-from rungs.tasks.arc import ArcTask, answer_text, parse_spec
+from rungs.tasks.arc import ArcTask, answer_text, parse_spec, prompt_with_output_spans
 from rungs.tasks.arc.augment import ArcSpec, Augmentation, augmentations, augmented_loo_tasks, spec_text_len
 from rungs.tasks.arc.grid import Grid, GridError, grid_from_key, grid_key, parse_grid
 from rungs.tasks.arc.vote import hierarchical_vote
@@ -65,6 +66,8 @@ class TTTConfig(JobConfig):
     only_fitting: bool = help_field(False, "keep only problems whose prompt and reference answer fit the policy's context (the bench's selection; uses the answer's size only)")
     steps: int = help_field(16, "fine-tuning steps per problem (0 = no test-time training)")
     batch_size: int = help_field(8, "leave-one-out examples per step")
+    demo_loss: bool = help_field(True, "MARC's demonstration loss: also train on every demonstration output in each "
+                                       "leave-one-out prompt, not only the query's answer (--no-demo-loss: the answer alone)")
     learning_rate: float | None = help_field(None, "AdamW learning rate (default: 3e-3 for tiny, 1e-4 for hf LoRA)")
     weight_decay: float = help_field(0.0, "AdamW weight decay")
     grad_clip: float = help_field(1.0, "clip the gradient norm (0 = off)")
@@ -138,12 +141,58 @@ def fits(policy: Policy, spec: ArcSpec, answer: Grid | None) -> bool:
 # -- fine-tuning ----------------------------------------------------------------------------------------
 
 
+def demo_loss_masks(policy: Policy, prompts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],
+                    prompt_ids: Sequence[Sequence[int]]) -> list[list[bool]]:
+    """Which tokens of each encoded prompt lie in a demonstration output (MARC's demonstration loss).
+
+    prompts[i] is a prompt's text, spans[i] its output spans in characters
+    (`rungs.tasks.arc.prompt_with_output_spans`), prompt_ids[i] its ids from `policy.encode_prompts`;
+    the result has one bool per id. The tiny model's character tokenizer maps characters to tokens
+    directly (after <bos>, and after a truncated start); an hf model's tokenizer gives the offsets of
+    its tokens in the chat-templated text, in which the prompt appears verbatim.
+    Raises UserError when the policy cannot say where its tokens come from (a slow hf tokenizer, a
+    chat template that rewrites the prompt): train with --no-demo-loss there.
+    """
+    tok = getattr(policy, "tokenizer", None)
+    if tok is None:
+        raise UserError(f"policy {policy.name!r} has no tokenizer to train with")
+    masks: list[list[bool]] = []
+    for text, text_spans, ids in zip(prompts, spans, prompt_ids):
+        mask = [False] * len(ids)
+        if hasattr(tok, "eos_id"):  # the tiny model: one token a character, "<answer>" markers aside
+            shift = len(ids) - len(tok.encode(text))  # <bos>, less what a too-long prompt lost at its start
+            for start, end in text_spans:
+                for j in range(shift + len(tok.encode(text[:start])), shift + len(tok.encode(text[:end]))):
+                    if 0 < j < len(ids):
+                        mask[j] = True
+        else:
+            rendered = policy.format_prompt(text) if hasattr(policy, "format_prompt") else text
+            at = rendered.find(text)
+            if at < 0:
+                raise UserError(f"policy {policy.name!r}: its chat template rewrites the prompt, so the demonstration "
+                                "outputs cannot be located for the demonstration loss; use --no-demo-loss")
+            chat = bool(getattr(tok, "chat_template", None))
+            try:
+                enc = tok(rendered, add_special_tokens=not chat, return_offsets_mapping=True)
+            except NotImplementedError as err:
+                raise UserError(f"policy {policy.name!r}: the demonstration loss needs a fast tokenizer "
+                                "(token offsets); use --no-demo-loss") from err
+            if list(enc["input_ids"]) != list(ids):
+                raise UserError(f"policy {policy.name!r}: tokenizing the rendered prompt does not reproduce its "
+                                "ids, so the demonstration outputs cannot be located; use --no-demo-loss")
+            for j, (a, b) in enumerate(enc["offset_mapping"]):
+                mask[j] = b > a and any(a < at + end and b > at + start for start, end in text_spans)
+        masks.append(mask)
+    return masks
+
+
 def fine_tune(policy: Policy, prompt_ids: Sequence[Sequence[int]], target_ids: Sequence[Sequence[int]], *, steps: int,
               batch_size: int, learning_rate: float, weight_decay: float = 0.0, grad_clip: float = 1.0,
-              rng: random.Random) -> list[float]:
+              rng: random.Random, prompt_loss_masks: Sequence[Sequence[bool]] | None = None) -> list[float]:
     """`steps` AdamW steps on (prompt, target) pairs, batches drawn in reshuffled epochs; returns the
-    losses (mean negative log-likelihood per target token, `rungs.train.sft.sft_loss`). A fresh
-    optimizer each call: nothing of one problem's training carries over to the next."""
+    losses (mean negative log-likelihood per trained token, `rungs.train.sft.sft_loss`: the target
+    tokens, and the prompt tokens marked in `prompt_loss_masks` when given). A fresh optimizer each
+    call: nothing of one problem's training carries over to the next."""
     import torch
 
     from rungs.train.sft import sft_loss
@@ -160,7 +209,8 @@ def fine_tune(policy: Policy, prompt_ids: Sequence[Sequence[int]], target_ids: S
                 rng.shuffle(more)
                 order.extend(more)
             batch, order = order[:batch_size], order[batch_size:]
-            loss = sft_loss(policy, [prompt_ids[i] for i in batch], [target_ids[i] for i in batch])  # type: ignore[arg-type]
+            masks = [prompt_loss_masks[i] for i in batch] if prompt_loss_masks is not None else None
+            loss = sft_loss(policy, [prompt_ids[i] for i in batch], [target_ids[i] for i in batch], masks)  # type: ignore[arg-type]
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if grad_clip > 0:
@@ -257,14 +307,18 @@ def solve_problem(config: TTTConfig, policy: Policy, task: ArcTask, pool: Any, p
     examples = augmented_loo_tasks(spec, config.train_augmentations, rng) if config.steps > 0 else []
     prompts: list[list[int]] = []
     targets: list[list[int]] = []
+    masks: list[list[bool]] | None = None
     dropped = 0
     if examples:
         style = policy.prompt_style
         kept = [(s, t) for s, t, _ in examples if fits(policy, s, t)]
         dropped = len(examples) - len(kept)
         if kept:
-            prompts = policy.encode_prompts([task.format_prompt(s, style) for s, _ in kept])
+            texts, spans = zip(*(prompt_with_output_spans(s, style) for s, _ in kept))
+            prompts = policy.encode_prompts(list(texts))
             targets = encode_targets(policy, [answer_text(t, "compact" if style == "compact" else "spaced") for _, t in kept])
+            if config.demo_loss:
+                masks = demo_loss_masks(policy, texts, spans, prompts)
     losses: list[float] = []
     train_s = 0.0
     steps = config.steps if prompts else 0
@@ -274,7 +328,8 @@ def solve_problem(config: TTTConfig, policy: Policy, task: ArcTask, pool: Any, p
             t0 = time.perf_counter()
             losses = fine_tune(policy, prompts, targets, steps=steps, batch_size=config.batch_size,
                                learning_rate=config.learning_rate or default_learning_rate(policy),
-                               weight_decay=config.weight_decay, grad_clip=config.grad_clip, rng=rng)
+                               weight_decay=config.weight_decay, grad_clip=config.grad_clip, rng=rng,
+                               prompt_loss_masks=masks)
             train_s = time.perf_counter() - t0
         preds, skipped = predict(policy, task, spec, infer, config.max_new_tokens)
     votes = hierarchical_vote([(p.geometry, p.grid) for p in preds], top=config.attempts, per_transform=config.per_transform)

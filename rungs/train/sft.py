@@ -248,10 +248,38 @@ def encode_examples(policy: TinyPolicy, task: Task, problems: Sequence[Problem])
     return keep_p, keep_t
 
 
-def sft_loss(policy: TinyPolicy, prompt_ids: Sequence[Sequence[int]], target_ids: Sequence[Sequence[int]]) -> torch.Tensor:
-    """Mean negative log-likelihood per target token (prompt tokens carry no loss)."""
-    lp = policy.logprobs(prompt_ids, target_ids)
-    return -(lp.logprobs * lp.mask).sum() / lp.mask.sum().clamp(min=1)
+def sft_loss(policy: TinyPolicy, prompt_ids: Sequence[Sequence[int]], target_ids: Sequence[Sequence[int]],
+             prompt_loss_masks: Sequence[Sequence[bool]] | None = None) -> torch.Tensor:
+    """Mean negative log-likelihood per trained token, a scalar tensor (nats).
+
+    Without `prompt_loss_masks` only the target tokens are trained (the prompt is context). With it,
+    `prompt_loss_masks[i][j]` True also trains prompt token j of row i (its prediction from the tokens
+    before it): MARC's demonstration loss, which trains on every demonstration output in the context
+    as well as the query's answer (Akyurek et al. 2024). A mask must have one entry per prompt token;
+    the first token, which nothing predicts, is never trained. Works with any policy whose `logprobs`
+    scores completions after prompts (the tiny model, an hf model).
+    Raises ValueError when a mask's length differs from its prompt's.
+    """
+    import torch
+
+    if prompt_loss_masks is None:
+        lp = policy.logprobs(prompt_ids, target_ids)
+        return -(lp.logprobs * lp.mask).sum() / lp.mask.sum().clamp(min=1)
+    if len(prompt_loss_masks) != len(prompt_ids):
+        raise ValueError(f"{len(prompt_ids)} prompts but {len(prompt_loss_masks)} prompt loss masks")
+    heads, rests, weights = [], [], []
+    for p, t, m in zip(prompt_ids, target_ids, prompt_loss_masks):
+        if len(m) != len(p):
+            raise ValueError(f"a prompt loss mask has {len(m)} entries for a prompt of {len(p)} tokens")
+        heads.append(list(p[:1]))  # score the rest of the prompt and the target after the first token
+        rests.append([*p[1:], *t])
+        weights.append([bool(x) for x in m[1:]] + [True] * len(t))
+    lp = policy.logprobs(heads, rests)  # [B, T]
+    weight = torch.zeros(lp.logprobs.shape, dtype=lp.logprobs.dtype, device=lp.logprobs.device)
+    for i, w in enumerate(weights):
+        weight[i, :len(w)] = torch.tensor(w, dtype=weight.dtype)
+    weight = weight * lp.mask
+    return -(lp.logprobs * weight).sum() / weight.sum().clamp(min=1)
 
 
 # -- evaluation ------------------------------------------------------------------------------------

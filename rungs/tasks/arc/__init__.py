@@ -44,21 +44,50 @@ MAX_PROBLEM_CHARS = 2_000_000  # an ARC task's JSON is at most a few hundred kB
 
 def compact_prompt(spec: ArcSpec) -> str:
     """The compact prompt: ``I\\n<in>\\nO\\n<out>\\n`` per demo, then ``I\\n<test in>\\nO\\n``."""
-    parts = [f"I\n{format_grid(i)}\nO\n{format_grid(o)}\n" for i, o in spec.train]
-    parts.append(f"I\n{format_grid(spec.test_input)}\nO\n")
-    return "".join(parts)
+    return prompt_with_output_spans(spec, "compact")[0]
 
 
 def instruct_prompt(spec: ArcSpec) -> str:
     """A chat prompt: the rule-finding instruction, space-separated grids, the answer format."""
-    lines = ["Each example below maps an input grid to an output grid by the same rule. Grids are rows of "
-             "digits 0-9 (colours), one row per line. Find the rule and apply it to the test input.", ""]
-    for n, (i, o) in enumerate(spec.train, start=1):
-        lines += [f"Example {n}", "input:", format_grid(i, "spaced"), "output:", format_grid(o, "spaced"), ""]
-    lines += ["Test", "input:", format_grid(spec.test_input, "spaced"), "",
-              "Write the test output grid in the same format (one row per line, digits separated by spaces) "
-              "inside <answer>...</answer>."]
-    return "\n".join(lines)
+    return prompt_with_output_spans(spec, "instruct")[0]
+
+
+INSTRUCTION = ("Each example below maps an input grid to an output grid by the same rule. Grids are rows of "
+               "digits 0-9 (colours), one row per line. Find the rule and apply it to the test input.")
+ANSWER_REQUEST = ("Write the test output grid in the same format (one row per line, digits separated by spaces) "
+                  "inside <answer>...</answer>.")
+
+
+def prompt_with_output_spans(spec: ArcSpec, style: str = "instruct") -> tuple[str, list[tuple[int, int]]]:
+    """The prompt of `spec` in `style` ("compact" or "instruct") and the character span [start, end)
+    of each demonstration's output grid in it, its closing newline included: the text MARC's
+    demonstration loss trains on besides the query's answer (Akyurek et al. 2024). One span per
+    demonstration, in order; `text[start:end]` is the formatted output grid plus "\\n"."""
+    cells = "compact" if style == "compact" else "spaced"
+    parts: list[str] = []
+    spans: list[tuple[int, int]] = []
+    at = 0
+
+    def add(text: str, output: bool = False) -> None:
+        nonlocal at
+        if output:
+            spans.append((at, at + len(text)))
+        parts.append(text)
+        at += len(text)
+
+    if style == "compact":
+        for i, o in spec.train:
+            add(f"I\n{format_grid(i)}\nO\n")
+            add(f"{format_grid(o)}\n", output=True)
+        add(f"I\n{format_grid(spec.test_input)}\nO\n")
+    else:
+        add(f"{INSTRUCTION}\n\n")
+        for n, (i, o) in enumerate(spec.train, start=1):
+            add(f"Example {n}\ninput:\n{format_grid(i, cells)}\noutput:\n")
+            add(f"{format_grid(o, cells)}\n", output=True)
+            add("\n")
+        add(f"Test\ninput:\n{format_grid(spec.test_input, cells)}\n\n{ANSWER_REQUEST}")
+    return "".join(parts), spans
 
 
 def answer_text(grid: Grid, style: str = "compact") -> str:
