@@ -18,6 +18,10 @@ time than one trained on the problems alone?
     python bench/long_budget.py                      # 3 seeds x 2 arms (about 40 CPU-minutes per run)
     python bench/long_budget.py --ttrl               # and TTRL from each run's best weights (~15 CPU-minutes each)
     python bench/long_budget.py --report             # reprint from bench/results-400
+    python bench/long_budget.py --train-limit 50 --depth 3 --width 5 --ladder cooldown=10 --dev tuning \
+        --steps 600 --eval-steps 50 --parallel 3 --out bench/results-roots50-600-bestdev
+                                                     # LADDER's setting (50 problems and their trees), the
+                                                     # best step chosen on bench/learning.py's tuning pool
 """
 
 from __future__ import annotations
@@ -37,15 +41,35 @@ GRPO_FLAGS = ["--prompts-per-step", "4", "--num-generations", "16", "--max-compl
 ARMS = {"ladder": "LADDER (variants, solve-rate curriculum)", "grpo": "GRPO on the hard training problems, no variants"}
 
 
-def command(arm: str, seed: int, steps: int, eval_steps: int, run_dir: Path) -> list[str]:
-    common = ["--problems", "builtin:integration-train", "--eval-problems", "builtin:integration-dev",
-              "--max-steps", str(steps), "--eval-steps", str(eval_steps), "--eval-on-start",
+def command(arm: str, seed: int, args: argparse.Namespace, run_dir: Path) -> list[str]:
+    """The `rungs ladder` or `rungs train` command of one run (the same GRPO settings, the same dev selection)."""
+    common = ["--problems", "builtin:integration-train", "--eval-problems", eval_problems(args),
+              "--max-steps", str(args.steps), "--eval-steps", str(args.eval_steps), "--eval-on-start",
               "--metric-for-best-model", "eval_accuracy", "--seed", str(seed), "--threads", "1", "--no-progress",
               "--out", str(run_dir)]
+    if args.train_limit:
+        common += ["--limit", str(args.train_limit)]
     if arm == "ladder":
-        return [sys.executable, "-m", "rungs.cli", "ladder", "--depth", "2", "--width", "4",
-                "--curriculum", "solve_rate", *common]
+        extra = [flag for key, _, value in (item.partition("=") for item in args.ladder)
+                 for flag in (f"--{key.replace('_', '-')}", value)]
+        return [sys.executable, "-m", "rungs.cli", "ladder", "--depth", str(args.depth), "--width", str(args.width),
+                "--curriculum", "solve_rate", *extra, *common]
     return [sys.executable, "-m", "rungs.cli", "train", "--task", "integration", *common, *GRPO_FLAGS]
+
+
+def eval_problems(args: argparse.Namespace) -> str:
+    """Where the best step is chosen: builtin:integration-dev (all levels), or with --dev tuning
+    bench/learning.py's tuning pool (dev levels 3-4 plus draws under DEV_SEED), written to OUT/dev-pool.jsonl."""
+    if args.dev == "builtin":
+        return "builtin:integration-dev"
+    import learning
+
+    from rungs.data import write_jsonl
+
+    path = Path(args.out) / "dev-pool.jsonl"
+    if not path.exists():
+        write_jsonl(path, (p.to_dict() for p in learning.dev_problems("integration")))
+    return str(path)
 
 
 def ttrl_command(arm: str, seed: int, out: Path) -> list[str]:
@@ -68,13 +92,13 @@ def run_stage(args: argparse.Namespace, out: Path, stage: str) -> None:
 
     suffix = "" if stage == "train" else "-ttrl"
     jobs = []
-    for seed in range(args.seeds):
-        for arm in ARMS:
+    for arm in ARMS:  # every LADDER seed first: its figures arrive soonest
+        for seed in range(args.seeds):
             run_dir = out / f"{arm}-seed{seed}{suffix}"
             if (run_dir / "summary.json").exists():
                 continue
             resume = ["--resume", str(run_dir)] if (run_dir / "config.yaml").exists() else []
-            cmd = (command(arm, seed, args.steps, args.eval_steps, run_dir) if stage == "train"
+            cmd = (command(arm, seed, args, run_dir) if stage == "train"
                    else ttrl_command(arm, seed, out)) + resume
             jobs.append((f"{arm} seed {seed}{suffix}", cmd, out / f"{arm}-seed{seed}{suffix}.log"))
     learning.run_processes(jobs, args.parallel, poll_s=5.0)
@@ -96,7 +120,9 @@ def score(args: argparse.Namespace) -> dict[str, Any]:
     task = get_task("integration")
     hard = load_problems("builtin:integration-hard")
     fresh = learning.fresh_problems("integration", 40)
-    result: dict[str, Any] = {"settings": {"steps": args.steps, "eval_steps": args.eval_steps, "seeds": args.seeds},
+    result: dict[str, Any] = {"settings": {"steps": args.steps, "eval_steps": args.eval_steps, "seeds": args.seeds,
+                                           "train_limit": args.train_limit, "depth": args.depth,
+                                           "width": args.width, "ladder": args.ladder, "dev": args.dev},
                               "fresh_seed": learning.FRESH_SEED, "arms": {}}
     with VerifierPool(task, workers=1) as pool:
         for arm in ARMS:
@@ -156,7 +182,8 @@ def report(result: dict[str, Any], out: Path) -> None:
             steps, acc = zip(*row["dev_curve"])
             ax.plot(steps, acc, color=color, alpha=0.8, label=ARMS[arm] if i == 0 else None)
     ax.set_xlabel("GRPO step")
-    ax.set_ylabel("greedy accuracy, builtin:integration-dev")
+    dev = result["settings"].get("dev", "builtin")
+    ax.set_ylabel("greedy accuracy, " + ("builtin:integration-dev" if dev == "builtin" else "dev levels 3-4 + draws"))
     ax.set_ylim(0, 1)
     ax.set_title("LADDER vs GRPO without variants: held-out dev accuracy per seed\n"
                  "(the best dev step of each run is what the test sets score)", fontsize=10)
@@ -171,6 +198,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--eval-steps", type=int, default=25)
+    ap.add_argument("--train-limit", type=int, default=0,
+                    help="train both arms on only the first N training problems (LADDER: their trees; 0: all 200)")
+    ap.add_argument("--depth", type=int, default=2, help="LADDER's variant-tree depth")
+    ap.add_argument("--width", type=int, default=4, help="LADDER's variants per node")
+    ap.add_argument("--ladder", action="append", default=[], metavar="KEY=VALUE",
+                    help="a further `rungs ladder` setting, e.g. cooldown=10 (passed as --cooldown 10)")
+    ap.add_argument("--dev", choices=("builtin", "tuning"), default="builtin",
+                    help="the pool the best step is chosen on: builtin:integration-dev, or bench/learning.py's "
+                         "tuning pool (dev levels 3-4 and draws; the pool its --tune settings were chosen on)")
     ap.add_argument("--parallel", type=int, default=2, help="runs at once, each a `rungs` process on one thread")
     ap.add_argument("--ttrl", action="store_true", help="then test-time RL (variants) from each best checkpoint on the hard set")
     ap.add_argument("--report", action="store_true", help="only score the finished runs and reprint")
