@@ -95,8 +95,9 @@ def run_stage(args: argparse.Namespace, out: Path, stage: str) -> None:
     for arm in ARMS:  # every LADDER seed first: its figures arrive soonest
         for seed in range(args.seeds):
             run_dir = out / f"{arm}-seed{seed}{suffix}"
-            if (run_dir / "summary.json").exists():
-                continue
+            if (run_dir / "summary.json").exists() and (
+                    stage == "ttrl" or json.loads((run_dir / "summary.json").read_text())["total_steps"] >= args.steps):
+                continue  # done; a finished run shorter than --steps is resumed to it (the rate is constant)
             resume = ["--resume", str(run_dir)] if (run_dir / "config.yaml").exists() else []
             cmd = (command(arm, seed, args, run_dir) if stage == "train"
                    else ttrl_command(arm, seed, out)) + resume
@@ -130,14 +131,14 @@ def score(args: argparse.Namespace) -> dict[str, Any]:
             for seed in range(args.seeds):
                 run_dir = out / f"{arm}-seed{seed}"
                 cache = run_dir / "scores.json"
-                if cache.exists():
+                summary = json.loads((run_dir / "summary.json").read_text())
+                if cache.exists() and json.loads(cache.read_text()).get("steps") == summary["total_steps"]:
                     rows.append(json.loads(cache.read_text()))
                     continue
-                summary = json.loads((run_dir / "summary.json").read_text())
                 events = read_jsonl(run_dir / "events.jsonl")
                 best = summary["eval_step_best"]
                 policy = load_policy(f"tiny:{run_dir / 'best'}", task="integration", seed=seed)
-                row = {"seed": seed, "best_step": best, "dev": summary["eval_accuracy_best"],
+                row = {"seed": seed, "steps": summary["total_steps"], "best_step": best, "dev": summary["eval_accuracy_best"],
                        "dev_curve": [[e["step"], e["eval_accuracy"]] for e in events if "eval_accuracy" in e],
                        "samples_to_best": int(sum(e.get("num_groups", 0) for e in events
                                                   if "eval_accuracy" not in e and e.get("step", 0) <= best) * 16),
@@ -193,7 +194,7 @@ def report(result: dict[str, Any], out: Path) -> None:
     print(f"plot: {out / 'long_budget.png'}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=400)
@@ -211,7 +212,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ttrl", action="store_true", help="then test-time RL (variants) from each best checkpoint on the hard set")
     ap.add_argument("--report", action="store_true", help="only score the finished runs and reprint")
     ap.add_argument("--out", default=str(HERE.parent / "bench" / "results-400"))
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     if not args.report:
         run_all(args)
     report(score(args), Path(args.out))

@@ -1,0 +1,52 @@
+"""bench/long_budget.py builds the commands its flags ask for, and resumes a finished run to a longer budget."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "long_budget.py"
+
+
+@pytest.fixture(scope="module")
+def long_budget():
+    spec = importlib.util.spec_from_file_location("bench_long_budget", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # puts bench/ on sys.path, where it imports `learning` from
+    return module
+
+
+def test_the_ladder_settings_reach_both_commands(long_budget, tmp_path):
+    args = long_budget.parse_args(["--train-limit", "50", "--depth", "3", "--width", "5", "--ladder", "cooldown=10",
+                                   "--steps", "600", "--eval-steps", "50", "--out", str(tmp_path)])
+    ladder = long_budget.command("ladder", 1, args, tmp_path / "ladder-seed1")
+    grpo = long_budget.command("grpo", 1, args, tmp_path / "grpo-seed1")
+
+    def flag(cmd, name):
+        return cmd[cmd.index(name) + 1]
+
+    assert (flag(ladder, "--depth"), flag(ladder, "--width"), flag(ladder, "--cooldown")) == ("3", "5", "10")
+    for cmd in (ladder, grpo):  # the same problems, budget, selection and seed
+        assert (flag(cmd, "--limit"), flag(cmd, "--max-steps"), flag(cmd, "--eval-steps"), flag(cmd, "--seed")) == \
+            ("50", "600", "50", "1")
+        assert flag(cmd, "--eval-problems") == "builtin:integration-dev"
+        assert flag(cmd, "--metric-for-best-model") == "eval_accuracy"
+    assert "--cooldown" not in grpo and "--depth" not in grpo
+
+
+def test_a_finished_run_shorter_than_the_budget_is_resumed_to_it(long_budget, tmp_path, monkeypatch):
+    jobs = []
+    monkeypatch.setattr(importlib.import_module("learning"), "run_processes", lambda batch, *a, **k: jobs.extend(batch))
+    for arm, steps in (("ladder", 600), ("grpo", 1000)):
+        run = tmp_path / f"{arm}-seed0"
+        run.mkdir()
+        (run / "config.yaml").write_text("ladder: {}\n")
+        (run / "summary.json").write_text(json.dumps({"total_steps": steps}))
+    args = long_budget.parse_args(["--seeds", "1", "--steps", "1000", "--out", str(tmp_path)])
+    long_budget.run_stage(args, tmp_path, "train")
+    assert [name for name, _, _ in jobs] == ["ladder seed 0"]  # the 1000-step GRPO run is done
+    cmd = jobs[0][1]
+    assert cmd[cmd.index("--max-steps") + 1] == "1000" and cmd[cmd.index("--resume") + 1] == str(tmp_path / "ladder-seed0")
