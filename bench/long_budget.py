@@ -98,9 +98,10 @@ def run_stage(args: argparse.Namespace, out: Path, stage: str) -> None:
             if (run_dir / "summary.json").exists() and (
                     stage == "ttrl" or json.loads((run_dir / "summary.json").read_text())["total_steps"] >= args.steps):
                 continue  # done; a finished run shorter than --steps is resumed to it (the rate is constant)
-            resume = ["--resume", str(run_dir)] if (run_dir / "config.yaml").exists() else []
-            cmd = (command(arm, seed, args, run_dir) if stage == "train"
-                   else ttrl_command(arm, seed, out)) + resume
+            cmd = command(arm, seed, args, run_dir) if stage == "train" else ttrl_command(arm, seed, out)
+            if (run_dir / "config.yaml").exists():  # resume into the run directory (`rungs train` takes no --out then)
+                at = cmd.index("--out")
+                cmd = [*cmd[:at], *cmd[at + 2:], "--resume", str(run_dir)]
             jobs.append((f"{arm} seed {seed}{suffix}", cmd, out / f"{arm}-seed{seed}{suffix}.log"))
     learning.run_processes(jobs, args.parallel, poll_s=5.0)
 
@@ -127,6 +128,10 @@ def score(args: argparse.Namespace) -> dict[str, Any]:
                               "fresh_seed": learning.FRESH_SEED, "arms": {}}
     with VerifierPool(task, workers=1) as pool:
         for arm in ARMS:
+            missing = [seed for seed in range(args.seeds) if not (out / f"{arm}-seed{seed}" / "summary.json").exists()]
+            if missing:  # --report while runs are going: the arms that have finished
+                print(f"{ARMS[arm]}: seeds {', '.join(map(str, missing))} not finished; left out")
+                continue
             rows = []
             for seed in range(args.seeds):
                 run_dir = out / f"{arm}-seed{seed}"
@@ -167,13 +172,15 @@ def report(result: dict[str, Any], out: Path) -> None:
 
     from rungs.report import fmt_mean_std, print_table, save_png
 
-    rows = [{"arm": ARMS[arm], "best dev step": "/".join(str(s) for s in block["best_step"]),
+    rows = [{"arm": ARMS[arm], "steps": "/".join(sorted({str(r.get("steps", result["settings"]["steps"]))
+                                                           for r in block["per_seed"]})),
+             "best dev step": "/".join(str(s) for s in block["best_step"]),
              "dev (best)": fmt_mean_std(*block["dev"]), "builtin:integration-hard": fmt_mean_std(*block["hard"]),
              "fresh draw": fmt_mean_std(*block["fresh"]), "samples to best": f"{block['samples_to_best'][0]:,.0f}",
              **({"+ TTRL, hard": fmt_mean_std(*block["ttrl"]), "(ever solved)": fmt_mean_std(*block["ever_solved"])}
                 if "ttrl" in block else {})}
             for arm, block in result["arms"].items()]
-    print_table(rows, list(rows[0]), title=f"bench/long_budget.py: {result['settings']['steps']} steps, best dev step, "
+    print_table(rows, list(rows[0]), title=f"bench/long_budget.py: up to {result['settings']['steps']} steps, best dev step, "
                                             f"greedy accuracy, mean ± std over {result['settings']['seeds']} seeds")
     fig = Figure(figsize=(7, 4.2), dpi=110, layout="constrained")
     FigureCanvasAgg(fig)

@@ -38,15 +38,22 @@ def test_the_ladder_settings_reach_both_commands(long_budget, tmp_path):
 
 
 def test_a_finished_run_shorter_than_the_budget_is_resumed_to_it(long_budget, tmp_path, monkeypatch):
+    from rungs.cli import build_parser
+
     jobs = []
     monkeypatch.setattr(importlib.import_module("learning"), "run_processes", lambda batch, *a, **k: jobs.extend(batch))
-    for arm, steps in (("ladder", 600), ("grpo", 1000)):
-        run = tmp_path / f"{arm}-seed0"
+    for arm, seed, steps in (("ladder", 0, 600), ("grpo", 0, 1000), ("grpo", 1, 600)):
+        run = tmp_path / f"{arm}-seed{seed}"
         run.mkdir()
         (run / "config.yaml").write_text("ladder: {}\n")
         (run / "summary.json").write_text(json.dumps({"total_steps": steps}))
-    args = long_budget.parse_args(["--seeds", "1", "--steps", "1000", "--out", str(tmp_path)])
+    args = long_budget.parse_args(["--seeds", "2", "--steps", "1000", "--out", str(tmp_path)])
     long_budget.run_stage(args, tmp_path, "train")
-    assert [name for name, _, _ in jobs] == ["ladder seed 0"]  # the 1000-step GRPO run is done
-    cmd = jobs[0][1]
-    assert cmd[cmd.index("--max-steps") + 1] == "1000" and cmd[cmd.index("--resume") + 1] == str(tmp_path / "ladder-seed0")
+    # the 1000-step GRPO run is done; ladder seed 1 has not started (no --resume)
+    assert [name for name, _, _ in jobs] == ["ladder seed 0", "ladder seed 1", "grpo seed 1"]
+    parser, _ = build_parser()
+    for name, cmd, _ in jobs:
+        parsed = parser.parse_args(cmd[cmd.index("rungs.cli") + 1:])  # what `rungs ladder` / `rungs train` accept
+        assert parsed.max_steps == 1000
+        resumed = name != "ladder seed 1"
+        assert (parsed.resume is not None) == resumed and (getattr(parsed, "out", None) is None) == resumed
