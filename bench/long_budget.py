@@ -99,9 +99,10 @@ def run_stage(args: argparse.Namespace, out: Path, stage: str) -> None:
                     stage == "ttrl" or json.loads((run_dir / "summary.json").read_text())["total_steps"] >= args.steps):
                 continue  # done; a finished run shorter than --steps is resumed to it (the rate is constant)
             cmd = command(arm, seed, args, run_dir) if stage == "train" else ttrl_command(arm, seed, out)
-            if (run_dir / "config.yaml").exists():  # resume into the run directory (`rungs train` takes no --out then)
-                at = cmd.index("--out")
-                cmd = [*cmd[:at], *cmd[at + 2:], "--resume", str(run_dir)]
+            if (run_dir / "config.yaml").exists():
+                # A resumed run keeps the settings in its config.yaml; only the budget may grow.
+                cmd = [*cmd[:cmd.index("rungs.cli") + 2], "--resume", str(run_dir), "--threads", "1", "--no-progress",
+                       *(["--max-steps", str(args.steps)] if stage == "train" else [])]
             jobs.append((f"{arm} seed {seed}{suffix}", cmd, out / f"{arm}-seed{seed}{suffix}.log"))
     learning.run_processes(jobs, args.parallel, poll_s=5.0)
 
