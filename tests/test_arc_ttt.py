@@ -391,3 +391,19 @@ def test_ttt_trains_with_the_demo_loss_by_default_and_without_it_on_request(task
                            demo_loss=demo_loss)
         losses[demo_loss] = solve_problem(config, small_policy(task), task, RecordingPool(), copy_problem()).loss_first
     assert losses[True] != pytest.approx(losses[False])  # the first step's loss covers other tokens
+
+
+@pytest.mark.parametrize(("stored", "want"), [("", False), ("  demo_loss: true\n", True), ("  demo_loss: false\n", False)])
+def test_a_resumed_ttt_run_keeps_the_loss_it_was_started_with(tmp_path, monkeypatch, stored, want):
+    """A run written before the demonstration loss existed has no demo_loss in its config.yaml: it
+    trained the answer alone, and resuming it must not switch to the new default."""
+    import rungs.pipelines.ttt as ttt
+    from rungs.cli import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(f"ttt:\n  task: arc\n  steps: 1\n{stored}")
+    seen = []
+    monkeypatch.setattr(ttt, "run_ttt", lambda config, **kw: seen.append(config) or {})
+    assert main(["ttt", "--resume", str(run)]) == 0
+    assert seen[0].demo_loss is want

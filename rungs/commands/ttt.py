@@ -48,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
         if not Path(yaml_path).exists():
             raise UserError(f"{args.resume}: not a run directory (no config.yaml)")
     config = from_sections(args, {"ttt": TTTConfig}, yaml_path)["ttt"]
+    if args.resume and not stored_demo_loss(yaml_path):
+        config.demo_loss = False  # a run from before the demonstration loss trained the answer alone: keep it so
     # The run's (or the YAML's) policy_options, updated by --model / --policy-option; kept in
     # config.yaml, so that --resume rebuilds the same policy (an hf model's LoRA adapter, say).
     config.policy_options = {**config.policy_options, **policy_kwargs(args)}
@@ -57,3 +59,14 @@ def run(args: argparse.Namespace) -> int:
 
         print_summary(summary, config)
     return 0
+
+
+def stored_demo_loss(yaml_path: str) -> bool:
+    """Whether a run's config.yaml sets demo_loss (runs written before the setting existed do not)."""
+    from pathlib import Path
+
+    import yaml
+
+    data = yaml.safe_load(Path(yaml_path).read_text(encoding="utf-8")) or {}
+    section = data.get("ttt", data) if isinstance(data, dict) else {}
+    return isinstance(section, dict) and "demo_loss" in section
