@@ -138,8 +138,9 @@ def score(args: argparse.Namespace) -> dict[str, Any]:
                 run_dir = out / f"{arm}-seed{seed}"
                 cache = run_dir / "scores.json"
                 summary = json.loads((run_dir / "summary.json").read_text())
-                if cache.exists() and json.loads(cache.read_text()).get("steps") == summary["total_steps"]:
-                    rows.append(json.loads(cache.read_text()))
+                cached = json.loads(cache.read_text()) if cache.exists() else {}
+                if cached.get("steps") == summary["total_steps"]:
+                    rows.append(cached)
                     continue
                 events = read_jsonl(run_dir / "events.jsonl")
                 best = summary["eval_step_best"]

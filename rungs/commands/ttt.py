@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from rungs.commands._policy_args import policy_kwargs
-    from rungs.config import from_sections
+    from rungs.config import from_sections, section_values
     from rungs.errors import UserError
     from rungs.pipelines.ttt import TTTConfig, run_ttt
 
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         if not Path(yaml_path).exists():
             raise UserError(f"{args.resume}: not a run directory (no config.yaml)")
     config = from_sections(args, {"ttt": TTTConfig}, yaml_path)["ttt"]
-    if args.resume and not stored_demo_loss(yaml_path):
+    if args.resume and "demo_loss" not in section_values(yaml_path, {"ttt": TTTConfig})["ttt"]:
         config.demo_loss = False  # a run from before the demonstration loss trained the answer alone: keep it so
     # The run's (or the YAML's) policy_options, updated by --model / --policy-option; kept in
     # config.yaml, so that --resume rebuilds the same policy (an hf model's LoRA adapter, say).
@@ -60,13 +60,3 @@ def run(args: argparse.Namespace) -> int:
         print_summary(summary, config)
     return 0
 
-
-def stored_demo_loss(yaml_path: str) -> bool:
-    """Whether a run's config.yaml sets demo_loss (runs written before the setting existed do not)."""
-    from pathlib import Path
-
-    import yaml
-
-    data = yaml.safe_load(Path(yaml_path).read_text(encoding="utf-8")) or {}
-    section = data.get("ttt", data) if isinstance(data, dict) else {}
-    return isinstance(section, dict) and "demo_loss" in section
