@@ -14,7 +14,16 @@ from hypothesis import strategies as st
 
 from rungs.errors import UserError
 from rungs.tasks import get_task
-from rungs.tasks.countdown import CountdownTask, _apply, format_problem, parse_spec, solve
+from rungs.tasks.countdown import (
+    CountdownTask,
+    _apply,
+    format_problem,
+    parse_answer,
+    parse_spec,
+    render,
+    render_steps,
+    solve,
+)
 from rungs.types import Problem, Status
 
 TASK = CountdownTask()
@@ -318,3 +327,50 @@ def test_variants_of_an_unlabelled_problem_use_the_solver():
     assert any(v.transform == "subexpression" for v in variants)
     assert all(TASK.verify_answer(v.problem, v.problem.answer).correct for v in variants)
     assert TASK.has_symbolic_variants
+
+
+# -- worked chains: one operation per step ------------------------------------------------------
+@pytest.mark.parametrize("answer", ["3+7=10;10*5=50;50-25=25", "3 + 7 = 10\n10 * 5 = 50\n50 - 25 = 25",
+                                    "3+7=10, 10*5=50, 50-25=25;", "7+3=10;5*10=50;50-25=25"])
+def test_a_worked_chain_is_the_expression_it_spells_out(answer):
+    p = problem([3, 7, 5, 25], 25)
+    verdict = TASK.verify(p, f"<answer>{answer}</answer>")
+    assert verdict.correct, verdict
+    tree = parse_answer(answer)[0]
+    assert TASK.answer_key(p, answer) == TASK.answer_key(p, render(tree)) == (25, (3, 5, 7, 25))
+
+
+@pytest.mark.parametrize(
+    ("answer", "status", "detail"),
+    [
+        ("3+7=11;11*5=55;55-25=30", Status.WRONG, "step 1: 3 + 7 is 10, not 11"),
+        ("3+7=10;10*5=50;50-25=26", Status.WRONG, "step 3: 50 - 25 is 25, not 26"),
+        ("3+7=10;10*5=50", Status.REJECTED, "does not use 25"),  # stops short
+        ("3+7=10;25-5=20;10+20=30", Status.WRONG, "claims 30"),  # the last step is the answer
+        ("3+7=10;10+10=20;20+5=25", Status.REJECTED, "uses 10, which is not"),  # a result is used once, then 10 is a literal
+        ("3+7=10;10*5", Status.UNPARSEABLE, "step 2: expected 'expression = value'"),
+        ("3+7=10;x*5=50", Status.REJECTED, "step 2: symbol 'x'"),
+        ("3+7=10;10(5)=50", Status.UNPARSEABLE, "step 2: implicit multiplication"),
+        ("3-3=0;7/0=1", Status.WRONG, "step 2: division by zero"),
+        (";".join(["3+7=10"] * 21), Status.REJECTED, "21 steps"),
+    ],
+)
+def test_a_worked_chain_is_checked_step_by_step(answer, status, detail):
+    verdict = TASK.verify_answer(problem([3, 7, 5, 25], 25), answer)
+    assert verdict.status is status, verdict
+    assert detail in verdict.detail
+
+
+def test_a_chain_result_stands_for_its_expression_before_an_equal_given_number():
+    p = problem([10, 3, 7], 100)
+    assert TASK.verify_answer(p, "3+7=10;10*10=100").correct  # one 10 is the result, the other the given 10
+    assert render(parse_answer("3+7=10;10*10=100")[0]) == "(3 + 7) * 10"
+
+
+def test_render_steps_round_trips_and_refuses_a_fractional_step():
+    for text in ["(3 + 7) * 5 - 25", "50 / (7 - 5) + 3", "25"]:
+        tree = parse_answer(text)[0]
+        assert render(parse_answer(render_steps(tree))[0]) == render(tree)
+    assert render_steps(parse_answer("(50 - 25) * (7 - 3)")[0]) == "50-25=25;7-3=4;25*4=100"
+    with pytest.raises(ValueError, match="positive integer"):
+        render_steps(parse_answer("7 / 2 * 4")[0])

@@ -76,3 +76,22 @@ def test_no_builtin_problem_is_in_the_pretraining_pool():
     set (easy, hard, dev, train) by `problem_key`: sorted numbers and target, so a built-in problem is
     caught in any order of its numbers."""
     assert_pool_has_no_builtin_problem(TASK, SHIPPED, Problem("h", "numbers: 47 22 31 40; target: 899"))
+
+
+def test_steps_answers_are_the_same_solutions_as_worked_chains():
+    plain = skill_problems(200, seed=4, mixed_fraction=0.2, wide_fraction=0.1, prompt_order=True)
+    steps = skill_problems(200, seed=4, mixed_fraction=0.2, wide_fraction=0.1, prompt_order=True, answer_format="steps")
+    assert [p.text for p in plain] == [p.text for p in steps]  # the same draws
+    for a, b in zip(plain, steps):
+        assert b.answer.count(";") == len(b.meta["numbers"]) - 2  # one step per operation
+        assert TASK.answer_key(b, b.answer) == TASK.answer_key(a, a.answer)  # the same value from the same numbers
+        assert TASK.verify(b, f"<answer>{b.answer}</answer>").correct
+    with pytest.raises(ValueError, match="answer_format"):
+        skill_problems(1, answer_format="chain")
+    cfg = SFTConfig(task="countdown", distribution="skills", answer_format="steps", train_problems=10, eval_problems=0)
+    assert all("=" in p.answer for p in pretraining_problems(cfg, TASK)[0])
+    with pytest.raises(UserError, match="answer_format"):
+        SFTConfig(task="countdown", answer_format="chain")
+    with pytest.raises(UserError, match="answer-format"):
+        pretraining_problems(SFTConfig(task="integration", distribution="skills", answer_format="steps",
+                                       train_problems=5, eval_problems=0), get_task("integration"))

@@ -200,21 +200,95 @@ def _evaluate(node: safe_expr.Node) -> Fraction:
     return left / right  # Fraction raises ZeroDivisionError
 
 
-def parse_answer(answer: str) -> tuple[safe_expr.Node, list[int], int | None]:
-    """(AST, integer literals used, claimed right-hand side or None); raises `_Refused`."""
-    if not isinstance(answer, str) or not answer.strip():
-        raise _Refused(Status.NO_ANSWER, "empty answer")
-    lhs, rhs = _split_claim(answer)
+def _parse_expression(text: str) -> tuple[safe_expr.Node, list[int]]:
+    """(AST, integer literals used) of one countdown expression; raises `_Refused`."""
     try:
-        _check_juxtaposition(lhs)
-        tree = safe_expr.parse(lhs)
+        _check_juxtaposition(text)
+        tree = safe_expr.parse(text)
     except ExpressionSyntaxError as err:
         raise _Refused(Status.UNPARSEABLE, str(err)) from None
     except UnsafeExpression as err:
         raise _Refused(Status.REJECTED, str(err)) from None
     used: list[int] = []
     _leaves(tree, used)
+    return tree, used
+
+
+def parse_answer(answer: str) -> tuple[safe_expr.Node, list[int], int | None]:
+    """(AST, integer literals used, claimed right-hand side or None); raises `_Refused`.
+
+    An answer is one expression (``(3 + 7) * 5``, optionally ``= 50``) or a worked chain of steps
+    (``3+7=10; 10*5=50``, see `parse_steps`), which becomes the one expression it spells out.
+    """
+    if not isinstance(answer, str) or not answer.strip():
+        raise _Refused(Status.NO_ANSWER, "empty answer")
+    steps = [part for part in _STEP_SEPARATOR.split(answer) if part.strip()]
+    if len(steps) > 1:
+        return parse_steps(steps)
+    lhs, rhs = _split_claim(answer)
+    tree, used = _parse_expression(lhs)
     return tree, used, (int(rhs) if rhs is not None else None)
+
+
+_STEP_SEPARATOR = re.compile(r"[;,\n]")
+MAX_STEPS = MAX_NUMBERS  # n numbers need n - 1 steps; more is not a solution worth checking
+
+
+def parse_steps(steps: Sequence[str]) -> tuple[safe_expr.Node, list[int], int]:
+    """A worked solution, one step per item (``["3+7=10", "10*5=50"]``), as (the one expression it
+    spells out, the given numbers it uses, its last step's result); raises `_Refused`.
+
+    Each step is ``expression = value``: its expression combines given numbers and results of earlier
+    steps, and the value must be what the expression evaluates to exactly (else WRONG, naming the
+    step). A literal equal to an earlier, not yet used result stands for that result (the most recent
+    one first, each result used once) and is replaced by the expression that made it, so ``3+7=10;
+    10*5=50`` is ``(3 + 7) * 5`` and is then checked as any expression is (each given number once,
+    the value the target). This is the chain the countdown TV game's contestants show, and the one a
+    model that solves one step at a time writes: step k's problem is the parent's with two numbers
+    merged, which is what LADDER's ``merge_numbers`` variants train.
+    """
+    if len(steps) > MAX_STEPS:
+        raise _Refused(Status.REJECTED, f"{len(steps)} steps; at most {MAX_STEPS} are checked")
+    results: list[tuple[int, safe_expr.Node]] = []  # (value, expression over given numbers), unused so far
+    tree: safe_expr.Node | None = None
+    claim = 0
+    for i, step in enumerate(steps, 1):
+        try:
+            lhs, rhs = _split_claim(step)
+            if rhs is None:
+                raise _Refused(Status.UNPARSEABLE, f"expected 'expression = value', got {step.strip()[:40]!r}")
+            written, _ = _parse_expression(lhs)
+        except _Refused as err:
+            raise _Refused(err.status, f"step {i}: {err.detail}") from None
+        try:
+            value = _evaluate(written)
+        except ZeroDivisionError:
+            raise _Refused(Status.WRONG, f"step {i}: division by zero") from None
+        claim = int(rhs)
+        if value != claim:
+            raise _Refused(Status.WRONG, f"step {i}: {render(written)} is {_fmt_value(value)}, not {claim}")
+        tree = _substitute_results(written, results)
+        results.append((claim, tree))
+    assert tree is not None
+    used: list[int] = []
+    _leaves(tree, used)
+    return tree, used, claim
+
+
+def _substitute_results(node: safe_expr.Node, results: list[tuple[int, safe_expr.Node]]) -> safe_expr.Node:
+    """`node` with each literal that equals an unused earlier result replaced by that result's
+    expression (the most recent first); the results used are removed from `results`."""
+    if isinstance(node, Num):
+        value = int(node.text)
+        for j in range(len(results) - 1, -1, -1):
+            if results[j][0] == value:
+                return results.pop(j)[1]
+        return node
+    if isinstance(node, Neg):
+        return Neg(_substitute_results(node.operand, results))
+    assert isinstance(node, BinOp)
+    left = _substitute_results(node.left, results)
+    return BinOp(node.op, left, _substitute_results(node.right, results))
 
 
 def _fmt_value(value: Fraction) -> str:
@@ -258,6 +332,29 @@ def render(node: safe_expr.Node) -> str:
     elif isinstance(node.right, Neg):
         right = f"({right})"
     return f"{left} {node.op} {right}"
+
+
+def render_steps(node: safe_expr.Node) -> str:
+    """An expression as the worked chain of steps `parse_steps` reads back, one operation per step,
+    left operand's steps first: ``(3 + 7) * 5`` -> ``3+7=10;10*5=50``; a bare number stays itself.
+
+    Raises ValueError when an operation's value is not a positive integer (a later step could not
+    name it as one number); `random_combination`'s solutions never have one.
+    """
+    steps: list[str] = []
+
+    def walk(n: safe_expr.Node) -> str:
+        if not isinstance(n, BinOp):
+            return render(n)
+        left, right = walk(n.left), walk(n.right)
+        value = _evaluate(n)
+        if value.denominator != 1 or value <= 0:
+            raise ValueError(f"{render(n)} is {_fmt_value(value)}: a step's value must be a positive integer")
+        steps.append(f"{left}{n.op}{right}={value.numerator}")
+        return str(value.numerator)
+
+    last = walk(node)
+    return ";".join(steps) if steps else last
 
 
 def _leaf(n: int) -> safe_expr.Node:
@@ -572,14 +669,15 @@ class CountdownTask(Task):
 
     def skill_problems(self, n: int, seed: int = 0, *, mixed_fraction: float = 0.1, single_fraction: float = 0.25,
                        wide_fraction: float = 0.03, exclude: set[Hashable] | None = None,
-                       prompt_order: bool = False) -> list[Problem]:
+                       prompt_order: bool = False, answer_format: str = "expression") -> list[Problem]:
         """The skills pretraining distribution (countdown_skills.py): pairs of large numbers, triples,
-        sparse four- and five-to-six-number problems. `exclude` holds `problem_key`s never to emit."""
+        sparse four- and five-to-six-number problems. `exclude` holds `problem_key`s never to emit;
+        `answer_format` "steps" writes each solution as a worked chain (`render_steps`)."""
         from rungs.tasks.countdown_skills import skill_problems
 
         return skill_problems(n, seed, mixed_fraction=mixed_fraction, single_fraction=single_fraction,
                               wide_fraction=wide_fraction, exclude=exclude, key=self.problem_key,
-                              max_target=self.max_target, prompt_order=prompt_order)
+                              max_target=self.max_target, prompt_order=prompt_order, answer_format=answer_format)
 
     def difficulty(self, problem: Problem) -> float:
         """Numbers minus one (2 numbers = 1, 6 numbers = 5), plus up to 0.5 for a large target."""

@@ -31,7 +31,7 @@ import dataclasses
 import random
 from collections.abc import Callable, Hashable, Sequence
 
-from rungs.tasks.countdown import _leaves, format_problem, random_combination, render
+from rungs.tasks.countdown import _leaves, format_problem, random_combination, render, render_steps
 from rungs.types import Problem
 from rungs.verify import safe_expr
 from rungs.verify.safe_expr import BinOp
@@ -73,8 +73,13 @@ def in_prompt_order(tree: safe_expr.Node, numbers: Sequence[int]) -> safe_expr.N
     return walk(tree)[0]
 
 
-def draw(kind: str, rng: random.Random, max_target: int = 1000, prompt_order: bool = False) -> Problem | None:
-    """One problem of `kind` (a key of SHAPES) with a known solution, or None when the draw failed."""
+ANSWER_FORMATS = ("expression", "steps")
+
+
+def draw(kind: str, rng: random.Random, max_target: int = 1000, prompt_order: bool = False,
+         answer_format: str = "expression") -> Problem | None:
+    """One problem of `kind` (a key of SHAPES) with a known solution, or None when the draw failed.
+    `answer_format` "steps" writes the solution as a worked chain (`render_steps`: ``3+7=10;10*5=50``)."""
     counts, highs = SHAPES[kind]
     count, high = rng.choice(counts), rng.choice(highs)
     numbers = [rng.randint(1, high) for _ in range(count)]
@@ -86,7 +91,8 @@ def draw(kind: str, rng: random.Random, max_target: int = 1000, prompt_order: bo
         return None
     if prompt_order:
         tree = in_prompt_order(tree, numbers)
-    return Problem(id="", text=format_problem(numbers, target), answer=render(tree),
+    answer = render_steps(tree) if answer_format == "steps" else render(tree)
+    return Problem(id="", text=format_problem(numbers, target), answer=answer,
                    meta={"numbers": numbers, "target": target, "source": "skills", "kind": kind,
                          "difficulty": float(count - 1)})
 
@@ -94,7 +100,7 @@ def draw(kind: str, rng: random.Random, max_target: int = 1000, prompt_order: bo
 def skill_problems(n: int, seed: int = 0, *, mixed_fraction: float = 0.1, single_fraction: float = 0.25,
                    wide_fraction: float = 0.03, exclude: set[Hashable] | None = None,
                    key: Callable[[Problem], Hashable] | None = None, max_target: int = 1000,
-                   prompt_order: bool = False) -> list[Problem]:
+                   prompt_order: bool = False, answer_format: str = "expression") -> list[Problem]:
     """`n` problems of the countdown skills distribution (see the module docstring), with answers.
 
     The kinds come in exactly the asked shares, in expectation over the draws; a kind that runs out
@@ -111,10 +117,15 @@ def skill_problems(n: int, seed: int = 0, *, mixed_fraction: float = 0.1, single
         max_target: the largest target, as `CountdownTask.max_target`.
         prompt_order: write each answer with the operands of + and * in the prompt's order
             (`in_prompt_order`); the draws (numbers, targets) are the same either way.
+        answer_format: "expression" (``(3 + 7) * 5``) or "steps", the worked chain one operation per
+            step (``3+7=10;10*5=50``, `render_steps`), so a model solves one merge at a time; the
+            draws are the same either way.
 
     Raises:
-        ValueError: fractions outside [0, 1] or summing above 1.
+        ValueError: fractions outside [0, 1] or summing above 1, or an unknown answer_format.
     """
+    if answer_format not in ANSWER_FORMATS:
+        raise ValueError(f"answer_format must be one of {', '.join(ANSWER_FORMATS)}, got {answer_format!r}")
     shares = (mixed_fraction, single_fraction, wide_fraction)
     if not all(0 <= s <= 1 for s in shares) or sum(shares) > 1 + 1e-9:
         raise ValueError(f"fractions must lie in [0, 1] and sum to at most 1, got mixed {mixed_fraction}, "
@@ -132,7 +143,7 @@ def skill_problems(n: int, seed: int = 0, *, mixed_fraction: float = 0.1, single
                 else "wide" if r < sum(shares) else "triple")
         drawn = None
         for _ in range(_FRESH_ATTEMPTS):
-            p = draw(kind, rng, max_target, prompt_order)
+            p = draw(kind, rng, max_target, prompt_order, answer_format)
             if p is None:
                 continue
             k = key(p)

@@ -66,6 +66,8 @@ class SFTConfig:
     single_fraction: float = help_field(0.4, "skills: share of single-term problems (the rest are same-kind sums); countdown: of 2-number problems")
     wide_fraction: float = help_field(0.0, "skills, countdown only: share of 5-6-number problems (the rest are 3-number problems)")
     prompt_order: bool = help_field(False, "skills, countdown only: write answers with the operands of + and * in the prompt's order")
+    answer_format: str = help_field("expression", "skills, countdown only: expression ('(3 + 7) * 5') | steps, a worked chain "
+                                    "one operation per step ('3+7=10;10*5=50')")
     difficulty_min: float = help_field(1.0, "easiest training difficulty")
     difficulty_max: float = help_field(2.0, "hardest training difficulty (integer levels in between are mixed evenly)")
     train_problems: int = help_field(8000, "problems generated up front, split evenly over the levels (cycled in epochs)")
@@ -108,6 +110,7 @@ class SFTConfig:
             ("threads", self.threads >= 0, "an integer >= 0"),
             ("verifier", self.verifier in ("process", "inline"), "'process' or 'inline'"),
             ("distribution", self.distribution in ("levels", "skills"), "'levels' or 'skills'"),
+            ("answer_format", self.answer_format in ("expression", "steps"), "'expression' or 'steps'"),
             ("mixed_fraction", 0 <= self.mixed_fraction <= 1, "a fraction in [0, 1]"),
             ("single_fraction", 0 <= self.single_fraction <= 1 - self.mixed_fraction, "a fraction in [0, 1 - mixed_fraction]"),
             ("wide_fraction", 0 <= self.wide_fraction <= 1 - self.mixed_fraction - self.single_fraction + 1e-9,
@@ -218,10 +221,10 @@ def pretraining_problems(cfg: SFTConfig, task: Task) -> tuple[list[Problem], lis
         raise UserError(f"--distribution skills: task {task.name!r} has none (integration and countdown have one)")
     shares: dict[str, Any] = {"mixed_fraction": cfg.mixed_fraction, "single_fraction": cfg.single_fraction}
     accepted = inspect.signature(make).parameters
-    for name in ("wide_fraction", "prompt_order"):  # countdown's own settings
-        if name in accepted:
+    for name, default in (("wide_fraction", 0.0), ("prompt_order", False), ("answer_format", "expression")):
+        if name in accepted:  # countdown's own settings
             shares[name] = getattr(cfg, name)
-        elif getattr(cfg, name):
+        elif getattr(cfg, name) != default:
             raise UserError(f"--{name.replace('_', '-')}: task {task.name!r} has no such setting in its skills "
                             "distribution (countdown has)")
     excluded = builtin_keys(task)
