@@ -63,6 +63,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--task", choices=("all", *SUITES), default="all",
                     help="suite: integration (all arms), countdown, integration-harder (base, GRPO, LADDER)")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--base", default="tiny", metavar="SPEC",
+                    help="the tiny checkpoint every arm starts from (default: the task's shipped one, 'tiny'); "
+                         "a candidate base as tiny:DIR")
     ap.add_argument("--limit", type=int, default=None, help="first N test problems (default: all 80)")
     ap.add_argument("--steps", type=int, default=60, help="GRPO steps of every trained arm")
     ap.add_argument("--ttrl-steps", type=int, default=8)
@@ -141,7 +144,13 @@ def best_of_n_tokens(policy: Any, task: Any, pool: Any, problems: list[Any], n: 
     return out
 
 
-def never_solved(suite: str, out: Path, sets: dict[str, list[Any]], k: int, temperature: float, pool: Any) -> dict[str, list[Any]]:
+def base_label(result: dict[str, Any]) -> str:
+    """The base every arm started from, for plot titles: 'tiny' for the shipped checkpoint."""
+    return str(result.get("settings", {}).get("base", "tiny"))
+
+
+def never_solved(suite: str, out: Path, sets: dict[str, list[Any]], k: int, temperature: float, pool: Any,
+                 base_spec: str = "tiny") -> dict[str, list[Any]]:
     """Each set cut to the problems that the base model (seed 0) answers right in none of k samples
     at `temperature`; the kept ids are cached in OUT/SUITE/unsolved-K.json, so that every seed
     process trains and is scored on the same problems. The training set is also written to
@@ -159,7 +168,7 @@ def never_solved(suite: str, out: Path, sets: dict[str, list[Any]], k: int, temp
         from rungs.tasks import get_task
 
         task = get_task(task_name)
-        base = load_policy("tiny", task=task_name, seed=0)
+        base = load_policy(base_spec, task=task_name, seed=0)
         kept = {}
         for name, problems in sets.items():
             kept[name] = []
@@ -324,7 +333,7 @@ def run_seed(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
 
     def ladder_run(name: str, control: str | None) -> Any:
         run_dir = out / f"{name}-seed{seed}"
-        policy = load_policy("tiny", task=task_name, seed=seed)
+        policy = load_policy(args.base, task=task_name, seed=seed)
         if (run_dir / "summary.json").exists() and (run_dir / "final").is_dir():
             return load_policy(f"tiny:{run_dir / 'final'}", task=task_name, seed=seed)
         variants = out / "variants.jsonl"
@@ -347,16 +356,16 @@ def run_seed(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
     with VerifierPool(task, workers=args.workers) as pool:
         if args.unsolved:
             cut = never_solved(suite, out, {"train": train, "test": test, "fresh": fresh}, args.unsolved,
-                               grpo.temperature, pool)
+                               grpo.temperature, pool, args.base)
             train, test, fresh = cut["train"], cut["test"], cut["fresh"]
             train_set = str(out / f"train-unsolved-{args.unsolved}.jsonl")
             keep("unsolved_sizes", {name: len(problems) for name, problems in cut.items()})
         if args.train_limit:  # both arms: GRPO trains on these, LADDER reads the same first N roots
             train = train[:args.train_limit]
         if "base" not in row:
-            score("base", load_policy("tiny", task=task_name, seed=seed))
+            score("base", load_policy(args.base, task=task_name, seed=seed))
         if "grpo_direct" not in row:
-            direct = load_policy("tiny", task=task_name, seed=seed)
+            direct = load_policy(args.base, task=task_name, seed=seed)
             trainer = GRPOTrainer(direct, task, grpo, pool=pool, problems=train, progress=False)
             trainer.train()
             keep("curve/grpo_direct", [e["accuracy"] for e in trainer.history if "accuracy" in e])
@@ -565,7 +574,7 @@ def plot(result: dict[str, Any], out: Path) -> list[Path]:
             ax.scatter([a for a, _ in fresh], [f for _, f in fresh], color="#dd8452", zorder=3, label="fresh draw")
         ax.set_ylabel("greedy accuracy")
         ax.set_ylim(0, 1)
-        ax.set_title(f"tiny, {task_name}: greedy accuracy per arm on\n{test_label(result, task_name)}\n"
+        ax.set_title(f"{base_label(result)}, {task_name}: greedy accuracy per arm on\n{test_label(result, task_name)}\n"
                      f"(mean ± std over {block['seeds']} seeds; dots: fresh draw)", fontsize=9)
         ax.tick_params(axis="x", labelrotation=35)
         if fresh:
@@ -585,7 +594,7 @@ def plot(result: dict[str, Any], out: Path) -> list[Path]:
             ax.plot(range(1, width + 1), smooth, label=arm)
         ax.set_xlabel("GRPO step")
         ax.set_ylabel("training accuracy (own samples, 5-step mean)")
-        ax.set_title(f"tiny, {task_name}: training accuracy\non the problems each step trained on", fontsize=10)
+        ax.set_title(f"{base_label(result)}, {task_name}: training accuracy\non the problems each step trained on", fontsize=10)
         ax.legend(fontsize=8)
         ax.grid(True, alpha=0.3)
     save_png(fig, out / "learning_curves.png")

@@ -90,3 +90,30 @@ def test_controls_rerun_a_finished_core_seed_for_its_missing_arms_only(learning,
     assert not learning.seed_finished(with_controls, tmp_path / "seed-1.json", "integration")
     core.write_text(json.dumps({"seed": 0, "ladder": 0.2, "random_reward": 0.0, "format_only": 0.05}))
     assert learning.seed_finished(with_controls, core, "integration")
+
+
+def test_base_names_the_checkpoint_every_arm_starts_from(learning, tmp_path, monkeypatch):
+    """--base tiny:DIR: the unsolved cut samples that checkpoint, and the plots' titles name it."""
+    import rungs.policies as policies
+    from rungs.data import load_problems
+
+    specs = []
+
+    class Base:
+        prompt_style = "instruct"
+
+        def generate(self, prompts, n, sampling):
+            return [[] for _ in prompts]
+
+    monkeypatch.setattr(policies, "load_policy", lambda spec, **k: specs.append(spec) or Base())
+    sets = {"train": load_problems("builtin:countdown-hard", limit=2), "test": [], "fresh": []}
+    class Pool:
+        def verify(self, batch, texts):
+            return []
+
+    cut = learning.never_solved("countdown", tmp_path, sets, 2, 1.0, Pool(), "tiny:runs/candidate")
+    assert specs == ["tiny:runs/candidate"] and len(cut["train"]) == 2
+    args = learning.parse_args(["--base", "tiny:runs/candidate"])
+    assert args.base == "tiny:runs/candidate" and learning.parse_args([]).base == "tiny"
+    assert learning.base_label({"settings": vars(args)}) == "tiny:runs/candidate"
+    assert learning.base_label({"settings": {}}) == "tiny"  # results written before --base existed
