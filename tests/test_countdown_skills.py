@@ -17,7 +17,7 @@ from rungs.train.sft import SFTConfig, builtin_keys, pretraining_problems
 from rungs.types import Problem
 
 TASK = get_task("countdown")
-SHIPPED = Path(__file__).resolve().parent.parent / "rungs" / "checkpoints" / "tiny-countdown" / "training.json"
+CHECKPOINTS = Path(__file__).resolve().parent.parent / "rungs" / "checkpoints"
 
 
 def test_every_answer_solves_its_problem_with_all_its_numbers():
@@ -71,11 +71,13 @@ def test_pretrain_wires_the_wide_share_and_refuses_it_where_a_task_has_none():
         SFTConfig(task="countdown", distribution="skills", mixed_fraction=0.5, single_fraction=0.4, wide_fraction=0.2)
 
 
-def test_no_builtin_problem_is_in_the_pretraining_pool():
-    """The shipped checkpoint's pool (its recorded settings), regenerated, against every built-in countdown
-    set (easy, hard, dev, train) by `problem_key`: sorted numbers and target, so a built-in problem is
-    caught in any order of its numbers."""
-    assert_pool_has_no_builtin_problem(TASK, SHIPPED, Problem("h", "numbers: 47 22 31 40; target: 899"))
+@pytest.mark.parametrize("checkpoint", ["tiny-countdown", "tiny-countdown-long"])
+def test_no_builtin_problem_is_in_the_pretraining_pool(checkpoint):
+    """Each shipped countdown checkpoint's pool (its recorded settings), regenerated, against every
+    built-in countdown set (easy, hard, dev, train) by `problem_key`: sorted numbers and target, so a
+    built-in problem is caught in any order of its numbers."""
+    assert_pool_has_no_builtin_problem(TASK, CHECKPOINTS / checkpoint / "training.json",
+                                       Problem("h", "numbers: 47 22 31 40; target: 899"))
 
 
 def test_steps_answers_are_the_same_solutions_as_worked_chains():
