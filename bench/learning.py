@@ -370,6 +370,7 @@ def run_seed(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
             trainer.train()
             keep("curve/grpo_direct", [e["accuracy"] for e in trainer.history if "accuracy" in e])
             keep("samples/grpo_direct", int(sum(e.get("num_groups", 0) for e in trainer.history) * grpo.num_generations))
+            direct.save(out / f"grpo_direct-seed{seed}" / "final")  # for bench/arm_samples.py
             score("grpo_direct", direct)
         ladder = ladder_run("ladder", None)
         if "ladder" not in row:

@@ -1,0 +1,72 @@
+"""bench/arm_samples.py finds each arm's weights in a bench/learning.py run and scores them on the run's
+own test set and fresh draw, with a greedy column that equals bench/learning.py's."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "arm_samples.py"
+
+
+@pytest.fixture(scope="module")
+def arm_samples():
+    spec = importlib.util.spec_from_file_location("bench_arm_samples", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # puts bench/ on sys.path, where it imports `learning` and `precondition`
+    return module
+
+
+def test_each_arms_weights_are_found_and_a_missing_seed_is_skipped(arm_samples, tmp_path):
+    for run in ("ladder-seed0", "grpo_direct-seed1"):
+        (tmp_path / "countdown" / run / "final").mkdir(parents=True)
+        (tmp_path / "countdown" / run / "final" / "model.safetensors").write_bytes(b"")
+    (tmp_path / "countdown" / "ladder-seed1").mkdir()  # started, never finished: no final weights
+    found = arm_samples.arm_policies(tmp_path, "countdown", "tiny:countdown-long", seeds=2)
+    assert [(arm, seed) for arm, seed, _ in found] == [("base", 0), ("grpo_direct", 1), ("ladder", 0)]
+    assert found[0][2] == "tiny:countdown-long"
+    assert found[2][2] == f"tiny:{tmp_path / 'countdown' / 'ladder-seed0' / 'final'}"
+
+
+def test_the_greedy_column_is_learnings_greedy_accuracy_on_the_same_sets(arm_samples, tmp_path):
+    from rungs.data import load_problems
+    from rungs.policies import load_policy
+    from rungs.tasks import get_task
+    from rungs.verify.pool import VerifierPool
+
+    learning = importlib.import_module("learning")
+    trained = tmp_path / "countdown" / "ladder-seed0" / "final"  # a trained model: it solves hard problem 3 greedily
+    load_policy("tiny:countdown-long", task="countdown", seed=3).save(trained)
+    settings = {"base": "tiny:random", "seeds": 1, "limit": 3, "fresh": 1}
+    (tmp_path / "learning.json").write_text(json.dumps({"settings": settings}))
+
+    result = arm_samples.measure_arms(tmp_path, "countdown", n=2, temperature=1.0, workers=1)
+
+    assert {(r["arm"], r["set"]) for r in result["rows"]} == {("base", "test"), ("base", "fresh"),
+                                                              ("ladder", "test"), ("ladder", "fresh")}
+    assert [r["problems"] for r in result["rows"]] == [3, 2, 3, 2]  # limit 3; 1 fresh problem at each of levels 3, 4
+    task = get_task("countdown")
+    sets = {"test": load_problems("builtin:countdown-hard", limit=3), "fresh": learning.fresh_problems("countdown", 1)}
+    with VerifierPool(task, workers=1) as pool:
+        for row in result["rows"]:
+            spec = "tiny:random" if row["arm"] == "base" else f"tiny:{trained}"
+            policy = load_policy(spec, task="countdown", seed=0)
+            assert row["greedy"] == learning.greedy_accuracy(policy, task, pool, sets[row["set"]])
+    assert [r["greedy"] for r in result["rows"] if r["set"] == "test"] == [0.0, pytest.approx(1 / 3)]
+    table = arm_samples.summarise(result)
+    assert [(r["set"], r["arm"], r["seeds"]) for r in table] == [
+        ("test", "base", 1), ("test", "LADDER", 1), ("fresh", "base", 1), ("fresh", "LADDER", 1)]
+    arm_samples.plot(result, tmp_path / "arm_samples.png")
+    assert (tmp_path / "arm_samples.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_summarise_gives_mean_and_std_over_seeds(arm_samples):
+    rows = [{"arm": "ladder", "seed": s, "set": "test", "greedy": g, "pass@k": {1: p, 4: q}}
+            for s, (g, p, q) in enumerate([(0.1, 0.2, 0.5), (0.3, 0.4, 0.7)])]
+    table = arm_samples.summarise({"n": 4, "rows": rows})
+    assert table == [{"set": "test", "arm": "LADDER", "seeds": 2, "greedy": "0.200 ± 0.141",
+                      "pass@1": "0.300 ± 0.141", "pass@4": "0.600 ± 0.141"}]
