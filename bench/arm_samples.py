@@ -41,6 +41,11 @@ def arm_policies(out: Path, suite: str, base: str, seeds: int) -> list[tuple[str
     return found
 
 
+def arm_rows(result: dict[str, Any], arm: str, set_name: str) -> list[dict[str, Any]]:
+    """The measured rows of one arm on one set, one per seed."""
+    return [r for r in result["rows"] if r["arm"] == arm and r["set"] == set_name]
+
+
 def measure_arms(out: Path, suite: str, n: int, temperature: float, workers: int) -> dict[str, Any]:
     """{"settings": ..., "rows": [{arm, seed, set, greedy, pass@k, ...}]} for every arm and set."""
     import learning
@@ -83,7 +88,7 @@ def summarise(result: dict[str, Any]) -> list[dict[str, Any]]:
     table = []
     for set_name in ("test", "fresh"):
         for arm, label in ARMS:
-            rows = [r for r in result["rows"] if r["arm"] == arm and r["set"] == set_name]
+            rows = arm_rows(result, arm, set_name)
             if not rows:
                 continue
             cells = {"set": set_name, "arm": label, "seeds": len(rows)}
@@ -108,7 +113,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     for ax, set_name in zip(axes, ("test", "fresh")):
         for arm, label in ARMS:
-            rows = [r for r in result["rows"] if r["arm"] == arm and r["set"] == set_name]
+            rows = arm_rows(result, arm, set_name)
             if rows:
                 ks = sorted(int(k) for k in rows[0]["pass@k"])
                 ax.plot(ks, [sum(r["pass@k"][k] for r in rows) / len(rows) for k in ks], marker="o",
@@ -134,13 +139,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args(argv)
     import learning
+    from precondition import KS
 
     from rungs.report import print_table
 
     if args.task not in learning.SUITES:
         raise SystemExit(f"arm_samples: --task {args.task!r}: expected one of {', '.join(learning.SUITES)}")
-    from precondition import KS
-
     if args.n not in KS:
         raise SystemExit(f"arm_samples: --n {args.n}: expected one of {', '.join(map(str, KS))}")
     out = Path(args.out)
