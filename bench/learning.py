@@ -490,6 +490,7 @@ def aggregate(args: argparse.Namespace) -> dict[str, Any]:
             fresh = [r[f"fresh/{arm}"] for r in rows if f"fresh/{arm}" in r]
             if fresh:
                 block["fresh"][arm] = mean_std(fresh)
+                block.setdefault("fresh_per_seed", {})[arm] = fresh
             samples = [r[f"samples/{arm}"] for r in rows if f"samples/{arm}" in r]
             if samples:  # completions generated in training (DAPO resampling draws extra groups)
                 block.setdefault("samples", {})[arm] = statistics.fmean(samples)

@@ -117,3 +117,19 @@ def test_base_names_the_checkpoint_every_arm_starts_from(learning, tmp_path, mon
     assert args.base == "tiny:runs/candidate" and learning.parse_args([]).base == "tiny"
     assert learning.base_label({"settings": vars(args)}) == "tiny:runs/candidate"
     assert learning.base_label({"settings": {}}) == "tiny"  # results written before --base existed
+
+
+def test_aggregate_keeps_each_seeds_fresh_draw_score(learning, tmp_path):
+    """learning.json holds every seed's fresh-draw score beside the mean ± std, so a later run can
+    reuse a finished arm seed by seed; an unfinished seed (.partial.json) is not counted."""
+    import json
+
+    (tmp_path / "countdown").mkdir()
+    for seed, (hard, fresh) in enumerate([(0.1, 0.2), (0.3, 0.0)]):
+        (tmp_path / "countdown" / f"seed-{seed}.json").write_text(
+            json.dumps({"seed": seed, "ladder": hard, "fresh/ladder": fresh}))
+    (tmp_path / "countdown" / "seed-2.partial.json").write_text(json.dumps({"ladder": 0.9, "fresh/ladder": 0.9}))
+    block = learning.aggregate(learning.parse_args(["--task", "countdown", "--out", str(tmp_path)]))["countdown"]
+    assert block["seeds"] == 2 and block["per_seed"]["ladder"] == [0.1, 0.3]
+    assert block["fresh_per_seed"]["ladder"] == [0.2, 0.0]
+    assert block["fresh"]["ladder"][0] == pytest.approx(0.1)
