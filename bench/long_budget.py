@@ -22,6 +22,7 @@ time than one trained on the problems alone?
         --steps 600 --eval-steps 50 --parallel 3 --out bench/results-roots50-600-bestdev
                                                      # LADDER's setting (50 problems and their trees), the
                                                      # best step chosen on bench/learning.py's tuning pool
+    python bench/long_budget.py ... --arms ladder    # only LADDER (a curriculum setting: GRPO is unchanged by it)
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def run_stage(args: argparse.Namespace, out: Path, stage: str) -> None:
 
     suffix = "" if stage == "train" else "-ttrl"
     jobs = []
-    for arm in ARMS:  # every LADDER seed first: its figures arrive soonest
+    for arm in args.arms:  # every LADDER seed first: its figures arrive soonest
         for seed in range(args.seeds):
             run_dir = out / f"{arm}-seed{seed}{suffix}"
             if (run_dir / "summary.json").exists() and (
@@ -128,7 +129,7 @@ def score(args: argparse.Namespace) -> dict[str, Any]:
                                            "width": args.width, "ladder": args.ladder, "dev": args.dev},
                               "fresh_seed": learning.FRESH_SEED, "arms": {}}
     with VerifierPool(task, workers=1) as pool:
-        for arm in ARMS:
+        for arm in args.arms:
             missing = [seed for seed in range(args.seeds) if not (out / f"{arm}-seed{seed}" / "summary.json").exists()]
             if missing:  # --report while runs are going: the arms that have finished
                 print(f"{ARMS[arm]}: seeds {', '.join(map(str, missing))} not finished; left out")
@@ -203,6 +204,15 @@ def report(result: dict[str, Any], out: Path) -> None:
     print(f"plot: {out / 'long_budget.png'}")
 
 
+def arms_list(text: str) -> list[str]:
+    """`--arms ladder,grpo` -> ["ladder", "grpo"] in ARMS' order (LADDER first); an unknown name is an error."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in ARMS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a comma-separated list of {', '.join(ARMS)}")
+    return [arm for arm in ARMS if arm in names]
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=3)
@@ -217,6 +227,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--dev", choices=("builtin", "tuning"), default="builtin",
                     help="the pool the best step is chosen on: builtin:integration-dev, or bench/learning.py's "
                          "tuning pool (dev levels 3-4 and draws; the pool its --tune settings were chosen on)")
+    ap.add_argument("--arms", type=arms_list, default=list(ARMS), metavar="ARM[,ARM]",
+                    help="which arms to run and score, of " + ", ".join(ARMS) + " (default: both); e.g. `ladder` "
+                         "for a LADDER setting whose GRPO arm, unchanged by it, was run before")
     ap.add_argument("--parallel", type=int, default=2, help="runs at once, each a `rungs` process on one thread")
     ap.add_argument("--ttrl", action="store_true", help="then test-time RL (variants) from each best checkpoint on the hard set")
     ap.add_argument("--report", action="store_true", help="only score the finished runs and reprint")

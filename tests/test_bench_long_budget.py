@@ -57,3 +57,15 @@ def test_a_finished_run_shorter_than_the_budget_is_resumed_to_it(long_budget, tm
         assert parsed.max_steps == 1000
         resumed = name != "ladder seed 1"
         assert (parsed.resume is not None) == resumed and (getattr(parsed, "out", None) is None) == resumed
+
+
+def test_arms_runs_only_the_named_arm_and_refuses_an_unknown_one(long_budget, tmp_path, monkeypatch, capsys):
+    jobs = []
+    monkeypatch.setattr(importlib.import_module("learning"), "run_processes", lambda batch, *a, **k: jobs.extend(batch))
+    args = long_budget.parse_args(["--seeds", "2", "--arms", "ladder", "--out", str(tmp_path)])
+    long_budget.run_stage(args, tmp_path, "train")
+    assert [name for name, _, _ in jobs] == ["ladder seed 0", "ladder seed 1"]
+    assert long_budget.parse_args(["--arms", "grpo,ladder"]).arms == ["ladder", "grpo"]
+    with pytest.raises(SystemExit):
+        long_budget.parse_args(["--arms", "ladder,grpo_direct"])
+    assert "'ladder,grpo_direct': expected a comma-separated list of ladder, grpo" in capsys.readouterr().err
