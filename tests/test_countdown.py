@@ -329,6 +329,36 @@ def test_variants_of_an_unlabelled_problem_use_the_solver():
     assert TASK.has_symbolic_variants
 
 
+def _shape(answer: str) -> str:
+    """The answer's operations and brackets with every number replaced by N."""
+    return re.sub(r"\d+", "N", render(parse_answer(answer)[0]))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_smaller_numbers_keeps_the_solutions_shape_over_smaller_numbers(seed):
+    parent = TASK.generate(1, 4, seed=seed)[0]
+    variants = TASK.variants(parent, 6, random.Random(seed), transforms=("smaller_numbers", "merge_numbers"))
+    shrunk = [v for v in variants if v.transform == "smaller_numbers"]
+    assert 1 <= len(shrunk) <= 2 and variants[:len(shrunk)] == shrunk  # made first, before the merges
+    parent_numbers, _ = parse_spec(parent)
+    for v in shrunk:
+        numbers, target = parse_spec(v.problem)
+        assert len(numbers) == len(parent_numbers) and target not in numbers and target > 0
+        assert max(numbers) <= 12 and sum(numbers) < sum(parent_numbers)
+        assert _shape(v.problem.answer) == _shape(parent.answer)  # the same operations and brackets
+        assert TASK.verify_answer(v.problem, v.problem.answer).correct
+        assert v.difficulty == TASK.difficulty(v.problem)
+
+
+def test_the_default_transforms_leave_smaller_numbers_out_and_an_unknown_one_is_refused():
+    parent = TASK.generate(1, 4, seed=3)[0]
+    assert "smaller_numbers" not in {v.transform for v in TASK.variants(parent, 10, random.Random(0))}
+    only = TASK.variants(parent, 10, random.Random(0), transforms=("subexpression",))
+    assert only and {v.transform for v in only} == {"subexpression"}
+    with pytest.raises(UserError, match="unknown transform 'smaller'"):
+        TASK.variants(parent, 4, random.Random(0), transforms=("smaller",))
+
+
 # -- worked chains: one operation per step ------------------------------------------------------
 @pytest.mark.parametrize("answer", ["3+7=10;10*5=50;50-25=25", "3 + 7 = 10\n10 * 5 = 50\n50 - 25 = 25",
                                     "3+7=10, 10*5=50, 50-25=25;", "7+3=10;5*10=50;50-25=25"])

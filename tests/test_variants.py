@@ -240,3 +240,31 @@ def test_cli_sample_problems(capsys, tmp_path):
     assert len(out.read_text().splitlines()) == 3
     assert main(["sample-problems", "--task", "integration", "--n", "-2"]) == 2
     assert "--n must be >= 0" in capsys.readouterr().err
+
+
+def test_variant_transforms_pick_the_tasks_own_and_refuse_what_it_lacks():
+    from rungs.pipelines.ttrl import TTRLConfig, make_variant_maker
+
+    countdown = get_task("countdown")
+    maker = make_variant_maker(TTRLConfig(task="countdown"), countdown, None, ["smaller_numbers"])
+    parent = countdown.generate(1, 4, seed=0)[0]
+    made = maker(parent, 4, random.Random(0))
+    assert made and {v.transform for v in made} == {"smaller_numbers"}
+    assert make_variant_maker(TTRLConfig(task="countdown"), countdown, None) == countdown.variants  # default set
+    with pytest.raises(UserError, match="--variant-transforms 'smaller': task 'countdown' has smaller_numbers, "):
+        make_variant_maker(TTRLConfig(task="countdown"), countdown, None, ["smaller"])
+    with pytest.raises(UserError, match="task 'integration' offers no choice of symbolic variant transforms"):
+        make_variant_maker(TTRLConfig(task="integration"), get_task("integration"), None, ["smaller_numbers"])
+
+
+def test_rungs_ladder_takes_variant_transforms_as_a_comma_separated_flag():
+    from rungs.cli import build_parser
+    from rungs.commands.ttrl import resolve
+    from rungs.pipelines.ladder import LadderConfig
+
+    parser, _ = build_parser()
+    args = parser.parse_args(["ladder", "--task", "countdown", "--variant-transforms", "smaller_numbers,merge_numbers"])
+    config, _, _ = resolve(args, "ladder", LadderConfig)
+    assert config.variant_transforms == ["smaller_numbers", "merge_numbers"]
+    config, _, _ = resolve(parser.parse_args(["ladder", "--task", "countdown"]), "ladder", LadderConfig)
+    assert config.variant_transforms == []

@@ -46,6 +46,7 @@ class LadderConfig(JobConfig):
     eval_problems: str | None = help_field("auto", "held-out problems for periodic greedy evaluation: file or builtin:NAME; auto = builtin:<task>-dev where there is one; none: no evaluation")
     variants: str | None = help_field(None, "reuse a saved variant tree (JSONL from an earlier run) instead of building one")
     variant_source: str = help_field("auto", "auto (symbolic if the task has a mutator, else LLM-written) | symbolic | llm")
+    variant_transforms: list[str] = help_field([], "the task's symbolic transforms that make each node's children (empty: the task's default set); countdown: smaller_numbers, merge_numbers, subexpression, drop_numbers (default: the last three)")
     depth: int = help_field(3, "depth of each problem's variant tree (the paper: 3 for small models, 2 for strong ones)")
     width: int = help_field(5, "variants per node")
     curriculum: str = help_field(
@@ -147,7 +148,8 @@ def _run(config: LadderConfig, grpo: Any, run_dir: Any, task: Task, problems: li
         variants = load_tree(config.variants)
         save_tree(tree_path, variants)
     else:
-        maker = make_variant_maker(TTRLConfig(task=config.task, variant_source=config.variant_source), task, policy)
+        maker = make_variant_maker(TTRLConfig(task=config.task, variant_source=config.variant_source), task, policy,
+                                   config.variant_transforms)
         variants = build_variant_pool(task, problems, maker, config.depth, config.width, grpo.seed, progress)
         save_tree(tree_path, variants)
         if hasattr(maker, "well_posed_share"):  # LLM-written: how many of the model's problems were well-posed

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import random
 import time
 from collections import Counter
@@ -132,15 +133,28 @@ class RecordingPool:
         return getattr(self.pool, name)
 
 
-def make_variant_maker(config: TTRLConfig, task: Task, policy: Policy) -> Any:
-    """The `make_variants` callable for variant trees: the task's mutators or LLM-written ones."""
+def make_variant_maker(config: TTRLConfig, task: Task, policy: Policy, transforms: Sequence[str] = ()) -> Any:
+    """The `make_variants` callable for variant trees: the task's mutators or LLM-written ones.
+
+    `transforms` (LADDER's `--variant-transforms`; empty: the task's default set) picks which of the
+    task's symbolic transforms (`Task.variant_transforms`) make each node's children. A UserError
+    names an unknown transform, a task that offers no choice, or LLM-written variants.
+    """
     source = config.variant_source
     if source == "auto":
         source = "symbolic" if task.has_symbolic_variants else "llm"
+    if transforms:
+        if source != "symbolic" or not task.variant_transforms:
+            raise UserError(f"--variant-transforms: task {task.name!r} offers no choice of "
+                            f"{'symbolic' if source == 'symbolic' else 'LLM-written'} variant transforms; leave it empty")
+        unknown = [t for t in transforms if t not in task.variant_transforms]
+        if unknown:
+            raise UserError(f"--variant-transforms {unknown[0]!r}: task {task.name!r} has "
+                            f"{', '.join(task.variant_transforms)}")
     if source == "symbolic":
         if not task.has_symbolic_variants:
             raise UserError(f"task {task.name!r} has no symbolic variant maker; use --variant-source llm with an instruction-following policy")
-        return task.variants
+        return functools.partial(task.variants, transforms=tuple(transforms)) if transforms else task.variants
     from rungs.variants.llm import LLMVariantMaker
 
     return LLMVariantMaker(policy, task)

@@ -127,6 +127,10 @@ class Task(abc.ABC):
         return "".join(problem.text.split())
 
     # -- variants ---------------------------------------------------------------------------------
+    #: the transforms a task's `variants(..., transforms=...)` can be restricted to or extended with
+    #: (LADDER's `--variant-transforms`); empty: the task's maker offers no choice
+    variant_transforms: tuple[str, ...] = ()
+
     def variants(self, problem: Problem, n: int, rng: random.Random) -> list[Variant]:
         """Up to `n` easier or equivalent variants of `problem` (symbolic; no model involved)."""
         raise NotImplementedError(f"task {self.name!r} has no symbolic variant maker")

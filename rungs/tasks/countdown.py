@@ -47,6 +47,10 @@ from rungs.verify import safe_expr
 from rungs.verify.safe_expr import BinOp, Call, ExpressionSyntaxError, Name, Neg, Num
 
 REUSE_MODES = ("exactly_once", "at_most_once")
+# the symbolic variant maker's transforms, in the order each node's children are made; the default
+# leaves out smaller_numbers so that every tree (and figure) recorded before it stays reproducible
+VARIANT_TRANSFORMS = ("smaller_numbers", "merge_numbers", "subexpression", "drop_numbers")
+DEFAULT_VARIANT_TRANSFORMS = ("merge_numbers", "subexpression", "drop_numbers")
 OPS = ("+", "-", "*", "/")
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
 Value = int | Fraction
@@ -446,6 +450,36 @@ def _merge_one_pair(tree: safe_expr.Node, rng: random.Random) -> safe_expr.Node 
     return rebuild(tree)
 
 
+def _smaller_numbers(tree: safe_expr.Node, rng: random.Random, tries: int = 100) -> tuple[safe_expr.Node, int] | None:
+    """`tree`'s shape (its operations and brackets) over smaller numbers, and its value.
+
+    Each number n is redrawn from 1..max(1, min(n - 1, 12)) (so 1 stays 1, every other number
+    shrinks), retried up to `tries` times until every operation's value, the whole tree's included,
+    is a positive integer (a division exact); None when no draw works or nothing changed.
+    """
+
+    def rebuild(node: safe_expr.Node) -> tuple[safe_expr.Node, int] | None:
+        if isinstance(node, Num):
+            value = rng.randint(1, max(1, min(int(node.text) - 1, 12)))
+            return Num(str(value)), value
+        if not isinstance(node, BinOp):
+            return None  # a negative literal (at_most_once with a negative number): not shrunk
+        left, right = rebuild(node.left), rebuild(node.right)
+        if left is None or right is None:
+            return None
+        value = _apply(node.op, left[1], right[1])  # None for division by zero, a Fraction if inexact
+        if not isinstance(value, int) or value <= 0:
+            return None
+        return BinOp(node.op, left[0], right[0]), value
+
+    original = render(tree)
+    for _ in range(tries):
+        made = rebuild(tree)
+        if made is not None and render(made[0]) != original:
+            return made
+    return None
+
+
 class _OutOfTime(Exception):
     pass
 
@@ -698,9 +732,19 @@ class CountdownTask(Task):
                 return parse_answer(candidate)[0]
         return None
 
-    def variants(self, problem: Problem, n: int, rng: random.Random) -> list[Variant]:
-        """Easier problems with fewer numbers, in this order while there is room for `n`:
+    variant_transforms = VARIANT_TRANSFORMS
 
+    def variants(self, problem: Problem, n: int, rng: random.Random,
+                 transforms: Sequence[str] = DEFAULT_VARIANT_TRANSFORMS) -> list[Variant]:
+        """Easier problems, made by the chosen `transforms` in this order while there is room for `n`:
+
+        - ``smaller_numbers`` (not in the default set): the known solution's shape, its operations
+          and brackets, over smaller numbers (each n redrawn from 1..min(n - 1, 12), every step a
+          positive integer), up to two of them. The same number of numbers, easier arithmetic.
+          Why: the other transforms remove numbers, and the fewer numbers a problem has, the less
+          its solution needs brackets: measured (issue 8, `bench/answer_shapes.py`), 9-10% of a
+          default tree's known solutions are bracketed against 78% of countdown-hard's, 1-2% of
+          LADDER's rewarded samples were, and its greedy answers went from 64% bracketed to 11%;
         - ``merge_numbers``: the same target with one, then two, pairs of numbers replaced by what
           the known solution makes of them (``3 7 25 50 -> 10 25 50`` when it adds 3 and 7). The
           rung next to the root: its solution is the root's minus one step, so a tree of these
@@ -724,8 +768,23 @@ class CountdownTask(Task):
             child.meta["difficulty"] = diff
             out.append(Variant(child, diff, transform, problem.id, meta={"parent_target": target}))
 
+        unknown = [t for t in transforms if t not in VARIANT_TRANSFORMS]
+        if unknown:
+            raise UserError(f"countdown variants: unknown transform {unknown[0]!r}: expected some of "
+                            f"{', '.join(VARIANT_TRANSFORMS)}")
         solution = self._solution_tree(problem, numbers, target)
-        if solution is not None:
+        if solution is not None and "smaller_numbers" in transforms:
+            for _ in range(10):  # up to two, each a fresh draw (a target among its numbers is redrawn)
+                if len(out) >= min(n, 2):
+                    break
+                made = _smaller_numbers(solution, rng)
+                if made is None:
+                    continue
+                shrunk: list[int] = []
+                _leaves(made[0], shrunk)
+                if made[1] not in shrunk and made[1] <= self.max_target:
+                    add(shrunk, made[0], made[1], "smaller_numbers")
+        if solution is not None and "merge_numbers" in transforms:
             in_solution: list[int] = []
             _leaves(solution, in_solution)
             unused = list((Counter(numbers) - Counter(in_solution)).elements())  # at_most_once may leave some
@@ -738,7 +797,7 @@ class CountdownTask(Task):
                 _leaves(merged, kept)
                 if target not in kept + unused:
                     add(kept + unused, merged, target, "merge_numbers")
-        if solution is not None:
+        if solution is not None and "subexpression" in transforms:
             subtrees: list[tuple[safe_expr.Node, list[int]]] = []
             stack = [solution]
             while stack:
@@ -756,7 +815,7 @@ class CountdownTask(Task):
                     add(used, node, value.numerator, "subexpression")
         # fresh reachable targets over random subsets of 2..len-1 numbers
         attempts = 0
-        while len(out) < n and len(numbers) > 2 and attempts < 20 * n:
+        while "drop_numbers" in transforms and len(out) < n and len(numbers) > 2 and attempts < 20 * n:
             attempts += 1
             size = rng.randint(2, len(numbers) - 1)
             subset = rng.sample(numbers, size)
