@@ -744,7 +744,9 @@ class CountdownTask(Task):
           Why: the other transforms remove numbers, and the fewer numbers a problem has, the less
           its solution needs brackets: measured (issue 8, `bench/answer_shapes.py`), 9-10% of a
           default tree's known solutions are bracketed against 78% of countdown-hard's, 1-2% of
-          LADDER's rewarded samples were, and its greedy answers went from 64% bracketed to 11%;
+          LADDER's rewarded samples were, and its greedy answers went from 64% bracketed to 11%.
+          With it (dev, 3 seeds) greedy answers stay 25% bracketed, but accuracy does not move
+          (0.042 against 0.033 and base 0.067; bench/results-dev/README.md): an option, not a fix;
         - ``merge_numbers``: the same target with one, then two, pairs of numbers replaced by what
           the known solution makes of them (``3 7 25 50 -> 10 25 50`` when it adds 3 and 7). The
           rung next to the root: its solution is the root's minus one step, so a tree of these
