@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "answer_shapes.py"
-
 
 @pytest.fixture(scope="module")
-def answer_shapes():
-    spec = importlib.util.spec_from_file_location("bench_answer_shapes", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # puts bench/ on sys.path, where it imports `learning` and `arm_samples`
-    return module
+def answer_shapes(load_bench):
+    return load_bench("answer_shapes")
 
 
 def test_shares_count_each_status_and_bracketed_answers(answer_shapes):

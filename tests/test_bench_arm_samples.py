@@ -6,19 +6,13 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "arm_samples.py"
-
 
 @pytest.fixture(scope="module")
-def arm_samples():
-    spec = importlib.util.spec_from_file_location("bench_arm_samples", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # puts bench/ on sys.path, where it imports `learning` and `precondition`
-    return module
+def arm_samples(load_bench):
+    return load_bench("arm_samples")
 
 
 def test_each_arms_weights_are_found_and_a_missing_seed_is_skipped(arm_samples, tmp_path):

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 import yaml
-
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "ladder_rollouts.py"
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("bench_ladder_rollouts", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _write_run(run_dir: Path, rollouts: list[dict]) -> None:
@@ -29,8 +19,8 @@ def _write_run(run_dir: Path, rollouts: list[dict]) -> None:
     (run_dir / "rollouts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rollouts))
 
 
-def test_tallies_per_rung_and_third_and_counts_the_roots_solved(tmp_path):
-    module = _load()
+def test_tallies_per_rung_and_third_and_counts_the_roots_solved(tmp_path, load_bench):
+    module = load_bench("ladder_rollouts")
     rows = []
     for step in range(1, 7):  # 6 steps: thirds are steps 1-2, 3-4, 5-6; groups of 2 samples
         for sample in range(2):
@@ -45,7 +35,7 @@ def test_tallies_per_rung_and_third_and_counts_the_roots_solved(tmp_path):
     assert s["roots_drawn"] == 1 and s["roots_ever_solved"] == 1
 
 
-def test_a_directory_that_is_not_a_ladder_run_is_named(tmp_path, capsys):
-    module = _load()
+def test_a_directory_that_is_not_a_ladder_run_is_named(tmp_path, capsys, load_bench):
+    module = load_bench("ladder_rollouts")
     with pytest.raises(SystemExit, match="no config.yaml"):
         module.main([str(tmp_path)])

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "long_budget.py"
-
 
 @pytest.fixture(scope="module")
-def long_budget():
-    spec = importlib.util.spec_from_file_location("bench_long_budget", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # puts bench/ on sys.path, where it imports `learning` from
-    return module
+def long_budget(load_bench):
+    return load_bench("long_budget")
 
 
 def test_the_ladder_settings_reach_both_commands(long_budget, tmp_path):
