@@ -157,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--task", default="countdown", help="the suite in that directory (integration, countdown, ...)")
     args = ap.parse_args(argv)
     import learning
+    from arm_samples import save_result
 
     from rungs.report import print_table
 
@@ -168,9 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     print_table(table, list(dict.fromkeys(k for row in table for k in row)),
                 title=f"{args.task}: greedy answers of each arm, shares of {', '.join(result['sets'])} "
                       f"(base {result['base']})")
-    (out / "answer_shapes.json").write_text(json.dumps(result, indent=2))
-    plot(result, out / "answer_shapes.png")
-    print(f"json: {out / 'answer_shapes.json'}\nplot: {out / 'answer_shapes.png'}")
+    save_result(result, out / "answer_shapes", plot)
     return 0
 
 

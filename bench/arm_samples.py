@@ -130,6 +130,13 @@ def plot(result: dict[str, Any], path: Path) -> None:
     save_png(fig, path)
 
 
+def save_result(result: dict[str, Any], stem: Path, plot_result: Any) -> None:
+    """STEM.json (the result) and STEM.png (`plot_result(result, path)`), and print both paths."""
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=2))
+    plot_result(result, stem.with_suffix(".png"))
+    print(f"json: {stem.with_suffix('.json')}\nplot: {stem.with_suffix('.png')}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out", help="a finished bench/learning.py --out directory")
@@ -153,9 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     print_table(summarise(result), ["set", "arm", "seeds", "greedy", "pass@1", f"pass@{n}"],
                 title=f"{args.task}: greedy and sampled accuracy of each arm ({n} samples at T={args.temperature}; "
                       f"base {result['base']})")
-    (out / "arm_samples.json").write_text(json.dumps(result, indent=2))
-    plot(result, out / "arm_samples.png")
-    print(f"json: {out / 'arm_samples.json'}\nplot: {out / 'arm_samples.png'}")
+    save_result(result, out / "arm_samples", plot)
     return 0
 
 
