@@ -43,16 +43,20 @@ def turnover(base_solved: set[str], solved: set[str]) -> dict[str, int]:
     return {"kept": len(base_solved & solved), "lost": len(base_solved - solved), "gained": len(solved - base_solved)}
 
 
-def run_sets(out: Path, suite: str) -> dict[str, list[Any]]:
+def run_settings(out: Path) -> dict[str, Any]:
+    """The settings a finished bench/learning.py run recorded in OUT/learning.json."""
+    stored = out / "learning.json"
+    if not stored.is_file():
+        raise SystemExit(f"answer_shapes: {stored}: not found (expected a finished bench/learning.py run)")
+    return json.loads(stored.read_text())["settings"]
+
+
+def run_sets(settings: dict[str, Any], suite: str) -> dict[str, list[Any]]:
     """The problem sets the run was scored on: the tuning pool for a --tune run, else test and fresh."""
     import learning
 
     from rungs.data import load_problems
 
-    stored = out / "learning.json"
-    if not stored.is_file():
-        raise SystemExit(f"answer_shapes: {stored}: not found (expected a finished bench/learning.py run)")
-    settings = json.loads(stored.read_text())["settings"]
     if settings.get("tune"):
         return {"dev": learning.dev_problems(suite)}
     _, test_name, _ = learning.SUITES[suite]
@@ -71,8 +75,8 @@ def measure(out: Path, suite: str) -> dict[str, Any]:
     from rungs.tasks import get_task
     from rungs.verify.pool import VerifierPool
 
-    sets = run_sets(out, suite)
-    settings = json.loads((out / "learning.json").read_text())["settings"]
+    settings = run_settings(out)
+    sets = run_sets(settings, suite)
     base = settings.get("base", "tiny")
     task_name = learning.SUITES[suite][0]
     torch.set_num_threads(1)
@@ -98,14 +102,14 @@ def measure(out: Path, suite: str) -> dict[str, Any]:
 
 def summarise(result: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per (set, arm): mean over seeds of each share and of the turnover counts."""
-    from arm_samples import ARMS
+    from arm_samples import ARMS, arm_rows
 
     from rungs.metrics import mean_std
 
     table = []
     for set_name in result["sets"]:
         for arm, label in ARMS:
-            rows = [r for r in result["rows"] if r["arm"] == arm and r["set"] == set_name]
+            rows = arm_rows(result, arm, set_name)
             if not rows:
                 continue
             cells: dict[str, Any] = {"set": set_name, "arm": label, "seeds": len(rows)}
@@ -114,16 +118,15 @@ def summarise(result: dict[str, Any]) -> list[dict[str, Any]]:
                     mean, std = mean_std([r[key] for r in rows])
                     cells[key] = f"{mean:.3f}" if len(rows) == 1 else f"{mean:.3f} ± {std:.3f}"
             if arm != "base":
-                cells["base's solved: kept / lost; gained"] = " / ".join(
-                    f"{mean_std([r[k] for r in rows])[0]:.1f}" for k in ("kept", "lost")) + \
-                    f"; {mean_std([r['gained'] for r in rows])[0]:.1f}"
+                kept, lost, gained = (sum(r[k] for r in rows) / len(rows) for k in ("kept", "lost", "gained"))
+                cells["base's solved: kept / lost; gained"] = f"{kept:.1f} / {lost:.1f}; {gained:.1f}"
             table.append(cells)
     return table
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
     """Bars per arm (mean over seeds): the share of greedy answers per verdict, and bracketed ones."""
-    from arm_samples import ARMS
+    from arm_samples import ARMS, arm_rows
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -134,11 +137,9 @@ def plot(result: dict[str, Any], path: Path) -> None:
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, len(result["sets"]), sharey=True, squeeze=False)[0]
     for ax, set_name in zip(axes, result["sets"]):
-        arms = [(arm, label) for arm, label in ARMS
-                if any(r["arm"] == arm and r["set"] == set_name for r in result["rows"])]
+        arms = [(label, rows) for arm, label in ARMS if (rows := arm_rows(result, arm, set_name))]
         width = 0.8 / max(1, len(arms))
-        for i, (arm, label) in enumerate(arms):
-            rows = [r for r in result["rows"] if r["arm"] == arm and r["set"] == set_name]
+        for i, (label, rows) in enumerate(arms):
             ax.bar([k + i * width for k in range(len(keys))], [sum(r[key] for r in rows) / len(rows) for key in keys],
                    width, label=f"{label} ({len(rows)} seed{'s' if len(rows) > 1 else ''})")
         ax.set_xticks([k + width * (len(arms) - 1) / 2 for k in range(len(keys))], keys)

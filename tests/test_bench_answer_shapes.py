@@ -51,4 +51,4 @@ def test_a_run_is_measured_on_its_own_sets_with_turnover_against_base(answer_sha
 
 def test_a_directory_without_a_finished_run_is_a_one_line_error(answer_shapes, tmp_path):
     with pytest.raises(SystemExit, match="learning.json: not found"):
-        answer_shapes.run_sets(tmp_path, "countdown")
+        answer_shapes.run_settings(tmp_path)
