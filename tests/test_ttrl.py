@@ -141,6 +141,26 @@ def test_ladder_saves_a_reusable_tree_and_final_weights(tmp_path, task, pool):
     assert read_jsonl(tmp_path / "b" / "variants.jsonl") == read_jsonl(tree)
 
 
+def test_ladder_trains_only_on_variants_at_or_above_min_variant_difficulty_but_keeps_the_whole_tree(
+        tmp_path, task, pool):
+    whole = LadderConfig(problems="builtin:integration-hard", limit=2, eval_problems=None, depth=2, width=3,
+                         out=str(tmp_path / "a"))
+    run_ladder(whole, grpo(max_steps=1), policy=small_policy(task), task=task, pool=pool, echo=False)
+    tree = read_jsonl(tmp_path / "a" / "variants.jsonl")
+    levels = sorted({row["difficulty"] for row in tree})
+    assert len(levels) >= 2, levels
+    floor = levels[len(levels) // 2]
+    kept = [row for row in tree if row["difficulty"] >= floor]
+    assert 0 < len(kept) < len(tree)
+    cut = LadderConfig(problems="builtin:integration-hard", limit=2, eval_problems=None,
+                       variants=str(tmp_path / "a" / "variants.jsonl"), min_variant_difficulty=floor,
+                       out=str(tmp_path / "b"))
+    summary = run_ladder(cut, grpo(max_steps=1), policy=small_policy(task), task=task, pool=pool, echo=False)
+    assert (summary["variants"], summary["variants_built"]) == (len(kept), len(tree))
+    assert summary["pool_size"] == len(kept) + 2  # and the two roots
+    assert read_jsonl(tmp_path / "b" / "variants.jsonl") == tree  # saved whole: a later run may cut elsewhere
+
+
 def test_vote_mode_trains_on_majority_votes_and_reports_last_and_best(tmp_path, task, pool):
     config = TTRLConfig(mode="vote", problems="builtin:integration-dev", limit=2, steps_vote=2, vote_samples=4,
                         out=str(tmp_path / "v"), max_new_tokens=12)

@@ -49,6 +49,7 @@ class LadderConfig(JobConfig):
     variant_transforms: list[str] = help_field([], "the task's symbolic transforms that make each node's children (empty: the task's default set); countdown: smaller_numbers, merge_numbers, subexpression, drop_numbers (default: the last three)")
     depth: int = help_field(3, "depth of each problem's variant tree (the paper: 3 for small models, 2 for strong ones)")
     width: int = help_field(5, "variants per node")
+    min_variant_difficulty: float = help_field(0.0, "train only on variants whose structural difficulty (the task's `difficulty`) is at least this; the tree is still built and saved whole (countdown: 2 keeps variants of 3 or more numbers, whose solutions can need brackets; 0: every variant)")
     curriculum: str = help_field(
         "solve_rate", "solve_rate (by the policy's measured solve rate, batches kept in the band 0 < p < 1) | "
         "easiest_first (an expanding window of the structurally easiest variants) | mixed (shuffled)")
@@ -158,6 +159,8 @@ def _run(config: LadderConfig, grpo: Any, run_dir: Any, task: Task, problems: li
             if echo:
                 print(f"LLM-written variants: {maker.stats['parsed']} parsed, "
                       f"{'n/a' if share is None else f'{share:.0%}'} well-posed, {maker.stats['kept']} kept", flush=True)
+    built = len(variants)
+    variants = [v for v in variants if v.difficulty >= config.min_variant_difficulty]
     train_pool = [v.problem for v in variants] + (list(problems) if config.include_roots else [])
     if not train_pool:
         raise UserError(f"{config.problems}: no variants could be made and --no-include-roots leaves nothing to train on")
@@ -194,6 +197,7 @@ def _run(config: LadderConfig, grpo: Any, run_dir: Any, task: Task, problems: li
         **train_summary,
         "training_problems": len(problems),
         "variants": len(variants),
+        **({"variants_built": built} if built != len(variants) else {}),
         **({"llm_variants": llm_variants} if llm_variants is not None else {}),
         "pool_size": len(train_pool),
         "final_policy": str(Path(run_dir.path) / FINAL_DIR),
@@ -207,8 +211,11 @@ def _run(config: LadderConfig, grpo: Any, run_dir: Any, task: Task, problems: li
         def at(step: Any) -> str:
             return "at start (step 0)" if step == 0 else f"at step {step}"
 
-        rows = [{"measure": "variants built", "value": len(variants)},
-                {"measure": "GRPO steps", "value": trainer.step_count}]
+        rows = [{"measure": "variants built", "value": built}]
+        if built != len(variants):
+            rows.append({"measure": f"variants trained on (difficulty >= {config.min_variant_difficulty:g})",
+                         "value": len(variants)})
+        rows.append({"measure": "GRPO steps", "value": trainer.step_count})
         if "eval_accuracy_start" in summary:  # each eval labelled with its step: "start" means step 0
             rows += [{"measure": f"held-out greedy accuracy {at(summary['eval_step_start'])}", "value": summary["eval_accuracy_start"]},
                      {"measure": f"held-out greedy accuracy {at(summary['eval_step_end'])}", "value": summary["eval_accuracy_end"]}]
