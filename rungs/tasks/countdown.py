@@ -746,7 +746,9 @@ class CountdownTask(Task):
           default tree's known solutions are bracketed against 78% of countdown-hard's, 1-2% of
           LADDER's rewarded samples were, and its greedy answers went from 64% bracketed to 11%.
           With it (dev, 3 seeds) greedy answers stay 25% bracketed, but accuracy does not move
-          (0.042 against 0.033 and base 0.067; bench/results-dev/README.md): an option, not a fix;
+          (0.042 against 0.033 and base 0.067; bench/results-dev/README.md): an option, not a fix.
+          (Later runs withdrew the premise: GRPO on the hard problems, with no variants, flattens
+          its answers as much, 2.5-26% bracketed, and stays the better arm; README, "Does it learn?");
         - ``merge_numbers``: the same target with one, then two, pairs of numbers replaced by what
           the known solution makes of them (``3 7 25 50 -> 10 25 50`` when it adds 3 and 7). The
           rung next to the root: its solution is the root's minus one step, so a tree of these
