@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import sys
 import time
@@ -90,6 +91,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--train-limit", type=int, default=None, metavar="N",
                     help="train both arms on only the first N training problems (after --unsolved): LADDER's own "
                          "setting, a handful of hard problems and their variant trees (the paper trains from 10)")
+    ap.add_argument("--train-problems", default=None, metavar="SPEC",
+                    help="train both arms on these problems (a file or builtin:NAME) instead of the suite's "
+                         "builtin training set, minus any problem of the test set, the dev pool or the fresh draw "
+                         "(canonical form): e.g. a large draw of `rungs sample-problems`, so that no root repeats")
     ap.add_argument("--core-only", action="store_true",
                     help="only base, GRPO without variants and LADDER (no controls, no TTRL): for longer budgets")
     ap.add_argument("--controls", action="store_true",
@@ -184,6 +189,33 @@ def never_solved(suite: str, out: Path, sets: dict[str, list[Any]], k: int, temp
     out_sets = {name: [q for q in problems if q.id in ids[name]] for name, problems in sets.items()}
     write_jsonl(out / f"train-unsolved-{k}.jsonl", (q.to_dict() for q in out_sets["train"]))
     return out_sets
+
+
+def training_pool(suite: str, out: Path, spec: str, fresh_n: int) -> tuple[list[Any], str]:
+    """The problems of `spec` minus every problem (canonical form) of the suite's test set, its dev pool
+    and its fresh draw, written to OUT/SUITE/train-pool.jsonl (LADDER reads its roots from a file).
+    Returns (problems, that file). Raises SystemExit naming `spec` if nothing is left."""
+    from rungs.data import load_problems, write_jsonl
+    from rungs.tasks import get_task
+
+    task_name, test_name, _ = SUITES[suite]
+    task = get_task(task_name)
+    banned = {task.problem_key(p) for p in load_problems(f"builtin:{test_name}") + dev_problems(suite)
+              + fresh_problems(suite, fresh_n or 40)}
+    seen: set[Any] = set()
+    kept = []
+    for problem in load_problems(spec):
+        key = task.problem_key(problem)
+        if key not in banned and key not in seen:
+            seen.add(key)
+            kept.append(problem)
+    if not kept:
+        raise SystemExit(f"--train-problems {spec}: no problem left once the test, dev and fresh problems are removed")
+    path = out / "train-pool.jsonl"
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # seed processes write the same rows; rename is atomic
+    write_jsonl(tmp, (p.to_dict() for p in kept))
+    tmp.replace(path)
+    return kept, str(path)
 
 
 class ControlPool:
@@ -318,6 +350,8 @@ def run_seed(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
     fresh = fresh_problems(suite, args.fresh) if args.fresh and not args.tune else []
     train_set = f"builtin:{train_name}"
     train = load_problems(train_set)
+    if args.train_problems:
+        train, train_set = training_pool(suite, out, args.train_problems, args.fresh)
     grpo = grpo_settings(args, seed)
     partial = out / f"seed-{seed}.partial.json"
     row: dict[str, Any] = json.loads(partial.read_text()) if partial.exists() else {"seed": seed}

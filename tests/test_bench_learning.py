@@ -125,3 +125,27 @@ def test_aggregate_keeps_each_seeds_fresh_draw_score(learning, tmp_path):
     assert block["seeds"] == 2 and block["per_seed"]["ladder"] == [0.1, 0.3]
     assert block["fresh_per_seed"]["ladder"] == [0.2, 0.0]
     assert block["fresh"]["ladder"][0] == pytest.approx(0.1)
+
+
+def test_a_training_pool_drops_every_test_dev_and_fresh_problem(learning, tmp_path):
+    import dataclasses
+
+    from rungs.data import load_problems, write_jsonl
+    from rungs.tasks import get_task
+
+    task = get_task("countdown")
+    own = task.generate(30, 3.0, seed=777)
+    leaked = [load_problems("builtin:countdown-hard")[0], learning.dev_problems("countdown")[-1],
+              learning.fresh_problems("countdown", 40)[5]]
+    # the same problem under another id still counts as a leak, and as a repeat
+    leaked.append(dataclasses.replace(leaked[0], id="renamed"))
+    write_jsonl(tmp_path / "pool.jsonl", (p.to_dict() for p in [*own[:10], *leaked, dataclasses.replace(own[0], id="again"), *own[10:]]))
+    (tmp_path / "countdown").mkdir()
+    kept, path = learning.training_pool("countdown", tmp_path / "countdown", str(tmp_path / "pool.jsonl"), 40)
+    own_keys = list(dict.fromkeys(task.problem_key(p) for p in own))
+    assert [task.problem_key(p) for p in kept] == own_keys
+    assert [p.id for p in load_problems(path)] == [p.id for p in kept]
+
+    write_jsonl(tmp_path / "leaks.jsonl", (p.to_dict() for p in leaked))
+    with pytest.raises(SystemExit, match="leaks.jsonl: no problem left"):
+        learning.training_pool("countdown", tmp_path / "countdown", str(tmp_path / "leaks.jsonl"), 40)
