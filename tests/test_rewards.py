@@ -37,7 +37,7 @@ def countdown():
 
 def test_registry_lists_every_reward_and_suggests_on_a_typo():
     assert set(REWARDS.names()) == {"verifier", "format", "majority_vote", "self_certainty", "neg_entropy",
-                                    "random", "format_only"}
+                                    "random", "format_only", "admissible"}
     with pytest.raises(Exception, match="did you mean 'format_only'"):
         parse_reward_funcs("format_olny")
 
@@ -49,6 +49,27 @@ def test_format_only_and_format(countdown):
     assert only.rewards.tolist() == [1.0, 1.0, 0.0, 1.0]
     fmt = REWARDS.get("format")(ctx, None).score(batch(texts))
     assert fmt.rewards.tolist() == [1.0, 0.0, 0.0, 0.0]
+
+
+def test_admissible_pays_checked_answers_and_voids_failed_checks(countdown):
+
+    problem = Problem("c", "numbers: 3 4 5; target: 35")
+    texts = ["<answer>(3 + 4) * 5</answer>",  # correct
+             "<answer>3 + 4 + 5</answer>",  # wrong value, numbers as given: admissible
+             "<answer>3 * 4 * 4</answer>",  # a number not given (4 twice, 5 unused): rejected
+             "<answer>3 +* 4</answer>",  # unparseable
+             "no answer at all"]
+    verdicts = [countdown.verify(problem, t) for t in texts] + [Verdict.fail(Status.TIMEOUT)]
+    assert [str(v.status) for v in verdicts] == ["correct", "wrong", "rejected", "unparseable", "no_answer", "timeout"]
+    out = REWARDS.get("admissible")(RewardContext(countdown), None).score(batch([*texts, "slow"], verdicts))
+    assert out.rewards.tolist() == [1.0, 1.0, 0.0, 0.0, 0.0, 0.0]
+    assert out.void.tolist() == [False] * 5 + [True]
+    # combined under TRL's weights, a wrong-but-admissible answer earns its weight, a right one more,
+    # and it is signal (not shaping): DAPO's filter sees the admissibility variance
+    combined = build_reward(["verifier", "admissible"], [1.0, 0.2], RewardContext(countdown))
+    scored = combined.score(batch([*texts, "slow"], verdicts))
+    assert scored.rewards.tolist() == pytest.approx([1.2, 0.2, 0.0, 0.0, 0.0, 0.0])
+    assert scored.signal.tolist() == pytest.approx([1.2, 0.2, 0.0, 0.0, 0.0, 0.0])
 
 
 def test_random_is_bernoulli_and_seeded(countdown):

@@ -7,6 +7,7 @@
     neg_entropy     entropy minimisation (Agarwal et al. 2025); neg_entropy:answer is RENT (answer tokens)
     random          control (Shao et al. 2025): Bernoulli(0.5); random:P
     format_only     control (Shao et al. 2025): 1 if an answer can be extracted
+    admissible      partial credit: 1 if the verifier could check the answer (correct or wrong), TinyZero-style
 
 A reward is one file: a `Reward` subclass with `score(batch) -> RewardOutput`, and a line here.
 Several combine under TRL's names: `reward_funcs` ["verifier", "format"], `reward_weights`
@@ -29,6 +30,7 @@ REWARDS.register("self_certainty", "rungs.rewards.self_certainty:SelfCertaintyRe
 REWARDS.register("neg_entropy", "rungs.rewards.self_certainty:NegEntropyReward.from_spec")
 REWARDS.register("random", "rungs.rewards.controls:RandomReward.from_spec")
 REWARDS.register("format_only", "rungs.rewards.controls:FormatOnlyReward.from_spec")
+REWARDS.register("admissible", "rungs.rewards.admissible:AdmissibleReward.from_spec")
 
 DEFAULT_REWARD_FUNCS = ("verifier", "format")
 # Rewards that never look at a label: safe on an unlabelled test set of any task.
