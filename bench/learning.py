@@ -22,7 +22,7 @@ Integration arms (all label-free: the verifier differentiates the answer; no ref
   random_reward   the LADDER run with Bernoulli(0.5) rewards (Shao et al. 2025, "Spurious rewards")
   format_only     the LADDER run rewarded 1 whenever an answer can be extracted (same paper)
 Countdown arms: base (tiny-countdown), grpo_direct, ladder (variants: fewer numbers, reachable
-sub-targets), on builtin:countdown-hard.
+sub-targets), on builtin:countdown-hard; with --controls also random_reward and format_only.
 
 The trained arms share steps x prompts x samples. Tuning happened on builtin:integration-dev only;
 every arm is also scored on a fresh draw of hard problems (`rungs sample-problems` at difficulty 3
@@ -48,7 +48,7 @@ FRESH_SEED = 20261130  # the fresh draw: a seed used nowhere else, fixed before 
 DEV_SEED = 4242  # --tune: a dev draw beside builtin:*-dev levels 3-4 (tuning never reads a test set)
 INTEGRATION_ARMS = ("base", "grpo_direct", "ladder", "ladder_ttrl", "ever_solved", "best_of_n", "ttrl_vote",
                     "ttrl_vote/label_accuracy", "ttrl_vote/reward_accuracy", "random_reward", "format_only")
-COUNTDOWN_ARMS = ("base", "grpo_direct", "ladder")
+COUNTDOWN_ARMS = ("base", "grpo_direct", "ladder", "random_reward", "format_only")  # controls with --controls
 # suite -> (task, test set, training set); integration-harder: sums of 3-4 terms from all three rule
 # families, where direct GRPO should starve and LADDER's variants should not (the climbing regime)
 SUITES = {"integration": ("integration", "integration-hard", "integration-train"),
@@ -98,7 +98,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--core-only", action="store_true",
                     help="only base, GRPO without variants and LADDER (no controls, no TTRL): for longer budgets")
     ap.add_argument("--controls", action="store_true",
-                    help="with --core-only or --tune, also the random-reward and format-only controls (integration; "
+                    help="with --core-only or --tune, also the random-reward and format-only controls (any suite; "
                          "the LADDER arm's settings, --ladder included); a finished seed gains the missing arms")
     ap.add_argument("--parallel", type=int, default=3, help="seeds run at once, each in its own process")
     ap.add_argument("--workers", type=int, default=1, help="verifier workers per seed process")
@@ -410,7 +410,7 @@ def run_seed(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
         if "ladder" not in row:
             score("ladder", ladder)
         full = not args.core_only and not args.tune  # --tune: the core arms only
-        if suite == "integration" and (full or args.controls):
+        if (suite == "integration" and full) or args.controls:
             for name, control in CONTROLS:
                 if name not in row:
                     score(name, ladder_run(name, control))
@@ -498,7 +498,7 @@ def seed_finished(args: argparse.Namespace, path: Path, suite: str) -> bool:
     not yet, and its cached arms are reused)."""
     if not path.exists():
         return False
-    wanted = [name for name, _ in CONTROLS] if args.controls and suite == "integration" else []
+    wanted = [name for name, _ in CONTROLS] if args.controls else []
     return all(name in json.loads(path.read_text()) for name in wanted)
 
 

@@ -70,7 +70,7 @@ def test_the_unsolved_cut_keeps_exactly_the_problems_no_sample_solves(learning, 
 
 def test_controls_rerun_a_finished_core_seed_for_its_missing_arms_only(learning, tmp_path):
     """--controls on an out dir of --core-only seeds: a seed file without the control arms is not
-    finished (its child reuses the cached arms); one with them, or a countdown seed, is."""
+    finished (its child reuses the cached arms), in any suite; one with them is."""
     import json
 
     core = tmp_path / "seed-0.json"
@@ -78,10 +78,11 @@ def test_controls_rerun_a_finished_core_seed_for_its_missing_arms_only(learning,
     with_controls = learning.parse_args(["--core-only", "--controls"])
     assert learning.seed_finished(learning.parse_args(["--core-only"]), core, "integration")
     assert not learning.seed_finished(with_controls, core, "integration")
-    assert learning.seed_finished(with_controls, core, "countdown")  # countdown has no control arms
+    assert not learning.seed_finished(with_controls, core, "countdown")  # countdown runs the controls too
     assert not learning.seed_finished(with_controls, tmp_path / "seed-1.json", "integration")
     core.write_text(json.dumps({"seed": 0, "ladder": 0.2, "random_reward": 0.0, "format_only": 0.05}))
     assert learning.seed_finished(with_controls, core, "integration")
+    assert learning.seed_finished(with_controls, core, "countdown")
 
 
 def test_base_names_the_checkpoint_every_arm_starts_from(learning, tmp_path, monkeypatch):
