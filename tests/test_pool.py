@@ -219,3 +219,58 @@ def test_forked_copy_refuses_work_and_spares_the_parents_workers() -> None:
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 7
         assert p.map(square, [3])[0].value == 9
+
+
+UNGUARDED = """\
+from rungs.integrations import compute_score
+print("top level ran")
+print("score", compute_score("countdown", "<answer>(3 + 4) * 5</answer>", "numbers: 3 4 5; target: 35"))
+"""
+
+
+@pytest.mark.parametrize("how", ["file", "stdin"])
+def test_a_script_without_a_main_guard_runs_once_and_scores(tmp_path, how):
+    """The README's snippets call rungs at a script's top level, with no `if __name__ == "__main__":`
+    guard; the workers must not re-run such a script (nor fail looking for `<stdin>`)."""
+    import subprocess
+
+    script = tmp_path / "snippet.py"
+    script.write_text(UNGUARDED)
+    argv, stdin = ([sys.executable, str(script)], None) if how == "file" else ([sys.executable, "-"], UNGUARDED)
+    done = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == ["top level ran", "score 1.0"]
+
+
+def test_a_guarded_script_keeps_its_own_functions_for_the_workers(tmp_path):
+    import subprocess
+
+    script = tmp_path / "guarded.py"
+    script.write_text(
+        "from rungs.tasks import get_task\nfrom rungs.verify.pool import VerifierPool\n"
+        "print('top level ran')\n"
+        "def double(x):\n    return 2 * x\n"
+        "if __name__ == '__main__':\n"
+        "    with VerifierPool(get_task('countdown'), workers=2) as pool:\n"
+        "        print([r.value for r in pool.map(double, [1, 2, 3])])\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    # the fork server imports a guarded script once (so `double` exists in the workers)
+    assert done.stdout.splitlines() == ["top level ran", "top level ran", "[2, 4, 6]"]
+
+
+@pytest.mark.parametrize("source, guarded", [
+    ("if __name__ == '__main__':\n    main()\n", True),
+    ("if '__main__' == __name__:\n    main()\n", True),
+    ("import x\nmain()\n", False),
+    ("def f():\n    if __name__ == '__main__':\n        main()\n", False),  # not at the top level
+    ("if __name__ != '__main__':\n    main()\n", False),
+    ("if __name__ == '__main__'\n", False),  # a syntax error
+])
+def test_has_main_guard_reads_the_script_without_running_it(tmp_path, source, guarded):
+    from rungs.verify.pool import has_main_guard
+
+    path = tmp_path / "s.py"
+    path.write_text(source)
+    assert has_main_guard(str(path)) is guarded
+    assert has_main_guard(str(tmp_path / "missing.py")) is False

@@ -16,6 +16,7 @@ import sys
 
 SYS_PATH_ENV = "RUNGS_FORKSERVER_SYS_PATH"
 MAIN_PATH_ENV = "RUNGS_FORKSERVER_MAIN_PATH"
+IMPORT_MAIN_ENV = "RUNGS_FORKSERVER_IMPORT_MAIN"  # "1": import the script; "0": only stand in for it
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
@@ -30,6 +31,7 @@ def _setup() -> None:
     path = json.loads(os.environ.pop(SYS_PATH_ENV))
     sys.path[:] = path + [p for p in sys.path if p not in path]
     main_path = os.environ.pop(MAIN_PATH_ENV, None)
+    import_main = os.environ.pop(IMPORT_MAIN_ENV, "1") == "1"
     if main_path:
         from multiprocessing import process, spawn
 
@@ -37,11 +39,25 @@ def _setup() -> None:
         # unguarded Process.start() at its top level refused rather than recursing.
         process.current_process()._inheriting = True
         try:
-            spawn.import_main_path(main_path)
-        except (Exception, SystemExit):  # noqa: BLE001 - workers will re-run it and fail visibly
+            if import_main and os.path.isfile(main_path):
+                spawn.import_main_path(main_path)
+        except (Exception, SystemExit):  # noqa: BLE001 - a script without a main guard, see below
             pass
         finally:
             del process.current_process()._inheriting
+        main = sys.modules.get("__main__")
+        if getattr(main, "__file__", None) != main_path:
+            # The script was not imported: it has no `if __name__ == "__main__":` guard (the
+            # README's snippets), its import failed, or it is not a file (`python -` reads
+            # stdin). A worker would then re-run it, and fail. A stand-in
+            # __main__ with the script's path tells each worker's start-up that the script is
+            # already imported, so workers never run it; only a task or function defined in such
+            # a script is then unknown to them (that item fails and says so).
+            import types
+
+            stand_in = types.ModuleType("__mp_main__")
+            stand_in.__file__ = main_path
+            sys.modules["__main__"] = sys.modules["__mp_main__"] = stand_in
 
 
 if _in_fork_server():

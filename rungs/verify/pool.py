@@ -16,8 +16,10 @@ task does propagates into the training loop.
 
 How it works:
 - Workers are started with the "forkserver" method (else "spawn"): never `fork` a parent that has
-  torch's thread pools running. The fork server imports the main script, sympy, Math-Verify and
-  the task's module once (see `start_forkserver`), so a replacement worker costs a fork (~20 ms
+  torch's thread pools running. The fork server imports the main script (only if it has an
+  `if __name__ == "__main__":` guard: an unguarded script, such as a TRL training snippet, is never
+  re-run; its workers get a stand-in), sympy, Math-Verify and the task's module once (see
+  `start_forkserver`), so a replacement worker costs a fork (~20 ms
   here) rather than an interpreter start and the script's imports (~0.4 s with sympy, seconds
   with torch). Workers start lazily, as many as the batch needs.
 - The task is pickled once and unpickled once in each worker. Each worker is given one item at a
@@ -309,9 +311,14 @@ def start_forkserver(state: Any) -> None:
     spec_name = getattr(getattr(main, "__spec__", None), "name", None)
     if spec_name and not spec_name.endswith("__main__"):  # `python -m package.module`
         modules.append(spec_name)
-    elif getattr(main, "__file__", None):  # `python script.py`
+    elif getattr(main, "__file__", None):  # `python script.py` (or `python -`: "<stdin>")
         start_dir = getattr(multiprocessing.process, "ORIGINAL_DIR", None) or os.getcwd()
-        env[preload.MAIN_PATH_ENV] = os.path.normpath(os.path.join(start_dir, main.__file__))
+        path = os.path.normpath(os.path.join(start_dir, main.__file__))
+        env[preload.MAIN_PATH_ENV] = path
+        # A script without an `if __name__ == "__main__":` guard (the README's TRL snippets) would
+        # run whole in the fork server: model loading, training. Such a script is never imported
+        # there; the workers get a stand-in for it instead (see _forkserver_preload).
+        env[preload.IMPORT_MAIN_ENV] = "1" if has_main_guard(path) else "0"
     if type(state).__module__ not in ("__main__", "builtins"):
         modules.append(type(state).__module__)
     multiprocessing.set_forkserver_preload(modules)
@@ -325,6 +332,26 @@ def start_forkserver(state: Any) -> None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def has_main_guard(path: str) -> bool:
+    """Whether the Python script at `path` has a top-level `if __name__ == "__main__":` block
+    (read with `ast`, never run). False for a file that cannot be read or parsed."""
+    import ast
+
+    try:
+        with open(path, "rb") as f:
+            tree = ast.parse(f.read(), filename=path)
+    except (OSError, SyntaxError, ValueError):
+        return False
+    for node in tree.body:
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Compare) and len(node.test.comparators) == 1:
+            sides = [node.test.left, node.test.comparators[0]]
+            names = [x.id for x in sides if isinstance(x, ast.Name)]
+            consts = [x.value for x in sides if isinstance(x, ast.Constant)]
+            if names == ["__name__"] and consts == ["__main__"] and isinstance(node.test.ops[0], ast.Eq):
+                return True
+    return False
 
 
 def default_start_method() -> str:
@@ -358,6 +385,10 @@ class ProcessExecutor:
             raise ValueError(f"workers must be >= 1, got {workers}")
         if memory_mb is not None and memory_mb <= 0:
             raise ValueError(f"memory_mb must be > 0 or None, got {memory_mb}")
+        if getattr(multiprocessing.process.current_process(), "_inheriting", False):
+            # the fork server is importing a script that calls rungs at its top level: stop that
+            # import here instead of starting a fork server inside the fork server
+            raise RuntimeError("a verifier pool cannot start while the main script is imported for its workers")
         self.workers = workers or default_workers()  # the cores free at the job's start (rungs.threads)
         self.memory_mb = memory_mb
         self.start_method = start_method or default_start_method()
@@ -549,7 +580,8 @@ class ProcessExecutor:
         if self._startup_failures >= MAX_STARTUP_FAILURES:
             raise RuntimeError(
                 f"verifier workers keep failing to start: the last one {why}; "
-                f"check that the task can be imported in a fresh process and that memory_mb={self.memory_mb} is enough"
+                f"check that the task can be imported in a fresh process (a task defined in the main script needs "
+                f"an `if __name__ == \"__main__\":` guard there) and that memory_mb={self.memory_mb} is enough"
             )
 
 
