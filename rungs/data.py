@@ -114,7 +114,7 @@ def iter_jsonl(path: str | os.PathLike[str], damaged: str = "raise",
                 line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")  # a byte-order mark is skipped
                 if not line.strip():
                     continue
-                row = json.loads(line)
+                row = json.loads(line.rstrip("\r\n"))  # so an unclosed line's error column is on that line
             except UnicodeDecodeError as err:
                 if not tolerant:
                     raise UserError(f"{path}:{lineno}: not UTF-8 text ({err.reason} at byte {err.start + 1})") from None

@@ -193,8 +193,9 @@ def test_answer_key_groups_all_correct_answers():
 # ---- generator -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("difficulty", "counts"), [(1, {2}), (2, {3}), (3, {4}), (4, {5, 6}), (6, {6})])
-def test_generate_counts_and_known_solutions(difficulty, counts):
+@pytest.mark.parametrize(("difficulty", "counts", "level"),
+                         [(1, {2}, 1), (2, {3}, 2), (3, {4}, 3), (4, {5, 6}, 4), (6, {6}, 5), (99, {6}, 5), (0.2, {2}, 1)])
+def test_generate_counts_and_known_solutions(difficulty, counts, level):
     problems = TASK.generate(12, difficulty, seed=7)
     assert len(problems) == 12
     assert len({TASK.problem_key(p) for p in problems}) == 12
@@ -202,7 +203,7 @@ def test_generate_counts_and_known_solutions(difficulty, counts):
         numbers, target = parse_spec(p)
         assert len(numbers) in counts
         assert p.meta["numbers"] == numbers and p.meta["target"] == target
-        assert p.meta["difficulty"] == difficulty
+        assert p.meta["difficulty"] == level  # past either end: the level actually generated
         assert 0 < target <= TASK.max_target
         verdict = TASK.verify_answer(p, p.answer)
         assert verdict.correct, (p, verdict)

@@ -52,6 +52,7 @@ def test_duplicate_ids_are_an_error(tmp_path):
     ("lines", "pattern"),
     [
         (['{"problem": "a"}', '{"problem": "b"', '{"problem": "c"}'], r"p\.jsonl:2: malformed JSON"),
+        (['{"problem": "a"}', '{"problem": "numbers: 3 4; target: 7"'], r"p\.jsonl:2: malformed JSON \(.* column 38\)"),
         (['{"problem": "a"}', "", '{"answer": "3"}'], r"p\.jsonl:3: no problem text"),
         (['{"problem": ""}'], r"p\.jsonl:1: no problem text"),
         (['["a list"]'], r"p\.jsonl:1: expected a JSON object"),

@@ -42,6 +42,15 @@ def test_registry_lists_every_reward_and_suggests_on_a_typo():
         parse_reward_funcs("format_olny")
 
 
+def test_the_reward_flag_help_names_every_registered_reward():
+    import dataclasses
+    import re
+
+    help_text = next(f for f in dataclasses.fields(GRPOConfig) if f.name == "reward_funcs").metadata["help"]
+    listed = {re.sub(r"\[.*", "", item.strip()) for item in help_text.split(":", 1)[1].split(",")}
+    assert listed == set(REWARDS.names())
+
+
 def test_format_only_and_format(countdown):
     ctx = RewardContext(countdown)
     texts = ["<answer>3</answer>", "so \\boxed{4}", "no answer", "<answer>1</answer><answer>2</answer>"]

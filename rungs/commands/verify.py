@@ -57,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=finite_float_arg, default=5.0, help="wall-clock limit per answer in seconds (default: 5)")
     parser.add_argument("--workers", type=int, default=None, help="verifier processes (default: one per CPU core)")
     parser.add_argument("--executor", default="process", help="verifier backend: process (worker processes here), ray (a local Ray or $RAY_ADDRESS), ray:ADDRESS (a Ray cluster) (default: process)")
-    parser.add_argument("--memory-mb", type=int, default=2048, help="memory cap per verifier process in MB (default: 2048)")
+    parser.add_argument("--memory-mb", type=int, default=2048, help="memory each verifier process may allocate past its size after start-up, in MB (its address-space cap; default: 2048)")
     parser.add_argument("--strict", action="store_true",
                         help="FILE: stop at the first row that cannot be checked (exit 2) instead of giving it "
                              "the verdict invalid_problem or no_answer")

@@ -591,6 +591,9 @@ def solve(
 # ---- the task --------------------------------------------------------------------------------
 
 
+TOP_LEVEL = 5  # difficulty 5 and above: six numbers up to 100, the largest problems generated
+
+
 def _numbers_for(difficulty: float, rng: random.Random) -> tuple[int, int]:
     """(how many numbers, largest number) for a difficulty."""
     d = max(1, int(round(difficulty)))
@@ -698,7 +701,7 @@ class CountdownTask(Task):
                 continue
             seen.add(key)
             problems.append(self._make(f"countdown-s{seed}-{len(problems)}", numbers, tree, target,
-                                       {"difficulty": float(difficulty)}))
+                                       {"difficulty": min(max(float(difficulty), 1.0), float(TOP_LEVEL))}))
         return problems
 
     def skill_problems(self, n: int, seed: int = 0, *, mixed_fraction: float = 0.1, single_fraction: float = 0.25,

@@ -117,7 +117,7 @@ class GRPOConfig:
     # -- rewards and algorithm variants -----------------------------------------------------------------
     reward_funcs: list[str] = help_field(
         ["verifier", "format"], "rewards, comma-separated (rungs.rewards.REWARDS): verifier, format, majority_vote[:N], "
-        "self_certainty, neg_entropy[:answer], random[:P], format_only", aliases=("--reward",))
+        "self_certainty, neg_entropy[:answer], random[:P], format_only, admissible", aliases=("--reward",))
     reward_weights: list[float] | None = help_field(
         None, "one weight per reward, comma-separated; None = 1 each, format_reward_weight for format")
     importance_sampling_level: str = help_field(
