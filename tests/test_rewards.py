@@ -273,6 +273,33 @@ def test_early_stop_fires_on_a_scripted_collapse_and_keeps_the_best(tmp_path):
     assert "rewards/random/mean" in trainer.history[1]
 
 
+def test_metric_for_best_model_is_checked_before_any_work(tmp_path):
+    """A typo, a vote metric without votes, or no held-out set: refused at once, not after an evaluation."""
+    import subprocess
+
+    from test_grpo_trainer import BigramPolicy, FirstLetterTask, toy_config
+
+    from rungs.errors import UserError
+    from rungs.train.grpo import GRPOTrainer
+
+    with pytest.raises(UserError, match="did you mean 'eval_accuracy'"):
+        GRPOConfig(metric_for_best_model="eval_acuracy")
+    with pytest.raises(UserError, match="eval_vote_samples >= 2 for eval_vote_agreement"):
+        GRPOConfig(metric_for_best_model="eval_vote_agreement")
+    GRPOConfig(metric_for_best_model="eval_vote_agreement", eval_vote_samples=4)  # fine with votes
+    task = FirstLetterTask()
+    with pytest.raises(UserError, match="needs held-out problems"):
+        GRPOTrainer(BigramPolicy(0), task, toy_config(metric_for_best_model="eval_accuracy"), None,
+                    problems=task.generate(4, 1), progress=False)
+    out = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", "rungs.cli", "train", "--task", "countdown", "--problems",
+                           "builtin:countdown-easy", "--max-steps", "2", "--eval-problems", "builtin:countdown-dev",
+                           "--metric-for-best-model", "eval_acuracy", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "did you mean 'eval_accuracy'" in done.stderr
+    assert done.stderr.strip().count("\n") == 0 and not out.exists()
+
+
 def test_cli_reward_flags_reach_the_config():
     import argparse
 

@@ -150,6 +150,9 @@ class GRPOTrainer:
         else:
             self.sampler = problems
         self.eval_problems = list(eval_problems or [])
+        if config.metric_for_best_model and not self.eval_problems:
+            raise UserError(f"metric_for_best_model = {config.metric_for_best_model!r} needs held-out problems to "
+                            "evaluate on (--eval-problems); without them no best model can be kept")
         self.callbacks = list(callbacks)
         self.progress = progress
         self._pool = pool

@@ -65,6 +65,12 @@ def policy_grpo_defaults(spec: str | None) -> dict[str, Any]:
     return dict(TINY_GRPO_DEFAULTS) if is_tiny_policy(spec) else {}
 
 
+# What an evaluation logs (GRPOTrainer.evaluate), and with eval_vote_samples >= 2 also the vote
+# metrics (eval_maj_accuracy only where correctness is known): the names metric_for_best_model takes.
+EVAL_METRICS = ("eval_accuracy", "eval_reward", "eval_mean_length", "eval_format", "eval_runtime")
+VOTE_EVAL_METRICS = ("eval_vote_agreement", "eval_answer_entropy", "eval_maj_accuracy")
+
+
 @dataclass
 class GRPOConfig:
     """Settings of one GRPO run. See the module docstring for where rungs departs from TRL."""
@@ -190,6 +196,15 @@ class GRPOConfig:
             raise bad("eval_vote_samples", "0 (off) or an integer >= 2")
         if self.early_stopping_patience < 0:
             raise bad("early_stopping_patience", "an integer >= 0 (0 = never stop early)")
+        if self.metric_for_best_model is not None and self.metric_for_best_model not in EVAL_METRICS + VOTE_EVAL_METRICS:
+            import difflib
+
+            close = difflib.get_close_matches(self.metric_for_best_model, EVAL_METRICS + VOTE_EVAL_METRICS, n=1)
+            raise bad("metric_for_best_model", f"one of {', '.join(EVAL_METRICS + VOTE_EVAL_METRICS)}"
+                      + (f" (did you mean {close[0]!r}?)" if close else ""))
+        if self.metric_for_best_model in VOTE_EVAL_METRICS and not self.eval_vote_samples:
+            raise bad("metric_for_best_model", f"eval_vote_samples >= 2 for {self.metric_for_best_model}, or a metric "
+                      f"logged without votes: {', '.join(EVAL_METRICS)}")
         if self.early_stopping_patience and not self.metric_for_best_model:
             raise bad("early_stopping_patience", "0 unless metric_for_best_model names the metric to watch")
         if self.save_total_limit is not None and self.save_total_limit < 1:
