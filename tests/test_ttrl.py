@@ -161,6 +161,21 @@ def test_ladder_trains_only_on_variants_at_or_above_min_variant_difficulty_but_k
     assert read_jsonl(tmp_path / "b" / "variants.jsonl") == tree  # saved whole: a later run may cut elsewhere
 
 
+def test_vote_mode_rewards_say_what_is_voted_on(tmp_path):
+    from rungs.errors import UserError
+    from rungs.pipelines.ttrl import vote_reward_funcs
+
+    config = TTRLConfig(mode="vote", vote_samples=8, out=str(tmp_path / "v"))
+    assert vote_reward_funcs(config, grpo(reward_funcs=["verifier", "format"])) == ["majority_vote:8", "format"]
+    assert vote_reward_funcs(config, grpo(reward_funcs=["majority_vote:8"])) == ["majority_vote:8"]
+    assert vote_reward_funcs(config, grpo(reward_funcs=["self_certainty"])) == ["self_certainty"]
+    with pytest.raises(UserError, match="votes on 4 answers, but vote mode votes on .* = 8"):
+        vote_reward_funcs(config, grpo(reward_funcs=["majority_vote:4", "format"]))
+    with pytest.raises(UserError, match="--vote-samples 1: expected an integer >= 2"):
+        TTRLConfig(mode="vote", vote_samples=1, out=str(tmp_path / "w"))  # a vote of one is no vote
+    TTRLConfig(mode="variants", vote_samples=1, out=str(tmp_path / "x"))  # unused there
+
+
 def test_vote_mode_trains_on_majority_votes_and_reports_last_and_best(tmp_path, task, pool):
     config = TTRLConfig(mode="vote", problems="builtin:integration-dev", limit=2, steps_vote=2, vote_samples=4,
                         out=str(tmp_path / "v"), max_new_tokens=12)

@@ -83,8 +83,8 @@ class TTRLConfig(JobConfig):
             raise UserError(f"--mode {self.mode!r}: expected one of {', '.join(MODES)}")
         if self.variant_source not in VARIANT_SOURCES:
             raise UserError(f"--variant-source {self.variant_source!r}: expected one of {', '.join(VARIANT_SOURCES)}")
-        check_at_least(self, {"steps": 1, "depth": 1, "width": 1, "vote_samples": 1, "steps_vote": 1,
-                              "max_new_tokens": 1, "check_every": 0})
+        check_at_least(self, {"steps": 1, "depth": 1, "width": 1, "vote_samples": 2 if self.mode == "vote" else 1,
+                              "steps_vote": 1, "max_new_tokens": 1, "check_every": 0})
 
 
 # -- shared helpers ---------------------------------------------------------------------------------
@@ -296,7 +296,13 @@ def vote_reward_funcs(config: TTRLConfig, grpo: Any) -> list[str]:
     """The rewards of vote mode: `majority_vote:<vote_samples>` in place of the verifier (so the
     default verifier,format becomes majority_vote:N,format, TTRL plus LADDER's format term);
     rewards named explicitly with no verifier among them (self_certainty, ...) are kept as they are."""
-    vote = f"majority_vote:{max(config.vote_samples, grpo.num_generations)}"
+    n = max(config.vote_samples, grpo.num_generations)
+    vote = f"majority_vote:{n}"
+    for f in grpo.reward_funcs:
+        name, _, arg = f.partition(":")
+        if name == "majority_vote" and arg and arg != str(n):
+            raise UserError(f"--reward {f} votes on {arg} answers, but vote mode votes on max(--vote-samples, "
+                            f"--num-generations) = {n}: give the count once, as --vote-samples")
     return [vote if f.split(":")[0] in ("verifier", "majority_vote") else f for f in grpo.reward_funcs]
 
 
@@ -323,7 +329,7 @@ def run_vote(config: TTRLConfig, grpo: Any, policy: Policy, task: Task, pool: An
         "accuracy_before": sum(v.correct for _, v in first) / n,
         "accuracy_after": sum(v.correct for _, v in last) / n,
         "steps": trainer.step_count,
-        "vote_samples": config.vote_samples,
+        "vote_samples": max(config.vote_samples, grpo.num_generations),  # what was voted on
         "train_samples": grpo.num_generations,
         "stopped_early": result.get("stopped_early", False),
     }
