@@ -239,6 +239,16 @@ def test_ladder_config_names_a_bad_mastered_at(value):
         LadderConfig(mastered_at=value)
 
 
+def test_ladder_without_problems_on_a_task_with_no_training_set_says_so():
+    from rungs.errors import UserError
+    from rungs.pipelines.ladder import LadderConfig
+
+    assert LadderConfig(task="countdown").problems == "builtin:countdown-train"
+    with pytest.raises(UserError, match="task 'math' has no built-in training set .* --problems FILE"):
+        LadderConfig(task="math")
+    assert LadderConfig(task="math", problems="rows.jsonl").problems == "rows.jsonl"
+
+
 def test_climb_retests_a_never_solved_parent_once_per_variant_that_is_solved():
     from rungs.train.curriculum import SolveRateCurriculum
 

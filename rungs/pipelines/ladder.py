@@ -69,6 +69,9 @@ class LadderConfig(JobConfig):
         from rungs.data import builtin_names
 
         if self.problems is None:  # the task's own sets, not integration's (`rungs ladder --task countdown`)
+            if f"{self.task}-train" not in builtin_names():
+                raise UserError(f"task {self.task!r} has no built-in training set (builtin:{self.task}-train); "
+                                "give the hard problems to climb from with --problems FILE")
             self.problems = f"builtin:{self.task}-train"
         if self.eval_problems == "auto":
             self.eval_problems = f"builtin:{self.task}-dev" if f"{self.task}-dev" in builtin_names() else None
