@@ -13,6 +13,7 @@ import importlib
 import pkgutil
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from rungs.errors import UserError
 
@@ -32,16 +33,24 @@ def _command_modules() -> dict[str, object]:
     return modules
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line, the message and where the usage is, instead of
+    the whole usage first (forty lines for `rungs train`)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
     """The `rungs` parser (one subparser per command module, kept in `parser.commands`) and the modules."""
     from rungs import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="rungs",
         description="Make a language model better at verifiable problems with no labels.",
     )
     parser.add_argument("--version", action="version", version=f"rungs {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineErrorParser)
     modules = _command_modules()
     for name, module in sorted(modules.items()):
         p = sub.add_parser(name, help=module.HELP, description=getattr(module, "__doc__", None) or module.HELP,

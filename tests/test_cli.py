@@ -106,11 +106,15 @@ def test_json_errors_name_the_decoders_column(tmp_path, capsys):
     assert "column 32" in capsys.readouterr().err
 
 
-def test_an_unknown_flag_after_a_command_shows_that_commands_usage(capsys):
-    with pytest.raises(SystemExit):
+def test_an_unknown_flag_after_a_command_is_one_line_naming_that_commands_help(capsys):
+    with pytest.raises(SystemExit) as done:
         main(["report", "--bogus", "x"])
     err = capsys.readouterr().err
-    assert "usage: rungs report" in err and "unrecognized arguments: --bogus" in err
+    assert done.value.code == 2 and err.count("\n") == 1
+    assert err.startswith("rungs report: error: unrecognized arguments: --bogus") and "see rungs report --help" in err
+    with pytest.raises(SystemExit):
+        main(["train", "--resume", "runs/a", "--out", "runs/b"])  # the longest usage of all
+    assert capsys.readouterr().err.count("\n") == 1
 
 
 def test_a_mistyped_command_gets_a_did_you_mean(capsys):
@@ -145,3 +149,13 @@ def test_ttrl_help_lists_only_settings_a_ttrl_run_uses(capsys):
         main(["ttrl", "--help"])
     text = capsys.readouterr().out
     assert "--steps " in text and "--max-steps" not in text and "--eval-on-start" not in text
+
+
+def test_eval_resume_of_a_directory_with_no_run_says_it_starts_one(tmp_path, capsys):
+    out = tmp_path / "never-ran"
+    assert main(["eval", "--task", "countdown", "--problems", "builtin:countdown-easy", "--limit", "1", "--n", "1",
+                 "--resume", "--out", str(out), "--no-plot", "--workers", "1"]) == 0
+    assert f"no evaluation in {out} to resume; starting one there" in capsys.readouterr().err
+    assert (out / "config.yaml").exists()
+    assert main(["eval", "--resume", "--out", str(out), "--no-plot", "--workers", "1"]) == 0
+    assert "to resume; starting one" not in capsys.readouterr().err  # a real resume: no note

@@ -18,6 +18,8 @@ others (strategies, a smaller n, more seeds, workers, plots) apply.
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 HELP = "accuracy against test-time compute: greedy, pass@k, maj@k, best-of-k, weighted@k"
 
@@ -50,6 +52,10 @@ def run(args: argparse.Namespace) -> int:
         given = yaml_settings(EvalConfig, args.config) if args.config else {}
         given.update({k: v for k, v in vars(args).items() if k in names})
         config = resume_config(given, source=args.config or "command line")
+        from rungs.pipelines.evaluate import CONFIG_FILE
+
+        if not (Path(config.out) / CONFIG_FILE).exists():  # a crash-restart script may always pass --resume
+            print(f"rungs eval: no evaluation in {config.out} to resume; starting one there", file=sys.stderr)
     else:
         config = from_namespace(EvalConfig, args, args.config)
     try:
