@@ -13,6 +13,7 @@ import importlib
 import pkgutil
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from rungs.errors import UserError
@@ -99,6 +100,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    import warnings
+
+    plain = warnings.formatwarning
+
+    def one_line(message, category, filename, lineno, line=None):  # type: ignore[no-untyped-def]
+        # rungs' own warnings are for the user: one line, no source path or code line
+        if str(filename).startswith(str(Path(__file__).resolve().parent)) and issubclass(category, UserWarning):
+            return f"rungs {args.command}: warning: {message}\n"
+        return plain(message, category, filename, lineno, line)
+
+    warnings.formatwarning = one_line
     try:
         if args.command in THREADED:  # before the job imports torch: see rungs/threads.py
             from rungs.threads import configure_threads
@@ -112,6 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"rungs {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = plain
 
 
 if __name__ == "__main__":

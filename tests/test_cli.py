@@ -159,3 +159,17 @@ def test_eval_resume_of_a_directory_with_no_run_says_it_starts_one(tmp_path, cap
     assert (out / "config.yaml").exists()
     assert main(["eval", "--resume", "--out", str(out), "--no-plot", "--workers", "1"]) == 0
     assert "to resume; starting one" not in capsys.readouterr().err  # a real resume: no note
+
+
+def test_rungs_own_warnings_are_one_line(tmp_path):
+    """A warning rungs raises for the user reads as one line, without a source path and code line."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "rungs.cli", "generate", "--task", "math", "--problem", "1+1?",
+                           "--gold", "2", "--n", "1", "--max-new-tokens", "4"],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    line = next(x for x in done.stderr.splitlines() if "no shipped tiny checkpoint" in x)
+    assert line.startswith("rungs generate: warning: no shipped tiny checkpoint for task 'math'")
+    assert "registry.py" not in done.stderr and "return registry" not in done.stderr
