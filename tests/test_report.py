@@ -52,6 +52,18 @@ def test_first_eval_after_step_zero_is_not_called_the_start(tmp_path, capsys):
     assert "first eval at step 2, none at step 0" in capsys.readouterr().out
 
 
+def test_train_rows_say_they_are_window_means(tmp_path, capsys):
+    """The train rows' start / end are means over a window of steps; the table says how many."""
+    run = _write(tmp_path / "l", {"ladder": {"task": "integration", "policy": "tiny"}, "grpo": {"max_steps": 20}},
+                 _train_events(range(1, 21)))
+    summary = render_run(run, plot=False)
+    out = capsys.readouterr().out
+    assert summary["train_window"] == 4
+    row = next(line for line in out.splitlines() if line.startswith("reward (train"))
+    assert "mean of the first / last 4 steps" in row
+    assert [float(x) for x in row.split()[-4:-2]] == pytest.approx([0.25, 1.85])  # steps 1-4 and 17-20
+
+
 def _outcome(i, before, after):
     return {"id": f"p{i}", "problem": "x", "solved_before": before, "solved_after": after, "ever_solved": after,
             "steps": 0 if before else 3, "variants": 4, "tokens": 10, "seconds": 1.0, "answer_before": None,

@@ -108,9 +108,12 @@ def _settings(config: dict[str, Any], kind: str) -> dict[str, Any]:
 def summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     """Table rows of a training summary. Each held-out accuracy is labelled with its step ("start"
     only for step 0); 'best' is shown only when it beats both ends (else it says nothing)."""
+    window = summary.get("train_window")
+    over = f", mean of the first / last {window} steps" if window and window > 1 else ""
     rows = [
-        {"metric": "reward (train)", "start": summary.get("reward_first"), "end": summary.get("reward_last")},
-        {"metric": "accuracy (train samples)", "start": summary.get("accuracy_first"), "end": summary.get("accuracy_last")},
+        {"metric": f"reward (train{over})", "start": summary.get("reward_first"), "end": summary.get("reward_last")},
+        {"metric": f"accuracy (train samples{over})", "start": summary.get("accuracy_first"),
+         "end": summary.get("accuracy_last")},
     ]
     if "eval_accuracy_start" in summary:
         first, last = summary.get("eval_step_start"), summary.get("eval_step_end")

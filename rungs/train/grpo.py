@@ -733,6 +733,7 @@ def summarize(events: list[dict[str, Any]], total_steps: int | None = None, run_
         "accuracy_first": mean(train[:window], "accuracy"),
         "accuracy_last": mean(train[-window:], "accuracy"),
         "train_time_s": sum(float(e.get("time/step", 0.0)) for e in train),
+        "train_window": window,  # *_first / *_last: means over the first / last `window` logged steps
     }
     if evals:
         best = max(evals, key=lambda e: (e["eval_accuracy"], -e["step"]))
