@@ -38,6 +38,10 @@ def test_a_policy_set_only_in_yaml_gets_that_policys_grpo_defaults(tmp_path, lay
     config, grpo, _ = _resolve([], section)
     assert (grpo.num_generations, grpo.max_completion_length, grpo.temperature) == (16, 64, 1.2)
     assert "GRPO defaults for policy 'tiny'" in capsys.readouterr().out
+    # The line lists only the defaults in force, not a setting given by flag.
+    _resolve(["--num-generations", "2"], section)
+    line = capsys.readouterr().out
+    assert "num_generations" not in line and "max_completion_length=64" in line
     # A flag still wins over both.
     _, grpo, _ = _resolve(["--config", str(path), "--num-generations", "4"], section)
     assert grpo.num_generations == 4

@@ -82,8 +82,8 @@ def resolve(args: argparse.Namespace, section: str, job_cls: type) -> tuple[Any,
         policy = next(f.default for f in dataclasses.fields(job_cls) if f.name == "policy")
     tuned = {} if args.resume else policy_grpo_defaults(policy)
     configs = from_sections(args, sections, yaml_path, defaults={"grpo": tuned})
-    if tuned:
-        applied = {k: getattr(configs["grpo"], k) for k in tuned}
+    applied = {k: v for k, v in tuned.items() if getattr(configs["grpo"], k) == v}  # not overridden
+    if applied:
         print(f"rungs {section}: GRPO defaults for policy {policy!r} (flags and --config override them): "
               + ", ".join(f"{k}={v}" for k, v in applied.items()))
     # Policy settings: the run's (or the YAML's) policy_options, updated by --model / --policy-option;
