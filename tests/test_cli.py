@@ -177,3 +177,16 @@ def test_rungs_own_warnings_are_one_line(tmp_path):
     line = next(x for x in done.stderr.splitlines() if "no shipped tiny checkpoint" in x)
     assert line.startswith("rungs generate: warning: no shipped tiny checkpoint for task 'math'")
     assert "registry.py" not in done.stderr and "return registry" not in done.stderr
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["ttrl", "--mode", "vote", "--task", "countdown", "--steps", "3"], "--steps: not used by --mode vote"),
+    (["ttrl", "--task", "countdown", "--vote-samples", "3", "--depth", "1"], "--vote-samples: not used by --mode variants"),
+    (["train", "--task", "countdown", "--problems", "builtin:countdown-easy", "--eval-limit", "3"],
+     "--eval-limit 3: there are no held-out problems to limit"),
+])
+def test_a_flag_with_nothing_to_act_on_is_refused_not_ignored(tmp_path, capsys, argv, message):
+    out = tmp_path / "run"
+    assert main([*argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and not out.exists()

@@ -55,6 +55,9 @@ class TrainJobConfig(JobConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_job_settings(self.eval_limit, None, self.timeout, self.executor, limit_flag="--eval-limit")
+        if self.eval_limit is not None and not self.eval_problems:
+            raise UserError(f"--eval-limit {self.eval_limit}: there are no held-out problems to limit; "
+                            "give --eval-problems FILE or builtin:NAME")
 
 
 # The settings a run's config.yaml holds at top level (`out` is the run directory itself).

@@ -112,7 +112,13 @@ def _refuse_changed_settings(args: argparse.Namespace, section: str, sections: d
         refuse_changed(run.config_path, stored, given, RESUME_OVERRIDABLE if name == "grpo" else ())
 
 
+# TTRLConfig's settings that only one mode reads: a flag for the other mode is refused, not ignored
+VARIANTS_ONLY = ("steps", "check_every", "depth", "width", "include_problem", "skip_solved", "variant_source")
+VOTE_ONLY = ("vote_samples", "steps_vote")
+
+
 def run(args: argparse.Namespace) -> int:
+    from rungs.errors import UserError
     from rungs.pipelines.ttrl import TTRLConfig, run_ttrl
     from rungs.policies import load_policy
 
@@ -123,6 +129,12 @@ def run(args: argparse.Namespace) -> int:
         return demo.run(argparse.Namespace(progress=args.progress, config=None, policy_option=[]))
 
     config, grpo, kwargs = resolve(args, "ttrl", TTRLConfig)
+    other = VOTE_ONLY if config.mode == "variants" else VARIANTS_ONLY
+    stray = [name for name in other if name in vars(args)]
+    if stray:
+        flags = ", ".join("--" + name.replace("_", "-") for name in stray)
+        raise UserError(f"{flags}: not used by --mode {config.mode} (the variants mode takes --steps, "
+                        "--check-every, --depth, --width, ...; the vote mode --steps-vote and --vote-samples)")
     policy = load_policy(config.policy, task=config.task, seed=config.policy_seed, **kwargs) if kwargs else None
     run_ttrl(config, grpo, resume_dir=args.resume, policy=policy, echo=True, progress=args.progress)
     return 0
