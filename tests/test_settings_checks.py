@@ -292,10 +292,10 @@ def test_train_job_settings_are_one_dataclass_for_flags_yaml_and_python(tmp_path
     assert fields - {"out", "policy_options"} <= dests and "policy_option" in dests
     assert set(train.JOB_KEYS) == fields - {"out"}
     path = tmp_path / "t.yaml"
-    path.write_text("task: countdown\nproblems: builtin:countdown-easy\neval_limit: '3'\ntimeout: 2\n")
+    path.write_text("task: countdown\nproblems: builtin:countdown-easy\neval_problems: builtin:countdown-dev\neval_limit: '3'\ntimeout: 2\n")
     job, _config, _out, _resuming = train.resolve(parser.parse_args(["--config", str(path), "--eval-limit", "4"]))
     assert (job["task"], job["eval_limit"], job["timeout"]) == ("countdown", 4, 2.0)  # the flag wins over YAML
-    path.write_text("task: countdown\nproblems: builtin:countdown-easy\neval_limit: 0\n")
+    path.write_text("task: countdown\nproblems: builtin:countdown-easy\neval_problems: builtin:countdown-dev\neval_limit: 0\n")
     with pytest.raises(UserError, match=r"--eval-limit 0: expected an integer >= 1"):
         train.resolve(parser.parse_args(["--config", str(path)]))
     with pytest.raises(UserError, match=r"--eval-limit -2: expected an integer >= 1"):

@@ -195,7 +195,7 @@ def test_ladder_and_ttrl_default_to_the_tasks_own_builtin_sets():
     assert (LadderConfig().problems, LadderConfig().eval_problems) == ("builtin:integration-train", "builtin:integration-dev")
     countdown = LadderConfig(task="countdown")
     assert (countdown.problems, countdown.eval_problems) == ("builtin:countdown-train", "builtin:countdown-dev")
-    assert LadderConfig(task="math").eval_problems is None  # no builtin:math-dev: no evaluation rather than a wrong set
+    assert LadderConfig(task="math", problems="mine.jsonl").eval_problems is None  # no builtin:math-dev: no evaluation rather than a wrong set
     assert LadderConfig(task="countdown", eval_problems=None).eval_problems is None
     assert LadderConfig(task="countdown", problems="mine.jsonl").problems == "mine.jsonl"
     assert TTRLConfig(task="countdown").problems == "builtin:countdown-hard"
