@@ -242,6 +242,25 @@ def test_a_script_without_a_main_guard_runs_once_and_scores(tmp_path, how):
     assert done.stdout.splitlines() == ["top level ran", "score 1.0"]
 
 
+def test_python_dash_m_modules_are_not_run_again_by_the_workers(tmp_path):
+    """`python -m pkg.mod`: an unguarded module runs once and scores; a guarded one (rungs.cli) is
+    imported once by the fork server, so no worker runs it again (runpy's RuntimeWarning)."""
+    import subprocess
+
+    (tmp_path / "snippets").mkdir()
+    (tmp_path / "snippets" / "__init__.py").write_text("")
+    (tmp_path / "snippets" / "score.py").write_text(UNGUARDED)
+    done = subprocess.run([sys.executable, "-m", "snippets.score"], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == ["top level ran", "score 1.0"]
+    done = subprocess.run([sys.executable, "-m", "rungs.cli", "verify", "--task", "countdown", "--problem",
+                           "numbers: 1 3 4 6; target: 24", "--answer", "6/(1-3/4)"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout.startswith("correct")
+    assert "RuntimeWarning" not in done.stderr, done.stderr[-2000:]
+
+
 def test_a_guarded_script_keeps_its_own_functions_for_the_workers(tmp_path):
     import subprocess
 

@@ -16,6 +16,7 @@ import sys
 
 SYS_PATH_ENV = "RUNGS_FORKSERVER_SYS_PATH"
 MAIN_PATH_ENV = "RUNGS_FORKSERVER_MAIN_PATH"
+MAIN_NAME_ENV = "RUNGS_FORKSERVER_MAIN_NAME"  # `python -m package.module`: its module name
 IMPORT_MAIN_ENV = "RUNGS_FORKSERVER_IMPORT_MAIN"  # "1": import the script; "0": only stand in for it
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
@@ -31,7 +32,10 @@ def _setup() -> None:
     path = json.loads(os.environ.pop(SYS_PATH_ENV))
     sys.path[:] = path + [p for p in sys.path if p not in path]
     main_path = os.environ.pop(MAIN_PATH_ENV, None)
+    main_name = os.environ.pop(MAIN_NAME_ENV, None)
     import_main = os.environ.pop(IMPORT_MAIN_ENV, "1") == "1"
+    if main_name:
+        _stand_in_for_module(main_name, import_main)
     if main_path:
         from multiprocessing import process, spawn
 
@@ -58,6 +62,26 @@ def _setup() -> None:
             stand_in = types.ModuleType("__mp_main__")
             stand_in.__file__ = main_path
             sys.modules["__main__"] = sys.modules["__mp_main__"] = stand_in
+
+
+def _stand_in_for_module(name: str, import_it: bool) -> None:
+    """`python -m NAME`: make the fork server's __main__ the module NAME (imported, if it has a main
+    guard; else an empty stand-in with its name), so that a worker's start-up, which runs NAME
+    again unless __main__ already is it, finds it there."""
+    import importlib
+    import importlib.machinery
+    import types
+
+    module = None
+    if import_it:
+        try:
+            module = importlib.import_module(name)
+        except (Exception, SystemExit):  # noqa: BLE001 - the stand-in below still keeps workers from running it
+            module = None
+    if module is None:
+        module = types.ModuleType("__mp_main__")
+        module.__spec__ = importlib.machinery.ModuleSpec(name, None)
+    sys.modules["__main__"] = sys.modules["__mp_main__"] = module
 
 
 if _in_fork_server():

@@ -310,7 +310,11 @@ def start_forkserver(state: Any) -> None:
     modules = [preload.__name__, *FORKSERVER_PRELOAD]
     spec_name = getattr(getattr(main, "__spec__", None), "name", None)
     if spec_name and not spec_name.endswith("__main__"):  # `python -m package.module`
-        modules.append(spec_name)
+        # imported by _forkserver_preload as the fork server's __main__ (if guarded), so that each
+        # worker's start-up finds it there instead of running the module again
+        env[preload.MAIN_NAME_ENV] = spec_name
+        origin = getattr(main.__spec__, "origin", None)
+        env[preload.IMPORT_MAIN_ENV] = "1" if origin and has_main_guard(origin) else "0"
     elif getattr(main, "__file__", None):  # `python script.py` (or `python -`: "<stdin>")
         start_dir = getattr(multiprocessing.process, "ORIGINAL_DIR", None) or os.getcwd()
         path = os.path.normpath(os.path.join(start_dir, main.__file__))
