@@ -226,6 +226,16 @@ def write_jsonl(path: str | os.PathLike[str], rows: Iterable[dict[str, Any]]) ->
 MAX_SKIP_LINES = 5  # bad rows named one by one; the rest are counted
 
 
+def builtin_task(source: str | os.PathLike[str]) -> str | None:
+    """The task a `builtin:NAME` set was written for (the name's first part; arc1-/arc2- sets are
+    ARC's), or None for anything else (a file, or a name that is not built in)."""
+    text = str(source)
+    if not text.startswith("builtin:") or text[len("builtin:"):] not in builtin_names():
+        return None
+    head = text[len("builtin:"):].split("-", 1)[0]
+    return "arc" if head in ("arc1", "arc2") else head
+
+
 def load_task_problems(source: str | os.PathLike[str], task: Task, limit: int | None = None, *,
                        need_answers: bool = False, warn: Callable[[str], None] | None = None) -> list[Problem]:
     """The first `limit` (None = all) problems of `source` that `task` can check: what every job loads.
@@ -239,6 +249,10 @@ def load_task_problems(source: str | os.PathLike[str], task: Task, limit: int | 
     Rows are parsed only until `limit` problems are found.
     """
     warn = warn or (lambda line: print(line, file=sys.stderr))
+    owner = builtin_task(source)
+    if owner is not None and task.name and owner != task.name:
+        raise UserError(f"{source}: a built-in {owner} set, but the task is {task.name!r}; "
+                        f"expected --task {owner}, or problems written for {task.name!r}")
     located = _load_located(source)
     problems: list[Problem] = []
     skipped: list[str] = []

@@ -252,3 +252,15 @@ def test_reward_labels_check_warns_on_some_missing_and_passes_label_free_rewards
     assert check_reward_labels(["verifier"], get_task("integration"), [unlabelled], "f") is None  # no reference needed
     with pytest.raises(UserError, match="f: no problem has an 'answer'"):
         check_reward_labels(["verifier"], math_task, [unlabelled], "f")
+
+
+def test_a_builtin_set_of_another_task_is_refused_by_name():
+    from rungs.data import builtin_task, load_task_problems
+    from rungs.tasks import get_task
+
+    assert builtin_task("builtin:integration-hard") == "integration"
+    assert builtin_task("builtin:arc2-evaluation") == "arc"
+    assert builtin_task("builtin:nope") is None and builtin_task("rows.jsonl") is None
+    with pytest.raises(UserError, match="builtin:integration-hard: a built-in integration set, but the task is 'math'"):
+        load_task_problems("builtin:integration-hard", get_task("math"))
+    assert len(load_task_problems("builtin:countdown-easy", get_task("countdown"), limit=3)) == 3
