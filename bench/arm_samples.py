@@ -52,7 +52,6 @@ def measure_arms(out: Path, suite: str, n: int, temperature: float, workers: int
     import torch
     from precondition import curve, sample_counts
 
-    from rungs.data import load_problems
     from rungs.policies import load_policy
     from rungs.tasks import get_task
     from rungs.verify.pool import VerifierPool
@@ -60,10 +59,11 @@ def measure_arms(out: Path, suite: str, n: int, temperature: float, workers: int
     stored = out / "learning.json"
     if not stored.is_file():
         raise SystemExit(f"arm_samples: {stored}: not found (expected a finished bench/learning.py run)")
+    from answer_shapes import run_sets
+
     settings = json.loads(stored.read_text())["settings"]
     task_name, test_name, _ = learning.SUITES[suite]
-    sets = {"test": load_problems(f"builtin:{test_name}", limit=settings.get("limit")),
-            "fresh": learning.fresh_problems(suite, settings.get("fresh", 40))}
+    sets = run_sets(settings, suite)  # a --tune run: its dev pool only (tuning never reads a test set)
     torch.set_num_threads(1)
     task = get_task(task_name)
     rows: list[dict[str, Any]] = []
@@ -76,7 +76,7 @@ def measure_arms(out: Path, suite: str, n: int, temperature: float, workers: int
                 print(f"arm_samples: {arm} seed {seed} {name}: greedy {rows[-1]['greedy']:.3f} "
                       f"pass@1 {rows[-1]['pass@k'][1]:.3f} pass@{n} {rows[-1]['pass@k'][n]:.3f}",
                       file=sys.stderr, flush=True)
-    return {"suite": suite, "base": settings["base"], "n": n, "temperature": temperature,
+    return {"suite": suite, "base": settings["base"], "n": n, "temperature": temperature, "sets": list(sets),
             "test": f"builtin:{test_name}", "fresh_seed": learning.FRESH_SEED, "rows": rows}
 
 
@@ -86,7 +86,7 @@ def summarise(result: dict[str, Any]) -> list[dict[str, Any]]:
 
     n = result["n"]
     table = []
-    for set_name in ("test", "fresh"):
+    for set_name in result.get("sets", ("test", "fresh")):
         for arm, label in ARMS:
             rows = arm_rows(result, arm, set_name)
             if not rows:
@@ -110,8 +110,10 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
     from rungs.report import save_png
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    for ax, set_name in zip(axes, ("test", "fresh")):
+    set_names = list(result.get("sets", ("test", "fresh")))
+    fig, axes = plt.subplots(1, len(set_names), figsize=(5 * len(set_names), 4), sharey=True, squeeze=False)
+    axes = axes[0]
+    for ax, set_name in zip(axes, set_names):
         for arm, label in ARMS:
             rows = arm_rows(result, arm, set_name)
             if rows:
@@ -120,7 +122,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
                         label=f"{label} ({len(rows)} seed{'s' if len(rows) > 1 else ''})")
         ax.set_xscale("log", base=2)
         ax.set_xlabel("k (samples per problem)")
-        ax.set_title(result["test"] if set_name == "test" else f"fresh draw (seed {result['fresh_seed']})")
+        ax.set_title({"test": result["test"], "fresh": f"fresh draw (seed {result['fresh_seed']})"}.get(
+            set_name, "dev pool (tuning only)"))
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("pass@k")
     axes[0].legend()

@@ -58,6 +58,20 @@ def test_the_greedy_column_is_learnings_greedy_accuracy_on_the_same_sets(arm_sam
     assert (tmp_path / "arm_samples.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_tuning_run_is_sampled_on_its_dev_pool_only(arm_samples, tmp_path, monkeypatch):
+    """A --tune run was chosen on the dev pool: sampling it must not read the test set or the fresh draw."""
+    learning = importlib.import_module("learning")
+    dev = learning.dev_problems("countdown")[:3]
+    monkeypatch.setattr(learning, "dev_problems", lambda suite, n=40: dev)
+    monkeypatch.setattr(learning, "fresh_problems", lambda *a, **k: pytest.fail("read the fresh draw"))
+    (tmp_path / "learning.json").write_text(json.dumps({"settings": {"base": "tiny:random", "seeds": 1, "tune": True}}))
+    result = arm_samples.measure_arms(tmp_path, "countdown", n=1, temperature=1.0, workers=1)
+    assert [(r["arm"], r["set"], r["problems"]) for r in result["rows"]] == [("base", "dev", 3)]
+    assert [r["set"] for r in arm_samples.summarise(result)] == ["dev"]
+    arm_samples.plot(result, tmp_path / "arm_samples.png")
+    assert (tmp_path / "arm_samples.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_summarise_gives_mean_and_std_over_seeds(arm_samples):
     rows = [{"arm": "ladder", "seed": s, "set": "test", "greedy": g, "pass@k": {1: p, 4: q}}
             for s, (g, p, q) in enumerate([(0.1, 0.2, 0.5), (0.3, 0.4, 0.7)])]
