@@ -184,6 +184,8 @@ def test_rungs_own_warnings_are_one_line(tmp_path):
     (["ttrl", "--task", "countdown", "--vote-samples", "3", "--depth", "1"], "--vote-samples: not used by --mode variants"),
     (["train", "--task", "countdown", "--problems", "builtin:countdown-easy", "--eval-limit", "3"],
      "--eval-limit 3: there are no held-out problems to limit"),
+    (["train", "--task", "countdown", "--problems", "builtin:countdown-easy", "--eval-steps", "5", "--eval-on-start"],
+     "--eval-steps, --eval-on-start: no held-out problems to evaluate"),
 ])
 def test_a_flag_with_nothing_to_act_on_is_refused_not_ignored(tmp_path, capsys, argv, message):
     out = tmp_path / "run"

@@ -127,6 +127,10 @@ def _from_yaml(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return job, grpo
 
 
+# GRPOConfig settings that only act on an evaluation (the metric one is checked by the trainer)
+EVAL_SETTINGS = ("eval_steps", "eval_on_start", "eval_vote_samples")
+
+
 def resolve(args: argparse.Namespace) -> tuple[dict[str, Any], Any, Path, bool]:
     """(job settings, GRPOConfig, run directory, resuming?) from flags, --config and --resume."""
     from rungs.config import from_dict
@@ -155,6 +159,10 @@ def resolve(args: argparse.Namespace) -> tuple[dict[str, Any], Any, Path, bool]:
         raise UserError("--problems is required: a .jsonl/.json/.parquet file, a dataset directory, or builtin:NAME")
     config = from_dict(GRPOConfig, grpo, source=args.config or "command line")
     check_job(job)
+    idle = [name for name in EVAL_SETTINGS if grpo.get(name)] if not job["eval_problems"] else []
+    if idle:  # asked for (flag or YAML) with nothing to evaluate: refused rather than ignored
+        flags = ", ".join("--" + name.replace("_", "-") for name in idle)
+        raise UserError(f"{flags}: no held-out problems to evaluate; give --eval-problems FILE or builtin:NAME")
     out = Path(args.out) if args.out else Path("runs") / f"train-{job['task']}-{time.strftime('%Y%m%d-%H%M%S')}"
     return job, config, out, False
 
