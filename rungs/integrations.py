@@ -304,14 +304,16 @@ class TaskVoteReward(TaskReward):
 
 def trl_vote_reward(
     task: str | Task, *, timeout_s: float = 5.0, workers: int | None = None, memory_mb: int | None = 2048,
-    executor: str = "process",
+    reasoning_delimiters: Sequence[str] | None = None, executor: str = "process",
 ) -> Callable[..., list[float | None]]:
     """A label-free TRL reward function for TTRL: majority-vote pseudo-label rewards per prompt group.
 
     `GRPOTrainer(reward_funcs=[trl_vote_reward("math")], ...)` trains on a dataset with no answers
     (Zuo et al. 2025, "TTRL: Test-Time Reinforcement Learning"); see `TaskVoteReward`.
+    `reasoning_delimiters` as in `trl_reward`: only the answer after the reasoning votes.
     """
-    return TaskVoteReward(task, timeout_s=timeout_s, workers=workers, memory_mb=memory_mb, executor=executor)
+    return TaskVoteReward(task, timeout_s=timeout_s, workers=workers, memory_mb=memory_mb,
+                          reasoning_delimiters=reasoning_delimiters, executor=executor)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -436,12 +438,7 @@ def compute_score_batch(
     """veRL's batch reward manager form (`reward.reward_manager.name=batch`; it calls this with the
     keywords data_sources, solution_strs, ground_truths, extra_infos, each one entry per response,
     as numpy object arrays or lists): every sample verified in parallel, scores in order."""
-    if reasoning_delimiters:  # only the text after the reasoning counts; unfinished reasoning scores 0
-        from rungs.verify.extract import after_reasoning
-
-        if isinstance(reasoning_delimiters, str):
-            reasoning_delimiters = [reasoning_delimiters]
-        solution_strs = [after_reasoning(_as_text(s), reasoning_delimiters) or "" for s in solution_strs]
+    solution_strs = _after_reasoning_all(solution_strs, reasoning_delimiters)
     n, sources, truths, infos = _rows(data_sources, solution_strs, ground_truths, extra_infos)
     verdicts: list[Verdict | None] = [None] * n
     groups: dict[str, list[tuple[int, Problem]]] = {}
@@ -492,6 +489,7 @@ def compute_score_vote_batch(
     workers: int | None = None,
     executor: str = "process",
     return_dict: bool = True,
+    reasoning_delimiters: Sequence[str] | None = None,
     **kwargs: Any,
 ) -> list[float] | list[dict[str, Any]]:
     """TTRL in veRL: label-free majority-vote rewards for the batch reward manager.
@@ -500,8 +498,10 @@ def compute_score_vote_batch(
     equivalence (`vote_rewards`), and a response scores 1.0 if its answer is the majority answer.
     Ground truths are not needed (math rows may have none); where they exist they are used only
     for the logged `acc` (is the response right), `label_acc` (is its group's majority right) and
-    `majority_ratio`. Returns dicts by default (`return_dict=False`: floats).
+    `majority_ratio`. Returns dicts by default (`return_dict=False`: floats). `reasoning_delimiters`
+    as in `compute_score_batch`: only the text after the reasoning votes; unfinished reasoning has no answer.
     """
+    solution_strs = _after_reasoning_all(solution_strs, reasoning_delimiters)
     n, sources, truths, infos = _rows(data_sources, solution_strs, ground_truths, extra_infos)
     by_task: dict[str, list[int]] = {}
     for i in range(n):
@@ -527,6 +527,17 @@ def compute_score_vote_batch(
     if return_dict:
         return out
     return [entry["score"] for entry in out]
+
+
+def _after_reasoning_all(solution_strs: Sequence[Any], reasoning_delimiters: Sequence[str] | str | None) -> Sequence[Any]:
+    """TRL's reasoning_accuracy_reward semantics for a batch: each response cut to the text after its
+    last delimiter, "" where the reasoning never closes; unchanged without delimiters."""
+    if not reasoning_delimiters:
+        return solution_strs
+    from rungs.verify.extract import after_reasoning
+
+    delimiters = [reasoning_delimiters] if isinstance(reasoning_delimiters, str) else list(reasoning_delimiters)
+    return [after_reasoning(_as_text(s), delimiters) or "" for s in solution_strs]
 
 
 _TASKS: dict[str, Task] = {}

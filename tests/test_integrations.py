@@ -137,3 +137,17 @@ def test_countdown_rows_as_trl_and_verl_give_them() -> None:
         assert f(prompts, ["<answer>3+4</answer>", "<answer>3*4</answer>"], nums=[[3, 4]] * 2, target=[7, 7]) == [1.0, 0.0]
     finally:
         f.close()
+
+
+def test_vote_rewards_honour_reasoning_delimiters_in_trl_and_verl():
+    """Only the answer after the reasoning votes: two responses whose reasoning never closes have no answer."""
+    from rungs.integrations import compute_score_vote_batch, trl_vote_reward
+
+    texts = ["<think>so \\boxed{1}", "<think>so \\boxed{1}", "<think>\\boxed{2}</think>\\boxed{2}"]
+    verl = compute_score_vote_batch(["math"] * 3, texts, ["1"] * 3, [{"index": 0}] * 3, return_dict=False,
+                                    reasoning_delimiters=["</think>"], workers=1)
+    assert verl == [0.0, 0.0, 1.0]
+    assert compute_score_vote_batch(["math"] * 3, texts, ["1"] * 3, [{"index": 0}] * 3, return_dict=False,
+                                    workers=1) == [1.0, 1.0, 0.0]  # without the delimiters the open ones win
+    trl = trl_vote_reward("math", reasoning_delimiters=["</think>"], workers=1)
+    assert trl(prompts=["q"] * 3, completions=texts) == [0.0, 0.0, 1.0]

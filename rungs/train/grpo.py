@@ -666,7 +666,7 @@ class GRPOTrainer:
             _step, path = self.run_dir.resume()
             self.history = self.run_dir.events()
             if path is None and logged:  # the logs were cut back to nothing: say so, never silently
-                print(f"RUN: {self.run_dir.path}: no checkpoint was saved (save_steps={self.config.save_steps}): "
+                print(f"resume: {self.run_dir.path}: no checkpoint was saved (save_steps={self.config.save_steps}): "
                       f"restarting from step 0; {len(logged)} logged steps are dropped", flush=True)
             return path
         path = Path(resume)
