@@ -157,7 +157,8 @@ class TaskReward:
         ids = per_row.get("id")
         out: list[Problem | None] = []
         for i in range(n):
-            text = texts[i] if texts is not None and isinstance(texts[i], str) else last_message(prompts[i], "user")
+            text = (texts[i] if texts is not None and isinstance(texts[i], str)
+                    else self.task.problem_from_prompt(last_message(prompts[i], "user")))
             answer = _answer_text(answers[i])
             if answer is None and self.task.needs_answer and require_answer:
                 out.append(None)

@@ -151,3 +151,24 @@ def test_vote_rewards_honour_reasoning_delimiters_in_trl_and_verl():
                                     workers=1) == [1.0, 1.0, 0.0]  # without the delimiters the open ones win
     trl = trl_vote_reward("math", reasoning_delimiters=["</think>"], workers=1)
     assert trl(prompts=["q"] * 3, completions=texts) == [0.0, 0.0, 1.0]
+
+
+def test_integration_rows_with_only_a_prompt_find_the_integral_in_it():
+    """A TRL dataset with rungs' own prompt and no `problem` column: the integral is read from the prompt."""
+    from rungs.data import load_problems
+    from rungs.integrations import trl_reward, trl_vote_reward
+    from rungs.tasks import get_task
+
+    task = get_task("integration")
+    problem = load_problems("builtin:integration-easy")[0]  # integrate(7*exp(x), x)
+    prompt = task.prompt(problem)
+    assert task.problem_from_prompt(prompt) == problem.text
+    assert task.problem_from_prompt("Compute $\\int x^2 \\, dx$ now") == "$\\int x^2 \\, dx$"
+    assert task.problem_from_prompt("nothing to integrate (x)") == "nothing to integrate (x)"
+    assert get_task("countdown").problem_from_prompt("numbers: 3 4; target: 7") == "numbers: 3 4; target: 7"
+    reward = trl_reward(task, workers=1)
+    assert reward(prompts=[[{"role": "user", "content": prompt}]] * 2,
+                  completions=["<answer>7*exp(x)</answer>", "<answer>exp(x)</answer>"]) == [1.0, 0.0]
+    vote = trl_vote_reward("integration", workers=1)
+    assert vote(prompts=[prompt] * 3, completions=["<answer>7*exp(x)</answer>"] * 2 + ["<answer>x</answer>"]) == \
+        [1.0, 1.0, 0.0]

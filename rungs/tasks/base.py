@@ -119,6 +119,12 @@ class Task(abc.ABC):
     def parse_problem(self, problem: Problem) -> None:  # noqa: B027 - optional hook
         """Raise `UserError` if the problem text is not a problem of this task."""
 
+    def problem_from_prompt(self, prompt: str) -> str:
+        """The problem text inside a whole prompt (the TRL adapter's fallback when a dataset has only
+        a `prompt` column). The default is the prompt itself; a task whose problems have a form of
+        their own (an integral) finds that form in it."""
+        return prompt
+
     def problem_key(self, problem: Problem) -> Hashable:
         """A key under which two problems are the same problem (deduplicating variants).
 

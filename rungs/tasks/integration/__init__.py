@@ -16,12 +16,13 @@ workers; parsing and sample points are cached per process.
 from __future__ import annotations
 
 import random
+import re
 import string
 from collections.abc import Hashable
 
 from rungs.errors import UserError
 from rungs.tasks.base import PROMPT_STYLES, Task, Variant
-from rungs.tasks.integration.problem import ParsedIntegral, parse_integral
+from rungs.tasks.integration.problem import MAX_PROBLEM_CHARS, ParsedIntegral, parse_integral
 from rungs.tasks.integration.verify import METHODS, Checker
 from rungs.types import Problem, Verdict
 from rungs.verify.safe_expr import CONSTANTS, FUNCTIONS
@@ -68,6 +69,28 @@ class IntegrationTask(Task):
     def parse_problem(self, problem: Problem) -> ParsedIntegral:  # type: ignore[override]
         """The parsed integral; a one-line UserError naming the text and the expected forms."""
         return parse_integral(problem.text)
+
+    def problem_from_prompt(self, prompt: str) -> str:
+        """The first integral in `prompt` that parses: `integrate(...)` / `Integral(...)` with its
+        brackets balanced, or a `$...$` / `\\(...\\)` span holding `\\int`; else the prompt itself.
+        So rungs' own prompt ("Find an antiderivative: integrate(7*exp(x), x). Show ...") gives the integral."""
+        candidates = []
+        for match in re.finditer(r"(?:integrate|Integral)\s*\(", prompt):
+            depth = 0
+            for end in range(match.end() - 1, min(len(prompt), match.start() + MAX_PROBLEM_CHARS)):
+                depth += {"(": 1, ")": -1}.get(prompt[end], 0)
+                if depth == 0:
+                    candidates.append(prompt[match.start():end + 1])
+                    break
+        candidates += [m.group(0) for m in re.finditer(r"\$[^$]*\\int[^$]*\$|\\\((?:(?!\\\)).)*\\int(?:(?!\\\)).)*\\\)",
+                                                         prompt, flags=re.DOTALL)]
+        for text in candidates:
+            try:
+                parse_integral(text)
+            except UserError:
+                continue
+            return text
+        return prompt
 
     def problem_key(self, problem: Problem) -> Hashable:
         """The canonical sympy form, so x^2 and x**2 (or (x*x**2) and x**3) are one problem."""
