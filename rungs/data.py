@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rungs.errors import UserError
-from rungs.types import Problem
+from rungs.types import ANSWERS_META_KEY, Problem, reference_answers
 
 if TYPE_CHECKING:
     from rungs.tasks.base import Task
@@ -69,13 +69,13 @@ def row_to_problem(row: Any, where: str, index: int) -> Problem:
         raise UserError(f"{where}: no problem text: expected one of the fields {', '.join(TEXT_KEYS)}")
     if not isinstance(text, str):
         raise UserError(f"{where}: field 'problem' must be a string, got {type(text).__name__}")
-    answer = next((row[k] for k in ANSWER_KEYS if row.get(k) is not None), None)
-    if answer is not None and not isinstance(answer, str):
-        answer = str(answer)
+    answer, answers = reference_answers(next((row[k] for k in ANSWER_KEYS if row.get(k) is not None), None))
     meta = row.get("meta") or {}
     if not isinstance(meta, dict):
         raise UserError(f"{where}: field 'meta' must be an object, got {type(meta).__name__}")
     meta = dict(meta)
+    if answers:
+        meta[ANSWERS_META_KEY] = answers
     for key, value in row.items():
         if key not in (*TEXT_KEYS, *ANSWER_KEYS, "id", "meta"):
             meta.setdefault(key, value)

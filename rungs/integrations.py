@@ -58,7 +58,16 @@ from typing import Any
 
 from rungs.strategies.base import Sample
 from rungs.tasks import TASKS, Task, get_task
-from rungs.types import Completion, Problem, Status, Verdict, answer_text, to_builtin
+from rungs.types import (
+    ANSWERS_META_KEY,
+    Completion,
+    Problem,
+    Status,
+    Verdict,
+    answer_text,
+    reference_answers,
+    to_builtin,
+)
 from rungs.verify.pool import VerifierPool
 
 ANSWER_COLUMNS = ("answer", "solution", "ground_truth")
@@ -159,11 +168,13 @@ class TaskReward:
         for i in range(n):
             text = (texts[i] if texts is not None and isinstance(texts[i], str)
                     else self.task.problem_from_prompt(last_message(prompts[i], "user")))
-            answer = _answer_text(answers[i])
+            answer, accepted = reference_answers(answers[i])
             if answer is None and self.task.needs_answer and require_answer:
                 out.append(None)
                 continue
             meta = {k: v[i] for k, v in per_row.items() if k not in (*ANSWER_COLUMNS, *PROBLEM_COLUMNS, "id")}
+            if accepted:
+                meta[ANSWERS_META_KEY] = accepted
             pid = str(ids[i]) if ids is not None else f"trl-{i}"
             out.append(Problem(pid, text, answer, meta))
         return out
@@ -356,17 +367,20 @@ def verl_problem(task: Task, ground_truth: Any, extra_info: Mapping[str, Any] | 
     info = dict(extra_info) if isinstance(extra_info, Mapping) else {}
     meta = {k: v for k, v in info.items() if k not in PROBLEM_COLUMNS}
     text = next((info[k] for k in PROBLEM_COLUMNS if isinstance(info.get(k), str) and info[k].strip()), None)
-    answer = None
+    answer, accepted = None, []
     if isinstance(ground_truth, Mapping):
         meta.update(ground_truth)
         text = next((ground_truth[k] for k in PROBLEM_COLUMNS if isinstance(ground_truth.get(k), str)), text)
-        answer = next((_answer_text(ground_truth[k]) for k in ANSWER_COLUMNS if ground_truth.get(k) is not None), None)
+        answer, accepted = reference_answers(next((ground_truth[k] for k in ANSWER_COLUMNS
+                                                   if ground_truth.get(k) is not None), None))
     elif task.needs_answer:
-        answer = _answer_text(ground_truth)
+        answer, accepted = reference_answers(ground_truth)
     elif isinstance(ground_truth, str) and ground_truth.strip():
         text = ground_truth  # self-checking tasks: the ground truth carries the problem
     if task.needs_answer and answer is None and require_answer:
         return None
+    if accepted:
+        meta[ANSWERS_META_KEY] = accepted
     return Problem(str(info.get("index", index)), text or "", answer, meta)
 
 

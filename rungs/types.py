@@ -53,6 +53,22 @@ def answer_text(value: Any) -> str | None:
     return text if text.strip() else None
 
 
+ANSWERS_META_KEY = "answers"  # Problem.meta[...]: every accepted reference when a ground truth lists several
+
+
+def reference_answers(value: Any) -> tuple[str | None, list[str]]:
+    """A ground truth as (the reference answer, every accepted reference): a list of several answers
+    (`["2", "two"]`, as some datasets give) -> ("2", ["2", "two"]), any of which is right; anything
+    else -> (`answer_text(value)`, [])."""
+    value = to_builtin(value)
+    if isinstance(value, (list, tuple)) and len(value) > 1:
+        answers = [a for a in (answer_text(v) for v in value) if a is not None]
+        if len(answers) > 1:
+            return answers[0], answers
+        return (answers[0] if answers else None), []
+    return answer_text(value), []
+
+
 @dataclass(frozen=True)
 class Problem:
     """One problem. `answer` is None when the problem is unlabelled (test-time RL needs no label).

@@ -172,3 +172,23 @@ def test_integration_rows_with_only_a_prompt_find_the_integral_in_it():
     vote = trl_vote_reward("integration", workers=1)
     assert vote(prompts=[prompt] * 3, completions=["<answer>7*exp(x)</answer>"] * 2 + ["<answer>x</answer>"]) == \
         [1.0, 1.0, 0.0]
+
+
+def test_a_ground_truth_listing_several_answers_accepts_any_of_them(tmp_path):
+    import json
+
+    from rungs.data import load_problems
+    from rungs.integrations import compute_score, trl_reward
+    from rungs.tasks import get_task
+
+    assert compute_score("math", "\\boxed{2}", ["2", "4"]) == 1.0
+    assert compute_score("math", "\\boxed{4}", ["2", "4"]) == 1.0
+    assert compute_score("math", "\\boxed{5}", ["2", "4"]) == 0.0
+    assert compute_score("math", "\\boxed{2}", ["2"]) == 1.0  # one element: as before
+    reward = trl_reward("math", workers=1)
+    assert reward(prompts=["q"] * 3, completions=["\\boxed{2}", "\\boxed{4}", "\\boxed{3}"],
+                  answer=[["2"], ["2", "4"], ["2", "4"]]) == [1.0, 1.0, 0.0]
+    (tmp_path / "p.jsonl").write_text(json.dumps({"problem": "q", "answer": ["2", "4"]}) + "\n")
+    problem = load_problems(tmp_path / "p.jsonl")[0]
+    assert (problem.answer, problem.meta["answers"]) == ("2", ["2", "4"])
+    assert get_task("math").verify(problem, "\\boxed{4}").correct

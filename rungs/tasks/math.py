@@ -30,6 +30,7 @@ difficulty: for tests, demos and warming up the tiny model. Real math sets come 
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import functools
 import logging
 import random
@@ -40,7 +41,7 @@ from typing import Any
 
 from rungs.errors import UserError
 from rungs.tasks.base import PROMPT_STYLES, Task
-from rungs.types import Problem, Status, Verdict
+from rungs.types import ANSWERS_META_KEY, Problem, Status, Verdict
 
 INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
 EVALUATE, SOLVE = "Evaluate: ", "Solve for x: "
@@ -732,6 +733,15 @@ class MathTask(Task):
         raise UserError(f"unknown prompt style {style!r}: expected one of {', '.join(PROMPT_STYLES)}")
 
     def verify_answer(self, problem: Problem, answer: str) -> Verdict:
+        """Against the reference; where the ground truth listed several (`meta["answers"]`), right if
+        any of them matches (the verdict for the first reference otherwise)."""
+        accepted = problem.meta.get(ANSWERS_META_KEY) if isinstance(problem.meta, dict) else None
+        if isinstance(accepted, list) and len(accepted) > 1:
+            verdicts = [self._verify_one(dataclasses.replace(problem, answer=str(gold)), answer) for gold in accepted]
+            return next((v for v in verdicts if v.correct), verdicts[0])
+        return self._verify_one(problem, answer)
+
+    def _verify_one(self, problem: Problem, answer: str) -> Verdict:
         if problem.answer is None or not str(problem.answer).strip():
             return Verdict.fail(Status.ERROR, "math task needs a reference answer", answer)
         gold = parse_answer(str(problem.answer))
