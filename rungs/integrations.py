@@ -387,14 +387,16 @@ def verl_problem(task: Task, ground_truth: Any, extra_info: Mapping[str, Any] | 
 def _score_dict(verdict: Verdict | None, reward: float | None = None) -> dict[str, Any]:
     """veRL's dict form: `score` (the reward) plus extras it logs per sample (`acc` as in its
     math_dapo scorer; `pred` the extracted answer; 0/1 flags for no answer and verifier failure)."""
-    if verdict is None:
-        return {"score": 0.0 if reward is None else reward, "acc": 0.0, "pred": "", "no_answer": 1.0, "verifier_failed": 0.0}
+    if verdict is None:  # a row with no reference answer for a task that needs one: not checked
+        return {"score": 0.0 if reward is None else reward, "acc": 0.0, "pred": "", "no_answer": 0.0,
+                "verifier_failed": 0.0, "unlabelled": 1.0}
     return {
         "score": verdict.reward if reward is None else reward,
         "acc": float(verdict.correct),
         "pred": verdict.answer or "",
         "no_answer": float(verdict.status is Status.NO_ANSWER),
         "verifier_failed": float(verdict.status in FAILED),
+        "unlabelled": float(verdict.status is Status.UNLABELLED),  # `acc` is 0 there: unknown, not wrong
     }
 
 
@@ -415,7 +417,7 @@ def compute_score(
 
     1.0 if `solution_str` is verified right, else 0.0; never raises for a sample. With
     `return_dict=True` (set it in `reward.custom_reward_function.reward_kwargs`) the dict form
-    `{"score", "acc", "pred", "no_answer", "verifier_failed"}`, whose extras veRL logs. Extra
+    `{"score", "acc", "pred", "no_answer", "verifier_failed", "unlabelled"}`, whose extras veRL logs. Extra
     keywords veRL adds (`reward_router_address`, ...) are ignored. `reasoning_delimiters` (a reward
     kwarg, e.g. ["</think>"]; off by default): TRL's `reasoning_accuracy_reward` semantics, see
     `Task.with_reasoning`.
@@ -468,7 +470,11 @@ def compute_score_batch(
         for (i, _), verdict in zip(items, checked):
             verdicts[i] = verdict
     if return_dict:
-        return [_score_dict(v) for v in verdicts]
+        out = [_score_dict(v) for v in verdicts]
+        for i, v in enumerate(verdicts):
+            if v is None:  # unlabelled: still say what the response answered
+                out[i]["pred"] = get_task_cached(task_for_source(sources[i])).extract_answer(_as_text(solution_strs[i])) or ""
+        return out
     return [0.0 if v is None else v.reward for v in verdicts]
 
 

@@ -117,6 +117,7 @@ class Status(str, enum.Enum):
     TIMEOUT = "timeout"  # the verifier ran past its wall-clock limit and was killed
     CRASH = "crash"  # the verifier process died (memory cap, segfault) and was replaced
     ERROR = "error"  # the verifier raised; logged, scored 0
+    UNLABELLED = "unlabelled"  # the task checks against a reference and this problem has none: not checked
     INVALID_PROBLEM = "invalid_problem"  # the problem itself is outside the task's grammar: nothing to check against
 
     def __str__(self) -> str:

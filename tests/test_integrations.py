@@ -192,3 +192,17 @@ def test_a_ground_truth_listing_several_answers_accepts_any_of_them(tmp_path):
     problem = load_problems(tmp_path / "p.jsonl")[0]
     assert (problem.answer, problem.meta["answers"]) == ("2", ["2", "4"])
     assert get_task("math").verify(problem, "\\boxed{4}").correct
+
+
+def test_rows_without_a_reference_are_unlabelled_not_failed():
+    """A math row with no answer: not a verifier failure, not a response without an answer."""
+    from rungs.integrations import compute_score, compute_score_vote_batch
+
+    one = compute_score("math", "\\boxed{0.4}", None, return_dict=True)
+    assert (one["unlabelled"], one["verifier_failed"], one["no_answer"], one["pred"]) == (1.0, 0.0, 0.0, "0.4")
+    votes = compute_score_vote_batch(["math"] * 3, ["\\boxed{2}", "\\boxed{2}", "\\boxed{3}"], [None] * 3,
+                                     [{"index": 0}] * 3, workers=1)
+    assert [d["score"] for d in votes] == [1.0, 1.0, 0.0]
+    assert all(d["unlabelled"] == 1.0 and d["verifier_failed"] == 0.0 for d in votes)
+    labelled = compute_score("math", "\\boxed{2}", "2", return_dict=True)
+    assert (labelled["unlabelled"], labelled["acc"]) == (0.0, 1.0)

@@ -355,3 +355,26 @@ def test_the_format_term_is_shaping_and_leaves_the_signal_out(countdown):
     assert out.signal.tolist() == pytest.approx([0, 0, 0, 0, 1, 0, 0, 0])
     assert zero_std_groups(out.rewards, 4).tolist() == [False, False]
     assert zero_std_groups(out.signal, 4).tolist() == [True, False]
+
+
+def test_a_label_free_run_on_unlabelled_rows_logs_no_accuracy_and_no_verifier_failures():
+    """Rows of a task that needs labels, without one: the verdict says unlabelled; the trainer logs
+    how many, no accuracy (it is unknown, not 0) and no verifier failures."""
+    from test_grpo_trainer import BigramPolicy, FirstLetterTask, toy_config
+
+    from rungs.train.grpo import GRPOTrainer
+    from rungs.verify.pool import VerifierPool
+
+    class NeedsLabels(FirstLetterTask):
+        needs_answer = True
+
+    task = NeedsLabels()
+    problems = [Problem(f"p{i}", f"q{i}", None) for i in range(4)]
+    with VerifierPool(task, executor="inline") as pool:
+        trainer = GRPOTrainer(BigramPolicy(0), task, toy_config(max_steps=1, eval_on_start=False,
+                                                                 reward_funcs=["random"]),
+                              pool, problems=problems, progress=False)
+        trainer.train()
+    step = next(e for e in trainer.history if e.get("type") == "train")
+    assert "accuracy" not in step and step["verifier/failures"] == 0.0
+    assert step["verifier/unlabelled"] == 4 * 8

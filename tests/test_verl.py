@@ -74,7 +74,7 @@ def test_parquet_round_trip_as_the_batch_manager_passes_it(tmp_path) -> None:
     dicts = compute_score_batch(data_sources=data_sources, solution_strs=responses, ground_truths=truths,
                                 extra_infos=extras, return_dict=True)
     assert [d["score"] for d in dicts] == scores and dicts[0]["acc"] == 1.0 and dicts[2]["pred"] == "12"
-    assert all(set(d) == {"score", "acc", "pred", "no_answer", "verifier_failed"} for d in dicts)
+    assert all(set(d) == {"score", "acc", "pred", "no_answer", "verifier_failed", "unlabelled"} for d in dicts)
     # the per-sample form, with keywords, as the naive manager calls it (with an extra kwarg)
     for i in range(len(responses)):
         assert compute_score(data_source=data_sources[i], solution_str=responses[i], ground_truth=truths[i],

@@ -72,7 +72,7 @@ class RewardBatch:
 
     problems, completions, verdicts, prompt_ids: [B] each (a problem repeated G times).
     verdicts: the task verifier's judgement of each completion; for an unlabelled problem of a
-              task that needs labels, a `Status.ERROR` verdict that no reward should trust.
+              task that needs labels, a `Status.UNLABELLED` verdict that no reward should trust.
     seed:     a seed for this batch, derived by the trainer from (run seed, step): rewards that
               draw random numbers (the random control, extra vote samples) use it, so a resumed
               run draws the same.

@@ -77,7 +77,7 @@ class MajorityVoteReward(Reward):
         more = [c for group in extra for c in group]
         more_keys = pool.answer_keys(more_problems, [task.extract_answer(c.text) for c in more]) if more else []
         known_rows = [i for i, p in enumerate(more_problems) if self._known(p)]
-        more_verdicts = [Verdict.fail(Status.ERROR, "not verified")] * len(more)
+        more_verdicts = [Verdict.fail(Status.UNLABELLED, "not verified")] * len(more)
         if known_rows:
             for i, v in zip(known_rows, pool.verify([more_problems[i] for i in known_rows], [more[i].text for i in known_rows])):
                 more_verdicts[i] = v

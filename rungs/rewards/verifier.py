@@ -24,5 +24,7 @@ class VerifierReward(Reward):
 
     def score(self, batch: RewardBatch) -> RewardOutput:
         rewards = torch.tensor([v.reward for v in batch.verdicts], dtype=torch.float32)  # [B]
-        void = torch.tensor([v.status in VERIFIER_FAILURES for v in batch.verdicts], dtype=torch.bool)  # [B]
+        # a failed check, or no reference to check against: no reward at all for that row
+        void = torch.tensor([v.status in VERIFIER_FAILURES or v.status is Status.UNLABELLED for v in batch.verdicts],
+                            dtype=torch.bool)  # [B]
         return RewardOutput(rewards, {}, void)

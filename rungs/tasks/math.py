@@ -743,7 +743,7 @@ class MathTask(Task):
 
     def _verify_one(self, problem: Problem, answer: str) -> Verdict:
         if problem.answer is None or not str(problem.answer).strip():
-            return Verdict.fail(Status.ERROR, "math task needs a reference answer", answer)
+            return Verdict.fail(Status.UNLABELLED, "math task needs a reference answer", answer)
         gold = parse_answer(str(problem.answer))
         if not gold:
             return Verdict.fail(Status.ERROR, f"could not parse the reference answer {problem.answer!r}", answer)

@@ -68,7 +68,7 @@ from rungs.train.rollout import (
     merged_reward_metrics,
     zero_std_groups,
 )
-from rungs.types import Completion, Problem, Verdict
+from rungs.types import Completion, Problem, Status, Verdict
 
 DEFAULT_LEARNING_RATE = 1e-6  # TRL's default, used when the policy does not name its own
 STATE_FILE = "trainer_state.json"
@@ -410,7 +410,10 @@ class GRPOTrainer:
         truncated = torch.tensor([c.truncated for c in everything.completions])
         metrics: dict[str, float] = {}
         metrics.update(reward_metrics(everything.rewards, zero_std))
-        metrics["accuracy"] = sum(v.correct for v in everything.verdicts) / len(everything.verdicts)
+        labelled = [v for v in everything.verdicts if v.status is not Status.UNLABELLED]
+        if labelled:  # rows with no reference to check have no accuracy (a label-free run logs none)
+            metrics["accuracy"] = sum(v.correct for v in labelled) / len(labelled)
+        metrics["verifier/unlabelled"] = float(len(everything.verdicts) - len(labelled))
         metrics.update(merged_reward_metrics(everything))  # rewards/<name>/mean, /std and each reward's own
         metrics.setdefault("rewards/format/mean", float(everything.format_rewards.mean()))
         metrics.update(answer_metrics(self.task, everything.completions, cfg.num_generations))
@@ -636,7 +639,7 @@ class GRPOTrainer:
                 if self.run_dir is not None and ((cfg.save_steps and step % cfg.save_steps == 0) or last_step or stop):
                     self.save_checkpoint()
                 if bar is not None:
-                    postfix = {"reward": f"{m['reward']:.3f}", "acc": f"{m['accuracy']:.2f}"}
+                    postfix = {"reward": f"{m['reward']:.3f}", "acc": f"{m.get('accuracy', float('nan')):.2f}"}
                     if last_eval:
                         postfix["eval_acc"] = f"{last_eval['eval_accuracy']:.2f}"
                     bar.set_postfix(postfix, refresh=False)
@@ -706,7 +709,7 @@ def answer_metrics(task: Task, completions: Sequence[Completion], num_generation
 
 
 def format_metrics(step: int, m: dict[str, float]) -> str:
-    parts = [f"step {step}", f"reward {m.get('reward', 0):.3f}", f"acc {m.get('accuracy', 0):.2f}",
+    parts = [f"step {step}", f"reward {m.get('reward', 0):.3f}", f"acc {m.get('accuracy', float('nan')):.2f}",
              f"loss {m.get('loss', 0):+.4f}", f"len {m.get('completions/mean_length', 0):.1f}",
              f"zero_std {m.get('frac_reward_zero_std', 0):.2f}"]
     if "kl" in m:

@@ -6,7 +6,7 @@ or a new algorithm touches one file. One generation round (`Rollouts.generate`):
 1. `policy.generate(prompts, n=num_generations)` with a seed derived from (seed, step, attempt);
 2. verdicts from the sandboxed `VerifierPool` (a hung or crashed verifier zeroes only its own
    rollout; an unlabelled problem of a task that needs labels is not sent at all: its verdict is
-   `Status.ERROR`, "no reference answer", which only the `verifier` reward would read);
+   `Status.UNLABELLED`, which only the `verifier` reward would read);
 3. the `reward` (rungs/rewards: one or several, weighted) scores the whole batch, group by group.
 
 `Rollouts.collect` repeats rounds for DAPO's dynamic sampling: `filter` drops groups whose
@@ -193,7 +193,7 @@ class Rollouts:
             todo = [i for i, p in enumerate(problems) if p.answer is not None]
         else:
             todo = list(range(len(problems)))
-        verdicts: list[Verdict] = [Verdict.fail(Status.ERROR, "no reference answer: not verified")] * len(problems)
+        verdicts: list[Verdict] = [Verdict.fail(Status.UNLABELLED, "no reference answer: not verified")] * len(problems)
         if todo:
             checked = self._pool().verify([problems[i] for i in todo], [completions[i].text for i in todo])
             for i, v in zip(todo, checked):
