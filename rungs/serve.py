@@ -86,7 +86,13 @@ class PolicyServer:
         if not 1 <= n <= MAX_N:
             raise RequestError(f"n must be in [1, {MAX_N}], got {n}", param="n")
         max_tokens = _number(body, "max_completion_tokens", int, None)
+        tokens_param = "max_completion_tokens" if max_tokens is not None else "max_tokens"
         max_tokens = max_tokens if max_tokens is not None else _number(body, "max_tokens", int, 256)
+        if max_tokens < 1:
+            raise RequestError(f"{tokens_param} must be >= 1, got {max_tokens}", param=tokens_param)
+        if body.get("top_logprobs"):
+            raise RequestError("top_logprobs: top alternatives are not served, only the sampled tokens' "
+                               "log-probs (logprobs=true)", param="top_logprobs")
         stop = body.get("stop") or ()
         if isinstance(stop, str):
             stop = (stop,)

@@ -108,6 +108,16 @@ def test_errors_are_one_line(url):
         urllib.request.urlopen(req, timeout=10)
     assert info.value.code == 400
     assert "stream" in json.loads(info.value.read())["error"]["message"]
+    # what is not served is refused, naming the field the client sent
+    for extra, param in (({"top_logprobs": 3, "logprobs": True}, "top_logprobs"), ({"max_tokens": 0}, "max_tokens"),
+                         ({"max_completion_tokens": 0}, "max_completion_tokens")):
+        req = urllib.request.Request(f"{url}/chat/completions", data=json.dumps(
+            {"messages": [{"role": "user", "content": "hi"}], **extra}).encode(), method="POST",
+            headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(req, timeout=10)
+        error = json.loads(info.value.read())["error"]
+        assert info.value.code == 400 and error["param"] == param and param in error["message"]
     with urllib.request.urlopen(f"{url}/models", timeout=10) as resp:
         assert json.loads(resp.read())["data"][0]["id"] == "tiny-test"
 
