@@ -42,3 +42,19 @@ def test_verl_example_round_trip(tmp_path, repo_root, task, problems):
     assert scores == [1.0, 1.0, 1.0]
     assert reward.compute_score(data_source=task, solution_str="<answer>x**2+1000</answer>", ground_truth=truths[0],
                                 extra_info=rows["extra_info"][0]) == 0.0
+
+
+def test_make_parquet_says_what_is_wrong_in_one_line(tmp_path, repo_root):
+    script = str(repo_root / "examples" / "verl" / "make_parquet.py")
+    bad = subprocess.run([sys.executable, script, "--task", "nope", "--out", str(tmp_path / "x.parquet")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and bad.stderr.strip() == \
+        "make_parquet: error: unknown task 'nope': expected one of arc, countdown, integration, math"
+    (tmp_path / "q.jsonl").write_text('{"problem": "What is 1+1?"}\n{"problem": "What is 2+3?"}\n')
+    done = subprocess.run([sys.executable, script, "--task", "math", "--problems", str(tmp_path / "q.jsonl"),
+                           "--out", str(tmp_path / "q.parquet")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "warning: 2 of 2 rows have no answer" in done.stdout
+    quiet = subprocess.run([sys.executable, script, "--task", "math", "--problems", str(tmp_path / "q.jsonl"),
+                            "--no-labels", "--out", str(tmp_path / "q2.parquet")], capture_output=True, text=True,
+                           timeout=120)
+    assert quiet.returncode == 0 and "warning" not in quiet.stdout

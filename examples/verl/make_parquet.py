@@ -43,7 +43,7 @@ def rows_for(task_name: str, problems_source: str, split: str = "train", labels:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--task", default="integration", help="integration | countdown | math")
+    parser.add_argument("--task", default="integration", help="integration | countdown | math | arc")
     parser.add_argument("--problems", default="builtin:integration-train", help="a problem file or builtin:NAME")
     parser.add_argument("--split", default="train")
     parser.add_argument("--no-labels", action="store_true", help="leave math answers out (label-free TTRL)")
@@ -52,10 +52,19 @@ def main() -> None:
 
     import pandas as pd
 
-    rows = rows_for(args.task, args.problems, args.split, labels=not args.no_labels)
+    from rungs.errors import UserError
+
+    try:
+        rows = rows_for(args.task, args.problems, args.split, labels=not args.no_labels)
+    except UserError as err:  # an unknown task, a missing or malformed file: one line, as rungs' commands say it
+        raise SystemExit(f"make_parquet: error: {err}") from None
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_parquet(args.out)  # as veRL's preprocessors write it
     print(f"wrote {len(rows)} rows to {args.out}")
+    unlabelled = sum(row["reward_model"]["ground_truth"] is None for row in rows)
+    if unlabelled and not args.no_labels:
+        print(f"make_parquet: warning: {unlabelled} of {len(rows)} rows have no answer; compute_score scores them 0 "
+              "(label-free training: --no-labels and compute_score_vote_batch)")
 
 
 if __name__ == "__main__":
