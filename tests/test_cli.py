@@ -192,3 +192,16 @@ def test_a_flag_with_nothing_to_act_on_is_refused_not_ignored(tmp_path, capsys, 
     assert main([*argv, "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and not out.exists()
+
+
+def test_a_checkpoint_pretrained_for_another_task_is_named_in_a_warning():
+    import warnings
+
+    from rungs.policies import load_policy
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_policy("tiny:countdown-long", task="integration")
+        load_policy("tiny:countdown-long", task="countdown")  # its own task: no warning
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 1 and "pretrained for task 'countdown', not 'integration'" in messages[0]

@@ -88,6 +88,17 @@ def _check_options(config: dict[str, Any], seed: Any) -> int:
     return int(seed)
 
 
+def _pretrained_task(directory: Any) -> str | None:
+    """The task `rungs pretrain` recorded in DIR/training.json, or None (no such file, or unreadable)."""
+    import json
+
+    try:
+        task = json.loads((Path(directory) / "training.json").read_text(encoding="utf-8")).get("task")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return task if isinstance(task, str) else None
+
+
 class TinyPolicy(Policy):
     """The embedded character-level transformer; trainable, snapshot-able, a few MB."""
 
@@ -161,7 +172,12 @@ class TinyPolicy(Policy):
         if config:
             raise UserError(f"tiny policy: settings {', '.join(sorted(config))} apply only to a fresh model "
                             f"('tiny:random'), not to the checkpoint {arg!r}")
-        return cls.from_pretrained(resolve_checkpoint(arg), device=device, seed=seed)
+        directory = resolve_checkpoint(arg)
+        trained_for = _pretrained_task(directory)
+        if task_name is not None and trained_for is not None and trained_for != task_name:
+            warnings.warn(f"tiny checkpoint {arg!r} was pretrained for task {trained_for!r}, not {task_name!r} "
+                          "(its training.json says so); its answers will be in the wrong form", stacklevel=2)
+        return cls.from_pretrained(directory, device=device, seed=seed)
 
     # -- generation ------------------------------------------------------------------------------
     @property
