@@ -279,23 +279,9 @@ def answers_match(gold: tuple[Any, ...], pred: tuple[Any, ...]) -> bool:
         pred_list = [_inequalities_as_set(p) for p in pred_list]
     token = _relative_numbers.set(True)
     try:
-        if _math_verify().verify(gold_list, pred_list, timeout_seconds=None, allow_set_relation_comp=True):
-            return True
+        return bool(_math_verify().verify(gold_list, pred_list, timeout_seconds=None, allow_set_relation_comp=True))
     finally:
         _relative_numbers.reset(token)
-    # Math-Verify compares an integer reference exactly (3.0000001 is wrong for 3 but right for 3.0);
-    # the rule above holds whichever side is the decimal
-    return any(_decimal_agrees(g, p) for g in gold_list for p in pred_list)
-
-
-def _decimal_agrees(a: Any, b: Any) -> bool:
-    """Two closed-form numbers, at least one a decimal, that agree to `SIGNIFICANT_DIGITS`."""
-    import sympy
-
-    if not all(isinstance(e, sympy.Basic) for e in (a, b)) or not (a.has(sympy.Float) or b.has(sympy.Float)):
-        return False
-    va, vb = _numeric_value(a), _numeric_value(b)
-    return va is not None and vb is not None and numbers_agree(va, vb, SIGNIFICANT_DIGITS)
 
 
 def _has_math(parsed: tuple[Any, ...]) -> bool:
