@@ -144,3 +144,26 @@ def test_what_is_not_a_run_directory_says_why(tmp_path, capsys):
     assert "no such directory" in capsys.readouterr().err
     assert main(["report", str(tmp_path / "empty")]) == 2
     assert "not a run directory" in capsys.readouterr().err
+
+
+def test_a_ttt_run_is_read_finished_or_not_and_a_model_directory_is_named(tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "ttt"
+    assert main(["ttt", "--task", "arc", "--only-fitting", "--limit", "2", "--steps", "1", "--batch-size", "2",
+                 "--train-augmentations", "1", "--infer-augmentations", "1", "--workers", "1", "--out", str(out)]) == 0
+    capsys.readouterr()
+    summary = render_run(out, plot=False)
+    printed = capsys.readouterr().out
+    assert run_kind(out) == "ttt" and summary["completed"] and summary["problems"] == 2
+    assert "pass@2" in printed and "not finished" not in printed
+    # killed after one problem: the table is of that one, and says how to continue
+    lines = (out / "outcomes.jsonl").read_text().splitlines()
+    (out / "outcomes.jsonl").write_text(lines[0] + "\n")
+    summary = render_run(out, plot=False)
+    assert summary["problems"] == 1 and not summary["completed"]
+    assert f"rungs ttt --resume {out}" in capsys.readouterr().out
+    model = tmp_path / "model"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "rungs" / "checkpoints" / "tiny-countdown-long", model)
+    assert main(["report", str(model)]) == 2
+    assert "a model directory (rungs pretrain or a saved checkpoint), not a run" in capsys.readouterr().err

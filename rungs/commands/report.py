@@ -34,7 +34,7 @@ from typing import Any
 from rungs.errors import UserError
 
 HELP = "reprint any run's result table (train, ladder, ttrl, eval, demo) and redraw its plots"
-KINDS = ("train", "ladder", "ttrl", "eval", "demo")
+KINDS = ("train", "ladder", "ttrl", "eval", "demo", "ttt")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,7 +61,7 @@ def read_run_config(path: Path) -> dict[str, Any]:
 
 
 def run_kind(path: str | Path) -> str:
-    """'train', 'ladder', 'ttrl', 'eval' or 'demo': the job that wrote directory `path`.
+    """'train', 'ladder', 'ttrl', 'eval', 'demo' or 'ttt': the job that wrote directory `path`.
 
     Raises UserError when `path` is not a directory or holds no run rungs recognises."""
     path = Path(path)
@@ -73,7 +73,7 @@ def run_kind(path: str | Path) -> str:
     job = config.get("job")
     if isinstance(job, str) and job in KINDS:
         return job
-    for section in ("ladder", "ttrl", "demo", "eval"):
+    for section in ("ladder", "ttrl", "demo", "eval", "ttt"):
         if isinstance(config.get(section), dict):
             return section
     if (path / "samples.jsonl").exists() or (path / "results.json").exists():
@@ -83,8 +83,11 @@ def run_kind(path: str | Path) -> str:
         return "demo"
     if config and (path / "events.jsonl").exists():
         return "train"
+    if (path / "training.json").exists() or (path / "config.json").exists():
+        raise UserError(f"{path}: a model directory (rungs pretrain or a saved checkpoint), not a run; "
+                        "its table is in training.json, and `rungs eval --policy tiny:DIR` measures it")
     raise UserError(f"{path}: not a run directory rungs recognises; expected config.yaml with events.jsonl "
-                    "(train, ladder, ttrl), samples.jsonl (eval) or a demo's summary.json")
+                    "(train, ladder, ttrl), samples.jsonl (eval), outcomes.jsonl (ttt) or a demo's summary.json")
 
 
 def _read_json(path: Path) -> Any:
@@ -279,4 +282,31 @@ def render_run(run_dir: str | Path, plot: bool = True, echo: bool = True) -> dic
         return _render_ttrl(path, config, plot, echo)
     if kind == "demo":
         return _render_demo(path, config, plot, echo)
+    if kind == "ttt":
+        return _render_ttt(path, config, plot, echo)
     return _render_training(path, kind, config, plot, echo)
+
+
+def _render_ttt(path: Path, config: dict[str, Any], plot: bool, echo: bool) -> dict[str, Any]:
+    """A `rungs ttt` run: its table recomputed from outcomes.jsonl (so a killed run reports the
+    problems it finished), and ttt.png redrawn."""
+    import dataclasses
+
+    from rungs.pipelines.ttt import OUTCOMES_FILE, TTTConfig, plot_ttt, print_summary, summarize
+    from rungs.runs import read_jsonl
+
+    names = {f.name for f in dataclasses.fields(TTTConfig)}
+    ttt_config = TTTConfig(**{k: v for k, v in _settings(config, "ttt").items() if k in names})
+    rows = read_jsonl(path / OUTCOMES_FILE) if (path / OUTCOMES_FILE).exists() else []
+    if not rows:
+        raise UserError(f"{path / OUTCOMES_FILE}: no problem finished yet (come back later)")
+    saved = _read_json(path / "summary.json")
+    summary = {**summarize(rows, ttt_config), "run_dir": str(path), "kind": "ttt",
+               "completed": isinstance(saved, dict) and saved.get("problems") == len(rows)}
+    if plot:
+        summary["plots"] = [str(plot_ttt(path / "ttt.png", rows, summary, ttt_config))]
+    if echo:
+        print_summary(summary, ttt_config)
+        if not summary["completed"]:
+            print(f"(not finished: {len(rows)} problems done; `rungs ttt --resume {path}` continues it)")
+    return summary
