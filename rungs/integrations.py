@@ -64,7 +64,6 @@ from rungs.types import (
     Problem,
     Status,
     Verdict,
-    answer_text,
     reference_answers,
     to_builtin,
 )
@@ -106,10 +105,6 @@ def last_message(conversation: Any, role: str) -> str:
         if isinstance(message, Mapping) and message.get("role") == role:
             return message_text(message)
     return message_text(conversation[-1])
-
-
-def _answer_text(value: Any) -> str | None:
-    return answer_text(value)
 
 
 def _column(value: Any) -> Any:

@@ -723,8 +723,13 @@ class MathTask(Task):
         any of them matches (the verdict for the first reference otherwise)."""
         accepted = problem.meta.get(ANSWERS_META_KEY) if isinstance(problem.meta, dict) else None
         if isinstance(accepted, list) and len(accepted) > 1:
-            verdicts = [self._verify_one(dataclasses.replace(problem, answer=str(gold)), answer) for gold in accepted]
-            return next((v for v in verdicts if v.correct), verdicts[0])
+            first = None
+            for gold in accepted:  # stop at the first reference that matches
+                verdict = self._verify_one(dataclasses.replace(problem, answer=str(gold)), answer)
+                if verdict.correct:
+                    return verdict
+                first = first or verdict
+            return first
         return self._verify_one(problem, answer)
 
     def _verify_one(self, problem: Problem, answer: str) -> Verdict:
