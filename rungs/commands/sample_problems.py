@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     task = get_task(args.task)
     try:
         problems = task.generate(args.n, args.difficulty, seed=args.seed)
-    except ValueError as err:
+    except (ValueError, RuntimeError) as err:  # a difficulty the task cannot make, or a level too small for n
         raise UserError(f"task {task.name!r} cannot generate problems at difficulty {args.difficulty:g}: {err}") from None
     rows = [p.to_dict() for p in problems]
     if args.out:

@@ -42,6 +42,7 @@ from fractions import Fraction
 
 from rungs.errors import UnsafeExpression, UserError
 from rungs.tasks.base import PROMPT_STYLES, Task, Variant
+from rungs.tasks.levels import pick_level
 from rungs.types import Problem, Status, Verdict
 from rungs.verify import safe_expr
 from rungs.verify.safe_expr import BinOp, Call, ExpressionSyntaxError, Name, Neg, Num
@@ -676,20 +677,28 @@ class CountdownTask(Task):
         )
 
     def generate(self, n: int, difficulty: float, seed: int = 0) -> list[Problem]:
-        """`n` solvable problems; difficulty 1 -> 2 numbers, 2 -> 3, 3 -> 4, 4 -> 5-6, 5+ -> 6.
+        """`n` solvable problems; level 1 -> 2 numbers, 2 -> 3, 3 -> 4, 4 -> 5-6, 5+ -> 6.
 
-        Each target is built by combining the numbers with random operations (every intermediate a
-        positive integer), so `Problem.answer` is a known solution. Deterministic per seed.
+        A fractional difficulty mixes the two levels around it (`rungs.tasks.levels.pick_level`:
+        3.25 is a quarter level 4, the rest level 3), drawn per problem from a stream of its own,
+        so integer difficulties give the problems they always gave; `meta["difficulty"]` is the
+        problem's level. Each target is built by combining the numbers with random operations
+        (every intermediate a positive integer), so `Problem.answer` is a known solution.
+        Deterministic per seed. ValueError for a difficulty that is not finite.
         """
         rng = random.Random(f"countdown:{seed}:{difficulty}")
+        level_rng = random.Random(f"countdown-level:{seed}:{difficulty}")
         problems: list[Problem] = []
         seen: set[tuple[tuple[int, ...], int]] = set()
         attempts = 0
+        level: int | None = None
         while len(problems) < n:
             attempts += 1
             if attempts > 1000 * max(n, 1):
                 raise RuntimeError(f"countdown: could not generate {n} problems of difficulty {difficulty}")
-            count, high = _numbers_for(difficulty, rng)
+            if level is None:
+                level = pick_level(difficulty, level_rng, 1, TOP_LEVEL)
+            count, high = _numbers_for(level, rng)
             numbers = [rng.randint(1, high) for _ in range(count)]
             made = random_combination(numbers, rng)
             if made is None:
@@ -701,7 +710,8 @@ class CountdownTask(Task):
                 continue
             seen.add(key)
             problems.append(self._make(f"countdown-s{seed}-{len(problems)}", numbers, tree, target,
-                                       {"difficulty": min(max(float(difficulty), 1.0), float(TOP_LEVEL))}))
+                                       {"difficulty": float(level)}))
+            level = None
         return problems
 
     def skill_problems(self, n: int, seed: int = 0, *, mixed_fraction: float = 0.1, single_fraction: float = 0.25,

@@ -35,6 +35,7 @@ from rungs.errors import UserError
 from rungs.tasks.arc.augment import DIHEDRAL, ArcSpec, Augmentation, random_colours, spec_text_len
 from rungs.tasks.arc.grid import Grid, GridError, as_grid, format_grid, grid_key, last_grid_block, parse_grid
 from rungs.tasks.base import PROMPT_STYLES, Task
+from rungs.tasks.levels import pick_level
 from rungs.types import Problem, Status, Verdict
 
 LEVEL_TOKENS = 128  # width of a difficulty level, in tiny-model tokens
@@ -244,10 +245,19 @@ class ArcTask(Task):
 
         Each: a random task, a random pair of it as the query (its test pairs included: these are
         training tasks), 1-5 of its other pairs as demonstrations in random order, a random
-        symmetry and colour permutation (background kept). Distinct per seed; RuntimeError when
-        the level cannot supply `n` (callers ask for fewer)."""
+        symmetry and colour permutation (background kept). A fractional difficulty mixes the two
+        levels around it (`rungs.tasks.levels.pick_level`, per problem, from a stream of its own:
+        an integer difficulty gives the problems it always gave). Distinct per seed; ValueError
+        for a difficulty that is not finite, RuntimeError when a level cannot supply its share
+        (callers ask for fewer, or a lower level)."""
+        level_rng = random.Random(f"arc-level:{seed}:{difficulty}")
+        levels = [pick_level(difficulty, level_rng) for _ in range(n)]
+        made = {level: iter(self._generate_level(levels.count(level), level, seed)) for level in sorted(set(levels))}
+        return [next(made[level]) for level in levels]
+
+    def _generate_level(self, n: int, level: int, seed: int) -> list[Problem]:
+        """`n` problems of one length level (see `generate`)."""
         pools = _training_pairs(self.source)
-        level = max(1, int(round(difficulty)))
         lo, hi = LEVEL_TOKENS * (level - 1), LEVEL_TOKENS * level
         rng = random.Random(f"arc:{seed}:{level}")
         out: list[Problem] = []
@@ -256,7 +266,9 @@ class ArcTask(Task):
         while len(out) < n:
             attempts += 1
             if attempts > 400 * max(n, 1):
-                raise RuntimeError(f"arc: could not generate {n} problems of length level {level}")
+                raise RuntimeError(f"arc: could not generate {n} problems of length level {level} (prompt and answer of "
+                                   f"{lo + 1}-{hi} tiny-model tokens): the ARC-AGI-1 training pairs have too few that "
+                                   "long; ask for fewer problems or a lower difficulty")
             tid, pairs = rng.choice(pools)
             q = rng.randrange(len(pairs))
             others = [p for k, p in enumerate(pairs) if k != q]

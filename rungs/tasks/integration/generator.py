@@ -38,6 +38,7 @@ from collections.abc import Callable
 
 import sympy
 
+from rungs.tasks.levels import pick_level
 from rungs.types import Problem
 
 x = sympy.Symbol("x", real=True)  # real, like the symbols the safe parser builds
@@ -241,12 +242,6 @@ def _acceptable(f: sympy.Expr, text: str, level: int) -> bool:
     return len(text) <= MAX_PROMPT_CHARS[level]
 
 
-def _pick_level(difficulty: float, rng: random.Random) -> int:
-    d = min(max(float(difficulty), MIN_LEVEL), MAX_LEVEL)
-    low = math.floor(d)
-    return low + 1 if rng.random() < d - low else low
-
-
 # ---- public API ---------------------------------------------------------------------------------
 
 
@@ -265,7 +260,7 @@ def generate_problems(n: int, difficulty: float, seed: int = 0) -> list[Problem]
     exhausted: set[int] = set()  # levels that ran out of fresh problems in this batch
     for i in range(n):
         rng = random.Random(f"integration:{difficulty}:{seed}:{i}")
-        level = _pick_level(difficulty, rng)
+        level = pick_level(difficulty, rng, MIN_LEVEL, MAX_LEVEL)
         chosen: tuple[str, sympy.Expr] | None = None  # (prompt text, F)
         fallback: tuple[str, sympy.Expr] | None = None  # an acceptable repeat of an earlier problem
         repeats = 0
