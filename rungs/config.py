@@ -131,8 +131,10 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, *, skip: tuple[str
         shown = f"default: {default}"
         if f.name in overrides and overrides[f.name] != default:
             shown += f"; with {who}: {overrides[f.name]}"
+        if "(default" in help_text and f.name not in overrides:
+            shown = ""  # the help says its own default (a placeholder such as "" or None is not one)
         kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS,
-                                  "help": f"{help_text} ({shown})".replace("%", "%%")}
+                                  "help": (f"{help_text} ({shown})" if shown else help_text).replace("%", "%%")}
         if tp is bool:
             group.add_argument(*flags, action=argparse.BooleanOptionalAction, **kwargs)
         elif typing.get_origin(tp) in (list, tuple):

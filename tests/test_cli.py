@@ -4,6 +4,7 @@ the truth, and one-line messages that name the flag, file, line and column (issu
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -88,6 +89,14 @@ def test_help_shows_the_values_the_tiny_model_runs_with(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "(default: 256; with the tiny policy: 64)" in text
     assert "(default: 8; with the tiny policy: 16)" in text
+
+
+@pytest.mark.parametrize("command", ["pretrain", "demo", "ttrl", "ladder"])
+def test_help_that_says_its_own_default_gets_no_placeholder_default(command, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: )" not in text and not re.search(r"\(default[^()]*\) \(default", text)
 
 
 def test_type_errors_name_the_flag_and_the_expected_type(capsys):

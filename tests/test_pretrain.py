@@ -45,7 +45,7 @@ if "toy-reverse" not in TASKS:
 SMALL_ARGS = ["--d-model", "32", "--n-layers", "1", "--n-heads", "2", "--max-seq-len", "32", "--no-progress"]
 
 
-def test_pretrain_cli_trains_checkpoints_and_evaluates(tmp_path, capsys):
+def test_pretrain_cli_trains_checkpoints_and_evaluates(tmp_path, capsys, monkeypatch):
     out = tmp_path / "ckpt"
     rc = main(["pretrain", "--task", "toy-reverse", "--steps", "30", "--batch-size", "16", "--lr", "3e-3",
                "--train-problems", "200", "--eval-every", "15", "--eval-problems", "8", "--report-difficulties", "1,2",
@@ -72,6 +72,15 @@ def test_pretrain_cli_trains_checkpoints_and_evaluates(tmp_path, capsys):
     assert rc == 0
     report = json.loads((tmp_path / "eval" / "eval.json").read_text())["report"]
     assert report["1"]["n"] == 4 and sum(report["1"]["statuses"].values()) == 4
+
+    # Without --out an evaluation only prints: it writes no runs/tiny-TASK that would then block
+    # the next `rungs pretrain` (whose default --out that is).
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    rc = main(["pretrain", "--task", "toy-reverse", "--init", str(out), "--eval-only", "--report-difficulties", "1",
+               "--report-problems", "2", "--verify-workers", "1", "--no-progress"])
+    assert rc == 0 and "not saved" in capsys.readouterr().out
+    assert not (tmp_path / "runs").exists()
 
 
 def test_pretrain_reads_a_yaml_config(tmp_path):

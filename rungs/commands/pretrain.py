@@ -35,7 +35,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'difficulty':>10}  {'greedy accuracy':>15}  {'n':>5}")
     for level, row in result.report.items():
         print(f"{level:>10}  {row['accuracy']:>15.1%}  {row['n']:>5}")
-    if not cfg.eval_only:
+    if cfg.eval_only:
+        print(f"evaluation of {cfg.init}" + (f": {cfg.out}/eval.json" if cfg.out else " (not saved: give --out DIR to keep eval.json)"))
+    else:
         print(f"checkpoint: {cfg.out}  (use it with --policy tiny:{cfg.out}); "
               f"training took {result.train_wall_s:.0f} s on {result.threads} threads")
     return 0

@@ -79,7 +79,8 @@ class SFTConfig:
     verifier: str = help_field("process", "where evaluations are verified: 'process' (sandboxed worker pool) or 'inline'")
     verify_workers: int = help_field(0, "verifier worker processes (0 = one per CPU core)")
     verify_timeout: float = help_field(5.0, "seconds per verification before the worker is killed")
-    out: str = help_field("", "output checkpoint directory (default: runs/tiny-TASK)")
+    out: str = help_field("", "output checkpoint directory (default: runs/tiny-TASK; with --eval-only, where eval.json goes, "
+                              "and nothing is written without it)")
     init: str | None = help_field(None, "start from this checkpoint (directory or shipped name) instead of random weights")
     eval_only: bool = help_field(False, "only run the final evaluation of --init (no training)")
     d_model: int = help_field(192, "model width (fresh models only)")
@@ -123,7 +124,7 @@ class SFTConfig:
                 raise UserError(f"{name}: expected {expected}, got {getattr(self, name)!r}")
         if self.eval_only and not self.init:
             raise UserError("eval_only: needs --init, the checkpoint to evaluate")
-        if not self.out:
+        if not self.out and not self.eval_only:
             self.out = f"runs/tiny-{self.task}"
 
 
@@ -416,7 +417,8 @@ def _train_and_report(cfg: SFTConfig, task: Task, policy: TinyPolicy, pool: Veri
     summary = {"task": task.name, "config": asdict(cfg), "parameters": policy.model.num_parameters(),
                "train_wall_s": round(train_wall, 1), "wall_s": round(wall, 1), "threads": torch.get_num_threads(),
                "final_loss": losses[-1] if losses else None, "evals": evals, "report": report}
-    atomic_write_json(out / ("eval.json" if cfg.eval_only else "training.json"), summary)
+    if cfg.out:  # an evaluation without --out only prints: it must not claim runs/tiny-TASK
+        atomic_write_json(out / ("eval.json" if cfg.eval_only else "training.json"), summary)
     return SFTResult(policy, losses, evals, report, wall, train_wall, torch.get_num_threads())
 
 
