@@ -57,3 +57,13 @@ def test_sample_problems_beyond_a_tasks_levels_is_a_one_line_error(capsys):
     assert main(["sample-problems", "--task", "arc", "--n", "2", "--difficulty", "100"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "difficulty 100" in err and "lower difficulty" in err and "Traceback" not in err
+
+
+def test_math_difficulty_is_capped_so_a_huge_value_cannot_build_a_huge_expression():
+    from rungs.tasks.math import MAX_DIFFICULTY, MathTask
+
+    task = MathTask()
+    (problem,) = task.generate(1, 1e9, seed=0)
+    assert problem.meta["difficulty"] == MAX_DIFFICULTY and len(problem.text) < 5000
+    with pytest.raises(ValueError, match="finite"):
+        task.generate(1, float("inf"))

@@ -33,6 +33,7 @@ import contextvars
 import dataclasses
 import functools
 import logging
+import math
 import random
 import re
 from collections.abc import Hashable
@@ -48,6 +49,7 @@ EVALUATE, SOLVE = "Evaluate: ", "Solve for x: "
 # Characters of the compact prompts and the answers of generated problems.
 ALPHABET = "".join(sorted(set(EVALUATE + SOLVE + "0123456789+-*/()= x")))
 
+MAX_DIFFICULTY = 10.0  # generated problems: expression size and number range stop growing here
 _MAX_KEY_CHARS = 2000
 _MAX_NUMBER_DIGITS = 200
 
@@ -775,9 +777,14 @@ class MathTask(Task):
         return _fraction_text(number) if number is not None else text
 
     def generate(self, n: int, difficulty: float, seed: int = 0) -> list[Problem]:
-        """Arithmetic (more operators, then *, /, fractions as difficulty grows) and linear equations."""
+        """Arithmetic (more operators, then *, /, fractions as difficulty grows) and linear equations.
+
+        `difficulty` is clamped to [1, MAX_DIFFICULTY] (an expression's size grows with it: 1e9
+        would build a billion-operator expression); ValueError when it is not finite."""
+        if not math.isfinite(float(difficulty)):
+            raise ValueError(f"difficulty must be a finite number, got {difficulty}")
         rng = random.Random(f"math:{seed}:{difficulty}")
-        d = max(1.0, float(difficulty))
+        d = min(max(1.0, float(difficulty)), MAX_DIFFICULTY)
         ops = "+-" + ("*" if d >= 1.5 else "") + ("/" if d >= 2.5 else "")
         problems = []
         for i in range(n):
