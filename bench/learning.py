@@ -3,6 +3,7 @@
     python bench/learning.py                          # integration and countdown, 3 seeds (an hour or so on 2 cores)
     python bench/learning.py --task integration --seeds 1 --steps 20 --limit 20   # a quick look
     python bench/learning.py --report                 # reprint the table and plots from bench/results
+                                                      # (its seed files, else its stored learning.json)
     python bench/learning.py --task integration --core-only --unsolved 16 --out bench/results-unsolved
                                                       # LADDER's regime: only problems the base never solves in 16
     python bench/learning.py --task integration --core-only --train-limit 20 --depth 3 --width 5 --ladder cooldown=10 \
@@ -103,7 +104,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--parallel", type=int, default=3, help="seeds run at once, each in its own process")
     ap.add_argument("--workers", type=int, default=1, help="verifier workers per seed process")
     ap.add_argument("--only", default=None, help=argparse.SUPPRESS)  # TASK:SEED, a child process
-    ap.add_argument("--report", action="store_true", help="only reprint the table and plots from --out")
+    ap.add_argument("--report", action="store_true",
+                    help="only reprint the table and plots from --out: rebuilt from its seed files where they are, "
+                         "else from its stored learning.json, which is then left as it is")
     ap.add_argument("--out", default=str(HERE / "results"))
     return ap.parse_args(argv)
 
@@ -502,18 +505,40 @@ def seed_finished(args: argparse.Namespace, path: Path, suite: str) -> bool:
     return all(name in json.loads(path.read_text()) for name in wanted)
 
 
+def seed_files(out: Path, suite: str) -> list[Path]:
+    """OUT/SUITE/seed-N.json of every finished seed (a seed-N.partial.json is still running). The
+    results folders are committed without them (.gitignore), so a fresh clone has none."""
+    return [p for p in sorted((out / suite).glob("seed-*.json")) if not p.name.endswith(".partial.json")]
+
+
+def stored_result(out: Path) -> dict[str, Any]:
+    """OUT/learning.json as stored, for --report on a folder without seed files. Raises SystemExit
+    (one line naming the folder) when there is none, or when it holds no suite's results."""
+    stored = out / "learning.json"
+    if not stored.is_file():
+        raise SystemExit(f"learning: {out}: no seed files (SUITE/seed-N.json) and no learning.json "
+                         "(expected the --out folder of a bench/learning.py run)")
+    result = json.loads(stored.read_text())
+    if not any(suite in result for suite in SUITES):
+        raise SystemExit(f"learning: {stored}: holds no suite's results (expected one of {', '.join(SUITES)})")
+    return result
+
+
 def aggregate(args: argparse.Namespace) -> dict[str, Any]:
+    """OUT/learning.json rebuilt from the seed files (and written). With --report, the settings are
+    the stored ones (the settings the seeds ran with, not the flags of this reprint), and a suite
+    whose seed files are absent keeps its stored block: a reprint never drops a stored figure."""
     out = Path(args.out)
     result: dict[str, Any] = {"settings": {k: v for k, v in vars(args).items() if k not in ("only", "report")},
                               "grpo": dict(vars(grpo_settings(args, 0))), "fresh_seed": FRESH_SEED}
     stored = out / "learning.json"
-    if args.report and stored.exists():  # the settings the seeds ran with, not the flags of this reprint
-        before = json.loads(stored.read_text())
-        result.update({k: before[k] for k in ("settings", "grpo") if k in before})
+    before = json.loads(stored.read_text()) if args.report and stored.exists() else {}
+    result.update({k: before[k] for k in ("settings", "grpo") if k in before})
     for task_name, arms in SUITE_ARMS.items():
-        rows = [json.loads(p.read_text()) for p in sorted((out / task_name).glob("seed-*.json"))
-                if not p.name.endswith(".partial.json")]
+        rows = [json.loads(p.read_text()) for p in seed_files(out, task_name)]
         if not rows:
+            if task_name in before:
+                result[task_name] = before[task_name]
             continue
         block: dict[str, Any] = {"seeds": len(rows), "per_seed": {}, "summary": {}, "fresh": {}, "curves": {}}
         for arm in arms:
@@ -595,8 +620,10 @@ def plot(result: dict[str, Any], out: Path) -> list[Path]:
 
     from rungs.report import save_png
 
-    paths = []
+    paths: list[Path] = []
     blocks = [(t, result[t]) for t in SUITES if t in result]
+    if not blocks:
+        return paths
     fig = Figure(figsize=(5.5 * len(blocks), 4.6), dpi=110, layout="constrained")
     FigureCanvasAgg(fig)
     for i, (task_name, block) in enumerate(blocks):
@@ -666,6 +693,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.report:
         run_all(args)
+    out = Path(args.out)
+    if args.report and not any(seed_files(out, suite) for suite in SUITES):
+        # a fresh clone: the summary only, reprinted as it is; neither it nor its plots are rewritten
+        print_report(stored_result(out))
+        print(f"learning: {out}: no seed files; reprinted {out / 'learning.json'} as stored (plots left as they are)")
+        return 0
     result = aggregate(args)
     print_report(result)
     for path in plot(result, Path(args.out)):

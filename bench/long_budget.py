@@ -17,7 +17,8 @@ time than one trained on the problems alone?
 
     python bench/long_budget.py                      # 3 seeds x 2 arms (about 40 CPU-minutes per run)
     python bench/long_budget.py --ttrl               # and TTRL from each run's best weights (~15 CPU-minutes each)
-    python bench/long_budget.py --report             # reprint from bench/results-400
+    python bench/long_budget.py --report             # reprint from bench/results-400 (its runs, else its stored
+                                                     # long_budget.json), under the settings the runs were made with
     python bench/long_budget.py --train-limit 50 --depth 3 --width 5 --ladder cooldown=10 --dev tuning \
         --steps 600 --eval-steps 50 --parallel 3 --out bench/results-roots50-600-bestdev
                                                      # LADDER's setting (50 problems and their trees), the
@@ -40,6 +41,8 @@ GRPO_FLAGS = ["--prompts-per-step", "4", "--num-generations", "16", "--max-compl
               "--temperature", "1.2", "--dynamic-sampling", "resample", "--dynamic-sampling-max-tries", "3",
               "--save-steps", "0"]
 ARMS = {"ladder": "LADDER (variants, solve-rate curriculum)", "grpo": "GRPO on the hard training problems, no variants"}
+# the flags a run was made with, recorded in long_budget.json's "settings" (and read back by --report)
+SETTINGS = ("steps", "eval_steps", "seeds", "train_limit", "depth", "width", "ladder", "dev")
 
 
 def command(arm: str, seed: int, args: argparse.Namespace, run_dir: Path) -> list[str]:
@@ -108,8 +111,81 @@ def run_stage(args: argparse.Namespace, out: Path, stage: str) -> None:
     learning.run_processes(jobs, args.parallel, poll_s=5.0)
 
 
+def run_dirs(out: Path, arm: str) -> dict[int, Path]:
+    """{seed: OUT/ARM-seedN} of every training run of `arm` that has started (its config.yaml exists)."""
+    found = {}
+    for path in out.glob(f"{arm}-seed*"):
+        seed = path.name[len(f"{arm}-seed"):]
+        if seed.isdigit() and (path / "config.yaml").is_file():
+            found[int(seed)] = path
+    return dict(sorted(found.items()))
+
+
+def runs_settings(out: Path) -> dict[str, Any]:
+    """The settings of the training runs in OUT, read back from their config.yaml (a `rungs ladder`
+    run: its `ladder` and `grpo` sections; a `rungs train` run: its job settings at top level):
+    steps (the longest budget), eval_steps, train_limit, dev, seeds (one more than the highest seed
+    started) and, from a LADDER run, depth, width and the further settings it was given (`ladder`,
+    every LadderConfig setting that differs from its default). {} when no run has started."""
+    import dataclasses
+
+    import yaml
+
+    from rungs.pipelines.ladder import LadderConfig
+
+    runs = {arm: run_dirs(out, arm) for arm in ARMS}
+    configs = {arm: [yaml.safe_load((d / "config.yaml").read_text()) or {} for d in dirs.values()]
+               for arm, dirs in runs.items()}
+    every = [c for found in configs.values() for c in found]
+    if not every:
+        return {}
+    job = (configs["ladder"] or every)[0]
+    job = job.get("ladder", job)
+    settings: dict[str, Any] = {
+        "steps": max(int(c.get("grpo", {}).get("max_steps", 0)) for c in every),
+        "eval_steps": (configs["ladder"] or every)[0].get("grpo", {}).get("eval_steps"),
+        "seeds": 1 + max(seed for dirs in runs.values() for seed in dirs),
+        "train_limit": job.get("limit") or 0,
+        "dev": "builtin" if job.get("eval_problems") == "builtin:integration-dev" else "tuning"}
+    if configs["ladder"]:
+        ladder = configs["ladder"][0].get("ladder", {})
+        settings.update(depth=ladder.get("depth"), width=ladder.get("width"))
+        # the settings command() sets itself, or that name a path; the rest came from --ladder KEY=VALUE
+        own = {"task", "problems", "eval_problems", "out", "limit", "depth", "width", "curriculum", "variants"}
+        settings["ladder"] = [f"{f.name}={ladder[f.name]}" for f in dataclasses.fields(LadderConfig)
+                              if f.name not in own and f.name in ladder and f.default is not dataclasses.MISSING
+                              and ladder[f.name] != f.default]
+    return {key: value for key, value in settings.items() if value is not None}
+
+
+def stored_summary(out: Path) -> dict[str, Any]:
+    """OUT/long_budget.json as stored ({} when there is none)."""
+    stored = out / "long_budget.json"
+    return json.loads(stored.read_text()) if stored.is_file() else {}
+
+
+def report_args(args: argparse.Namespace) -> argparse.Namespace:
+    """For --report: the flags of this reprint replaced by the settings the runs were made with
+    (not those of this command line): the stored long_budget.json's, then what the runs' own
+    config.yaml says for any setting it lacks (results written before a setting existed), then
+    the defaults. Seeds and steps are the larger of the stored and the runs' (a run extended
+    since). Every arm is considered: those with runs are scored, the others keep their stored
+    figures."""
+    out = Path(args.out)
+    stored = stored_summary(out).get("settings", {})
+    runs = runs_settings(out)
+    defaults = vars(parse_args(["--out", args.out]))
+    settings = {key: stored.get(key, runs.get(key, defaults[key])) for key in SETTINGS}
+    for key in ("seeds", "steps"):
+        settings[key] = max(int(stored.get(key, 0)), int(runs.get(key, 0))) or defaults[key]
+    return argparse.Namespace(**{**vars(args), **settings, "arms": list(ARMS)})
+
+
 def score(args: argparse.Namespace) -> dict[str, Any]:
-    """Best-dev-step weights of every run, scored on the hard set and the fresh draw (cached per run)."""
+    """Best-dev-step weights of every run, scored on the hard set and the fresh draw (cached per
+    run), written to OUT/long_budget.json. An arm whose runs are not all finished (or absent, as in
+    a fresh clone) keeps the figures a stored long_budget.json has for it. Raises SystemExit (one
+    line naming the folder) when no arm has figures at all: nothing is written then."""
     import learning
     import torch
 
@@ -124,15 +200,19 @@ def score(args: argparse.Namespace) -> dict[str, Any]:
     task = get_task("integration")
     hard = load_problems("builtin:integration-hard")
     fresh = learning.fresh_problems("integration", 40)
-    result: dict[str, Any] = {"settings": {"steps": args.steps, "eval_steps": args.eval_steps, "seeds": args.seeds,
-                                           "train_limit": args.train_limit, "depth": args.depth,
-                                           "width": args.width, "ladder": args.ladder, "dev": args.dev},
+    result: dict[str, Any] = {"settings": {key: getattr(args, key) for key in SETTINGS},
                               "fresh_seed": learning.FRESH_SEED, "arms": {}}
+    stored = stored_summary(out).get("arms", {})
     with VerifierPool(task, workers=1) as pool:
-        for arm in args.arms:
+        for arm in ARMS:
             missing = [seed for seed in range(args.seeds) if not (out / f"{arm}-seed{seed}" / "summary.json").exists()]
-            if missing:  # --report while runs are going: the arms that have finished
-                print(f"{ARMS[arm]}: seeds {', '.join(map(str, missing))} not finished; left out")
+            if arm not in args.arms or missing:  # --report while runs are going, or on a fresh clone
+                if arm in stored:
+                    print(f"{ARMS[arm]}: kept as stored in {out / 'long_budget.json'}"
+                          + (f" (seeds {', '.join(map(str, missing))} not finished)" if arm in args.arms else ""))
+                    result["arms"][arm] = stored[arm]
+                elif arm in args.arms and run_dirs(out, arm):
+                    print(f"{ARMS[arm]}: seeds {', '.join(map(str, missing))} not finished; left out")
                 continue
             rows = []
             for seed in range(args.seeds):
@@ -165,11 +245,15 @@ def score(args: argparse.Namespace) -> dict[str, Any]:
                                    **{k: learning.mean_std([r[k] for r in rows]) for k in keys},
                                    "best_step": [r["best_step"] for r in rows],
                                    "samples_to_best": learning.mean_std([r["samples_to_best"] for r in rows])}
+    if not result["arms"]:
+        raise SystemExit(f"long_budget: {out}: no finished run (expected ARM-seedN/summary.json for "
+                         f"N < {args.seeds}, ARM one of {', '.join(args.arms)}) and no stored long_budget.json")
     (out / "long_budget.json").write_text(json.dumps(result, indent=2))
     return result
 
 
-def report(result: dict[str, Any], out: Path) -> None:
+def report(result: dict[str, Any], out: Path, *, draw: bool = True) -> None:
+    """The table, and (with `draw`) OUT/long_budget.png."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -185,6 +269,8 @@ def report(result: dict[str, Any], out: Path) -> None:
             for arm, block in result["arms"].items()]
     print_table(rows, list(rows[0]), title=f"bench/long_budget.py: up to {result['settings']['steps']} steps, best dev step, "
                                             f"greedy accuracy, mean ± std over {result['settings']['seeds']} seeds")
+    if not draw:
+        return
     fig = Figure(figsize=(7, 4.2), dpi=110, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
@@ -232,16 +318,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                          "for a LADDER setting whose GRPO arm, unchanged by it, was run before")
     ap.add_argument("--parallel", type=int, default=2, help="runs at once, each a `rungs` process on one thread")
     ap.add_argument("--ttrl", action="store_true", help="then test-time RL (variants) from each best checkpoint on the hard set")
-    ap.add_argument("--report", action="store_true", help="only score the finished runs and reprint")
+    ap.add_argument("--report", action="store_true",
+                    help="only score the finished runs and reprint, under the settings the runs were made with "
+                         "(the flags above are ignored); without runs (a fresh clone), reprint the stored "
+                         "long_budget.json as it is")
     ap.add_argument("--out", default=str(HERE.parent / "bench" / "results-400"))
     return ap.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    out = Path(args.out)
     if not args.report:
         run_all(args)
-    report(score(args), Path(args.out))
+    elif not any(run_dirs(out, arm) for arm in ARMS):  # a fresh clone: the summary only, reprinted as stored
+        result = stored_summary(out)
+        if not result.get("arms"):
+            raise SystemExit(f"long_budget: {out}: no runs (ARM-seedN/) and no long_budget.json with results "
+                             "(expected the --out folder of a bench/long_budget.py run)")
+        report(result, out, draw=False)
+        print(f"long_budget: {out}: no runs; reprinted {out / 'long_budget.json'} as stored (plot left as it is)")
+        return 0
+    else:
+        args = report_args(args)
+    report(score(args), out)
     return 0
 
 

@@ -150,3 +150,54 @@ def test_a_training_pool_drops_every_test_dev_and_fresh_problem(learning, tmp_pa
     write_jsonl(tmp_path / "leaks.jsonl", (p.to_dict() for p in leaked))
     with pytest.raises(SystemExit, match="leaks.jsonl: no problem left"):
         learning.training_pool("countdown", tmp_path / "countdown", str(tmp_path / "leaks.jsonl"), 40)
+
+
+def _shipped_folder(learning, out, suites=("countdown",)):
+    """A results folder as a fresh clone has it: learning.json (made from seed files that are then
+    removed, as .gitignore leaves them out of the repository). Returns the stored bytes."""
+    import json
+    import shutil
+
+    for suite in suites:
+        (out / suite).mkdir(parents=True)
+        for seed, (hard, fresh) in enumerate([(0.1, 0.2), (0.3, 0.0)]):
+            (out / suite / f"seed-{seed}.json").write_text(json.dumps(
+                {"seed": seed, "base": 0.05, "ladder": hard, "fresh/ladder": fresh, "curve/ladder": [0.1, 0.2, 0.3]}))
+    learning.aggregate(learning.parse_args(["--task", suites[0], "--seeds", "2", "--steps", "7", "--out", str(out)]))
+    for suite in suites:
+        shutil.rmtree(out / suite)
+    return (out / "learning.json").read_bytes()
+
+
+def test_report_without_seed_files_reprints_the_stored_summary_and_leaves_it_as_it_is(learning, tmp_path, capsys):
+    stored = _shipped_folder(learning, tmp_path)
+    assert learning.main(["--report", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "learning.json").read_bytes() == stored
+    printed = capsys.readouterr().out
+    assert "countdown, greedy accuracy, mean ± std over 2 seeds" in printed and "0.200 ± 0.141" in printed
+    assert not (tmp_path / "learning.png").exists()  # a reprint of a stored summary writes nothing
+
+
+def test_report_on_a_folder_with_neither_seed_files_nor_a_summary_is_a_one_line_error(learning, tmp_path):
+    with pytest.raises(SystemExit, match=f"learning: {tmp_path}: no seed files .* and no learning.json") as raised:
+        learning.main(["--report", "--out", str(tmp_path)])
+    assert "\n" not in str(raised.value) and not (tmp_path / "learning.json").exists()
+    (tmp_path / "learning.json").write_text('{"settings": {}}')  # what the old --report left behind: no figures
+    with pytest.raises(SystemExit, match="learning.json: holds no suite's results"):
+        learning.main(["--report", "--out", str(tmp_path)])
+
+
+def test_report_keeps_the_stored_block_of_a_suite_whose_seed_files_are_absent(learning, tmp_path):
+    """Seed files of one suite only (say, countdown rerun on a fresh clone): it is rebuilt from them,
+    and the other suite's stored figures stay, under the settings the seeds were run with."""
+    import json
+
+    _shipped_folder(learning, tmp_path, suites=("integration", "countdown"))
+    before = json.loads((tmp_path / "learning.json").read_text())
+    (tmp_path / "countdown").mkdir()
+    (tmp_path / "countdown" / "seed-0.json").write_text(json.dumps({"seed": 0, "ladder": 0.5}))
+    result = learning.aggregate(learning.parse_args(["--report", "--steps", "99", "--out", str(tmp_path)]))
+    assert result["integration"] == before["integration"]
+    assert result["countdown"]["per_seed"]["ladder"] == [0.5]
+    assert result["settings"]["steps"] == 7 and result["grpo"]["max_steps"] == 7
+    assert json.loads((tmp_path / "learning.json").read_text()) == json.loads(json.dumps(result))

@@ -63,3 +63,85 @@ def test_arms_runs_only_the_named_arm_and_refuses_an_unknown_one(long_budget, tm
     with pytest.raises(SystemExit):
         long_budget.parse_args(["--arms", "ladder,grpo_direct"])
     assert "'ladder,grpo_direct': expected a comma-separated list of ladder, grpo" in capsys.readouterr().err
+
+
+def _stored_summary(settings: dict, arms=("ladder", "grpo")) -> dict:
+    """A long_budget.json as bench/long_budget.py writes it (two seeds per arm)."""
+    rows = [{"seed": s, "steps": settings["steps"], "best_step": 50 * (s + 1), "dev": 0.4, "dev_curve": [[0, 0.3], [50, 0.4]],
+             "samples_to_best": 1000, "hard": 0.4 + s / 10, "fresh": 0.3} for s in range(2)]
+    block = {"per_seed": rows, "dev": [0.4, 0.0], "hard": [0.45, 0.07], "fresh": [0.3, 0.0], "best_step": [50, 100],
+             "samples_to_best": [1000.0, 0.0]}
+    return {"settings": settings, "fresh_seed": 20261130, "arms": {arm: block for arm in arms}}
+
+
+def _run(out, arm, seed, steps, limit=50, dev="builtin:integration-dev", summary=True):
+    """A training run's folder as `rungs ladder` / `rungs train` leave it (config.yaml, summary.json)."""
+    import yaml
+
+    run = out / f"{arm}-seed{seed}"
+    run.mkdir(parents=True)
+    job = {"task": "integration", "problems": "builtin:integration-train", "limit": limit, "eval_problems": dev}
+    grpo = {"max_steps": steps, "eval_steps": 50, "seed": seed}
+    if arm == "ladder":
+        config = {"ladder": {**job, "depth": 3, "width": 5, "curriculum": "solve_rate", "cooldown": 10, "explore": "random",
+                             "band_fraction": 0.25, "out": str(run)}, "grpo": grpo}
+    else:
+        config = {**job, "grpo": grpo}
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    if summary:
+        (run / "summary.json").write_text(json.dumps({"total_steps": steps, "eval_step_best": 50,
+                                                      "eval_accuracy_best": 0.5}))
+    return run
+
+
+def test_report_without_runs_reprints_the_stored_summary_under_its_own_settings(long_budget, tmp_path, capsys):
+    settings = {"steps": 600, "eval_steps": 50, "seeds": 2, "train_limit": 50, "depth": 3, "width": 5,
+                "ladder": ["cooldown=10"], "dev": "tuning"}
+    (tmp_path / "long_budget.json").write_text(json.dumps(_stored_summary(settings), indent=2))
+    stored = (tmp_path / "long_budget.json").read_bytes()
+    assert long_budget.main(["--report", "--steps", "400", "--seeds", "3", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "long_budget.json").read_bytes() == stored
+    printed = capsys.readouterr().out
+    assert "up to 600 steps" in printed and "over 2 seeds" in printed  # the run's, not this command's flags
+    assert "0.450 ± 0.070" in printed
+    assert not (tmp_path / "long_budget.png").exists()  # a reprint of a stored summary writes nothing
+
+
+def test_report_on_a_folder_with_neither_runs_nor_a_summary_is_a_one_line_error(long_budget, tmp_path):
+    with pytest.raises(SystemExit, match=f"long_budget: {tmp_path}: no runs .* and no long_budget.json") as raised:
+        long_budget.main(["--report", "--out", str(tmp_path)])
+    assert "\n" not in str(raised.value) and not (tmp_path / "long_budget.json").exists()
+
+
+def test_report_takes_its_settings_from_the_runs_not_from_its_flags(long_budget, tmp_path):
+    """Without a stored summary, the runs' config.yaml says what they did; a stored summary's
+    settings come first, but seeds and steps grow to what the runs have since reached."""
+    for seed in range(3):
+        _run(tmp_path, "ladder", seed, 600, dev=str(tmp_path / "dev-pool.jsonl"))
+    _run(tmp_path, "grpo", 0, 800, summary=False)
+    args = long_budget.report_args(long_budget.parse_args(["--report", "--arms", "ladder", "--out", str(tmp_path)]))
+    assert {key: getattr(args, key) for key in long_budget.SETTINGS} == {
+        "steps": 800, "eval_steps": 50, "seeds": 3, "train_limit": 50, "depth": 3, "width": 5,
+        "ladder": ["band_fraction=0.25", "cooldown=10"], "dev": "tuning"}
+    assert args.arms == ["ladder", "grpo"]
+    stored = {"steps": 600, "eval_steps": 50, "seeds": 2, "train_limit": 50, "depth": 3, "width": 5,
+              "ladder": ["cooldown=10", "band_fraction=0.25"]}  # written before --dev existed
+    (tmp_path / "long_budget.json").write_text(json.dumps(_stored_summary(stored)))
+    args = long_budget.report_args(long_budget.parse_args(["--report", "--depth", "2", "--out", str(tmp_path)]))
+    assert (args.steps, args.seeds, args.depth, args.ladder, args.dev) == (800, 3, 3, stored["ladder"], "tuning")
+
+
+def test_an_arm_without_finished_runs_keeps_its_stored_figures(long_budget, tmp_path, capsys):
+    """--report where only LADDER's runs are present: LADDER is scored from them (here: its cached
+    scores), GRPO's stored figures stay instead of being dropped from long_budget.json."""
+    stored = _stored_summary({"steps": 600, "eval_steps": 50, "seeds": 2})
+    (tmp_path / "long_budget.json").write_text(json.dumps(stored))
+    for seed in range(2):
+        run = _run(tmp_path, "ladder", seed, 600)
+        (run / "scores.json").write_text(json.dumps({**stored["arms"]["ladder"]["per_seed"][seed], "hard": 0.9}))
+    result = long_budget.score(long_budget.report_args(long_budget.parse_args(["--report", "--out", str(tmp_path)])))
+    written = json.loads((tmp_path / "long_budget.json").read_text())
+    assert written["arms"]["grpo"] == stored["arms"]["grpo"]
+    assert [r["hard"] for r in written["arms"]["ladder"]["per_seed"]] == [0.9, 0.9]
+    assert written["settings"]["steps"] == 600 and list(result["arms"]) == ["ladder", "grpo"]
+    assert "GRPO on the hard training problems, no variants: kept as stored" in capsys.readouterr().out
