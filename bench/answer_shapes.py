@@ -76,15 +76,16 @@ def measure(out: Path, suite: str) -> dict[str, Any]:
     from rungs.verify.pool import VerifierPool
 
     settings = run_settings(out)
-    sets = run_sets(settings, suite)
     base = settings.get("base", "tiny")
+    policies = arm_policies(out, suite, base, settings["seeds"], script="answer_shapes")  # refuses a folder without weights
+    sets = run_sets(settings, suite)
     task_name = learning.SUITES[suite][0]
     torch.set_num_threads(1)
     task = get_task(task_name)
     rows: list[dict[str, Any]] = []
     base_solved: dict[str, set[str]] = {}
     with VerifierPool(task, workers=1) as pool:
-        for arm, seed, spec in arm_policies(out, suite, base, settings["seeds"]):
+        for arm, seed, spec in policies:
             policy = load_policy(spec, task=task_name, seed=0)
             for name, problems in sets.items():
                 verdicts = greedy_verdicts(policy, task, pool, problems, 96)

@@ -28,16 +28,28 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/learning.py an
 ARMS = (("base", "base"), ("grpo_direct", "GRPO, no variants"), ("ladder", "LADDER"))
 
 
-def arm_policies(out: Path, suite: str, base: str, seeds: int) -> list[tuple[str, int, str]]:
-    """(arm, seed, policy spec) for every arm whose weights exist; the base once (seed 0)."""
+def arm_policies(out: Path, suite: str, base: str, seeds: int, script: str = "arm_samples") -> list[tuple[str, int, str]]:
+    """(arm, seed, policy spec) for every arm whose weights exist; the base once (seed 0). A seed
+    without weights is skipped with a line on stderr that starts with `script` (the calling
+    script's name). Raises SystemExit (one line naming the folder) when no trained arm has weights
+    at all, as in a fresh clone (the results folders are committed without their seed folders):
+    a base-only result would overwrite the committed one."""
     found = [("base", 0, base)]
+    missing = []
     for arm, _ in ARMS[1:]:
         for seed in range(seeds):
             final = out / suite / f"{arm}-seed{seed}" / "final"
             if (final / "model.safetensors").is_file():
                 found.append((arm, seed, f"tiny:{final}"))
             else:
-                print(f"arm_samples: {final}: no weights, skipped", file=sys.stderr)
+                missing.append(final)
+    if len(found) == 1:
+        arms = ", ".join(arm for arm, _ in ARMS[1:])
+        raise SystemExit(f"{script}: {out / suite}: no trained arm's weights (expected ARM-seedN/final/model.safetensors "
+                         f"for ARM in {arms}, N < {seeds}: the seed folders of a finished bench/learning.py run, "
+                         "which a fresh clone lacks); nothing written")
+    for final in missing:
+        print(f"{script}: {final}: no weights, skipped", file=sys.stderr)
     return found
 
 
@@ -63,12 +75,13 @@ def measure_arms(out: Path, suite: str, n: int, temperature: float, workers: int
 
     settings = json.loads(stored.read_text())["settings"]
     task_name, test_name, _ = learning.SUITES[suite]
+    policies = arm_policies(out, suite, settings.get("base", "tiny"), settings["seeds"])  # refuses a folder without weights
     sets = run_sets(settings, suite)  # a --tune run: its dev pool only (tuning never reads a test set)
     torch.set_num_threads(1)
     task = get_task(task_name)
     rows: list[dict[str, Any]] = []
     with VerifierPool(task, workers=workers) as pool:
-        for arm, seed, spec in arm_policies(out, suite, settings["base"], settings["seeds"]):
+        for arm, seed, spec in policies:
             policy = load_policy(spec, task=task_name, seed=0)
             for name, problems in sets.items():
                 counts, greedy = sample_counts(policy, task, pool, problems, n, temperature, seed=0)
@@ -76,7 +89,7 @@ def measure_arms(out: Path, suite: str, n: int, temperature: float, workers: int
                 print(f"arm_samples: {arm} seed {seed} {name}: greedy {rows[-1]['greedy']:.3f} "
                       f"pass@1 {rows[-1]['pass@k'][1]:.3f} pass@{n} {rows[-1]['pass@k'][n]:.3f}",
                       file=sys.stderr, flush=True)
-    return {"suite": suite, "base": settings["base"], "n": n, "temperature": temperature, "sets": list(sets),
+    return {"suite": suite, "base": settings.get("base", "tiny"), "n": n, "temperature": temperature, "sets": list(sets),
             "test": f"builtin:{test_name}", "fresh_seed": learning.FRESH_SEED, "rows": rows}
 
 

@@ -52,3 +52,37 @@ def test_a_run_is_measured_on_its_own_sets_with_turnover_against_base(answer_sha
 def test_a_directory_without_a_finished_run_is_a_one_line_error(answer_shapes, tmp_path):
     with pytest.raises(SystemExit, match="learning.json: not found"):
         answer_shapes.run_settings(tmp_path)
+
+
+def test_a_folder_without_the_trained_arms_weights_is_refused_and_nothing_is_written(answer_shapes, tmp_path):
+    """A fresh clone holds learning.json and the committed figures, not the seed folders: a base-only
+    measurement would overwrite the committed answer_shapes figures."""
+    (tmp_path / "learning.json").write_text(json.dumps({"settings": {"base": "tiny:random", "seeds": 2, "limit": 3,
+                                                                     "fresh": 1}}))
+    (tmp_path / "answer_shapes.json").write_text("committed")
+    with pytest.raises(SystemExit, match=f"answer_shapes: {tmp_path / 'countdown'}: no trained arm's weights "
+                                         r"\(expected ARM-seedN/final/model.safetensors") as raised:
+        answer_shapes.main([str(tmp_path), "--task", "countdown"])
+    assert "\n" not in str(raised.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["answer_shapes.json", "learning.json"]
+    assert (tmp_path / "answer_shapes.json").read_text() == "committed"
+
+
+def test_a_skipped_seed_is_reported_under_this_scripts_own_name(answer_shapes, tmp_path, monkeypatch, capsys):
+    final = tmp_path / "countdown" / "ladder-seed0" / "final"
+    final.mkdir(parents=True)
+    (final / "model.safetensors").write_bytes(b"")
+    (tmp_path / "learning.json").write_text(json.dumps({"settings": {"base": "tiny:random", "seeds": 2}}))
+
+    class Stop(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Stop
+
+    monkeypatch.setattr(answer_shapes, "run_sets", stop)  # the weights are looked up first; stop there
+    with pytest.raises(Stop):
+        answer_shapes.measure(tmp_path, "countdown")
+    err = capsys.readouterr().err
+    assert f"answer_shapes: {tmp_path / 'countdown' / 'ladder-seed1' / 'final'}: no weights, skipped" in err
+    assert "arm_samples" not in err

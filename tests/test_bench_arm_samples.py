@@ -60,14 +60,17 @@ def test_the_greedy_column_is_learnings_greedy_accuracy_on_the_same_sets(arm_sam
 
 def test_a_tuning_run_is_sampled_on_its_dev_pool_only(arm_samples, tmp_path, monkeypatch):
     """A --tune run was chosen on the dev pool: sampling it must not read the test set or the fresh draw."""
+    from rungs.policies import load_policy
+
     learning = importlib.import_module("learning")
     dev = learning.dev_problems("countdown")[:3]
     monkeypatch.setattr(learning, "dev_problems", lambda suite, n=40: dev)
     monkeypatch.setattr(learning, "fresh_problems", lambda *a, **k: pytest.fail("read the fresh draw"))
+    load_policy("tiny:countdown-long", task="countdown", seed=3).save(tmp_path / "countdown" / "ladder-seed0" / "final")
     (tmp_path / "learning.json").write_text(json.dumps({"settings": {"base": "tiny:random", "seeds": 1, "tune": True}}))
     result = arm_samples.measure_arms(tmp_path, "countdown", n=1, temperature=1.0, workers=1)
-    assert [(r["arm"], r["set"], r["problems"]) for r in result["rows"]] == [("base", "dev", 3)]
-    assert [r["set"] for r in arm_samples.summarise(result)] == ["dev"]
+    assert [(r["arm"], r["set"], r["problems"]) for r in result["rows"]] == [("base", "dev", 3), ("ladder", "dev", 3)]
+    assert [r["set"] for r in arm_samples.summarise(result)] == ["dev", "dev"]
     arm_samples.plot(result, tmp_path / "arm_samples.png")
     assert (tmp_path / "arm_samples.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -78,3 +81,21 @@ def test_summarise_gives_mean_and_std_over_seeds(arm_samples):
     table = arm_samples.summarise({"n": 4, "rows": rows})
     assert table == [{"set": "test", "arm": "LADDER", "seeds": 2, "greedy": "0.200 ± 0.141",
                       "pass@1": "0.300 ± 0.141", "pass@4": "0.600 ± 0.141"}]
+
+
+def test_a_folder_without_the_trained_arms_weights_is_refused_and_nothing_is_written(arm_samples, tmp_path, capsys):
+    """A fresh clone holds learning.json and the committed figures, not the seed folders: sampling the
+    base alone would overwrite the committed arm_samples figures with base-only ones."""
+    (tmp_path / "learning.json").write_text(json.dumps({"settings": {"base": "tiny:random", "seeds": 3, "limit": 3,
+                                                                     "fresh": 1}}))
+    (tmp_path / "countdown" / "ladder-seed0").mkdir(parents=True)  # a seed folder without its final weights
+    for name in ("arm_samples.json", "arm_samples.png"):
+        (tmp_path / name).write_text("committed")
+    with pytest.raises(SystemExit, match=f"arm_samples: {tmp_path / 'countdown'}: no trained arm's weights "
+                                         r"\(expected ARM-seedN/final/model.safetensors for ARM in grpo_direct, "
+                                         r"ladder, N < 3") as raised:
+        arm_samples.main([str(tmp_path), "--task", "countdown", "--n", "1"])
+    assert "\n" not in str(raised.value) and capsys.readouterr().err == ""  # the one line only
+    assert all((tmp_path / name).read_text() == "committed" for name in ("arm_samples.json", "arm_samples.png"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["arm_samples.json", "arm_samples.png", "countdown",
+                                                          "learning.json"]
