@@ -97,7 +97,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=3, help="GRPO steps of the fixed job (default 3)")
     parser.add_argument("--hogs", type=int, default=1, help="busy-loop processes beside the contended run (default 1)")
-    parser.add_argument("--modes", default="old,new", help="old (--threads 0: one per core, spinning), new (default)")
+    parser.add_argument("--modes", default="old,new",
+                        help="comma-separated behaviours to measure: old (--threads 0: one thread per core, spinning), "
+                             "new (rungs' default threads) (default: old,new)")
     args = parser.parse_args()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY"):
