@@ -165,6 +165,24 @@ def test_interrupted_then_resumed_equals_straight_run(problems_file: Path, tmp_p
     assert again.calls == 0 and comparable(rerun.summary) == comparable(straight.summary)
 
 
+def test_a_run_killed_before_its_later_seeds_summarizes_the_seeds_it_started(problems_file: Path, tmp_path: Path) -> None:
+    from rungs.pipelines.evaluate import format_summary, summarize
+    from rungs.strategies import plan
+
+    config = make_config(problems_file, tmp_path / "killed", seeds=3, strategy=["greedy", "majority"])
+    with pytest.raises(KeyboardInterrupt):
+        run(config, FakePolicy(crash_on=7))  # greedy (4 batches), then seed 0: seeds 1 and 2 never start
+    records = read_records(tmp_path / "killed" / RECORDS_FILE)
+    assert {r["seed"] for r in records if r["sampler"] != "greedy"} == {0}
+    problems = AddTask().generate(10, 1, seed=3)
+    summary = summarize(config, plan(config.strategy), problems, records)  # raised on NaN seeds before
+    assert not summary["complete"]
+    for metric in summary["metrics"].values():
+        assert metric["seeds"] == 1 and metric["std"] == [0.0] * 4
+        assert all(0.0 <= x <= 1.0 for x in metric["mean"])
+    assert "over the 1 of 3 seeds started" in format_summary(config, summary)
+
+
 def test_resume_refuses_changed_sampling_and_fresh_run_refuses_old_dir(problems_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     run(make_config(problems_file, out, seeds=1, strategy=["majority"]))

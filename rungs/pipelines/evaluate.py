@@ -395,6 +395,8 @@ def summarize(config: EvalConfig, the_plan: Plan, problems: Sequence[Problem], r
         all_rows: list[list[Sample]] = []
         for seed in range(config.seeds):
             rows = per_problem(sampler.label, seed)
+            if not rows:  # a killed run's seed not started yet: no figure, not a NaN in the mean
+                continue
             all_rows += [samples for _, samples in rows]
             values: dict[str, list[float]] = {m: [] for m in names}  # metric -> per k
             for k in ks:
@@ -416,7 +418,7 @@ def summarize(config: EvalConfig, the_plan: Plan, problems: Sequence[Problem], r
         for m, per_seed in curves.items():
             stats = [mean_std([curve[j] for curve in per_seed]) for j in range(len(ks))]
             summary["metrics"][names[m]] = {"mean": [a for a, _ in stats], "std": [b for _, b in stats],
-                                            "per_seed": per_seed, "sampler": sampler.label}
+                                            "per_seed": per_seed, "seeds": len(per_seed), "sampler": sampler.label}
         per_sample = _mean_tokens(all_rows)
         summary["cost"][sampler.label] = {"tokens_per_sample": per_sample,
                                           "tokens_per_problem": [k * per_sample for k in ks]}
@@ -464,7 +466,10 @@ def format_summary(config: EvalConfig, summary: dict[str, Any]) -> str:
         lines.append(f"greedy: {g['mean']:.3f}  ({g['tokens_per_problem']:.1f} tokens, "
                      f"{g['wall_s_per_problem']:.3f} s per problem)")
     if not summary.get("complete", True):
-        lines.append("(incomplete: some problems have no results yet; run again with --resume)")
+        started = sorted({m.get("seeds", config.seeds) for m in summary.get("metrics", {}).values()})
+        lines.append("(incomplete: some problems have no results yet; run again with --resume"
+                     + (f"; sampled figures over the {'/'.join(map(str, started))} of {config.seeds} seeds started"
+                        if started and started != [config.seeds] else "") + ")")
     if rows and metrics:
         lines.append(format_table(rows, ["n", *metrics, *cost_cols.values(), *wall_cols.values()]))
     return "\n".join(lines)
