@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from rungs.errors import UserError
+from rungs.errors import Interrupted, UserError
 
 # Jobs that run torch and the verifier pool: they get --threads, and size both to the free cores.
 THREADED = ("demo", "eval", "ladder", "train", "ttrl")
@@ -121,8 +121,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as err:
         print(f"rungs {args.command}: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"rungs {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as interrupt:
+        said = str(interrupt) if isinstance(interrupt, Interrupted) else ""
+        print(f"rungs {args.command}: {said or 'interrupted'}", file=sys.stderr)
         return 130
     finally:
         warnings.formatwarning = plain

@@ -12,3 +12,8 @@ class UserError(Exception):
 
 class UnsafeExpression(ValueError):
     """Model text that the safe expression parser refuses (too long, too deep, a forbidden name, ...)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """A Ctrl-C that a command caught to say how to continue; the CLI prints its message (one line,
+    once) instead of its bare "interrupted"."""

@@ -164,14 +164,20 @@ def test_ttrl_help_lists_only_settings_a_ttrl_run_uses(capsys):
     assert "--steps " in text and "--max-steps" not in text and "--eval-on-start" not in text
 
 
-def test_eval_resume_of_a_directory_with_no_run_says_it_starts_one(tmp_path, capsys):
+def test_eval_resume_of_a_directory_with_no_run_is_refused_and_starts_nothing(tmp_path, capsys):
     out = tmp_path / "never-ran"
     assert main(["eval", "--task", "countdown", "--problems", "builtin:countdown-easy", "--limit", "1", "--n", "1",
-                 "--resume", "--out", str(out), "--no-plot", "--workers", "1"]) == 0
-    assert f"no evaluation in {out} to resume; starting one there" in capsys.readouterr().err
-    assert (out / "config.yaml").exists()
-    assert main(["eval", "--resume", "--out", str(out), "--no-plot", "--workers", "1"]) == 0
-    assert "to resume; starting one" not in capsys.readouterr().err  # a real resume: no note
+                 "--resume", "--out", str(out), "--no-plot", "--workers", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"{out} is not an evaluation run directory" in err and "drop --resume" in err and "\n" not in err
+    assert not out.exists()
+    assert main(["eval", "--task", "countdown", "--problems", "builtin:countdown-easy", "--limit", "1", "--n", "1,2",
+                 "--out", str(out), "--no-plot", "--workers", "1"]) == 0
+    capsys.readouterr()
+    # a real resume; other n with the same max(n) apply, a smaller max(n) is refused in one line
+    assert main(["eval", "--resume", "--out", str(out), "--n", "2", "--no-plot", "--workers", "1"]) == 0
+    assert main(["eval", "--resume", "--out", str(out), "--n", "1", "--no-plot", "--workers", "1"]) == 2
+    assert "drew max(n)=2" in capsys.readouterr().err
 
 
 def test_rungs_own_warnings_are_one_line(tmp_path):
@@ -214,3 +220,17 @@ def test_a_checkpoint_pretrained_for_another_task_is_named_in_a_warning():
         load_policy("tiny:countdown-long", task="countdown")  # its own task: no warning
     messages = [str(w.message) for w in caught]
     assert len(messages) == 1 and "pretrained for task 'countdown', not 'integration'" in messages[0]
+
+
+def test_an_interrupted_eval_says_once_how_to_resume(tmp_path, capsys, monkeypatch):
+    import rungs.pipelines.evaluate as evaluate_module
+
+    def interrupted(config, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(evaluate_module, "evaluate", interrupted)
+    out = tmp_path / "e"
+    assert main(["eval", "--task", "countdown", "--limit", "1", "--out", str(out)]) == 130
+    captured = capsys.readouterr()
+    text = captured.out + captured.err
+    assert text.count("rungs eval: interrupted") == 1 and f"rerun with --resume --out {out}" in text

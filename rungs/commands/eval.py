@@ -12,14 +12,15 @@ examples:
 
 --resume reads the settings from the run directory's config.yaml; a flag that would change how
 samples are drawn (task, problems, policy, sampling, seed, batch size, limit, max(n)) is refused,
-others (strategies, a smaller n, more seeds, workers, plots) apply.
+others (strategies, other n with the same max(n), more seeds, workers, plots) apply; a directory
+with no evaluation in it is refused (drop --resume to start one).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
+
+from rungs.errors import Interrupted
 
 HELP = "accuracy against test-time compute: greedy, pass@k, maj@k, best-of-k, weighted@k"
 
@@ -52,10 +53,6 @@ def run(args: argparse.Namespace) -> int:
         given = yaml_settings(EvalConfig, args.config) if args.config else {}
         given.update({k: v for k, v in vars(args).items() if k in names})
         config = resume_config(given, source=args.config or "command line")
-        from rungs.pipelines.evaluate import CONFIG_FILE
-
-        if not (Path(config.out) / CONFIG_FILE).exists():  # a crash-restart script may always pass --resume
-            print(f"rungs eval: no evaluation in {config.out} to resume; starting one there", file=sys.stderr)
     else:
         config = from_namespace(EvalConfig, args, args.config)
     try:
@@ -63,8 +60,6 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         if config.out or config.resume:
             where = f"--out {config.out}" if config.out else ""
-            print(f"\nrungs eval: interrupted; finished problems are saved: rerun with --resume {where}".rstrip())
-        else:
-            print("\nrungs eval: interrupted; finished problems are saved under runs/: rerun with --resume")
-        raise
+            raise Interrupted(f"interrupted; finished problems are saved: rerun with --resume {where}".rstrip()) from None
+        raise Interrupted("interrupted; finished problems are saved under runs/: rerun with --resume") from None
     return 0

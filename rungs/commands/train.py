@@ -34,7 +34,7 @@ from typing import Any
 
 from rungs.commands._policy_args import parse_policy_options
 from rungs.config import help_field
-from rungs.errors import UserError
+from rungs.errors import Interrupted, UserError
 from rungs.pipelines.job import JobConfig, check_job_settings
 
 HELP = "train a policy with GRPO on a problem set (resumable: --resume DIR)"
@@ -219,8 +219,7 @@ def _train(args: argparse.Namespace, job: dict[str, Any], config: Any, out: Path
         try:
             trainer.train(resume_from_checkpoint=True if resuming else None)
         except KeyboardInterrupt:
-            print(f"\nrungs train: interrupted; continue with: rungs train --resume {out}")
-            raise
+            raise Interrupted(f"interrupted; continue with: rungs train --resume {out}") from None
     finally:
         pool.close()
         policy.close()

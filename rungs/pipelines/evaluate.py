@@ -183,15 +183,17 @@ def resume_config(given: dict[str, Any], source: str = "command line") -> EvalCo
     """The settings of `rungs eval --resume [--out DIR]`: those stored in DIR/config.yaml (DIR
     defaults to the latest runs/eval-<task>-*), with the flags `given` on top. A flag that would
     change how samples are drawn (SAMPLING_KEYS, max(n)) and differs from the stored value is a
-    UserError; the others (strategies, smaller n, more seeds, workers, plots) apply. Without a
-    stored run, the flags alone start one."""
+    UserError; the others (strategies, other n with the same max(n), more seeds, workers, plots)
+    apply. A directory without a stored evaluation is a UserError, as for ladder and ttrl (and
+    Transformers' Trainer): a mistyped --out must not start a long run."""
     from rungs.runs import RunDir
 
     given = {**given, "resume": True}
     out = Path(given["out"]) if given.get("out") else _latest_out(str(given.get("task", EvalConfig.task)))
     given["out"] = str(out)
     if not (out / CONFIG_FILE).exists():
-        return _from_dict(given, source)
+        raise UserError(f"--resume: {out} is not an evaluation run directory (no {CONFIG_FILE}); "
+                        "drop --resume to start one there")
     run = RunDir.open(out, job="eval")
     names = {f.name for f in dataclasses.fields(EvalConfig)}
     stored = {k: v for k, v in run.read_config().items() if k in names}
