@@ -328,3 +328,9 @@ def test_every_job_takes_reasoning_delimiters_and_refuses_empty_ones(command: st
         argv += ["--task", "integration", "--problems", "builtin:integration-easy"]
     assert main(argv) == 2
     assert "--reasoning-delimiters" in capsys.readouterr().err and not (tmp_path / "run").exists()
+
+
+def test_a_greedy_only_run_says_it_drew_no_samples(problems_file: Path, tmp_path: Path) -> None:
+    result = run(make_config(problems_file, tmp_path / "greedy", n=[1, 2], seeds=1, strategy=["greedy"]))
+    assert result.summary["metrics"] == {} and result.summary["samples_per_problem"] == 0
+    assert result.summary["greedy"] is not None

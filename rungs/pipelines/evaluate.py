@@ -65,7 +65,7 @@ class EvalConfig(JobConfig):
         {}, "settings passed to the policy (dtype, device, lora_rank, api_key, ...): --policy-option KEY=VALUE on "
         "the command line, a mapping in YAML")
     strategy: list[str] = help_field(["greedy", "majority", "best_of_n"],
-                                     "strategies (pass@k is always reported): greedy, sample, majority (maj@k), best_of_n[:SCORER], "
+                                     "strategies (pass@k is reported with any sampling strategy; greedy alone samples nothing): greedy, sample, majority (maj@k), best_of_n[:SCORER], "
                                      "weighted[:SCORER], fire[:T[:K]], budget_forcing[:WAITS[:THINK_TOKENS]]")
     n: list[int] = help_field([1, 2, 4, 8, 16], "sample counts k to report; max(n) samples are drawn per problem")
     seeds: int = help_field(3, "independent repetitions; figures are mean and std over them")
@@ -373,7 +373,7 @@ def summarize(config: EvalConfig, the_plan: Plan, problems: Sequence[Problem], r
         table.setdefault((r["sampler"], int(r["seed"])), {})[r["problem_id"]] = [Sample.from_dict(s) for s in r["samples"]]
         walls.setdefault(r["sampler"], []).append(float(r.get("wall_s", 0.0)))
     ks = list(config.n)
-    N = config.samples_per_problem
+    N = config.samples_per_problem if the_plan.samplers else 0  # greedy alone draws no samples
     summary: dict[str, Any] = {"task": config.task, "problems": len(problems), "n": ks, "samples_per_problem": N,
                                "seeds": config.seeds, "policy": config.policy, "model": config.model,
                                "greedy": None, "metrics": {}, "cost": {}, "timing": {}, "complete": True}
