@@ -376,6 +376,7 @@ class RunDir:
         self._locked = False
         self.created = False  # this process made the directory (`create`), so it may discard it
         self.fresh = False  # a new run (`create`), not one reopened to resume
+        self.preexisting: frozenset[str] = frozenset()  # entries `create` found in a directory that existed
 
     # -- opening ----------------------------------------------------------------------------------
     @classmethod
@@ -395,6 +396,7 @@ class RunDir:
             path.mkdir(parents=True, exist_ok=True)
         run = cls(path)
         run.created = not existed
+        run.preexisting = frozenset(os.listdir(path)) if existed else frozenset()
         if lock:
             run.lock()
         try:
@@ -515,8 +517,9 @@ class RunDir:
     def discard_if_unused(self) -> bool:
         """After a job failed: remove what `create` made in this call, if no step was recorded yet
         (no events, rollouts, samples or checkpoint), so that the same --out can be used again. A
-        directory this call made goes entirely; in one that existed before, only config.yaml,
-        inputs.json and the lock file go. A resumed run is never touched. True if discarded."""
+        directory this call made goes entirely; in one that existed before, what the run wrote
+        goes (config.yaml, inputs.json, the lock file, a saved variant tree) and the files that
+        were there stay. A resumed run is never touched. True if discarded."""
         if not self.fresh or self._progress():
             return False
         self.close()
@@ -524,9 +527,10 @@ class RunDir:
         if self.created:
             _rmtree(self.path)
         else:
-            for name in (CONFIG_FILE, INPUTS_FILE, LOCK_FILE):
-                with contextlib.suppress(OSError):
-                    (self.path / name).unlink()
+            for name in (CONFIG_FILE, INPUTS_FILE, LOCK_FILE, "variants.jsonl"):
+                if name not in self.preexisting:
+                    with contextlib.suppress(OSError):
+                        (self.path / name).unlink()
         self.fresh = False
         return True
 
@@ -537,8 +541,8 @@ class RunDir:
             return True
         setup = {CONFIG_FILE, INPUTS_FILE, LOCK_FILE, "variants.jsonl"}
         for child in self.path.iterdir():
-            if child.name in setup or child.name.startswith(_TMP_PREFIX):
-                continue
+            if child.name in setup or child.name in self.preexisting or child.name.startswith(_TMP_PREFIX):
+                continue  # the run's own setup, or the user's files that were there before it
             if (child.is_dir() and any(child.iterdir())) or (child.is_file() and child.stat().st_size > 0):
                 return True
         return False

@@ -522,6 +522,12 @@ def test_a_job_whose_setup_fails_leaves_no_run_directory_and_its_out_can_be_used
     out.mkdir()
     assert main([*cases[-1], "--out", str(out)]) == 2
     assert out.is_dir() and list(out.iterdir()) == []
+    # ... and one that held the user's own files keeps them, and only them, for every kind of failure
+    (out / "notes.txt").write_text("mine\n")
+    for argv in cases[2:]:
+        assert main([*argv, "--out", str(out)]) == 2, argv
+        assert sorted(p.name for p in out.iterdir()) == ["notes.txt"], argv
+    (out / "notes.txt").unlink()
     assert main([*ladder, "--problems", "builtin:countdown-easy", "--out", str(out)]) == 0
     # a run reopened to resume is never removed, whatever it holds
     import shutil
