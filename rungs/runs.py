@@ -665,6 +665,18 @@ class RunDir:
                     if child.name.startswith(_TMP_PREFIX) and child.is_dir():
                         _rmtree(child)
 
+    def check_budget(self, max_steps: int) -> None:
+        """UserError when a resume asks for fewer steps (`max_steps` > 0) than the run's latest
+        checkpoint has already trained: training cannot be undone, and continuing would end at
+        once with a summary of steps it never asked for."""
+        from rungs.errors import UserError
+
+        latest = self.latest_checkpoint()
+        if latest and max_steps > 0 and latest[0] > max_steps:
+            raise UserError(f"resume: {self.path}: the run has already trained {latest[0]} steps, more than "
+                            f"max_steps={max_steps}; give --max-steps {latest[0]} or more "
+                            "(training cannot be undone; start a new run for a smaller budget)")
+
     def resume(self) -> tuple[int, Path | None]:
         """Prepare to continue: (step, checkpoint path) of the latest complete checkpoint, or
         (0, None); the logs are cut back to that step and half-written checkpoints removed."""

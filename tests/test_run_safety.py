@@ -273,7 +273,7 @@ TINY_RANDOM = ["--policy", "tiny:random", "--policy-option", "d_model=32", "--po
                "--policy-option", "n_heads=2", "--policy-option", "max_seq_len=64"]
 
 
-def test_a_resumed_ladder_rebuilds_the_policy_from_its_stored_options(tmp_path):
+def test_a_resumed_ladder_rebuilds_the_policy_from_its_stored_options(tmp_path, capsys):
     # A run made with --policy-option (a LoRA rank, a model size) must resume with the same policy;
     # before policy_options was stored, the resume built the default policy and failed to load.
     run = tmp_path / "run"
@@ -286,6 +286,13 @@ def test_a_resumed_ladder_rebuilds_the_policy_from_its_stored_options(tmp_path):
     assert stored == {"d_model": 32, "n_layers": 1, "n_heads": 2, "max_seq_len": 64}
     assert main(["ladder", "--resume", str(run), "--max-steps", "3", "--no-progress"]) == 0
     assert [e["step"] for e in RunDir.open(run).events() if e["type"] == "train"] == [1, 2, 3]
+    # a smaller budget than the run has done is refused in one line, and the run is left as it was
+    config = (run / "config.yaml").read_text()
+    assert main(["ladder", "--resume", str(run), "--max-steps", "2", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "already trained 3 steps, more than max_steps=2" in err and "\n" not in err
+    assert [e["step"] for e in RunDir.open(run).events() if e["type"] == "train"] == [1, 2, 3]
+    assert (run / "config.yaml").read_text() == config
 
 
 def test_eval_takes_policy_options_and_stores_them(tmp_path):
@@ -538,3 +545,15 @@ def test_a_job_whose_setup_fails_leaves_no_run_directory_and_its_out_can_be_used
     resumed = RunDir.open(out, job="ladder", lock=True)
     assert not resumed.discard_if_unused() and (out / "config.yaml").exists()
     resumed.release()
+
+
+def test_train_resume_with_a_smaller_budget_than_the_run_has_done_is_refused(tmp_path, capsys):
+    run = tmp_path / "run"
+    argv = [*JOB_ARGV["train"], "--problems", "builtin:countdown-easy", "--max-steps", "2", "--save-steps", "1"]
+    assert main([*argv, "--out", str(run)]) == 0
+    config = (run / "config.yaml").read_text()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--max-steps", "1", "--no-progress", "--no-plot"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "already trained 2 steps, more than max_steps=1" in err and "\n" not in err
+    assert (run / "config.yaml").read_text() == config

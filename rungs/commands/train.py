@@ -181,6 +181,12 @@ def run(args: argparse.Namespace) -> int:
     job, config, out, resuming = resolve(args)
     # Refuse an occupied --out (or a run still going) early; the lock is this process's from here.
     run_dir = RunDir.open(out, job="train", lock=True) if resuming else RunDir.create(out, job="train")
+    if resuming:
+        try:
+            run_dir.check_budget(config.max_steps)
+        except BaseException:
+            run_dir.release()
+            raise
     with job_scope(run_dir, "train"):
         _train(args, job, config, out, resuming, run_dir)
         from rungs.commands.report import render_run

@@ -109,6 +109,7 @@ def open_job(section: str, config: Any, grpo: Any, resume_dir: str | None, task:
         return RunDir.create(config.out or default_out(section, config.task), settings), task, problems
     run_dir = RunDir.open(resume_dir, job=section, lock=True)
     try:
+        run_dir.check_budget(getattr(grpo, "max_steps", 0) or 0)  # before the stored settings change
         with disk_errors(run_dir.path, resume_command(section, run_dir.path)):
             run_dir.write_config(settings)  # the run-length settings a resume may change
         task, problems = _load_job_problems(config, task)

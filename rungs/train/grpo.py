@@ -587,6 +587,10 @@ class GRPOTrainer:
         checkpoint = self._resume_point(resume_from_checkpoint)
         if checkpoint is not None or self._optimizer is None:  # train() after train_steps() continues
             self._setup(checkpoint)
+        if self.step_count > self._total_steps:  # a resume with a smaller budget than the run has done
+            raise UserError(f"resume: {checkpoint}: the run has already trained {self.step_count} steps, more than "
+                            f"max_steps={self._total_steps}; give --max-steps {self.step_count} or more "
+                            "(training cannot be undone; start a new run for a smaller budget)")
         cfg = self.config
         try:
             if self.step_count == 0 and cfg.eval_on_start and self.eval_problems:
