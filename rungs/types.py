@@ -7,9 +7,14 @@ They are plain dataclasses so that they serialise to JSON lines with `to_dict` a
 
 from __future__ import annotations
 
+import cmath
 import enum
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+MAX_NESTING = 100  # levels of lists / objects a value may nest: deeper input is refused, not recursed into
+NESTING_ERROR = f"too deeply nested (more than {MAX_NESTING} levels of lists and objects)"
 
 
 def to_builtin(value: Any) -> Any:
@@ -19,35 +24,85 @@ def to_builtin(value: Any) -> Any:
     arrives as numpy arrays and numpy scalars (`np.int64`, `np.str_`, object arrays of dicts); the
     tasks check `isinstance(x, (list, int, str))`. Arrays become lists, numpy scalars their Python
     value (`.item()`), dicts / lists / tuples are walked; anything else is returned as it is.
-    Detected by duck typing (`tolist`), so numpy is never imported here.
+    Detected by duck typing (`tolist`), so numpy is never imported here. A value nested more than
+    MAX_NESTING levels deep is a ValueError (NESTING_ERROR), never a RecursionError.
     """
+    return _to_builtin(value, 0)
+
+
+def _to_builtin(value: Any, depth: int) -> Any:
     if value is None or type(value) in (str, int, float, bool):
         return value
     if isinstance(value, str):  # np.str_ and other str subclasses
         return str(value)
-    if isinstance(value, dict):
-        return {to_builtin(k): to_builtin(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(to_builtin(v) for v in value) if type(value) in (list, tuple) else [to_builtin(v) for v in value]
+    if isinstance(value, (dict, list, tuple)):
+        if depth >= MAX_NESTING:
+            raise ValueError(NESTING_ERROR)
+        if isinstance(value, dict):
+            return {_to_builtin(k, depth + 1): _to_builtin(v, depth + 1) for k, v in value.items()}
+        items = [_to_builtin(v, depth + 1) for v in value]
+        return tuple(items) if type(value) is tuple else items
     tolist = getattr(value, "tolist", None)
     if callable(tolist) and type(value).__module__.split(".")[0] in ("numpy", "pandas", "pyarrow", "torch"):
         try:
-            return to_builtin(tolist())
+            converted = tolist()
         except (TypeError, ValueError):  # e.g. a pyarrow scalar without a list form
             pass
+        else:
+            return _to_builtin(converted, depth)
     as_py = getattr(value, "as_py", None)  # pyarrow scalars
     if callable(as_py):
-        return to_builtin(as_py())
+        return _to_builtin(as_py(), depth)
     return value
+
+
+def nesting_depth(value: Any, limit: int = MAX_NESTING) -> int:
+    """How many levels of lists / tuples / dicts `value` nests (a scalar: 0), counted without
+    recursion; the count stops at `limit + 1` (anything deeper is too deep)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            item = item.values()
+        elif not isinstance(item, (list, tuple)):
+            continue
+        deepest = max(deepest, level)
+        if deepest > limit:
+            return deepest
+        stack.extend((child, level + 1) for child in item if isinstance(child, (dict, list, tuple)))
+    return deepest
+
+
+def missing_number(value: Any) -> bool:
+    """Whether `value` is a number standing for "no value": NaN or an infinity (a float, numpy
+    float, Decimal or complex; NaN is pandas' missing value, and JSON's 1e400 reads as inf), or
+    pandas' NA / NaT. Text ("nan") is never missing: a reference typed as text stays text."""
+    if isinstance(value, (str, bool, int)) or value is None:
+        return False
+    if isinstance(value, float):  # numpy float64 too
+        return not math.isfinite(value)
+    if isinstance(value, complex):
+        return not cmath.isfinite(value)
+    kind = type(value)
+    if kind.__module__.split(".")[0] == "pandas" and kind.__name__ in ("NAType", "NaTType"):
+        return True
+    if kind.__module__ == "decimal" or kind.__module__.split(".")[0] == "numpy":
+        try:
+            return not math.isfinite(float(value))
+        except (TypeError, ValueError, OverflowError):  # a signalling Decimal NaN, a numpy non-number
+            return kind.__module__ == "decimal"
+    return False
 
 
 def answer_text(value: Any) -> str | None:
     """A reference answer as text: None or blank -> None, a one-element list -> its element,
-    numpy values as their Python value (`np.int64(12)` -> "12")."""
+    numpy values as their Python value (`np.int64(12)` -> "12"). A number that is NaN or infinite
+    (`missing_number`: pandas' missing value, JSON's 1e400) is no answer: None."""
     value = to_builtin(value)
     if isinstance(value, (list, tuple)) and len(value) == 1:
         value = value[0]
-    if value is None:
+    if value is None or missing_number(value):
         return None
     text = value if isinstance(value, str) else str(value)
     return text if text.strip() else None

@@ -100,7 +100,7 @@ def test_json_list_file(tmp_path):
     with pytest.raises(UserError, match=r"p\.json:2: malformed JSON"):
         load_problems(path)
     path.write_text(json.dumps([{"problem": "a"}, {"answer": "b"}]))
-    with pytest.raises(UserError, match=r"p\.json\[1\]: no problem text"):
+    with pytest.raises(UserError, match=r"p\.json row 2: no problem text"):
         load_problems(path)
 
 
@@ -118,7 +118,7 @@ def test_parquet(tmp_path):
     with pytest.raises(UserError, match=r"corrupt\.parquet: not a readable parquet file"):
         load_problems(tmp_path / "corrupt.parquet")
     pq.write_table(pa.table({"text": ["x"]}), tmp_path / "bad.parquet")
-    with pytest.raises(UserError, match=r"bad\.parquet row 0: no problem text"):
+    with pytest.raises(UserError, match=r"bad\.parquet row 1: no problem text"):
         load_problems(tmp_path / "bad.parquet")
 
 

@@ -147,9 +147,9 @@ def _run(config: LadderConfig, grpo: Any, run_dir: Any, task: Task, problems: li
     tree_path = Path(run_dir.path) / VARIANTS_FILE
     llm_variants: dict[str, Any] | None = None
     if tree_path.exists():  # resuming: the tree this run already built
-        variants = load_tree(tree_path)
+        variants = load_tree(tree_path, task=task)
     elif config.variants:
-        variants = load_tree(config.variants)
+        variants = load_tree(config.variants, task=task)
         save_tree(tree_path, variants)
     else:
         maker = make_variant_maker(TTRLConfig(task=config.task, variant_source=config.variant_source), task, policy,

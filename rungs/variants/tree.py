@@ -21,12 +21,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
+import sys
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from rungs.errors import UserError
 from rungs.tasks.base import Task, Variant
-from rungs.types import Problem
+from rungs.types import Problem, missing_number
 
 MakeVariants = Callable[[Problem, int, random.Random], list[Variant]]
 TREE_FIELDS = ("id", "problem", "answer", "difficulty", "transform", "parent_id", "depth", "root_id")
@@ -125,23 +126,62 @@ def _row_to_variant(row: Any, where: str) -> Variant:
     meta = row.get("meta") or {}
     if not isinstance(meta, dict):
         raise UserError(f"{where}: field 'meta' must be an object, got {type(meta).__name__}")
-    answer = row["answer"]
-    problem = Problem(id=str(row["id"]), text=row["problem"], answer=None if answer is None else str(answer), meta=dict(meta))
+    # a non-string answer becomes text; a non-finite number (NaN, inf) is no answer (rungs.types.answer_text)
+    problem = Problem(id=str(row["id"]), text=row["problem"], answer=row["answer"], meta=dict(meta))
     root = row["root_id"]
     return Variant(problem, difficulty, str(row["transform"]), str(row["parent_id"]), depth,
                    meta={"root_id": None if root is None else str(root)})
 
 
-def load_tree(path: str | os.PathLike[str]) -> list[Variant]:
-    """Read a tree written by `save_tree`; a bad row is a UserError naming the file and line."""
+def load_tree(path: str | os.PathLike[str], task: Task | None = None,
+              warn: Callable[[str], None] | None = None) -> list[Variant]:
+    """Read a tree written by `save_tree` (LADDER's `--variants FILE`).
+
+    A bad row costs that row, not the file: a row that is not a variant row (a missing field, a
+    depth that is not an integer, nested too deeply, ...) or, given `task`, whose problem the task
+    cannot parse, is skipped with one line `FILE:LINE: skipped: REASON` through `warn` (stderr by
+    default) for each of the first MAX_SKIP_LINES and a count for the rest. A missing or malformed
+    file, or one whose rows are all bad, is one UserError line naming the file (and the first bad row).
+    """
     from pathlib import Path
 
-    from rungs.data import iter_jsonl
+    from rungs.data import MAX_SKIP_LINES, iter_jsonl
 
+    warn = warn or (lambda line: print(line, file=sys.stderr))
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such variants file")
-    return [_row_to_variant(row, f"{path}:{lineno}") for lineno, row in iter_jsonl(path)]
+    variants: list[Variant] = []
+    skipped: list[str] = []
+
+    def skip(lineno: int, reason: str) -> None:
+        skipped.append(f"{path}:{lineno}: skipped: {reason}")
+
+    for lineno, row in iter_jsonl(path, skip=skip):
+        where = f"{path}:{lineno}"
+        try:
+            variant = _row_to_variant(row, where)
+            if task is not None:
+                task.parse_problem(variant.problem)
+        except UserError as err:
+            reason = str(err)
+            skip(lineno, reason[len(where) + 2:] if reason.startswith(f"{where}: ") else reason)
+            continue
+        except ValueError as err:  # the row's meta nested too deeply (Problem's to_builtin)
+            skip(lineno, str(err))
+            continue
+        if variant.problem.answer is None and missing_number(row["answer"]):
+            warn(f"{where}: field 'answer' is {row['answer']!r}, not a finite number: no reference answer; "
+                 "the row is unlabelled")
+        variants.append(variant)
+    for line in skipped[:MAX_SKIP_LINES]:
+        warn(line)
+    if len(skipped) > MAX_SKIP_LINES:
+        warn(f"{path}: skipped {len(skipped) - MAX_SKIP_LINES} more variant rows")
+    if skipped and not variants:
+        first = skipped[0].replace(": skipped: ", ": ", 1)
+        raise UserError(f"{path}: no usable variant row ({len(skipped)} skipped; the first: {first})")
+    return variants
 
 
 # ---- text --------------------------------------------------------------------------------------
