@@ -114,7 +114,7 @@ def test_through_the_pool(task: MathTask) -> None:
     r"\prod_{k=1}^{1} 2", "1000000!", "10^{10^{10}}", r"\binom{1000000000}{100000000}", "(" * 60 + "2" + ")" * 60,
     "2+" * 600 + "0",
 ])
-def test_unevaluated_operators_and_bombs_are_rejected_before_parsing(answer):
+def test_unevaluated_operators_and_bombs_are_rejected(answer):
     """An operator whose value is the gold answer is a reward hack, not an answer."""
     verdict = MathTask().verify_answer(Problem("p", "What is 1+1?", "2"), answer)
     assert verdict.status is Status.REJECTED and verdict.reward == 0.0
@@ -174,3 +174,71 @@ def test_deeply_nested_fractions_key_and_verify_by_value(task: MathTask) -> None
     assert task.answer_key(problem("1"), nested) == task.answer_key(problem("1"), r"\frac{x}{1048576}")
     assert task.verify_answer(problem(r"\frac{x}{1048576}"), nested).status is Status.CORRECT
     assert task.verify_answer(problem(r"\frac{x}{1048575}"), nested).status is Status.WRONG
+
+
+# Answers whose shape looks like a bomb (an exponent that is itself a power, a long integer, a
+# literal binomial of four-digit numbers) but whose value is small: judged by magnitude, not shape.
+SMALL_VALUES_OF_BOMB_SHAPE = [
+    ("e^{-x^2/2}", r"\exp(-\frac{x^2}{2})"),
+    ("x^{n^2}", "x^{n^2}"),
+    ("256", "2^{2^{3}}"),
+    ("65536", "2^{2^{2^{2}}}"),
+    ("123456789012345678901234567890123456789", "123456789012345678901234567890123456789"),
+    ("499500", r"\binom{1000}{2}"),
+    ("2047276", r"\dbinom{2024}{2}"),
+    ("2047276", r"{2024 \choose 2}"),
+    ("e^{e^{e}}", "e^{e^{e}}"),
+]
+
+
+@pytest.mark.parametrize(("gold", "pred"), SMALL_VALUES_OF_BOMB_SHAPE)
+def test_small_values_written_like_bombs_are_graded_not_refused(task: MathTask, gold: str, pred: str) -> None:
+    from rungs.integrations import compute_score
+
+    verdict = task.verify_answer(problem(gold), pred)
+    assert verdict.status is Status.CORRECT, (gold, pred, verdict.detail)
+    assert compute_score("math", f"\\boxed{{{pred}}}", gold, workers=1) == 1.0
+
+
+def test_a_long_integer_one_digit_off_is_wrong(task: MathTask) -> None:
+    gold = "123456789012345678901234567890123456789"
+    assert task.verify_answer(problem(gold), gold[:-1] + "8").status is Status.WRONG
+
+
+# Numbers too large or too small that are not exact rationals (so no digit count shows it), and
+# literal binomials the parse itself would compute: refused, quickly, whatever their spelling.
+MAGNITUDE_BOMBS = [
+    r"\sin(e^{e^{100}})",
+    r"\sin(\cosh(e^{100}))",
+    r"\sin(2^{\pi^{100}})",
+    r"\sin(e^{-e^{100}})",
+    r"\dbinom{10000000}{5000000}",
+    r"\tbinom{10000000}{5000000}",
+    r"{10000000 \choose 5000000}",
+    r"\binom{1000000000}{100000000}",
+]
+
+
+@pytest.mark.parametrize("answer", MAGNITUDE_BOMBS)
+def test_bombs_are_refused_by_magnitude(task: MathTask, answer: str) -> None:
+    verdict = task.verify_answer(problem("2"), answer)
+    assert verdict.status is Status.REJECTED and verdict.reward == 0.0, verdict
+    assert "too large" in verdict.detail or "too small" in verdict.detail or "binomial" in verdict.detail
+
+
+def test_binomial_digits_matches_the_exact_count() -> None:
+    from math import comb
+
+    from rungs.tasks.math import binomial_digits
+
+    for n, k in [(10, 5), (1000, 2), (2024, 1012), (3000, 1500), (5, 7), (7, 0)]:
+        exact = len(str(comb(n, k))) if k <= n else 0
+        assert abs(binomial_digits(n, k) - exact) < 1.0 or (exact == 0 and binomial_digits(n, k) == 0)
+
+
+def test_a_power_tower_in_a_variable_keys_without_computing_it(task: MathTask) -> None:
+    """The key evaluates at fixed points; the tower is weighed at each level, not built first."""
+    from rungs.tasks.math import semantic_key
+
+    assert semantic_key("x^{x^{x^{x^{x^{x}}}}}") is None  # too large at x = 2.72: no number key
+    assert semantic_key("2^{2^{3}}") == semantic_key("256")

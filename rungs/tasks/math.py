@@ -19,7 +19,7 @@ wall-clock limit of `rungs.verify.pool.VerifierPool`, which kills the worker pro
 Why this is safe on hostile text: the answer is wrapped in `$...$` and parsed with Math-Verify's
 LaTeX extraction only, which goes through latex2sympy2's ANTLR grammar to sympy constructors; the
 plain-expression extraction (which calls `sympy.parse_expr`) is not used. Sizes are bounded
-before sympy computes anything: the text by `screen_answer` (length, nesting, `10^{10^{10}}`), the
+before sympy computes anything: the text by `screen_answer` (length, nesting, literal binomials), the
 parse by `screen_parsed` (powers, factorials and binomials of big numbers, tree size and depth),
 and numbers are evaluated from the bounded, evaluated tree; the pool's time limit is the backstop.
 
@@ -291,10 +291,36 @@ def _has_math(parsed: tuple[Any, ...]) -> bool:
 
 
 # Reward hacks and bombs, refused before Math-Verify runs: an unevaluated operator whose value is
-# the answer (\int_0^2 x dx for 2) is not an answer; factorials and power towers of large
-# numbers, and text past the safe parser's size and nesting limits, would only end in a timeout.
+# the answer (\int_0^2 x dx for 2) is not an answer; text past the safe parser's size and nesting
+# limits would only end in a timeout. Math-Verify's parse is lazy for powers and factorials
+# (`10^{10^{10}}` parses to an unevaluated Pow, which `screen_parsed` weighs by magnitude), so the
+# text screen refuses only what the parse itself would compute: a binomial of two integer literals
+# (`\binom`, `\dbinom`, `\tbinom`, `{n \choose k}`) whose value has too many digits. A power tower,
+# an exponent that is itself a power (`e^{-x^2/2}`, `2^{2^{3}}`) or a long integer is judged by
+# its size after parsing, not refused by its shape.
 _UNEVALUATED_MARKERS = (r"\int", r"\sum", r"\prod", r"\lim", r"\oint", r"\iint", r"\partial", r"\mathrm{d}", r"\frac{d}{d")
-_BOMB = re.compile(r"\d{4,}\s*!|\^\s*\{[^{}]*\^|\\binom\s*\{\s*\d{4,}|\d{31,}")
+_BINOMIAL_LITERALS = re.compile(
+    r"\\[dt]?binom\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}|\{\s*(\d+)\s*\\choose\s*(\d+)\s*\}"
+)
+
+
+def binomial_digits(n: int, k: int) -> float:
+    """Decimal digits of C(n, k) for integers n, k >= 0 (0 when k > n), from log-gamma; no big integers."""
+    if k > n:
+        return 0.0
+    k = min(k, n - k)
+    if k == 0:
+        return 1.0
+    return (math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)) / math.log(10) + 1
+
+
+def _binomial_bomb(answer: str) -> str | None:
+    limit = _parse_limits().max_result_digits
+    for match in _BINOMIAL_LITERALS.finditer(answer):
+        n_text, k_text = (match.group(1), match.group(2)) if match.group(1) is not None else match.group(3, 4)
+        if len(n_text) > 30 or len(k_text) > 30 or binomial_digits(int(n_text), int(k_text)) > limit:
+            return f"binomial of {n_text[:12]} and {k_text[:12]} is refused (its value has more than {limit} digits)"
+    return None
 
 
 def screen_answer(answer: str) -> str | None:
@@ -315,13 +341,11 @@ def screen_answer(answer: str) -> str | None:
     marker = next((m for m in _UNEVALUATED_MARKERS if m in answer), None)
     if marker is not None:
         return f"unevaluated {marker} is not an answer"
-    if _BOMB.search(answer):
-        return "answer contains a factorial, binomial or power tower of a huge number"
-    return None
+    return _binomial_bomb(answer)
 
 
 # The parse is screened before any sympy evaluation: `\\binom{10^{9}}{5*10^8}` is short text but a
-# computation that never ends, and `_BOMB` cannot see through every way of writing a big number.
+# computation that never ends, and no text screen can see through every way of writing a big number.
 # The screen evaluates the parse's arithmetic bottom-up (`evaluated`), refusing, before computing
 # it, any power, factorial, binomial or gamma of numbers too large (the limits of the safe parser
 # the integration verifier uses, with exponents and digits up to 1000), and any
@@ -342,8 +366,11 @@ class _Refused(Exception):
     """The parse is too costly to evaluate (the message says why)."""
 
 
-def evaluated(expr: Any) -> Any:
+def evaluated(expr: Any, subs: dict | None = None) -> Any:
     """`expr` with its arithmetic evaluated bottom-up, within bounds; raises _Refused past them.
+
+    `subs` maps symbols to values put in at the leaves, so that each power is weighed before it is
+    computed (`xreplace` would compute `x^{x^{x^{x^{x}}}}` at x = 2.7 while rebuilding it).
 
     Only sympy expressions are rebuilt (a relation or a set keeps its form; its parts are still
     checked); each rebuilt node is at most one bounded power, product or sum of bounded numbers,
@@ -374,12 +401,14 @@ def evaluated(expr: Any) -> Any:
                 raise _Refused(f"number too large (more than {limits.max_result_digits} digits)")
             return e
         if not e.args:
-            return e
+            if subs and e in subs:
+                return subs[e]
+            return bounded(e) if e.is_Float else e
         args = [walk(a, depth + 1) for a in e.args]
         name = type(e).__name__
         if isinstance(e, sympy.Pow):
             try:
-                return _power(args[0], args[1], limits)
+                return bounded(_power(args[0], args[1], limits))
             except UnsafeExpression as err:
                 raise _Refused(str(err)) from None
         if name in _EAGER_INTEGER_FUNCTIONS or name in MAX_EAGER_ARGUMENT:
@@ -396,8 +425,27 @@ def evaluated(expr: Any) -> Any:
             return e
         if rebuilt.is_Rational and _digits(rebuilt) > limits.max_result_digits:
             raise _Refused(f"number too large (more than {limits.max_result_digits} digits)")
-        return rebuilt
+        return bounded(rebuilt)
 
+    def bounded(value: Any) -> Any:
+        # A number that is not an exact rational (`e^{e^{100}}`, `\cosh(e^{100})`, `2^{\pi^{100}}`,
+        # `1e5000`) is weighed by its magnitude: 15 digits of it, whose binary exponent is cheap
+        # because every argument below it has already passed this check.
+        if not isinstance(value, sympy.Expr) or value.is_Rational or not value.is_number:
+            return value
+        try:
+            parts = value.evalf(15).as_real_imag()
+        except Exception:  # noqa: BLE001 - what will not evaluate is left to the comparison
+            return value
+        for part in parts:
+            if isinstance(part, sympy.Float) and part != 0:
+                _sign, _mantissa, exponent, bits = part._mpf_
+                if abs(exponent + bits) > limit_bits:
+                    size = "large" if exponent + bits > 0 else "small"
+                    raise _Refused(f"number too {size} (about 10^{(exponent + bits) * 0.30103:.3g})")
+        return value
+
+    limit_bits = int(limits.max_result_digits / 0.30103)
     return walk(expr, 0)
 
 
@@ -517,7 +565,7 @@ def _number_key(expr: Any, subs: dict | None = None) -> str:
     # unevaluated products takes time exponential in their depth.
     expr = expr.xreplace({u: u.args[0] for u in expr.atoms(sympy.UnevaluatedExpr)})
     try:
-        expr = evaluated(expr.xreplace(subs) if subs else expr)
+        expr = evaluated(expr, subs)
     except _Refused as err:
         raise _NoKey(str(err)) from None
     value = expr.evalf(_MAX_KEY_DIGITS)
