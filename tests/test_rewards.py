@@ -246,6 +246,41 @@ def test_rloo_advantages_against_hand_computed_values():
         GRPOConfig(advantage_estimator="ppo")
 
 
+def test_psr_and_nsr_are_the_two_signs_of_grpo():
+    """Zhu et al. 2025's decomposition: PSR keeps GRPO's positive advantages, NSR its negative ones."""
+    from rungs.train.advantages import ADVANTAGES
+    from rungs.train.grpo_loss import group_advantages
+
+    rewards = torch.tensor([1.1, 0.1, 0.0, 0.1, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0])
+    grpo = group_advantages(rewards, 4)
+    psr = ADVANTAGES.get("psr")(rewards, 4)
+    nsr = ADVANTAGES.get("nsr")(rewards, 4)
+    assert torch.allclose(psr.advantages + nsr.advantages, grpo.advantages)
+    assert (psr.advantages >= 0).all() and (nsr.advantages <= 0).all()
+    # group 1: only the right answer (1.1) is above the mean; group 3: the one wrong answer is below it
+    assert (psr.advantages[:4] > 0).tolist() == [True, False, False, False]
+    assert (nsr.advantages[8:] < 0).tolist() == [False, False, True, False]
+    assert psr.zero_std.tolist() == grpo.zero_std.tolist() == [False] * 4 + [True] * 4 + [False] * 4
+    # scale_rewards keeps its GRPO meaning: "none" leaves r - mean unscaled
+    assert ADVANTAGES.get("psr")(rewards, 4, "none").advantages[8:].tolist() == pytest.approx([0.25, 0.25, 0, 0.25])
+    assert GRPOConfig(advantage_estimator="psr").advantage_estimator == "psr"
+
+
+def test_psr_learns_a_trivial_task_without_pushing_anything_down():
+    from test_grpo_trainer import BigramPolicy, FirstLetterTask, toy_config
+
+    from rungs.train.grpo import GRPOTrainer
+    from rungs.verify.pool import VerifierPool
+
+    task = FirstLetterTask()
+    policy = BigramPolicy(seed=0)
+    config = toy_config(advantage_estimator="psr")
+    with VerifierPool(task, executor="inline") as pool:
+        trainer = GRPOTrainer(policy, task, config, pool, problems=task.generate(6, 1), progress=False)
+        summary = trainer.train()
+    assert summary["reward_last"] > summary["reward_first"] + 0.3, summary
+
+
 def test_early_stop_fires_on_a_scripted_collapse_and_keeps_the_best(tmp_path):
     from test_grpo_trainer import BigramPolicy, FirstLetterTask, toy_config
 

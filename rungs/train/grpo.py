@@ -13,7 +13,7 @@ update. One step, top to bottom (`GRPOTrainer.step`):
    then the `reward` (default: verifier + `format_reward_weight` * format; any weighted list of
    `reward_funcs`); `dynamic_sampling` filters (or, DAPO-style, resamples) groups whose rewards
    are all equal (steps 1-3: `Rollouts.collect`);
-4. advantages by `advantage_estimator` (grpo: group-normalised; rloo: leave-one-out);
+4. advantages by `advantage_estimator` (grpo: group-normalised; rloo: leave-one-out; psr/nsr: one sign of grpo's);
 5. `num_iterations` passes of `steps_per_generation` AdamW updates, each accumulated over
    micro-batches of `per_device_train_batch_size` completions, with `grpo_loss`. When the data
    is exactly on-policy (mu = 1, one update per batch) the old log-probs are the current ones

@@ -17,7 +17,7 @@ its numbers. Where rungs differs, the help text says so:
 - `dynamic_sampling` (DAPO) and `format_reward_weight` (LADDER's format term) are rungs' own.
 - `reward_funcs` names rewards of `rungs.rewards.REWARDS` (TRL takes functions; here, specs such
   as "majority_vote:16"); `reward_weights` None means 1 each, `format_reward_weight` for format.
-- `advantage_estimator` is veRL's name (grpo | rloo); `metric_for_best_model`,
+- `advantage_estimator` is veRL's name (grpo | rloo | psr | nsr); `metric_for_best_model`,
   `greater_is_better` and `early_stopping_patience` are transformers' names.
 
 The same class gives `rungs train` its flags and reads/writes the `grpo:` section of YAML files
@@ -128,7 +128,9 @@ class GRPOConfig:
         None, "one weight per reward, comma-separated; None = 1 each, format_reward_weight for format")
     importance_sampling_level: str = help_field(
         "token", "token (GRPO: one ratio per token) | sequence (GSPO: exp of the mean log-ratio per sequence)")
-    advantage_estimator: str = help_field("grpo", "grpo (group-normalised) | rloo (leave-one-out baseline)")
+    advantage_estimator: str = help_field(
+        "grpo", "grpo (group-normalised) | rloo (leave-one-out baseline) | psr / nsr (GRPO's positive / negative advantages only)"
+    )
 
     # -- model selection and early stopping -------------------------------------------------------------------
     eval_vote_samples: int = help_field(
