@@ -128,7 +128,7 @@ def test_correct_in_a_completion_and_latex_times():
         ("6 * 4 * 1e0 * (3/3)", Status.REJECTED, "not an integer literal"),
         ("-(1 - 3) * 4 * 6 / 2", Status.REJECTED, "unary minus"),
         ("6 * 4 ^ 1 * 3 / 3", Status.REJECTED, "'^'"),
-        ("6 ** 4 * 1 * 3", Status.REJECTED, "'^'"),
+        ("6 ** 4 * 1 * 3", Status.REJECTED, "'**'"),  # the operator as written
         ("x * 4 * 1 * 3 * 6", Status.REJECTED, "symbol 'x'"),
         ("sqrt(1) * 4 * 6 * 3 / 3", Status.REJECTED, "function sqrt"),
         ("6(4)(1)(3)/3", Status.UNPARSEABLE, "implicit multiplication"),

@@ -203,6 +203,28 @@ def _render_ttrl(path: Path, config: dict[str, Any], plot: bool, echo: bool) -> 
 # -- eval ----------------------------------------------------------------------------------------------
 
 
+def _unregistered_task(name: str) -> Any:
+    """A stand-in for a task registered only in the process that ran an eval, for reading its problems
+    the lenient way (`load_task_problems`: a row that is not a problem row is skipped, as the run skipped
+    it; every problem row is taken, as the stand-in cannot parse problems). It prompts and checks nothing."""
+    from rungs.tasks.base import Task
+    from rungs.types import Problem, Verdict
+
+    class Unregistered(Task):
+        def prompt(self, problem: Problem, style: str = "instruct") -> str:
+            raise UserError(f"task {self.name!r} is not registered here")
+
+        def verify_answer(self, problem: Problem, answer: str) -> Verdict:
+            raise UserError(f"task {self.name!r} is not registered here")
+
+        def generate(self, n: int, difficulty: float, seed: int = 0) -> list[Problem]:
+            raise UserError(f"task {self.name!r} is not registered here")
+
+    task = Unregistered()
+    task.name = name
+    return task
+
+
 def _render_eval(path: Path, config: dict[str, Any], plot: bool, echo: bool) -> dict[str, Any]:
     import dataclasses
 
@@ -228,15 +250,14 @@ def _render_eval(path: Path, config: dict[str, Any], plot: bool, echo: bool) -> 
     if results.get("problems"):
         problems = [Problem.from_dict(p) for p in results["problems"]]
     else:  # killed before results.json: the problems as the run read them (its skipped rows skipped)
-        from rungs.data import load_problems, load_task_problems
+        from rungs.data import load_task_problems
         from rungs.tasks import get_task
 
         try:
             task = get_task(eval_config.task)
-        except UserError:  # a task registered only in the process that ran it: every row was usable
-            problems = load_problems(eval_config.problems, eval_config.limit)
-        else:
-            problems = load_task_problems(eval_config.problems, task, eval_config.limit, warn=lambda line: None)
+        except UserError:  # a task registered only in the process that ran it: rows it could not read skipped
+            task = _unregistered_task(str(eval_config.task))
+        problems = load_task_problems(eval_config.problems, task, eval_config.limit, warn=lambda line: None)
     summary = summarize(eval_config, plan(eval_config.strategy), problems, records)
     summary.update({"kind": "eval", "run_dir": str(path), "completed": summary.get("complete", False)})
     if plot:

@@ -4,19 +4,20 @@
     rungs verify --task math --problem "1+1?" --gold 2 --answer "2" --json
     rungs verify --task integration rows.jsonl --timeout 5 --workers 8 > verdicts.jsonl
 
-A file has one JSON object per line: the problem (`problem`, or `question` / `prompt`), and what
-to check: `completion` (raw model text; the task finds the answer in it) or `answer` (an answer
-already extracted). A reference answer, for tasks that need one (math), is `gold` (or
-`reference`); in a row that has a `completion`, `answer` / `solution` / `ground_truth` are taken
-as the reference, as in problem files. `id` and any other columns are kept (countdown reads
-`nums` / `target` from them). Output: one JSON object per row, in order, on stdout, with `id`,
-`reward`, `status`, `detail` and `answer` (each echoed field cut at 2,000 characters with a
-marker); a summary goes to stderr. Ids may repeat (a rollout dump has several samples of one
-problem). A fault in one row is that row's verdict, and the other rows are still checked: a row
-with `"answer": null` (or neither field) gets `no_answer`; a row whose problem the task cannot
-parse, that is not an object, or whose completion is not a string gets `invalid_problem` (reward
-0, the reason naming file:line); `--strict` stops at the first such row instead. A UTF-8
-byte-order mark is skipped.
+A file has one JSON object per line: the problem (`problem`, or `question` / `prompt`; a row with
+only a prompt, a string or TRL's conversational list, has its problem found in it as the TRL
+adapter does, `Task.problem_from_prompt`), and what to check: `completion` (raw model text; the
+task finds the answer in it) or `answer` (an answer already extracted). A reference answer, for
+tasks that need one (math), is `gold` (or `reference`); in a row that has a `completion`, `answer`
+/ `solution` / `ground_truth` are taken as the reference, as in problem files. `id` and any other
+columns are kept (countdown reads `nums` / `target` from them). Output: one JSON object per row, in
+order, on stdout, with `id`, `reward`, `status`, `detail` and `answer` (each echoed field cut at
+2,000 characters with a marker); a summary goes to stderr. Ids may repeat (a rollout dump has
+several samples of one problem). A fault in one row is that row's verdict, and the other rows are
+still checked: a row with `"answer": null` (or neither field) gets `no_answer`; a row whose problem
+the task cannot parse, that is not an object, or whose completion is not a string gets
+`invalid_problem` (reward 0, the reason naming file:line); `--strict` stops at the first such row
+instead. A UTF-8 byte-order mark is skipped.
 
 Everything runs through the sandboxed verifier pool (hard wall-clock and memory limits), the same
 code path that scores rollouts in training, so what this command says is what a trainer would
@@ -136,7 +137,7 @@ def read_rows(path: Path, task: Any, strict: bool = False) -> list[Row]:
         fields = {k: v for k, v in row.items() if k not in (*CANDIDATE_KEYS, *GOLD_KEYS, *GOLD_ALIASES)}
         invalid = None
         try:
-            problem = row_to_problem({**fields, "answer": gold}, where, index)
+            problem = row_to_problem({**fields, "answer": gold}, where, index, from_prompt=task.problem_from_prompt)
         except UserError as err:
             if strict:
                 raise

@@ -178,7 +178,7 @@ def _leaves(node: safe_expr.Node, out: list[int]) -> None:
                 raise _Refused(Status.REJECTED, "unary minus is not allowed; combine the numbers with + - * /")
         elif isinstance(n, BinOp):
             if n.op not in OPS:
-                raise _Refused(Status.REJECTED, f"operator {n.op!r} is not allowed; only + - * /")
+                raise _Refused(Status.REJECTED, f"operator {n.written or n.op!r} is not allowed; only + - * /")
             stack += [n.right, n.left]
         elif isinstance(n, Name):
             raise _Refused(Status.REJECTED, f"symbol {n.name!r} is not allowed; only the given numbers")

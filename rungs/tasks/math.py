@@ -1,14 +1,15 @@
 """Free-form math answers, checked against a reference answer with Math-Verify.
 
-The model ends with `\\boxed{...}` (or `<answer>...</answer>`); the answer is checked the way
-the open-r1 / TRL recipes do it: `math_verify.verify(parse(gold), parse(pred))`, gold first
-(the comparison is asymmetric: gold `3` accepts `x = 3`). Math-Verify knows equivalent forms:
-`\\frac{1}{2}` = `0.5`, `2x+2` = `2(x+1)`, `[1, 2)` as an interval, `\\{1,2\\}` = `1, 2`. Where it
-is loose or blind, rungs adds to it (see `answers_match` and `normalize_latex`): numbers must also
-agree relative to their size (6 significant digits when either is a decimal, 15 when both are
-exact), not only to 6 decimal places, so 0.0000002 is not 0.0000001; an inequality answers an
-interval and an interval an inequality (`x<3` = `(-\\infty, 3)`); `\\boxed 2` needs no braces; and
-a currency sign (`\\$12`) is not math mode.
+The model ends with `\\boxed{...}` (or `<answer>...</answer>`; without either, a final GSM8K-style
+`#### 72` line, see `hash_answer`); the answer is checked the way the open-r1 / TRL recipes do it:
+`math_verify.verify(parse(gold), parse(pred))`, gold first (the comparison is asymmetric: gold `3`
+accepts `x = 3`). Math-Verify knows equivalent forms: `\\frac{1}{2}` = `0.5`, `2x+2` = `2(x+1)`,
+`[1, 2)` as an interval, `\\{1,2\\}` = `1, 2`. Where it is loose or blind, rungs adds to it (see
+`answers_match` and `normalize_latex`): numbers must also agree relative to their size (6
+significant digits when either is a decimal, 15 when both are exact), not only to 6 decimal places,
+so 0.0000002 is not 0.0000001; an inequality answers an interval and an interval an inequality
+(`x<3` = `(-\\infty, 3)`); `\\boxed 2` needs no braces; and a currency sign (`\\$12`) is not math
+mode.
 
 Why Math-Verify's own timeouts are off: they use `signal.alarm`, which only works on the main
 thread of the main interpreter (a reward function called from a trainer's worker thread fails
@@ -22,6 +23,10 @@ plain-expression extraction (which calls `sympy.parse_expr`) is not used. Sizes 
 before sympy computes anything: the text by `screen_answer` (length, nesting, literal binomials), the
 parse by `screen_parsed` (powers, factorials and binomials of big numbers, tree size and depth),
 and numbers are evaluated from the bounded, evaluated tree; the pool's time limit is the backstop.
+
+GSM8K as it ships: a reference answer that is a whole rationale ending in a `#### 72` line means
+72 (`reference_text`), and a completion written the same way, with no boxed or tagged answer, answers
+what follows its last `####` (`MathTask.extract_answer`).
 
 `generate` makes word-free arithmetic and linear-equation problems with exact answers, scaled by
 difficulty: for tests, demos and warming up the tiny model. Real math sets come from files.
@@ -685,6 +690,38 @@ def _as_fraction(text: str) -> Fraction | None:
 
 
 # ------------------------------------------------------------------------------------------------
+# GSM8K's `#### answer` lines
+
+GSM8K_MARKER = "####"
+
+
+def hash_answer(text: str) -> str | None:
+    """The answer on the last `####` line of `text` (GSM8K's format: `...\\n#### 72` -> `72`); None if none.
+
+    The answer is the rest of the line after the last `####`, stripped, with a trailing full stop
+    dropped and a math-mode wrapper (`$72$`) unwrapped; None when there is no `####` or nothing
+    follows it. A linear scan (`rfind`), safe on hostile text.
+    """
+    from rungs.verify.extract import strip_math_delimiters
+
+    if not isinstance(text, str):
+        return None
+    pos = text.rfind(GSM8K_MARKER)
+    if pos < 0:
+        return None
+    start = pos + len(GSM8K_MARKER)
+    end = text.find("\n", start)
+    answer = text[start : end if end >= 0 else len(text)].strip().rstrip(".").strip()
+    return strip_math_delimiters(answer) or None
+
+
+def reference_text(reference: str) -> str:
+    """The reference answer to check against: GSM8K's rationale ending in `#### 72` is `72`; any
+    other reference is itself."""
+    return hash_answer(reference) or reference
+
+
+# ------------------------------------------------------------------------------------------------
 # Problem generator
 
 
@@ -768,6 +805,22 @@ class MathTask(Task):
             return problem.text
         raise UserError(f"unknown prompt style {style!r}: expected one of {', '.join(PROMPT_STYLES)}")
 
+    def extract_answer(self, completion: str) -> str | None:
+        """The last <answer>...</answer> or \\boxed{...} (`Task.extract_answer`); failing that, GSM8K's
+        final `#### 72` line (`hash_answer`). A boxed or tagged answer keeps priority, and a completion
+        whose last wrapper is cut off has no answer, whatever `####` it holds."""
+        answer = super().extract_answer(completion)
+        if answer is not None or not isinstance(completion, str) or GSM8K_MARKER not in completion:
+            return answer
+        from rungs.verify.extract import after_reasoning, cut_off
+
+        text: str | None = completion
+        if self.reasoning_delimiters:
+            text = after_reasoning(completion, self.reasoning_delimiters)
+        if text is None or cut_off(text):
+            return None
+        return hash_answer(text)
+
     def verify_answer(self, problem: Problem, answer: str) -> Verdict:
         """Against the reference; where the ground truth listed several (`meta["answers"]`), right if
         any of them matches (the verdict for the first reference otherwise)."""
@@ -785,12 +838,13 @@ class MathTask(Task):
     def _verify_one(self, problem: Problem, answer: str) -> Verdict:
         if problem.answer is None or not str(problem.answer).strip():
             return Verdict.fail(Status.UNLABELLED, "math task needs a reference answer", answer)
-        gold = parse_answer(str(problem.answer))
+        reference = reference_text(str(problem.answer))
+        gold = parse_answer(reference)
         if not gold:
-            return Verdict.fail(Status.ERROR, f"could not parse the reference answer {problem.answer!r}", answer)
+            return Verdict.fail(Status.ERROR, f"could not parse the reference answer {reference!r}", answer)
         refused = screen_parsed(gold)
         if refused is not None:
-            return Verdict.fail(Status.ERROR, f"reference answer {problem.answer!r} refused: {refused}", answer)
+            return Verdict.fail(Status.ERROR, f"reference answer {reference!r} refused: {refused}", answer)
         refused = screen_answer(answer)
         if refused is not None:
             return Verdict.fail(Status.REJECTED, refused, answer)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sympy
 
@@ -71,6 +71,8 @@ class BinOp:
     op: str  # one of + - * / ^
     left: Node
     right: Node
+    # the operator as the text wrote it (`**` for a power written so), for messages; "" when built
+    written: str = field(default="", compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -179,7 +181,7 @@ def tokenize(text: str, limits: Limits = DEFAULT_LIMITS) -> list[tuple[str, str]
         value = match.group(kind)
         if kind == "name" and value.startswith("__"):
             raise UnsafeExpression(f"name {value!r} is not allowed")
-        tokens.append(("op" if value == "**" else kind, "^" if value == "**" else value))
+        tokens.append((kind, value))  # `**` stays as written; the parser reads it as `^`
         pos = match.end()
     return tokens
 
@@ -268,12 +270,12 @@ class _Parser:
     def power(self) -> Node:
         base = self.atom()
         tok = self.peek()
-        if tok is not None and tok[1] == "^":
+        if tok is not None and tok[1] in ("^", "**"):
             self.take()
             self.enter()
             exponent = self.unary()
             self.depth -= 1
-            return self.node(BinOp("^", base, exponent))
+            return self.node(BinOp("^", base, exponent, tok[1]))
         return base
 
     def atom(self) -> Node:
