@@ -398,3 +398,16 @@ def test_shipped_checkpoint_greedy_outputs_are_unchanged():
     lp = policy.logprobs(policy.encode_prompts(prompts), [c.token_ids for (c,) in out])
     for i, (c,) in enumerate(out):
         torch.testing.assert_close(lp.logprobs[i, :len(c.token_ids)], torch.tensor(c.logprobs), atol=1e-4, rtol=0)
+
+
+def test_a_shipped_checkpoint_resolves_by_every_name_the_cli_takes(tmp_path):
+    """`--init tiny:countdown-long` (the spec `--base` takes) names the same directory as `countdown-long`."""
+    from rungs.errors import UserError
+    from rungs.policies.tiny.policy import resolve_checkpoint, shipped_checkpoints
+
+    name, directory = next(iter(shipped_checkpoints().items()))
+    for spelling in (name, f"tiny-{name}", f"tiny:{name}"):
+        assert resolve_checkpoint(spelling) == directory
+    assert resolve_checkpoint(str(tmp_path)) == tmp_path
+    with pytest.raises(UserError, match="not a shipped checkpoint"):
+        resolve_checkpoint("tiny:no-such-checkpoint")

@@ -56,12 +56,13 @@ def shipped_checkpoints() -> dict[str, Path]:
 
 
 def resolve_checkpoint(arg: str) -> Path:
-    """A checkpoint directory from a path or a shipped name ("integration" or "tiny-integration")."""
+    """A checkpoint directory from a path or a shipped name ("integration", "tiny-integration", or
+    the policy spec "tiny:integration" that `--policy` and `--base` take)."""
     path = Path(arg).expanduser()
     if path.is_dir():
         return path
     shipped = shipped_checkpoints()
-    name = arg.removeprefix("tiny-")
+    name = arg.removeprefix("tiny:").removeprefix("tiny-")
     if name in shipped:
         return shipped[name]
     choices = ", ".join(shipped) or "(none shipped)"
