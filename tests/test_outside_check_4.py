@@ -109,3 +109,13 @@ def test_report_of_a_killed_eval_skips_a_bad_row_of_an_unregistered_task(tmp_pat
     summary = render_run(run, plot=False)
     assert summary["metrics"] == result.summary["metrics"]
     assert "maj@k" in capsys.readouterr().out
+
+
+def test_math_no_answer_detail_names_the_gsm8k_line_too():
+    from rungs.tasks import get_task
+    from rungs.tasks.math import MathTask
+    from rungs.types import Problem, Status
+
+    verdict = MathTask().verify(Problem("p", "q", "2"), "I think it is two")
+    assert verdict.status is Status.NO_ANSWER and "####" in verdict.detail
+    assert "####" not in get_task("countdown").verify(Problem("p", "numbers: 1 2; target: 3", "1+2"), "no").detail

@@ -82,6 +82,9 @@ class Task(abc.ABC):
     def verify_answer(self, problem: Problem, answer: str) -> Verdict:
         """Check an extracted answer. Must never eval model text. Runs inside a worker process."""
 
+    # what `extract_answer` looks for, as the no-answer verdict names it
+    answer_forms = "<answer>...</answer> or \\boxed{...}"
+
     def verify(self, problem: Problem, completion: str) -> Verdict:
         """Extract the answer from raw model text and check it."""
         answer = self.extract_answer(completion)
@@ -95,7 +98,7 @@ class Task(abc.ABC):
                 completion = after_reasoning(completion, self.reasoning_delimiters)
             if cut_off(completion):
                 return Verdict.fail(Status.NO_ANSWER, "the final answer is cut off: the last <answer> or \\boxed{ never closes")
-            return Verdict.fail(Status.NO_ANSWER, "no <answer>...</answer> or \\boxed{...} found")
+            return Verdict.fail(Status.NO_ANSWER, f"no {self.answer_forms} found")
         return self.verify_answer(problem, answer)
 
     def answer_key(self, problem: Problem, answer: str) -> Hashable | None:

@@ -805,6 +805,8 @@ class MathTask(Task):
             return problem.text
         raise UserError(f"unknown prompt style {style!r}: expected one of {', '.join(PROMPT_STYLES)}")
 
+    answer_forms = "<answer>...</answer>, \\boxed{...} or final #### line"
+
     def extract_answer(self, completion: str) -> str | None:
         """The last <answer>...</answer> or \\boxed{...} (`Task.extract_answer`); failing that, GSM8K's
         final `#### 72` line (`hash_answer`). A boxed or tagged answer keeps priority, and a completion
