@@ -242,3 +242,37 @@ def test_a_power_tower_in_a_variable_keys_without_computing_it(task: MathTask) -
 
     assert semantic_key("x^{x^{x^{x^{x^{x}}}}}") is None  # too large at x = 2.72: no number key
     assert semantic_key("2^{2^{3}}") == semantic_key("256")
+
+
+# What Math-Verify's parser computes while it parses (so `screen_parsed` comes too late): found in
+# the text, in every spelling an outside check tried.
+EAGER_BOMBS = [
+    "1E999999", "x = 1E999999", r"\{1E999999\}",
+    r"\binom{(1000000)}{500000}", r"{{1000000} \choose {500000}}", r"\binom{1000000+0}{500000}",
+    r"\binom{2\times 500000}{500000}", r"\dbinom{(1000000)}{500000}", r"\binom{10000000.0}{5000000}",
+    r"\binom{-1000000}{500000}", r"\Gamma(1000000)", r"\Gamma\left(1000000\right)",
+]
+
+
+@pytest.mark.parametrize("answer", EAGER_BOMBS)
+def test_what_the_parse_would_compute_is_refused_from_the_text(task: MathTask, answer: str) -> None:
+    from rungs.tasks.math import eager_bomb
+
+    assert eager_bomb(answer), answer
+    verdict = task.verify_answer(problem("2"), answer)
+    assert verdict.status is Status.REJECTED and verdict.reward == 0.0
+
+
+# Competition-sized answers the old limits refused (exponent above 1000, 10^N counted as 2N digits).
+@pytest.mark.parametrize(("gold", "pred"), [
+    ("x^{2024}", "x^{2024}"), ("2^{2023}", "2^{2023}"), ("10^{600}", "10^{600}"),
+    ("10^{-600}", "10^{-600}"), ("1", r"\frac{10^{600}}{10^{600}}"), (r"1.5 \times 10^{600}", r"1.5 \times 10^{600}"),
+    ("1500", "1.5E3"), ("24", r"\Gamma(5)"), ("2047276", r"\dbinom {2024} {2}"),
+])
+def test_large_but_bounded_answers_are_graded(task: MathTask, gold: str, pred: str) -> None:
+    assert task.verify_answer(problem(gold), pred).status is Status.CORRECT, (gold, pred)
+
+
+@pytest.mark.parametrize("answer", ["10^{1001}", "2^{10000}"])
+def test_powers_past_a_thousand_digits_are_still_refused(task: MathTask, answer: str) -> None:
+    assert task.verify_answer(problem("2"), answer).status is Status.REJECTED

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from rungs.cli import main
 from rungs.integrations import compute_score
 from rungs.tasks.countdown import CountdownTask
@@ -119,3 +121,11 @@ def test_math_no_answer_detail_names_the_gsm8k_line_too():
     verdict = MathTask().verify(Problem("p", "q", "2"), "I think it is two")
     assert verdict.status is Status.NO_ANSWER and "####" in verdict.detail
     assert "####" not in get_task("countdown").verify(Problem("p", "numbers: 1 2; target: 3", "1+2"), "no").detail
+
+
+@pytest.mark.parametrize("line", ["#### 72 clips", "#### **72**", "**#### 72**", "#### $72", "#### 72."])
+def test_gsm8k_final_line_with_units_or_markdown_is_its_number(line):
+    from rungs.integrations import compute_score
+
+    assert compute_score("math", f"She sold 48 + 24 clips.\n{line}", "#### 72", workers=1) == 1.0
+    assert compute_score("math", f"She sold 48 + 24 clips.\n{line}", "#### 73", workers=1) == 0.0

@@ -299,14 +299,18 @@ def _has_math(parsed: tuple[Any, ...]) -> bool:
 # the answer (\int_0^2 x dx for 2) is not an answer; text past the safe parser's size and nesting
 # limits would only end in a timeout. Math-Verify's parse is lazy for powers and factorials
 # (`10^{10^{10}}` parses to an unevaluated Pow, which `screen_parsed` weighs by magnitude), so the
-# text screen refuses only what the parse itself would compute: a binomial of two integer literals
-# (`\binom`, `\dbinom`, `\tbinom`, `{n \choose k}`) whose value has too many digits. A power tower,
-# an exponent that is itself a power (`e^{-x^2/2}`, `2^{2^{3}}`) or a long integer is judged by
-# its size after parsing, not refused by its shape.
+# text screen refuses only what the parse itself would compute (`eager_bomb`): a binomial
+# (`\binom`, `\dbinom`, `\tbinom`, `{n \choose k}`) of two integer literals whose value has too
+# many digits, or of any expression holding a number above 1000 (`\binom{(10^6)}{...}`,
+# `\binom{2\times 500000}{...}` are computed while parsing); a gamma of a number above 200; a
+# number in E notation past 10^1000 (`1E999999`). A power tower, an exponent that is itself a
+# power (`e^{-x^2/2}`, `2^{2^{3}}`) or a long integer is judged by its size after parsing, not
+# refused by its shape.
 _UNEVALUATED_MARKERS = (r"\int", r"\sum", r"\prod", r"\lim", r"\oint", r"\iint", r"\partial", r"\mathrm{d}", r"\frac{d}{d")
-_BINOMIAL_LITERALS = re.compile(
-    r"\\[dt]?binom\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}|\{\s*(\d+)\s*\\choose\s*(\d+)\s*\}"
-)
+_EAGER_FUNCTIONS = re.compile(r"\\[dt]?binom(?![A-Za-z])|\\choose(?![A-Za-z])|\\Gamma(?![A-Za-z])")
+_E_NOTATION = re.compile(r"(?<![A-Za-z\\])(?:\d+\.?\d*|\.\d+)\s*E\s*[+-]?\s*(\d+)")
+_MAX_EAGER_BINOMIAL_ARGUMENT = 1000
+_MAX_LITERAL_DIGITS = 30
 
 
 def binomial_digits(n: int, k: int) -> float:
@@ -319,12 +323,89 @@ def binomial_digits(n: int, k: int) -> float:
     return (math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)) / math.log(10) + 1
 
 
-def _binomial_bomb(answer: str) -> str | None:
+_CLOSING = {"{": "}", "(": ")", "[": "]"}
+
+
+def _group_after(text: str, pos: int) -> tuple[str, int]:
+    r"""The balanced `{...}` or `(...)` group starting at `pos` (after spaces and `\left`), as
+    (its inside, the index after it); a lone character or ("", pos) when there is none."""
+    while pos < len(text) and text[pos].isspace():
+        pos += 1
+    if text.startswith("\\left", pos):
+        pos += len("\\left")
+    if pos >= len(text):
+        return "", pos
+    opening = text[pos]
+    if opening not in _CLOSING:
+        return text[pos], pos + 1
+    depth, i = 0, pos
+    while i < len(text):
+        if text[i] in _CLOSING:
+            depth += 1
+        elif text[i] in _CLOSING.values():
+            depth -= 1
+            if depth == 0:
+                return text[pos + 1 : i], i + 1
+        i += 1
+    return text[pos + 1 :], len(text)
+
+
+def _enclosing_group(text: str, pos: int) -> str:
+    """The inside of the innermost `{...}` around `pos` (the whole text when there is none)."""
+    depth, i = 0, pos - 1
+    while i >= 0:
+        if text[i] == "}":
+            depth += 1
+        elif text[i] == "{":
+            if depth == 0:
+                return _group_after(text, i)[0]
+            depth -= 1
+        i -= 1
+    return text
+
+
+def _literal(text: str) -> int | None:
+    text = text.strip()
+    return int(text) if text.isdigit() and len(text) <= _MAX_LITERAL_DIGITS else None
+
+
+def eager_bomb(answer: str) -> str | None:
+    """Why Math-Verify's parse of `answer` would itself compute something too large, or None.
+
+    Its LaTeX parser evaluates binomials and gamma of numbers, and E-notation numbers, while it
+    builds the tree, before `screen_parsed` can weigh anything: so these are found in the text.
+    """
+    from rungs.verify.safe_expr import MAX_EAGER_ARGUMENT
+
     limit = _parse_limits().max_result_digits
-    for match in _BINOMIAL_LITERALS.finditer(answer):
-        n_text, k_text = (match.group(1), match.group(2)) if match.group(1) is not None else match.group(3, 4)
-        if len(n_text) > 30 or len(k_text) > 30 or binomial_digits(int(n_text), int(k_text)) > limit:
-            return f"binomial of {n_text[:12]} and {k_text[:12]} is refused (its value has more than {limit} digits)"
+    for match in _E_NOTATION.finditer(answer):
+        exponent = match.group(1)
+        if len(exponent) > _MAX_LITERAL_DIGITS or int(exponent) > limit:
+            return f"number too large (E{exponent[:12]} is past 10^{limit})"
+    for match in _EAGER_FUNCTIONS.finditer(answer):
+        name = match.group(0).lstrip("\\")
+        if name == "choose":
+            inside = _enclosing_group(answer, match.start())
+            n_text, _, k_text = inside.partition("\\choose")
+        else:
+            n_text, after = _group_after(answer, match.end())
+            k_text = _group_after(answer, after)[0] if name != "Gamma" else ""
+        numbers = re.findall(r"\d+", n_text + " " + k_text)
+        if any(len(d) > _MAX_LITERAL_DIGITS for d in numbers):
+            return f"{name} of a number of more than {_MAX_LITERAL_DIGITS} digits is refused"
+        largest = max((int(d) for d in numbers), default=0)
+        if name == "Gamma":
+            bound = MAX_EAGER_ARGUMENT["gamma"]
+            if largest > bound:
+                return f"Gamma of {largest} is refused (arguments above {bound} are too costly)"
+            continue
+        n, k = _literal(n_text), _literal(k_text)
+        if n is not None and k is not None:
+            if binomial_digits(n, k) > limit:
+                return f"binomial of {n} and {k} is refused (its value has more than {limit} digits)"
+        elif largest > _MAX_EAGER_BINOMIAL_ARGUMENT:
+            return (f"binomial of an expression holding {largest} is refused (a binomial of a number above "
+                    f"{_MAX_EAGER_BINOMIAL_ARGUMENT} must be two plain integers)")
     return None
 
 
@@ -346,14 +427,14 @@ def screen_answer(answer: str) -> str | None:
     marker = next((m for m in _UNEVALUATED_MARKERS if m in answer), None)
     if marker is not None:
         return f"unevaluated {marker} is not an answer"
-    return _binomial_bomb(answer)
+    return eager_bomb(answer)
 
 
 # The parse is screened before any sympy evaluation: `\\binom{10^{9}}{5*10^8}` is short text but a
 # computation that never ends, and no text screen can see through every way of writing a big number.
 # The screen evaluates the parse's arithmetic bottom-up (`evaluated`), refusing, before computing
 # it, any power, factorial, binomial or gamma of numbers too large (the limits of the safe parser
-# the integration verifier uses, with exponents and digits up to 1000), and any
+# the integration verifier uses, with exponents up to 10^4 and results up to 1000 digits), and any
 # tree past its node or nesting limits. The evaluated tree is also what numbers are computed from:
 # sympy's evalf of the unevaluated parse takes time exponential in its depth (nested `\\frac`).
 _MAX_PARSE_NODES = 400
@@ -364,7 +445,9 @@ _MAX_EAGER_INTEGER = 1000
 def _parse_limits() -> Any:
     from rungs.verify.safe_expr import Limits
 
-    return Limits(max_exponent=1000, max_result_digits=1000)
+    # exponents up to 10^4 (`x^{2024}`, `2^{2023}`: competition answers); a power of numbers is
+    # still refused past 1000 digits, and any other number past 10^1000 by `evaluated`'s magnitude check
+    return Limits(max_exponent=10_000, max_result_digits=1000)
 
 
 class _Refused(Exception):
@@ -698,9 +781,10 @@ GSM8K_MARKER = "####"
 def hash_answer(text: str) -> str | None:
     """The answer on the last `####` line of `text` (GSM8K's format: `...\\n#### 72` -> `72`); None if none.
 
-    The answer is the rest of the line after the last `####`, stripped, with a trailing full stop
-    dropped and a math-mode wrapper (`$72$`) unwrapped; None when there is no `####` or nothing
-    follows it. A linear scan (`rfind`), safe on hostile text.
+    The answer is the rest of the line after the last `####`, stripped, with markdown bold
+    (`**72**`) and a trailing full stop dropped and a math-mode wrapper (`$72$`) unwrapped; a number
+    followed by words (`72 clips`, `$5 dollars`) is that number, as GSM8K's graders read it; None
+    when there is no `####` or nothing follows it. A linear scan (`rfind`), safe on hostile text.
     """
     from rungs.verify.extract import strip_math_delimiters
 
@@ -711,8 +795,14 @@ def hash_answer(text: str) -> str | None:
         return None
     start = pos + len(GSM8K_MARKER)
     end = text.find("\n", start)
-    answer = text[start : end if end >= 0 else len(text)].strip().rstrip(".").strip()
+    answer = text[start : end if end >= 0 else len(text)].strip().strip("*").strip().rstrip(".").strip()
+    number_then_words = _NUMBER_THEN_WORDS.match(answer)
+    if number_then_words:
+        return number_then_words.group(1)
     return strip_math_delimiters(answer) or None
+
+
+_NUMBER_THEN_WORDS = re.compile(r"^\\?\$?\s*(-?\d[\d,]*(?:\.\d+)?)\s+[A-Za-z]{2,}[A-Za-z .]*$")
 
 
 def reference_text(reference: str) -> str:

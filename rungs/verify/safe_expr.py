@@ -358,13 +358,19 @@ def _digits(number: sympy.Rational) -> int:
     return max(p.bit_length(), q.bit_length()) * 30103 // 100000 + 1
 
 
+def _log10(number: sympy.Rational) -> float:
+    """log10 of the larger of |numerator| and denominator (exact for powers of ten; no float overflow)."""
+    return math.log10(max(abs(int(number.p)), int(number.q)))
+
+
 def _power(base: sympy.Expr, exponent: sympy.Expr, limits: Limits) -> sympy.Expr:
     if exponent.is_Rational:
         if max(abs(int(exponent.p)), int(exponent.q)) > limits.max_exponent:
             raise UnsafeExpression(f"exponent {exponent} too large (limit {limits.max_exponent})")
         if base.is_Rational and base != 0:
-            # digits of base**exponent ~= |exponent| * digits(base): refuse before computing it
-            if abs(float(exponent)) * _digits(base) > limits.max_result_digits:
+            # digits of base**exponent ~= |exponent| * log10 of base's larger part (so 10^999 has
+            # 1000 digits, not 2 * 999): refuse before computing it
+            if abs(float(exponent)) * _log10(base) > limits.max_result_digits:
                 raise UnsafeExpression(f"power {base}^{exponent} would be too large")
     elif exponent.is_Number:  # a float exponent
         if abs(float(exponent)) > limits.max_exponent:
