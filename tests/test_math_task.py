@@ -276,3 +276,20 @@ def test_large_but_bounded_answers_are_graded(task: MathTask, gold: str, pred: s
 @pytest.mark.parametrize("answer", ["10^{1001}", "2^{10000}"])
 def test_powers_past_a_thousand_digits_are_still_refused(task: MathTask, answer: str) -> None:
     assert task.verify_answer(problem("2"), answer).status is Status.REJECTED
+
+
+@pytest.mark.parametrize(("gold", "pred", "status"), [
+    (r"6.02 \times 10^{23}", "602000000000000000000000", Status.CORRECT),  # a decimal reference: 6 significant digits
+    (r"6.02 \times 10^{23}", "603000000000000000000000", Status.WRONG),
+    ("3", "3.0000001", Status.WRONG),  # an exact reference stays exact
+    ("1000000", "1000000.4", Status.WRONG),
+    ("1000", r"1\,000", Status.CORRECT),  # LaTeX's thin space as a thousands separator
+    ("1000000", r"1\,000\,000", Status.CORRECT),
+    ("23", r"2\,3", Status.WRONG),
+])
+def test_decimal_references_and_thousands_separators(task: MathTask, gold: str, pred: str, status: Status) -> None:
+    from rungs.tasks.math import semantic_key
+
+    assert task.verify_answer(problem(gold), pred).status is status, (gold, pred)
+    if status is Status.CORRECT and "," in pred:
+        assert semantic_key(pred) == semantic_key(gold)

@@ -80,6 +80,7 @@ def _math_verify() -> Any:
 
 
 _ESCAPED_DOLLAR = re.compile(r"\\\$|\\textdollar(?![A-Za-z])|\\text\{\s*\\?\$\s*\}")
+_THIN_SPACE_THOUSANDS = re.compile(r"(?<![\d.])\d{1,3}(?:\\,\d{3})+(?!\d)")
 _LOGICAL_OR = re.compile(r"\\(?:lor|vee)(?![A-Za-z])")
 
 
@@ -89,7 +90,8 @@ def normalize_latex(text: str) -> str:
     `\\$12` and `\\textdollar 12` are 12 (a currency sign, not the math-mode delimiter); a lone
     unescaped `$` before a number (`$18.90`, as GSM8K-style references write money) is dropped,
     while a `$...$` pair is kept as math mode; `\\boxed 2` becomes `\\boxed{2}`; `x<1 \\lor x>2`
-    becomes `x<1 \\text{ or } x>2`, which Math-Verify reads as a list of conditions.
+    becomes `x<1 \\text{ or } x>2`, which Math-Verify reads as a list of conditions; a thin space
+    between groups of three digits (`1\\,000\\,000`, LaTeX's thousands separator) is dropped.
     """
     from rungs.verify.extract import brace_boxes
 
@@ -97,6 +99,7 @@ def normalize_latex(text: str) -> str:
     if text.count("$") == 1:
         text = text.replace("$", "")
     text = _LOGICAL_OR.sub(r"\\text{ or }", text)
+    text = _THIN_SPACE_THOUSANDS.sub(lambda m: m.group(0).replace("\\,", ""), text)
     return brace_boxes(text).strip()
 
 
@@ -186,14 +189,22 @@ def _math_verify_grader() -> Any:
     users of Math-Verify in the same process see its own behaviour.
     """
     import math_verify.grader as grader
+    import sympy
 
     original = grader.sympy_numeric_eq
     if not getattr(original, "_rungs_relative", False):
 
         def sympy_numeric_eq(a: Any, b: Any, float_rounding: int, numeric_precision: int) -> bool:
             equal = original(a, b, float_rounding, numeric_precision)
-            if equal and _relative_numbers.get():
+            if not _relative_numbers.get():
+                return equal
+            if equal:
                 return _relative_check(a, b) is not False
+            # A decimal reference (`6.02 \times 10^{23}`) states 6 significant digits, not 6 decimal
+            # places: an exact answer that agrees to them (602000000000000000000000) is right. An
+            # exact reference keeps Math-Verify's exact comparison (3.0000001 is wrong for 3).
+            if isinstance(a, sympy.Basic) and a.has(sympy.Float):
+                return _relative_check(a, b) is True
             return equal
 
         sympy_numeric_eq._rungs_relative = True  # type: ignore[attr-defined]
