@@ -293,3 +293,13 @@ def test_decimal_references_and_thousands_separators(task: MathTask, gold: str, 
     assert task.verify_answer(problem(gold), pred).status is status, (gold, pred)
     if status is Status.CORRECT and "," in pred:
         assert semantic_key(pred) == semantic_key(gold)
+
+
+def test_redundant_braces_are_one_group(task: MathTask) -> None:
+    """30 nested braces around a right answer timed out in Math-Verify (time exponential in depth)."""
+    from rungs.tasks.math import normalize_latex
+
+    assert task.verify_answer(problem("2"), "{" * 30 + "2" + "}" * 30).status is Status.CORRECT
+    assert normalize_latex(r"\frac{{1}}{{2}}") == r"\frac{1}{2}"
+    assert normalize_latex(r"\frac{{1}{2}}{3}") == r"\frac{{1}{2}}{3}"  # not a group of one group
+    assert normalize_latex(r"\{\{1\}\}") == r"\{\{1\}\}"  # escaped set braces are not groups

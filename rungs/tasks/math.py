@@ -81,6 +81,7 @@ def _math_verify() -> Any:
 
 _ESCAPED_DOLLAR = re.compile(r"\\\$|\\textdollar(?![A-Za-z])|\\text\{\s*\\?\$\s*\}")
 _THIN_SPACE_THOUSANDS = re.compile(r"(?<![\d.])\d{1,3}(?:\\,\d{3})+(?!\d)")
+_DOUBLE_BRACES = re.compile(r"\{\{([^{}]*)\}\}")
 _LOGICAL_OR = re.compile(r"\\(?:lor|vee)(?![A-Za-z])")
 
 
@@ -91,7 +92,8 @@ def normalize_latex(text: str) -> str:
     unescaped `$` before a number (`$18.90`, as GSM8K-style references write money) is dropped,
     while a `$...$` pair is kept as math mode; `\\boxed 2` becomes `\\boxed{2}`; `x<1 \\lor x>2`
     becomes `x<1 \\text{ or } x>2`, which Math-Verify reads as a list of conditions; a thin space
-    between groups of three digits (`1\\,000\\,000`, LaTeX's thousands separator) is dropped.
+    between groups of three digits (`1\\,000\\,000`, LaTeX's thousands separator) is dropped, and a
+    group whose only content is another group (`{{2}}`) is one group.
     """
     from rungs.verify.extract import brace_boxes
 
@@ -100,6 +102,11 @@ def normalize_latex(text: str) -> str:
         text = text.replace("$", "")
     text = _LOGICAL_OR.sub(r"\\text{ or }", text)
     text = _THIN_SPACE_THOUSANDS.sub(lambda m: m.group(0).replace("\\,", ""), text)
+    while True:  # `{{2}}` is `{2}`: redundant groups cost Math-Verify time exponential in their depth
+        collapsed = _DOUBLE_BRACES.sub(r"{\1}", text)
+        if collapsed == text:
+            break
+        text = collapsed
     return brace_boxes(text).strip()
 
 
