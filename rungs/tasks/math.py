@@ -20,7 +20,8 @@ wall-clock limit of `rungs.verify.pool.VerifierPool`, which kills the worker pro
 Why this is safe on hostile text: the answer is wrapped in `$...$` and parsed with Math-Verify's
 LaTeX extraction only, which goes through latex2sympy2's ANTLR grammar to sympy constructors; the
 plain-expression extraction (which calls `sympy.parse_expr`) is not used. Sizes are bounded
-before sympy computes anything: the text by `screen_answer` (length, nesting, literal binomials), the
+before sympy computes anything: the text by `screen_answer` (length, nesting, and `eager_bomb`: what
+the parse itself would compute, binomials, gamma and E-notation numbers of huge value), the
 parse by `screen_parsed` (powers, factorials and binomials of big numbers, tree size and depth),
 and numbers are evaluated from the bounded, evaluated tree; the pool's time limit is the backstop.
 
