@@ -82,6 +82,9 @@ def measure(out: Path, suite: str, alphas: list[float], which: str) -> dict[str,
     base_spec = settings.get("base", "tiny")
     base_policy = load_policy(base_spec, task=task_name, seed=0)
     base_dir = Path(base_policy.source)
+    if not (base_dir / "model.safetensors").is_file():
+        raise SystemExit(f"wise_ft: the run's base {base_spec!r} is not a checkpoint directory ({base_policy.source}); "
+                         "expected a tiny checkpoint to interpolate with")
     rows: list[dict[str, Any]] = []
     with VerifierPool(task, workers=1) as pool, tempfile.TemporaryDirectory(prefix="wise-ft-") as scratch:
         base_solved = {name: solved_ids(base_policy, task, pool, problems) for name, problems in sets.items()}
@@ -151,8 +154,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("greedy accuracy")
     axes[0][0].legend(fontsize=8)
-    fig.suptitle(f"{result['suite']}: greedy accuracy of WiSE-FT (1-alpha)*base + alpha*trained, "
-                 f"mean ± std over seeds (base {result['base']})")
+    fig.suptitle(f"{result['suite']}: greedy accuracy of WiSE-FT merges (1-alpha)*base + alpha*trained\n"
+                 f"mean ± std over seeds; base {result['base'].removeprefix('tiny:')}")
     fig.tight_layout()
     save_png(fig, path)
 
