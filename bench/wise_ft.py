@@ -136,7 +136,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
     from rungs.report import save_png
 
     names = result["sets"]
-    fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 4), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(names), figsize=(max(9.0, 5.5 * len(names)), 4.2), sharey=True, squeeze=False)
     for ax, set_name in zip(axes[0], names):
         for arm, label in TRAINED_ARMS:
             points = []
@@ -155,7 +155,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
     axes[0][0].set_ylabel("greedy accuracy")
     axes[0][0].legend(fontsize=8)
     fig.suptitle(f"{result['suite']}: greedy accuracy of WiSE-FT merges (1-alpha)*base + alpha*trained\n"
-                 f"mean ± std over seeds; base {result['base'].removeprefix('tiny:')}")
+                 f"mean ± std over seeds; base {Path(result['base'].removeprefix('tiny:')).name}")
     fig.tight_layout()
     save_png(fig, path)
 
