@@ -15,7 +15,6 @@ _EXPORTS = {
     "ProblemSampler": "rungs.train.grpo",
     "grpo_loss": "rungs.train.grpo_loss",
     "group_advantages": "rungs.train.grpo_loss",
-    "wise_ft": "rungs.train.wise_ft",
 }
 
 
