@@ -62,12 +62,14 @@ def solved_ids(policy: Any, task: Any, pool: Any, problems: list[Any]) -> set[st
     return {p.id for p, (_, verdict) in zip(problems, greedy_verdicts(policy, task, pool, problems, 96)) if verdict.correct}
 
 
-def measure(out: Path, suite: str, alphas: list[float], which: str) -> dict[str, Any]:
-    """{"rows": [{arm, seed, alpha, set, accuracy, kept, lost, gained, base_solved}], ...}."""
+def measure(out: Path, suite: str, alphas: list[float], which: str, base: str | None = None) -> dict[str, Any]:
+    """{"rows": [{arm, seed, alpha, set, accuracy, kept, lost, gained, base_solved}], ...}. `base`
+    overrides the base spec the run recorded (a run whose base checkpoint has since moved)."""
     import learning
     import torch
     from answer_shapes import run_settings, turnover
 
+    from rungs.errors import UserError
     from rungs.policies import load_policy
     from rungs.tasks import get_task
     from rungs.train.wise_ft import wise_ft
@@ -79,8 +81,11 @@ def measure(out: Path, suite: str, alphas: list[float], which: str) -> dict[str,
     sets = scored_sets(settings, suite, which)
     torch.set_num_threads(1)
     task = get_task(task_name)
-    base_spec = settings.get("base", "tiny")
-    base_policy = load_policy(base_spec, task=task_name, seed=0)
+    base_spec = base or settings.get("base", "tiny")
+    try:
+        base_policy = load_policy(base_spec, task=task_name, seed=0)
+    except UserError as err:
+        raise SystemExit(f"wise_ft: the run's base {base_spec!r}: {err} (a moved base can be named with --base)") from None
     base_dir = Path(base_policy.source)
     if not (base_dir / "model.safetensors").is_file():
         raise SystemExit(f"wise_ft: the run's base {base_spec!r} is not a checkpoint directory ({base_policy.source}); "
@@ -168,21 +173,25 @@ def main(argv: list[str] | None = None) -> int:
                     help="comma-separated alphas (0 = base, 1 = the trained arm)")
     ap.add_argument("--sets", default="auto", choices=("auto", "dev", "test"),
                     help="auto: the run's own sets (dev for a --tune run); test: the test set and fresh draw")
+    ap.add_argument("--base", default=None, metavar="SPEC",
+                    help="the base to merge with, if not the one the run recorded (e.g. a candidate since shipped)")
     ap.add_argument("--name", default="wise_ft", help="stem of the JSON and PNG written into OUT")
     args = ap.parse_args(argv)
     import learning
 
+    from rungs.errors import UserError
     from rungs.report import print_table
     from rungs.train.wise_ft import check_alpha
 
     if args.task not in learning.SUITES:
         raise SystemExit(f"wise_ft: --task {args.task!r}: expected one of {', '.join(learning.SUITES)}")
     try:
-        alphas = [check_alpha(float(a)) for a in args.alphas.split(",")]
-    except ValueError:
-        raise SystemExit(f"wise_ft: --alphas {args.alphas!r}: expected comma-separated numbers such as 0,0.5,1") from None
+        alphas = list(dict.fromkeys(check_alpha(float(a)) for a in args.alphas.split(",")))  # each alpha once
+    except (ValueError, UserError):
+        raise SystemExit(f"wise_ft: --alphas {args.alphas!r}: expected comma-separated numbers between -100 and 100 "
+                         "such as 0,0.5,1") from None
     out = Path(args.out)
-    result = measure(out, args.task, alphas, args.sets)
+    result = measure(out, args.task, alphas, args.sets, args.base)
     print_table(summarise(result), ["set", "arm", "alpha", "seeds", "accuracy", "per seed", "kept / base", "gained"],
                 title=f"{args.task}: greedy accuracy of WiSE-FT merges with the base "
                       f"({', '.join(f'{n} base {a:.3f}' for n, a in result['base_accuracy'].items())})")

@@ -58,7 +58,18 @@ def test_a_folder_without_weights_and_bad_alphas_are_one_line_errors(bench_wise_
     with pytest.raises(SystemExit, match=r"wise_ft: .*countdown: no trained arm's weights") as raised:
         bench_wise_ft.main([str(tmp_path), "--task", "countdown"])
     assert "\n" not in str(raised.value) and not (tmp_path / "wise_ft.json").exists()
-    with pytest.raises(SystemExit, match="--alphas '0,x': expected comma-separated numbers"):
-        bench_wise_ft.main([str(tmp_path), "--alphas", "0,x"])
+    for alphas in ("0,x", "nan", "0,1e39"):
+        with pytest.raises(SystemExit, match=f"--alphas '{alphas}': expected comma-separated numbers"):
+            bench_wise_ft.main([str(tmp_path), "--alphas", alphas])
     with pytest.raises(SystemExit, match="--task 'nope'"):
         bench_wise_ft.main([str(tmp_path), "--task", "nope"])
+
+
+def test_a_run_whose_base_moved_is_a_one_line_error_and_base_overrides_it(bench_wise_ft, tmp_path):
+    _run(tmp_path)
+    (tmp_path / "base").rename(tmp_path / "moved")
+    with pytest.raises(SystemExit, match="the run's base .*: tiny checkpoint .*--base") as raised:
+        bench_wise_ft.measure(tmp_path, "countdown", [1.0], "auto")
+    assert "\n" not in str(raised.value)
+    result = bench_wise_ft.measure(tmp_path, "countdown", [1.0], "auto", base=f"tiny:{tmp_path / 'moved'}")
+    assert result["base"] == f"tiny:{tmp_path / 'moved'}" and len(result["rows"]) == 2

@@ -116,19 +116,40 @@ def test_a_lora_adapter_is_merged_by_scaling_lora_b_which_is_the_interpolation(t
     assert moved == 4  # q_proj and v_proj of both layers
 
 
-def test_adapters_that_are_not_linear_in_alpha_are_refused(tmp_path):
-    adapter = tmp_path / "dora"
+@pytest.mark.parametrize("config, tensors, message", [
+    ({"use_dora": True}, {"m.lora_B.weight": 1}, "DoRA"),
+    ({"bias": "lora_only"}, {"m.lora_B.weight": 1}, "bias='lora_only' is not linear"),
+    ({"init_lora_weights": "pissa"}, {"m.lora_B.weight": 1}, "init_lora_weights='pissa' is not linear"),
+    ({"init_lora_weights": "olora"}, {"m.lora_B.weight": 1}, "init_lora_weights='olora'"),
+    ({"modules_to_save": ["lm_head"]}, {"m.lora_B.weight": 1}, "modules_to_save"),
+    ({}, {"m.lora_A.weight": 1}, "no lora_B tensor"),
+    ({}, {"m.lora_B.weight": 1, "m.base_layer.bias": 1}, "'m.base_layer.bias' is not a LoRA factor"),
+])
+def test_adapters_that_are_not_linear_in_alpha_are_refused(tmp_path, config, tensors, message):
+    adapter = tmp_path / "adapter"
     adapter.mkdir()
-    (adapter / "adapter_config.json").write_text(json.dumps({"use_dora": True}))
-    save_file({"m.lora_B.weight": torch.ones(2, 2)}, str(adapter / "adapter_model.safetensors"))
-    with pytest.raises(UserError, match="DoRA"):
-        wise_ft(tmp_path, adapter, 0.5, tmp_path / "out")
-    (adapter / "adapter_config.json").write_text(json.dumps({}))
-    save_file({"m.lora_A.weight": torch.ones(2, 2)}, str(adapter / "adapter_model.safetensors"))
-    with pytest.raises(UserError, match="no lora_B tensor"):
-        wise_ft(tmp_path, adapter, 0.5, tmp_path / "out")
+    (adapter / "adapter_config.json").write_text(json.dumps(config))
+    save_file({k: torch.ones(2, 2) for k in tensors}, str(adapter / "adapter_model.safetensors"))
+    with pytest.raises(UserError, match=message):
+        wise_ft(None, adapter, 0.5, tmp_path / "out")
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []  # the staging directory went too
+
+
+def test_an_adapters_base_if_given_must_be_the_one_it_records(tmp_path):
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "smollm2"}))
+    save_file({"m.lora_A.weight": torch.ones(2, 2), "m.lora_B.weight": torch.ones(2, 2)},
+              str(adapter / "adapter_model.safetensors"))
+    with pytest.raises(UserError, match="--base tiny:countdown is not the base model .* records \\('smollm2'\\)"):
+        wise_ft("tiny:countdown", adapter, 0.5, tmp_path / "out")
+    out = wise_ft("hf:smollm2", adapter, 0.5, tmp_path / "out")
+    assert torch.equal(load_file(str(out / "adapter_model.safetensors"))["m.lora_B.weight"], torch.full((2, 2), 0.5))
+    for text in ("{bad", "[]"):
+        (adapter / "adapter_config.json").write_text(text)
+        with pytest.raises(UserError, match="adapter_config.json: not (JSON|a JSON object)"):
+            wise_ft(None, adapter, 0.5, tmp_path / "out2")
 
 
 def test_checkpoints_of_different_models_are_one_line_errors(pair, tmp_path):
@@ -152,22 +173,91 @@ def test_checkpoints_of_different_models_are_one_line_errors(pair, tmp_path):
 
 def test_out_must_not_be_an_input_or_an_unrelated_directory_and_an_earlier_merge_is_replaced(pair, tmp_path):
     base, tuned = pair
-    with pytest.raises(UserError, match="is one of the inputs"):
+    with pytest.raises(UserError, match="is or holds an input"):
         wise_ft(base, tuned, 0.5, tuned)
     keep = tmp_path / "keep"
     keep.mkdir()
     (keep / "notes.txt").write_text("mine")
-    with pytest.raises(UserError, match="is not an earlier wise-ft output"):
+    with pytest.raises(UserError, match="is not an earlier wise-ft merge"):
         wise_ft(base, tuned, 0.5, keep)
     assert (keep / "notes.txt").read_text() == "mine"
     wise_ft(base, tuned, 0.5, tmp_path / "m")
     wise_ft(base, tuned, 1.0, tmp_path / "m")
     assert torch.equal(load_file(str(tmp_path / "m" / "model.safetensors"))["w"], torch.ones(2, 3))
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging or old copy left
+    assert (tmp_path / "m").stat().st_mode & 0o755 == 0o755
 
 
-@pytest.mark.parametrize("alpha", [float("nan"), float("inf"), "0.5", True, None])
-def test_alpha_must_be_a_finite_number(alpha):
-    with pytest.raises(UserError, match="expected a finite number"):
+def test_a_folder_holding_a_wise_ft_json_of_another_kind_or_an_input_is_never_replaced(pair, tmp_path, monkeypatch):
+    """bench/wise_ft.py writes RUN/wise_ft.json into a bench run; an earlier merge holding an input;
+    the working directory: none of them is an earlier merge to replace."""
+    base, tuned = pair
+    run = tmp_path / "run"
+    (run / "countdown").mkdir(parents=True)
+    (run / "learning.json").write_text("{}")
+    (run / RECORD).write_text(json.dumps({"suite": "countdown", "rows": []}))
+    with pytest.raises(UserError, match="not an earlier wise-ft merge"):
+        wise_ft(base, tuned, 0.5, run)
+    assert (run / "learning.json").is_file() and (run / "countdown").is_dir()
+
+    outer = wise_ft(base, tuned, 0.5, tmp_path / "outer")
+    inner = _checkpoint(outer / "inner", load_file(str(tuned / "model.safetensors")))
+    with pytest.raises(UserError, match="is or holds an input"):
+        wise_ft(base, inner, 0.5, outer)
+    assert (inner / "model.safetensors").is_file()
+
+    monkeypatch.chdir(outer)
+    for out in (".", tmp_path, ""):
+        with pytest.raises(UserError, match="is or holds (the working directory|an input)|--out is empty"):
+            wise_ft(base, tuned, 0.5, out)
+    assert (outer / RECORD).is_file()
+    (tmp_path / "link").symlink_to(outer)
+    with pytest.raises(UserError, match="is a symlink"):
+        wise_ft(base, tuned, 0.5, tmp_path / "link")
+
+
+@pytest.mark.parametrize("weight_map, message", [
+    ({"w": "/tmp/victim/model.safetensors"}, "is not a .safetensors file name inside"),
+    ({"w": "../victim.safetensors"}, "is not a .safetensors file name inside"),
+    ({"w": "sub/model.safetensors"}, "is not a .safetensors file name inside"),
+    ([], "weight_map is not a non-empty mapping"),
+    ({"w": 1}, "weight_map is not a non-empty mapping"),
+    ({}, "weight_map is not a non-empty mapping"),
+])
+def test_shard_names_in_an_index_stay_inside_the_checkpoint(pair, tmp_path, weight_map, message):
+    base, tuned = pair
+    (tuned / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    with pytest.raises(UserError, match=message) as raised:
+        wise_ft(base, tuned, 0.5, tmp_path / "out")
+    assert "\n" not in str(raised.value) and not (tmp_path / "out").exists()
+
+
+def test_only_config_and_tokenizer_files_are_copied(pair, tmp_path):
+    base, tuned = pair
+    for name in ("tokenizer.json", "tokenizer_config.json", "generation_config.json", "special_tokens_map.json",
+                 "training.json", "events.jsonl", "optimizer.pt", "pytorch_model.bin", "trainer_state.json"):
+        (tuned / name).write_text("{}")
+    out = wise_ft(base, tuned, 0.5, tmp_path / "out")
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "generation_config.json", "model.safetensors",
+                                                     "special_tokens_map.json", "tokenizer.json",
+                                                     "tokenizer_config.json", RECORD]
+
+
+def test_an_alpha_that_overflows_the_dtype_is_refused(pair, tmp_path):
+    base, tuned = pair
+    with pytest.raises(UserError, match="tensor 'h' overflows its dtype at alpha=1e\\+38|between -100 and 100"):
+        wise_ft(base, tuned, 1e38, tmp_path / "out")
+    (tuned / "model.safetensors").unlink()
+    save_file({"w": torch.zeros(2, 3), "b": torch.full((3,), 2.0), "h": torch.full((4,), 6e4, dtype=torch.float16),
+               "steps": torch.tensor([9])}, str(tuned / "model.safetensors"))
+    with pytest.raises(UserError, match="tensor 'h' overflows its dtype at alpha=100"):
+        wise_ft(base, tuned, 100, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("alpha", [float("nan"), float("inf"), "0.5", True, None, 101, -1e39])
+def test_alpha_must_be_a_bounded_number(alpha):
+    with pytest.raises(UserError, match="expected a number between -100 and 100"):
         check_alpha(alpha)
 
 
