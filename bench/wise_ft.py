@@ -7,7 +7,8 @@ is the standard training-free remedy. Every arm whose weights the run kept (GRPO
 random-reward and format-only controls) is merged with the run's base at each alpha and scored
 greedily, as bench/learning.py scores it; alpha = 1 must reproduce that script's figure and
 alpha = 0 the base's. Beside accuracy, how many of the base's greedily solved problems each arm
-keeps and how many it gains.
+keeps and how many it gains, and the difference from base with a 95% bootstrap interval over
+problems (paired; `paired_difference`).
 
 Alpha is chosen on a --tune run (its dev pool); the chosen alpha is then read on the test run's
 weights. A --tune run trains exactly the weights its test run does (the training never reads the
@@ -101,13 +102,46 @@ def measure(out: Path, suite: str, alphas: list[float], which: str, base: str | 
                     solved = solved_ids(policy, task, pool, problems)
                     rows.append({"arm": arm, "seed": seed, "alpha": alpha, "set": name,
                                  "accuracy": len(solved) / len(problems), "base_solved": len(base_solved[name]),
-                                 **turnover(base_solved[name], solved)})
+                                 **turnover(base_solved[name], solved), "solved": sorted(solved)})
                     print(f"wise_ft: {arm} seed {seed} alpha {alpha:g} {name}: {rows[-1]['accuracy']:.3f} "
                           f"(kept {rows[-1]['kept']} of base's {len(base_solved[name])}, gained {rows[-1]['gained']})",
                           file=sys.stderr, flush=True)
     return {"suite": suite, "base": base_spec, "base_dir": str(base_dir), "run": str(out), "alphas": alphas,
             "sets": list(sets), "base_accuracy": {n: len(s) / len(sets[n]) for n, s in base_solved.items()},
+            "problems": {n: [p.id for p in problems] for n, problems in sets.items()},
+            "base_solved": {n: sorted(s) for n, s in base_solved.items()},
             "fresh_seed": learning.FRESH_SEED, "rows": rows}
+
+
+def paired_difference(result: dict[str, Any], set_name: str, arm: str, alpha: float,
+                      against: tuple[str, float] | None = None, resamples: int = 10_000) -> tuple[float, float, float]:
+    """(mean, low, high): the accuracy difference of `arm` at `alpha` minus the base (or minus
+    `against` = (arm, alpha)) on one set, with a 95% percentile bootstrap interval over problems
+    (scipy.stats.bootstrap, seeded). Paired: each problem's score is its solve rate over the seeds,
+    so the interval says how much the figure could move with another draw of problems of the same
+    kind, which on an 80-problem set at 5-10% accuracy is most of the story. Needs rows with
+    per-problem "solved" ids (written by `measure` since this function exists)."""
+    import numpy as np
+    from scipy.stats import bootstrap
+
+    ids = result["problems"][set_name]
+
+    def rate(arm_name: str | None, at: float | None) -> np.ndarray:
+        if arm_name is None:
+            solved = [set(result["base_solved"][set_name])]
+        else:
+            solved = [set(r["solved"]) for r in result["rows"]
+                      if r["set"] == set_name and r["arm"] == arm_name and r["alpha"] == at]
+        if not solved:
+            raise ValueError(f"no rows for {arm_name} at alpha {at} on {set_name}")
+        return np.array([sum(i in s for s in solved) / len(solved) for i in ids])
+
+    diff = rate(arm, alpha) - (rate(*against) if against else rate(None, None))
+    if not diff.any():
+        return 0.0, 0.0, 0.0
+    ci = bootstrap((diff,), np.mean, confidence_level=0.95, n_resamples=resamples, method="percentile",
+                   random_state=np.random.default_rng(0)).confidence_interval
+    return float(diff.mean()), float(ci.low), float(ci.high)
 
 
 def summarise(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -126,8 +160,16 @@ def summarise(result: dict[str, Any]) -> list[dict[str, Any]]:
                               "accuracy": f"{mean:.3f} ± {std:.3f}",
                               "per seed": " / ".join(f"{r['accuracy']:.3f}" for r in rows),
                               "kept / base": f"{sum(r['kept'] for r in rows) / len(rows):.1f} / {rows[0]['base_solved']}",
-                              "gained": f"{sum(r['gained'] for r in rows) / len(rows):.1f}"})
+                              "gained": f"{sum(r['gained'] for r in rows) / len(rows):.1f}",
+                              "vs base (95% CI)": _interval(result, set_name, arm, alpha)})
     return table
+
+
+def _interval(result: dict[str, Any], set_name: str, arm: str, alpha: float) -> str:
+    if "problems" not in result:  # a result written before per-problem ids were kept
+        return "-"
+    mean, low, high = paired_difference(result, set_name, arm, alpha)
+    return f"{mean:+.3f} [{low:+.3f}, {high:+.3f}]"
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
@@ -192,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
                          "such as 0,0.5,1") from None
     out = Path(args.out)
     result = measure(out, args.task, alphas, args.sets, args.base)
-    print_table(summarise(result), ["set", "arm", "alpha", "seeds", "accuracy", "per seed", "kept / base", "gained"],
+    print_table(summarise(result), ["set", "arm", "alpha", "seeds", "accuracy", "per seed", "kept / base", "gained",
+                                    "vs base (95% CI)"],
                 title=f"{args.task}: greedy accuracy of WiSE-FT merges with the base "
                       f"({', '.join(f'{n} base {a:.3f}' for n, a in result['base_accuracy'].items())})")
     stem = out / args.name

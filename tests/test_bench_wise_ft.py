@@ -73,3 +73,16 @@ def test_a_run_whose_base_moved_is_a_one_line_error_and_base_overrides_it(bench_
     assert "\n" not in str(raised.value)
     result = bench_wise_ft.measure(tmp_path, "countdown", [1.0], "auto", base=f"tiny:{tmp_path / 'moved'}")
     assert result["base"] == f"tiny:{tmp_path / 'moved'}" and len(result["rows"]) == 2
+
+
+def test_the_difference_from_base_has_a_paired_bootstrap_interval_over_problems(bench_wise_ft, tmp_path):
+    _run(tmp_path)
+    result = bench_wise_ft.measure(tmp_path, "countdown", [0.0, 1.0], "auto")
+    mean, low, high = bench_wise_ft.paired_difference(result, "test", "ladder", 1.0)
+    assert mean == pytest.approx(1 / 3) and 0.0 <= low <= mean <= high <= 1.0 and high > low
+    assert bench_wise_ft.paired_difference(result, "test", "ladder", 0.0) == (0.0, 0.0, 0.0)
+    assert bench_wise_ft.paired_difference(result, "test", "ladder", 1.0, against=("ladder", 0.0))[0] == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="no rows for grpo_direct"):
+        bench_wise_ft.paired_difference(result, "test", "grpo_direct", 1.0)
+    row = next(r for r in bench_wise_ft.summarise(result) if r["set"] == "test" and r["alpha"] == "1")
+    assert row["vs base (95% CI)"].startswith("+0.333 [")
