@@ -43,11 +43,12 @@ def turnover(base_solved: set[str], solved: set[str]) -> dict[str, int]:
     return {"kept": len(base_solved & solved), "lost": len(base_solved - solved), "gained": len(solved - base_solved)}
 
 
-def run_settings(out: Path) -> dict[str, Any]:
-    """The settings a finished bench/learning.py run recorded in OUT/learning.json."""
+def run_settings(out: Path, script: str = "answer_shapes") -> dict[str, Any]:
+    """The settings a finished bench/learning.py run recorded in OUT/learning.json; SystemExit (one
+    line, starting with `script`, the calling script's name) when there is none."""
     stored = out / "learning.json"
     if not stored.is_file():
-        raise SystemExit(f"answer_shapes: {stored}: not found (expected a finished bench/learning.py run)")
+        raise SystemExit(f"{script}: {stored}: not found (expected a finished bench/learning.py run)")
     return json.loads(stored.read_text())["settings"]
 
 

@@ -374,7 +374,8 @@ def run_seed(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
         if (run_dir / "summary.json").exists() and (run_dir / "final").is_dir():
             return load_policy(f"tiny:{run_dir / 'final'}", task=task_name, seed=seed)
         variants = out / "variants.jsonl"
-        ladder = from_dict(LadderConfig, {"task": task_name, "problems": train_set, "eval_problems": None,
+        ladder = from_dict(LadderConfig, {"task": task_name, "policy": args.base,  # recorded: where the run started
+                                          "problems": train_set, "eval_problems": None,
                                           "depth": args.depth, "width": args.width, "curriculum": args.curriculum,
                                           "out": str(run_dir), "variants": str(variants) if variants.exists() else None,
                                           "limit": args.train_limit, **ladder_overrides(args)}, source="--ladder")

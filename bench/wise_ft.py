@@ -16,7 +16,11 @@ scored set; bench/learning.py's seeds fix the rest), so `--sets test` scores a d
 the test set and fresh draw: the final look, once alpha is fixed.
 
     python bench/wise_ft.py bench/results-dev/countdown-200-roots20-plus1500 --task countdown
-    python bench/wise_ft.py bench/results-countdown-roots20-200-plus1500 --task countdown --alphas 0.25
+    python bench/wise_ft.py bench/results-countdown-roots20-200-plus1500 --task countdown --alphas 0.25 --name wise_ft_0.25
+
+Both need the run's seed folders (its trained weights), which are not committed: run the
+bench/learning.py command of that folder first. OUT/NAME.json and .png are overwritten; pass
+--name to keep an earlier sweep.
 """
 
 from __future__ import annotations
@@ -76,7 +80,7 @@ def measure(out: Path, suite: str, alphas: list[float], which: str, base: str | 
     from rungs.train.wise_ft import wise_ft
     from rungs.verify.pool import VerifierPool
 
-    settings = run_settings(out)
+    settings = run_settings(out, script="wise_ft")
     task_name = learning.SUITES[suite][0]
     weights = trained_weights(out, suite, settings["seeds"])
     sets = scored_sets(settings, suite, which)

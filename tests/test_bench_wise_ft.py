@@ -86,3 +86,8 @@ def test_the_difference_from_base_has_a_paired_bootstrap_interval_over_problems(
         bench_wise_ft.paired_difference(result, "test", "grpo_direct", 1.0)
     row = next(r for r in bench_wise_ft.summarise(result) if r["set"] == "test" and r["alpha"] == "1")
     assert row["vs base (95% CI)"].startswith("+0.333 [")
+
+
+def test_a_missing_run_is_named_under_this_scripts_name(bench_wise_ft, tmp_path):
+    with pytest.raises(SystemExit, match=f"^wise_ft: {tmp_path / 'learning.json'}: not found"):
+        bench_wise_ft.main([str(tmp_path), "--task", "countdown"])

@@ -110,3 +110,22 @@ def test_resume_without_checkpoint_starts_over(tmp_path):
     run.close()
     assert RunDir.open(tmp_path / "run").resume() == (0, None)
     assert run.events() == []
+
+
+def test_a_ctrl_c_inside_a_job_says_how_to_resume_it_and_the_demo_says_it_starts_over(tmp_path):
+    from rungs.errors import Interrupted
+    from rungs.pipelines.demo import _demo_interrupts
+    from rungs.pipelines.job import job_scope
+    from rungs.runs import RunDir
+
+    run_dir = RunDir.create(tmp_path / "ladder-run", {})
+    with pytest.raises(Interrupted, match=f"interrupted; continue with: rungs ladder --resume {tmp_path / 'ladder-run'}$"):
+        with job_scope(run_dir, "ladder"):
+            raise KeyboardInterrupt
+    assert (tmp_path / "ladder-run").is_dir()  # kept, to be resumed
+    with pytest.raises(Interrupted, match="^already said$"):  # a message from deeper down is kept
+        with job_scope(RunDir.create(tmp_path / "ttrl-run", {}), "ttrl"):
+            raise Interrupted("already said")
+    with pytest.raises(Interrupted, match="the demo does not resume .*run `rungs demo` again"):
+        with _demo_interrupts(tmp_path / "demo"), job_scope(RunDir.create(tmp_path / "demo" / "ttrl", {}), "ttrl"):
+            raise KeyboardInterrupt

@@ -275,3 +275,30 @@ def test_the_command_merges_with_a_shipped_base_and_names_bad_input(tmp_path, ca
                  "--out", str(tmp_path / "m2")]) == 2
     err = capsys.readouterr().err
     assert "tiny checkpoint 'tiny:nope'" in err and err.count("\n") == 1
+
+
+def test_the_command_checks_the_base_against_the_tuned_runs_record(tmp_path, capsys):
+    """A ladder run of integration from `tiny` records its start in config.yaml: a countdown base is
+    refused (the shipped checkpoints share one shape, so nothing else would notice), `--base tiny`
+    resolves by the recorded task, and --ignore-recorded-base overrides a wrong record."""
+    import yaml
+
+    from rungs.cli import main
+    from rungs.policies import load_policy
+
+    run = tmp_path / "run"
+    load_policy("tiny:integration", task="integration", seed=0).save(run / "final")
+    (run / "config.yaml").write_text(yaml.safe_dump({"ladder": {"task": "integration", "policy": "tiny"},
+                                                     "grpo": {"learning_rate": 1e-4}}))
+    args = ["wise-ft", "--tuned", str(run / "final"), "--alpha", "0.5"]
+    assert main([*args, "--base", "tiny:countdown", "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert f"{run / 'config.yaml'} says {run / 'final'} was trained from tiny" in err and err.count("\n") == 1
+    assert not (tmp_path / "a").exists()
+    assert main([*args, "--base", "tiny", "--out", str(tmp_path / "b")]) == 0
+    assert json.loads((tmp_path / "b" / RECORD).read_text())["base"].endswith("tiny-integration")
+    assert main([*args, "--base", "tiny:countdown", "--ignore-recorded-base", "--out", str(tmp_path / "c")]) == 0
+    capsys.readouterr()
+    assert main(["wise-ft", "--tuned", str(tmp_path / "b"), "--alpha", "0.5", "--base", "tiny",
+                 "--out", str(tmp_path / "d")]) == 2
+    assert "--base tiny: which task's checkpoint is not known here" in capsys.readouterr().err

@@ -35,8 +35,8 @@ def run(args: argparse.Namespace) -> int:
     from rungs.data import write_jsonl
     from rungs.tasks import get_task
 
-    if args.n < 0:
-        raise UserError(f"--n must be >= 0, got {args.n}")
+    if args.n < 1:
+        raise UserError(f"--n must be >= 1, got {args.n}")
     if not math.isfinite(args.difficulty) or args.difficulty < 0:
         raise UserError(f"--difficulty must be a finite number >= 0 (1 = easiest), got {args.difficulty}")
     task = get_task(args.task)
@@ -45,6 +45,10 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, RuntimeError) as err:  # a difficulty the task cannot make, or a level too small for n
         raise UserError(f"task {task.name!r} cannot generate problems at difficulty {args.difficulty:g}: {err}") from None
     rows = [p.to_dict() for p in problems]
+    levels = [float(p.meta["difficulty"]) for p in problems if isinstance(p.meta.get("difficulty"), (int, float))]
+    if levels and not min(levels) - 1 < args.difficulty < max(levels) + 1:  # the generator clamped it
+        print(f"rungs sample-problems: warning: --difficulty {args.difficulty:g} is outside {task.name}'s levels; "
+              f"the problems are at {min(levels):g}-{max(levels):g}", file=sys.stderr)
     if args.out:
         write_jsonl(args.out, rows)
         print(f"wrote {len(rows)} {task.name} problems (difficulty {args.difficulty:g}, seed {args.seed}) to {args.out}",

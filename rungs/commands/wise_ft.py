@@ -5,6 +5,8 @@ examples:
   rungs eval --task countdown --problems builtin:countdown-dev --policy tiny:runs/ladder/wise-0.25
   rungs wise-ft --base hf:smollm2 --tuned runs/smol-lora/final --alpha 0.5 --out runs/smol-lora/wise-0.5
 
+When --tuned is inside a rungs run (RUN/final, RUN/checkpoints/step-N/policy), --base must be
+the checkpoint that run's config.yaml says it started from (`--base tiny` resolves by its task).
 The merged weights are (1 - alpha) * base + alpha * tuned: alpha 0 is the base, 1 the tuned
 checkpoint, values between keep more of what the base did well (choose alpha on a dev set),
 values above 1 extrapolate (ExPO). A LoRA adapter is merged by scaling its lora_B by alpha (the
@@ -33,15 +35,60 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alpha", type=float, required=True,
                         help="weight of the tuned checkpoint: 0 = base, 1 = tuned, in between interpolates, "
                              "above 1 extrapolates (|alpha| <= 100)")
+    parser.add_argument("--ignore-recorded-base", action="store_true",
+                        help="merge even when the tuned run's config.yaml names another starting checkpoint")
     parser.add_argument("--out", required=True, help="directory to write the merged checkpoint to (new, empty, "
                                                      "or an earlier merge)")
 
 
-def base_directory(spec: str) -> Path:
-    """The local directory a --base spec names. UserError (one line) for a hub name or an unknown spec."""
+def recorded_start(tuned: Path) -> tuple[str, str, Path] | None:
+    """(policy spec, task, config.yaml) that the rungs run holding `tuned` started from, read from
+    its config.yaml (`RUN/final`, or `RUN/checkpoints/step-N/policy`); None when there is none."""
+    import yaml
+
+    for run in (tuned.parent, tuned.parent.parent.parent):
+        config = run / "config.yaml"
+        if not config.is_file():
+            continue
+        try:
+            data = yaml.safe_load(config.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, OSError, UnicodeDecodeError):
+            return None
+        if isinstance(data, dict) and "policy" not in data:  # {"ladder": {...}, "grpo": {...}}: the job's section
+            data = next((v for v in data.values() if isinstance(v, dict) and "policy" in v), None)
+        if isinstance(data, dict) and isinstance(data.get("policy"), str) and isinstance(data.get("task"), str):
+            return data["policy"], data["task"], config
+        return None
+    return None
+
+
+def tiny_directory(spec: str, task: str) -> Path | None:
+    """The checkpoint directory a tiny policy spec loads for `task` ("tiny" is the task's shipped
+    checkpoint); None for a spec that is not a tiny checkpoint (random weights, another policy)."""
+    kind, _, rest = spec.partition(":")
+    if kind != "tiny" or rest in ("random", "new", "scratch"):
+        return None
+    if not rest:
+        from rungs.policies.tiny.policy import shipped_checkpoints
+
+        return shipped_checkpoints().get(task)
+    from rungs.policies.tiny.policy import resolve_checkpoint
+
+    return resolve_checkpoint(rest)
+
+
+def base_directory(spec: str, task: str | None = None) -> Path:
+    """The local directory a --base spec names ("tiny" needs the task, from the tuned run's record).
+    UserError (one line) for a hub name or an unknown spec."""
     path = Path(spec).expanduser()
     if path.is_dir():
         return path
+    if spec == "tiny":
+        found = tiny_directory(spec, task) if task else None
+        if found is None:
+            raise UserError("--base tiny: which task's checkpoint is not known here; expected tiny:TASK "
+                            "(e.g. tiny:integration) or a directory")
+        return found
     kind, _, rest = spec.partition(":")
     if kind == "hf" and rest:
         from rungs.policies.hf import resolve_model_path
@@ -68,7 +115,13 @@ def run(args: argparse.Namespace) -> int:
     elif args.base is None:
         raise UserError(f"--base is required: {tuned} is not a LoRA adapter, so its base weights are needed")
     else:
-        base = base_directory(args.base)
+        recorded = recorded_start(tuned)
+        base = base_directory(args.base, recorded[1] if recorded else None)
+        start = tiny_directory(recorded[0], recorded[1]) if recorded else None
+        if start is not None and start.resolve() != base.resolve() and not args.ignore_recorded_base:
+            raise UserError(f"--base {args.base} is {base}, but {recorded[2]} says {tuned} was trained from "
+                            f"{recorded[0]} ({start}); expected the checkpoint it started from (--ignore-recorded-base "
+                            "if that record is wrong)")
     out = wise_ft(base, tuned, args.alpha, Path(args.out).expanduser())
     print(f"wise-ft: alpha {args.alpha:g} of {args.tuned} over {args.base or 'its base model'}: {out}")
     return 0

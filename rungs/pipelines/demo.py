@@ -18,8 +18,10 @@ this run and which only evaluated a checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +43,7 @@ class DemoConfig(JobConfig):
     problems: str | None = help_field("builtin:integration-hard", "test problems")
     policy: str = help_field("tiny", "the base policy", aliases=("--base",))
     limit: int | None = help_field(20, "use only the first N test problems (the demo's 10-minute budget on 2 cores); none = all")
-    out: str | None = help_field(None, "run directory (default runs/demo-<time>)")
+    out: str | None = help_field(None, "run directory (default runs/demo-integration-<time>)")
     ladder: str | None = help_field(None, "LADDER-trained policy (default: the shipped tiny:integration-ladder, else train on the fly)")
     ladder_problems: str = help_field("builtin:integration-train", "training problems when LADDER is trained on the fly")
     ladder_steps: int = help_field(40, "GRPO steps when LADDER is trained on the fly")
@@ -94,7 +96,8 @@ def _run_stages(config: DemoConfig, out: Path, task: Any, problems: list[Any], e
 
     grpo = GRPOConfig(**{**TINY_GRPO_DEFAULTS, "seed": config.seed})
     stages: list[dict[str, Any]] = []
-    with VerifierPool(task, workers=config.workers, timeout_s=config.timeout, executor=config.executor) as pool:
+    with VerifierPool(task, workers=config.workers, timeout_s=config.timeout, executor=config.executor) as pool, \
+            _demo_interrupts(out):
         t0 = time.perf_counter()
         base = load_policy(config.policy, task="integration", seed=config.seed, **config.policy_options)
         verdicts = [v for _, v in greedy_verdicts(base, task, pool, problems, 96)]
@@ -186,3 +189,16 @@ def plot_stages(path: Path, stages: list[dict[str, Any]], title: str = "greedy a
     ax.grid(True, axis="y", alpha=0.3)
     save_png(fig, path)
     return fig
+
+
+@contextlib.contextmanager
+def _demo_interrupts(out: Path) -> Iterator[None]:
+    """A Ctrl-C anywhere in the demo says what is true: its stages' own resume hints (rungs ladder
+    --resume, rungs ttrl --resume) would not finish the demo, which starts over in minutes."""
+    from rungs.errors import Interrupted
+
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted; the demo does not resume (its stages so far are in {out}): "
+                          "run `rungs demo` again") from None

@@ -134,12 +134,17 @@ def job_scope(run_dir: Any, job: str) -> Iterator[None]:
     the path and how to resume, and the directory's lock is released however the job ends. A new
     run that fails (bad input, a policy that will not load) before it records a step is removed
     (`RunDir.discard_if_unused`), so that its --out can be used again; an interrupt (Ctrl-C) keeps
-    it, to be resumed."""
+    it, to be resumed, and says how (the `Interrupted` message the CLI prints)."""
+    from rungs.errors import Interrupted
     from rungs.runs import disk_errors, resume_command
 
     try:
         with disk_errors(run_dir.path, resume_command(job, run_dir.path)):
             yield
+    except KeyboardInterrupt as err:  # Ctrl-C: say how to continue (what is saved is each finished step/problem)
+        if isinstance(err, Interrupted):
+            raise
+        raise Interrupted(f"interrupted; continue with: {resume_command(job, run_dir.path)}") from None
     except Exception:
         run_dir.discard_if_unused()
         raise

@@ -109,8 +109,10 @@ def weight_files(directory: Path) -> list[str]:
         return files
     if (directory / WEIGHTS).is_file():
         return [WEIGHTS]
+    hint = " (a rungs train checkpoint keeps its weights in checkpoints/step-N/policy)" \
+        if (directory / "policy").is_dir() or (directory / "checkpoints").is_dir() else ""
     raise UserError(f"{directory}: no {WEIGHTS} or {INDEX}; expected a checkpoint directory "
-                    "(a rungs tiny checkpoint or a transformers model saved with save_pretrained)")
+                    f"(a rungs tiny checkpoint or a transformers model saved with save_pretrained){hint}")
 
 
 def _open(path: Path) -> Any:
