@@ -300,3 +300,16 @@ def test_train_job_settings_are_one_dataclass_for_flags_yaml_and_python(tmp_path
         train.resolve(parser.parse_args(["--config", str(path)]))
     with pytest.raises(UserError, match=r"--eval-limit -2: expected an integer >= 1"):
         train.TrainJobConfig(task="countdown", problems="p.jsonl", eval_limit=-2)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["ladder", "--loss-type", "grp"], "GRPOConfig.loss_type = 'grp': expected one of grpo, bnpo, dapo, dr_grpo; did you mean 'grpo'?"),
+    (["ladder", "--curriculum", "solve-rate"], "did you mean 'solve_rate'?"),
+    (["ttrl", "--mode", "vot"], "--mode 'vot': expected one of variants, vote; did you mean 'vote'?"),
+])
+def test_a_mistyped_choice_gets_the_nearest_one_suggested(argv, message, capsys):
+    from rungs.cli import main
+
+    assert main([*argv, "--task", "integration", "--max-steps" if argv[0] == "ladder" else "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rungs.config import help_field
+from rungs.config import did_you_mean, help_field
 from rungs.errors import UserError
 from rungs.pipelines.job import JobConfig
 from rungs.policies.base import Policy
@@ -76,13 +76,13 @@ class LadderConfig(JobConfig):
         if self.eval_problems == "auto":
             self.eval_problems = f"builtin:{self.task}-dev" if f"{self.task}-dev" in builtin_names() else None
         if self.curriculum not in CURRICULA:
-            raise UserError(f"--curriculum {self.curriculum!r}: expected one of {', '.join(CURRICULA)}")
+            raise UserError(f"--curriculum {self.curriculum!r}: expected one of {', '.join(CURRICULA)}{did_you_mean(self.curriculum, CURRICULA)}")
         if self.depth < 1 or self.width < 1:
             raise UserError(f"--depth {self.depth} --width {self.width}: expected integers >= 1")
         from rungs.train.curriculum import EXPLORE_ORDERS
 
         if self.explore not in EXPLORE_ORDERS:
-            raise UserError(f"--explore {self.explore!r}: expected one of {', '.join(EXPLORE_ORDERS)}")
+            raise UserError(f"--explore {self.explore!r}: expected one of {', '.join(EXPLORE_ORDERS)}{did_you_mean(self.explore, EXPLORE_ORDERS)}")
         if self.cooldown < 0:
             raise UserError(f"--cooldown {self.cooldown}: expected a number of steps >= 0")
         if not 0 < self.mastered_at <= 1:

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rungs.config import help_field
+from rungs.config import did_you_mean, help_field
 from rungs.errors import UserError
 from rungs.pipelines.job import JobConfig, check_at_least
 from rungs.policies.base import Policy, SamplingParams
@@ -80,9 +80,9 @@ class TTRLConfig(JobConfig):
         if self.problems is None:  # the task's own hard set, not integration's (`rungs ttrl --task countdown`)
             self.problems = f"builtin:{self.task}-hard"
         if self.mode not in MODES:
-            raise UserError(f"--mode {self.mode!r}: expected one of {', '.join(MODES)}")
+            raise UserError(f"--mode {self.mode!r}: expected one of {', '.join(MODES)}{did_you_mean(self.mode, MODES)}")
         if self.variant_source not in VARIANT_SOURCES:
-            raise UserError(f"--variant-source {self.variant_source!r}: expected one of {', '.join(VARIANT_SOURCES)}")
+            raise UserError(f"--variant-source {self.variant_source!r}: expected one of {', '.join(VARIANT_SOURCES)}{did_you_mean(self.variant_source, VARIANT_SOURCES)}")
         check_at_least(self, {"steps": 1, "depth": 1, "width": 1, "vote_samples": 2 if self.mode == "vote" else 1,
                               "steps_vote": 1, "max_new_tokens": 1, "check_every": 0})
 

@@ -30,7 +30,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from rungs.config import check_finite_fields, help_field
+from rungs.config import check_finite_fields, did_you_mean, help_field
 from rungs.errors import UserError
 
 LOSS_TYPES = ("grpo", "bnpo", "dapo", "dr_grpo")
@@ -159,7 +159,7 @@ class GRPOConfig:
                               ("importance_sampling_level", IMPORTANCE_SAMPLING_LEVELS),
                               ("dynamic_sampling", DYNAMIC_SAMPLING), ("lr_scheduler_type", LR_SCHEDULERS)):
             if getattr(self, name) not in choices:
-                raise bad(name, "one of " + ", ".join(choices))
+                raise bad(name, "one of " + ", ".join(choices) + did_you_mean(getattr(self, name), choices))
         if self.learning_rate is not None and not self.learning_rate > 0:
             raise bad("learning_rate", "a positive number (or None for the policy's default)")
         for name in ("prompts_per_step", "steps_per_generation", "num_iterations", "max_completion_length",
@@ -233,7 +233,8 @@ class GRPOConfig:
                 raise bad("reward_weights", f"{len(self.reward_funcs)} finite numbers, one per reward in "
                           f"{','.join(self.reward_funcs)} (or None)")
         if self.advantage_estimator not in ADVANTAGES:
-            raise bad("advantage_estimator", "one of " + ", ".join(ADVANTAGES.names()))
+            raise bad("advantage_estimator", "one of " + ", ".join(ADVANTAGES.names())
+                      + did_you_mean(self.advantage_estimator, ADVANTAGES.names()))
 
     # -- derived quantities ---------------------------------------------------------------------
     @property
