@@ -38,10 +38,11 @@ def fmt_value(value: Any, digits: int = 3) -> str:
 
 
 def fmt_mean_std(mean: float | None, std: float | None, digits: int = 3) -> str:
-    """'0.512 ± 0.020' ('0.512' when std is 0 or missing; '-' when mean is missing)."""
+    """'0.512 ± 0.020' ('0.512 ± 0.000' when the seeds agree, so every cell under a "mean ± std"
+    header reads alike; '0.512' when std is missing or NaN; '-' when mean is missing)."""
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return "-"
-    if not std:
+    if std is None or (isinstance(std, float) and math.isnan(std)):
         return f"{mean:.{digits}f}"
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 

@@ -167,3 +167,12 @@ def test_a_ttt_run_is_read_finished_or_not_and_a_model_directory_is_named(tmp_pa
     shutil.copytree(Path(__file__).resolve().parents[1] / "rungs" / "checkpoints" / "tiny-countdown-long", model)
     assert main(["report", str(model)]) == 2
     assert "a model directory (rungs pretrain or a saved checkpoint), not a run" in capsys.readouterr().err
+
+
+def test_mean_std_cells_read_alike_when_the_seeds_agree():
+    from rungs.report import fmt_mean_std
+
+    assert fmt_mean_std(0.6, 0.0) == "0.600 ± 0.000"
+    assert fmt_mean_std(0.4667, 0.0289) == "0.467 ± 0.029"
+    assert fmt_mean_std(0.6, None) == "0.600" and fmt_mean_std(0.6, float("nan")) == "0.600"
+    assert fmt_mean_std(None, 0.1) == "-"

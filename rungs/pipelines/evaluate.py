@@ -452,7 +452,7 @@ def format_summary(config: EvalConfig, summary: dict[str, Any]) -> str:
     for j, k in enumerate(ks):
         row: dict[str, Any] = {"n": k}
         for name, m in metrics.items():
-            row[name] = fmt_mean_std(m["mean"][j], m["std"][j])
+            row[name] = fmt_mean_std(m["mean"][j], m["std"][j] if config.seeds > 1 else None)  # one seed: no std
         for label, c in summary["cost"].items():
             row[cost_cols[label]] = f"{c['tokens_per_problem'][j]:,.0f}"
         for label, t in summary["timing"].items():
