@@ -28,29 +28,33 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/learning.py an
 ARMS = (("base", "base"), ("grpo_direct", "GRPO, no variants"), ("ladder", "LADDER"))
 
 
-def arm_policies(out: Path, suite: str, base: str, seeds: int, script: str = "arm_samples") -> list[tuple[str, int, str]]:
-    """(arm, seed, policy spec) for every arm whose weights exist; the base once (seed 0). A seed
-    without weights is skipped with a line on stderr that starts with `script` (the calling
-    script's name). Raises SystemExit (one line naming the folder) when no trained arm has weights
-    at all, as in a fresh clone (the results folders are committed without their seed folders):
-    a base-only result would overwrite the committed one."""
-    found = [("base", 0, base)]
-    missing = []
-    for arm, _ in ARMS[1:]:
+def trained_finals(out: Path, suite: str, seeds: int, arms: tuple[tuple[str, str], ...] = ARMS[1:],
+                   script: str = "arm_samples") -> list[tuple[str, int, Path]]:
+    """(arm, seed, final weights directory) for every arm in `arms` ((name, label) pairs) and seed
+    whose weights exist. A seed without weights is skipped with a line on stderr that starts with
+    `script` (the calling script's name). Raises SystemExit (one line naming the folder) when no arm
+    has weights at all, as in a fresh clone (the results folders are committed without their seed
+    folders): a result without them would overwrite the committed one."""
+    found, missing = [], []
+    for arm, _ in arms:
         for seed in range(seeds):
             final = out / suite / f"{arm}-seed{seed}" / "final"
-            if (final / "model.safetensors").is_file():
-                found.append((arm, seed, f"tiny:{final}"))
-            else:
-                missing.append(final)
-    if len(found) == 1:
-        arms = ", ".join(arm for arm, _ in ARMS[1:])
+            (found if (final / "model.safetensors").is_file() else missing).append((arm, seed, final))
+    if not found:
+        names = ", ".join(arm for arm, _ in arms)
         raise SystemExit(f"{script}: {out / suite}: no trained arm's weights (expected ARM-seedN/final/model.safetensors "
-                         f"for ARM in {arms}, N < {seeds}: the seed folders of a finished bench/learning.py run, "
+                         f"for ARM in {names}, N < {seeds}: the seed folders of a finished bench/learning.py run, "
                          "which a fresh clone lacks); nothing written")
-    for final in missing:
+    for _, _, final in missing:
         print(f"{script}: {final}: no weights, skipped", file=sys.stderr)
     return found
+
+
+def arm_policies(out: Path, suite: str, base: str, seeds: int, script: str = "arm_samples") -> list[tuple[str, int, str]]:
+    """(arm, seed, policy spec) for the base (once, seed 0) and every trained arm whose weights exist
+    (`trained_finals`: a missing seed is skipped with a line on stderr, no weights at all is SystemExit)."""
+    return [("base", 0, base)] + [(arm, seed, f"tiny:{final}")
+                                  for arm, seed, final in trained_finals(out, suite, seeds, script=script)]
 
 
 def arm_rows(result: dict[str, Any], arm: str, set_name: str) -> list[dict[str, Any]]:

@@ -38,18 +38,6 @@ TRAINED_ARMS = (("grpo_direct", "GRPO, no variants"), ("ladder", "LADDER"),
 DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
-def trained_weights(out: Path, suite: str, seeds: int) -> list[tuple[str, int, Path]]:
-    """(arm, seed, final directory) for every trained arm whose weights the run kept. SystemExit
-    (one line naming the folder) when there are none, as in a fresh clone."""
-    found = [(arm, seed, out / suite / f"{arm}-seed{seed}" / "final")
-             for arm, _ in TRAINED_ARMS for seed in range(seeds)]
-    found = [row for row in found if (row[2] / "model.safetensors").is_file()]
-    if not found:
-        raise SystemExit(f"wise_ft: {out / suite}: no trained arm's weights (expected ARM-seedN/final/model.safetensors, "
-                         "the seed folders of a finished bench/learning.py run, which a fresh clone lacks); nothing written")
-    return found
-
-
 def scored_sets(settings: dict[str, Any], suite: str, which: str) -> dict[str, list[Any]]:
     """The problem sets to score: the run's own ("auto": dev for a --tune run, else test and fresh),
     "dev", or "test" (the built-in test set and the fresh draw)."""
@@ -73,6 +61,7 @@ def measure(out: Path, suite: str, alphas: list[float], which: str, base: str | 
     import learning
     import torch
     from answer_shapes import run_settings, turnover
+    from arm_samples import trained_finals
 
     from rungs.errors import UserError
     from rungs.policies import load_policy
@@ -82,7 +71,7 @@ def measure(out: Path, suite: str, alphas: list[float], which: str, base: str | 
 
     settings = run_settings(out, script="wise_ft")
     task_name = learning.SUITES[suite][0]
-    weights = trained_weights(out, suite, settings["seeds"])
+    weights = trained_finals(out, suite, settings["seeds"], arms=TRAINED_ARMS, script="wise_ft")  # SystemExit if none
     sets = scored_sets(settings, suite, which)
     torch.set_num_threads(1)
     task = get_task(task_name)

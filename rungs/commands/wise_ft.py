@@ -65,8 +65,10 @@ def recorded_start(tuned: Path) -> tuple[str, str, Path] | None:
 def tiny_directory(spec: str, task: str) -> Path | None:
     """The checkpoint directory a tiny policy spec loads for `task` ("tiny" is the task's shipped
     checkpoint); None for a spec that is not a tiny checkpoint (random weights, another policy)."""
+    from rungs.policies.tiny.policy import FRESH_ARGS
+
     kind, _, rest = spec.partition(":")
-    if kind != "tiny" or rest in ("random", "new", "scratch"):
+    if kind != "tiny" or rest in FRESH_ARGS:  # random weights: no checkpoint to compare
         return None
     if not rest:
         from rungs.policies.tiny.policy import shipped_checkpoints
@@ -74,7 +76,7 @@ def tiny_directory(spec: str, task: str) -> Path | None:
         return shipped_checkpoints().get(task)
     from rungs.policies.tiny.policy import resolve_checkpoint
 
-    return resolve_checkpoint(rest)
+    return resolve_checkpoint(spec)
 
 
 def base_directory(spec: str, task: str | None = None) -> Path:
@@ -96,10 +98,10 @@ def base_directory(spec: str, task: str | None = None) -> Path:
         local, _ = resolve_model_path(rest)
         if Path(local).is_dir():
             return Path(local)
-    elif kind == "tiny" and rest and rest != "random":
-        from rungs.policies.tiny.policy import resolve_checkpoint
-
-        return resolve_checkpoint(spec)
+    elif kind == "tiny" and rest:
+        found = tiny_directory(spec, task or "")
+        if found is not None:
+            return found
     raise UserError(f"--base {spec}: not a local checkpoint (rungs downloads nothing); expected a directory, "
                     "tiny:NAME (a shipped tiny checkpoint or a directory) or hf:NAME (a packaged GGUF model such as "
                     "hf:smollm2, a .gguf path, or a directory)")
