@@ -130,6 +130,15 @@ def test_an_unknown_flag_after_a_command_is_one_line_naming_that_commands_help(c
     assert capsys.readouterr().err.count("\n") == 1
 
 
+def test_train_names_every_missing_required_flag_in_one_line(capsys):
+    assert main(["train"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--task" in err and "--problems" in err and "are required" in err
+    assert main(["train", "--task", "countdown"]) == 2
+    err = capsys.readouterr().err
+    assert "--problems" in err and "--task" not in err and "is required" in err
+
+
 def test_a_mistyped_command_gets_a_did_you_mean(capsys):
     with pytest.raises(SystemExit):
         main(["evl"])

@@ -141,6 +141,14 @@ def test_summary_has_every_metric_and_sensible_values(problems_file: Path, tmp_p
     assert "maj@k" in result.table and f"greedy: {sum(greedy_right) / 10:.3f}" in result.table
 
 
+def test_the_progress_bar_names_each_pass_so_its_count_is_not_read_as_problems(problems_file: Path, tmp_path: Path,
+                                                                                capsys) -> None:
+    run(make_config(problems_file, tmp_path / "run", strategy=["greedy", "sample"], progress=True))
+    err = capsys.readouterr().err
+    # greedy once + one sampler x 2 seeds = 3 passes over 10 problems: the bar runs to 30
+    assert "pass 1/3 (greedy, seed 0)" in err and "pass 3/3 (pass@k, seed 1)" in err and "30/30" in err
+
+
 def test_interrupted_then_resumed_equals_straight_run(problems_file: Path, tmp_path: Path) -> None:
     straight = run(make_config(problems_file, tmp_path / "straight"))
 

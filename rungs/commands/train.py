@@ -153,10 +153,11 @@ def resolve(args: argparse.Namespace) -> tuple[dict[str, Any], Any, Path, bool]:
     job, grpo = (_from_yaml(args.config) if args.config else ({}, {}))
     job = {**JOB_DEFAULTS, **job, **job_flags}
     grpo.update(grpo_flags)
-    if not job["task"]:
-        raise UserError("--task is required (see `rungs tasks`)")
-    if not job["problems"]:
-        raise UserError("--problems is required: a .jsonl/.json/.parquet file, a dataset directory, or builtin:NAME")
+    missing = [what for key, what in (("task", "--task NAME (see `rungs tasks`)"),
+                                      ("problems", "--problems (a .jsonl/.json/.parquet file, a dataset directory, "
+                                                   "or builtin:NAME)")) if not job[key]]
+    if missing:  # every missing flag at once, not one per attempt
+        raise UserError(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required")
     config = from_dict(GRPOConfig, grpo, source=args.config or "command line")
     check_job(job)
     idle = [name for name in EVAL_SETTINGS if grpo.get(name)] if not job["eval_problems"] else []

@@ -320,38 +320,40 @@ def _sample_all(config: EvalConfig, task: Task, problems: Sequence[Problem], uni
     new: list[dict[str, Any]] = []
     n_samples = n_correct = 0
     started = time.perf_counter()
+    passes = [(sampler, seed, n) for sampler, seeds, n in units for seed in seeds]
+    # The bar counts (pass, problem) pairs: its total is problems x passes, and its label says which pass
+    # of how many is running, so that "160/480" is not read as 160 of 480 problems.
     with open(records_path, "a", encoding="utf-8") as handle, \
             tqdm(total=total, unit="problem", desc="eval", disable=not config.progress, dynamic_ncols=True) as bar:
-        for sampler, seeds, n in units:
-            for seed in seeds:
-                for b, batch in _batches(problems, config.batch_size):
-                    missing = [i for i, p in enumerate(batch) if (sampler.label, seed, p.id) not in done]
-                    if not missing:
-                        continue
-                    bar.set_description(f"eval {sampler.label} seed {seed}")
-                    t0 = time.perf_counter()
-                    # The whole batch is generated even when part of it is done, so that its seed and
-                    # composition -- hence its samples -- are those of an uninterrupted run.
-                    sampling = base.with_(seed=int(stable_rng(config.seed, sampler.label, seed, b).getrandbits(31)))
-                    prompts = [task.prompt(p, style=style) for p in batch]
-                    outs = sampler.generate(policy, prompts, n, sampling)
-                    flat_p = [batch[i] for i in missing for _ in outs[i]]
-                    flat_c = [c for i in missing for c in outs[i]]
-                    samples = verify_samples(pool, task, flat_p, flat_c)
-                    wall = (time.perf_counter() - t0) / len(batch)
-                    pos = 0
-                    for i in missing:
-                        k = len(outs[i])
-                        chunk, pos = samples[pos:pos + k], pos + k
-                        record = {"sampler": sampler.label, "seed": seed, "problem_id": batch[i].id,
-                                  "samples": [s.to_dict() for s in chunk], "wall_s": wall}
-                        append_record(handle, record)
-                        new.append(json.loads(json.dumps(record)))  # exactly what a resume would read back
-                        n_samples += k
-                        n_correct += sum(s.correct for s in chunk)
-                    bar.update(len(missing))
-                    rate = n_samples / max(time.perf_counter() - started, 1e-9)
-                    bar.set_postfix_str(f"{rate:.1f} samples/s, acc {n_correct / max(n_samples, 1):.3f}")
+        for index, (sampler, seed, n) in enumerate(passes, 1):
+            for b, batch in _batches(problems, config.batch_size):
+                missing = [i for i, p in enumerate(batch) if (sampler.label, seed, p.id) not in done]
+                if not missing:
+                    continue
+                bar.set_description(f"eval pass {index}/{len(passes)} ({sampler.label}, seed {seed})")
+                t0 = time.perf_counter()
+                # The whole batch is generated even when part of it is done, so that its seed and
+                # composition -- hence its samples -- are those of an uninterrupted run.
+                sampling = base.with_(seed=int(stable_rng(config.seed, sampler.label, seed, b).getrandbits(31)))
+                prompts = [task.prompt(p, style=style) for p in batch]
+                outs = sampler.generate(policy, prompts, n, sampling)
+                flat_p = [batch[i] for i in missing for _ in outs[i]]
+                flat_c = [c for i in missing for c in outs[i]]
+                samples = verify_samples(pool, task, flat_p, flat_c)
+                wall = (time.perf_counter() - t0) / len(batch)
+                pos = 0
+                for i in missing:
+                    k = len(outs[i])
+                    chunk, pos = samples[pos:pos + k], pos + k
+                    record = {"sampler": sampler.label, "seed": seed, "problem_id": batch[i].id,
+                              "samples": [s.to_dict() for s in chunk], "wall_s": wall}
+                    append_record(handle, record)
+                    new.append(json.loads(json.dumps(record)))  # exactly what a resume would read back
+                    n_samples += k
+                    n_correct += sum(s.correct for s in chunk)
+                bar.update(len(missing))
+                rate = n_samples / max(time.perf_counter() - started, 1e-9)
+                bar.set_postfix_str(f"{rate:.1f} samples/s, acc {n_correct / max(n_samples, 1):.3f}")
     return new
 
 
