@@ -439,3 +439,25 @@ def test_shared_prompt_scoring_full_model_and_no_grad(model_dir):
         # by 10% or more (test_shared_prompt_scoring_is_used_and_grads_flow_through_the_cache)
         scale = float(g.abs().max())
         assert torch.allclose(g_shared[name], g, rtol=1e-4, atol=1e-5 * scale), name
+
+
+def test_lora_wrap_sample_score_and_save_warn_about_nothing_the_user_cannot_act_on(model_dir, tmp_path, monkeypatch):
+    """No deprecation noise from rungs' own calls (the KV cache under transformers' current name), and
+    no hub lookup when an adapter is saved (offline, or for a base named like `smollm2`, peft warns)."""
+    import warnings
+
+    from transformers.utils import generic
+
+    said: list[str] = []
+    monkeypatch.setattr(generic.logger, "warning_once", lambda msg, *a, **k: said.append(str(msg)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pol = load_policy(f"hf:{model_dir}", device="cpu", dtype="float32", lora_rank=4, seed=0)
+        out = pol.generate(PROMPTS, n=3, sampling=SamplingParams(max_new_tokens=6, seed=0))  # shared prefill
+        prompts = pol.encode_prompts(PROMPTS * 2)
+        pol.logprobs(prompts, [list(c.token_ids) or [1] for cs in out for c in cs[:1]] * 2)  # shared scoring
+        pol.model.peft_config["default"].base_model_name_or_path = "not-a-local-model"  # as `smollm2` is
+        pol.save(str(tmp_path / "adapter"))
+    noise = [str(w.message) for w in caught] + said
+    assert not [m for m in noise if "deprecated" in m or "config file" in m or "fetch remote" in m], noise
+    assert (tmp_path / "adapter" / "adapter_config.json").is_file()

@@ -46,6 +46,7 @@ import json
 import logging
 import math
 import os
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -288,6 +289,27 @@ def _filled(cache: Any, length: int) -> bool:
     """Whether every layer of a copyable cache holds `length` positions (a layer that dropped the
     cache, e.g. under activation checkpointing, would leave the completions without their prompt)."""
     return all(layer.get_seq_length() == length for layer in cache.layers)
+
+
+def _cache_keyword(model: Any) -> str:
+    """The name under which `model`'s forward and `generate` take, and its outputs return, the KV
+    cache: `cache` from transformers 5.2x, `past_key_values` before (the old name still works there,
+    with a deprecation warning on every call, until transformers removes it)."""
+    try:
+        parameters = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return "past_key_values"
+    return "cache" if "cache" in parameters else "past_key_values"
+
+
+@contextlib.contextmanager
+def _peft_gradient_checkpointing_probe_quiet() -> Iterator[None]:
+    """peft reads `model.is_gradient_checkpointing` when it wraps a model, which transformers 5.2x
+    deprecated with a FutureWarning that the user can do nothing about; silence that one warning
+    while peft wraps the model (every other warning passes)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        yield
 
 
 def _pick_device(device: Any) -> torch.device:
@@ -535,7 +557,8 @@ class HFPolicy(Policy):
         if adapter_path is not None:
             from peft import PeftModel
 
-            model = PeftModel.from_pretrained(model, adapter_path, is_trainable=True)
+            with _peft_gradient_checkpointing_probe_quiet():
+                model = PeftModel.from_pretrained(model, adapter_path, is_trainable=True)
             self.lora = True
         elif lora_rank and lora_rank > 0:
             from peft import LoraConfig, get_peft_model
@@ -544,9 +567,11 @@ class HFPolicy(Policy):
                 r=int(lora_rank), lora_alpha=float(lora_alpha if lora_alpha is not None else 2 * lora_rank),
                 lora_dropout=float(lora_dropout), target_modules=target_modules, task_type="CAUSAL_LM",
             )
-            model = get_peft_model(model, config)
+            with _peft_gradient_checkpointing_probe_quiet():
+                model = get_peft_model(model, config)
             self.lora = True
         self.model = model
+        self._cache_kw = _cache_keyword(self._base_model())
         if gradient_checkpointing:
             # transformers 5 renamed it (the old name still works, with a FutureWarning).
             if hasattr(self.model, "activation_checkpointing_enable"):
@@ -722,7 +747,7 @@ class HFPolicy(Policy):
         kwargs: dict[str, Any] = {"tokenizer": self.tokenizer} if sp.stop else {}
         cache = self._shared_prefill(batch, ids, mask)
         if cache is not None:
-            kwargs["past_key_values"] = cache
+            kwargs[self._cache_kw] = cache
         tracker = _SampledLogProbs() if self.generation_logprobs else None
         handle = self._base_model().register_forward_hook(tracker, with_kwargs=True) if tracker else None
         try:
@@ -751,7 +776,7 @@ class HFPolicy(Policy):
             return None
         uniq_ids, uniq_mask = ids[firsts, :-1], mask[firsts, :-1]  # [U, P-1]
         positions = (uniq_mask.cumsum(-1) - 1).masked_fill(uniq_mask == 0, 0)  # [U, P-1]
-        cache = self._run(self._base_model(), uniq_ids, uniq_mask, positions, 1, use_cache=True).past_key_values
+        cache = getattr(self._run(self._base_model(), uniq_ids, uniq_mask, positions, 1, use_cache=True), self._cache_kw)
         if cache is not None and not _copyable_cache(cache):
             self.share_prompt_cache = False  # another kind of cache: let generate prefill every row
         if not self.share_prompt_cache or cache is None or not _filled(cache, uniq_ids.shape[1]):
@@ -880,11 +905,12 @@ class HFPolicy(Policy):
              cache: Any = None, use_cache: bool = False) -> Any:
         """One forward of the backbone (split head: hidden states) or of the whole model (logits of
         the last `keep` positions; 0 = all)."""
+        given_cache = {self._cache_kw: cache}
         if self._split:
             return base.get_decoder()(input_ids=ids, attention_mask=attn, position_ids=positions,
-                                      past_key_values=cache, use_cache=use_cache)
-        return base(input_ids=ids, attention_mask=attn, position_ids=positions, past_key_values=cache,
-                    use_cache=use_cache, logits_to_keep=keep)
+                                      use_cache=use_cache, **given_cache)
+        return base(input_ids=ids, attention_mask=attn, position_ids=positions, use_cache=use_cache,
+                    logits_to_keep=keep, **given_cache)
 
     def _output(self, out: Any) -> Tensor:
         return out.last_hidden_state if self._split else out.logits
@@ -914,8 +940,8 @@ class HFPolicy(Policy):
         firsts, inverse = groups
         uniq_ids, uniq_attn = self._left_pad([prompt_ids[i] for i in firsts])  # [U, P]
         positions = (uniq_attn.cumsum(-1) - 1).clamp(min=0)  # [U, P]
-        cache = self._run(base, uniq_ids[:, :-1], uniq_attn[:, :-1], positions[:, :-1], 1,
-                          use_cache=True).past_key_values  # [U] rows of P-1 positions
+        cache = getattr(self._run(base, uniq_ids[:, :-1], uniq_attn[:, :-1], positions[:, :-1], 1, use_cache=True),
+                        self._cache_kw)  # [U] rows of P-1 positions
         if cache is not None and not _copyable_cache(cache):
             self.share_prompt_cache = False  # an architecture with another kind of cache: stop trying
         if not self.share_prompt_cache or cache is None or not _filled(cache, uniq_ids.shape[1] - 1):
@@ -1016,7 +1042,13 @@ class HFPolicy(Policy):
         """Under LoRA the adapter only (adapter_config.json + safetensors, loadable as `hf:DIR`),
         else the whole model; the tokenizer either way."""
         os.makedirs(directory, exist_ok=True)
-        self.model.save_pretrained(directory)
+        if self.lora:
+            # rungs never resizes the vocabulary, so the embeddings are the base's: say so, rather
+            # than let peft look the base up on the hub to find out (offline, or for a local name
+            # such as `smollm2`, that lookup fails with a warning at every checkpoint).
+            self.model.save_pretrained(directory, save_embedding_layers=False)
+        else:
+            self.model.save_pretrained(directory)
         self.tokenizer.save_pretrained(directory)
 
     def load(self, directory: str) -> None:
