@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -302,3 +303,37 @@ def test_the_command_checks_the_base_against_the_tuned_runs_record(tmp_path, cap
     assert main(["wise-ft", "--tuned", str(tmp_path / "b"), "--alpha", "0.5", "--base", "tiny",
                  "--out", str(tmp_path / "d")]) == 2
     assert "--base tiny: which task's checkpoint is not known here" in capsys.readouterr().err
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_the_next_merge_tidies_what_a_killed_merge_left_and_spares_a_live_ones(pair, tmp_path):
+    """A SIGKILL between the steps of a merge leaves folders named with the writer's pid: its staging
+    folder, and (mid-replacement) the earlier merge moved aside with `--out` gone."""
+    from rungs.train.wise_ft import _recover_leftovers
+
+    base, tuned = pair
+    wise_ft(base, tuned, 0.5, tmp_path / "m")
+    dead = _dead_pid()
+    staging = tmp_path / f".m.wise-ft.{dead}.abc123"
+    staging.mkdir()
+    (staging / "model.safetensors").write_bytes(b"half")
+    aside = tmp_path / f".m.old.{dead}.def456"
+    aside.mkdir()
+    (tmp_path / "m").rename(aside / "merge")  # killed after moving the earlier merge aside
+    live = tmp_path / f".m.wise-ft.{os.getpid()}.ghi789"  # a merge still running
+    live.mkdir()
+    _recover_leftovers(tmp_path / "m")
+    assert json.loads((tmp_path / "m" / RECORD).read_text())["alpha"] == 0.5  # the earlier merge is back
+    assert not staging.exists() and not aside.exists() and live.is_dir()
+    staging.mkdir()
+    wise_ft(base, tuned, 1.0, tmp_path / "m")  # and the next merge clears a dead writer's staging itself
+    assert not staging.exists() and live.is_dir()
+    assert torch.equal(load_file(str(tmp_path / "m" / "model.safetensors"))["w"], torch.ones(2, 3))

@@ -265,6 +265,34 @@ def _is_merge(directory: Path, entries: list[Path]) -> bool:
     return isinstance(record, dict) and record.get("method") == "wise-ft"
 
 
+def _alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (a reused id reads as alive: kept, not lost)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _recover_leftovers(out: Path) -> None:
+    """Tidy what a merge into `out` killed by SIGKILL/SIGTERM left beside it (named with the dead
+    writer's process id): its staging folder is deleted; an earlier merge it had moved aside is put
+    back at `out` if nothing took its place, else deleted. A live writer's folders are not touched."""
+    pattern = re.compile(rf"\.{re.escape(out.name)}\.(wise-ft|old)\.(\d+)\.[^/]+")
+    if not out.parent.is_dir():
+        return
+    for leftover in sorted(out.parent.iterdir()):
+        match = pattern.fullmatch(leftover.name)
+        if not match or not leftover.is_dir() or leftover.is_symlink() or _alive(int(match.group(2))):
+            continue
+        aside = leftover / "merge"
+        if match.group(1) == "old" and aside.is_dir() and not out.exists() and not out.is_symlink():
+            os.replace(aside, out)
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
 def wise_ft(base: str | os.PathLike[str] | None, tuned: str | os.PathLike[str], alpha: float,
             out: str | os.PathLike[str]) -> Path:
     """Write WiSE-FT's interpolation of `tuned` toward `base` into the directory `out` and return it.
@@ -277,7 +305,8 @@ def wise_ft(base: str | os.PathLike[str] | None, tuned: str | os.PathLike[str], 
     has the tuned checkpoint's weight layout, its config and tokenizer files, and wise_ft.json
     recording the inputs; it loads wherever `tuned` does (`tiny:OUT`, `hf:OUT`). It is written to a
     temporary directory beside `out` and renamed in; an earlier merge at `out` is moved aside
-    first and deleted after, so a killed merge never leaves a half-written `out`. UserError (one
+    first and deleted after, so a killed merge never leaves a half-written `out`, and the next merge
+    into `out` tidies what a killed one left (`_recover_leftovers`). UserError (one
     line) for a missing or mismatched checkpoint, an `out` that is not new, empty or an earlier
     merge (see `_check_out`), an unwritable location, or a bad alpha.
     """
@@ -294,10 +323,11 @@ def wise_ft(base: str | os.PathLike[str] | None, tuned: str | os.PathLike[str], 
         if (base_dir / ADAPTER_CONFIG).is_file():
             raise UserError(f"--base {base_dir} is a LoRA adapter and --tuned {tuned_dir} is not; "
                             "expected the base model and a checkpoint fine-tuned from it")
+    _recover_leftovers(out_dir)
     _check_out(out_dir, [tuned_dir] + ([base_dir] if base_dir is not None and base_dir.exists() else []))
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.wise-ft.", dir=out_dir.parent))
+        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.wise-ft.{os.getpid()}.", dir=out_dir.parent))
     except OSError as err:
         raise UserError(f"--out {out_dir}: cannot write there ({err.strerror or err}); "
                         "expected a writable location") from None
@@ -319,7 +349,7 @@ def wise_ft(base: str | os.PathLike[str] | None, tuned: str | os.PathLike[str], 
                   "layout": "lora_B scaled" if adapter else "interpolated"}
         (staging / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         if out_dir.exists():  # an earlier merge (checked above): moved aside, deleted once the new one is in
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
+            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.{os.getpid()}.", dir=out_dir.parent))
             os.replace(out_dir, old / "merge")
         os.replace(staging, out_dir)
     except OSError as err:
