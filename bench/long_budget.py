@@ -24,6 +24,11 @@ time than one trained on the problems alone?
                                                      # LADDER's setting (50 problems and their trees), the
                                                      # best step chosen on bench/learning.py's tuning pool
     python bench/long_budget.py ... --arms ladder    # only LADDER (a curriculum setting: GRPO is unchanged by it)
+    python bench/long_budget.py --task countdown --base tiny:countdown-long-plus1500 --train-limit 20 \
+        --depth 3 --width 5 --ladder cooldown=10 --dev tuning --steps 600 --eval-steps 50 --dev-only \
+        --out bench/results-dev/countdown-600-roots20-plus1500-bestdev
+                                                     # countdown, a tuning run: dev curves and best steps only;
+                                                     # run it again without --dev-only to score the test sets
 """
 
 from __future__ import annotations
@@ -42,12 +47,13 @@ GRPO_FLAGS = ["--prompts-per-step", "4", "--num-generations", "16", "--max-compl
               "--save-steps", "0"]
 ARMS = {"ladder": "LADDER (variants, solve-rate curriculum)", "grpo": "GRPO on the hard training problems, no variants"}
 # the flags a run was made with, recorded in long_budget.json's "settings" (and read back by --report)
-SETTINGS = ("steps", "eval_steps", "seeds", "train_limit", "depth", "width", "ladder", "dev")
+SETTINGS = ("task", "base", "steps", "eval_steps", "seeds", "train_limit", "depth", "width", "ladder", "dev", "dev_only")
 
 
 def command(arm: str, seed: int, args: argparse.Namespace, run_dir: Path) -> list[str]:
     """The `rungs ladder` or `rungs train` command of one run (the same GRPO settings, the same dev selection)."""
-    common = ["--problems", "builtin:integration-train", "--eval-problems", eval_problems(args),
+    common = ["--task", args.task, "--policy", args.base, "--problems", f"builtin:{args.task}-train",
+              "--eval-problems", eval_problems(args),
               "--max-steps", str(args.steps), "--eval-steps", str(args.eval_steps), "--eval-on-start",
               "--metric-for-best-model", "eval_accuracy", "--seed", str(seed), "--threads", "1", "--no-progress",
               "--out", str(run_dir)]
@@ -58,28 +64,28 @@ def command(arm: str, seed: int, args: argparse.Namespace, run_dir: Path) -> lis
                  for flag in (f"--{key.replace('_', '-')}", value)]
         return [sys.executable, "-m", "rungs.cli", "ladder", "--depth", str(args.depth), "--width", str(args.width),
                 "--curriculum", "solve_rate", *extra, *common]
-    return [sys.executable, "-m", "rungs.cli", "train", "--task", "integration", *common, *GRPO_FLAGS]
+    return [sys.executable, "-m", "rungs.cli", "train", *common, *GRPO_FLAGS]
 
 
 def eval_problems(args: argparse.Namespace) -> str:
-    """Where the best step is chosen: builtin:integration-dev (all levels), or with --dev tuning
+    """Where the best step is chosen: builtin:TASK-dev (all levels), or with --dev tuning
     bench/learning.py's tuning pool (dev levels 3-4 plus draws under DEV_SEED), written to OUT/dev-pool.jsonl."""
     if args.dev == "builtin":
-        return "builtin:integration-dev"
+        return f"builtin:{args.task}-dev"
     import learning
 
     from rungs.data import write_jsonl
 
     path = Path(args.out) / "dev-pool.jsonl"
     if not path.exists():
-        write_jsonl(path, (p.to_dict() for p in learning.dev_problems("integration")))
+        write_jsonl(path, (p.to_dict() for p in learning.dev_problems(args.task)))
     return str(path)
 
 
-def ttrl_command(arm: str, seed: int, out: Path) -> list[str]:
+def ttrl_command(arm: str, seed: int, out: Path, task: str = "integration") -> list[str]:
     """Test-time RL from a run's best weights on the hard set (bench/learning.py's TTRL settings)."""
-    return [sys.executable, "-m", "rungs.cli", "ttrl", "--task", "integration",
-            "--policy", f"tiny:{out / f'{arm}-seed{seed}' / 'best'}", "--problems", "builtin:integration-hard",
+    return [sys.executable, "-m", "rungs.cli", "ttrl", "--task", task,
+            "--policy", f"tiny:{out / f'{arm}-seed{seed}' / 'best'}", "--problems", f"builtin:{task}-hard",
             "--steps", "8", "--check-every", "4", "--width", "4", "--seed", str(seed), "--threads", "1",
             "--no-progress", "--out", str(out / f"{arm}-seed{seed}-ttrl")]
 
@@ -102,7 +108,7 @@ def run_stage(args: argparse.Namespace, out: Path, stage: str) -> None:
             if (run_dir / "summary.json").exists() and (
                     stage == "ttrl" or json.loads((run_dir / "summary.json").read_text())["total_steps"] >= args.steps):
                 continue  # done; a finished run shorter than --steps is resumed to it (the rate is constant)
-            cmd = command(arm, seed, args, run_dir) if stage == "train" else ttrl_command(arm, seed, out)
+            cmd = command(arm, seed, args, run_dir) if stage == "train" else ttrl_command(arm, seed, out, args.task)
             if (run_dir / "config.yaml").exists():
                 # A resumed run keeps the settings in its config.yaml; only the budget may grow.
                 cmd = [*cmd[:cmd.index("rungs.cli") + 2], "--resume", str(run_dir), "--threads", "1", "--no-progress",
@@ -125,7 +131,8 @@ def runs_settings(out: Path) -> dict[str, Any]:
     """The settings of the training runs in OUT, read back from their config.yaml (a `rungs ladder`
     run: its `ladder` and `grpo` sections; a `rungs train` run: its job settings at top level):
     steps (the longest budget), eval_steps, train_limit, dev, seeds (one more than the highest seed
-    started) and, from a LADDER run, depth, width and the further settings it was given (`ladder`,
+    started), task, base (the policy the runs start from) and, from a LADDER run, depth, width and the
+    further settings it was given (`ladder`,
     every LadderConfig setting that differs from its default). {} when no run has started."""
     import dataclasses
 
@@ -141,17 +148,20 @@ def runs_settings(out: Path) -> dict[str, Any]:
         return {}
     job = (configs["ladder"] or every)[0]
     job = job.get("ladder", job)
+    task = job.get("task") or "integration"
     settings: dict[str, Any] = {
+        "task": task, "base": job.get("policy") or "tiny",
         "steps": max(int(c.get("grpo", {}).get("max_steps", 0)) for c in every),
         "eval_steps": (configs["ladder"] or every)[0].get("grpo", {}).get("eval_steps"),
         "seeds": 1 + max(seed for dirs in runs.values() for seed in dirs),
         "train_limit": job.get("limit") or 0,
-        "dev": "builtin" if job.get("eval_problems") == "builtin:integration-dev" else "tuning"}
+        "dev": "builtin" if job.get("eval_problems") == f"builtin:{task}-dev" else "tuning"}
     if configs["ladder"]:
         ladder = configs["ladder"][0].get("ladder", {})
         settings.update(depth=ladder.get("depth"), width=ladder.get("width"))
         # the settings command() sets itself, or that name a path; the rest came from --ladder KEY=VALUE
-        own = {"task", "problems", "eval_problems", "out", "limit", "depth", "width", "curriculum", "variants"}
+        own = {"task", "policy", "problems", "eval_problems", "out", "limit", "depth", "width", "curriculum",
+               "variants"}
         settings["ladder"] = [f"{f.name}={ladder[f.name]}" for f in dataclasses.fields(LadderConfig)
                               if f.name not in own and f.name in ladder and f.default is not dataclasses.MISSING
                               and ladder[f.name] != f.default]
@@ -183,7 +193,7 @@ def report_args(args: argparse.Namespace) -> argparse.Namespace:
 
 def score(args: argparse.Namespace) -> dict[str, Any]:
     """Best-dev-step weights of every run, scored on the hard set and the fresh draw (cached per
-    run), written to OUT/long_budget.json. An arm whose runs are not all finished (or absent, as in
+    run; with --dev-only neither is read, only the dev selection is reported), written to OUT/long_budget.json. An arm whose runs are not all finished (or absent, as in
     a fresh clone) keeps the figures a stored long_budget.json has for it. Raises SystemExit (one
     line naming the folder) when no arm has figures at all: nothing is written then."""
     import learning
@@ -197,9 +207,10 @@ def score(args: argparse.Namespace) -> dict[str, Any]:
 
     torch.set_num_threads(1)
     out = Path(args.out)
-    task = get_task("integration")
-    hard = load_problems("builtin:integration-hard")
-    fresh = learning.fresh_problems("integration", 40)
+    task = get_task(args.task)
+    tests = not args.dev_only
+    hard = load_problems(f"builtin:{args.task}-hard") if tests else []
+    fresh = learning.fresh_problems(args.task, 40) if tests else []
     result: dict[str, Any] = {"settings": {key: getattr(args, key) for key in SETTINGS},
                               "fresh_seed": learning.FRESH_SEED, "arms": {}}
     stored = stored_summary(out).get("arms", {})
@@ -220,18 +231,19 @@ def score(args: argparse.Namespace) -> dict[str, Any]:
                 cache = run_dir / "scores.json"
                 summary = json.loads((run_dir / "summary.json").read_text())
                 cached = json.loads(cache.read_text()) if cache.exists() else {}
-                if cached.get("steps") == summary["total_steps"]:
+                if cached.get("steps") == summary["total_steps"] and ("hard" in cached or not tests):
                     rows.append(cached)
                     continue
                 events = read_jsonl(run_dir / "events.jsonl")
                 best = summary["eval_step_best"]
-                policy = load_policy(f"tiny:{run_dir / 'best'}", task="integration", seed=seed)
+                policy = load_policy(f"tiny:{run_dir / 'best'}", task=args.task, seed=seed)
                 row = {"seed": seed, "steps": summary["total_steps"], "best_step": best, "dev": summary["eval_accuracy_best"],
                        "dev_curve": [[e["step"], e["eval_accuracy"]] for e in events if "eval_accuracy" in e],
                        "samples_to_best": int(sum(e.get("num_groups", 0) for e in events
-                                                  if "eval_accuracy" not in e and e.get("step", 0) <= best) * 16),
-                       "hard": learning.greedy_accuracy(policy, task, pool, hard),
-                       "fresh": learning.greedy_accuracy(policy, task, pool, fresh)}
+                                                  if "eval_accuracy" not in e and e.get("step", 0) <= best) * 16)}
+                if tests:
+                    row.update(hard=learning.greedy_accuracy(policy, task, pool, hard),
+                               fresh=learning.greedy_accuracy(policy, task, pool, fresh))
                 cache.write_text(json.dumps(row, indent=2))
                 rows.append(row)
             for row in rows:  # test-time RL from the best weights, where it was run (--ttrl)
@@ -240,7 +252,8 @@ def score(args: argparse.Namespace) -> dict[str, Any]:
                     summary = json.loads(ttrl.read_text())
                     row["ttrl"] = summary["accuracy_after"]
                     row["ever_solved"] = summary["ever_solved_during_training"]
-            keys = ("dev", "hard", "fresh") + (("ttrl", "ever_solved") if all("ttrl" in r for r in rows) else ())
+            keys = ("dev",) + (("hard", "fresh") if all("hard" in r for r in rows) else ()) + (
+                ("ttrl", "ever_solved") if all("ttrl" in r for r in rows) else ())
             result["arms"][arm] = {"per_seed": rows,
                                    **{k: learning.mean_std([r[k] for r in rows]) for k in keys},
                                    "best_step": [r["best_step"] for r in rows],
@@ -259,15 +272,18 @@ def report(result: dict[str, Any], out: Path, *, draw: bool = True) -> None:
 
     from rungs.report import fmt_mean_std, print_table, save_png
 
+    task = result["settings"].get("task", "integration")
     rows = [{"arm": ARMS[arm], "steps": "/".join(sorted({str(r.get("steps", result["settings"]["steps"]))
                                                            for r in block["per_seed"]})),
              "best dev step": "/".join(str(s) for s in block["best_step"]),
-             "dev (best)": fmt_mean_std(*block["dev"]), "builtin:integration-hard": fmt_mean_std(*block["hard"]),
-             "fresh draw": fmt_mean_std(*block["fresh"]), "samples to best": f"{block['samples_to_best'][0]:,.0f}",
+             "dev (best)": fmt_mean_std(*block["dev"]),
+             f"builtin:{task}-hard": fmt_mean_std(*block["hard"]) if "hard" in block else "not read (--dev-only)",
+             "fresh draw": fmt_mean_std(*block["fresh"]) if "fresh" in block else "-",
+             "samples to best": f"{block['samples_to_best'][0]:,.0f}",
              **({"+ TTRL, hard": fmt_mean_std(*block["ttrl"]), "(ever solved)": fmt_mean_std(*block["ever_solved"])}
                 if "ttrl" in block else {})}
             for arm, block in result["arms"].items()]
-    print_table(rows, list(rows[0]), title=f"bench/long_budget.py: up to {result['settings']['steps']} steps, best dev step, "
+    print_table(rows, list(rows[0]), title=f"bench/long_budget.py, {task}: up to {result['settings']['steps']} steps, best dev step, "
                                             f"greedy accuracy, mean ± std over {result['settings']['seeds']} seeds")
     if not draw:
         return
@@ -280,9 +296,11 @@ def report(result: dict[str, Any], out: Path, *, draw: bool = True) -> None:
             ax.plot(steps, acc, color=color, alpha=0.8, label=ARMS[arm] if i == 0 else None)
     ax.set_xlabel("GRPO step")
     dev = result["settings"].get("dev", "builtin")
-    ax.set_ylabel("greedy accuracy, " + ("builtin:integration-dev" if dev == "builtin" else "dev levels 3-4 + draws"))
-    ax.set_ylim(0, 1)
-    ax.set_title("LADDER vs GRPO without variants: held-out dev accuracy per seed\n"
+    ax.set_ylabel("greedy accuracy, " + (f"builtin:{task}-dev" if dev == "builtin" else "dev levels 3-4 + draws"))
+    top = max((acc for block in result["arms"].values() for row in block["per_seed"] for _, acc in row["dev_curve"]),
+              default=1.0)
+    ax.set_ylim(0, min(1.0, top * 1.25 + 0.02))
+    ax.set_title(f"{task}: LADDER vs GRPO without variants, held-out dev accuracy per seed\n"
                  "(the best dev step of each run is what the test sets score)", fontsize=10)
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
@@ -301,6 +319,9 @@ def arms_list(text: str) -> list[str]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--task", choices=("integration", "countdown"), default="integration")
+    ap.add_argument("--base", default="tiny", metavar="SPEC",
+                    help="the tiny checkpoint both arms start from (default: the task's shipped one); tiny:DIR or tiny:NAME")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--eval-steps", type=int, default=25)
@@ -318,6 +339,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                          "for a LADDER setting whose GRPO arm, unchanged by it, was run before")
     ap.add_argument("--parallel", type=int, default=2, help="runs at once, each a `rungs` process on one thread")
     ap.add_argument("--ttrl", action="store_true", help="then test-time RL (variants) from each best checkpoint on the hard set")
+    ap.add_argument("--dev-only", action="store_true",
+                    help="a tuning run: report the dev curves and best steps, and read no test set (hard, fresh draw)")
     ap.add_argument("--report", action="store_true",
                     help="only score the finished runs and reprint, under the settings the runs were made with "
                          "(the flags above are ignored); without runs (a fresh clone), reprint the stored "
@@ -329,6 +352,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out = Path(args.out)
+    if args.dev_only and args.ttrl:
+        raise SystemExit("long_budget: --ttrl runs on the hard test set; --dev-only reads no test set (give one)")
     if not args.report:
         run_all(args)
     elif not any(run_dirs(out, arm) for arm in ARMS):  # a fresh clone: the summary only, reprinted as stored

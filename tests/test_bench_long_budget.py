@@ -31,6 +31,46 @@ def test_the_ladder_settings_reach_both_commands(long_budget, tmp_path):
     assert "--cooldown" not in grpo and "--depth" not in grpo
 
 
+def test_countdown_runs_train_and_select_on_countdown_from_the_given_base(long_budget, tmp_path):
+    from rungs.cli import build_parser
+
+    args = long_budget.parse_args(["--task", "countdown", "--base", "tiny:countdown-long-plus1500", "--dev", "tuning",
+                                   "--out", str(tmp_path)])
+    parser, _ = build_parser()
+    for arm in ("ladder", "grpo"):
+        cmd = long_budget.command(arm, 0, args, tmp_path / f"{arm}-seed0")
+        parsed = parser.parse_args(cmd[cmd.index("rungs.cli") + 1:])
+        assert (parsed.task, parsed.policy, parsed.problems) == ("countdown", "tiny:countdown-long-plus1500",
+                                                                 "builtin:countdown-train")
+        assert parsed.eval_problems == str(tmp_path / "dev-pool.jsonl")
+    pool = [json.loads(line) for line in (tmp_path / "dev-pool.jsonl").read_text().splitlines()]
+    assert pool and all("numbers" in row["meta"] for row in pool)  # the countdown tuning pool, not integration's
+    assert long_budget.ttrl_command("ladder", 0, tmp_path, "countdown")[4:6] == ["--task", "countdown"]
+
+
+def test_a_dev_only_run_reads_no_test_set_and_its_settings_come_back_from_the_runs(long_budget, tmp_path, monkeypatch,
+                                                                                    capsys):
+    import learning
+
+    for arm in ("ladder", "grpo"):
+        run = _run(tmp_path, arm, 0, 100, dev="builtin:countdown-dev", task="countdown", policy="tiny:countdown-long")
+        (run / "events.jsonl").write_text(json.dumps({"step": 0, "eval_accuracy": 0.1}) + "\n"
+                                          + json.dumps({"step": 50, "num_groups": 4}) + "\n")
+    monkeypatch.setattr("rungs.policies.load_policy", lambda *a, **k: object())
+    monkeypatch.setattr(learning, "greedy_accuracy", lambda *a, **k: pytest.fail("a test set was read"))
+    monkeypatch.setattr(learning, "fresh_problems", lambda *a, **k: pytest.fail("the fresh draw was drawn"))
+    args = long_budget.report_args(long_budget.parse_args(["--report", "--out", str(tmp_path)]))
+    assert (args.task, args.base, args.dev) == ("countdown", "tiny:countdown-long", "builtin")
+    args.dev_only, args.seeds = True, 1
+    result = long_budget.score(args)
+    assert set(result["arms"]["ladder"]) >= {"dev", "best_step"} and "hard" not in result["arms"]["ladder"]
+    long_budget.report(result, tmp_path, draw=False)
+    printed = capsys.readouterr().out
+    assert "countdown" in printed and "not read (--dev-only)" in printed
+    with pytest.raises(SystemExit, match="--dev-only reads no test set"):
+        long_budget.main(["--dev-only", "--ttrl", "--out", str(tmp_path)])
+
+
 def test_a_finished_run_shorter_than_the_budget_is_resumed_to_it(long_budget, tmp_path, monkeypatch):
     from rungs.cli import build_parser
 
@@ -74,13 +114,14 @@ def _stored_summary(settings: dict, arms=("ladder", "grpo")) -> dict:
     return {"settings": settings, "fresh_seed": 20261130, "arms": {arm: block for arm in arms}}
 
 
-def _run(out, arm, seed, steps, limit=50, dev="builtin:integration-dev", summary=True):
+def _run(out, arm, seed, steps, limit=50, dev="builtin:integration-dev", summary=True, task="integration",
+         policy="tiny"):
     """A training run's folder as `rungs ladder` / `rungs train` leave it (config.yaml, summary.json)."""
     import yaml
 
     run = out / f"{arm}-seed{seed}"
     run.mkdir(parents=True)
-    job = {"task": "integration", "problems": "builtin:integration-train", "limit": limit, "eval_problems": dev}
+    job = {"task": task, "policy": policy, "problems": f"builtin:{task}-train", "limit": limit, "eval_problems": dev}
     grpo = {"max_steps": steps, "eval_steps": 50, "seed": seed}
     if arm == "ladder":
         config = {"ladder": {**job, "depth": 3, "width": 5, "curriculum": "solve_rate", "cooldown": 10, "explore": "random",
@@ -121,8 +162,8 @@ def test_report_takes_its_settings_from_the_runs_not_from_its_flags(long_budget,
     _run(tmp_path, "grpo", 0, 800, summary=False)
     args = long_budget.report_args(long_budget.parse_args(["--report", "--arms", "ladder", "--out", str(tmp_path)]))
     assert {key: getattr(args, key) for key in long_budget.SETTINGS} == {
-        "steps": 800, "eval_steps": 50, "seeds": 3, "train_limit": 50, "depth": 3, "width": 5,
-        "ladder": ["band_fraction=0.25", "cooldown=10"], "dev": "tuning"}
+        "task": "integration", "base": "tiny", "steps": 800, "eval_steps": 50, "seeds": 3, "train_limit": 50,
+        "depth": 3, "width": 5, "ladder": ["band_fraction=0.25", "cooldown=10"], "dev": "tuning", "dev_only": False}
     assert args.arms == ["ladder", "grpo"]
     stored = {"steps": 600, "eval_steps": 50, "seeds": 2, "train_limit": 50, "depth": 3, "width": 5,
               "ladder": ["cooldown=10", "band_fraction=0.25"]}  # written before --dev existed
