@@ -54,6 +54,7 @@ Each process keeps one pool per (task, timeout, executor) and reuses it; reward 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -273,10 +274,24 @@ def vote_rewards(pool: VerifierPool, task: Task, problems: Sequence[Problem], co
     for logging only: they never enter the reward.
     """
     from rungs.pipelines.evaluate import verify_samples
-    from rungs.strategies.majority import vote
 
     samples = verify_samples(pool, task, problems, [Completion(c) for c in completions])
-    rewards = [0.0] * len(completions)
+    known = [not task.needs_answer or p.answer is not None for p in problems]
+    rewards, metrics = vote_on(samples, known, groups)
+    return rewards, samples, metrics
+
+
+def vote_on(samples: Sequence[Sample], known: Sequence[bool],
+            groups: Sequence[Sequence[int]]) -> tuple[list[float], dict[str, float]]:
+    """The voting half of `vote_rewards`, on samples already verified: (rewards, metrics).
+
+    known[i]: whether sample i's correctness is real (a labelled row, or a task that checks
+    itself). On a tie the first answer to reach the top count is the pseudo-label, and
+    `label_accuracy` scores that label (the one trained on), not the tie's expected value.
+    """
+    from rungs.strategies.majority import vote
+
+    rewards = [0.0] * len(samples)
     ratios, label_hits, labelled = [], 0.0, 0
     for idx in groups:
         group = [samples[i] for i in idx]
@@ -285,15 +300,35 @@ def vote_rewards(pool: VerifierPool, task: Task, problems: Sequence[Problem], co
         for i in idx:
             rewards[i] = 1.0 if label is not None and samples[i].key == label else 0.0
         ratios.append(sum(rewards[i] for i in idx) / len(idx))
-        if not task.needs_answer or problems[idx[0]].answer is not None:
+        if known[idx[0]]:
             labelled += 1
-            label_hits += choice.correct
+            label_hits += choice.index is not None and group[choice.index].correct
     metrics = {"majority_ratio": sum(ratios) / len(ratios)} if ratios else {}
     if labelled:
-        known = [samples[i] for idx in groups for i in idx if not task.needs_answer or problems[i].answer is not None]
+        checked = [samples[i] for idx in groups for i in idx if known[i]]
         metrics["label_accuracy"] = label_hits / labelled
-        metrics["true_accuracy"] = sum(s.correct for s in known) / len(known)
-    return rewards, samples, metrics
+        metrics["true_accuracy"] = sum(s.correct for s in checked) / len(checked)
+    return rewards, metrics
+
+
+def _digest(text: str) -> str:
+    """A short stand-in for a prompt key (what crosses processes instead of the whole prompt)."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def gather_across_processes(payload: list[Any]) -> tuple[list[list[Any]], int]:
+    """(every process's `payload`, in rank order; this process's rank) under torch.distributed
+    (what TRL's accelerate launch initialises), else ([payload], 0). A collective: every rank must
+    call it at the same point, as TRL does when it computes rewards."""
+    try:
+        import torch.distributed as dist
+    except ImportError:
+        return [payload], 0
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return [payload], 0
+    everyone: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(everyone, payload)
+    return [list(p) for p in everyone], dist.get_rank()
 
 
 class TaskVoteReward(TaskReward):
@@ -303,28 +338,47 @@ class TaskVoteReward(TaskReward):
     prompts are equal (`prompt_key`) form one group and vote. No answer column is needed; where
     there is one (or the task checks itself), `<name>/label_accuracy` and `<name>/true_accuracy`
     are logged beside `<name>/majority_ratio` so one can see whether the pseudo-labels are right.
-    Under TRL's multi-process training each process sees its own slice of the batch: keep
-    `num_generations` completions of a prompt on one process (TRL's sampler does) or the vote
-    sees only part of the group.
+    Under TRL's multi-process training each process computes rewards on its own slice of the
+    batch, and a prompt's `num_generations` completions may be split across processes (TRL's
+    sampler does split them when per_device_train_batch_size is smaller than num_generations). So
+    with torch.distributed initialised, each process verifies its own completions and then the
+    answer keys of every process are gathered (`gather_across_processes`; keys and verdicts only,
+    not the texts) and each prompt's whole group votes; every process derives the same labels.
+    `gather=False` votes on the local slice only (for a caller that is not in lockstep with the
+    other ranks).
     """
 
     suffix = "vote_reward"
 
+    def __init__(self, task: str | Task, *, gather: bool = True, **kwargs: Any) -> None:
+        super().__init__(task, **kwargs)
+        self.gather = gather
+
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
         if len(prompts) != len(completions):
             raise ValueError(f"got {len(prompts)} prompts but {len(completions)} completions")
+        from rungs.pipelines.evaluate import verify_samples
+
         rows = self._row_problems(prompts, kwargs, require_answer=False)
         good = [i for i, p in enumerate(rows) if isinstance(p, Problem)]  # a row that cannot be read scores 0
+        problems = [rows[i] for i in good]
+        texts = [Completion(last_message(completions[i], "assistant")) for i in good]
+        samples = verify_samples(self.pool, self.task, problems, texts) if good else []
+        # What the vote needs from each sample (its key and verdict), from every process, in rank order.
+        mine = [(_digest(prompt_key(prompts[i])), Sample("", Verdict(samples[j].verdict.reward, samples[j].verdict.status),
+                                                samples[j].key),
+                 not self.task.needs_answer or problems[j].answer is not None) for j, i in enumerate(good)]
+        everyone, rank = gather_across_processes(mine) if self.gather else ([mine], 0)
+        pooled = [entry for payload in everyone for entry in payload]
+        offset = sum(len(payload) for payload in everyone[:rank])
         by_prompt: dict[str, list[int]] = {}
-        for j, i in enumerate(good):
-            by_prompt.setdefault(prompt_key(prompts[i]), []).append(j)
-        texts = [last_message(completions[i], "assistant") for i in good]
-        voted, samples, metrics = (vote_rewards(self.pool, self.task, [rows[i] for i in good], texts, list(by_prompt.values()))
-                                   if good else ([], [], {}))
+        for j, (key, _, _) in enumerate(pooled):
+            by_prompt.setdefault(key, []).append(j)
+        voted, metrics = vote_on([s for _, s, _ in pooled], [k for _, _, k in pooled], list(by_prompt.values()))
         rewards: list[float | None] = [0.0] * len(prompts)
         keys: list[Any] = [None] * len(prompts)
         for j, i in enumerate(good):
-            rewards[i], keys[i] = voted[j], samples[j].key
+            rewards[i], keys[i] = voted[offset + j], samples[j].key
         log_metric, log_extra = kwargs.get("log_metric"), kwargs.get("log_extra")
         if callable(log_metric):
             for name, value in metrics.items():
@@ -337,16 +391,18 @@ class TaskVoteReward(TaskReward):
 
 def trl_vote_reward(
     task: str | Task, *, timeout_s: float = 5.0, workers: int | None = None, memory_mb: int | None = 2048,
-    reasoning_delimiters: Sequence[str] | None = None, executor: str = "process",
+    reasoning_delimiters: Sequence[str] | None = None, executor: str = "process", gather: bool = True,
 ) -> Callable[..., list[float | None]]:
     """A label-free TRL reward function for TTRL: majority-vote pseudo-label rewards per prompt group.
 
     `GRPOTrainer(reward_funcs=[trl_vote_reward("math")], ...)` trains on a dataset with no answers
     (Zuo et al. 2025, "TTRL: Test-Time Reinforcement Learning"); see `TaskVoteReward`.
     `reasoning_delimiters` as in `trl_reward`: only the answer after the reasoning votes.
+    `gather`: under torch.distributed, vote on each prompt's completions from every process (the
+    default; see `TaskVoteReward`).
     """
     return TaskVoteReward(task, timeout_s=timeout_s, workers=workers, memory_mb=memory_mb,
-                          reasoning_delimiters=reasoning_delimiters, executor=executor)
+                          reasoning_delimiters=reasoning_delimiters, executor=executor, gather=gather)
 
 
 # ------------------------------------------------------------------------------------------------

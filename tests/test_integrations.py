@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import pickle
 
 import pytest
@@ -206,3 +207,46 @@ def test_rows_without_a_reference_are_unlabelled_not_failed():
     assert all(d["unlabelled"] == 1.0 and d["verifier_failed"] == 0.0 for d in votes)
     labelled = compute_score("math", "\\boxed{2}", "2", return_dict=True)
     assert (labelled["unlabelled"], labelled["acc"]) == (0.0, 1.0)
+
+
+GATHER_SCRIPT = r"""
+import json, sys
+import torch.distributed as dist
+from rungs.integrations import trl_vote_reward
+
+rank, init, out, gather = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4] == "1"
+dist.init_process_group("gloo", init_method=f"file://{init}", rank=rank, world_size=2)
+# one prompt's 8 completions split 4 / 4, as TRL's sampler splits them when
+# per_device_train_batch_size < num_generations; and a second prompt only rank 1 sees
+halves = {0: ["\\boxed{5}"] * 3 + ["\\boxed{7}"], 1: ["\\boxed{7}"] * 4 + ["\\boxed{2}"] * 2}
+prompts = {0: ["what is 3 + 4?"] * 4, 1: ["what is 3 + 4?"] * 4 + ["what is 1 + 1?"] * 2}
+answers = {0: ["7"] * 4, 1: ["7"] * 4 + ["2"] * 2}
+metrics = {}
+reward = trl_vote_reward("math", workers=1, executor="inline", gather=gather)
+got = reward(prompts=prompts[rank], completions=halves[rank], answer=answers[rank],
+             log_metric=lambda name, value: metrics.__setitem__(name.split("/")[-1], value))
+json.dump({"rewards": got, "metrics": metrics}, open(out, "w"))
+dist.destroy_process_group()
+"""
+
+
+@pytest.mark.parametrize("gather", [True, False])
+def test_a_prompt_group_split_across_processes_votes_as_one_group(tmp_path, gather):
+    """TRL computes rewards on each process's slice: the vote must see the whole group (real gloo, 2 ranks)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "rank.py"
+    script.write_text(GATHER_SCRIPT)
+    procs = [subprocess.Popen([sys.executable, str(script), str(r), str(tmp_path / "init"), str(tmp_path / f"{r}.json"),
+                               "1" if gather else "0"]) for r in (0, 1)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    got = [json.loads((tmp_path / f"{r}.json").read_text()) for r in (0, 1)]
+    if gather:  # 7 has 5 of 8 votes: the label on both ranks; the second prompt votes on its own
+        assert got[0]["rewards"] == [0.0, 0.0, 0.0, 1.0]
+        assert got[1]["rewards"] == [1.0] * 6
+        assert got[0]["metrics"] == got[1]["metrics"]  # every rank logs the same pooled figures
+        assert got[0]["metrics"]["label_accuracy"] == 1.0
+    else:  # each half votes alone: rank 0 trains towards 5
+        assert got[0]["rewards"] == [1.0, 1.0, 1.0, 0.0]
+        assert got[0]["metrics"]["label_accuracy"] == 0.0
