@@ -461,16 +461,32 @@ def verl_problem(task: Task, ground_truth: Any, extra_info: Mapping[str, Any] | 
     return Problem(str(info.get("index", index)), text or "", answer, meta)
 
 
+PRED_CHARS = 300  # veRL's math_dapo scorer reads the last 300 characters too
+
+
+def short_pred(answer: str | None) -> str:
+    """The extracted answer as veRL's `pred` extra: at most PRED_CHARS characters (longer ones keep
+    their head and tail around "..."), since veRL stacks each extra into one numpy array per batch,
+    whose string dtype pads every row to the longest (one 30,000-character answer in 1,024 rows
+    made a 123 MB array)."""
+    text = answer or ""
+    if len(text) <= PRED_CHARS:
+        return text
+    half = (PRED_CHARS - 3) // 2
+    return text[:half] + "..." + text[-half:]
+
+
 def _score_dict(verdict: Verdict | None, reward: float | None = None) -> dict[str, Any]:
     """veRL's dict form: `score` (the reward) plus extras it logs per sample (`acc` as in its
-    math_dapo scorer; `pred` the extracted answer; 0/1 flags for no answer and verifier failure)."""
+    math_dapo scorer; `pred` the extracted answer, cut by `short_pred`; 0/1 flags for no answer and
+    verifier failure)."""
     if verdict is None:  # a row with no reference answer for a task that needs one: not checked
         return {"score": 0.0 if reward is None else reward, "acc": 0.0, "pred": "", "no_answer": 0.0,
                 "verifier_failed": 0.0, "unlabelled": 1.0}
     return {
         "score": verdict.reward if reward is None else reward,
         "acc": float(verdict.correct),
-        "pred": verdict.answer or "",
+        "pred": short_pred(verdict.answer),
         "no_answer": float(verdict.status is Status.NO_ANSWER),
         "verifier_failed": float(verdict.status in FAILED),
         "unlabelled": float(verdict.status is Status.UNLABELLED),  # `acc` is 0 there: unknown, not wrong
@@ -554,7 +570,8 @@ def compute_score_batch(
         out = [_score_dict(v) for v in verdicts]
         for i, v in enumerate(verdicts):
             if v is None:  # unlabelled: still say what the response answered
-                out[i]["pred"] = get_task_cached(task_for_source(sources[i])).extract_answer(_as_text(solution_strs[i])) or ""
+                out[i]["pred"] = short_pred(
+                    get_task_cached(task_for_source(sources[i])).extract_answer(_as_text(solution_strs[i])))
         return out
     return [0.0 if v is None else v.reward for v in verdicts]
 

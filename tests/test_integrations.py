@@ -250,3 +250,15 @@ def test_a_prompt_group_split_across_processes_votes_as_one_group(tmp_path, gath
     else:  # each half votes alone: rank 0 trains towards 5
         assert got[0]["rewards"] == [1.0, 1.0, 1.0, 0.0]
         assert got[0]["metrics"]["label_accuracy"] == 0.0
+
+
+def test_verl_pred_extra_is_bounded_so_one_long_answer_cannot_swell_the_batch_array():
+    """veRL stacks each dict extra into a numpy array padded to its longest string."""
+    from rungs.integrations import PRED_CHARS, compute_score_batch
+
+    long_answer = "<answer>" + "1+" * 15000 + "1</answer>"
+    out = compute_score_batch(["math"] * 3, ["\\boxed{2}", long_answer, "x" * 50000], ["2", "2", None], None,
+                              return_dict=True, workers=1)
+    assert out[0]["pred"] == "2" and out[0]["score"] == 1.0
+    assert all(len(o["pred"]) <= PRED_CHARS for o in out)
+    assert out[1]["pred"].startswith("1+1+") and "..." in out[1]["pred"]

@@ -303,3 +303,23 @@ def test_redundant_braces_are_one_group(task: MathTask) -> None:
     assert normalize_latex(r"\frac{{1}}{{2}}") == r"\frac{1}{2}"
     assert normalize_latex(r"\frac{{1}{2}}{3}") == r"\frac{{1}{2}}{3}"  # not a group of one group
     assert normalize_latex(r"\{\{1\}\}") == r"\{\{1\}\}"  # escaped set braces are not groups
+
+
+@pytest.mark.parametrize("completion, answer", [
+    ("Adding them up gives 72.\nAnswer: 72", "72"),            # DAPO-Math-17k's requested last line
+    ("so the total is 72\n**Answer:** $72$.", "72"),           # markdown and math mode
+    ("The answer: 5 is wrong, retry.\nAnswer: 6", "6"),        # the last Answer: line wins
+    ("\\boxed{3}\nAnswer: 4", "3"),                            # a boxed answer keeps priority
+    ("My answer: 12", None),                                   # not at the start of a line
+    ("x" * 100_000 + "\nAnswer: 9", "9"),                      # only the tail is searched
+    ("Answer:", None),
+])
+def test_a_final_answer_line_is_read_as_dapo_asks(completion, answer):
+    assert get_task("math").extract_answer(completion) == answer
+
+
+def test_verl_math_dapo_rows_score_their_answer_line():
+    from rungs.integrations import compute_score
+
+    assert compute_score("math_dapo", "Let me think. 8 * 9 = 72.\nAnswer: 72", "72", workers=1) == 1.0
+    assert compute_score("math_dapo", "Answer: 71", "72", workers=1) == 0.0

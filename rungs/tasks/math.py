@@ -805,14 +805,33 @@ def hash_answer(text: str) -> str | None:
     followed by words (`72 clips`, `$5 dollars`) is that number, as GSM8K's graders read it; None
     when there is no `####` or nothing follows it. A linear scan (`rfind`), safe on hostile text.
     """
-    from rungs.verify.extract import strip_math_delimiters
-
     if not isinstance(text, str):
         return None
     pos = text.rfind(GSM8K_MARKER)
     if pos < 0:
         return None
-    start = pos + len(GSM8K_MARKER)
+    return _line_answer(text, pos + len(GSM8K_MARKER))
+
+
+# DAPO-Math-17k's format: the prompt asks for a last line `Answer: $Answer` (veRL's math_dapo scorer)
+_ANSWER_LINE = re.compile(r"^[ \t>*#_]*answer[ \t*_]*:", re.IGNORECASE | re.MULTILINE)
+
+
+def answer_line(text: str) -> str | None:
+    """The answer on the last line that starts with `Answer:` (DAPO's `Answer: 72`; markdown
+    `**Answer:** 72` too), read as `hash_answer` reads a `####` line; None if there is none. Only
+    the last 300 characters are searched, as veRL's math_dapo scorer does."""
+    if not isinstance(text, str):
+        return None
+    tail = text[-300:]
+    ends = [match.end() for match in _ANSWER_LINE.finditer(tail)]
+    return _line_answer(tail, ends[-1]) if ends else None
+
+
+def _line_answer(text: str, start: int) -> str | None:
+    """The rest of the line from `start`, cleaned as `hash_answer` describes."""
+    from rungs.verify.extract import strip_math_delimiters
+
     end = text.find("\n", start)
     answer = text[start : end if end >= 0 else len(text)].strip().strip("*").strip().rstrip(".").strip()
     number_then_words = _NUMBER_THEN_WORDS.match(answer)
@@ -914,14 +933,15 @@ class MathTask(Task):
             return problem.text
         raise UserError(f"unknown prompt style {style!r}: expected one of {', '.join(PROMPT_STYLES)}")
 
-    answer_forms = "<answer>...</answer>, \\boxed{...} or final #### line"
+    answer_forms = "<answer>...</answer>, \\boxed{...}, a final #### line or a final Answer: line"
 
     def extract_answer(self, completion: str) -> str | None:
         """The last <answer>...</answer> or \\boxed{...} (`Task.extract_answer`); failing that, GSM8K's
-        final `#### 72` line (`hash_answer`). A boxed or tagged answer keeps priority, and a completion
-        whose last wrapper is cut off has no answer, whatever `####` it holds."""
+        final `#### 72` line (`hash_answer`), then DAPO's final `Answer: 72` line (`answer_line`). A
+        boxed or tagged answer keeps priority, and a completion whose last wrapper is cut off has no
+        answer, whatever `####` or `Answer:` it holds."""
         answer = super().extract_answer(completion)
-        if answer is not None or not isinstance(completion, str) or GSM8K_MARKER not in completion:
+        if answer is not None or not isinstance(completion, str):
             return answer
         from rungs.verify.extract import after_reasoning, cut_off
 
@@ -930,7 +950,7 @@ class MathTask(Task):
             text = after_reasoning(completion, self.reasoning_delimiters)
         if text is None or cut_off(text):
             return None
-        return hash_answer(text)
+        return hash_answer(text) or answer_line(text)
 
     def verify_answer(self, problem: Problem, answer: str) -> Verdict:
         """Against the reference; where the ground truth listed several (`meta["answers"]`), right if
