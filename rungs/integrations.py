@@ -13,12 +13,14 @@ TRL (`GRPOTrainer(reward_funcs=...)`):
 TRL calls `f(prompts=..., completions=..., completion_ids=..., **columns)` with every dataset
 column except `prompt` as a keyword list, plus `trainer_state`, `log_extra` and `log_metric`.
 The reward function reads the reference answer from the `answer` column (or `solution`,
-`ground_truth`); the problem text from a `problem` (or `question`) column when there is one,
+`ground_truth`, `gold`, `reference`; without one, a task that needs answers warns once and returns
+None for every row); the problem text from a `problem` (or `question`) column when there is one,
 else from the prompt (for conversational prompts, the last user message); other columns go to
 `Problem.meta` (so TinyZero's `nums` / `target` columns work for countdown). Completions may be
 strings or conversations (the last assistant message is scored). It returns one float per
-completion, or None where the task needs a reference answer and the row has none (TRL then
-ignores that sample for this function). It is a picklable callable object named
+completion, or None where the task needs a reference answer and the row has none, or has one
+that does not parse as math (TRL then ignores that sample for this function, as its own
+`accuracy_reward` does). It is a picklable callable object named
 `"<task>_reward"` (TRL logs rewards by `__name__`), and it logs `<name>/frac_no_answer` and
 `<name>/frac_verifier_failed` (timeouts, crashes, errors) through `log_metric`.
 
@@ -58,6 +60,7 @@ import hashlib
 import json
 import os
 import threading
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -74,7 +77,7 @@ from rungs.types import (
 )
 from rungs.verify.pool import VerifierPool
 
-ANSWER_COLUMNS = ("answer", "solution", "ground_truth")
+ANSWER_COLUMNS = ("answer", "solution", "ground_truth", "gold", "reference")
 PROBLEM_COLUMNS = ("problem", "question")
 # Keyword arguments TRL adds that are not dataset columns.
 TRL_INTERNAL = frozenset({"prompts", "completions", "completion_ids", "trainer_state", "log_extra", "log_metric", "environments"})
@@ -171,7 +174,11 @@ class TaskReward:
         n = len(prompts)
         columns = {k: _column(v) for k, v in columns.items() if k not in TRL_INTERNAL}
         per_row = {k: v for k, v in columns.items() if isinstance(v, Sequence) and not isinstance(v, str) and len(v) == n}
-        answers = next((per_row[k] for k in ANSWER_COLUMNS if k in per_row), [None] * n)
+        answers = next((per_row[k] for k in ANSWER_COLUMNS if k in per_row), None)
+        if answers is None and require_answer:
+            self._warn_no_answer_column(columns, n)
+        if answers is None:
+            answers = [None] * n
         texts = next((per_row[k] for k in PROBLEM_COLUMNS if k in per_row), None)
         ids = per_row.get("id")
         out: list[Problem | Verdict | None] = []
@@ -192,6 +199,18 @@ class TaskReward:
                 out.append(Verdict.fail(Status.INVALID_PROBLEM, f"row {i + 1}: {err}"))
         return out
 
+    def _warn_no_answer_column(self, columns: Mapping[str, Any], n: int) -> None:
+        """Once per reward function: a task that needs reference answers got no per-row answer
+        column, so every reward is None (TRL warns only when every reward function gives None)."""
+        if not self.task.needs_answer or getattr(self, "_warned_no_answers", False) or n == 0:
+            return
+        self._warned_no_answers = True
+        given = ", ".join(sorted(columns)) or "none"
+        odd = [k for k in ANSWER_COLUMNS if k in columns]  # present, but not one value per completion
+        why = f"column {odd[0]!r} is not a list of {n} values" if odd else f"no answer column (columns given: {given})"
+        warnings.warn(f"{self.__name__}: {why}; expected one of {', '.join(ANSWER_COLUMNS)} with one reference "
+                      "answer per row: every reward of this function is None", UserWarning, stacklevel=3)
+
     def verdicts(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[Verdict | None]:
         """Verdicts (None where there is nothing to check against), for callers that want statuses."""
         if len(prompts) != len(completions):
@@ -208,7 +227,8 @@ class TaskReward:
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
         verdicts = self.verdicts(prompts, completions, **kwargs)
         self._log(verdicts, kwargs.get("log_metric"), kwargs.get("log_extra"))
-        return [None if v is None else v.reward for v in verdicts]
+        # None where there was nothing to check against: no reference, or one that does not parse
+        return [None if v is None or v.status is Status.UNLABELLED else v.reward for v in verdicts]
 
     def _log(self, verdicts: list[Verdict | None], log_metric: Any, log_extra: Any) -> None:
         checked = [v for v in verdicts if v is not None]

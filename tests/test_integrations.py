@@ -262,3 +262,33 @@ def test_verl_pred_extra_is_bounded_so_one_long_answer_cannot_swell_the_batch_ar
     assert out[0]["pred"] == "2" and out[0]["score"] == 1.0
     assert all(len(o["pred"]) <= PRED_CHARS for o in out)
     assert out[1]["pred"].startswith("1+1+") and "..." in out[1]["pred"]
+
+
+def test_a_math_reward_without_an_answer_column_warns_once_and_a_broken_reference_is_skipped():
+    import warnings
+
+    from rungs.integrations import trl_reward
+
+    reward = trl_reward("math", workers=1, executor="inline")
+    prompts, completions = ["1+1?"] * 2, ["\\boxed{2}"] * 2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert reward(prompts=prompts, completions=completions, target=["2", "2"]) == [None, None]
+        assert reward(prompts=prompts, completions=completions, target=["2", "2"]) == [None, None]
+    said = [str(w.message) for w in caught]
+    assert len(said) == 1 and "no answer column (columns given: target)" in said[0] and "gold" in said[0]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert trl_reward("math", workers=1, executor="inline")(prompts=prompts, completions=completions,
+                                                               answer="2") == [None, None]
+    assert "column 'answer' is not a list of 2 values" in str(caught[0].message)
+    # gold / reference are read, as `rungs verify` names them; a reference that is broken LaTeX is no label
+    assert reward(prompts=prompts, completions=completions, gold=["2", "3"]) == [1.0, 0.0]
+    assert reward(prompts=prompts * 2, completions=completions * 2,
+                  reference=["\\frac{", "{", "2", "\\sqrt{"]) == [None, None, 1.0, None]
+    with warnings.catch_warnings(record=True) as caught:  # label-free voting needs no answer column
+        warnings.simplefilter("always")
+        from rungs.integrations import trl_vote_reward
+
+        trl_vote_reward("math", workers=1, executor="inline")(prompts=prompts, completions=completions)
+    assert not caught

@@ -971,8 +971,11 @@ class MathTask(Task):
             return Verdict.fail(Status.UNLABELLED, "math task needs a reference answer", answer)
         reference = reference_text(str(problem.answer))
         gold = parse_answer(reference)
-        if not gold:
-            return Verdict.fail(Status.ERROR, f"could not parse the reference answer {reference!r}", answer)
+        if not any(not isinstance(g, str) for g in gold):
+            # Math-Verify kept only the raw text (`\frac{`, `{`): a broken label, not a wrong answer.
+            # The row is unlabelled, as TRL's accuracy_reward skips a gold it cannot parse.
+            return Verdict.fail(Status.UNLABELLED, f"the reference answer {reference[:80]!r} does not parse as "
+                                "math: the row is unlabelled", answer)
         refused = screen_parsed(gold)
         if refused is not None:
             return Verdict.fail(Status.ERROR, f"reference answer {reference!r} refused: {refused}", answer)
