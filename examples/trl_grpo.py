@@ -25,6 +25,7 @@ def main() -> None:
     parser.add_argument("--num-generations", type=int, default=8)
     args = parser.parse_args()
 
+    import torch
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
@@ -37,7 +38,9 @@ def main() -> None:
              "answer": p.answer or ""} for p in load_problems(args.problems)]
     config = GRPOConfig(output_dir=args.out, max_steps=args.max_steps, num_generations=args.num_generations,
                         per_device_train_batch_size=args.num_generations, max_completion_length=256,
-                        beta=0.001, learning_rate=1e-6, logging_steps=1, report_to="none")
+                        beta=0.001, learning_rate=1e-6, logging_steps=1, report_to="none",
+                        # TRL defaults to bf16, which needs a GPU: on a CPU-only machine train in float32
+                        bf16=torch.cuda.is_available(), use_cpu=not torch.cuda.is_available())
     trainer = GRPOTrainer(model=args.model, reward_funcs=[trl_reward(task)], args=config,
                           train_dataset=Dataset.from_list(rows))
     trainer.train()

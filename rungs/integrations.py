@@ -138,8 +138,11 @@ class TaskReward:
 
     def __init__(
         self, task: str | Task, *, timeout_s: float = 5.0, workers: int | None = None, memory_mb: int | None = 2048,
-        reasoning_delimiters: Sequence[str] | None = None, executor: str = "process",
+        reasoning_delimiters: Sequence[str] | None = None, executor: str = "process", name: str | None = None,
     ) -> None:
+        from rungs.verify.pool import parse_executor
+
+        parse_executor(executor)  # a bad executor fails here, not inside the trainer's first step
         self.task = get_task(task) if isinstance(task, str) else task
         if reasoning_delimiters:  # TRL's reasoning_accuracy_reward semantics; see Task.with_reasoning
             self.task = self.task.with_reasoning(reasoning_delimiters)
@@ -147,7 +150,9 @@ class TaskReward:
         self.workers = workers
         self.memory_mb = memory_mb
         self.executor = executor
-        self.__name__ = f"{self.task.name or type(self.task).__name__}_{self.suffix}"
+        # TRL logs rewards under __name__: two functions of one task (e.g. with and without
+        # reasoning_delimiters) need different names
+        self.__name__ = name or f"{self.task.name or type(self.task).__name__}_{self.suffix}"
         self._pool: VerifierPool | None = None
         self._lock = threading.Lock()
 
@@ -232,6 +237,14 @@ class TaskReward:
 
     def _log(self, verdicts: list[Verdict | None], log_metric: Any, log_extra: Any) -> None:
         checked = [v for v in verdicts if v is not None]
+        broken = next((v for v in checked if v.status in (Status.ERROR, Status.INVALID_PROBLEM)), None)
+        if broken is not None and not getattr(self, "_warned_broken", False):
+            # e.g. an integration prompt with no integral rungs can read: every completion scores 0 and
+            # GRPO learns nothing, which only `frac_verifier_failed` would show
+            self._warned_broken = True
+            warnings.warn(f"{self.__name__}: a row could not be checked ({broken.detail[:200]}); its completions "
+                          f"score 0. The problem comes from a {' or '.join(repr(c) for c in PROBLEM_COLUMNS)} "
+                          f"column, else from the prompt's last user message (shown once)", UserWarning, stacklevel=3)
         if callable(log_metric) and checked:
             log_metric(f"{self.__name__}/frac_no_answer", sum(v.status is Status.NO_ANSWER for v in checked) / len(checked))
             log_metric(f"{self.__name__}/frac_verifier_failed", sum(v.status in FAILED for v in checked) / len(checked))
@@ -256,16 +269,18 @@ class TaskReward:
 
 def trl_reward(
     task: str | Task, *, timeout_s: float = 5.0, workers: int | None = None, memory_mb: int | None = 2048,
-    reasoning_delimiters: Sequence[str] | None = None, executor: str = "process",
+    reasoning_delimiters: Sequence[str] | None = None, executor: str = "process", name: str | None = None,
 ) -> Callable[..., list[float | None]]:
     """A TRL reward function `f(prompts, completions, **kwargs) -> list[float | None]` for `task`.
 
     `reasoning_delimiters=["</think>"]` gives TRL's `reasoning_accuracy_reward` semantics: only
     the text after the reasoning counts, and unfinished reasoning scores 0. Off (None) by default.
-    `executor`: where verification runs ("process", "ray", "ray:ADDRESS"; see rungs.verify.pool).
+    `executor`: where verification runs ("process", "ray", "ray:ADDRESS"; see rungs.verify.pool;
+    UserError here for any other). `name`: the function's `__name__`, under which TRL logs its
+    rewards (default `<task>_reward`).
     """
     return TaskReward(task, timeout_s=timeout_s, workers=workers, memory_mb=memory_mb,
-                      reasoning_delimiters=reasoning_delimiters, executor=executor)
+                      reasoning_delimiters=reasoning_delimiters, executor=executor, name=name)
 
 
 def prompt_key(prompt: Any) -> str:
@@ -412,6 +427,7 @@ class TaskVoteReward(TaskReward):
 def trl_vote_reward(
     task: str | Task, *, timeout_s: float = 5.0, workers: int | None = None, memory_mb: int | None = 2048,
     reasoning_delimiters: Sequence[str] | None = None, executor: str = "process", gather: bool = True,
+    name: str | None = None,
 ) -> Callable[..., list[float | None]]:
     """A label-free TRL reward function for TTRL: majority-vote pseudo-label rewards per prompt group.
 
@@ -422,7 +438,7 @@ def trl_vote_reward(
     default; see `TaskVoteReward`).
     """
     return TaskVoteReward(task, timeout_s=timeout_s, workers=workers, memory_mb=memory_mb,
-                          reasoning_delimiters=reasoning_delimiters, executor=executor, gather=gather)
+                          reasoning_delimiters=reasoning_delimiters, executor=executor, gather=gather, name=name)
 
 
 # ------------------------------------------------------------------------------------------------

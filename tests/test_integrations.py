@@ -292,3 +292,33 @@ def test_a_math_reward_without_an_answer_column_warns_once_and_a_broken_referenc
 
         trl_vote_reward("math", workers=1, executor="inline")(prompts=prompts, completions=completions)
     assert not caught
+
+
+def test_a_row_whose_problem_cannot_be_read_warns_once_naming_where_the_problem_comes_from():
+    import warnings
+
+    from rungs.integrations import trl_reward
+
+    reward = trl_reward("integration", workers=1, executor="inline")
+    prompts = ["Compute the integral of 3*x**2 dx."] * 2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert reward(prompts=prompts, completions=["<answer>x**3</answer>"] * 2) == [0.0, 0.0]
+        reward(prompts=prompts, completions=["<answer>x**3</answer>"] * 2)
+        assert reward(prompts=prompts, completions=["<answer>x**3</answer>"] * 2,
+                      problem=["integrate(3*x**2, x)"] * 2) == [1.0, 1.0]
+    said = [str(w.message) for w in caught]
+    assert len(said) == 1 and "could not be checked" in said[0] and "'problem'" in said[0]
+
+
+def test_a_bad_executor_is_refused_when_the_reward_is_built_and_a_name_can_be_given():
+    from rungs.errors import UserError
+    from rungs.integrations import trl_reward, trl_vote_reward
+
+    with pytest.raises(UserError, match="unknown verifier executor 'rayy'"):
+        trl_reward("math", executor="rayy")
+    with pytest.raises(UserError, match="unknown verifier executor"):
+        trl_vote_reward("math", executor="proces")
+    plain, thinking = trl_reward("math"), trl_reward("math", reasoning_delimiters=["</think>"], name="math_after_think")
+    assert (plain.__name__, thinking.__name__) == ("math_reward", "math_after_think")
+    assert pickle.loads(pickle.dumps(thinking)).__name__ == "math_after_think"
