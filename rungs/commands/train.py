@@ -99,7 +99,7 @@ def _given(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
 def _from_yaml(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
     import typing
 
-    from rungs.config import check_policy_options, coerce_setting, did_you_mean, load_yaml
+    from rungs.config import check_policy_options, coerce_setting, load_yaml, unknown_setting_hint
     from rungs.train.grpo_config import GRPOConfig
 
     data = load_yaml(path)
@@ -123,7 +123,7 @@ def _from_yaml(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
         elif key in names:
             grpo[key] = value
         else:
-            raise UserError(f"{path}: unknown setting {key!r}{did_you_mean(key, [*JOB_KEYS, *names])}")
+            raise UserError(f"{path}: unknown setting {key!r}{unknown_setting_hint(key, [*JOB_KEYS, *names], GRPOConfig.UNKNOWN_SETTING_HINTS)}")
     return job, grpo
 
 

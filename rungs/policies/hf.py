@@ -431,8 +431,7 @@ def dequantized_dir(gguf_path: Path) -> Path:
         tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
         model = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name, dtype=torch.float32)
     except Exception as err:  # noqa: BLE001 - the file's fault, whatever transformers raises
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"{gguf_path}: cannot read this GGUF file ({type(err).__name__}: {first[:200]}); expected a "
+        raise UserError(f"{gguf_path}: cannot read this GGUF file ({type(err).__name__}: {error_line(err, 200)}); expected a "
                         "complete GGUF model of an architecture transformers supports (llama, qwen2, mistral, ...)") from None
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
@@ -458,16 +457,77 @@ def dequantized_dir(gguf_path: Path) -> Path:
     return target
 
 
+def error_line(err: BaseException, limit: int = 400) -> str:
+    """The first meaningful line of an exception's message, for a one-line UserError.
+
+    transformers breaks some sentences over several lines ("Couldn't instantiate the backend
+    tokenizer from one of: " and then a numbered list), so a first line ending in ':' is joined
+    with the lines after it up to the one that ends a sentence. Cut to `limit` characters; the
+    exception's type name when the message is empty.
+    """
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    text = lines[0]
+    if text.endswith(":"):
+        for line in lines[1:]:
+            text = f"{text} {line}"
+            if line.endswith((".", "!", "?")) or len(text) >= limit:
+                break
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# What makes an hf model name a local path rather than a hub id, whether or not it exists.
+PATH_PREFIXES = ("/", "./", "../", "~")
+
+
+def local_model_path(spec: str) -> str:
+    """What transformers should load for `spec`, an hf model name that is not a GGUF one: `~`
+    expanded, and a local directory checked first, so a wrong path gets a rungs line naming it
+    rather than transformers' hub-id errors (or a tokenizer error from an empty directory).
+
+    A name that looks like a path (starts with /, ./, ../ or ~) and does not exist, or is a
+    file, is a UserError; so is an existing directory with neither config.json (a model written by
+    `save_pretrained`) nor adapter_config.json (a peft adapter). Any other name that is not a local
+    directory is a hub id, returned unchanged.
+    """
+    expanded = os.path.expanduser(spec)
+    path = Path(expanded)
+    path_like = spec.startswith(PATH_PREFIXES) or spec in (".", "..")
+    if not path.exists():
+        if path_like:
+            raise UserError(f"hf:{expanded}: no such directory; expected a transformers model directory or a hub id")
+        return spec
+    if not path.is_dir():
+        if path_like:
+            raise UserError(f"hf:{expanded}: a file, not a directory; expected a transformers model directory, "
+                            "a PATH.gguf file or a hub id")
+        return spec
+    if (path / "config.json").is_file() or (path / "adapter_config.json").is_file():
+        return expanded
+    ggufs = sorted(path.glob("*.gguf"))
+    if ggufs:
+        raise UserError(f"hf:{expanded}: no config.json, so not a transformers model directory; it holds the GGUF "
+                        f"file {ggufs[0].name}: expected hf:{ggufs[0]}")
+    raise UserError(f"hf:{expanded}: no config.json, so not a transformers model directory; expected a directory "
+                    "written by save_pretrained (config.json, weights, tokenizer), a peft adapter directory "
+                    "(adapter_config.json), PATH.gguf or a hub id")
+
+
 def resolve_model_path(spec: str) -> tuple[str, str]:
     """(directory or hub name to load from, the name to record as the base model) for an hf spec.
 
     A GGUF spec (`smollm2`, `PATH.gguf`) loads from its de-quantized cache directory but is
     recorded as the spec itself (the packaged name, or the absolute .gguf path), so a LoRA adapter
-    saved on top of it finds its base model on another machine too.
+    saved on top of it finds its base model on another machine too. Any other spec is checked by
+    `local_model_path` (a missing path, or a directory that is not a model, is a UserError) and
+    recorded with `~` expanded. Surrounding whitespace is ignored.
     """
+    spec = spec.strip()
     gguf_path = gguf_source(spec)
     if gguf_path is None:
-        return spec, spec
+        local = local_model_path(spec)
+        return local, local
     recorded = spec.lower() if spec.lower() in GGUF_PACKAGES else str(gguf_path)
     return str(dequantized_dir(gguf_path)), recorded
 
@@ -499,7 +559,7 @@ class HFPolicy(Policy):
     ) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
-        self.path = str(model_path)
+        self.path = os.path.expanduser(str(model_path).strip())
         self.name = f"hf:{self.path}"
         self._device = _pick_device(device)
         self._dtype = _pick_dtype(dtype, self._device)
@@ -519,17 +579,24 @@ class HFPolicy(Policy):
             base_path = json.loads(adapter_dir.read_text(encoding="utf-8")).get("base_model_name_or_path") or ""
             if not base_path:
                 raise UserError(f"{adapter_dir}: no base_model_name_or_path; cannot find the base model")
-        load_path, base_path = resolve_model_path(base_path)  # a GGUF file loads from its de-quantized copy
+        try:
+            load_path, base_path = resolve_model_path(base_path)  # a GGUF file loads from its de-quantized copy
+        except UserError as err:
+            if adapter_path is None:
+                raise
+            raise UserError(f"{adapter_dir}: its base model {base_path!r} cannot be used: {err}") from None
         self.base_path = base_path
         self._load_path = load_path
 
+        tok_path = adapter_path if adapter_path and (Path(adapter_path) / "tokenizer_config.json").is_file() else load_path
         try:
-            tok_path = adapter_path if adapter_path and (Path(adapter_path) / "tokenizer_config.json").is_file() else load_path
             self.tokenizer = AutoTokenizer.from_pretrained(tok_path, trust_remote_code=trust_remote_code)
+        except (OSError, ValueError) as err:
+            raise UserError(f"hf policy: cannot load the tokenizer of model {base_path!r}: {error_line(err)}") from None
+        try:
             model = AutoModelForCausalLM.from_pretrained(load_path, dtype=self._dtype, trust_remote_code=trust_remote_code)
         except (OSError, ValueError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise UserError(f"hf policy: cannot load model {base_path!r}: {first}") from None
+            raise UserError(f"hf policy: cannot load model {base_path!r}: {error_line(err)}") from None
         if load_path != base_path:
             model.config._name_or_path = base_path  # what peft records as the adapter's base model
             model.name_or_path = base_path
@@ -592,7 +659,7 @@ class HFPolicy(Policy):
         accepted and unused."""
         kwargs.pop("task", None)
         model = kwargs.pop("model", None)
-        path = arg or model
+        path = str(arg or model or "").strip()  # `hf:smollm2 ` is hf:smollm2
         if not path:
             raise UserError("hf policy needs a model: hf:PATH_OR_HUB_NAME (e.g. hf:Qwen/Qwen2.5-0.5B-Instruct)")
         known = {k for k, v in inspect.signature(cls.__init__).parameters.items() if v.kind is v.KEYWORD_ONLY}
@@ -1068,5 +1135,5 @@ class HFPolicy(Policy):
         try:
             fresh = AutoModelForCausalLM.from_pretrained(directory, dtype=self._dtype)
         except OSError as err:
-            raise UserError(f"{directory}: cannot load model weights: {str(err).splitlines()[0]}") from None
+            raise UserError(f"{directory}: cannot load model weights: {error_line(err)}") from None
         self.model.load_state_dict(fresh.state_dict())

@@ -7,9 +7,12 @@ its numbers. Where rungs differs, the help text says so:
 - A *step* is one generation round: `prompts_per_step` prompts x `num_generations` samples are
   generated, scored, and then used for `num_iterations` x `steps_per_generation` optimizer
   updates. (TRL counts optimizer updates as steps; with the defaults, 1 and 1, the two agree.)
-- `per_device_train_batch_size` is, as in TRL, the number of *completions* in one forward/backward
-  pass; gradients are accumulated until a mini-batch (the generation batch split into
-  `steps_per_generation` parts) is complete. None means one pass per mini-batch.
+- `per_device_train_batch_size` only sets micro-batching: the number of *completions* in one
+  forward/backward pass; gradients are accumulated until a mini-batch (the generation batch split
+  into `steps_per_generation` parts) is complete. None means one pass per mini-batch. It does not
+  set the batch, as it does in TRL: a step always has `prompts_per_step` x `num_generations`
+  completions. (So TRL's `gradient_accumulation_steps` has no field: it is the mini-batch divided
+  by `per_device_train_batch_size`.)
 - `learning_rate` None means the policy's own default (`policy.default_learning_rate`: the tiny
   model trains at 1e-4-ish rates, 7B models at TRL's 1e-6).
 - `eval_on_start` defaults to True and `eval_steps` 0 means "at the end only", so every run
@@ -50,6 +53,37 @@ TINY_GRPO_DEFAULTS: dict[str, Any] = {
     # tiny model's training), and only the newest 2 kept (a checkpoint is ~20 MB with its optimiser).
     "save_steps": 10, "save_total_limit": 2,
 }
+# Common TRL GRPOConfig / transformers TrainingArguments settings (and TRL ModelConfig's model and
+# LoRA ones) that rungs does not take, each with what rungs does instead: a YAML file holding one
+# is refused with this, not a did-you-mean (GRPOConfig.UNKNOWN_SETTING_HINTS, read by rungs/config.py).
+TRL_SETTINGS: dict[str, str] = {
+    "output_dir": "in rungs the run directory is the --out DIR flag",
+    "model_name_or_path": "in rungs the model is the policy: policy: hf:NAME (or --policy hf:NAME)",
+    "bf16": "in rungs the precision is an hf policy option: policy_options: {dtype: bfloat16} (or --policy-option "
+            "dtype=bfloat16); the default, auto, is bfloat16 on a GPU that has it, float32 on CPU",
+    "fp16": "in rungs the precision is an hf policy option: policy_options: {dtype: float16} (or --policy-option "
+            "dtype=float16); the default, auto, is bfloat16 on a GPU that has it, float32 on CPU",
+    "gradient_accumulation_steps": "rungs accumulates by itself: each optimizer update takes a mini-batch of "
+            "prompts_per_step * num_generations / steps_per_generation completions, run in passes of "
+            "per_device_train_batch_size completions; for N accumulation steps set per_device_train_batch_size "
+            "to the mini-batch / N",
+    "gradient_checkpointing": "in rungs it is an hf policy option: policy_options: {gradient_checkpointing: true}",
+    "torch_dtype": "in rungs the precision is an hf policy option: policy_options: {dtype: bfloat16} (or --policy-option "
+            "dtype=bfloat16)",
+    "use_peft": "in rungs LoRA is an hf policy option: policy_options: {lora_rank: 16} (0, the default, trains "
+            "every weight)",
+    "lora_r": "in rungs the LoRA rank is an hf policy option: policy_options: {lora_rank: 16}",
+    "generation_batch_size": "in rungs the completions per step are prompts_per_step * num_generations",
+    "max_prompt_length": "not used by rungs (prompts are not truncated: the hf policy encodes the whole prompt, the "
+            "tiny model keeps the end of one longer than its context); completions are capped by max_completion_length",
+    "report_to": "not used by rungs (every step's metrics go to RUN_DIR/events.jsonl under TRL's names; "
+            "`rungs report RUN_DIR` prints and plots them)",
+    "logging_dir": "not used by rungs (logs are written in the run directory, --out DIR: events.jsonl, rollouts.jsonl)",
+    "use_vllm": "not used by rungs (training samples with the trainable policy itself, an hf policy with "
+            "transformers' generate; vllm:MODEL is an inference-only policy, for rungs eval or serve)",
+    "push_to_hub": "not used by rungs (nothing is uploaded; checkpoints are written to "
+            "RUN_DIR/checkpoints/step-N/policy, an hf policy's with save_pretrained, to push yourself)",
+}
 # Settings that `--resume` may change without invalidating the run (all others must match).
 RESUME_OVERRIDABLE = ("max_steps", "num_train_epochs", "logging_steps", "eval_steps", "save_steps", "save_total_limit")
 
@@ -75,6 +109,8 @@ VOTE_EVAL_METRICS = ("eval_vote_agreement", "eval_answer_entropy", "eval_maj_acc
 class GRPOConfig:
     """Settings of one GRPO run. See the module docstring for where rungs departs from TRL."""
 
+    UNKNOWN_SETTING_HINTS = TRL_SETTINGS  # not a field: what an unknown TRL key is told instead
+
     # -- optimisation ---------------------------------------------------------------------------
     learning_rate: float | None = help_field(
         None, "AdamW learning rate; None = the policy's default (tiny: 1e-4 range; HF models: TRL's 1e-6)")
@@ -95,7 +131,10 @@ class GRPOConfig:
     prompts_per_step: int = help_field(8, "distinct problems per step; the generation batch is prompts_per_step * num_generations")
     num_generations: int = help_field(8, "G: completions sampled per problem (the group for advantages)")
     per_device_train_batch_size: int | None = help_field(
-        None, "completions per forward/backward pass (TRL's meaning; gradients are accumulated); None = a whole mini-batch")
+        None, "micro-batching only: completions per forward/backward pass (also of rewards that score with the "
+        "policy), their gradients accumulated over a mini-batch (the step's completions / steps_per_generation) into "
+        "one optimizer update; None = a whole mini-batch per pass. Unlike TRL's, it does not set the batch: a step "
+        "has prompts_per_step x num_generations completions")
     steps_per_generation: int = help_field(1, "optimizer updates per pass over the generation batch (it is split into this many mini-batches)")
     num_iterations: int = help_field(1, "mu: passes over each generation batch; > 1 uses stored old log-probs and clipping")
 
