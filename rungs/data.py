@@ -491,6 +491,9 @@ def load_task_problems(source: str | os.PathLike[str], task: Task, limit: int | 
             if notes <= MAX_SKIP_LINES:
                 warn(note)
         if need_answers and task.needs_answer and problem.answer is None:
+            if row.notes:  # it has one, but NaN or inf: no answer (the note above says so)
+                raise UserError(f"{row.where}: task {task.name!r} needs a reference answer, and this row's is not a "
+                                "finite number; expected an answer on every row")
             raise UserError(f"{row.where}: task {task.name!r} needs a reference answer: add an 'answer' field to every row")
         problems.append(problem)
     if notes > MAX_SKIP_LINES:

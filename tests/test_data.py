@@ -271,6 +271,16 @@ def test_eval_refuses_math_without_answers_up_front(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_eval_refusing_a_non_finite_answer_says_that_rather_than_asking_for_the_field(tmp_path, capsys):
+    from rungs.cli import main
+
+    path = write_lines(tmp_path / "m.jsonl", ['{"problem": "what is 1+1?", "answer": 1e400}'])
+    assert main(["eval", "--task", "math", "--problems", str(path), "--strategy", "greedy", "--n", "1",
+                 "--seeds", "1", "--out", str(tmp_path / "ev")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"{path}:1:" in err and "not a finite number" in err and "add an 'answer' field" not in err
+
+
 def test_train_refuses_a_verifier_reward_on_math_rows_without_answers(tmp_path, capsys):
     """Every reward would be 0: one line naming the file and the label-free way, and no run left."""
     from rungs.cli import main
