@@ -313,6 +313,8 @@ def test_redundant_braces_are_one_group(task: MathTask) -> None:
     ("My answer: 12", None),                                   # not at the start of a line
     ("x" * 100_000 + "\nAnswer: 9", "9"),                      # only the tail is searched
     ("Answer:", None),
+    ("the answer: 5" + " " * 291, None),                       # the 300-character cut is not a line start
+    ("Answer: 10 pi", "10 pi"),                                # not GSM8K's "72 clips"
 ])
 def test_a_final_answer_line_is_read_as_dapo_asks(completion, answer):
     assert get_task("math").extract_answer(completion) == answer
@@ -323,3 +325,15 @@ def test_verl_math_dapo_rows_score_their_answer_line():
 
     assert compute_score("math_dapo", "Let me think. 8 * 9 = 72.\nAnswer: 72", "72", workers=1) == 1.0
     assert compute_score("math_dapo", "Answer: 71", "72", workers=1) == 0.0
+
+
+def test_a_reference_of_broken_latex_is_no_label_but_a_plain_word_is_still_compared():
+    task = get_task("math")
+    assert task.verify_answer(Problem("a", "q", "north"), "north").status is Status.CORRECT
+    assert task.verify_answer(Problem("a", "q", "north"), "south").status is Status.WRONG
+    for broken in ("\\frac{", "{", "}}}{{", "x^{2"):
+        assert task.verify_answer(Problem("a", "q", broken), "2").status is Status.UNLABELLED, broken
+    # a broken reference among good ones does not void the row, right or wrong
+    several = Problem("a", "q", "\\frac{", {"answers": ["\\frac{", "3"]})
+    assert task.verify_answer(several, "2").status is Status.WRONG
+    assert task.verify_answer(several, "3").status is Status.CORRECT

@@ -572,6 +572,16 @@ def screen_parsed(parsed: tuple[Any, ...]) -> str | None:
     return None
 
 
+def _broken_latex(text: str) -> bool:
+    """Whether `text` cannot be LaTeX: unbalanced braces, or a trailing backslash command or `^`/`_`."""
+    depth = 0
+    for ch in text.replace("\\{", "").replace("\\}", ""):
+        depth += (ch == "{") - (ch == "}")
+        if depth < 0:
+            return True
+    return depth != 0 or bool(re.search(r"(\\[A-Za-z]+|[\\^_])\s*$", text))
+
+
 def _unevaluated(parsed: tuple[Any, ...]) -> str | None:
     import sympy
 
@@ -824,17 +834,20 @@ def answer_line(text: str) -> str | None:
     if not isinstance(text, str):
         return None
     tail = text[-300:]
+    if len(text) > len(tail) and text[-len(tail) - 1] != "\n":  # the cut is mid-line: that line is not whole
+        tail = tail[tail.find("\n") + 1:] if "\n" in tail else ""
     ends = [match.end() for match in _ANSWER_LINE.finditer(tail)]
-    return _line_answer(tail, ends[-1]) if ends else None
+    return _line_answer(tail, ends[-1], units=False) if ends else None
 
 
-def _line_answer(text: str, start: int) -> str | None:
-    """The rest of the line from `start`, cleaned as `hash_answer` describes."""
+def _line_answer(text: str, start: int, units: bool = True) -> str | None:
+    """The rest of the line from `start`, cleaned as `hash_answer` describes; `units=False` keeps a
+    number followed by words whole (`10 pi` stays `10 pi`: a math answer, not GSM8K's `72 clips`)."""
     from rungs.verify.extract import strip_math_delimiters
 
     end = text.find("\n", start)
     answer = text[start : end if end >= 0 else len(text)].strip().strip("*").strip().rstrip(".").strip()
-    number_then_words = _NUMBER_THEN_WORDS.match(answer)
+    number_then_words = _NUMBER_THEN_WORDS.match(answer) if units else None
     if number_then_words:
         return number_then_words.group(1)
     return strip_math_delimiters(answer) or None
@@ -962,7 +975,8 @@ class MathTask(Task):
                 verdict = self._verify_one(dataclasses.replace(problem, answer=str(gold)), answer)
                 if verdict.correct:
                     return verdict
-                first = first or verdict
+                if first is None or (first.status is Status.UNLABELLED and verdict.status is not Status.UNLABELLED):
+                    first = verdict  # a broken reference among good ones does not void the row
             return first
         return self._verify_one(problem, answer)
 
@@ -971,9 +985,10 @@ class MathTask(Task):
             return Verdict.fail(Status.UNLABELLED, "math task needs a reference answer", answer)
         reference = reference_text(str(problem.answer))
         gold = parse_answer(reference)
-        if not any(not isinstance(g, str) for g in gold):
-            # Math-Verify kept only the raw text (`\frac{`, `{`): a broken label, not a wrong answer.
-            # The row is unlabelled, as TRL's accuracy_reward skips a gold it cannot parse.
+        if not gold or (all(isinstance(g, str) for g in gold) and _broken_latex(reference)):
+            # Nothing parses, or only the raw text of broken LaTeX (`\frac{`, `{`): a broken label, not
+            # a wrong answer; the row is unlabelled, as TRL's accuracy_reward skips a gold it cannot
+            # parse. A plain word (`north`) also parses as text only, and is still compared as text.
             return Verdict.fail(Status.UNLABELLED, f"the reference answer {reference[:80]!r} does not parse as "
                                 "math: the row is unlabelled", answer)
         refused = screen_parsed(gold)
