@@ -311,7 +311,8 @@ def vote_rewards(pool: VerifierPool, task: Task, problems: Sequence[Problem], co
     from rungs.pipelines.evaluate import verify_samples
 
     samples = verify_samples(pool, task, problems, [Completion(c) for c in completions])
-    known = [not task.needs_answer or p.answer is not None for p in problems]
+    known = [(not task.needs_answer or p.answer is not None) and s.verdict.status is not Status.UNLABELLED
+             for p, s in zip(problems, samples)]
     rewards, metrics = vote_on(samples, known, groups)
     return rewards, samples, metrics
 
@@ -335,12 +336,12 @@ def vote_on(samples: Sequence[Sample], known: Sequence[bool],
         for i in idx:
             rewards[i] = 1.0 if label is not None and samples[i].key == label else 0.0
         ratios.append(sum(rewards[i] for i in idx) / len(idx))
-        if known[idx[0]]:
+        if all(known[i] for i in idx):  # one sample with an unreadable reference makes the group unlabelled
             labelled += 1
             label_hits += choice.index is not None and group[choice.index].correct
     metrics = {"majority_ratio": sum(ratios) / len(ratios)} if ratios else {}
     if labelled:
-        checked = [samples[i] for idx in groups for i in idx if known[i]]
+        checked = [samples[i] for idx in groups if all(known[i] for i in idx) for i in idx]
         metrics["label_accuracy"] = label_hits / labelled
         metrics["true_accuracy"] = sum(s.correct for s in checked) / len(checked)
     return rewards, metrics
@@ -402,7 +403,8 @@ class TaskVoteReward(TaskReward):
         # What the vote needs from each sample (its key and verdict), from every process, in rank order.
         mine = [(_digest(prompt_key(prompts[i])), Sample("", Verdict(samples[j].verdict.reward, samples[j].verdict.status),
                                                 samples[j].key),
-                 not self.task.needs_answer or problems[j].answer is not None) for j, i in enumerate(good)]
+                 (not self.task.needs_answer or problems[j].answer is not None)
+                 and samples[j].verdict.status is not Status.UNLABELLED) for j, i in enumerate(good)]
         everyone, rank = gather_across_processes(mine) if self.gather else ([mine], 0)
         pooled = [entry for payload in everyone for entry in payload]
         offset = sum(len(payload) for payload in everyone[:rank])

@@ -322,3 +322,16 @@ def test_a_bad_executor_is_refused_when_the_reward_is_built_and_a_name_can_be_gi
     plain, thinking = trl_reward("math"), trl_reward("math", reasoning_delimiters=["</think>"], name="math_after_think")
     assert (plain.__name__, thinking.__name__) == ("math_reward", "math_after_think")
     assert pickle.loads(pickle.dumps(thinking)).__name__ == "math_after_think"
+
+
+def test_a_group_whose_reference_cannot_be_read_is_left_out_of_the_label_metrics():
+    from rungs.integrations import trl_vote_reward
+
+    said = {}
+    vote = trl_vote_reward("math", workers=1, executor="inline")
+    prompts = ["a?"] * 3 + ["b?"] * 3
+    rewards = vote(prompts=prompts, completions=["\\boxed{2}", "\\boxed{2}", "no answer"] * 2,
+                   answer=["2"] * 3 + ["\\frac{"] * 3, log_metric=lambda name, value: said.__setitem__(name, value))
+    assert rewards == [1.0, 1.0, 0.0] * 2  # the vote itself needs no label
+    assert said["math_vote_reward/label_accuracy"] == 1.0  # group b, whose reference is broken, is not counted
+    assert said["math_vote_reward/true_accuracy"] == 2 / 3

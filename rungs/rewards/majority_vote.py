@@ -94,7 +94,8 @@ class MajorityVoteReward(Reward):
             majority = votes[choice.index].key if choice.index is not None else None
             voters = [s for s in votes if s.key is not None]
             agreement.append(sum(s.key == majority for s in voters) / len(votes) if majority is not None else 0.0)
-            known = self._known(head)
+            # a reference the task cannot read (an unlabelled verdict) is no label either
+            known = self._known(head) and all(batch.verdicts[i].status is not Status.UNLABELLED for i in rows)
             if known:
                 labelled += 1
                 label_hits += int(choice.index is not None and votes[choice.index].correct)
@@ -106,7 +107,8 @@ class MajorityVoteReward(Reward):
                     reward_hits += int(pseudo == batch.verdicts[i].correct)
         metrics = {"ttrl/vote_agreement": sum(agreement) / max(len(agreement), 1)}
         if labelled:
-            known_rows_own = [i for i, p in enumerate(batch.problems) if self._known(p)]
+            known_rows_own = [i for i, p in enumerate(batch.problems)
+                              if self._known(p) and batch.verdicts[i].status is not Status.UNLABELLED]
             metrics.update({
                 "ttrl/label_accuracy": label_hits / labelled,
                 "ttrl/reward_accuracy": reward_hits / max(1, rows_known),

@@ -524,6 +524,9 @@ class GRPOTrainer:
         keys = self.pool.answer_keys(flat_problems, [self.task.extract_answer(c.text) for c in flat])
         known = [not self.task.needs_answer or p.answer is not None for p in problems]
         verdicts = self.rollouts.verify(flat_problems, flat) if any(known) else []
+        if verdicts:  # a reference the task cannot read (an unlabelled verdict) is no label either
+            known = [k and all(v.status is not Status.UNLABELLED for v in verdicts[g * n:(g + 1) * n])
+                     for g, k in enumerate(known)]
         agreement, entropy, maj = [], [], []
         for g in range(len(problems)):
             group = keys[g * n:(g + 1) * n]
