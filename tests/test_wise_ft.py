@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -314,26 +315,43 @@ def _dead_pid() -> int:
     return child.pid
 
 
-def test_the_next_merge_tidies_what_a_killed_merge_left_and_spares_a_live_ones(pair, tmp_path):
-    """A SIGKILL between the steps of a merge leaves folders named with the writer's pid: its staging
-    folder, and (mid-replacement) the earlier merge moved aside with `--out` gone."""
-    from rungs.train.wise_ft import _recover_leftovers
+def test_the_next_merge_tidies_what_a_killed_merge_left_and_nothing_else(pair, tmp_path):
+    """A SIGKILL between the steps of a merge leaves folders named with the writer's pid and holding
+    its owner record: its staging folder, and (mid-replacement) the earlier merge moved aside with
+    `--out` gone. Folders that merely look like them are never touched."""
+    from rungs.train.wise_ft import OWNER, _owner_record, _recover_leftovers
 
     base, tuned = pair
-    wise_ft(base, tuned, 0.5, tmp_path / "m")
+    out = tmp_path / "m"
+    wise_ft(base, tuned, 0.5, out)
     dead = _dead_pid()
-    staging = tmp_path / f".m.wise-ft.{dead}.abc123"
-    staging.mkdir()
+
+    def leftover(name: str, pid: int = dead, record: bool = True) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        if record:
+            (folder / OWNER).write_text(json.dumps({**_owner_record(out), "pid": pid}))
+        return folder
+
+    staging = leftover(f".m.wise-ft.{dead}.abc123de")
     (staging / "model.safetensors").write_bytes(b"half")
-    aside = tmp_path / f".m.old.{dead}.def456"
-    aside.mkdir()
-    (tmp_path / "m").rename(aside / "merge")  # killed after moving the earlier merge aside
-    live = tmp_path / f".m.wise-ft.{os.getpid()}.ghi789"  # a merge still running
-    live.mkdir()
-    _recover_leftovers(tmp_path / "m")
-    assert json.loads((tmp_path / "m" / RECORD).read_text())["alpha"] == 0.5  # the earlier merge is back
-    assert not staging.exists() and not aside.exists() and live.is_dir()
-    staging.mkdir()
-    wise_ft(base, tuned, 1.0, tmp_path / "m")  # and the next merge clears a dead writer's staging itself
-    assert not staging.exists() and live.is_dir()
-    assert torch.equal(load_file(str(tmp_path / "m" / "model.safetensors"))["w"], torch.ones(2, 3))
+    aside = leftover(f".m.old.{dead}.def456gh")
+    out.rename(aside / "merge")  # killed after moving the earlier merge aside
+    keep = [leftover(f".m.wise-ft.{os.getpid()}.ghi789jk", pid=os.getpid()),  # a merge still running
+            leftover(f".m.old.{dead}.backup-before-upgrade"),                  # a user's folder: not mkdtemp's name
+            leftover(f".m.wise-ft.{dead}.nomarker", record=False),             # no owner record
+            leftover(f".m.wise-ft.{dead}.otherout"),                           # another --out's record
+            leftover(f".m.old.{'9' * 30}.hugepid0")]                            # not a possible pid
+    (keep[3] / OWNER).write_text(json.dumps({**_owner_record(tmp_path / "x"), "pid": dead}))
+    user_dir = leftover(f".m.wise-ft.{dead}.userdir0")
+    (user_dir / "notes").mkdir()  # holds a folder: not a staging folder
+    keep.append(user_dir)
+    _recover_leftovers(out)
+    assert json.loads((out / RECORD).read_text())["alpha"] == 0.5  # the earlier merge is back
+    assert not (out / OWNER).exists()
+    assert not staging.exists() and not aside.exists() and all(k.is_dir() for k in keep)
+    staging = leftover(f".m.wise-ft.{dead}.abc123de")
+    wise_ft(base, tuned, 1.0, out)  # and the next merge clears a dead writer's staging itself
+    assert not staging.exists() and all(k.is_dir() for k in keep)
+    assert OWNER not in {p.name for p in out.iterdir()}  # the merge carries no owner record
+    assert torch.equal(load_file(str(out / "model.safetensors"))["w"], torch.ones(2, 3))

@@ -38,6 +38,7 @@ import math
 import os
 import re
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -265,31 +266,63 @@ def _is_merge(directory: Path, entries: list[Path]) -> bool:
     return isinstance(record, dict) and record.get("method") == "wise-ft"
 
 
+OWNER = ".wise-ft-owner.json"  # in each folder a merge makes beside --out: who made it, for what
+
+
 def _alive(pid: int) -> bool:
     """Whether a process with this id runs on this machine (a reused id reads as alive: kept, not lost)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except OSError:  # exists, owned by someone else
+    except (OSError, OverflowError, ValueError):  # someone else's process, or not a possible pid: keep
         return True
     return True
 
 
+def _owner_record(out: Path) -> dict[str, Any]:
+    return {"host": socket.gethostname(), "pid": os.getpid(), "out": str(out.resolve())}
+
+
+def _side_folder(out: Path, kind: str) -> Path:
+    """A new folder beside `out` for a merge in progress (`kind`: "wise-ft" staging, "old" for the
+    earlier merge moved aside), named `.OUT.KIND.PID.XXXXXXXX` and holding an OWNER record."""
+    folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.{kind}.{os.getpid()}.", dir=out.parent))
+    (folder / OWNER).write_text(json.dumps(_owner_record(out)) + "\n", encoding="utf-8")
+    return folder
+
+
 def _recover_leftovers(out: Path) -> None:
-    """Tidy what a merge into `out` killed by SIGKILL/SIGTERM left beside it (named with the dead
-    writer's process id): its staging folder is deleted; an earlier merge it had moved aside is put
-    back at `out` if nothing took its place, else deleted. A live writer's folders are not touched."""
-    pattern = re.compile(rf"\.{re.escape(out.name)}\.(wise-ft|old)\.(\d+)\.[^/]+")
+    """Tidy what a merge into `out` killed by SIGKILL/SIGTERM left beside it: its staging folder is
+    deleted; an earlier merge it had moved aside is put back at `out` if nothing took its place,
+    else deleted. Only a folder that is certainly such a leftover is touched: named as
+    `_side_folder` names them (mkdtemp's 8-character suffix), not a symlink, holding an OWNER
+    record written on this host for this `out` by the process its name gives, which no longer
+    runs, and holding nothing else a merge would not (files; or the moved-aside `merge` folder).
+    Anything else, a user's folder of a similar name or a merge still running, is left alone."""
+    pattern = re.compile(rf"\.{re.escape(out.name)}\.(wise-ft|old)\.(\d{{1,9}})\.[a-z0-9_]{{8}}")
     if not out.parent.is_dir():
         return
     for leftover in sorted(out.parent.iterdir()):
         match = pattern.fullmatch(leftover.name)
-        if not match or not leftover.is_dir() or leftover.is_symlink() or _alive(int(match.group(2))):
+        if not match or leftover.is_symlink() or not leftover.is_dir():
+            continue
+        kind, pid = match.group(1), int(match.group(2))
+        try:
+            owner = json.loads((leftover / OWNER).read_text(encoding="utf-8"))
+            entries = list(leftover.iterdir())
+        except (OSError, ValueError, UnicodeDecodeError):
+            continue
+        if owner != {**_owner_record(out), "pid": pid} or _alive(pid):
             continue
         aside = leftover / "merge"
-        if match.group(1) == "old" and aside.is_dir() and not out.exists() and not out.is_symlink():
-            os.replace(aside, out)
+        if kind == "old":
+            if {e.name for e in entries} - {OWNER, "merge"} or not aside.is_dir() or aside.is_symlink():
+                continue
+            if not out.exists() and not out.is_symlink():
+                os.replace(aside, out)
+        elif any(e.is_symlink() or not e.is_file() for e in entries):
+            continue
         shutil.rmtree(leftover, ignore_errors=True)
 
 
@@ -327,7 +360,7 @@ def wise_ft(base: str | os.PathLike[str] | None, tuned: str | os.PathLike[str], 
     _check_out(out_dir, [tuned_dir] + ([base_dir] if base_dir is not None and base_dir.exists() else []))
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.wise-ft.{os.getpid()}.", dir=out_dir.parent))
+        staging = _side_folder(out_dir, "wise-ft")
     except OSError as err:
         raise UserError(f"--out {out_dir}: cannot write there ({err.strerror or err}); "
                         "expected a writable location") from None
@@ -349,8 +382,9 @@ def wise_ft(base: str | os.PathLike[str] | None, tuned: str | os.PathLike[str], 
                   "layout": "lora_B scaled" if adapter else "interpolated"}
         (staging / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         if out_dir.exists():  # an earlier merge (checked above): moved aside, deleted once the new one is in
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.{os.getpid()}.", dir=out_dir.parent))
+            old = _side_folder(out_dir, "old")
             os.replace(out_dir, old / "merge")
+        (staging / OWNER).unlink()  # the merge itself carries no owner record
         os.replace(staging, out_dir)
     except OSError as err:
         shutil.rmtree(staging, ignore_errors=True)
