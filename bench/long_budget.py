@@ -90,9 +90,17 @@ def ttrl_command(arm: str, seed: int, out: Path, task: str = "integration") -> l
             "--no-progress", "--out", str(out / f"{arm}-seed{seed}-ttrl")]
 
 
+DEV_ONLY_MARK = "DEV_ONLY"  # in OUT while its runs are a tuning run (--dev-only): --report then reads no test set
+
+
 def run_all(args: argparse.Namespace) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    mark = out / DEV_ONLY_MARK
+    if args.dev_only:
+        mark.write_text("runs made with --dev-only: no test set read; run without it to score the test sets\n")
+    elif mark.exists():
+        mark.unlink()  # the same runs, now scored on the test sets, deliberately
     for stage in ("train", "ttrl") if args.ttrl else ("train",):
         run_stage(args, out, stage)
 
@@ -155,7 +163,8 @@ def runs_settings(out: Path) -> dict[str, Any]:
         "eval_steps": (configs["ladder"] or every)[0].get("grpo", {}).get("eval_steps"),
         "seeds": 1 + max(seed for dirs in runs.values() for seed in dirs),
         "train_limit": job.get("limit") or 0,
-        "dev": "builtin" if job.get("eval_problems") == f"builtin:{task}-dev" else "tuning"}
+        "dev": "builtin" if job.get("eval_problems") == f"builtin:{task}-dev" else "tuning",
+        "dev_only": (out / DEV_ONLY_MARK).exists()}
     if configs["ladder"]:
         ladder = configs["ladder"][0].get("ladder", {})
         settings.update(depth=ladder.get("depth"), width=ladder.get("width"))
@@ -232,7 +241,8 @@ def score(args: argparse.Namespace) -> dict[str, Any]:
                 summary = json.loads((run_dir / "summary.json").read_text())
                 cached = json.loads(cache.read_text()) if cache.exists() else {}
                 if cached.get("steps") == summary["total_steps"] and ("hard" in cached or not tests):
-                    rows.append(cached)
+                    # a tuning run shows no test figure, even one cached by an earlier scoring
+                    rows.append(cached if tests else {k: v for k, v in cached.items() if k not in ("hard", "fresh")})
                     continue
                 events = read_jsonl(run_dir / "events.jsonl")
                 best = summary["eval_step_best"]

@@ -39,8 +39,9 @@ def main() -> None:
     config = GRPOConfig(output_dir=args.out, max_steps=args.max_steps, num_generations=args.num_generations,
                         per_device_train_batch_size=args.num_generations, max_completion_length=256,
                         beta=0.001, learning_rate=1e-6, logging_steps=1, report_to="none",
-                        # TRL defaults to bf16, which needs a GPU: on a CPU-only machine train in float32
-                        bf16=torch.cuda.is_available(), use_cpu=not torch.cuda.is_available())
+                        # TRL defaults to bf16: use it where the GPU has it, else float32 (a CPU, a T4, a V100)
+                        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+                        use_cpu=not torch.cuda.is_available())
     trainer = GRPOTrainer(model=args.model, reward_funcs=[trl_reward(task)], args=config,
                           train_dataset=Dataset.from_list(rows))
     trainer.train()

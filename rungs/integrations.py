@@ -142,7 +142,8 @@ class TaskReward:
     ) -> None:
         from rungs.verify.pool import parse_executor
 
-        parse_executor(executor)  # a bad executor fails here, not inside the trainer's first step
+        if isinstance(executor, str):  # a bad name fails here, not inside the trainer's first step
+            parse_executor(executor)      # (an Executor object, which VerifierPool also takes, passes as it is)
         self.task = get_task(task) if isinstance(task, str) else task
         if reasoning_delimiters:  # TRL's reasoning_accuracy_reward semantics; see Task.with_reasoning
             self.task = self.task.with_reasoning(reasoning_delimiters)

@@ -59,10 +59,16 @@ def test_a_dev_only_run_reads_no_test_set_and_its_settings_come_back_from_the_ru
     monkeypatch.setattr("rungs.policies.load_policy", lambda *a, **k: object())
     monkeypatch.setattr(learning, "greedy_accuracy", lambda *a, **k: pytest.fail("a test set was read"))
     monkeypatch.setattr(learning, "fresh_problems", lambda *a, **k: pytest.fail("the fresh draw was drawn"))
+    (tmp_path / long_budget.DEV_ONLY_MARK).write_text("")  # as `--dev-only` leaves it
+    # a cached score of an earlier scoring with the test sets is not shown either
+    (tmp_path / "grpo-seed0" / "scores.json").write_text(json.dumps({"seed": 0, "steps": 100, "best_step": 50, "dev": 0.5,
+                                                                    "dev_curve": [[0, 0.1]], "samples_to_best": 64,
+                                                                    "hard": 0.9, "fresh": 0.9}))
     args = long_budget.report_args(long_budget.parse_args(["--report", "--out", str(tmp_path)]))
-    assert (args.task, args.base, args.dev) == ("countdown", "tiny:countdown-long", "builtin")
-    args.dev_only, args.seeds = True, 1
+    assert (args.task, args.base, args.dev, args.dev_only) == ("countdown", "tiny:countdown-long", "builtin", True)
+    args.seeds = 1
     result = long_budget.score(args)
+    assert "hard" not in result["arms"]["grpo"] and "hard" not in result["arms"]["grpo"]["per_seed"][0]
     assert set(result["arms"]["ladder"]) >= {"dev", "best_step"} and "hard" not in result["arms"]["ladder"]
     long_budget.report(result, tmp_path, draw=False)
     printed = capsys.readouterr().out
@@ -186,3 +192,11 @@ def test_an_arm_without_finished_runs_keeps_its_stored_figures(long_budget, tmp_
     assert [r["hard"] for r in written["arms"]["ladder"]["per_seed"]] == [0.9, 0.9]
     assert written["settings"]["steps"] == 600 and list(result["arms"]) == ["ladder", "grpo"]
     assert "GRPO on the hard training problems, no variants: kept as stored" in capsys.readouterr().out
+
+
+def test_dev_only_marks_the_folder_and_a_run_without_it_unmarks_it(long_budget, tmp_path, monkeypatch):
+    monkeypatch.setattr(importlib.import_module("learning"), "run_processes", lambda *a, **k: None)
+    long_budget.run_all(long_budget.parse_args(["--dev-only", "--out", str(tmp_path)]))
+    assert (tmp_path / long_budget.DEV_ONLY_MARK).exists()
+    long_budget.run_all(long_budget.parse_args(["--out", str(tmp_path)]))
+    assert not (tmp_path / long_budget.DEV_ONLY_MARK).exists()

@@ -319,6 +319,10 @@ def test_a_bad_executor_is_refused_when_the_reward_is_built_and_a_name_can_be_gi
         trl_reward("math", executor="rayy")
     with pytest.raises(UserError, match="unknown verifier executor"):
         trl_vote_reward("math", executor="proces")
+    from rungs.verify.pool import InlineExecutor
+
+    own = trl_reward("math", executor=InlineExecutor(get_task("math")))  # an Executor object, as VerifierPool takes
+    assert own(prompts=["1+1?"], completions=["\\boxed{2}"], answer=["2"]) == [1.0]
     plain, thinking = trl_reward("math"), trl_reward("math", reasoning_delimiters=["</think>"], name="math_after_think")
     assert (plain.__name__, thinking.__name__) == ("math_reward", "math_after_think")
     assert pickle.loads(pickle.dumps(thinking)).__name__ == "math_after_think"
