@@ -68,11 +68,14 @@ def test_admissible_pays_checked_answers_and_voids_failed_checks(countdown):
              "<answer>3 * 4 * 4</answer>",  # a number not given (4 twice, 5 unused): rejected
              "<answer>3 +* 4</answer>",  # unparseable
              "no answer at all"]
-    verdicts = [countdown.verify(problem, t) for t in texts] + [Verdict.fail(Status.TIMEOUT)]
-    assert [str(v.status) for v in verdicts] == ["correct", "wrong", "rejected", "unparseable", "no_answer", "timeout"]
-    out = REWARDS.get("admissible")(RewardContext(countdown), None).score(batch([*texts, "slow"], verdicts))
-    assert out.rewards.tolist() == [1.0, 1.0, 0.0, 0.0, 0.0, 0.0]
-    assert out.void.tolist() == [False] * 5 + [True]
+    verdicts = [countdown.verify(problem, t) for t in texts] + [Verdict.fail(Status.TIMEOUT),
+                                                                 Verdict.fail(Status.UNLABELLED)]
+    assert [str(v.status) for v in verdicts] == ["correct", "wrong", "rejected", "unparseable", "no_answer", "timeout",
+                                                 "unlabelled"]
+    out = REWARDS.get("admissible")(RewardContext(countdown), None).score(batch([*texts, "slow", "no label"], verdicts))
+    assert out.rewards.tolist() == [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    assert out.void.tolist() == [False] * 5 + [True, True]  # a failed check, and no reference to check against
+    verdicts = verdicts[:-1]  # the first six, below
     # combined under TRL's weights, a wrong-but-admissible answer earns its weight, a right one more,
     # and it is signal (not shaping): DAPO's filter sees the admissibility variance
     combined = build_reward(["verifier", "admissible"], [1.0, 0.2], RewardContext(countdown))

@@ -33,5 +33,6 @@ class AdmissibleReward(Reward):
 
     def score(self, batch: RewardBatch) -> RewardOutput:
         values = torch.tensor([v.status in ADMISSIBLE for v in batch.verdicts], dtype=torch.float32)  # [B]
-        void = torch.tensor([v.status in VERIFIER_FAILURES for v in batch.verdicts], dtype=torch.bool)  # [B]
+        void = torch.tensor([v.status in VERIFIER_FAILURES or v.status is Status.UNLABELLED  # as the verifier reward
+                             for v in batch.verdicts], dtype=torch.bool)  # [B]
         return RewardOutput(values, {"admissible/share": float(values.mean()) if len(values) else 0.0}, void)

@@ -279,7 +279,8 @@ class GRPOTrainer:
         verdicts = self.rollouts.verify(problems, completions)
         fmt = torch.tensor([format_reward(c.text) for c in completions], dtype=torch.float32)  # [B]
         base = torch.tensor([v.reward for v in verdicts], dtype=torch.float32)  # [B]
-        ok = torch.tensor([v.status not in VERIFIER_FAILURES for v in verdicts])  # [B] bool
+        ok = torch.tensor([v.status not in VERIFIER_FAILURES and v.status is not Status.UNLABELLED
+                           for v in verdicts])  # [B] bool: a failed check or no usable reference scores 0
         rewards = torch.where(ok, base + self.config.format_reward_weight * fmt, torch.zeros_like(base))
         return verdicts, rewards, fmt
 
@@ -451,7 +452,7 @@ class GRPOTrainer:
                    "reward": float(batch.rewards[i]), "verdict_reward": v.reward,
                    "format_reward": float(batch.format_rewards[i]), "status": v.status.value, "answer": v.answer,
                    "finish_reason": c.finish_reason, "num_tokens": c.num_tokens}
-            if v.status in VERIFIER_FAILURES:
+            if v.status in VERIFIER_FAILURES or v.status is Status.UNLABELLED:  # why it scored nothing
                 row["detail"] = v.detail
             if used is not None:
                 row["used"] = id(c) in used
