@@ -141,7 +141,9 @@ def _problem_text(row: dict[str, Any], from_prompt: Callable[[str], str] | None)
         expected = ("a string or a conversation (a list of {role, content} messages with a user message)"
                     if wrong == PROMPT_KEY else "a string")
         raise UserError(f"field {wrong!r} must be {expected}, got {type(value).__name__}")
-    raise UserError(f"no problem text: expected one of the fields {', '.join(TEXT_KEYS)}")
+    hint = ("; a conversation is read from 'prompt' (TRL's conversational prompt), not from 'messages'"
+            if "messages" in row else "")
+    raise UserError(f"no problem text: expected one of the fields {', '.join(TEXT_KEYS)}{hint}")
 
 
 def _raw_answer(row: dict[str, Any], text: str) -> tuple[str | None, Any]:

@@ -55,6 +55,8 @@ def test_duplicate_ids_are_an_error(tmp_path):
         (['{"problem": "a"}', '{"problem": "numbers: 3 4; target: 7"'], r"p\.jsonl:2: malformed JSON \(.* column 38\)"),
         (['{"problem": "a"}', "", '{"answer": "3"}'], r"p\.jsonl:3: no problem text"),
         (['{"problem": ""}'], r"p\.jsonl:1: no problem text"),
+        (['{"messages": [{"role": "user", "content": "1+1?"}]}'],
+         r"p\.jsonl:1: no problem text: .*read from 'prompt' .*not from 'messages'"),
         (['["a list"]'], r"p\.jsonl:1: expected a JSON object"),
         (['{"problem": 5}'], r"p\.jsonl:1: field 'problem' must be a string"),
         (['{"problem": "a", "meta": [1]}'], r"p\.jsonl:1: field 'meta' must be an object"),
