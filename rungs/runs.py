@@ -298,44 +298,63 @@ def disk_errors(where: str | os.PathLike[str], resume: str | None = None) -> Ite
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """The JSON objects of a log file; a torn last line (a kill mid-write) ends it (see
-    `rungs.data.iter_jsonl`, the one JSONL reader); a missing file is empty."""
+    """The JSON objects of a log file; a torn last line (a kill mid-write) and a damaged line in
+    the middle (disk damage, a bad copy: a kill tears only the last line) are left out, and the
+    lines after a damaged one are still read (see `rungs.data.iter_jsonl`, the one JSONL reader);
+    a missing file is empty."""
     from rungs.data import iter_jsonl
 
-    return [row for _, row in iter_jsonl(path, damaged="stop") if isinstance(row, dict)]
+    return [row for _, row in iter_jsonl(path, damaged="skip") if isinstance(row, dict)]
 
 
 def truncate_jsonl(path: str | os.PathLike[str], max_step: int) -> int:
-    """Cut a step-ordered JSONL log just before its first line with step > max_step (or torn).
+    """Cut a step-ordered JSONL log just before its first line with step > max_step, or its torn
+    last line (a kill mid-write).
 
     Lines are written in step order and everything up to a checkpoint is fsynced before the
-    checkpoint is renamed into place, so this keeps exactly the lines of steps <= max_step.
-    Idempotent (a kill during resume is repaired by the next resume). Returns the lines kept.
+    checkpoint is renamed into place, so this keeps exactly the lines of steps <= max_step. A
+    whole line in the middle that is not a step record (disk damage or a bad copy, never a kill)
+    is dropped with a warning naming its line, and the lines after it are kept: one bad line costs
+    that line, not the rest of the run. Idempotent (a kill during resume is repaired by the next
+    resume). Returns the lines kept.
     """
     path = Path(path)
     if not path.exists():
         return 0
-    kept = 0
-    offset = 0
+    kept: list[bytes] = []
+    damaged: list[int] = []
+    size = 0
     with open(path, "rb") as handle:
-        for raw in handle:
+        for lineno, raw in enumerate(handle, start=1):
             if not raw.endswith(b"\n"):
-                break
+                break  # torn by a kill: the last line
             try:
                 row = json.loads(raw)
                 step = int(row["step"])
-            except (ValueError, KeyError, TypeError):
-                break
+            except (ValueError, KeyError, TypeError, RecursionError):
+                damaged.append(lineno)
+                size += len(raw)
+                continue
             if step > max_step:
                 break
-            kept += 1
-            offset += len(raw)
-    if offset != path.stat().st_size:
-        with open(path, "r+b") as handle:
-            handle.truncate(offset)
+            kept.append(raw)
+            size += len(raw)
+    if damaged:
+        shown = ", ".join(map(str, damaged[:5])) + (f" and {len(damaged) - 5} more" if len(damaged) > 5 else "")
+        print(f"rungs: {path}: line{'s' if len(damaged) > 1 else ''} {shown} damaged (not a step record): "
+              "dropped on resume; the lines after kept", file=sys.stderr)
+        tmp = path.with_name(path.name + ".resume-tmp")
+        with open(tmp, "wb") as handle:
+            handle.writelines(kept)
             handle.flush()
             os.fsync(handle.fileno())
-    return kept
+        os.replace(tmp, path)
+    elif size != path.stat().st_size:
+        with open(path, "r+b") as handle:
+            handle.truncate(size)
+            handle.flush()
+            os.fsync(handle.fileno())
+    return len(kept)
 
 
 def _fsync_tree(root: Path) -> None:

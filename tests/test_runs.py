@@ -129,3 +129,16 @@ def test_a_ctrl_c_inside_a_job_says_how_to_resume_it_and_the_demo_says_it_starts
     with pytest.raises(Interrupted, match="the demo does not resume .*run `rungs demo` again"):
         with _demo_interrupts(tmp_path / "demo"), job_scope(RunDir.create(tmp_path / "demo" / "ttrl", {}), "ttrl"):
             raise KeyboardInterrupt
+
+
+def test_a_damaged_line_in_the_middle_costs_that_line_not_the_rest_of_the_log(tmp_path, capsys):
+    """A kill tears only the last line; a bad whole line in the middle is disk damage or a bad copy."""
+    path = tmp_path / "events.jsonl"
+    rows = [json.dumps({"step": s}) for s in range(6)]
+    rows[2] = '{"step": 2, "rew'  # garbled, but a whole line
+    path.write_text("\n".join(rows) + "\n" + '{"step": 6, "to', encoding="utf-8")
+    assert _steps(read_jsonl(path)) == [0, 1, 3, 4, 5]  # a report reads past it
+    assert truncate_jsonl(path, 4) == 4
+    assert _steps(read_jsonl(path)) == [0, 1, 3, 4]
+    assert f"{path}: line 3 damaged" in capsys.readouterr().err
+    assert truncate_jsonl(path, 4) == 4 and not capsys.readouterr().err  # idempotent, and nothing more to say
