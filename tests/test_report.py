@@ -176,3 +176,22 @@ def test_mean_std_cells_read_alike_when_the_seeds_agree():
     assert fmt_mean_std(0.4667, 0.0289) == "0.467 ± 0.029"
     assert fmt_mean_std(0.6, None) == "0.600" and fmt_mean_std(0.6, float("nan")) == "0.600"
     assert fmt_mean_std(None, 0.1) == "-"
+
+
+def test_a_run_directory_that_cannot_be_written_still_gets_its_table(tmp_path, capsys, monkeypatch):
+    """A read-only (or full) run directory: the plots are skipped with one line, the table printed."""
+    import errno
+
+    import rungs.report
+
+    run = _write(tmp_path / "ro", {"ladder": {"task": "integration", "policy": "tiny"}, "grpo": {"max_steps": 2}},
+                 _train_events([1, 2]))
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(rungs.report, "plot_run", read_only)
+    summary = render_run(run, plot=True)
+    captured = capsys.readouterr()
+    assert summary["plots"] == [] and "step 2/2" in captured.out
+    assert "plots not redrawn (Read-only file system)" in captured.err and captured.err.count("\n") == 1

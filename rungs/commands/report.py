@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,17 @@ from rungs.errors import UserError
 
 HELP = "reprint any run's result table (train, ladder, ttrl, eval, demo) and redraw its plots"
 KINDS = ("train", "ladder", "ttrl", "eval", "demo", "ttt")
+
+
+def _plots(path: Path, draw: Callable[[], list[str]]) -> list[str]:
+    """The plots `draw` writes into the run directory; [] with one warning line when the directory
+    cannot be written (read-only, full): the table is what a report is for."""
+    try:
+        return draw()
+    except OSError as err:
+        print(f"rungs report: {path}: plots not redrawn ({err.strerror or err}); the table follows "
+              "(--no-plot skips them)", file=sys.stderr)
+        return []
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -153,7 +166,7 @@ def _render_training(path: Path, kind: str, config: dict[str, Any], plot: bool, 
         if key in saved:
             summary[key] = saved[key]
     if plot:
-        summary["plots"] = [str(p) for p in plot_run(path, events)]
+        summary["plots"] = _plots(path, lambda: [str(p) for p in plot_run(path, events)])
     if echo:
         done = "finished" if summary["completed"] else "not finished"
         steps = f"step {summary['steps']}" + (f"/{summary['total_steps']}" if summary.get("total_steps") else "")
@@ -190,7 +203,7 @@ def _render_ttrl(path: Path, config: dict[str, Any], plot: bool, echo: bool) -> 
     summary.update({"kind": "ttrl", "mode": "variants", "run_dir": str(path), "completed": finished,
                     "problems_done": len(rows)})
     if plot:
-        summary["plots"] = plot_ttrl(path, summary)
+        summary["plots"] = _plots(path, lambda: plot_ttrl(path, summary))
     if echo:
         if not finished:
             print(f"(not finished: {len(rows)} problems done so far; continue with rungs ttrl --resume {path})")
@@ -261,7 +274,7 @@ def _render_eval(path: Path, config: dict[str, Any], plot: bool, echo: bool) -> 
     summary = summarize(eval_config, plan(eval_config.strategy), problems, records)
     summary.update({"kind": "eval", "run_dir": str(path), "completed": summary.get("complete", False)})
     if plot:
-        summary["plots"] = [str(path / f"{name}.png") for name in plot_summary(path, summary)]
+        summary["plots"] = _plots(path, lambda: [str(path / f"{name}.png") for name in plot_summary(path, summary)])
     if echo:
         print(f"{path}: eval ({'finished' if summary['completed'] else 'not finished'})")
         print(format_summary(eval_config, summary))
