@@ -498,7 +498,7 @@ def test_a_resume_that_finds_no_checkpoint_says_it_drops_the_logged_steps(tmp_pa
     capsys.readouterr()
     assert main(["train", "--resume", str(run), "--no-progress", "--no-plot"]) == 0
     out = capsys.readouterr().out
-    assert "no checkpoint was saved (save_steps=0): restarting from step 0; 2 logged steps are dropped" in out, out
+    assert "no checkpoint found (save_steps=0): restarting from step 0; 2 logged steps are dropped" in out, out
     assert [e["step"] for e in RunDir.open(run).events() if e["type"] == "train"] == [1, 2]
 
 
@@ -557,3 +557,12 @@ def test_train_resume_with_a_smaller_budget_than_the_run_has_done_is_refused(tmp
     err = capsys.readouterr().err.strip()
     assert "already trained 2 steps, more than max_steps=1" in err and "\n" not in err
     assert (run / "config.yaml").read_text() == config
+
+
+def test_a_resume_says_which_checkpoint_it_continues_from(tmp_path, capsys):
+    run = tmp_path / "run"
+    argv = [*JOB_ARGV["train"], "--problems", "builtin:countdown-easy", "--max-steps", "2", "--save-steps", "1"]
+    assert main([*argv, "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--max-steps", "3", "--no-progress", "--no-plot"]) == 0
+    assert f"resume: {run}: from the checkpoint of step 2" in capsys.readouterr().out

@@ -677,8 +677,11 @@ class GRPOTrainer:
             _step, path = self.run_dir.resume()
             self.history = self.run_dir.events()
             if path is None and logged:  # the logs were cut back to nothing: say so, never silently
-                print(f"resume: {self.run_dir.path}: no checkpoint was saved (save_steps={self.config.save_steps}): "
-                      f"restarting from step 0; {len(logged)} logged steps are dropped", flush=True)
+                print(f"resume: {self.run_dir.path}: no checkpoint found (save_steps={self.config.save_steps}): "
+                      f"restarting from step 0; {len(logged)} logged step{'s are' if len(logged) != 1 else ' is'} "
+                      "dropped", flush=True)
+            elif path is not None:
+                print(f"resume: {self.run_dir.path}: from the checkpoint of step {_step}", flush=True)
             return path
         path = Path(resume)
         if not (path / STATE_FILE).exists():
