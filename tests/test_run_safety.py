@@ -566,3 +566,23 @@ def test_a_resume_says_which_checkpoint_it_continues_from(tmp_path, capsys):
     capsys.readouterr()
     assert main(["train", "--resume", str(run), "--max-steps", "3", "--no-progress", "--no-plot"]) == 0
     assert f"resume: {run}: from the checkpoint of step 2" in capsys.readouterr().out
+
+
+def test_extending_a_finished_run_withdraws_its_finished_summary_until_it_ends_again(tmp_path, capsys, monkeypatch):
+    from rungs.train.grpo import GRPOTrainer
+
+    run = tmp_path / "run"
+    argv = [*JOB_ARGV["train"], "--problems", "builtin:countdown-easy", "--max-steps", "2", "--save-steps", "1"]
+    assert main([*argv, "--out", str(run)]) == 0
+    assert json.loads((run / "summary.json").read_text())["total_steps"] == 2
+
+    def killed(self, *args, **kwargs):  # a kill -9 right after the resume began
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(GRPOTrainer, "step", killed)
+    main(["train", "--resume", str(run), "--max-steps", "4", "--no-progress", "--no-plot"])
+    assert not (run / "summary.json").exists()  # no stale "finished" for a run that is now 4 steps long
+    monkeypatch.undo()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--max-steps", "4", "--no-progress", "--no-plot"]) == 0
+    assert json.loads((run / "summary.json").read_text())["total_steps"] == 4

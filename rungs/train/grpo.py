@@ -676,6 +676,9 @@ class GRPOTrainer:
             logged = {row["step"] for row in self.run_dir.events() if row.get("step", 0) > 0}
             _step, path = self.run_dir.resume()
             self.history = self.run_dir.events()
+            if self.config.max_steps > _step and self.run_dir.summary_path.exists():
+                # it trains further: until it ends again it is not finished, whatever it said before
+                self.run_dir.summary_path.unlink()
             if path is None and logged:  # the logs were cut back to nothing: say so, never silently
                 print(f"resume: {self.run_dir.path}: no checkpoint found (save_steps={self.config.save_steps}): "
                       f"restarting from step 0; {len(logged)} logged step{'s are' if len(logged) != 1 else ' is'} "
