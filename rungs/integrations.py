@@ -156,6 +156,7 @@ class TaskReward:
         self.__name__ = name or f"{self.task.name or type(self.task).__name__}_{self.suffix}"
         self._pool: VerifierPool | None = None
         self._lock = threading.Lock()
+        self._warned: set[str] = set()  # the one-time warnings already given (`_warn_once`)
 
     @property
     def pool(self) -> VerifierPool:
@@ -205,17 +206,22 @@ class TaskReward:
                 out.append(Verdict.fail(Status.INVALID_PROBLEM, f"row {i + 1}: {err}"))
         return out
 
+    def _warn_once(self, kind: str, message: str) -> None:
+        """A UserWarning `NAME: message`, the first time of each `kind` for this reward function."""
+        if kind not in self._warned:
+            self._warned.add(kind)
+            warnings.warn(f"{self.__name__}: {message}", UserWarning, stacklevel=4)
+
     def _warn_no_answer_column(self, columns: Mapping[str, Any], n: int) -> None:
-        """Once per reward function: a task that needs reference answers got no per-row answer
-        column, so every reward is None (TRL warns only when every reward function gives None)."""
-        if not self.task.needs_answer or getattr(self, "_warned_no_answers", False) or n == 0:
+        """A task that needs reference answers got no per-row answer column, so every reward is
+        None (TRL warns only when every reward function gives None)."""
+        if not self.task.needs_answer or n == 0:
             return
-        self._warned_no_answers = True
         given = ", ".join(sorted(columns)) or "none"
         odd = [k for k in ANSWER_COLUMNS if k in columns]  # present, but not one value per completion
         why = f"column {odd[0]!r} is not a list of {n} values" if odd else f"no answer column (columns given: {given})"
-        warnings.warn(f"{self.__name__}: {why}; expected one of {', '.join(ANSWER_COLUMNS)} with one reference "
-                      "answer per row: every reward of this function is None", UserWarning, stacklevel=3)
+        self._warn_once("no_answers", f"{why}; expected one of {', '.join(ANSWER_COLUMNS)} with one reference "
+                        "answer per row: every reward of this function is None")
 
     def verdicts(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[Verdict | None]:
         """Verdicts (None where there is nothing to check against), for callers that want statuses."""
@@ -239,13 +245,12 @@ class TaskReward:
     def _log(self, verdicts: list[Verdict | None], log_metric: Any, log_extra: Any) -> None:
         checked = [v for v in verdicts if v is not None]
         broken = next((v for v in checked if v.status in (Status.ERROR, Status.INVALID_PROBLEM)), None)
-        if broken is not None and not getattr(self, "_warned_broken", False):
+        if broken is not None:
             # e.g. an integration prompt with no integral rungs can read: every completion scores 0 and
             # GRPO learns nothing, which only `frac_verifier_failed` would show
-            self._warned_broken = True
-            warnings.warn(f"{self.__name__}: a row could not be checked ({broken.detail[:200]}); its completions "
-                          f"score 0. The problem comes from a {' or '.join(repr(c) for c in PROBLEM_COLUMNS)} "
-                          f"column, else from the prompt's last user message (shown once)", UserWarning, stacklevel=3)
+            self._warn_once("broken", f"a row could not be checked ({broken.detail[:200]}); its completions score 0. "
+                            f"The problem comes from a {' or '.join(repr(c) for c in PROBLEM_COLUMNS)} column, "
+                            "else from the prompt's last user message (shown once)")
         if callable(log_metric) and checked:
             log_metric(f"{self.__name__}/frac_no_answer", sum(v.status is Status.NO_ANSWER for v in checked) / len(checked))
             log_metric(f"{self.__name__}/frac_verifier_failed", sum(v.status in FAILED for v in checked) / len(checked))
@@ -312,10 +317,14 @@ def vote_rewards(pool: VerifierPool, task: Task, problems: Sequence[Problem], co
     from rungs.pipelines.evaluate import verify_samples
 
     samples = verify_samples(pool, task, problems, [Completion(c) for c in completions])
-    known = [(not task.needs_answer or p.answer is not None) and s.verdict.status is not Status.UNLABELLED
-             for p, s in zip(problems, samples)]
-    rewards, metrics = vote_on(samples, known, groups)
+    rewards, metrics = vote_on(samples, [label_known(task, p, s) for p, s in zip(problems, samples)], groups)
     return rewards, samples, metrics
+
+
+def label_known(task: Task, problem: Problem, sample: Sample) -> bool:
+    """Whether `sample`'s correctness is real: the task checks itself or the row has a reference
+    answer, and the verifier could read that reference (not an unlabelled verdict)."""
+    return (not task.needs_answer or problem.answer is not None) and sample.verdict.status is not Status.UNLABELLED
 
 
 def vote_on(samples: Sequence[Sample], known: Sequence[bool],
@@ -402,10 +411,9 @@ class TaskVoteReward(TaskReward):
         texts = [Completion(last_message(completions[i], "assistant")) for i in good]
         samples = verify_samples(self.pool, self.task, problems, texts) if good else []
         # What the vote needs from each sample (its key and verdict), from every process, in rank order.
-        mine = [(_digest(prompt_key(prompts[i])), Sample("", Verdict(samples[j].verdict.reward, samples[j].verdict.status),
-                                                samples[j].key),
-                 (not self.task.needs_answer or problems[j].answer is not None)
-                 and samples[j].verdict.status is not Status.UNLABELLED) for j, i in enumerate(good)]
+        mine = [(_digest(prompt_key(prompts[i])),
+                 Sample("", Verdict(samples[j].verdict.reward, samples[j].verdict.status), samples[j].key),
+                 label_known(self.task, problems[j], samples[j])) for j, i in enumerate(good)]
         everyone, rank = gather_across_processes(mine) if self.gather else ([mine], 0)
         pooled = [entry for payload in everyone for entry in payload]
         offset = sum(len(payload) for payload in everyone[:rank])
