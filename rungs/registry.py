@@ -55,9 +55,10 @@ class Registry(Generic[T]):
 
 
 def split_spec(spec: str) -> tuple[str, str | None]:
-    """'hf:Qwen/Qwen2.5-0.5B' -> ('hf', 'Qwen/Qwen2.5-0.5B'); 'tiny' -> ('tiny', None)."""
+    """'hf:Qwen/Qwen2.5-0.5B' -> ('hf', 'Qwen/Qwen2.5-0.5B'); 'tiny' -> ('tiny', None). Whitespace
+    around either part is dropped (`hf: smollm2 `, as YAML or a shell variable can leave it)."""
     name, sep, arg = spec.partition(":")
-    return name, (arg if sep else None)
+    return name.strip(), (arg.strip() if sep else None)
 
 
 def build(registry: Registry[Any], spec: str, **kwargs: Any) -> Any:

@@ -659,7 +659,7 @@ class HFPolicy(Policy):
         accepted and unused."""
         kwargs.pop("task", None)
         model = kwargs.pop("model", None)
-        path = str(arg or model or "").strip()  # `hf:smollm2 ` is hf:smollm2
+        path = str(arg or model or "").strip()  # a --model value; the spec's own arg is stripped by split_spec
         if not path:
             raise UserError("hf policy needs a model: hf:PATH_OR_HUB_NAME (e.g. hf:Qwen/Qwen2.5-0.5B-Instruct)")
         known = {k for k, v in inspect.signature(cls.__init__).parameters.items() if v.kind is v.KEYWORD_ONLY}
