@@ -343,12 +343,7 @@ def truncate_jsonl(path: str | os.PathLike[str], max_step: int) -> int:
         shown = ", ".join(map(str, damaged[:5])) + (f" and {len(damaged) - 5} more" if len(damaged) > 5 else "")
         print(f"rungs: {path}: line{'s' if len(damaged) > 1 else ''} {shown} damaged (not a step record): "
               "dropped on resume; the lines after kept", file=sys.stderr)
-        tmp = path.with_name(path.name + ".resume-tmp")
-        with open(tmp, "wb") as handle:
-            handle.writelines(kept)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        atomic_write_bytes(path, b"".join(kept))
     elif size != path.stat().st_size:
         with open(path, "r+b") as handle:
             handle.truncate(size)
