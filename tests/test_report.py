@@ -195,3 +195,18 @@ def test_a_run_directory_that_cannot_be_written_still_gets_its_table(tmp_path, c
     captured = capsys.readouterr()
     assert summary["plots"] == [] and "step 2/2" in captured.out
     assert "plots not redrawn (Read-only file system)" in captured.err and captured.err.count("\n") == 1
+
+
+def test_a_run_ended_by_early_stopping_reports_finished_not_unfinished(tmp_path, capsys):
+    """`--early-stopping-patience` ends a run before max_steps: the report says it finished early, and
+    where, rather than "(not finished)"; a run whose logs merely stop short stays unfinished."""
+    events = [{"type": "eval", "step": 0, "eval_accuracy": 0.25}, *_train_events([1, 2, 3, 4]),
+              {"type": "early_stop", "step": 4, "best_step": 1.0, "best_value": 0.3}]
+    config = {"train": {"task": "integration", "policy": "tiny"}, "grpo": {"max_steps": 50}}
+    summary = render_run(_write(tmp_path / "early", config, events), plot=False)
+    out = capsys.readouterr().out
+    assert summary["completed"] and summary["stopped_early"] and summary["stopped_early_step"] == 4
+    assert "step 4/50 (finished: stopped early at step 4)" in out and "not finished" not in out
+    summary = render_run(_write(tmp_path / "cut", config, events[:-1]), plot=False)
+    assert not summary["completed"] and not summary["stopped_early"]
+    assert "step 4/50 (not finished)" in capsys.readouterr().out

@@ -306,6 +306,7 @@ def test_early_stop_fires_on_a_scripted_collapse_and_keeps_the_best(tmp_path):
                            problems=problems, eval_problems=problems[:2], progress=False)
         summary = trainer.train()
     assert summary["stopped_early"] and summary["steps"] == 4  # evals at 0..4: no gain at 2, 3, 4
+    assert summary["completed"] and summary["stopped_early_step"] == 4
     assert summary["best"]["step"] == 1 and summary["best"]["value"] == 0.7
     assert (tmp_path / "r" / "best" / "table.pt").exists() and (tmp_path / "r" / "best" / "best.json").exists()
     assert "rewards/random/mean" in trainer.history[1]

@@ -169,6 +169,8 @@ def _render_training(path: Path, kind: str, config: dict[str, Any], plot: bool, 
         summary["plots"] = _plots(path, lambda: [str(p) for p in plot_run(path, events)])
     if echo:
         done = "finished" if summary["completed"] else "not finished"
+        if summary.get("stopped_early"):
+            done = f"finished: stopped early at step {summary['stopped_early_step']}"
         steps = f"step {summary['steps']}" + (f"/{summary['total_steps']}" if summary.get("total_steps") else "")
         title = (f"{path}: {kind}, {settings.get('task', '?')} / {settings.get('policy', '?')}, {steps} ({done}), "
                  f"{summary['train_time_s']:.1f} s of training")

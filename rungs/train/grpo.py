@@ -732,10 +732,15 @@ def format_metrics(step: int, m: dict[str, float]) -> str:
 
 
 def summarize(events: list[dict[str, Any]], total_steps: int | None = None, run_dir: str | None = None) -> dict[str, Any]:
-    """The figures of a run from its events: first/last reward, eval accuracy start/end/best."""
+    """The figures of a run from its events: first/last reward, eval accuracy start/end/best.
+
+    "completed" is true when the last train step reached `total_steps` or an `early_stop` event
+    ended the run there (`stopped_early`, `stopped_early_step`)."""
     train = [e for e in events if e.get("type") == "train"]
     evals = [e for e in events if e.get("type") == "eval"]
     window = max(1, min(10, len(train) // 5 or 1))
+    stops = [e for e in events if e.get("type") == "early_stop"]
+    stopped_at = stops[-1]["step"] if stops and train and stops[-1]["step"] >= train[-1]["step"] else None
 
     def mean(rows: list[dict[str, Any]], key: str) -> float | None:
         values = [r[key] for r in rows if isinstance(r.get(key), (int, float))]
@@ -744,7 +749,10 @@ def summarize(events: list[dict[str, Any]], total_steps: int | None = None, run_
     out: dict[str, Any] = {
         "steps": train[-1]["step"] if train else 0,
         "total_steps": total_steps,
-        "completed": bool(train) and total_steps is not None and train[-1]["step"] >= total_steps,
+        # an early stop ends a run as surely as max_steps does (a resume trains no further)
+        "completed": bool(train) and (stopped_at is not None
+                                      or (total_steps is not None and train[-1]["step"] >= total_steps)),
+        "stopped_early": stopped_at is not None,
         "reward_first": mean(train[:window], "reward"),
         "reward_last": mean(train[-window:], "reward"),
         "accuracy_first": mean(train[:window], "accuracy"),
@@ -752,6 +760,8 @@ def summarize(events: list[dict[str, Any]], total_steps: int | None = None, run_
         "train_time_s": sum(float(e.get("time/step", 0.0)) for e in train),
         "train_window": window,  # *_first / *_last: means over the first / last `window` logged steps
     }
+    if stopped_at is not None:
+        out["stopped_early_step"] = stopped_at
     if evals:
         best = max(evals, key=lambda e: (e["eval_accuracy"], -e["step"]))
         out.update({
