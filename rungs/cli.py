@@ -87,6 +87,20 @@ def _check_command(parser: argparse.ArgumentParser, argv: list[str], names: Sequ
     parser.error(f"unknown command {word!r}{hint}")
 
 
+def _foreign_flag_hint(extra: Sequence[str]) -> str:
+    """For the first unrecognized flag that is a TRL / transformers setting rungs does not take
+    (`--output-dir`, `--bf16`, `--use_vllm`: HfArgumentParser accepts both spellings), what rungs
+    does instead (the same hints a YAML file holding that key gets); else ""."""
+    from rungs.train.grpo_config import TRL_SETTINGS
+
+    for token in extra:
+        if token.startswith("--"):
+            key = token[2:].split("=", 1)[0].replace("-", "_")
+            if key in TRL_SETTINGS:
+                return f"; --{token[2:].split('=', 1)[0]} is a TRL / transformers setting: {TRL_SETTINGS[key]}"
+    return ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser, modules = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -96,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra:  # reported by the subcommand's parser, so that its usage is shown
         where = parser.commands.get(args.command, parser) if args.command else parser  # type: ignore[attr-defined]
-        where.error(f"unrecognized arguments: {' '.join(extra)}")
+        where.error(f"unrecognized arguments: {' '.join(extra)}{_foreign_flag_hint(extra)}")
     if args.command is None:
         parser.print_help()
         return 0

@@ -243,3 +243,15 @@ def test_an_interrupted_eval_says_once_how_to_resume(tmp_path, capsys, monkeypat
     captured = capsys.readouterr()
     text = captured.out + captured.err
     assert text.count("rungs eval: interrupted") == 1 and f"rerun with --resume --out {out}" in text
+
+
+@pytest.mark.parametrize(("flag", "said"), [("--output-dir", "the --out DIR flag"), ("--bf16", "dtype=bfloat16"),
+                                            ("--use_vllm=true", "vllm:MODEL is an inference-only policy")])
+def test_a_trl_flag_on_the_command_line_says_what_rungs_does_instead(capsys, flag, said):
+    """TRL users type TrainingArguments flags (either spelling, with or without =VALUE): the one-line
+    usage error names the flag as TRL's and gives rungs' way, as a YAML file holding the key is told."""
+    with pytest.raises(SystemExit) as done:
+        main(["train", "--task", "integration", flag, "--bogus"])
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and err.count("\n") == 1
+    assert f"{flag.split('=')[0]} is a TRL / transformers setting" in err and said in err
