@@ -114,8 +114,20 @@ def _conversation_text(value: Any) -> str | None:
     return _message_text(users[-1]) if users else None
 
 
-def _problem_text(row: dict[str, Any], from_prompt: Callable[[str], str] | None) -> str:
-    """The problem text of a row (see the module docstring); a UserError (the reason) if none."""
+def unused_turns(conversation: Any) -> list[str]:
+    """The roles of a conversation's messages other than its last user message, in order
+    (['system'] for TRL's usual system + user prompt); [] for a string or a lone user message."""
+    if not isinstance(conversation, list):
+        return []
+    users = [i for i, m in enumerate(conversation) if isinstance(m, Mapping) and m.get("role") == "user"]
+    last = users[-1] if users else None
+    return [str(m.get("role", "?")) if isinstance(m, Mapping) else "?" for i, m in enumerate(conversation) if i != last]
+
+
+def _problem_text(row: dict[str, Any], from_prompt: Callable[[str], str] | None,
+                  unused: Callable[[list[str]], None] | None = None) -> str:
+    """The problem text of a row (see the module docstring); a UserError (the reason) if none.
+    When it comes from a conversational prompt with other messages, `unused` gets their roles."""
     wrong = None
     for key in TEXT_KEYS:
         if key == PROMPT_KEY:
@@ -131,8 +143,12 @@ def _problem_text(row: dict[str, Any], from_prompt: Callable[[str], str] | None)
         if text is not None:
             return text
     prompt = row.get(PROMPT_KEY)
-    text = prompt if isinstance(prompt, str) and prompt else _conversation_text(to_builtin(prompt))
+    conversation = None if isinstance(prompt, str) else to_builtin(prompt)
+    text = prompt if isinstance(prompt, str) and prompt else _conversation_text(conversation)
     if text is not None and text.strip():
+        others = unused_turns(conversation)
+        if others and unused is not None:
+            unused(others)
         return from_prompt(text) if from_prompt is not None else text
     if wrong is None and not _blank(prompt) and not isinstance(prompt, str):
         wrong = PROMPT_KEY
@@ -162,17 +178,23 @@ def _raw_answer(row: dict[str, Any], text: str) -> tuple[str | None, Any]:
 
 
 def row_to_problem(row: Any, where: str, index: int, *, from_prompt: Callable[[str], str] | None = None,
-                   warn: Callable[[str], None] | None = None) -> Problem:
+                   warn: Callable[[str], None] | None = None,
+                   unused: Callable[[str], None] | None = None) -> Problem:
     """Turn one raw row into a Problem; `where` ('file.jsonl:12') names it in errors, each a UserError.
 
     `from_prompt` (a task's `problem_from_prompt`) finds the problem in a text taken from a prompt;
     `warn` (default: stderr) gets one line for a reference answer that is a non-finite number,
-    which leaves the row unlabelled.
+    which leaves the row unlabelled. `unused` (default: say nothing) gets one line when the text
+    comes from a conversational prompt whose other messages (a system message, earlier turns) rungs
+    does not use: every policy is prompted with the problem alone, in its own template.
     """
     if not isinstance(row, dict):
         raise UserError(f"{where}: expected a JSON object with a 'problem' field, got {type(row).__name__}")
     try:
-        text = _problem_text(row, from_prompt)
+        text = _problem_text(row, from_prompt, None if unused is None else lambda roles: unused(
+            f"{where}: the prompt's {' and '.join(sorted(set(roles)))} {'messages are' if len(roles) > 1 else 'message is'} "
+            "not used: rungs prompts a policy with the problem (the last user message) alone, in the policy's "
+            "own template, with the task's own instructions"))
         key, raw = _raw_answer(row, text)
         answer, answers = reference_answers(raw)
         if answer is None and key is not None and missing_number(to_builtin(raw)):
@@ -283,6 +305,16 @@ class _Row:
     problem: Problem | None = None
     reason: str | None = None
     notes: list[str] = field(default_factory=list)
+    unused: str | None = None  # a conversational prompt's messages that are not used (one line)
+
+
+def _warn_unused(rows: list[_Row], warn: Callable[[str], None]) -> None:
+    """One line for the first row whose conversational prompt has messages rungs does not use, and
+    how many more rows have them (a TRL dataset's system message is on every row)."""
+    lines = [row.unused for row in rows if row.unused]
+    if lines:
+        more = len(lines) - 1
+        warn(lines[0] + (f" ({more} more row{'s' if more != 1 else ''} like it)" if more else ""))
 
 
 def load_problems(source: str | os.PathLike[str], limit: int | None = None) -> list[Problem]:
@@ -299,6 +331,7 @@ def load_problems(source: str | os.PathLike[str], limit: int | None = None) -> l
     for row in rows:
         for note in row.notes:
             _warn_stderr(note)
+    _warn_unused(rows, _warn_stderr)
     return [row.problem for row in rows if row.problem is not None]
 
 
@@ -410,8 +443,10 @@ def _read_json(path: Path, from_prompt: Callable[[str], str] | None) -> list[_Ro
 def _located(row: Any, where: str, index: int, from_prompt: Callable[[str], str] | None = None) -> _Row:
     """The problem in `row`, or the reason there is none (the UserError's text after `where`)."""
     notes: list[str] = []
+    unused: list[str] = []
     try:
-        return _Row(where, row_to_problem(row, where, index, from_prompt=from_prompt, warn=notes.append), notes=notes)
+        problem = row_to_problem(row, where, index, from_prompt=from_prompt, warn=notes.append, unused=unused.append)
+        return _Row(where, problem, notes=notes, unused=unused[0] if unused else None)
     except UserError as err:
         reason = str(err)
         return _Row(where, reason=reason[len(where) + 2:] if reason.startswith(f"{where}: ") else reason)
@@ -504,6 +539,8 @@ def load_task_problems(source: str | os.PathLike[str], task: Task, limit: int | 
         warn(line)
     if len(skipped) > MAX_SKIP_LINES:
         warn(f"{source}: skipped {len(skipped) - MAX_SKIP_LINES} more rows the task {task.name!r} cannot parse")
+    kept = {id(p) for p in problems}
+    _warn_unused([row for row in located if id(row.problem) in kept], warn)
     if not problems:
         raise UserError(f"{source}: no problem left that the task {task.name!r} can parse "
                         f"({len(skipped)} row{'s' if len(skipped) != 1 else ''} skipped, named above)")

@@ -326,9 +326,36 @@ def test_a_conversational_prompt_gives_the_last_user_message_to_the_task(tmp_pat
     problems = load_task_problems(path, get_task("integration"), warn=warned.append)
     assert [p.text for p in problems] == ["integrate(7*exp(x), x)", "integrate(x**2, x)", "integrate(cos(x), x)"]
     assert warned == [f"{path}:3: skipped: field 'prompt' must be a string or a conversation (a list of "
-                      "{role, content} messages with a user message), got list"]
+                      "{role, content} messages with a user message), got list",
+                      f"{path}:1: the prompt's system message is not used: rungs prompts a policy with the problem "
+                      "(the last user message) alone, in the policy's own template, with the task's own instructions"]
     # without a task the text is the user's message as it is
     assert row_to_problem({"prompt": chat}, "w", 0).text == chat[1]["content"]
+
+
+def test_messages_of_a_conversational_prompt_that_go_unused_are_said_once_per_file(tmp_path, capsys):
+    """A TRL dataset's system message (or few-shot turns) is dropped when rungs re-templates the
+    problem: one line names the first row and counts the others, instead of silence or a line a row."""
+    system = {"role": "system", "content": "Reason step by step."}
+    shot = [{"role": "user", "content": "integrate(x, x)"}, {"role": "assistant", "content": "x**2/2"}]
+    rows = [{"prompt": [system, {"role": "user", "content": f"integrate(x**{k}, x)"}]} for k in range(2, 5)]
+    rows += [{"prompt": [*shot, {"role": "user", "content": "integrate(cos(x), x)"}]},
+             {"prompt": [{"role": "user", "content": "integrate(sin(x), x)"}]},
+             {"problem": "integrate(exp(x), x)", "prompt": [system, {"role": "user", "content": "ignored"}]}]
+    path = write_lines(tmp_path / "trl.jsonl", [json.dumps(r) for r in rows])
+    warned: list[str] = []
+    problems = load_task_problems(path, get_task("integration"), warn=warned.append)
+    assert len(problems) == 6 and len(warned) == 1
+    assert warned[0].startswith(f"{path}:1: the prompt's system message is not used") and warned[0].endswith(
+        "(3 more rows like it)")  # rows 2, 3 (system) and 4 (earlier turns); 5 has none; 6 has a problem column
+    warned.clear()
+    load_task_problems(path, get_task("integration"), limit=4, warn=warned.append)
+    assert warned[0].endswith("(3 more rows like it)")
+    load_task_problems(write_lines(tmp_path / "shot.jsonl", [json.dumps(rows[3])]), get_task("integration"),
+                       warn=warned.append)
+    assert warned[-1].startswith(f"{tmp_path / 'shot.jsonl'}:1: the prompt's assistant and user messages are not used")
+    load_problems(path)  # the strict loader says it on stderr
+    assert capsys.readouterr().err.count("is not used") == 1
 
 
 def test_rungs_own_verl_parquet_reads_back(tmp_path):
