@@ -83,6 +83,7 @@ COMPLETE_MARKER = "COMPLETE"  # written last inside a checkpoint, before the ren
 LOCK_FILE = ".lock"
 INPUTS_FILE = "inputs.json"
 _TMP_PREFIX = ".tmp-"
+_OLD_PREFIX = f"{_TMP_PREFIX}old-"  # a directory moved aside while its re-save moves in
 # Sections of a ladder/ttrl config.yaml besides the job's own ({"ladder": ..., "grpo": ...}).
 _SHARED_SECTIONS = ("grpo",)
 
@@ -672,9 +673,15 @@ class RunDir:
             _rmtree(path)
 
     def clean_temporaries(self) -> None:
-        """Remove half-written checkpoints (and other directories written whole) left by a kill."""
+        """Remove half-written checkpoints (and other directories written whole) left by a kill.
+        A re-save killed between moving the old directory aside and moving the new one in (see
+        `_write_dir_atomically`) left no directory under its name: the old one is put back first."""
         for parent in (self.checkpoints_dir, self.path):
             if parent.is_dir():
+                for child in list(parent.iterdir()):
+                    name = child.name[len(_OLD_PREFIX):]
+                    if child.name.startswith(_OLD_PREFIX) and child.is_dir() and name and not (parent / name).exists():
+                        os.replace(child, parent / name)
                 for child in parent.iterdir():
                     if child.name.startswith(_TMP_PREFIX) and child.is_dir():
                         _rmtree(child)
@@ -715,7 +722,7 @@ def _write_dir_atomically(final: Path, write: Any, marker: str | None = None) ->
             (tmp / COMPLETE_MARKER).write_text(marker, encoding="utf-8")
         _fsync_tree(tmp)
         if final.exists():  # re-saving (e.g. the final save of a step already saved)
-            old = final.with_name(f"{_TMP_PREFIX}old-{final.name}")
+            old = final.with_name(f"{_OLD_PREFIX}{final.name}")  # a kill before the next line: clean_temporaries
             _rmtree(old)
             os.replace(final, old)
             os.replace(tmp, final)

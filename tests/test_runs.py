@@ -70,6 +70,39 @@ def test_checkpoint_is_atomic(tmp_path):
     assert (run.checkpoint_path(2) / "weights.bin").read_bytes() == b"new"
 
 
+def test_a_resave_killed_between_its_two_renames_gets_its_old_directory_back(tmp_path):
+    """Re-saving final/ moves the old one aside, then the new one in: a SIGKILL between the two left
+    no final/ at all. The next resume (clean_temporaries) puts the old one back; a save that did
+    finish is never replaced by the directory it moved aside."""
+    import subprocess
+    import sys
+
+    run = RunDir.create(tmp_path / "run", {})
+    run.save_dir("final", lambda d: (d / "w.bin").write_bytes(b"old"))
+    child = f"""
+import os, sys
+import rungs.runs as runs
+calls = []
+def replace(src, dst):
+    calls.append(src)
+    if len(calls) == 2:  # the old final/ is aside, the new one not yet in: die as SIGKILL would
+        os._exit(9)
+    os.rename(src, dst)
+runs.os.replace = replace
+runs.RunDir.open({str(tmp_path / "run")!r}).save_dir("final", lambda d: (d / "w.bin").write_bytes(b"new"))
+"""
+    assert subprocess.run([sys.executable, "-c", child]).returncode == 9
+    assert not (run.path / "final").exists()  # the window the fix closes on the next resume
+    RunDir.open(run.path).resume()
+    assert (run.path / "final" / "w.bin").read_bytes() == b"old"
+    assert not any(p.name.startswith(".tmp") for p in run.path.iterdir())
+    run.save_dir("final", lambda d: (d / "w.bin").write_bytes(b"new"))
+    (run.path / ".tmp-old-final").mkdir()  # a leftover beside a finished save: removed, not restored
+    (run.path / ".tmp-old-final" / "w.bin").write_bytes(b"old")
+    RunDir.open(run.path).resume()
+    assert (run.path / "final" / "w.bin").read_bytes() == b"new" and not (run.path / ".tmp-old-final").exists()
+
+
 def test_prune_keeps_the_newest(tmp_path):
     run = RunDir.create(tmp_path / "run", {})
     for step in (1, 2, 3, 4):
