@@ -640,13 +640,13 @@ class RunDir:
         """Write checkpoint `step` atomically: `write(tmp_dir)` fills a temporary directory, which
         is fsynced, marked complete, and renamed to checkpoints/step-N. Returns the final path."""
         self.sync()
-        return _write_dir_atomically(self.checkpoint_path(step), write, marker=f"{step}\n")
+        return write_dir_atomically(self.checkpoint_path(step), write, marker=f"{step}\n")
 
     def save_dir(self, name: str, write: Any) -> Path:
         """Write the directory `name` of the run (e.g. ladder's final/ weights) as a whole:
         `write(tmp_dir)` fills a temporary directory that is fsynced and renamed into place, so
         a kill leaves either the old directory or the new one, never half of one."""
-        return _write_dir_atomically(self.path / name, write)
+        return write_dir_atomically(self.path / name, write)
 
     def checkpoints(self) -> list[tuple[int, Path]]:
         """Complete checkpoints as (step, path), oldest first."""
@@ -675,7 +675,7 @@ class RunDir:
     def clean_temporaries(self) -> None:
         """Remove half-written checkpoints (and other directories written whole) left by a kill.
         A re-save killed between moving the old directory aside and moving the new one in (see
-        `_write_dir_atomically`) left no directory under its name: the old one is put back first."""
+        `write_dir_atomically`) left no directory under its name: the old one is put back first."""
         for parent in (self.checkpoints_dir, self.path):
             if parent.is_dir():
                 for child in list(parent.iterdir()):
@@ -711,7 +711,7 @@ class RunDir:
         return step, path
 
 
-def _write_dir_atomically(final: Path, write: Any, marker: str | None = None) -> Path:
+def write_dir_atomically(final: Path, write: Any, marker: str | None = None) -> Path:
     """Fill a temporary sibling of `final` with `write(tmp)` (plus the COMPLETE marker when given),
     fsync it, and rename it to `final` (replacing an older one). Returns `final`."""
     final.parent.mkdir(parents=True, exist_ok=True)

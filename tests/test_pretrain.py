@@ -129,7 +129,8 @@ def test_pretrain_never_writes_over_a_directory_that_holds_something(tmp_path, c
     assert rc == 2
     err = capsys.readouterr().err.strip()
     assert err == (f"rungs pretrain: error: {out}: already exists and is not an empty directory; pretraining writes a "
-                   "new checkpoint there and never over another: choose another --out (or remove it)")
+                   "new checkpoint there and never over another: choose another --out (or remove it; or --resume a "
+                   "killed pretraining there)")
     assert (out / "model.safetensors").read_text() == "someone else's weights"
 
 
@@ -147,3 +148,66 @@ def test_a_pretraining_run_that_fails_before_its_first_checkpoint_leaves_no_dire
         main(["pretrain", "--task", "toy-reverse", "--steps", "2", "--train-problems", "20", "--verifier", "inline",
               "--report-problems", "0", "--out", str(out), *SMALL_ARGS])
     assert not out.exists()  # the same --out works again
+
+
+RESUME_ARGS = ["pretrain", "--task", "toy-reverse", "--steps", "10", "--batch-size", "8", "--lr", "3e-3",
+               "--train-problems", "60", "--eval-every", "3", "--eval-problems", "4", "--report-problems", "0",
+               "--verifier", "inline", "--max-new-tokens", "6", "--threads", "1", *SMALL_ARGS]
+
+
+def test_a_killed_pretraining_resumes_to_the_uninterrupted_result(tmp_path, capsys):
+    """SIGKILL at step 8 (checkpoints at 3 and 6), then --resume: the same weights, bit for bit, and
+    the same log as a run never killed; resume/ is gone once the run finishes."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    assert main([*RESUME_ARGS, "--out", str(whole)]) == 0
+    child = f"""
+import os, sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+import test_pretrain
+import rungs.train.sft as sft
+real, calls = sft.sft_loss, []
+def sft_loss(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == 8:
+        os._exit(9)
+    return real(*args, **kwargs)
+sft.sft_loss = sft_loss
+from rungs.cli import main
+main({[*RESUME_ARGS, "--out", str(killed)]!r})
+"""
+    assert subprocess.run([sys.executable, "-c", child], capture_output=True).returncode == 9
+    assert (killed / "resume").is_dir() and not (killed / "training.json").exists()
+    assert [json.loads(line)["step"] for line in (killed / "events.jsonl").read_text().splitlines()] == list(range(1, 8))
+    capsys.readouterr()
+    assert main([*RESUME_ARGS, "--out", str(killed), "--resume", "--verify-workers", "1"]) == 0
+    assert f"resume: {killed}: from the checkpoint of step 6" in capsys.readouterr().out
+    assert (killed / "model.safetensors").read_bytes() == (whole / "model.safetensors").read_bytes()
+    logs = [[{k: e[k] for k in ("step", "loss", "lr")} for e in map(json.loads, (d / "events.jsonl").read_text().splitlines())]
+            for d in (whole, killed)]
+    assert logs[0] == logs[1] and len(logs[0]) == 10
+    assert not (whole / "resume").exists() and not (killed / "resume").exists()
+    assert json.loads((killed / "training.json").read_text())["final_loss"] == logs[0][-1]["loss"]
+
+
+def test_resume_refuses_what_it_cannot_continue(tmp_path, capsys):
+    """A finished run, a missing directory, one killed before its first checkpoint, and changed
+    settings: each a one-line error saying what was expected."""
+    out = tmp_path / "run"
+    assert main([*RESUME_ARGS, "--out", str(out), "--steps", "2", "--eval-every", "0"]) == 0
+    capsys.readouterr()
+    cases = [(out, [], "this pretraining has finished"), (tmp_path / "none", [], "no such directory"),
+             (tmp_path, [], "no checkpoint to resume from")]
+    for where, extra, message in cases:
+        assert main([*RESUME_ARGS, "--out", str(where), "--resume", *extra]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    (out / "resume").mkdir()
+    (out / "resume" / "config.json").write_text(json.dumps({**json.loads((out / "training.json").read_text())["config"],
+                                                           "resume": False}))
+    assert main([*RESUME_ARGS, "--out", str(out), "--resume", "--steps", "2", "--lr", "1e-3", "--eval-every", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "settings differ from the run's (lr: 0.003 -> 0.001)" in err and err.count("\n") == 1

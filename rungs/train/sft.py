@@ -11,7 +11,9 @@ The loop is plain: problems generated up front with a fixed seed (evaluation pro
 another seed), AdamW with linear warmup and cosine decay, gradient clipping, a tqdm bar, a greedy
 evaluation every `eval_every` steps verified by the task in the sandboxed `VerifierPool`
 (`--verifier inline` for debugging), and a checkpoint written (file by file, atomically) after
-each evaluation. The loss reuses `TinyPolicy.logprobs`, the same code path GRPO trains through.
+each evaluation, with the training state beside it in OUT/resume/ (weights, AdamW and schedule,
+RNG states, data order; written whole or not at all), so that `--resume` continues a killed run
+and ends exactly where the uninterrupted one would; resume/ is removed when the run finishes. The loss reuses `TinyPolicy.logprobs`, the same code path GRPO trains through.
 The defaults are the settings of the shipped checkpoints (see rungs/checkpoints/README.md).
 
     rungs pretrain --task integration --threads 2 --out runs/tiny-integration
@@ -22,6 +24,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import os
 import random
 import shutil
 import time
@@ -90,6 +93,9 @@ class SFTConfig:
     seed: int = help_field(0, "seed for data, initialisation and evaluation sets")
     threads: int = help_field(0, "torch CPU threads (0 = torch's default)")
     progress: bool = help_field(True, "show a progress bar")
+    resume: bool = help_field(
+        False, "continue a killed pretraining in --out from its last checkpoint (one every --eval-every steps), with "
+        "the same settings; it ends as the uninterrupted run would have")
 
     def __post_init__(self) -> None:
         check_finite_fields(self)
@@ -124,6 +130,8 @@ class SFTConfig:
                 raise UserError(f"{name}: expected {expected}, got {getattr(self, name)!r}")
         if self.eval_only and not self.init:
             raise UserError("eval_only: needs --init, the checkpoint to evaluate")
+        if self.resume and (self.eval_only or not self.out):
+            raise UserError("resume: needs --out, the pretraining to continue (and no --eval-only)")
         if not self.out and not self.eval_only:
             self.out = f"runs/tiny-{self.task}"
 
@@ -356,9 +364,12 @@ def train_sft(cfg: SFTConfig, task: Task, policy: TinyPolicy | None = None, *,
     t0 = time.perf_counter()
     out = Path(cfg.out)
     trains = not cfg.eval_only and cfg.steps > 0
-    if trains and out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if cfg.resume:
+        check_resumable(cfg)
+    elif trains and out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"{out}: already exists and is not an empty directory; pretraining writes a new checkpoint "
-                        "there and never over another: choose another --out (or remove it)")
+                        "there and never over another: choose another --out (or remove it; or --resume a killed "
+                        "pretraining there)")
     created = trains and not out.exists()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -419,7 +430,58 @@ def _train_and_report(cfg: SFTConfig, task: Task, policy: TinyPolicy, pool: Veri
                "final_loss": losses[-1] if losses else None, "evals": evals, "report": report}
     if cfg.out:  # an evaluation without --out only prints: it must not claim runs/tiny-TASK
         atomic_write_json(out / ("eval.json" if cfg.eval_only else "training.json"), summary)
+        if not cfg.eval_only:  # finished: what only a resume needed goes (a checkpoint ships without it)
+            shutil.rmtree(out / RESUME_DIR, ignore_errors=True)
     return SFTResult(policy, losses, evals, report, wall, train_wall, torch.get_num_threads())
+
+
+# -- resuming --------------------------------------------------------------------------------------
+RESUME_DIR = "resume"  # OUT/resume/: what --resume needs beyond the weights; removed when the run ends
+RESUME_STATE_FILE = "trainer_state.pt"
+RESUME_CONFIG_FILE = "config.json"
+# Settings a resume may change: they do not touch the weights' path (where and how evaluations are
+# verified and shown, the final table, when to stop on the same schedule, how often to checkpoint).
+RESUME_OVERRIDABLE = ("progress", "threads", "verifier", "verify_workers", "verify_timeout", "resume", "eval_every",
+                      "eval_problems", "stop_at_step", "report_difficulties", "report_problems", "max_new_tokens")
+
+
+def check_resumable(cfg: SFTConfig) -> None:
+    """UserError unless cfg.out holds an unfinished pretraining with a checkpoint, made with the
+    same settings (all but RESUME_OVERRIDABLE)."""
+    out = Path(cfg.out)
+    saved = out / RESUME_DIR / RESUME_CONFIG_FILE
+    if not saved.is_file():
+        if (out / "training.json").is_file():
+            raise UserError(f"resume: {out}: this pretraining has finished (training.json); nothing to resume")
+        if not out.is_dir():
+            raise UserError(f"resume: {out}: no such directory; expected the --out of a killed rungs pretrain")
+        raise UserError(f"resume: {out}: no checkpoint to resume from (one is written every --eval-every steps; this "
+                        "run stopped before its first): remove the directory and start again")
+    try:
+        before = json.loads(saved.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise UserError(f"resume: {saved}: unreadable ({err}); expected the settings of the run") from None
+    now = json.loads(json.dumps(asdict(cfg)))  # tuples as lists, as saved
+    changed = [f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(now) | set(before))
+               if k not in RESUME_OVERRIDABLE and before.get(k) != now.get(k)]
+    if changed:
+        raise UserError(f"resume: {out}: settings differ from the run's ({'; '.join(changed)}); expected the same "
+                        f"settings (only {', '.join(RESUME_OVERRIDABLE)} may change)")
+
+
+def _save_resume_state(out: Path, cfg: SFTConfig, policy: TinyPolicy, state: dict[str, Any]) -> None:
+    """OUT/resume/, whole or not at all: the weights, `state` (optimizer, schedule, RNGs, data
+    order, step, losses) and the settings. The step's events line is on disk before it."""
+    import torch
+
+    from rungs.runs import write_dir_atomically
+
+    def write(tmp: Path) -> None:
+        policy.save(tmp / "policy")
+        torch.save(state, tmp / RESUME_STATE_FILE)
+        (tmp / RESUME_CONFIG_FILE).write_text(json.dumps(asdict(cfg), indent=1) + "\n", encoding="utf-8")
+
+    write_dir_atomically(out / RESUME_DIR, write)
 
 
 def _train_loop(cfg: SFTConfig, task: Task, policy: TinyPolicy, pool: VerifierPool, prompts: list[list[int]],
@@ -427,6 +489,11 @@ def _train_loop(cfg: SFTConfig, task: Task, policy: TinyPolicy, pool: VerifierPo
     import torch
     from tqdm.auto import tqdm
 
+    from rungs.runs import truncate_jsonl
+
+    resumed = torch.load(out / RESUME_DIR / RESUME_STATE_FILE, map_location="cpu", weights_only=False) if cfg.resume else None
+    if resumed is not None:
+        policy.load(out / RESUME_DIR / "policy")  # before the optimizer is built over its parameters
     decay = [p for p in policy.parameters() if p.ndim >= 2]
     no_decay = [p for p in policy.parameters() if p.ndim < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
@@ -438,10 +505,25 @@ def _train_loop(cfg: SFTConfig, task: Task, policy: TinyPolicy, pool: VerifierPo
     evals: list[dict[str, Any]] = []
     events = out / "events.jsonl"
     out.mkdir(parents=True, exist_ok=True)
-    events.write_text("", encoding="utf-8")
-    start = time.perf_counter()
+    first, elapsed = 0, 0.0
+    if resumed is not None:
+        opt.load_state_dict(resumed["optimizer"])
+        sched.load_state_dict(resumed["scheduler"])
+        rng.setstate(resumed["python_rng"])
+        torch.set_rng_state(resumed["torch_rng"])
+        order, losses, evals = list(resumed["order"]), list(resumed["losses"]), list(resumed["evals"])
+        first, elapsed = int(resumed["step"]), float(resumed["train_wall_s"])
+        truncate_jsonl(events, first)
+        print(f"resume: {out}: from the checkpoint of step {first}", flush=True)
+    else:
+        events.write_text("", encoding="utf-8")
+    start = time.perf_counter() - elapsed
     last_step = cfg.stop_at_step or cfg.steps
-    bar = tqdm(range(last_step), desc="pretrain", disable=not cfg.progress, dynamic_ncols=True)
+    if first > last_step:
+        raise UserError(f"resume: {out}: the run has already trained {first} steps, more than --stop-at-step "
+                        f"{last_step}; give --stop-at-step {first} or more")
+    bar = tqdm(range(first, last_step), initial=first, total=last_step, desc="pretrain", disable=not cfg.progress,
+               dynamic_ncols=True)
     for step in bar:
         policy.train()
         if len(order) < cfg.batch_size:  # a new epoch, reshuffled
@@ -462,7 +544,8 @@ def _train_loop(cfg: SFTConfig, task: Task, policy: TinyPolicy, pool: VerifierPo
                                "wall_s": round(time.perf_counter() - start, 2)}
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
         last = step + 1 == last_step
-        if last or (cfg.eval_every and (step + 1) % cfg.eval_every == 0):
+        checkpoint = last or (cfg.eval_every and (step + 1) % cfg.eval_every == 0)
+        if checkpoint:
             policy.eval()  # safe: nn.Module/Policy.eval(), inference mode; not Python's eval
             if eval_set:
                 result = evaluate_greedy(policy, task, eval_set, pool, max_new_tokens=cfg.max_new_tokens)
@@ -471,9 +554,17 @@ def _train_loop(cfg: SFTConfig, task: Task, policy: TinyPolicy, pool: VerifierPo
                               "wall_s": round(time.perf_counter() - start, 1)})
                 bar.write(f"step {step + 1}: loss {losses[-1]:.4f}, greedy accuracy {result.accuracy:.1%} "
                           f"{result.statuses}; e.g. {result.examples[0]['problem']} -> {result.examples[0]['output']}")
-            policy.save(out)
         with events.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(row) + "\n")
+            if checkpoint:  # the step's line is on disk before the checkpoint that a resume cuts the log back to
+                handle.flush()
+                os.fsync(handle.fileno())
+        if checkpoint:
+            policy.save(out)
+            _save_resume_state(out, cfg, policy, {
+                "step": step + 1, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                "python_rng": rng.getstate(), "torch_rng": torch.get_rng_state(), "order": order, "losses": losses,
+                "evals": evals, "train_wall_s": time.perf_counter() - start})
     bar.close()
     policy.eval()  # safe: nn.Module/Policy.eval(), inference mode; not Python's eval
     return losses, evals, time.perf_counter() - start
