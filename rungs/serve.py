@@ -18,8 +18,9 @@ closed after `idle_timeout` seconds, and a client that hangs up is one log line,
 
 Conventions, as vLLM: the text ends before the stop string that ended it (rungs policies already
 cut it so), which is named in the choice's `stop_reason`; each choice carries its `token_ids`. /v1/chat/completions takes one user message (rungs policies
-are prompted with a single user turn and apply their own chat template); /v1/completions hands
-the prompt to the policy as it is (an HF policy still wraps it in its chat template).
+are prompted with a single user turn and apply their own chat template); /v1/completions gives
+the model the prompt as it is, with no chat template (an HF policy runs it with `raw_prompts`,
+as vLLM does; the tokenizer's BOS is added unless the text starts with it).
 """
 
 from __future__ import annotations
@@ -122,13 +123,23 @@ class PolicyServer:
             raise RequestError(f"the prompt is {count} tokens; this model reads at most {limit} (it would see only the "
                                f"end): shorten the prompt", param=param)
 
-    def _generate(self, prompt: str, n: int, sp: SamplingParams, alive: Callable[[], bool] | None = None
-                  ) -> tuple[list[Completion], int]:
+    def _generate(self, prompt: str, n: int, sp: SamplingParams, alive: Callable[[], bool] | None = None,
+                  raw: bool = False) -> tuple[list[Completion], int]:
+        """Sample under the lock; `raw` (the completions endpoint) runs a policy that has a
+        `raw_prompts` switch with it on, so the prompt is not wrapped in the chat template."""
         with self.lock:
             if alive is not None and not alive():  # the client left while waiting for the policy
                 raise ConnectionAbortedError("the client closed the connection before generation")
-            completions = self.policy.generate([prompt], n=n, sampling=sp)[0]
-            prompt_tokens = len(self.policy.encode_prompts([prompt])[0]) if self.policy.trainable else 0
+            switch = raw and hasattr(self.policy, "raw_prompts")
+            before = getattr(self.policy, "raw_prompts", None)
+            if switch:
+                self.policy.raw_prompts = True  # type: ignore[attr-defined]
+            try:
+                completions = self.policy.generate([prompt], n=n, sampling=sp)[0]
+                prompt_tokens = len(self.policy.encode_prompts([prompt])[0]) if self.policy.trainable else 0
+            finally:
+                if switch:
+                    self.policy.raw_prompts = before  # type: ignore[attr-defined]
         return completions, prompt_tokens
 
     def _token_text(self, token_id: int) -> str:
@@ -209,7 +220,7 @@ class PolicyServer:
             raise RequestError("prompt must be one string", param="prompt")
         self._check_prompt(prompt, "prompt")
         n, sp = self._sampling(body)
-        completions, prompt_tokens = self._generate(prompt, n, sp, alive)
+        completions, prompt_tokens = self._generate(prompt, n, sp, alive, raw=True)
         want_lp = body.get("logprobs") is not None and body.get("logprobs") is not False
         choices = []
         for i, c in enumerate(completions):

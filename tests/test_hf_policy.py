@@ -519,3 +519,62 @@ def test_lora_wrap_sample_score_and_save_warn_about_nothing_the_user_cannot_act_
     noise = [str(w.message) for w in caught] + said
     assert not [m for m in noise if "deprecated" in m or "config file" in m or "fetch remote" in m], noise
     assert (tmp_path / "adapter" / "adapter_config.json").is_file()
+
+
+def test_raw_prompts_give_the_model_the_text_as_it_is(model_dir):
+    """raw_prompts: no chat template, the tokenizer's BOS added unless the text starts with it, so a
+    template's output handed back raw encodes to exactly the templated ids (budget forcing's need)."""
+    templated = load_policy(f"hf:{model_dir}", device="cpu", dtype="float32")
+    raw = load_policy(f"hf:{model_dir}", device="cpu", dtype="float32", raw_prompts=True)
+    tok = raw.tokenizer
+    assert raw.format_prompt("2+2=") == "2+2=" and templated.format_prompt("2+2=") != "2+2="
+    assert raw.encode_prompts(["2+2="]) == [tok("2+2=")["input_ids"]]  # what the tokenizer adds by itself
+    text = templated.format_prompt("hi")
+    assert text.startswith(tok.bos_token) and raw.encode_prompts([text]) == templated.encode_prompts(["hi"])
+    greedy = SamplingParams(temperature=0.0, max_new_tokens=6)
+    assert raw.generate([text], 1, greedy)[0][0].token_ids == templated.generate(["hi"], 1, greedy)[0][0].token_ids
+
+
+def test_serve_completions_use_the_prompt_raw_and_chat_uses_the_template(policy):
+    """`rungs serve` on an hf policy: /v1/completions continues the prompt as given (vLLM's
+    convention), /v1/chat/completions wraps it in the chat template; the policy's mode is restored."""
+    from rungs.serve import make_server
+
+    srv = make_server(policy, "127.0.0.1", 0, model_name="tiny-hf")
+    try:
+        body = {"max_tokens": 6, "temperature": 0}
+        completion = srv.app.completions({**body, "prompt": "2+2="})["choices"][0]
+        chat = srv.app.chat({**body, "messages": [{"role": "user", "content": "2+2="}]})["choices"][0]
+    finally:
+        srv.server_close()
+    greedy = SamplingParams(temperature=0.0, max_new_tokens=6)
+    assert policy.raw_prompts is False
+    assert chat["token_ids"] == policy.generate(["2+2="], 1, greedy)[0][0].token_ids
+    policy.raw_prompts = True
+    try:
+        want = policy.generate(["2+2="], 1, greedy)[0][0].token_ids
+    finally:
+        policy.raw_prompts = False
+    assert completion["token_ids"] == want and want != chat["token_ids"]
+
+
+def test_budget_forcing_runs_on_an_hf_policy_with_a_chat_template(policy, monkeypatch):
+    """The first prompt is templated once; each later round continues that text raw (no new chat
+    turn); the thinking budget is cut with the delimiter and the answer budget follows."""
+    from rungs.strategies.budget_forcing import BudgetForcing
+
+    seen = []
+    real = type(policy).generate
+
+    def spy(self, prompts, n=1, sampling=None):
+        seen.append((self.raw_prompts, list(prompts)))
+        return real(self, prompts, n, sampling)
+
+    monkeypatch.setattr(type(policy), "generate", spy)
+    (row,) = BudgetForcing(waits=1, think_tokens=5, answer_tokens=4).generate(
+        policy, ["2+2="], 1, SamplingParams(max_new_tokens=64, seed=0))
+    start = policy.format_prompt("2+2=")
+    assert policy.raw_prompts is False and len(seen) >= 2 and all(raw for raw, _ in seen)
+    assert all(p.startswith(start) for _, prompts in seen for p in prompts)
+    assert seen[-1][1][0].endswith("</think>") and row[0].text.count("</think>") == 1
+    assert row[0].num_tokens <= 5 + 4

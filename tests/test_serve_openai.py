@@ -66,12 +66,19 @@ def test_completions_endpoint_and_stop_strings(url, local):
     assert len(out) == 2 and all(c.logprobs and len(c.logprobs) == len(c.token_ids) for c in out)
     greedy = SamplingParams(temperature=0, max_new_tokens=20)
     full = local.generate(["hi"], sampling=greedy)[0][0]
-    stop = full.text[2:4]
-    for endpoint in ("chat", "completions"):
+    local.raw_prompts = True  # /v1/completions continues the prompt as it is, with no chat template (vLLM)
+    try:
+        full_raw = local.generate(["hi"], sampling=greedy)[0][0]
+    finally:
+        local.raw_prompts = False
+    for endpoint, want in (("chat", full), ("completions", full_raw)):
         remote.endpoint = endpoint
+        stop = want.text[2:4]
         got = remote.generate(["hi"], sampling=greedy.with_(stop=(stop,)))[0][0]
-        assert got.text == full.text[: full.text.find(stop)]  # cut before the stop string
+        assert got.text == want.text[: want.text.find(stop)]  # cut before the stop string
         assert got.finish_reason == "stop"
+    assert full_raw.token_ids != full.token_ids
+    stop = full.text[2:4]
     # The raw response names the stop string, as vLLM does.
     raw = remote.client.chat.completions.create(model="tiny-test", messages=[{"role": "user", "content": "hi"}],
                                                 temperature=0, max_tokens=20, stop=[stop])

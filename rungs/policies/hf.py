@@ -19,7 +19,9 @@ and stop-string criteria. What rungs adds is what RL needs and `generate` does n
   adapter frozen at `set_reference`; without LoRA a frozen deep copy of the model (twice the
   weight memory — use LoRA on anything but small models);
 - FIRE sampling (first token hot, the rest normal) as a logits processor that warps only the first
-  generated position; snapshot/restore of the trainable weights for test-time RL rollback.
+  generated position; snapshot/restore of the trainable weights for test-time RL rollback;
+- `raw_prompts`: prompts given to the model as they are, with no chat template (a base model,
+  `rungs serve`'s /v1/completions, budget forcing's continued rounds).
 
 `Completion.logprobs` from `generate` are log p(token | prefix) under the plain temperature-1
 distribution of the weights that sampled it — not the temperature/top-k/top-p-warped sampling
@@ -554,6 +556,7 @@ class HFPolicy(Policy):
         gen_batch_size: int = 64,
         logprob_batch_size: int = 16,
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+        raw_prompts: bool = False,
         trust_remote_code: bool = False,
         seed: int | None = None,
     ) -> None:
@@ -569,6 +572,9 @@ class HFPolicy(Policy):
         self.gen_batch_size = max(1, int(gen_batch_size))
         self.logprob_batch_size = max(1, int(logprob_batch_size))
         self.chunk_bytes = int(chunk_bytes)
+        # True: a prompt is the model's input text as it is, never wrapped in the chat template (a base
+        # model; `rungs serve`'s /v1/completions; budget forcing, which formats the first prompt itself)
+        self.raw_prompts = bool(raw_prompts)
         if seed is not None:
             torch.manual_seed(seed)  # the LoRA initialisation
 
@@ -716,19 +722,25 @@ class HFPolicy(Policy):
 
     # -- prompts -----------------------------------------------------------------------------------
     def format_prompt(self, prompt: str) -> str:
-        """The text the model sees: the chat template with a generation prompt, or the raw prompt."""
-        if getattr(self.tokenizer, "chat_template", None):
+        """The text the model sees: the chat template with a generation prompt, or the prompt as it
+        is (no template, or `raw_prompts`)."""
+        if getattr(self.tokenizer, "chat_template", None) and not self.raw_prompts:
             return self.tokenizer.apply_chat_template(
                 [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False
             )
         return prompt
 
     def encode_prompts(self, prompts: Sequence[str]) -> list[list[int]]:
-        chat = bool(getattr(self.tokenizer, "chat_template", None))
+        """Token ids of each prompt as the model sees it (`format_prompt`). The chat template writes its
+        own BOS / special tokens; a prompt used as it is gets the tokenizer's, unless it already starts
+        with the BOS token's text (a template's output handed back raw, as budget forcing does)."""
+        chat = bool(getattr(self.tokenizer, "chat_template", None)) and not self.raw_prompts
+        bos = getattr(self.tokenizer, "bos_token", None)
         out = []
         for prompt in prompts:
-            # The template writes its own BOS/special tokens; a raw prompt gets the tokenizer's.
-            ids = self.tokenizer(self.format_prompt(prompt), add_special_tokens=not chat)["input_ids"]
+            text = self.format_prompt(prompt)
+            special = not chat and not (isinstance(bos, str) and bos and text.startswith(bos))
+            ids = self.tokenizer(text, add_special_tokens=special)["input_ids"]
             if not ids:
                 raise UserError(f"hf policy: prompt {prompt[:40]!r} encodes to no tokens")
             out.append(list(ids))
