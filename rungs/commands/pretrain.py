@@ -5,6 +5,7 @@ verifier as it goes, writes a checkpoint directory usable as `--policy tiny:DIR`
 a table of greedy accuracy per difficulty.
 
     rungs pretrain --task integration --threads 2 --out runs/tiny-integration
+    rungs pretrain --task integration --threads 2 --out runs/tiny-integration --resume   # after a kill
     rungs pretrain --task integration --init runs/tiny-integration --eval-only
 """
 
