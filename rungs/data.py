@@ -37,6 +37,7 @@ from rungs.types import (
     NESTING_ERROR,
     Problem,
     missing_number,
+    missing_value,
     nesting_depth,
     reference_answers,
     to_builtin,
@@ -197,9 +198,10 @@ def row_to_problem(row: Any, where: str, index: int, *, from_prompt: Callable[[s
             "own template, with the task's own instructions"))
         key, raw = _raw_answer(row, text)
         answer, answers = reference_answers(raw)
-        if answer is None and key is not None and missing_number(to_builtin(raw)):
-            (warn or _warn_stderr)(f"{where}: field {key!r} is {to_builtin(raw)!r}, not a finite number: "
-                                   "no reference answer; the row is unlabelled")
+        if answer is None and key is not None and missing_value(to_builtin(raw)):
+            what = "text that spells a missing value" if isinstance(to_builtin(raw), str) else "not a finite number"
+            (warn or _warn_stderr)(f"{where}: field {key!r} is {to_builtin(raw)!r}, {what}: no reference answer; "
+                                   "the row is unlabelled")
         meta = row.get("meta") or {}
         if not isinstance(meta, dict):
             raise UserError(f"field 'meta' must be an object, got {type(meta).__name__}")
@@ -534,7 +536,7 @@ def load_task_problems(source: str | os.PathLike[str], task: Task, limit: int | 
             raise UserError(f"{row.where}: task {task.name!r} needs a reference answer: add an 'answer' field to every row")
         problems.append(problem)
     if notes > MAX_SKIP_LINES:
-        warn(f"{source}: {notes - MAX_SKIP_LINES} more rows whose reference answer is not a finite number (unlabelled)")
+        warn(f"{source}: {notes - MAX_SKIP_LINES} more rows whose reference answer is a missing value (unlabelled)")
     for line in skipped[:MAX_SKIP_LINES]:
         warn(line)
     if len(skipped) > MAX_SKIP_LINES:

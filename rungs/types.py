@@ -77,7 +77,7 @@ def nesting_depth(value: Any, limit: int = MAX_NESTING) -> int:
 def missing_number(value: Any) -> bool:
     """Whether `value` is a number standing for "no value": NaN or an infinity (a float, numpy
     float, Decimal or complex; NaN is pandas' missing value, and JSON's 1e400 reads as inf), or
-    pandas' NA / NaT. Text ("nan") is never missing: a reference typed as text stays text."""
+    pandas' NA / NaT. Text is judged by `missing_text`."""
     if isinstance(value, (str, bool, int)) or value is None:
         return False
     if isinstance(value, float):  # numpy float64 too
@@ -95,14 +95,32 @@ def missing_number(value: Any) -> bool:
     return False
 
 
+# How a missing value reads once it has been turned into text: str(float("nan")), str(None),
+# pandas' "NaN" / "<NA>", JSON's null. No task's reference answer is one of these words.
+MISSING_TEXTS = frozenset({"nan", "none", "null", "<na>"})
+
+
+def missing_text(value: Any) -> bool:
+    """Whether `value` is text that only spells a missing value (`"nan"`, `"None"`, `"null"`,
+    `"<NA>"`, in any case, surrounding space ignored): a label lost in a `df.answer.map(str)` or a
+    CSV cell, which would otherwise pay `\\boxed{nan}`."""
+    return isinstance(value, str) and value.strip().lower() in MISSING_TEXTS
+
+
+def missing_value(value: Any) -> bool:
+    """`missing_number(value) or missing_text(value)`: a reference that is no answer."""
+    return missing_number(value) or missing_text(value)
+
+
 def answer_text(value: Any) -> str | None:
     """A reference answer as text: None or blank -> None, a one-element list -> its element,
     numpy values as their Python value (`np.int64(12)` -> "12"). A number that is NaN or infinite
-    (`missing_number`: pandas' missing value, JSON's 1e400) is no answer: None."""
+    (`missing_number`: pandas' missing value, JSON's 1e400), or text that spells a missing value
+    (`missing_text`: "nan", "None"), is no answer: None."""
     value = to_builtin(value)
     if isinstance(value, (list, tuple)) and len(value) == 1:
         value = value[0]
-    if value is None or missing_number(value):
+    if value is None or missing_value(value):
         return None
     text = value if isinstance(value, str) else str(value)
     return text if text.strip() else None
@@ -138,8 +156,8 @@ class Problem:
     meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
-        if self.answer is not None and type(self.answer) is not str:
-            object.__setattr__(self, "answer", answer_text(self.answer))
+        if self.answer is not None and (type(self.answer) is not str or missing_text(self.answer)):
+            object.__setattr__(self, "answer", answer_text(self.answer))  # "nan", "None": no answer
         if type(self.text) is not str and isinstance(self.text, str):
             object.__setattr__(self, "text", str(self.text))
         if not isinstance(self.meta, dict):

@@ -51,7 +51,7 @@ def write_lines(path: Path, lines: list[str]) -> Path:
 # ---- 1. non-finite numeric references are no answer ------------------------------------------------
 
 
-def test_non_finite_numbers_are_no_reference_answer_but_the_text_nan_stays_text():
+def test_non_finite_numbers_and_missing_values_as_text_are_no_reference_answer_but_inf_as_text_stays():
     np = pytest.importorskip("numpy")
     for value in (float("nan"), float("inf"), -math.inf, np.float64("nan"), np.float32("inf"), np.nan,
                   [float("nan")], np.array([np.nan]), Decimal("NaN"), Decimal("-Infinity"), complex("nan+1j")):
@@ -60,8 +60,10 @@ def test_non_finite_numbers_are_no_reference_answer_but_the_text_nan_stays_text(
     assert Problem("a", "t", float("nan")).answer is None
     assert reference_answers([float("nan"), "2", math.inf]) == ("2", [])
     assert reference_answers(["2", float("nan"), "two"]) == ("2", ["2", "two"])
-    for text in ("nan", "NaN", "inf", "-oo", "∞"):  # typed as text: an answer, whatever it says
+    for text in ("inf", "-oo", "∞", "nano", "none of these"):  # typed as text: an answer (a divergent integral's)
         assert answer_text(text) == text
+    for text in ("nan", "NaN", "None", "null", "<NA>"):  # a missing value turned into text: no answer
+        assert answer_text(text) is None and Problem("a", "t", text).answer is None
     assert answer_text(2.5) == "2.5" and answer_text(np.int64(7)) == "7" and answer_text(0.0) == "0.0"
     assert not missing_number(True) and not missing_number(10**400) and missing_number(float("-inf"))
 
@@ -108,14 +110,16 @@ def test_a_non_finite_answer_in_a_file_is_unlabelled_with_a_warning_naming_file_
         '{"problem": "integrate(x, x)", "answer": "x**2/2"}',
         '{"problem": "integrate(2*x, x)", "answer": NaN}',
         '{"problem": "integrate(3*x, x)", "solution": 1e400}',  # json reads it as inf
-        '{"problem": "integrate(4*x, x)", "answer": "nan"}',  # text stays text
+        '{"problem": "integrate(4*x, x)", "answer": "nan"}',  # a missing value written as text
     ])
     warned: list[str] = []
     problems = load_task_problems(path, get_task("integration"), warn=warned.append)
-    assert [p.answer for p in problems] == ["x**2/2", None, None, "nan"]
+    assert [p.answer for p in problems] == ["x**2/2", None, None, None]
     assert warned == [
         f"{path}:2: field 'answer' is nan, not a finite number: no reference answer; the row is unlabelled",
         f"{path}:3: field 'solution' is inf, not a finite number: no reference answer; the row is unlabelled",
+        f"{path}:4: field 'answer' is 'nan', text that spells a missing value: no reference answer; the row is "
+        "unlabelled",
     ]
     # load_problems warns on stderr, for the rows it returns
     assert [p.answer for p in load_problems(path, limit=3)] == ["x**2/2", None, None]
@@ -134,7 +138,7 @@ def test_many_non_finite_answers_are_named_then_counted(tmp_path):
     warned: list[str] = []
     assert len(load_task_problems(path, get_task("integration"), warn=warned.append)) == MAX_SKIP_LINES + 4
     assert len(warned) == MAX_SKIP_LINES + 1
-    assert warned[-1] == f"{path}: 4 more rows whose reference answer is not a finite number (unlabelled)"
+    assert warned[-1] == f"{path}: 4 more rows whose reference answer is a missing value (unlabelled)"
 
 
 def test_a_nan_answer_in_parquet_is_unlabelled_and_named_by_its_1_based_row(tmp_path):

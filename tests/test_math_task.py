@@ -337,3 +337,45 @@ def test_a_reference_of_broken_latex_is_no_label_but_a_plain_word_is_still_compa
     several = Problem("a", "q", "\\frac{", {"answers": ["\\frac{", "3"]})
     assert task.verify_answer(several, "2").status is Status.WRONG
     assert task.verify_answer(several, "3").status is Status.CORRECT
+
+
+@pytest.mark.parametrize(("gold", "right", "wrong"), [
+    (1e-7, ["0.0000001", "10^{-7}", "1e-7", "1 \\times 10^{-7}"], ["e-7", "0.0000002"]),
+    (1e20, ["100000000000000000000", "10^{20}", "1E+20"], ["2 \\times 10^{20}", "e+20"]),
+    (-2.5e-05, ["-0.000025", "-\\frac{1}{40000}"], ["e-5", "2.5e-05"]),
+])
+def test_a_float_reference_printed_in_e_notation_is_that_number_not_eulers_e(task, gold, right, wrong):
+    """str(1e-7) is '1e-07', which Math-Verify reads as 1*e - 7: a float reference from parquet or
+    pandas paid `e-7` and refused 0.0000001. Both sides read E-notation as a power of ten now."""
+    from rungs.types import reference_answers
+
+    reference, _ = reference_answers(gold)
+    assert "e" in reference.lower()  # it does arrive as E-notation text
+    for answer in right:
+        assert task.verify_answer(problem(reference), answer).correct, answer
+    for answer in wrong:
+        assert not task.verify_answer(problem(reference), answer).correct, answer
+
+
+@pytest.mark.parametrize(("gold", "answer", "correct"), [
+    ("The answer is 12.", "12", True), ("Total: 12", "12", True), ("Total: 12", "13", False),
+    ("The answer is \\frac{1}{2}.", "0.5", True),
+    ("2xyz", "2xyz", True), ("2xyz", "2", False),  # letters that are math, not prose
+    ("5 \\text{ square units}", "5", True), ("north", "north", True), ("x = 12", "12", True),
+])
+def test_a_reference_written_as_a_sentence_is_read_as_trls_accuracy_reward_reads_it(task, gold, answer, correct):
+    """TRL's `solution` column may be a sentence; wrapped in $...$ it was a product of letters and
+    every right answer scored 0. Math-Verify's own extraction reads it (as TRL does)."""
+    assert task.verify_answer(problem(gold), answer).correct is correct
+
+
+@pytest.mark.parametrize("gold", ["nan", "NaN", "None", "null", " <NA> "])
+def test_a_missing_value_written_as_text_is_no_reference(task, gold):
+    """`df.answer.map(str)` or a CSV cell turns a missing label into 'nan' / 'None': unlabelled (None
+    to TRL, 'unlabelled' to veRL), never a reference that pays `\\boxed{nan}`."""
+    from rungs.integrations import compute_score, trl_reward
+
+    assert trl_reward("math")(["q"], [f"\\boxed{{{gold.strip()}}}"], answer=[gold]) == [None]
+    scored = compute_score("math", f"\\boxed{{{gold.strip()}}}", gold, return_dict=True)
+    assert scored["score"] == 0.0 and scored["unlabelled"] == 1.0
+    assert Problem("q", "x", gold).answer is None

@@ -111,6 +111,22 @@ def normalize_latex(text: str) -> str:
     return brace_boxes(text).strip()
 
 
+# A number in E-notation, as Python and pandas print a float reference (str(1e-7) == "1e-07").
+# Math-Verify reads `1e-07` as LaTeX, 1*e - 7 (Euler's e), so it is rewritten as `1 \times 10^{-7}`
+# first, for answers and references alike; exponents past E_NOTATION_MAX_EXPONENT are left alone
+# (they would be refused as too large anyway, and stay harmless as e - k).
+_E_NUMBER = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))[eE]([+-]?\d{1,6})$")
+E_NOTATION_MAX_EXPONENT = 300
+
+
+def e_notation_latex(text: str) -> str:
+    """`1e-07` -> `1 \\times 10^{-7}`, `-2.5E+20` -> `-2.5 \\times 10^{20}`; any other text unchanged."""
+    match = _E_NUMBER.match(text.strip())
+    if match is None or abs(int(match.group(2))) > E_NOTATION_MAX_EXPONENT:
+        return text
+    return f"{match.group(1)} \\times 10^{{{int(match.group(2))}}}"
+
+
 @functools.lru_cache(maxsize=4096)
 def parse_answer(text: str) -> tuple[Any, ...]:
     """Math-Verify's parse of one answer: sympy objects and/or strings; () when nothing parses.
@@ -121,7 +137,7 @@ def parse_answer(text: str) -> tuple[Any, ...]:
     gold answer every time.
     """
     mv = _math_verify()
-    text = normalize_latex(text.strip())
+    text = e_notation_latex(normalize_latex(text.strip()))
     if not text:
         return ()
     wrapped = text if ("$" in text or "\\boxed" in text or "\\fbox" in text) else f"${text}$"
@@ -856,6 +872,25 @@ def _line_answer(text: str, start: int, units: bool = True) -> str | None:
 _NUMBER_THEN_WORDS = re.compile(r"^\\?\$?\s*(-?\d[\d,]*(?:\.\d+)?)\s+[A-Za-z]{2,}[A-Za-z .]*$")
 
 
+# A reference written as a sentence ("The answer is 12.", "Total: 12"): two words in a row, or a
+# word and a colon, outside LaTeX commands and \text{...}, and a digit somewhere.
+_TEXT_GROUPS = re.compile(r"\\(?:text|textbf|textit|mathrm|mbox|operatorname)\s*\{[^{}]*\}")
+_PROSE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}\s+[A-Za-z]{2,}(?![A-Za-z])|(?<![\\A-Za-z])[A-Za-z]{3,}\s*:")
+
+
+@functools.lru_cache(maxsize=1024)
+def prose_reference(reference: str) -> tuple[Any, ...] | None:
+    """Math-Verify's own reading of a reference written as a sentence (`The answer is 12.` -> 12),
+    with its default extraction, as TRL's `accuracy_reward` parses a `solution`; None when the
+    reference is not prose (`_PROSE`) or that reading finds no math (the reference is then parsed
+    as an answer, `parse_answer`). Wrapped in `$...$` a sentence would be a product of letters."""
+    bare = _TEXT_GROUPS.sub(" ", reference)
+    if not re.search(r"\d", bare) or not _PROSE.search(bare):
+        return None
+    parsed = tuple(_math_verify().parse(normalize_latex(reference), parsing_timeout=None))
+    return parsed if _has_math(parsed) else None
+
+
 def reference_text(reference: str) -> str:
     """The reference answer to check against: GSM8K's rationale ending in `#### 72` is `72`; any
     other reference is itself."""
@@ -984,7 +1019,7 @@ class MathTask(Task):
         if problem.answer is None or not str(problem.answer).strip():
             return Verdict.fail(Status.UNLABELLED, "math task needs a reference answer", answer)
         reference = reference_text(str(problem.answer))
-        gold = parse_answer(reference)
+        gold = prose_reference(reference) or parse_answer(reference)
         if not gold or (all(isinstance(g, str) for g in gold) and _broken_latex(reference)):
             # Nothing parses, or only the raw text of broken LaTeX (`\frac{`, `{`): a broken label, not
             # a wrong answer; the row is unlabelled, as TRL's accuracy_reward skips a gold it cannot

@@ -27,7 +27,7 @@ from typing import Any
 
 from rungs.errors import UserError
 from rungs.tasks.base import Task, Variant
-from rungs.types import Problem, missing_number
+from rungs.types import Problem, missing_value
 
 MakeVariants = Callable[[Problem, int, random.Random], list[Variant]]
 TREE_FIELDS = ("id", "problem", "answer", "difficulty", "transform", "parent_id", "depth", "root_id")
@@ -170,9 +170,9 @@ def load_tree(path: str | os.PathLike[str], task: Task | None = None,
         except ValueError as err:  # the row's meta nested too deeply (Problem's to_builtin)
             skip(lineno, str(err))
             continue
-        if variant.problem.answer is None and missing_number(row["answer"]):
-            warn(f"{where}: field 'answer' is {row['answer']!r}, not a finite number: no reference answer; "
-                 "the row is unlabelled")
+        if variant.problem.answer is None and missing_value(row["answer"]):
+            what = "text that spells a missing value" if isinstance(row["answer"], str) else "not a finite number"
+            warn(f"{where}: field 'answer' is {row['answer']!r}, {what}: no reference answer; the row is unlabelled")
         variants.append(variant)
     for line in skipped[:MAX_SKIP_LINES]:
         warn(line)
