@@ -153,6 +153,25 @@ def test_a_divergent_integral_says_why(task):
     assert "no reference value" in verdict.detail and "divergent" in verdict.detail
 
 
+@pytest.mark.parametrize(("problem", "huge"), [("integrate(1/x**2, (x, 0, 1))", "1.960085259e+34"),
+                                               ("integrate(1/x**2, (x, -1, 1))", "1.568068207e+35"),
+                                               ("integrate(sin(x), (x, 0, oo))", "1.660790418e+34")])
+def test_a_divergent_integral_whose_quadrature_seems_to_converge_pays_no_one(task, problem, huge):
+    """tanh-sinh "converges" on these to a huge value that depends on the working precision; that
+    number was the reference, and an answer stating it was paid 1. Now: no reference value."""
+    for answer in (huge, "1"):
+        verdict = check(task, problem, answer)
+        assert verdict.reward == 0.0 and "no reference value" in verdict.detail and "divergent" in verdict.detail
+    assert check(task, problem, "oo").reward == 0.0
+
+
+@pytest.mark.parametrize(("problem", "value"), [("integrate(1/sqrt(x), (x, 0, 1))", "2"), ("integrate(log(x), (x, 0, 1))", "-1"),
+                                                ("integrate(exp(-x**2), (x, -oo, oo))", "sqrt(pi)"),
+                                                ("integrate(1/sqrt(1-x**2), (x, -1, 1))", "pi")])
+def test_integrable_singularities_and_infinite_ranges_still_have_a_value(task, problem, value):
+    assert check(task, problem, value).correct
+
+
 # ---- refused answers -----------------------------------------------------------------------------
 
 REFUSED = [
