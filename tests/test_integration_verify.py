@@ -462,3 +462,22 @@ def test_perturbed_antiderivatives_fail(terms, data):
     verdict = task.verify_answer(problem, sympy.sstr(wrong))
     expected = Status.WRONG if wrong.has(x) else Status.REJECTED  # dropping the only term leaves a constant
     assert verdict.status is expected, (sympy.sstr(sum(terms)), sympy.sstr(wrong), verdict.detail)
+
+
+@pytest.mark.parametrize("answer", ["\\frac13 x^3", "\\frac 1 3 x^3", "\\frac{x^3}3", "\\dfrac13x^3+C",
+                                    "\\frac{\\frac12}{\\frac32}x^3", "\\sqrt9\\frac{x^3}{9}", "\\frac1{3}x^3"])
+def test_tex_short_form_arguments_of_frac_and_sqrt_are_read(task, answer):
+    """`\\frac13` is `\\frac{1}{3}` in TeX (an unbraced argument is one token), and models write it;
+    it scored 0 as unparseable."""
+    assert check(task, "integrate(x**2, x)", answer).correct
+
+
+def test_brace_short_arguments():
+    from rungs.tasks.integration.problem import brace_short_arguments
+
+    cases = {"\\frac13": "\\frac{1}{3}", "\\frac\\pi2": "\\frac{\\pi}{2}", "\\frac{1}2": "\\frac{1}{2}",
+             "\\frac{\\frac12}3": "\\frac{\\frac{1}{2}}{3}", "\\sqrt2 x": "\\sqrt{2} x", "\\sqrt[3]{x}": "\\sqrt[3]{x}",
+             "\\frac{a{b}}c": "\\frac{a{b}}{c}", "\\frac": "\\frac", "\\frac{1": "\\frac{1", "\\fracx": "\\fracx"}
+    for text, want in cases.items():
+        assert brace_short_arguments(text) == want, text
+    assert check(get_task("integration"), "\\int_0^1 x^2\\,dx", "\\frac13").correct

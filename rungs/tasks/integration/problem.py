@@ -139,6 +139,39 @@ _LATEX_REWRITES = (
      r"\1\\\2"),
 )
 _LATEX_COMMAND = re.compile(r"\\([A-Za-z]+)")
+_SHORT_ARGUMENT_COMMANDS = re.compile(r"\\(frac|sqrt)(?![A-Za-z])")
+_COMMAND_TOKEN = re.compile(r"\\[A-Za-z]+")
+
+
+def brace_short_arguments(text: str) -> str:
+    """`\\frac13` -> `\\frac{1}{3}`, `\\frac\\pi2` -> `\\frac{\\pi}{2}`, `\\sqrt2 x` -> `\\sqrt{2} x`.
+
+    In TeX an argument without braces is one token: a character or a command. Models write the
+    short form often (`\\frac12 x^2`); latex2sympy reads only the braced one. An argument already
+    in braces (or `\\sqrt[3]`'s optional one) is left as it is. The commands are rewritten from the
+    last to the first, so that one nested in another's braced argument is done first and the
+    positions of those before it do not move."""
+    for match in reversed(list(_SHORT_ARGUMENT_COMMANDS.finditer(text))):
+        pos = match.end()
+        for _ in range(2 if match.group(1) == "frac" else 1):
+            rest = len(text) - len(text[pos:].lstrip())
+            if rest >= len(text) or text[rest] in "[}":
+                break
+            if text[rest] == "{":  # a braced argument: skipped whole, then the next one
+                depth, pos = 0, rest
+                while pos < len(text):
+                    depth += (text[pos] == "{") - (text[pos] == "}")
+                    pos += 1
+                    if depth == 0:
+                        break
+                continue
+            token = _COMMAND_TOKEN.match(text, rest)
+            end = token.end() if token else rest + 1
+            text = f"{text[:rest]}{{{text[rest:end]}}}{text[end:]}"
+            pos = end + 2
+    return text
+
+
 _MAX_BRACE_DEPTH = 20
 
 
@@ -163,6 +196,7 @@ def latex_tree(text: str, max_length: int = 1000) -> sympy.Basic:
     text = strip_latex_layout(text)
     for pattern, replacement in _LATEX_REWRITES:
         text = pattern.sub(replacement, text)
+    text = brace_short_arguments(text)
     for name in _LATEX_COMMAND.findall(text):
         if name not in LATEX_COMMANDS:
             raise UnsafeExpression(f"LaTeX command \\{name} is not supported")
