@@ -176,7 +176,15 @@ class PolicyServer:
 
     # -- endpoints -----------------------------------------------------------------------------------
     def models(self) -> dict[str, Any]:
-        return {"object": "list", "data": [{"id": self.model_name, "object": "model", "created": self.created, "owned_by": "rungs"}]}
+        """OpenAI's model list, plus what a client needs to prompt this policy as it was trained:
+        `prompt_style` (a task's "compact" prompt for the tiny model, "instruct" otherwise; rungs'
+        openai policy adopts it) and, where the policy has one, `max_prompt_tokens`."""
+        entry: dict[str, Any] = {"id": self.model_name, "object": "model", "created": self.created, "owned_by": "rungs",
+                                 "prompt_style": getattr(self.policy, "prompt_style", "instruct")}
+        limit = getattr(self.policy, "max_prompt_tokens", None)
+        if limit:
+            entry["max_prompt_tokens"] = int(limit)
+        return {"object": "list", "data": [entry]}
 
     def chat(self, body: dict[str, Any], alive: Callable[[], bool] | None = None) -> dict[str, Any]:
         messages = body.get("messages")

@@ -232,7 +232,8 @@ class Completion:
 
     `token_ids` and `logprobs` (of the sampled tokens, under the sampling policy) are empty for
     policies that cannot give them (some OpenAI-compatible servers). `finish_reason` is "stop"
-    (end of sequence or a stop string) or "length" (hit max_new_tokens; a truncated completion).
+    (end of sequence or a stop string), "length" (hit max_new_tokens; a truncated completion) or
+    "error" (a server refused this prompt, e.g. as too long: empty text, scored as no answer).
     """
 
     text: str

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from rungs.errors import UserError
 from rungs.policies.tiny import TinyPolicy
 from rungs.serve import make_server
 
@@ -175,3 +176,38 @@ def test_serve_without_task_serves_the_integration_checkpoint_as_other_commands_
     assert main(["serve", "--port", "0"]) == 0
     assert served["policy"].source == str(shipped_checkpoints()["integration"])
     assert "at http://127.0.0.1:1234/v1" in capsys.readouterr().out
+
+
+def test_rungs_eval_through_rungs_serve_prompts_the_tiny_model_as_it_was_trained(tmp_path):
+    """`rungs serve` advertises the tiny model's compact prompt style and its prompt limit in
+    /v1/models; the openai policy adopts the style, so eval through the server scores what the
+    model scores directly (it sent the long instruct prompt, and every answer was empty). A prompt
+    the server refuses as too long costs that problem, not the whole evaluation."""
+    from rungs.policies import load_policy
+    from rungs.policies.base import SamplingParams
+    from rungs.tasks import get_task
+
+    served = load_policy("tiny:integration")
+    srv = make_server(served, "127.0.0.1", 0, model_name="tiny-integration")
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{srv.server_address[1]}/v1"
+        remote = load_policy(f"openai:{url}", max_retries=0)
+        assert remote.prompt_style == "compact"
+        assert load_policy(f"openai:{url}", max_retries=0, prompt_style="instruct").prompt_style == "instruct"
+        task = get_task("integration")
+        problems = task.generate(4, 2, seed=3)
+        prompts = [task.prompt(p, remote.prompt_style) for p in problems]
+        greedy = SamplingParams(temperature=0.0, max_new_tokens=48)
+        direct = [row[0].text for row in served.generate(prompts, 1, greedy)]
+        assert [row[0].text for row in remote.generate(prompts, 1, greedy)] == direct
+        too_long = "x" * (served.max_prompt_tokens + 1)
+        out = remote.generate([prompts[0], too_long], 1, greedy)
+        assert out[0][0].text == direct[0] and out[1][0].text == "" and out[1][0].finish_reason == "error"
+        with pytest.raises(UserError, match="rejected the request: the prompt is"):
+            remote.generate([too_long], 1, greedy)
+        remote.close()
+    finally:
+        srv.shutdown()
+        srv.server_close()

@@ -12,7 +12,12 @@ exponential backoff (connection errors, 408/409/429/5xx). What this adds:
 - per-token log-probs when the server gives them (asked for once; if the server refuses, never
   again); token ids when it returns them (`rungs serve` and vLLM's `token_ids` field);
 - a stop string ends the text just before it (the API's convention, and every rungs policy's);
-- one-line errors: an unreachable server is a `UserError` naming the URL.
+- one-line errors: an unreachable server is a `UserError` naming the URL; a request the server
+  refuses for one prompt (too long for the model) costs that prompt (empty completions with
+  finish_reason "error", one warning per kind of refusal), and a call where every prompt is
+  refused is a `UserError`;
+- the prompt style: a task's "instruct" prompt, or the "compact" one that `rungs serve`
+  advertises for the tiny model it serves (`prompt_style` in /v1/models; or the option).
 """
 
 from __future__ import annotations
@@ -56,6 +61,14 @@ def _reason(err: BaseException) -> str:
     return text.splitlines()[0].lower()
 
 
+class _Refused(Exception):
+    """The server refused one request (a 400 / 422 that no fallback cures)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 class OpenAIPolicy(Policy):
     """Sampling through an OpenAI-compatible HTTP API. Not trainable."""
 
@@ -73,6 +86,7 @@ class OpenAIPolicy(Policy):
         timeout: float = 600.0,
         max_retries: int = 3,
         logprobs: bool = True,
+        prompt_style: str | None = None,
     ) -> None:
         import openai
 
@@ -89,7 +103,16 @@ class OpenAIPolicy(Policy):
             base_url=self.base_url, api_key=api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY",
             timeout=timeout, max_retries=max_retries,
         )
-        self.model = model or self._only_model()
+        from rungs.tasks.base import PROMPT_STYLES
+
+        if prompt_style is not None and prompt_style not in PROMPT_STYLES:
+            raise UserError(f"openai policy: prompt_style {prompt_style!r} is not one of {', '.join(PROMPT_STYLES)}")
+        listed = None if model else self._models()
+        self.model = model or self._only_model(listed or [])
+        advertised = getattr(next((m for m in listed or [] if m.id == self.model), None), "prompt_style", None)
+        # the task's prompt in the form the served model was trained on: `rungs serve` says which
+        self.prompt_style = prompt_style or (advertised if advertised in PROMPT_STYLES else "instruct")
+        self._warned_refusals: set[str] = set()
         self.name = f"openai:{self.base_url}#{self.model}"
 
     @classmethod
@@ -132,8 +155,11 @@ class OpenAIPolicy(Policy):
                 return inner.splitlines()[0]
         return str(err).splitlines()[0]
 
-    def _only_model(self) -> str:
-        names = [m.id for m in self._call(self.client.models.list)]
+    def _models(self) -> list[Any]:
+        return list(self._call(self.client.models.list))
+
+    def _only_model(self, listed: list[Any]) -> str:
+        names = [m.id for m in listed]
         if len(names) == 1:
             return names[0]
         if not names:
@@ -150,9 +176,26 @@ class OpenAIPolicy(Policy):
         if not prompts:
             return []
         if len(prompts) == 1 or self.concurrency == 1:
-            return [self._sample(p, n, sp) for p in prompts]
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(prompts))) as pool:
-            return list(pool.map(lambda p: self._sample(p, n, sp), prompts))
+            results = [self._sample_or_refusal(p, n, sp) for p in prompts]
+        else:
+            with ThreadPoolExecutor(max_workers=min(self.concurrency, len(prompts))) as pool:
+                results = list(pool.map(lambda p: self._sample_or_refusal(p, n, sp), prompts))
+        refused = [r for r in results if isinstance(r, _Refused)]
+        if refused and len(refused) == len(results):  # nothing got through: a setting, not a prompt
+            raise UserError(f"OpenAI-compatible server at {self.base_url} rejected the request: {refused[0].message}")
+        for r in refused:
+            if r.message not in self._warned_refusals:
+                self._warned_refusals.add(r.message)
+                log.warning("openai policy: server at %s refused a prompt (%s); it scores as no answer",
+                            self.base_url, r.message)
+        return [[Completion("", finish_reason="error") for _ in range(n)] if isinstance(r, _Refused) else r
+                for r in results]
+
+    def _sample_or_refusal(self, prompt: str, n: int, sp: SamplingParams) -> list[Completion] | _Refused:
+        try:
+            return self._sample(prompt, n, sp)
+        except _Refused as refusal:
+            return refusal
 
     def _sample(self, prompt: str, n: int, sp: SamplingParams) -> list[Completion]:
         """n completions of one prompt: one request with n, then top-ups until there are n."""
@@ -203,7 +246,7 @@ class OpenAIPolicy(Policy):
                 log.warning("openai policy: server at %s refused n=%d (%s); one request per sample", self.base_url, n, msg)
                 self._n_ok = False
                 return self._request(prompt, 1, sp, seed)
-            raise UserError(f"OpenAI-compatible server at {self.base_url} rejected the request: {msg}") from None
+            raise _Refused(msg) from None
         return [self._completion(choice, chat) for choice in sorted(response.choices, key=lambda c: c.index)]
 
     @staticmethod
