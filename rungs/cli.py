@@ -41,6 +41,17 @@ class OneLineErrorParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
+    def _parse_optional(self, arg_string: str) -> object:
+        """A word that starts with one '-' and is no option of this parser is a value, not an
+        unknown option: `--answer -cos(x)`, `--learning-rate -1e-5` (argparse reads only plain
+        negative numbers as values). rungs' options are all `--long` but `-h`."""
+        result = super()._parse_optional(arg_string)  # type: ignore[misc]
+        items = result if isinstance(result, list) else [result]  # a list of tuples from Python 3.12
+        if (len(arg_string) > 1 and arg_string[0] == "-" and arg_string[1] != "-" and result is not None
+                and all(isinstance(item, tuple) and item[0] is None for item in items)):
+            return None
+        return result
+
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
     """The `rungs` parser (one subparser per command module, kept in `parser.commands`) and the modules."""

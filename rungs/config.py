@@ -161,10 +161,14 @@ def did_you_mean(word: Any, choices: Any) -> str:
 
 def setting_hints(*classes: type) -> dict[str, str]:
     """The `UNKNOWN_SETTING_HINTS` of config classes, merged: settings of another tool that they
-    do not take, each with what rungs does instead (GRPOConfig's: TRL's names)."""
+    do not take, each with what rungs does instead (GRPOConfig's: TRL's names); and each field's
+    extra flag names (`--reward`), which are not YAML keys, with the key they stand for."""
     out: dict[str, str] = {}
     for cls in classes:
         out.update(getattr(cls, "UNKNOWN_SETTING_HINTS", None) or {})
+        for f in dataclasses.fields(cls) if dataclasses.is_dataclass(cls) else ():
+            for alias in f.metadata.get("aliases", ()):  # `--reward` on the command line is reward_funcs in YAML
+                out.setdefault(alias.lstrip("-").replace("-", "_"), f"the flag {alias} is the setting {f.name} in YAML")
     return out
 
 
@@ -174,6 +178,8 @@ def unknown_setting_hint(key: Any, choices: Any, hints: dict[str, str] | None = 
     did-you-mean among `choices`, or "". The hint comes first: a did-you-mean would name a setting
     with another meaning (max_prompt_length -> max_completion_length)."""
     hint = (hints or {}).get(str(key))
+    if hint is not None and hint.startswith("the flag "):
+        return f": {hint}"
     if hint is not None:
         return f" (a TRL / transformers setting): {hint}"
     return did_you_mean(key, choices)

@@ -43,7 +43,13 @@ from typing import Any
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write `data` to the file `path` whole or not at all (a temporary sibling, fsynced, renamed).
+    A `UserError` when `path` is a directory (an `--out DIR` where a file was expected)."""
+    from rungs.errors import UserError
+
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: a directory; expected the path of a file to write")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     umask = os.umask(0)

@@ -255,3 +255,35 @@ def test_a_trl_flag_on_the_command_line_says_what_rungs_does_instead(capsys, fla
     err = capsys.readouterr().err
     assert done.value.code == 2 and err.count("\n") == 1
     assert f"{flag.split('=')[0]} is a TRL / transformers setting" in err and said in err
+
+
+def test_a_value_that_starts_with_a_minus_is_a_value(capsys):
+    """Antiderivatives often start with '-': `--answer -cos(x)` was 'expected one argument'."""
+    assert main(["verify", "--task", "integration", "--problem", "integrate(sin(x), x)", "--answer", "-cos(x)"]) == 0
+    assert capsys.readouterr().out.startswith("correct")
+    assert main(["verify", "--task", "integration", "--problem", "integrate(sin(x), x)", "--answer", "-sin(x)"]) == 0
+    assert capsys.readouterr().out.startswith("wrong")
+    with pytest.raises(SystemExit) as done:
+        main(["verify", "-h"])
+    assert done.value.code == 0 and "usage: rungs verify" in capsys.readouterr().out
+    assert main(["train", "--task", "integration", "--problems", "builtin:integration-easy", "--learning-rate",
+                 "-1e-5"]) == 2
+    err = capsys.readouterr().err
+    assert "expected one argument" not in err and "learning_rate" in err
+
+
+def test_review_user_cli_corners_are_one_line_errors(tmp_path, capsys):
+    """`sample-problems --out DIR` was a traceback; `serve --task nope` first advised pretraining
+    'nope'; `ttrl --task math` without variants sent the user in a circle instead of to --mode vote."""
+    assert main(["sample-problems", "--task", "integration", "--n", "2", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"rungs sample-problems: error: {tmp_path}: a directory; expected the path of a file to write\n"
+    assert main(["serve", "--task", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rungs serve: error: unknown task 'nope'") and "pretrain" not in err
+    math = tmp_path / "m.jsonl"
+    assert main(["sample-problems", "--task", "math", "--n", "2", "--out", str(math)]) == 0
+    for extra in ([], ["--variant-source", "symbolic"]):
+        assert main(["ttrl", "--task", "math", "--problems", str(math), "--steps", "1", "--out", str(tmp_path / "t"),
+                     "--no-progress", *extra]) == 2
+        assert "--mode vote" in capsys.readouterr().err

@@ -389,6 +389,12 @@ def test_rungs_own_verl_parquet_reads_back(tmp_path):
     problems = load_task_problems(tmp_path / "i.parquet", get_task("integration"))
     assert [(p.text, p.answer) for p in problems] == [(p.text, None) for p in load_problems("builtin:integration-easy", 2)]
 
+    # a row the task cannot read costs that row, named by file and line, as in rungs' jobs
+    bad = write_lines(tmp_path / "e.jsonl", ['{"problem": "integrate(3*x**2, x)"}', '{"problem": "not an integral"}',
+                                             '{"problem": "integrate(cos(x), x)"}'])
+    rows = make_parquet.rows_for("integration", str(bad))
+    assert [r["extra_info"]["problem"] for r in rows] == ["integrate(3*x**2, x)", "integrate(cos(x), x)"]
+
 
 # ---- 4. --variants: an unparseable row costs that row, by name --------------------------------------
 

@@ -19,13 +19,14 @@ from pathlib import Path
 
 
 def rows_for(task_name: str, problems_source: str, split: str = "train", labels: bool = True) -> list[dict]:
-    """veRL rows for a problem set (see the module docstring)."""
-    from rungs.data import load_problems
+    """veRL rows for a problem set (see the module docstring). A row the task cannot read is skipped
+    with one line `FILE:LINE: skipped: REASON` on stderr, as rungs' jobs skip it."""
+    from rungs.data import load_task_problems
     from rungs.tasks import get_task
 
     task = get_task(task_name)
     rows = []
-    for i, p in enumerate(load_problems(problems_source)):
+    for i, p in enumerate(load_task_problems(problems_source, task)):
         if task.name == "countdown":
             from rungs.tasks.countdown import parse_spec
 

@@ -42,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--max-connections must be >= 1, got {args.max_connections}")
     if not args.idle_timeout > 0:
         raise UserError(f"--idle-timeout must be > 0 seconds, got {args.idle_timeout}")
+    from rungs.tasks import get_task
+
+    get_task(args.task)  # an unknown task is refused before a policy is looked up for it
     policy = load_policy(args.policy, **policy_kwargs(args, args.task))
     try:
         server = make_server(policy, args.host, args.port, args.model_name, max_connections=args.max_connections,

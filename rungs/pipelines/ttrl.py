@@ -153,7 +153,8 @@ def make_variant_maker(config: TTRLConfig, task: Task, policy: Policy, transform
                             f"{', '.join(task.variant_transforms)}")
     if source == "symbolic":
         if not task.has_symbolic_variants:
-            raise UserError(f"task {task.name!r} has no symbolic variant maker; use --variant-source llm with an instruction-following policy")
+            raise UserError(f"task {task.name!r} has no symbolic variant maker; use --variant-source llm with an "
+                            "instruction-following policy (hf:MODEL), or test-time RL without variants (--mode vote)")
         return functools.partial(task.variants, transforms=tuple(transforms)) if transforms else task.variants
     from rungs.variants.llm import LLMVariantMaker
 

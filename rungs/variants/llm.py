@@ -101,10 +101,11 @@ class LLMVariantMaker:
         solvable: Callable[[Problem], bool] | None = None,
     ) -> None:
         if policy.prompt_style != "instruct":
-            raise UserError(
-                f"policy {policy.name!r} cannot write variants (it is not an instruction-following model); "
-                "use the task's symbolic variants instead"
-            )
+            instead = ("use the task's symbolic variants instead (--variant-source symbolic)" if task.has_symbolic_variants
+                       else f"task {task.name!r} has no symbolic variants either: use an instruction-following policy "
+                            "(hf:MODEL), or test-time RL without variants (rungs ttrl --mode vote)")
+            raise UserError(f"policy {policy.name!r} cannot write variants (it is not an instruction-following model); "
+                            f"{instead}")
         self.policy = policy
         self.task = task
         self.config = config or LLMVariantConfig()
