@@ -679,18 +679,10 @@ class RunDir:
             _rmtree(path)
 
     def clean_temporaries(self) -> None:
-        """Remove half-written checkpoints (and other directories written whole) left by a kill.
-        A re-save killed between moving the old directory aside and moving the new one in (see
-        `write_dir_atomically`) left no directory under its name: the old one is put back first."""
+        """Remove half-written checkpoints (and other directories written whole) left by a kill;
+        see `clean_directory`."""
         for parent in (self.checkpoints_dir, self.path):
-            if parent.is_dir():
-                for child in list(parent.iterdir()):
-                    name = child.name[len(_OLD_PREFIX):]
-                    if child.name.startswith(_OLD_PREFIX) and child.is_dir() and name and not (parent / name).exists():
-                        os.replace(child, parent / name)
-                for child in parent.iterdir():
-                    if child.name.startswith(_TMP_PREFIX) and child.is_dir():
-                        _rmtree(child)
+            clean_directory(parent)
 
     def check_budget(self, max_steps: int) -> None:
         """UserError when a resume asks for fewer steps (`max_steps` > 0) than the run's latest
@@ -715,6 +707,24 @@ class RunDir:
         truncate_jsonl(self.events_path, step if path else -1)
         truncate_jsonl(self.rollouts_path, step if path else -1)
         return step, path
+
+
+def clean_directory(parent: Path, files: bool = False) -> None:
+    """Tidy what a kill left in `parent`: a re-save killed between moving the old directory aside
+    and moving the new one in (`write_dir_atomically`) left no directory under its name, so the old
+    one is put back first; then every half-written directory (`.tmp-*`) is removed, and with
+    `files` every half-written file (`atomic_write_bytes`' `.NAME.*.tmp`) too."""
+    if not parent.is_dir():
+        return
+    for child in list(parent.iterdir()):
+        name = child.name[len(_OLD_PREFIX):]
+        if child.name.startswith(_OLD_PREFIX) and child.is_dir() and name and not (parent / name).exists():
+            os.replace(child, parent / name)
+    for child in parent.iterdir():
+        if child.name.startswith(_TMP_PREFIX) and child.is_dir():
+            _rmtree(child)
+        elif files and child.name.startswith(".") and child.name.endswith(".tmp") and child.is_file():
+            child.unlink(missing_ok=True)
 
 
 def write_dir_atomically(final: Path, write: Any, marker: str | None = None) -> Path:

@@ -137,7 +137,7 @@ def test_pretrain_never_writes_over_a_directory_that_holds_something(tmp_path, c
 def test_a_pretraining_run_that_fails_before_its_first_checkpoint_leaves_no_directory(tmp_path, monkeypatch):
     import rungs.train.sft as sft
 
-    def fail_midway(cfg, task, policy, pool, prompts, targets, eval_set, out):
+    def fail_midway(cfg, task, policy, pool, prompts, targets, eval_set, out, resume_dir=None):
         out.mkdir(parents=True, exist_ok=True)
         (out / "events.jsonl").write_text('{"step": 1}\n')
         raise RuntimeError("the disk went away")
@@ -199,8 +199,10 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path, capsys):
     out = tmp_path / "run"
     assert main([*RESUME_ARGS, "--out", str(out), "--steps", "2", "--eval-every", "0"]) == 0
     capsys.readouterr()
+    (tmp_path / "file").write_text("x")
     cases = [(out, [], "this pretraining has finished"), (tmp_path / "none", [], "no such directory"),
-             (tmp_path, [], "no checkpoint to resume from")]
+             (tmp_path / "file", [], "a file; expected the --out directory"),
+             (tmp_path, [], "no resume/ checkpoint, and files a pretraining killed before its first checkpoint")]
     for where, extra, message in cases:
         assert main([*RESUME_ARGS, "--out", str(where), "--resume", *extra]) == 2
         err = capsys.readouterr().err
@@ -211,3 +213,43 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path, capsys):
     assert main([*RESUME_ARGS, "--out", str(out), "--resume", "--steps", "2", "--lr", "1e-3", "--eval-every", "1"]) == 2
     err = capsys.readouterr().err
     assert "settings differ from the run's (lr: 0.003 -> 0.001)" in err and err.count("\n") == 1
+
+
+def test_resume_recovers_every_corner_a_kill_leaves(tmp_path, capsys):
+    """From an outside kill test: a kill between the two renames of OUT/resume (the old one moved
+    aside), half-written temporaries, a run killed before its first checkpoint (one command, not
+    two), a directory spelled another way, an --init that is gone, and a --stop-at-step run continued."""
+    import shutil
+
+    whole = tmp_path / "whole"
+    assert main([*RESUME_ARGS, "--out", str(whole)]) == 0
+    # killed inside the re-save of resume/ at step 6: the step-3 state waits as .tmp-old-resume
+    moved = tmp_path / "moved"
+    assert main([*RESUME_ARGS, "--out", str(moved), "--stop-at-step", "3"]) == 0
+    (moved / "training.json").unlink()
+    (moved / "resume").rename(moved / ".tmp-old-resume")
+    (moved / ".tmp-resume-abc").mkdir()
+    (moved / ".model.safetensors.xyz.tmp").write_bytes(b"half")
+    capsys.readouterr()
+    assert main([*RESUME_ARGS, "--out", f"{moved}/", "--resume"]) == 0  # a trailing slash is the same directory
+    assert "from the checkpoint of step 3" in capsys.readouterr().out
+    assert (moved / "model.safetensors").read_bytes() == (whole / "model.safetensors").read_bytes()
+    assert sorted(p.name for p in moved.iterdir() if p.name.startswith(".")) == []
+    # killed before the first checkpoint: only events.jsonl, and --resume starts again at once
+    early = tmp_path / "early"
+    early.mkdir()
+    (early / "events.jsonl").write_text('{"step": 1, "loss": 3.0}\n')
+    assert main([*RESUME_ARGS, "--out", str(early), "--resume"]) == 0
+    assert "killed before its first checkpoint; starting from step 0" in capsys.readouterr().out
+    assert (early / "model.safetensors").read_bytes() == (whole / "model.safetensors").read_bytes()
+    # an --init checkpoint that has gone since: the resume takes the run's own weights
+    init = tmp_path / "init"
+    shutil.copytree(whole, init)
+    started, ref = tmp_path / "from-init", tmp_path / "from-init-ref"
+    assert main([*RESUME_ARGS, "--init", str(init), "--out", str(ref)]) == 0
+    assert main([*RESUME_ARGS, "--init", str(init), "--out", str(started), "--stop-at-step", "6"]) == 0
+    assert (started / "resume").is_dir()  # ended by --stop-at-step before --steps: kept, to be continued
+    shutil.rmtree(init)
+    assert main([*RESUME_ARGS, "--init", str(init), "--out", str(started), "--resume"]) == 0
+    assert (started / "model.safetensors").read_bytes() == (ref / "model.safetensors").read_bytes()
+    assert not (started / "resume").exists()

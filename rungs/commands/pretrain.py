@@ -31,7 +31,18 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = from_namespace(SFTConfig, args, getattr(args, "config", None))
     task = get_task(cfg.task)
-    result = train_sft(cfg, task)
+    try:
+        result = train_sft(cfg, task)
+    except KeyboardInterrupt:
+        from pathlib import Path
+
+        from rungs.errors import Interrupted
+        from rungs.train.sft import RESUME_DIR
+
+        if (Path(cfg.out) / RESUME_DIR).is_dir():
+            raise Interrupted(f"interrupted; its last checkpoint is kept in {cfg.out}: continue with the same command "
+                              "and --resume") from None
+        raise
     print()
     print(f"{'difficulty':>10}  {'greedy accuracy':>15}  {'n':>5}")
     for level, row in result.report.items():

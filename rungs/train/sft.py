@@ -95,7 +95,8 @@ class SFTConfig:
     progress: bool = help_field(True, "show a progress bar")
     resume: bool = help_field(
         False, "continue a killed pretraining in --out from its last checkpoint (one every --eval-every steps), with "
-        "the same settings; it ends as the uninterrupted run would have")
+        "the same settings; it ends as the uninterrupted run would have (one killed before its first checkpoint "
+        "starts again; one ended by --stop-at-step before --steps continues to a later --stop-at-step)")
 
     def __post_init__(self) -> None:
         check_finite_fields(self)
@@ -130,10 +131,10 @@ class SFTConfig:
                 raise UserError(f"{name}: expected {expected}, got {getattr(self, name)!r}")
         if self.eval_only and not self.init:
             raise UserError("eval_only: needs --init, the checkpoint to evaluate")
-        if self.resume and (self.eval_only or not self.out):
-            raise UserError("resume: needs --out, the pretraining to continue (and no --eval-only)")
         if not self.out and not self.eval_only:
             self.out = f"runs/tiny-{self.task}"
+        if self.resume and self.eval_only:
+            raise UserError("resume: continues a pretraining; --eval-only trains nothing")
 
 
 # -- data ------------------------------------------------------------------------------------------
@@ -364,9 +365,10 @@ def train_sft(cfg: SFTConfig, task: Task, policy: TinyPolicy | None = None, *,
     t0 = time.perf_counter()
     out = Path(cfg.out)
     trains = not cfg.eval_only and cfg.steps > 0
-    if cfg.resume:
-        check_resumable(cfg)
-    elif trains and out.exists() and (not out.is_dir() or any(out.iterdir())):
+    resume_dir = resume_point(cfg) if cfg.resume else None
+    if cfg.resume and resume_dir is None:
+        log(f"resume: {out}: killed before its first checkpoint; starting from step 0")
+    elif not cfg.resume and trains and out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"{out}: already exists and is not an empty directory; pretraining writes a new checkpoint "
                         "there and never over another: choose another --out (or remove it; or --resume a killed "
                         "pretraining there)")
@@ -374,10 +376,14 @@ def train_sft(cfg: SFTConfig, task: Task, policy: TinyPolicy | None = None, *,
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     try:
+        if policy is None and resume_dir is not None:  # the run's own weights; --init need not exist any more
+            from rungs.policies.tiny import TinyPolicy
+
+            policy = TinyPolicy.from_spec(str(resume_dir / "policy"), seed=cfg.seed)
         policy = policy or build_policy(cfg, task)
         with VerifierPool(task, workers=cfg.verify_workers or None, timeout_s=cfg.verify_timeout,
                           executor=cfg.verifier) as pool:
-            return _train_and_report(cfg, task, policy, pool, log, t0)
+            return _train_and_report(cfg, task, policy, pool, log, t0, resume_dir)
     except BaseException:
         # A run that fails (or is interrupted) before its first checkpoint leaves no directory
         # behind, so that the same --out can be used again; one with a checkpoint is kept.
@@ -389,7 +395,7 @@ def train_sft(cfg: SFTConfig, task: Task, policy: TinyPolicy | None = None, *,
 
 
 def _train_and_report(cfg: SFTConfig, task: Task, policy: TinyPolicy, pool: VerifierPool,
-                      log: Callable[[str], None], t0: float) -> SFTResult:
+                      log: Callable[[str], None], t0: float, resume_dir: Path | None = None) -> SFTResult:
     import torch
 
     from rungs.runs import atomic_write_json
@@ -411,7 +417,7 @@ def _train_and_report(cfg: SFTConfig, task: Task, policy: TinyPolicy, pool: Veri
             f", mixed {cfg.mixed_fraction:g}, single {cfg.single_fraction:g}"
             + (f", wide {cfg.wide_fraction:g}" if cfg.wide_fraction else "")) + f"); {len(eval_set)} evaluation problems ({overlap} also in training); "
             f"model {policy.model.num_parameters() / 1e6:.2f}M parameters")
-        losses, evals, train_wall = _train_loop(cfg, task, policy, pool, prompts, targets, eval_set, out)
+        losses, evals, train_wall = _train_loop(cfg, task, policy, pool, prompts, targets, eval_set, out, resume_dir)
     # The final table: fresh problems per difficulty. The easy levels have few distinct problems,
     # so some of these were seen in training; `seen` says how many (when training ran here).
     report: dict[str, dict[str, Any]] = {}
@@ -430,7 +436,9 @@ def _train_and_report(cfg: SFTConfig, task: Task, policy: TinyPolicy, pool: Veri
                "final_loss": losses[-1] if losses else None, "evals": evals, "report": report}
     if cfg.out:  # an evaluation without --out only prints: it must not claim runs/tiny-TASK
         atomic_write_json(out / ("eval.json" if cfg.eval_only else "training.json"), summary)
-        if not cfg.eval_only:  # finished: what only a resume needed goes (a checkpoint ships without it)
+        if not cfg.eval_only and not (cfg.stop_at_step and cfg.stop_at_step < cfg.steps):
+            # finished: what only a resume needed goes (a checkpoint ships without it); a run that
+            # --stop-at-step ended before its schedule's end keeps it, to be continued
             shutil.rmtree(out / RESUME_DIR, ignore_errors=True)
     return SFTResult(policy, losses, evals, report, wall, train_wall, torch.get_num_threads())
 
@@ -441,22 +449,36 @@ RESUME_STATE_FILE = "trainer_state.pt"
 RESUME_CONFIG_FILE = "config.json"
 # Settings a resume may change: they do not touch the weights' path (where and how evaluations are
 # verified and shown, the final table, when to stop on the same schedule, how often to checkpoint).
+# `out` and `init` may differ too: the directory may have moved, and a resume takes the weights from
+# OUT/resume/, not from --init.
 RESUME_OVERRIDABLE = ("progress", "threads", "verifier", "verify_workers", "verify_timeout", "resume", "eval_every",
-                      "eval_problems", "stop_at_step", "report_difficulties", "report_problems", "max_new_tokens")
+                      "eval_problems", "stop_at_step", "report_difficulties", "report_problems", "max_new_tokens",
+                      "out", "init")
+EVENTS_FILE = "events.jsonl"
 
 
-def check_resumable(cfg: SFTConfig) -> None:
-    """UserError unless cfg.out holds an unfinished pretraining with a checkpoint, made with the
-    same settings (all but RESUME_OVERRIDABLE)."""
+def resume_point(cfg: SFTConfig) -> Path | None:
+    """OUT/resume/ of the pretraining to continue, after tidying what a kill left in OUT
+    (`clean_directory`); None for one killed before its first checkpoint (OUT holds only its
+    events.jsonl), which starts again. A UserError for anything else: no such directory, a file, a
+    finished run, a directory that is not a pretraining, other settings (all but RESUME_OVERRIDABLE)."""
+    from rungs.runs import clean_directory
+
     out = Path(cfg.out)
+    expected = "expected the --out directory of a killed rungs pretrain"
+    if out.exists() and not out.is_dir():
+        raise UserError(f"resume: {out}: a file; {expected}")
+    if not out.is_dir():
+        raise UserError(f"resume: {out}: no such directory; {expected}")
+    clean_directory(out, files=True)
     saved = out / RESUME_DIR / RESUME_CONFIG_FILE
     if not saved.is_file():
         if (out / "training.json").is_file():
             raise UserError(f"resume: {out}: this pretraining has finished (training.json); nothing to resume")
-        if not out.is_dir():
-            raise UserError(f"resume: {out}: no such directory; expected the --out of a killed rungs pretrain")
-        raise UserError(f"resume: {out}: no checkpoint to resume from (one is written every --eval-every steps; this "
-                        "run stopped before its first): remove the directory and start again")
+        if {p.name for p in out.iterdir()} <= {EVENTS_FILE}:
+            return None
+        raise UserError(f"resume: {out}: no {RESUME_DIR}/ checkpoint, and files a pretraining killed before its first "
+                        f"checkpoint would not leave; {expected}")
     try:
         before = json.loads(saved.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as err:
@@ -467,6 +489,7 @@ def check_resumable(cfg: SFTConfig) -> None:
     if changed:
         raise UserError(f"resume: {out}: settings differ from the run's ({'; '.join(changed)}); expected the same "
                         f"settings (only {', '.join(RESUME_OVERRIDABLE)} may change)")
+    return out / RESUME_DIR
 
 
 def _save_resume_state(out: Path, cfg: SFTConfig, policy: TinyPolicy, state: dict[str, Any]) -> None:
@@ -485,15 +508,17 @@ def _save_resume_state(out: Path, cfg: SFTConfig, policy: TinyPolicy, state: dic
 
 
 def _train_loop(cfg: SFTConfig, task: Task, policy: TinyPolicy, pool: VerifierPool, prompts: list[list[int]],
-                targets: list[list[int]], eval_set: list[Problem], out: Path) -> tuple[list[float], list[dict], float]:
+                targets: list[list[int]], eval_set: list[Problem], out: Path,
+                resume_dir: Path | None = None) -> tuple[list[float], list[dict], float]:
     import torch
     from tqdm.auto import tqdm
 
-    from rungs.runs import truncate_jsonl
+    from rungs.runs import disk_errors, truncate_jsonl
 
-    resumed = torch.load(out / RESUME_DIR / RESUME_STATE_FILE, map_location="cpu", weights_only=False) if cfg.resume else None
+    resumed = (torch.load(resume_dir / RESUME_STATE_FILE, map_location="cpu", weights_only=False)
+               if resume_dir is not None else None)
     if resumed is not None:
-        policy.load(out / RESUME_DIR / "policy")  # before the optimizer is built over its parameters
+        policy.load(resume_dir / "policy")  # before the optimizer is built over its parameters
     decay = [p for p in policy.parameters() if p.ndim >= 2]
     no_decay = [p for p in policy.parameters() if p.ndim < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
@@ -503,7 +528,7 @@ def _train_loop(cfg: SFTConfig, task: Task, policy: TinyPolicy, pool: VerifierPo
     order: list[int] = []
     losses: list[float] = []
     evals: list[dict[str, Any]] = []
-    events = out / "events.jsonl"
+    events = out / EVENTS_FILE
     out.mkdir(parents=True, exist_ok=True)
     first, elapsed = 0, 0.0
     if resumed is not None:
@@ -560,11 +585,12 @@ def _train_loop(cfg: SFTConfig, task: Task, policy: TinyPolicy, pool: VerifierPo
                 handle.flush()
                 os.fsync(handle.fileno())
         if checkpoint:
-            policy.save(out)
-            _save_resume_state(out, cfg, policy, {
-                "step": step + 1, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                "python_rng": rng.getstate(), "torch_rng": torch.get_rng_state(), "order": order, "losses": losses,
-                "evals": evals, "train_wall_s": time.perf_counter() - start})
+            with disk_errors(out, resume="the same rungs pretrain command with --resume"):
+                policy.save(out)
+                _save_resume_state(out, cfg, policy, {
+                    "step": step + 1, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                    "python_rng": rng.getstate(), "torch_rng": torch.get_rng_state(), "order": order,
+                    "losses": losses, "evals": evals, "train_wall_s": time.perf_counter() - start})
     bar.close()
     policy.eval()  # safe: nn.Module/Policy.eval(), inference mode; not Python's eval
     return losses, evals, time.perf_counter() - start
