@@ -45,12 +45,10 @@ class OneLineErrorParser(argparse.ArgumentParser):
         """A word that starts with one '-' and is no option of this parser is a value, not an
         unknown option: `--answer -cos(x)`, `--learning-rate -1e-5` (argparse reads only plain
         negative numbers as values). rungs' options are all `--long` but `-h`."""
-        result = super()._parse_optional(arg_string)  # type: ignore[misc]
-        items = result if isinstance(result, list) else [result]  # a list of tuples from Python 3.12
-        if (len(arg_string) > 1 and arg_string[0] == "-" and arg_string[1] != "-" and result is not None
-                and all(isinstance(item, tuple) and item[0] is None for item in items)):
-            return None
-        return result
+        if (len(arg_string) > 1 and arg_string[0] == "-" and arg_string[1] != "-"
+                and arg_string.split("=", 1)[0] not in self._option_string_actions):
+            return None  # not -h itself: `-hmm` would otherwise match -h as a prefix
+        return super()._parse_optional(arg_string)  # type: ignore[misc]
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:

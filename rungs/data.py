@@ -316,7 +316,7 @@ def _warn_unused(rows: list[_Row], warn: Callable[[str], None]) -> None:
     lines = [row.unused for row in rows if row.unused]
     if lines:
         more = len(lines) - 1
-        warn(lines[0] + (f" ({more} more row{'s' if more != 1 else ''} like it)" if more else ""))
+        warn(lines[0] + (f" ({more} more row{'s' if more != 1 else ''} with messages that are not used)" if more else ""))
 
 
 def load_problems(source: str | os.PathLike[str], limit: int | None = None) -> list[Problem]:
@@ -531,8 +531,8 @@ def load_task_problems(source: str | os.PathLike[str], task: Task, limit: int | 
                 warn(note)
         if need_answers and task.needs_answer and problem.answer is None:
             if row.notes:  # it has one, but NaN or inf: no answer (the note above says so)
-                raise UserError(f"{row.where}: task {task.name!r} needs a reference answer, and this row's is not a "
-                                "finite number; expected an answer on every row")
+                raise UserError(f"{row.where}: task {task.name!r} needs a reference answer, and this row's is a "
+                                "missing value (see the warning above); expected an answer on every row")
             raise UserError(f"{row.where}: task {task.name!r} needs a reference answer: add an 'answer' field to every row")
         problems.append(problem)
     if notes > MAX_SKIP_LINES:

@@ -263,6 +263,8 @@ def test_a_value_that_starts_with_a_minus_is_a_value(capsys):
     assert capsys.readouterr().out.startswith("correct")
     assert main(["verify", "--task", "integration", "--problem", "integrate(sin(x), x)", "--answer", "-sin(x)"]) == 0
     assert capsys.readouterr().out.startswith("wrong")
+    assert main(["verify", "--task", "integration", "--problem", "integrate(1, x)", "--answer", "-hx"]) == 0  # not -h
+    assert "unknown symbol 'hx'" in capsys.readouterr().out
     with pytest.raises(SystemExit) as done:
         main(["verify", "-h"])
     assert done.value.code == 0 and "usage: rungs verify" in capsys.readouterr().out

@@ -351,10 +351,10 @@ def test_messages_of_a_conversational_prompt_that_go_unused_are_said_once_per_fi
     problems = load_task_problems(path, get_task("integration"), warn=warned.append)
     assert len(problems) == 6 and len(warned) == 1
     assert warned[0].startswith(f"{path}:1: the prompt's system message is not used") and warned[0].endswith(
-        "(3 more rows like it)")  # rows 2, 3 (system) and 4 (earlier turns); 5 has none; 6 has a problem column
+        "(3 more rows with messages that are not used)")  # rows 2, 3 (system) and 4 (earlier turns); 5 has none; 6 has a problem column
     warned.clear()
     load_task_problems(path, get_task("integration"), limit=4, warn=warned.append)
-    assert warned[0].endswith("(3 more rows like it)")
+    assert warned[0].endswith("(3 more rows with messages that are not used)")
     load_task_problems(write_lines(tmp_path / "shot.jsonl", [json.dumps(rows[3])]), get_task("integration"),
                        warn=warned.append)
     assert warned[-1].startswith(f"{tmp_path / 'shot.jsonl'}:1: the prompt's assistant and user messages are not used")

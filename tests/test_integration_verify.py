@@ -167,7 +167,9 @@ def test_a_divergent_integral_whose_quadrature_seems_to_converge_pays_no_one(tas
 
 @pytest.mark.parametrize(("problem", "value"), [("integrate(1/sqrt(x), (x, 0, 1))", "2"), ("integrate(log(x), (x, 0, 1))", "-1"),
                                                 ("integrate(exp(-x**2), (x, -oo, oo))", "sqrt(pi)"),
-                                                ("integrate(1/sqrt(1-x**2), (x, -1, 1))", "pi")])
+                                                ("integrate(1/sqrt(1-x**2), (x, -1, 1))", "pi"),
+                                                ("integrate(x**(-3/4), (x, 0, 1))", "4"),
+                                                ("integrate(x**(-2/3), (x, 0, 8))", "6")])
 def test_integrable_singularities_and_infinite_ranges_still_have_a_value(task, problem, value):
     assert check(task, problem, value).correct
 

@@ -369,6 +369,25 @@ def test_a_reference_written_as_a_sentence_is_read_as_trls_accuracy_reward_reads
     assert task.verify_answer(problem(gold), answer).correct is correct
 
 
+@pytest.mark.parametrize(("gold", "answers"), [("2 hours and 30 minutes", ["30", "2", "150"]),
+                                               ("The roots are 2 and 5", ["5", "2, 5"]),
+                                               ("The function is x^2 + 1", ["1", "x^2+1"]),
+                                               ("(3, 4) is the point", ["4", "(3, 4)"])])
+def test_a_sentence_with_several_numbers_is_unlabelled_not_its_last_number(task, gold, answers):
+    """Math-Verify's extraction takes the last number of a sentence: that paid `30` for '2 hours and
+    30 minutes'. With more than one number the reference says nothing a program can take: unlabelled."""
+    for answer in answers:
+        assert task.verify_answer(problem(gold), answer).status is Status.UNLABELLED, answer
+
+
+@pytest.mark.parametrize("gold", ["\\boxed{1e-07}", "$1e-07$", "1e-07"])
+def test_e_notation_inside_a_box_or_math_mode_is_a_power_of_ten_too(task, gold):
+    for answer in ("\\boxed{1e-07}", "0.0000001", "1 \\times 10^{-7}"):
+        assert task.verify_answer(problem(gold), answer).correct, (gold, answer)
+    for answer in ("e-7", "\\boxed{e-7}", "2e", "1e-7x"):
+        assert not task.verify_answer(problem(gold), answer).correct, (gold, answer)
+
+
 @pytest.mark.parametrize("gold", ["nan", "NaN", "None", "null", " <NA> "])
 def test_a_missing_value_written_as_text_is_no_reference(task, gold):
     """`df.answer.map(str)` or a CSV cell turns a missing label into 'nan' / 'None': unlabelled (None

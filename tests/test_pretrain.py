@@ -203,10 +203,15 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path, capsys):
     cases = [(out, [], "this pretraining has finished"), (tmp_path / "none", [], "no such directory"),
              (tmp_path / "file", [], "a file; expected the --out directory"),
              (tmp_path, [], "no resume/ checkpoint, and files a pretraining killed before its first checkpoint")]
+    for hidden in (".tmp-old-data", ".tmp-cache"):  # someone else's directory is refused untouched
+        (tmp_path / hidden).mkdir()
+    (tmp_path / ".notes.tmp").write_text("mine")
     for where, extra, message in cases:
         assert main([*RESUME_ARGS, "--out", str(where), "--resume", *extra]) == 2
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err
+    assert (tmp_path / ".tmp-old-data").is_dir() and (tmp_path / ".tmp-cache").is_dir()
+    assert (tmp_path / ".notes.tmp").read_text() == "mine" and not (tmp_path / "data").exists()
     (out / "resume").mkdir()
     (out / "resume" / "config.json").write_text(json.dumps({**json.loads((out / "training.json").read_text())["config"],
                                                            "resume": False}))

@@ -205,9 +205,16 @@ def test_rungs_eval_through_rungs_serve_prompts_the_tiny_model_as_it_was_trained
         too_long = "x" * (served.max_prompt_tokens + 1)
         out = remote.generate([prompts[0], too_long], 1, greedy)
         assert out[0][0].text == direct[0] and out[1][0].text == "" and out[1][0].finish_reason == "error"
-        with pytest.raises(UserError, match="rejected the request: the prompt is"):
-            remote.generate([too_long], 1, greedy)
+        alone = remote.generate([too_long], 2, greedy)  # alone in its call, and with n > 1: still that prompt's cost
+        assert [c.finish_reason for c in alone[0]] == ["error", "error"] and remote._n_ok
+        named = load_policy(f"openai:{url}", model="tiny-integration", max_retries=0)
+        assert named.prompt_style == "compact"  # a named model still reads the advertised style
+        params = named._params
+        named._params = lambda *args: {**params(*args), "stop": [""]}  # a setting the server refuses for any prompt
+        with pytest.raises(UserError, match="rejected the request: stop must be"):
+            named.generate(prompts[:2], 1, greedy)
         remote.close()
+        named.close()
     finally:
         srv.shutdown()
         srv.server_close()

@@ -12,10 +12,10 @@ exponential backoff (connection errors, 408/409/429/5xx). What this adds:
 - per-token log-probs when the server gives them (asked for once; if the server refuses, never
   again); token ids when it returns them (`rungs serve` and vLLM's `token_ids` field);
 - a stop string ends the text just before it (the API's convention, and every rungs policy's);
-- one-line errors: an unreachable server is a `UserError` naming the URL; a request the server
-  refuses for one prompt (too long for the model) costs that prompt (empty completions with
-  finish_reason "error", one warning per kind of refusal), and a call where every prompt is
-  refused is a `UserError`;
+- one-line errors: an unreachable server is a `UserError` naming the URL, as is a request the
+  server refuses for a setting; one it refuses for the prompt itself (too long for the model:
+  `_about_the_prompt`) costs that prompt (empty completions with finish_reason "error", one
+  warning per kind of refusal), not the evaluation;
 - the prompt style: a task's "instruct" prompt, or the "compact" one that `rungs serve`
   advertises for the tiny model it serves (`prompt_style` in /v1/models; or the option).
 """
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import urllib.parse
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -59,6 +60,22 @@ def _reason(err: BaseException) -> str:
     if "refused" in text.lower():
         return "connection refused"
     return text.splitlines()[0].lower()
+
+
+# How servers say a prompt is too long: rungs serve ("the prompt is N tokens"), vLLM ("This
+# model's maximum context length is N tokens"), OpenAI ("context_length_exceeded"), llama.cpp.
+_PROMPT_REFUSAL = re.compile(r"context[ _]length|too long|prompt is \d+ tokens|maximum context|exceeds? the (?:context|"
+                             r"maximum)|n_ctx", re.IGNORECASE)
+
+
+def _about_the_prompt(err: Any, message: str) -> bool:
+    """Whether a 400 / 422 refuses this prompt (its `param` is the prompt, or it says the prompt is
+    too long), rather than a setting that would fail for every prompt."""
+    body = getattr(err, "body", None)
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    param = inner.get("param") if isinstance(inner, dict) else None
+    code = inner.get("code") if isinstance(inner, dict) else None
+    return param in ("prompt", "messages") or code == "context_length_exceeded" or bool(_PROMPT_REFUSAL.search(message))
 
 
 class _Refused(Exception):
@@ -107,8 +124,8 @@ class OpenAIPolicy(Policy):
 
         if prompt_style is not None and prompt_style not in PROMPT_STYLES:
             raise UserError(f"openai policy: prompt_style {prompt_style!r} is not one of {', '.join(PROMPT_STYLES)}")
-        listed = None if model else self._models()
-        self.model = model or self._only_model(listed or [])
+        listed = self._models() if not model else self._models_quietly()
+        self.model = model or self._only_model(listed)
         advertised = getattr(next((m for m in listed or [] if m.id == self.model), None), "prompt_style", None)
         # the task's prompt in the form the served model was trained on: `rungs serve` says which
         self.prompt_style = prompt_style or (advertised if advertised in PROMPT_STYLES else "instruct")
@@ -158,6 +175,14 @@ class OpenAIPolicy(Policy):
     def _models(self) -> list[Any]:
         return list(self._call(self.client.models.list))
 
+    def _models_quietly(self) -> list[Any]:
+        """The server's model list, or [] when it has none or does not answer within 10 s (a named
+        model needs no list; it is read only for an advertised prompt style)."""
+        try:
+            return list(self.client.with_options(timeout=10.0, max_retries=0).models.list())
+        except Exception:  # noqa: BLE001 - any failure just means no advertised style
+            return []
+
     def _only_model(self, listed: list[Any]) -> str:
         names = [m.id for m in listed]
         if len(names) == 1:
@@ -181,8 +206,6 @@ class OpenAIPolicy(Policy):
             with ThreadPoolExecutor(max_workers=min(self.concurrency, len(prompts))) as pool:
                 results = list(pool.map(lambda p: self._sample_or_refusal(p, n, sp), prompts))
         refused = [r for r in results if isinstance(r, _Refused)]
-        if refused and len(refused) == len(results):  # nothing got through: a setting, not a prompt
-            raise UserError(f"OpenAI-compatible server at {self.base_url} rejected the request: {refused[0].message}")
         for r in refused:
             if r.message not in self._warned_refusals:
                 self._warned_refusals.add(r.message)
@@ -236,8 +259,10 @@ class OpenAIPolicy(Policy):
         try:
             response = self._call(fn, **params)
         except (self._openai.BadRequestError, self._openai.UnprocessableEntityError) as err:
-            # Servers that refuse logprobs or n > 1: drop the feature once, for good, and retry.
             msg = self._message(err)
+            if _about_the_prompt(err, msg):  # this prompt's fault (too long): it costs this prompt
+                raise _Refused(msg) from None
+            # Servers that refuse logprobs or n > 1: drop the feature once, for good, and retry.
             if self.want_logprobs and "logprob" in msg.lower():
                 log.warning("openai policy: server at %s refuses logprobs (%s); sampling without them", self.base_url, msg)
                 self.want_logprobs = False
@@ -246,7 +271,7 @@ class OpenAIPolicy(Policy):
                 log.warning("openai policy: server at %s refused n=%d (%s); one request per sample", self.base_url, n, msg)
                 self._n_ok = False
                 return self._request(prompt, 1, sp, seed)
-            raise _Refused(msg) from None
+            raise UserError(f"OpenAI-compatible server at {self.base_url} rejected the request: {msg}") from None
         return [self._completion(choice, chat) for choice in sorted(response.choices, key=lambda c: c.index)]
 
     @staticmethod

@@ -115,16 +115,20 @@ def normalize_latex(text: str) -> str:
 # Math-Verify reads `1e-07` as LaTeX, 1*e - 7 (Euler's e), so it is rewritten as `1 \times 10^{-7}`
 # first, for answers and references alike; exponents past E_NOTATION_MAX_EXPONENT are left alone
 # (they would be refused as too large anyway, and stay harmless as e - k).
-_E_NUMBER = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))[eE]([+-]?\d{1,6})$")
+_E_NUMBER = re.compile(r"(?<![\w.\\])((?:\d+\.?\d*|\.\d+))[eE]([+-]?\d{1,6})(?![\w.])")
 E_NOTATION_MAX_EXPONENT = 300
 
 
 def e_notation_latex(text: str) -> str:
-    """`1e-07` -> `1 \\times 10^{-7}`, `-2.5E+20` -> `-2.5 \\times 10^{20}`; any other text unchanged."""
-    match = _E_NUMBER.match(text.strip())
-    if match is None or abs(int(match.group(2))) > E_NOTATION_MAX_EXPONENT:
-        return text
-    return f"{match.group(1)} \\times 10^{{{int(match.group(2))}}}"
+    """Each number in E-notation standing alone in `text` (not glued to letters or digits around it)
+    as a power of ten: `1e-07` -> `1 \\times 10^{-7}`, `\\boxed{-2.5E+20}` -> `\\boxed{-2.5 \\times 10^{20}}`;
+    `e-7`, `2ex` and exponents past E_NOTATION_MAX_EXPONENT are left as they are."""
+    def power(match: re.Match[str]) -> str:
+        if abs(int(match.group(2))) > E_NOTATION_MAX_EXPONENT:
+            return match.group(0)
+        return f"{match.group(1)} \\times 10^{{{int(match.group(2))}}}"
+
+    return _E_NUMBER.sub(power, text)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -878,17 +882,25 @@ _TEXT_GROUPS = re.compile(r"\\(?:text|textbf|textit|mathrm|mbox|operatorname)\s*
 _PROSE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}\s+[A-Za-z]{2,}(?![A-Za-z])|(?<![\\A-Za-z])[A-Za-z]{3,}\s*:")
 
 
+_NUMBERS = re.compile(r"\d+(?:[.,]\d+)*")
+_LATEX_CONSTRUCT = re.compile(r"\\[A-Za-z]+(?:\s*\{[^{}]*\})*")
+
+
 @functools.lru_cache(maxsize=1024)
 def prose_reference(reference: str) -> tuple[Any, ...] | None:
-    """Math-Verify's own reading of a reference written as a sentence (`The answer is 12.` -> 12),
-    with its default extraction, as TRL's `accuracy_reward` parses a `solution`; None when the
-    reference is not prose (`_PROSE`) or that reading finds no math (the reference is then parsed
-    as an answer, `parse_answer`). Wrapped in `$...$` a sentence would be a product of letters."""
+    """A reference written as a sentence (`_PROSE`): None when it is not one (it is then parsed as
+    an answer, `parse_answer`). One that holds a single number (`The answer is 12.`, `Total: 12`)
+    is Math-Verify's own reading of it, with its default extraction, as TRL's `accuracy_reward`
+    parses a `solution`; one with several (`2 hours and 30 minutes`, `The roots are 2 and 5`) says
+    nothing a program can take as the answer: () (the row is unlabelled), never its last number.
+    Wrapped in `$...$`, as an answer is, a sentence would be a product of letters."""
     bare = _TEXT_GROUPS.sub(" ", reference)
     if not re.search(r"\d", bare) or not _PROSE.search(bare):
         return None
+    if len(_NUMBERS.findall(_LATEX_CONSTRUCT.sub(" 0 ", bare))) != 1:  # \frac{1}{2} is one number
+        return ()
     parsed = tuple(_math_verify().parse(normalize_latex(reference), parsing_timeout=None))
-    return parsed if _has_math(parsed) else None
+    return parsed if _has_math(parsed) else ()
 
 
 def reference_text(reference: str) -> str:
@@ -1019,7 +1031,8 @@ class MathTask(Task):
         if problem.answer is None or not str(problem.answer).strip():
             return Verdict.fail(Status.UNLABELLED, "math task needs a reference answer", answer)
         reference = reference_text(str(problem.answer))
-        gold = prose_reference(reference) or parse_answer(reference)
+        prose = prose_reference(reference)
+        gold = parse_answer(reference) if prose is None else prose
         if not gold or (all(isinstance(g, str) for g in gold) and _broken_latex(reference)):
             # Nothing parses, or only the raw text of broken LaTeX (`\frac{`, `{`): a broken label, not
             # a wrong answer; the row is unlabelled, as TRL's accuracy_reward skips a gold it cannot

@@ -470,15 +470,18 @@ def resume_point(cfg: SFTConfig) -> Path | None:
         raise UserError(f"resume: {out}: a file; {expected}")
     if not out.is_dir():
         raise UserError(f"resume: {out}: no such directory; {expected}")
-    clean_directory(out, files=True)
     saved = out / RESUME_DIR / RESUME_CONFIG_FILE
-    if not saved.is_file():
+    moved = out / f".tmp-old-{RESUME_DIR}" / RESUME_CONFIG_FILE  # a kill inside the re-save of resume/
+    names = {p.name for p in out.iterdir() if not p.name.startswith(".")}
+    if not (saved.is_file() or moved.is_file()):
         if (out / "training.json").is_file():
             raise UserError(f"resume: {out}: this pretraining has finished (training.json); nothing to resume")
-        if {p.name for p in out.iterdir()} <= {EVENTS_FILE}:
-            return None
-        raise UserError(f"resume: {out}: no {RESUME_DIR}/ checkpoint, and files a pretraining killed before its first "
-                        f"checkpoint would not leave; {expected}")
+        if not names <= {EVENTS_FILE}:  # nothing is touched in a directory that is not a pretraining's
+            raise UserError(f"resume: {out}: no {RESUME_DIR}/ checkpoint, and files a pretraining killed before its "
+                            f"first checkpoint would not leave; {expected}")
+    clean_directory(out, files=True)  # only now: it is a pretraining's directory
+    if not saved.is_file():
+        return None
     try:
         before = json.loads(saved.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as err:
