@@ -165,7 +165,18 @@ def test_a_divergent_integral_whose_quadrature_seems_to_converge_pays_no_one(tas
     assert check(task, problem, "oo").reward == 0.0
 
 
-@pytest.mark.parametrize(("problem", "value"), [("integrate(1/sqrt(x), (x, 0, 1))", "2"), ("integrate(log(x), (x, 0, 1))", "-1"),
+@pytest.mark.parametrize("problem", ["integrate(x/(x**2-1), (x, -2, 2))", "integrate(abs(x)**(-3/2), (x, -1, 1))"])
+def test_a_pole_inside_whose_two_sides_cancel_pays_no_one(task, problem):
+    """An odd integrand with poles inside sums to 0 (the principal value) at every precision: each
+    piece between the poles is checked alone, and 0 is not paid for a divergent integral."""
+    verdict = check(task, problem, "0")
+    assert verdict.reward == 0.0 and "divergent" in verdict.detail
+
+
+@pytest.mark.parametrize(("problem", "value"), [("integrate(1/sqrt(x), (x, 0, 1))", "2"),
+                                                ("integrate(1/sqrt(abs(x)), (x, -1, 1))", "4"),
+                                                ("integrate(abs(x-1/3), (x, 0, 1))", "5/18"),
+                                                ("integrate(1/(x**2-4), (x, -1, 1))", "-log(3)/2"), ("integrate(log(x), (x, 0, 1))", "-1"),
                                                 ("integrate(exp(-x**2), (x, -oo, oo))", "sqrt(pi)"),
                                                 ("integrate(1/sqrt(1-x**2), (x, -1, 1))", "pi"),
                                                 ("integrate(x**(-3/4), (x, 0, 1))", "4"),

@@ -652,14 +652,28 @@ class Checker:
 
 def _kinks(f: sympy.Expr, var: sympy.Symbol, a: Any, b: Any) -> list[Any]:
     """Points in (a, b) where f has a kink or an interior singularity that quadrature should not
-    straddle: the zeros of the arguments of Abs/sign and of the bases of fractional powers, found
-    as sign changes on a grid and refined by bisection."""
-    ctx = _context(_DPS)
+    straddle: the zeros of the arguments of Abs/sign, of the bases of fractional powers and of
+    denominators (`_poles`), found as sign changes on a grid and refined by bisection."""
     inner = {n.args[0] for n in f.atoms(sympy.Abs, sympy.sign)}
     inner |= {n.base for n in f.atoms(sympy.Pow) if not n.exp.is_Integer and n.base.has(var)}
+    return sorted(set(_sign_changes(inner, var, a, b)) | set(_poles(f, var, a, b)))
+
+
+def _poles(f: sympy.Expr, var: sympy.Symbol, a: Any, b: Any) -> list[Any]:
+    """Points in (a, b) where a denominator of f changes sign (the base of a power <= -1:
+    x/(x^2 - 1) at -1 and 1): poles, where f is not integrable on either side. (|x|^(-1/2) is
+    integrable, and its base does not change sign.)"""
+    bases = {n.base for n in f.atoms(sympy.Pow) if n.exp.is_number and n.exp <= -1 and n.base.has(var)}
+    return _sign_changes(bases, var, a, b)
+
+
+def _sign_changes(exprs: set[sympy.Expr], var: sympy.Symbol, a: Any, b: Any) -> list[Any]:
+    """The points in (a, b) where any of `exprs` changes sign on a 128-point grid, bisected to the
+    working precision, sorted."""
+    ctx = _context(_DPS)
     grid = [a + (b - a) * k / 128 for k in range(129)]
     roots = []
-    for g in inner:
+    for g in exprs:
         values = [None if v is None else ctx.re(v) for v in evaluate(g, var, grid)]
         for lo, hi, g_lo, g_hi in zip(grid, grid[1:], values, values[1:]):
             if g_lo is None or g_hi is None or g_lo * g_hi > 0:
@@ -674,7 +688,11 @@ def _kinks(f: sympy.Expr, var: sympy.Symbol, a: Any, b: Any) -> list[Any]:
                 else:
                     hi = mid
             roots.append((lo + hi) / 2)
-    return sorted(r for r in set(roots) if a < r < b)
+    merged: list[Any] = []  # one point per root: two expressions (x and |x|) find the same one
+    for r in sorted(r for r in set(roots) if a < r < b):
+        if not merged or r - merged[-1] > ctx.mpf(10) ** (-_DPS // 2) * max(1, abs(r)):
+            merged.append(r)
+    return merged
 
 
 # A divergent integral can still "converge" under tanh-sinh quadrature: the nodes nearest the
@@ -700,6 +718,9 @@ def definite_reference(problem_text: str) -> tuple[complex | None, str]:
     value, why, nodes = _quadrature(parsed, _DPS)
     if value is None:
         return None, why
+    divergent = _divergent_piece(parsed, nodes)
+    if divergent:
+        return None, divergent
     check, _, _ = _quadrature(parsed, _CROSSCHECK_DPS, nodes)
     if check is None:
         check, _, _ = _quadrature(parsed, _CROSSCHECK_DPS)
@@ -710,6 +731,33 @@ def definite_reference(problem_text: str) -> tuple[complex | None, str]:
         return None, (f"divergent (the quadrature depends on the working precision: {_show(value, 4)} at {_DPS} "
                       f"digits, {shown} at {_CROSSCHECK_DPS})")
     return value, ""
+
+
+def _divergent_piece(parsed: Any, nodes: list[Any]) -> str:
+    """Why the integral diverges on one of the pieces of [min(nodes), max(nodes)] split at its
+    interior kinks and poles (`_kinks`), or "": a pole inside the interval can diverge on both
+    sides and cancel in the sum (x/(x^2 - 1) on [-2, 2] sums to 0, its principal value), so each
+    piece is checked alone at two precisions; a piece that ends at a pole and whose quadrature
+    fails at both is divergent too. Other pieces whose quadrature fails are not judged here."""
+    ctx = _context(_DPS)
+    finite = [x for x in nodes if not ctx.isinf(x)]
+    if len(finite) < 2:
+        return ""
+    kinks = _kinks(parsed.integrand, parsed.var, min(finite), max(finite))
+    if not kinks:
+        return ""
+    poles = set(_poles(parsed.integrand, parsed.var, min(finite), max(finite)))
+    edges = [min(nodes), *kinks, max(nodes)]
+    for lo, hi in zip(edges, edges[1:]):
+        low, _, _ = _quadrature(parsed, _DPS, [lo, hi])
+        high, _, _ = _quadrature(parsed, _CROSSCHECK_DPS, [lo, hi])
+        if low is None and high is None and (lo in poles or hi in poles):
+            return (f"divergent: a pole at {_show(_complex(lo if lo in poles else hi), 6)}, where the quadrature "
+                    f"of [{_show(_complex(lo), 4)}, {_show(_complex(hi), 4)}] does not converge")
+        if low is not None and high is not None and abs(high - low) > _CROSSCHECK_RTOL * max(1.0, abs(low)):
+            return (f"divergent on [{_show(_complex(lo), 4)}, {_show(_complex(hi), 4)}] (the quadrature depends on the "
+                    f"working precision: {_show(low, 4)} at {_DPS} digits, {_show(high, 4)} at {_CROSSCHECK_DPS})")
+    return ""
 
 
 def _quadrature(parsed: Any, dps: int, only: list[Any] | None = None) -> tuple[complex | None, str, list[Any] | None]:
