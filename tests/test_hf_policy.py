@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -578,3 +580,53 @@ def test_budget_forcing_runs_on_an_hf_policy_with_a_chat_template(policy, monkey
     assert all(p.startswith(start) for _, prompts in seen for p in prompts)
     assert seen[-1][1][0].endswith("</think>") and row[0].text.count("</think>") == 1
     assert row[0].num_tokens <= 5 + 4
+
+
+def test_options_of_the_wrong_type_or_range_are_one_line_errors(model_dir):
+    """--policy-option values arrive as text: a wrong one named in one line, never a traceback or a
+    silent reading (lora_rank=-3 used to train every weight; raw_prompts=maybe meant true)."""
+    cases = {"lora_rank": ("abc", "expected an integer"), "seed": ("abc", "expected an integer or none"),
+             "lora_dropout": (5, "expected a number in [0, 1)"), "raw_prompts": ("maybe", "expected true or false"),
+             "gen_batch_size": (0, "expected an integer >= 1")}
+    for name, (value, message) in cases.items():
+        with pytest.raises(UserError, match=rf"hf policy option: {name}: {re.escape(message)}"):
+            load_policy(f"hf:{model_dir}", device="cpu", **{name: value})
+    with pytest.raises(UserError, match="lora_rank: expected an integer >= 0"):
+        load_policy(f"hf:{model_dir}", device="cpu", lora_rank=-3)
+    with pytest.raises(UserError, match="Target modules nonexistent_proj not found.*'all-linear' fits any model"):
+        load_policy(f"hf:{model_dir}", device="cpu", lora_rank=2, target_modules="nonexistent_proj")
+    assert load_policy(f"hf:{model_dir}", device="cpu", raw_prompts="yes", lora_rank="2").raw_prompts is True
+
+
+def test_an_adapter_saved_on_a_relative_base_path_reloads_from_anywhere(model_dir, tmp_path, monkeypatch):
+    """peft writes the base model's path into each adapter: it was the relative `hf:./model`, so the
+    adapter reloaded only from the directory the run started in (and was tried as a hub id elsewhere)."""
+    import json
+
+    monkeypatch.chdir(model_dir.parent)
+    lora = load_policy(f"hf:./{model_dir.name}", device="cpu", dtype="float32", lora_rank=2, seed=0)
+    lora.save(str(tmp_path / "adapter"))
+    recorded = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())["base_model_name_or_path"]
+    assert recorded == str(model_dir.resolve())
+    monkeypatch.chdir(tmp_path)
+    again = load_policy(f"hf:{tmp_path / 'adapter'}", device="cpu", dtype="float32")
+    assert again.lora and again.base_path == str(model_dir.resolve())
+
+
+def test_rungs_train_with_lora_is_reproducible(model_dir, tmp_path):
+    """`rungs train` now seeds the LoRA initialisation from --seed, as ladder and ttrl do: two runs
+    with the same settings are the same run (their step-1 gradient norms differed)."""
+    import json
+
+    from rungs.cli import main
+
+    args = ["train", "--task", "integration", "--problems", "builtin:integration-train", "--limit", "4",
+            "--policy", f"hf:{model_dir}", "--policy-option", "lora_rank=4", "--max-steps", "2", "--save-steps", "0",
+            "--num-generations", "4", "--max-completion-length", "8", "--prompts-per-step", "2",
+            "--reward-funcs", "random", "--learning-rate", "1e-2", "--threads", "1", "--workers", "1", "--no-progress"]
+    norms = []
+    for run in ("a", "b"):
+        assert main([*args, "--out", str(tmp_path / run)]) == 0
+        events = [json.loads(line) for line in (tmp_path / run / "events.jsonl").read_text().splitlines()]
+        norms.append([e["grad_norm"] for e in events if e.get("type") == "train"])
+    assert norms[0] == norms[1] and len(norms[0]) == 2

@@ -200,6 +200,7 @@ def _train(args: argparse.Namespace, job: dict[str, Any], config: Any, out: Path
     from rungs.config import storable_policy_options, to_dict
     from rungs.data import load_task_problems
     from rungs.policies import load_policy
+    from rungs.registry import split_spec
     from rungs.rewards import check_reward_labels
     from rungs.train.grpo import GRPOTrainer
     from rungs.verify.pool import VerifierPool
@@ -213,6 +214,8 @@ def _train(args: argparse.Namespace, job: dict[str, Any], config: Any, out: Path
     kwargs: dict[str, Any] = {"task": job["task"], **(job["policy_options"] or {})}
     if job["model"] is not None:
         kwargs["model"] = job["model"]
+    if split_spec(job["policy"])[0] == "hf":  # a LoRA adapter's initial weights follow --seed
+        kwargs.setdefault("seed", config.seed)
     policy = load_policy(job["policy"], **kwargs)
     pool = VerifierPool(task, workers=job["workers"], timeout_s=float(job["timeout"]), executor=str(job["executor"]))
     try:

@@ -522,16 +522,53 @@ def resolve_model_path(spec: str) -> tuple[str, str]:
     A GGUF spec (`smollm2`, `PATH.gguf`) loads from its de-quantized cache directory but is
     recorded as the spec itself (the packaged name, or the absolute .gguf path), so a LoRA adapter
     saved on top of it finds its base model on another machine too. Any other spec is checked by
-    `local_model_path` (a missing path, or a directory that is not a model, is a UserError) and
-    recorded with `~` expanded. Surrounding whitespace is ignored.
+    `local_model_path` (a missing path, or a directory that is not a model, is a UserError); a
+    local directory is loaded and recorded as its absolute path (peft writes the base model's path
+    into every adapter it saves, and a relative one would not reload from another directory, or
+    would be tried as a hub id). Surrounding whitespace is ignored.
     """
     spec = spec.strip()
     gguf_path = gguf_source(spec)
     if gguf_path is None:
         local = local_model_path(spec)
+        if Path(local).is_dir():  # recorded absolute: a LoRA adapter saved on it must reload from anywhere
+            local = str(Path(local).resolve())
         return local, local
     recorded = spec.lower() if spec.lower() in GGUF_PACKAGES else str(gguf_path)
     return str(dequantized_dir(gguf_path)), recorded
+
+
+# The hf policy's options a user sets as text (`--policy-option NAME=VALUE`, YAML), with their type
+# and range: a wrong one is a one-line error naming it, not a traceback from deep in peft or torch,
+# and never a silent reading (`lora_rank=-3` training every weight, `raw_prompts=maybe` as true).
+_OPTION_TYPES: dict[str, Any] = {
+    "lora_rank": int, "lora_alpha": float | None, "lora_dropout": float, "gradient_checkpointing": bool,
+    "generation_logprobs": bool, "share_prompt_cache": bool, "gen_batch_size": int, "logprob_batch_size": int,
+    "chunk_bytes": int, "trust_remote_code": bool, "seed": int | None, "raw_prompts": bool,
+}
+_OPTION_RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "lora_rank": (lambda v: v >= 0, "an integer >= 0 (0: train every weight)"),
+    "lora_alpha": (lambda v: v is None or v > 0, "a positive number"),
+    "lora_dropout": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "gen_batch_size": (lambda v: v >= 1, "an integer >= 1"),
+    "logprob_batch_size": (lambda v: v >= 1, "an integer >= 1"),
+    "chunk_bytes": (lambda v: v >= 1, "an integer >= 1"),
+}
+
+
+def check_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The hf policy's options as their declared types (`_OPTION_TYPES`, read as rungs reads a flag:
+    `rungs.config.coerce_setting`) and in range; a UserError naming the first wrong one."""
+    from rungs.config import coerce_setting
+
+    out = dict(options)
+    for name, kind in _OPTION_TYPES.items():
+        if name in out:
+            out[name] = coerce_setting(name, out[name], kind, "hf policy option")
+            check = _OPTION_RANGES.get(name)
+            if check is not None and not check[0](out[name]):
+                raise UserError(f"hf policy option: {name}: expected {check[1]}, got {out[name]!r}")
+    return out
 
 
 class HFPolicy(Policy):
@@ -640,8 +677,12 @@ class HFPolicy(Policy):
                 r=int(lora_rank), lora_alpha=float(lora_alpha if lora_alpha is not None else 2 * lora_rank),
                 lora_dropout=float(lora_dropout), target_modules=target_modules, task_type="CAUSAL_LM",
             )
-            with _peft_gradient_checkpointing_probe_quiet():
-                model = get_peft_model(model, config)
+            try:
+                with _peft_gradient_checkpointing_probe_quiet():
+                    model = get_peft_model(model, config)
+            except ValueError as err:  # peft: "Target modules {...} not found in the base model"
+                raise UserError(f"hf policy: LoRA on {base_path!r}: {error_line(err)} (target_modules="
+                                f"{target_modules!r}; 'all-linear' fits any model)") from None
             self.lora = True
         self.model = model
         self._cache_kw = _cache_keyword(self._base_model())
@@ -672,7 +713,7 @@ class HFPolicy(Policy):
         unknown = sorted(set(kwargs) - known)
         if unknown:
             raise UserError(f"hf policy: unknown option {unknown[0]!r}; expected one of {', '.join(sorted(known))}")
-        return cls(path, **kwargs)
+        return cls(path, **check_options(kwargs))
 
     # -- model plumbing ------------------------------------------------------------------------------
     @property
