@@ -306,6 +306,27 @@ def test_the_command_checks_the_base_against_the_tuned_runs_record(tmp_path, cap
     assert "--base tiny: which task's checkpoint is not known here" in capsys.readouterr().err
 
 
+def test_an_hf_runs_whole_weight_checkpoint_is_checked_against_its_recorded_base(tmp_path, capsys):
+    """The record was read only for tiny runs: a full fine-tune of one hf model merged over another
+    of the same shape without a word."""
+    import yaml
+    from _hf_tiny import make_tiny_hf
+
+    from rungs.cli import main
+
+    base, other = make_tiny_hf(tmp_path / "base", seed=0), make_tiny_hf(tmp_path / "other", seed=1)
+    run = tmp_path / "run"
+    import shutil
+
+    shutil.copytree(base, run / "final")
+    (run / "config.yaml").write_text(yaml.safe_dump({"train": {"task": "integration", "policy": f"hf:{base}"}}))
+    args = ["wise-ft", "--tuned", str(run / "final"), "--alpha", "0.5"]
+    assert main([*args, "--base", f"hf:{other}", "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert f"says {run / 'final'} was trained from hf:{base}" in err and not (tmp_path / "a").exists()
+    assert main([*args, "--base", f"hf:{base}", "--out", str(tmp_path / "b")]) == 0
+
+
 def _dead_pid() -> int:
     import subprocess
     import sys

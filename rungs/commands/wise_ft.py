@@ -107,6 +107,17 @@ def base_directory(spec: str, task: str | None = None) -> Path:
                     "hf:smollm2, a .gguf path, or a directory)")
 
 
+def _recorded_directory(spec: str, task: str) -> Path | None:
+    """The local checkpoint a run's recorded policy spec names (tiny or hf, as --base is read), or
+    None when it names none here (random weights, a hub id, a path that has gone)."""
+    if spec.partition(":")[0] == "tiny":
+        return tiny_directory(spec, task)
+    try:
+        return base_directory(spec, task)
+    except UserError:
+        return None
+
+
 def run(args: argparse.Namespace) -> int:
     from rungs.train.wise_ft import ADAPTER_CONFIG, check_alpha, wise_ft
 
@@ -119,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         recorded = recorded_start(tuned)
         base = base_directory(args.base, recorded[1] if recorded else None)
-        start = tiny_directory(recorded[0], recorded[1]) if recorded else None
+        start = _recorded_directory(recorded[0], recorded[1]) if recorded else None
         if start is not None and start.resolve() != base.resolve() and not args.ignore_recorded_base:
             raise UserError(f"--base {args.base} is {base}, but {recorded[2]} says {tuned} was trained from "
                             f"{recorded[0]} ({start}); expected the checkpoint it started from (--ignore-recorded-base "
