@@ -411,3 +411,16 @@ def test_a_shipped_checkpoint_resolves_by_every_name_the_cli_takes(tmp_path):
     assert resolve_checkpoint(str(tmp_path)) == tmp_path
     with pytest.raises(UserError, match="not a shipped checkpoint"):
         resolve_checkpoint("tiny:no-such-checkpoint")
+
+
+def test_a_prompt_longer_than_the_model_reads_is_said_once(recwarn):
+    """The tiny model keeps only a long prompt's end: a problem of 300 characters scored 0 silently."""
+    from rungs.policies import load_policy
+
+    policy = load_policy("tiny:integration")
+    policy.encode_prompts(["integrate(x, x)"])
+    assert not [w for w in recwarn if "longer than" in str(w.message)]
+    policy.encode_prompts(["x" * 300, "y" * 10])
+    policy.encode_prompts(["x" * 400])
+    said = [str(w.message) for w in recwarn if "longer than" in str(w.message)]
+    assert len(said) == 1 and "a prompt of 300 characters is longer than the 254 the model reads" in said[0]

@@ -189,6 +189,12 @@ class TinyPolicy(Policy):
     def encode_prompts(self, prompts: Sequence[str]) -> list[list[int]]:
         """<bos> + characters; an over-long prompt keeps its end so that it fits max_seq_len - 1."""
         keep = self.max_prompt_tokens
+        longest = max((len(p) for p in prompts), default=0)
+        if longest > keep and not getattr(self, "_warned_long_prompt", False):
+            self._warned_long_prompt = True  # once per policy: a job's problems share one length budget
+            warnings.warn(f"tiny policy: a prompt of {longest} characters is longer than the {keep} the model reads; it "
+                          "sees only the end, so such a problem mostly scores 0 (shorter problems, or an hf: model)",
+                          UserWarning, stacklevel=2)
         return [[self.tokenizer.bos_id, *self.tokenizer.encode(p)[-keep:]] for p in prompts]
 
     def generate(self, prompts: Sequence[str], n: int = 1, sampling: SamplingParams | None = None) -> list[list[Completion]]:
