@@ -186,6 +186,8 @@ def test_vote_mode_trains_on_majority_votes_and_reports_last_and_best(tmp_path, 
     train = [e for e in read_jsonl(tmp_path / "v" / "events.jsonl") if e["type"] == "train"]
     assert all("ttrl/vote_agreement" in e and "ttrl/label_accuracy" in e and "rewards/majority_vote/mean" in e for e in train)
     assert (tmp_path / "v" / "best" / "best.json").exists()
+    # 4 votes per problem, 3 of them trained on: the 4th sample per group is logged as compute too
+    assert all(0 < e["tokens/vote"] <= 2 * 12 and e["tokens/generated"] > 0 for e in train)
 
 
 def test_ladder_and_ttrl_default_to_the_tasks_own_builtin_sets():

@@ -256,7 +256,7 @@ def _train_on_problem(config: TTRLConfig, grpo: Any, policy: Policy, task: Task,
             if verdict.correct:
                 break
         outcome.steps = steps
-        outcome.tokens = int(sum(e.get("tokens/generated", 0) for e in events))
+        outcome.tokens = int(sum(e.get("tokens/generated", 0) + e.get("tokens/vote", 0) for e in events))
         outcome.ever_solved = outcome.solved_after or problem.id in recorder.solved
         run_dir.append_rows(Path(run_dir.events_path).name, events)
     return outcome

@@ -105,7 +105,9 @@ class MajorityVoteReward(Reward):
                 if known:
                     rows_known += 1
                     reward_hits += int(pseudo == batch.verdicts[i].correct)
-        metrics = {"ttrl/vote_agreement": sum(agreement) / max(len(agreement), 1)}
+        metrics = {"ttrl/vote_agreement": sum(agreement) / max(len(agreement), 1),
+                   # the extra vote samples are compute too: tokens/generated counts the trained ones only
+                   "tokens/vote": float(sum(len(c.token_ids) for c in more))}
         if labelled:
             known_rows_own = [i for i, p in enumerate(batch.problems)
                               if self._known(p) and batch.verdicts[i].status is not Status.UNLABELLED]
