@@ -494,3 +494,10 @@ def test_brace_short_arguments():
     for text, want in cases.items():
         assert brace_short_arguments(text) == want, text
     assert check(get_task("integration"), "\\int_0^1 x^2\\,dx", "\\frac13").correct
+
+
+def test_a_long_problem_that_does_not_parse_is_one_short_line(task):
+    """The reason quoted the whole integrand (1,600 characters on 'one line')."""
+    with pytest.raises(UserError) as err:
+        task.parse_problem(Problem("a", "integrate(" + "x+" * 600 + "y, x)"))
+    assert len(str(err.value)) < 600 and "\n" not in str(err.value)

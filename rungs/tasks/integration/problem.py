@@ -240,7 +240,10 @@ def latex_to_sympy(text: str, variables: Iterable[str]) -> sympy.Expr:
 
 
 def _bad(text: str, why: str) -> UserError:
+    """The one-line error for a problem that does not parse: the problem and the reason each cut to
+    200 characters (a reason may quote the whole integrand)."""
     shown = text if len(text) <= 200 else text[:197] + "..."
+    why = why if len(why) <= 200 else why[:197] + "..."
     return UserError(f"cannot parse integration problem {shown!r}: {why}; expected {EXPECTED_FORMS}")
 
 
