@@ -134,6 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return plain(message, category, filename, lineno, line)
 
     warnings.formatwarning = one_line
+    if getattr(args, "progress", True) is False:  # --no-progress: transformers' and the hub's bars too
+        import os
+
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         if args.command in THREADED:  # before the job imports torch: see rungs/threads.py
             from rungs.threads import configure_threads

@@ -630,3 +630,19 @@ def test_rungs_train_with_lora_is_reproducible(model_dir, tmp_path):
         events = [json.loads(line) for line in (tmp_path / run / "events.jsonl").read_text().splitlines()]
         norms.append([e["grad_norm"] for e in events if e.get("type") == "train"])
     assert norms[0] == norms[1] and len(norms[0]) == 2
+
+
+def test_no_progress_silences_transformers_bars_too(model_dir, tmp_path):
+    """--no-progress hid rungs' bars but not transformers' "Loading weights" / "Writing model shards"."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_PROGRESS_BARS"}
+    argv = [sys.executable, "-m", "rungs", "train", "--task", "integration", "--problems", "builtin:integration-train",
+            "--limit", "2", "--policy", f"hf:{model_dir}", "--max-steps", "1", "--num-generations", "2",
+            "--max-completion-length", "4", "--prompts-per-step", "1", "--reward-funcs", "random", "--threads", "1",
+            "--workers", "1", "--out", str(tmp_path / "run")]
+    done = subprocess.run([*argv, "--no-progress"], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Loading weights" not in done.stderr and "Writing model" not in done.stderr and "it/s]" not in done.stderr
