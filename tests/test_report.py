@@ -166,7 +166,14 @@ def test_a_ttt_run_is_read_finished_or_not_and_a_model_directory_is_named(tmp_pa
     model = tmp_path / "model"
     shutil.copytree(Path(__file__).resolve().parents[1] / "rungs" / "checkpoints" / "tiny-countdown-long", model)
     assert main(["report", str(model)]) == 2
-    assert "a model directory (rungs pretrain or a saved checkpoint), not a run" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "a tiny model checkpoint (rungs pretrain), not a run" in err and f"--policy tiny:{model}`" in err
+    (model / "training.json").unlink()  # a tiny run's final/: tiny; with a transformers tokenizer config: hf
+    assert main(["report", str(model)]) == 2
+    assert f"a model directory (a saved checkpoint), not a run; `rungs eval --policy tiny:{model}`" in capsys.readouterr().err
+    (model / "tokenizer_config.json").write_text("{}")
+    assert main(["report", str(model)]) == 2
+    assert f"`rungs eval --policy hf:{model}`" in capsys.readouterr().err
 
 
 def test_mean_std_cells_read_alike_when_the_seeds_agree():

@@ -96,9 +96,16 @@ def run_kind(path: str | Path) -> str:
         return "demo"
     if config and (path / "events.jsonl").exists():
         return "train"
-    if (path / "training.json").exists() or (path / "config.json").exists():
-        raise UserError(f"{path}: a model directory (rungs pretrain or a saved checkpoint), not a run; "
-                        "its table is in training.json, and `rungs eval --policy tiny:DIR` measures it")
+    if (path / "training.json").exists():
+        raise UserError(f"{path}: a tiny model checkpoint (rungs pretrain), not a run; its table is in "
+                        f"{path / 'training.json'}, and `rungs eval --policy tiny:{path}` measures it")
+    if (path / "config.json").exists() or (path / "adapter_config.json").exists():
+        from rungs.policies.tiny.policy import WEIGHTS_FILE
+
+        kind = "tiny" if (path / "tokenizer.json").exists() and (path / WEIGHTS_FILE).exists() and not (
+            path / "tokenizer_config.json").exists() else "hf"
+        raise UserError(f"{path}: a model directory (a saved checkpoint), not a run; `rungs eval --policy "
+                        f"{kind}:{path}` measures it")
     raise UserError(f"{path}: not a run directory rungs recognises; expected config.yaml with events.jsonl "
                     "(train, ladder, ttrl), samples.jsonl (eval), outcomes.jsonl (ttt) or a demo's summary.json")
 
