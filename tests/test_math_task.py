@@ -398,3 +398,15 @@ def test_a_missing_value_written_as_text_is_no_reference(task, gold):
     scored = compute_score("math", f"\\boxed{{{gold.strip()}}}", gold, return_dict=True)
     assert scored["score"] == 0.0 and scored["unlabelled"] == 1.0
     assert Problem("q", "x", gold).answer is None
+
+
+@pytest.mark.parametrize(("gold", "answer", "correct"), [
+    ("e^2-2e-1", "e^2 - 2e - 1", True), ("e^2-2e-1", "e^2-0.2", False),  # 2e-1 inside an expression is 2e - 1
+    ("\\frac{3e-1}{2}", "\\frac{3e}{2} - \\frac12", True),
+    ("so the total is $\\boxed{5}$.", "5", True), ("The answer is $x^2+1$.", "x^2+1", True),  # delimited math
+    ("The answer is $x^2+1$.", "1", False),
+])
+def test_e_notation_only_for_a_whole_number_and_delimited_sentences_read_as_before(task, gold, answer, correct):
+    """From a review of the first fix: E-notation rewritten inside expressions read Euler's e as a power
+    of ten, and a worked solution with its answer boxed became unlabelled."""
+    assert task.verify_answer(problem(gold), answer).correct is correct

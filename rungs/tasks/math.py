@@ -115,20 +115,24 @@ def normalize_latex(text: str) -> str:
 # Math-Verify reads `1e-07` as LaTeX, 1*e - 7 (Euler's e), so it is rewritten as `1 \times 10^{-7}`
 # first, for answers and references alike; exponents past E_NOTATION_MAX_EXPONENT are left alone
 # (they would be refused as too large anyway, and stay harmless as e - k).
-_E_NUMBER = re.compile(r"(?<![\w.\\])((?:\d+\.?\d*|\.\d+))[eE]([+-]?\d{1,6})(?![\w.])")
+_E_NUMBER = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+))[eE]([+-]?\d{1,6})")
+_WRAPPED = re.compile(r"^(\s*\$?\s*(?:\\boxed\s*\{)?\s*)(.*?)(\s*\}?\s*\$?\s*)$", re.DOTALL)
 E_NOTATION_MAX_EXPONENT = 300
 
 
 def e_notation_latex(text: str) -> str:
-    """Each number in E-notation standing alone in `text` (not glued to letters or digits around it)
-    as a power of ten: `1e-07` -> `1 \\times 10^{-7}`, `\\boxed{-2.5E+20}` -> `\\boxed{-2.5 \\times 10^{20}}`;
-    `e-7`, `2ex` and exponents past E_NOTATION_MAX_EXPONENT are left as they are."""
-    def power(match: re.Match[str]) -> str:
-        if abs(int(match.group(2))) > E_NOTATION_MAX_EXPONENT:
-            return match.group(0)
-        return f"{match.group(1)} \\times 10^{{{int(match.group(2))}}}"
-
-    return _E_NUMBER.sub(power, text)
+    """A text that is one number in E-notation, bare or as `$...$` or `\\boxed{...}`, as a power of
+    ten: `1e-07` -> `1 \\times 10^{-7}`, `\\boxed{-2.5E+20}` -> `\\boxed{-2.5 \\times 10^{20}}`. Anything
+    else is left as it is: inside an expression `2e-1` is 2e - 1 (Euler's e, `e^2-2e-1`), and so
+    are `e-7` and exponents past E_NOTATION_MAX_EXPONENT."""
+    wrapped = _WRAPPED.match(text)
+    head, body, tail = wrapped.groups() if wrapped else ("", text, "")
+    if head.count("{") != tail.count("}"):  # `\boxed{1e-7` or `1e-7}`: not one wrapped number
+        head, body, tail = "", text, ""
+    match = _E_NUMBER.fullmatch(body)
+    if match is None or abs(int(match.group(2))) > E_NOTATION_MAX_EXPONENT:
+        return text
+    return f"{head}{match.group(1)} \\times 10^{{{int(match.group(2))}}}{tail}"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -894,6 +898,8 @@ def prose_reference(reference: str) -> tuple[Any, ...] | None:
     parses a `solution`; one with several (`2 hours and 30 minutes`, `The roots are 2 and 5`) says
     nothing a program can take as the answer: () (the row is unlabelled), never its last number.
     Wrapped in `$...$`, as an answer is, a sentence would be a product of letters."""
+    if "$" in reference or "\\boxed" in reference or "\\fbox" in reference:
+        return None  # its math is delimited: parse_answer reads the boxed or $...$ part, as it always did
     bare = _TEXT_GROUPS.sub(" ", reference)
     if not re.search(r"\d", bare) or not _PROSE.search(bare):
         return None

@@ -664,12 +664,13 @@ def _poles(f: sympy.Expr, var: sympy.Symbol, a: Any, b: Any) -> list[Any]:
     x/(x^2 - 1) at -1 and 1): poles, where f is not integrable on either side. (|x|^(-1/2) is
     integrable, and its base does not change sign.)"""
     bases = {n.base for n in f.atoms(sympy.Pow) if n.exp.is_number and n.exp <= -1 and n.base.has(var)}
-    return _sign_changes(bases, var, a, b)
+    return _sign_changes(bases, var, a, b, margin=True)
 
 
-def _sign_changes(exprs: set[sympy.Expr], var: sympy.Symbol, a: Any, b: Any) -> list[Any]:
+def _sign_changes(exprs: set[sympy.Expr], var: sympy.Symbol, a: Any, b: Any, margin: bool = False) -> list[Any]:
     """The points in (a, b) where any of `exprs` changes sign on a 128-point grid, bisected to the
-    working precision, sorted."""
+    working precision, sorted; with `margin`, none within 10^-15 (relative) of a or b. Without it a
+    zero at a bound gives a point just inside, which quadrature of x^(-3/4) on [0, 1] needs."""
     ctx = _context(_DPS)
     grid = [a + (b - a) * k / 128 for k in range(129)]
     roots = []
@@ -689,7 +690,9 @@ def _sign_changes(exprs: set[sympy.Expr], var: sympy.Symbol, a: Any, b: Any) -> 
                     hi = mid
             roots.append((lo + hi) / 2)
     merged: list[Any] = []  # one point per root: two expressions (x and |x|) find the same one
-    for r in sorted(r for r in set(roots) if a < r < b):
+    # `margin`: a root found at a bound (the grid's end point is a zero) is no interior point
+    edge = ctx.mpf(10) ** (-_DPS // 2) * max(1, abs(a), abs(b)) if margin else 0
+    for r in sorted(r for r in set(roots) if a + edge < r < b - edge):
         if not merged or r - merged[-1] > ctx.mpf(10) ** (-_DPS // 2) * max(1, abs(r)):
             merged.append(r)
     return merged
@@ -718,6 +721,8 @@ def definite_reference(problem_text: str) -> tuple[complex | None, str]:
     value, why, nodes = _quadrature(parsed, _DPS)
     if value is None:
         return None, why
+    if _continuous_on_a_finite_interval(parsed):
+        return value, ""  # nothing can diverge: the checks below would only cost time
     divergent = _divergent_piece(parsed, nodes)
     if divergent:
         return None, divergent
@@ -733,30 +738,53 @@ def definite_reference(problem_text: str) -> tuple[complex | None, str]:
     return value, ""
 
 
+# Functions continuous on the whole real line (with polynomials, sums, products and non-negative
+# powers): an integrand built from these alone over finite bounds cannot diverge.
+_EVERYWHERE_CONTINUOUS = (sympy.sin, sympy.cos, sympy.exp, sympy.Abs, sympy.atan, sympy.sinh, sympy.cosh, sympy.tanh,
+                          sympy.asinh, sympy.sign)
+
+
+def _continuous_on_a_finite_interval(parsed: Any) -> bool:
+    """Whether the integral cannot diverge: finite bounds, and an integrand with no negative power
+    (no denominator) and no function outside _EVERYWHERE_CONTINUOUS (`sign` jumps, but is bounded).
+    Conservative: `log`, `tan`, `1/(x^2 + 1)` and the like are not judged here."""
+    if any(bound.has(sympy.oo, -sympy.oo, sympy.zoo) for bound in (parsed.lower, parsed.upper)):
+        return False
+    f = parsed.integrand
+    if any(p.exp.is_negative is not False for p in f.atoms(sympy.Pow) if p.base.has(parsed.var)):
+        return False
+    return all(isinstance(g, _EVERYWHERE_CONTINUOUS) for g in f.atoms(sympy.Function))
+
+
+# Where to look for poles when a bound is infinite: this window around the finite part.
+_POLE_WINDOW = 1000
+
+
 def _divergent_piece(parsed: Any, nodes: list[Any]) -> str:
     """Why the integral diverges on one of the pieces of [min(nodes), max(nodes)] split at its
-    interior kinks and poles (`_kinks`), or "": a pole inside the interval can diverge on both
-    sides and cancel in the sum (x/(x^2 - 1) on [-2, 2] sums to 0, its principal value), so each
-    piece is checked alone at two precisions; a piece that ends at a pole and whose quadrature
-    fails at both is divergent too. Other pieces whose quadrature fails are not judged here."""
+    interior poles (`_poles`), or "" (also when there is no pole: kinks alone cannot hide a
+    divergence, and checking their pieces was slow). A pole inside can diverge on both sides and
+    cancel in the sum (x/(x^2 - 1) on [-2, 2], 1/x on (-oo, oo): 0, the principal value), so each
+    piece is checked alone: divergent when its quadrature fails at both precisions, or gives
+    values that depend on the precision. With an infinite bound poles are looked for within
+    _POLE_WINDOW of the finite part."""
     ctx = _context(_DPS)
-    finite = [x for x in nodes if not ctx.isinf(x)]
-    if len(finite) < 2:
+    a, b = min(nodes), max(nodes)
+    lo = a if not ctx.isinf(a) else (min(-_POLE_WINDOW, b - _POLE_WINDOW) if not ctx.isinf(b) else -_POLE_WINDOW)
+    hi = b if not ctx.isinf(b) else (max(_POLE_WINDOW, a + _POLE_WINDOW) if not ctx.isinf(a) else _POLE_WINDOW)
+    poles = _poles(parsed.integrand, parsed.var, ctx.mpf(lo), ctx.mpf(hi))
+    if not poles:
         return ""
-    kinks = _kinks(parsed.integrand, parsed.var, min(finite), max(finite))
-    if not kinks:
-        return ""
-    poles = set(_poles(parsed.integrand, parsed.var, min(finite), max(finite)))
-    edges = [min(nodes), *kinks, max(nodes)]
-    for lo, hi in zip(edges, edges[1:]):
-        low, _, _ = _quadrature(parsed, _DPS, [lo, hi])
-        high, _, _ = _quadrature(parsed, _CROSSCHECK_DPS, [lo, hi])
-        if low is None and high is None and (lo in poles or hi in poles):
-            return (f"divergent: a pole at {_show(_complex(lo if lo in poles else hi), 6)}, where the quadrature "
-                    f"of [{_show(_complex(lo), 4)}, {_show(_complex(hi), 4)}] does not converge")
+    edges = [a, *poles, b]
+    for left, right in zip(edges, edges[1:]):
+        low, _, _ = _quadrature(parsed, _DPS, [left, right])
+        high, _, _ = _quadrature(parsed, _CROSSCHECK_DPS, [left, right])
+        where = f"[{_show(_complex(left), 4)}, {_show(_complex(right), 4)}]"
+        if low is None and high is None:
+            return f"divergent: a pole on the edge of {where}, whose quadrature does not converge"
         if low is not None and high is not None and abs(high - low) > _CROSSCHECK_RTOL * max(1.0, abs(low)):
-            return (f"divergent on [{_show(_complex(lo), 4)}, {_show(_complex(hi), 4)}] (the quadrature depends on the "
-                    f"working precision: {_show(low, 4)} at {_DPS} digits, {_show(high, 4)} at {_CROSSCHECK_DPS})")
+            return (f"divergent on {where} (the quadrature depends on the working precision: {_show(low, 4)} at "
+                    f"{_DPS} digits, {_show(high, 4)} at {_CROSSCHECK_DPS})")
     return ""
 
 
