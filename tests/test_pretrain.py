@@ -210,6 +210,11 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path, capsys):
         assert main([*RESUME_ARGS, "--out", str(where), "--resume", *extra]) == 2
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err
+    hidden = tmp_path / "hidden"  # only hidden entries: not a pretraining's either, and left as it is
+    hidden.mkdir()
+    (hidden / ".x.tmp").write_text("mine")
+    assert main([*RESUME_ARGS, "--out", str(hidden), "--resume"]) == 2
+    assert "no resume/ checkpoint" in capsys.readouterr().err and (hidden / ".x.tmp").exists()
     assert (tmp_path / ".tmp-old-data").is_dir() and (tmp_path / ".tmp-cache").is_dir()
     assert (tmp_path / ".notes.tmp").read_text() == "mine" and not (tmp_path / "data").exists()
     (out / "resume").mkdir()

@@ -209,6 +209,8 @@ def test_rungs_eval_through_rungs_serve_prompts_the_tiny_model_as_it_was_trained
         assert [c.finish_reason for c in alone[0]] == ["error", "error"] and remote._n_ok
         named = load_policy(f"openai:{url}", model="tiny-integration", max_retries=0)
         assert named.prompt_style == "compact"  # a named model still reads the advertised style
+        with pytest.raises(UserError, match="rejected the request: the prompt is"):  # nothing ever answered: a setting
+            named.generate([too_long, too_long + "y"], 1, greedy)
         params = named._params
         named._params = lambda *args: {**params(*args), "stop": [""]}  # a setting the server refuses for any prompt
         with pytest.raises(UserError, match="rejected the request: stop must be"):

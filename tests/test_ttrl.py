@@ -202,3 +202,15 @@ def test_ladder_and_ttrl_default_to_the_tasks_own_builtin_sets():
     assert LadderConfig(task="countdown", problems="mine.jsonl").problems == "mine.jsonl"
     assert TTRLConfig(task="countdown").problems == "builtin:countdown-hard"
     assert TTRLConfig().problems == "builtin:integration-hard"
+
+
+def test_a_steps_compute_counts_are_summed_over_its_resampling_rounds_and_rates_averaged():
+    """tokens/vote was averaged over a step's scoring calls (DAPO's resampling rounds): undercounted."""
+    from types import SimpleNamespace
+
+    from rungs.train.rollout import merged_reward_metrics
+
+    batch = SimpleNamespace(reward_metrics=[(8, {"tokens/vote": 100.0, "ttrl/vote_agreement": 0.5}),
+                                            (4, {"tokens/vote": 40.0, "ttrl/vote_agreement": 1.0})])
+    merged = merged_reward_metrics(batch)
+    assert merged["tokens/vote"] == 140.0 and merged["ttrl/vote_agreement"] == pytest.approx((8 * 0.5 + 4) / 12)

@@ -325,6 +325,10 @@ def test_an_hf_runs_whole_weight_checkpoint_is_checked_against_its_recorded_base
     err = capsys.readouterr().err
     assert f"says {run / 'final'} was trained from hf:{base}" in err and not (tmp_path / "a").exists()
     assert main([*args, "--base", f"hf:{base}", "--out", str(tmp_path / "b")]) == 0
+    # `--policy hf --model PATH` records the model apart from the policy
+    (run / "config.yaml").write_text(yaml.safe_dump({"train": {"task": "integration", "policy": "hf", "model": str(base)}}))
+    assert main([*args, "--base", f"hf:{other}", "--out", str(tmp_path / "c")]) == 2
+    assert f"was trained from hf:{base}" in capsys.readouterr().err
 
 
 def _dead_pid() -> int:

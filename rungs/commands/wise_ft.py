@@ -57,7 +57,10 @@ def recorded_start(tuned: Path) -> tuple[str, str, Path] | None:
         if isinstance(data, dict) and "policy" not in data:  # {"ladder": {...}, "grpo": {...}}: the job's section
             data = next((v for v in data.values() if isinstance(v, dict) and "policy" in v), None)
         if isinstance(data, dict) and isinstance(data.get("policy"), str) and isinstance(data.get("task"), str):
-            return data["policy"], data["task"], config
+            spec, model = data["policy"], data.get("model")
+            if spec == "hf" and isinstance(model, str) and model:  # `--policy hf --model PATH`
+                spec = f"hf:{model}"
+            return spec, data["task"], config
         return None
     return None
 

@@ -556,15 +556,30 @@ _OPTION_RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
+def _whole_number(value: Any) -> Any:
+    """`value` as an int when it is a float or numeric text with a whole value (8.0, "1e9"); else as it is."""
+    try:
+        number = float(value) if isinstance(value, (float, str)) else None
+    except ValueError:
+        return value
+    if number is not None and math.isfinite(number) and number.is_integer():
+        return int(number)
+    return value
+
+
 def check_options(options: dict[str, Any]) -> dict[str, Any]:
     """The hf policy's options as their declared types (`_OPTION_TYPES`, read as rungs reads a flag:
     `rungs.config.coerce_setting`) and in range; a UserError naming the first wrong one."""
     from rungs.config import coerce_setting
+    from rungs.types import to_builtin
 
     out = dict(options)
     for name, kind in _OPTION_TYPES.items():
         if name in out:
-            out[name] = coerce_setting(name, out[name], kind, "hf policy option")
+            value = to_builtin(out[name])  # numpy numbers as Python's
+            if kind is int and not isinstance(value, bool):
+                value = _whole_number(value)  # 8.0 and "1e9" are integers
+            out[name] = coerce_setting(name, value, kind, "hf policy option")
             check = _OPTION_RANGES.get(name)
             if check is not None and not check[0](out[name]):
                 raise UserError(f"hf policy option: {name}: expected {check[1]}, got {out[name]!r}")

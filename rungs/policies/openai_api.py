@@ -15,7 +15,8 @@ exponential backoff (connection errors, 408/409/429/5xx). What this adds:
 - one-line errors: an unreachable server is a `UserError` naming the URL, as is a request the
   server refuses for a setting; one it refuses for the prompt itself (too long for the model:
   `_about_the_prompt`) costs that prompt (empty completions with finish_reason "error", one
-  warning per kind of refusal), not the evaluation;
+  warning per kind of refusal), not the evaluation; but when every prompt of a call is refused
+  and the server has answered none yet, it is a setting (a max_tokens past the context) and an error;
 - the prompt style: a task's "instruct" prompt, or the "compact" one that `rungs serve`
   advertises for the tiny model it serves (`prompt_style` in /v1/models; or the option).
 """
@@ -130,6 +131,7 @@ class OpenAIPolicy(Policy):
         # the task's prompt in the form the served model was trained on: `rungs serve` says which
         self.prompt_style = prompt_style or (advertised if advertised in PROMPT_STYLES else "instruct")
         self._warned_refusals: set[str] = set()
+        self._answered = 0  # prompts the server has sampled: refusals before any are a setting's fault
         self.name = f"openai:{self.base_url}#{self.model}"
 
     @classmethod
@@ -206,6 +208,11 @@ class OpenAIPolicy(Policy):
             with ThreadPoolExecutor(max_workers=min(self.concurrency, len(prompts))) as pool:
                 results = list(pool.map(lambda p: self._sample_or_refusal(p, n, sp), prompts))
         refused = [r for r in results if isinstance(r, _Refused)]
+        self._answered += len(results) - len(refused)
+        if refused and not self._answered and len(refused) > 1:
+            # every prompt refused and none ever answered: a setting (vLLM says "maximum context length"
+            # for a max_tokens too large as well as for a prompt too long), not these prompts
+            raise UserError(f"OpenAI-compatible server at {self.base_url} rejected the request: {refused[0].message}")
         for r in refused:
             if r.message not in self._warned_refusals:
                 self._warned_refusals.add(r.message)

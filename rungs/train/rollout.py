@@ -145,14 +145,16 @@ def select(batch: Batch, rows: list[int]) -> Batch:
 
 
 def merged_reward_metrics(batch: Batch) -> dict[str, float]:
-    """The reward's metrics over every scoring call of a step, each weighted by its rows."""
+    """The reward's metrics over every scoring call of a step, each weighted by its rows; counts of
+    compute (`tokens/...`, such as majority vote's extra samples) are summed over the calls."""
     sums: dict[str, float] = {}
     weights: dict[str, int] = {}
     for rows, metrics in batch.reward_metrics:
         for key, value in metrics.items():
-            sums[key] = sums.get(key, 0.0) + value * rows
+            total = key.startswith("tokens/")
+            sums[key] = sums.get(key, 0.0) + (value if total else value * rows)
             weights[key] = weights.get(key, 0) + rows
-    return {key: sums[key] / max(weights[key], 1) for key in sums}
+    return {key: sums[key] if key.startswith("tokens/") else sums[key] / max(weights[key], 1) for key in sums}
 
 
 def zero_std_groups(rewards: torch.Tensor, num_generations: int) -> torch.Tensor:

@@ -476,7 +476,7 @@ def resume_point(cfg: SFTConfig) -> Path | None:
     if not (saved.is_file() or moved.is_file()):
         if (out / "training.json").is_file():
             raise UserError(f"resume: {out}: this pretraining has finished (training.json); nothing to resume")
-        if not names <= {EVENTS_FILE}:  # nothing is touched in a directory that is not a pretraining's
+        if names != {EVENTS_FILE}:  # nothing is touched in a directory that is not a pretraining's
             raise UserError(f"resume: {out}: no {RESUME_DIR}/ checkpoint, and files a pretraining killed before its "
                             f"first checkpoint would not leave; {expected}")
     clean_directory(out, files=True)  # only now: it is a pretraining's directory
