@@ -410,3 +410,10 @@ def test_e_notation_only_for_a_whole_number_and_delimited_sentences_read_as_befo
     """From a review of the first fix: E-notation rewritten inside expressions read Euler's e as a power
     of ten, and a worked solution with its answer boxed became unlabelled."""
     assert task.verify_answer(problem(gold), answer).correct is correct
+
+
+@pytest.mark.parametrize(("answer", "correct"), [("x=2", True), ("y = 2", True), ("\\boxed{x = 2}", True),
+                                                 ("-x=2", False), ("x+1=2", False), ("2x=2", False)])
+def test_an_equation_answers_a_value_only_as_symbol_equals_value(task, answer, correct):
+    """Math-Verify compares an equation's right side with a value: `-x = 2` (x = -2) was paid for 2."""
+    assert task.verify_answer(problem("2"), answer).correct is correct

@@ -316,6 +316,8 @@ def answers_match(gold: tuple[Any, ...], pred: tuple[Any, ...]) -> bool:
     """Math-Verify's equivalence, gold first, with its signal-based timeout off, and with:
 
     - numbers compared relative to their size (`SIGNIFICANT_DIGITS`);
+    - an equation answering a value only when its left side is one symbol (`x = 2` for 2, not
+      `-x = 2`, whose right side Math-Verify would compare);
     - inequalities and intervals compared both ways: gold `(-\\infty, 3)` accepts `x<3` (Math-Verify's
       `allow_set_relation_comp`), gold `x<3` accepts `(-\\infty, 3)`, and `x<1 \\text{ or } x>2`
       is the union `(-\\infty, 1) \\cup (2, \\infty)`.
@@ -324,6 +326,9 @@ def answers_match(gold: tuple[Any, ...], pred: tuple[Any, ...]) -> bool:
 
     _math_verify_grader()
     gold_list, pred_list = [_for_comparison(g) for g in gold], [_for_comparison(p) for p in pred]
+    if not any(isinstance(g, sympy.Eq) for g in gold_list) and any(
+            isinstance(p, sympy.Eq) and not isinstance(p.lhs, sympy.Symbol) for p in pred_list):
+        return False  # an equation answers a value only as `x = value`: `-x = 2` and `x + 1 = 2` are not 2
     if any(isinstance(p, sympy.Set) and not isinstance(p, sympy.FiniteSet) for p in (*gold_list, *pred_list)):
         gold_list = [_inequalities_as_set(g) for g in gold_list]
         pred_list = [_inequalities_as_set(p) for p in pred_list]
