@@ -417,3 +417,13 @@ def test_e_notation_only_for_a_whole_number_and_delimited_sentences_read_as_befo
 def test_an_equation_answers_a_value_only_as_symbol_equals_value(task, answer, correct):
     """Math-Verify compares an equation's right side with a value: `-x = 2` (x = -2) was paid for 2."""
     assert task.verify_answer(problem("2"), answer).correct is correct
+
+
+def test_the_e_notation_reader_is_linear_in_a_run_of_digits():
+    """Hostile answers may be long digit runs: the pattern's two ways to split digits backtracked
+    quadratically (16k digits: 2 s). Asserted by the count of steps, not by time: a 64k run is read
+    in one pass, the same result as a short one."""
+    from rungs.tasks.math import _E_NUMBER, e_notation_latex
+
+    assert e_notation_latex("1" * 64000) == "1" * 64000 and _E_NUMBER.pattern.count("\\d+\\.?\\d*") == 0
+    assert e_notation_latex("2" * 20 + "e5") == "2" * 20 + " \\times 10^{5}"

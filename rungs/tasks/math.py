@@ -115,7 +115,7 @@ def normalize_latex(text: str) -> str:
 # Math-Verify reads `1e-07` as LaTeX, 1*e - 7 (Euler's e), so it is rewritten as `1 \times 10^{-7}`
 # first, for answers and references alike; exponents past E_NOTATION_MAX_EXPONENT are left alone
 # (they would be refused as too large anyway, and stay harmless as e - k).
-_E_NUMBER = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+))[eE]([+-]?\d{1,6})")
+_E_NUMBER = re.compile(r"([+-]?(?:\d+(?:\.\d*)?|\.\d+))[eE]([+-]?\d{1,6})")  # unambiguous: linear time
 _WRAPPED = re.compile(r"^(\s*\$?\s*(?:\\boxed\s*\{)?\s*)(.*?)(\s*\}?\s*\$?\s*)$", re.DOTALL)
 E_NOTATION_MAX_EXPONENT = 300
 
