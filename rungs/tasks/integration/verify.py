@@ -661,9 +661,11 @@ def _kinks(f: sympy.Expr, var: sympy.Symbol, a: Any, b: Any) -> list[Any]:
 
 def _poles(f: sympy.Expr, var: sympy.Symbol, a: Any, b: Any) -> list[Any]:
     """Points in (a, b) where a denominator of f changes sign (the base of a power <= -1:
-    x/(x^2 - 1) at -1 and 1): poles, where f is not integrable on either side. (|x|^(-1/2) is
-    integrable, and its base does not change sign.)"""
+    x/(x^2 - 1) at -1 and 1; the cosine under tan and sec, the sine under cot and csc): poles, where
+    f is not integrable on either side. (|x|^(-1/2) is integrable, and its base does not change sign.)"""
     bases = {n.base for n in f.atoms(sympy.Pow) if n.exp.is_number and n.exp <= -1 and n.base.has(var)}
+    bases |= {sympy.cos(n.args[0]) for n in f.atoms(sympy.tan, sympy.sec) if n.has(var)}  # tan = sin / cos
+    bases |= {sympy.sin(n.args[0]) for n in f.atoms(sympy.cot, sympy.csc) if n.has(var)}
     return _sign_changes(bases, var, a, b, margin=True)
 
 
