@@ -36,7 +36,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from rungs.policies.base import Policy, SamplingParams
+from rungs.policies.base import Policy, SamplingParams, raw_prompts
 from rungs.types import Completion
 
 log = logging.getLogger(__name__)
@@ -130,16 +130,9 @@ class PolicyServer:
         with self.lock:
             if alive is not None and not alive():  # the client left while waiting for the policy
                 raise ConnectionAbortedError("the client closed the connection before generation")
-            switch = raw and hasattr(self.policy, "raw_prompts")
-            before = getattr(self.policy, "raw_prompts", None)
-            if switch:
-                self.policy.raw_prompts = True  # type: ignore[attr-defined]
-            try:
+            with raw_prompts(self.policy, on=raw):
                 completions = self.policy.generate([prompt], n=n, sampling=sp)[0]
                 prompt_tokens = len(self.policy.encode_prompts([prompt])[0]) if self.policy.trainable else 0
-            finally:
-                if switch:
-                    self.policy.raw_prompts = before  # type: ignore[attr-defined]
         return completions, prompt_tokens
 
     def _token_text(self, token_id: int) -> str:

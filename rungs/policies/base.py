@@ -13,8 +13,9 @@ Strategies, GRPO, LADDER and test-time RL all talk to this one interface, so a p
 from __future__ import annotations
 
 import abc
+import contextlib
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
@@ -186,3 +187,19 @@ class Policy(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (HTTP clients, engines)."""
+
+
+@contextlib.contextmanager
+def raw_prompts(policy: Policy, on: bool = True) -> Iterator[None]:
+    """Run `policy` with its `raw_prompts` switch on (prompts are the model's input text, with no chat
+    template: the hf policy's), restored afterwards; a no-op for a policy without the switch or
+    when `on` is False. Used by `rungs serve`'s /v1/completions and by budget forcing."""
+    switch = on and hasattr(policy, "raw_prompts")
+    before = getattr(policy, "raw_prompts", None)
+    if switch:
+        policy.raw_prompts = True  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        if switch:
+            policy.raw_prompts = before  # type: ignore[attr-defined]

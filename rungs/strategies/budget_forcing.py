@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rungs.errors import UserError
-from rungs.policies.base import Policy, SamplingParams
+from rungs.policies.base import Policy, SamplingParams, raw_prompts
 from rungs.strategies.base import Sampler, spec_args
 from rungs.types import Completion
 
@@ -109,14 +109,8 @@ class BudgetForcing(Sampler):
 
     def generate(self, policy: Policy, prompts: Sequence[str], n: int, base: SamplingParams) -> list[list[Completion]]:
         prompts, raw = continuable_prompts(policy, prompts)
-        before = getattr(policy, "raw_prompts", None)
-        if raw:
-            policy.raw_prompts = True  # type: ignore[attr-defined]
-        try:
+        with raw_prompts(policy, on=raw):
             return self._rounds(policy, prompts, n, base)
-        finally:
-            if raw:
-                policy.raw_prompts = before  # type: ignore[attr-defined]
 
     def _rounds(self, policy: Policy, prompts: Sequence[str], n: int, base: SamplingParams) -> list[list[Completion]]:
         budget = self.think_tokens or base.max_new_tokens
