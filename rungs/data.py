@@ -36,8 +36,8 @@ from rungs.types import (
     MAX_NESTING,
     NESTING_ERROR,
     Problem,
+    missing_answer_note,
     missing_number,
-    missing_value,
     nesting_depth,
     reference_answers,
     to_builtin,
@@ -198,10 +198,9 @@ def row_to_problem(row: Any, where: str, index: int, *, from_prompt: Callable[[s
             "own template, with the task's own instructions"))
         key, raw = _raw_answer(row, text)
         answer, answers = reference_answers(raw)
-        if answer is None and key is not None and missing_value(to_builtin(raw)):
-            what = "text that spells a missing value" if isinstance(to_builtin(raw), str) else "not a finite number"
-            (warn or _warn_stderr)(f"{where}: field {key!r} is {to_builtin(raw)!r}, {what}: no reference answer; "
-                                   "the row is unlabelled")
+        note = missing_answer_note(where, key, to_builtin(raw)) if answer is None and key is not None else None
+        if note is not None:
+            (warn or _warn_stderr)(note)
         meta = row.get("meta") or {}
         if not isinstance(meta, dict):
             raise UserError(f"field 'meta' must be an object, got {type(meta).__name__}")

@@ -112,6 +112,15 @@ def missing_value(value: Any) -> bool:
     return missing_number(value) or missing_text(value)
 
 
+def missing_answer_note(where: str, field: str, value: Any) -> str | None:
+    """The one warning line for a reference answer that is a missing value (`missing_value`), naming
+    the row and field; None for any other value. One wording for problem files and variant trees."""
+    if not missing_value(value):
+        return None
+    what = "text that spells a missing value" if isinstance(value, str) else "not a finite number"
+    return f"{where}: field {field!r} is {value!r}, {what}: no reference answer; the row is unlabelled"
+
+
 def answer_text(value: Any) -> str | None:
     """A reference answer as text: None or blank -> None, a one-element list -> its element,
     numpy values as their Python value (`np.int64(12)` -> "12"). A number that is NaN or infinite

@@ -27,7 +27,7 @@ from typing import Any
 
 from rungs.errors import UserError
 from rungs.tasks.base import Task, Variant
-from rungs.types import Problem, missing_value
+from rungs.types import Problem, missing_answer_note
 
 MakeVariants = Callable[[Problem, int, random.Random], list[Variant]]
 TREE_FIELDS = ("id", "problem", "answer", "difficulty", "transform", "parent_id", "depth", "root_id")
@@ -170,9 +170,9 @@ def load_tree(path: str | os.PathLike[str], task: Task | None = None,
         except ValueError as err:  # the row's meta nested too deeply (Problem's to_builtin)
             skip(lineno, str(err))
             continue
-        if variant.problem.answer is None and missing_value(row["answer"]):
-            what = "text that spells a missing value" if isinstance(row["answer"], str) else "not a finite number"
-            warn(f"{where}: field 'answer' is {row['answer']!r}, {what}: no reference answer; the row is unlabelled")
+        note = missing_answer_note(where, "answer", row["answer"]) if variant.problem.answer is None else None
+        if note is not None:
+            warn(note)
         variants.append(variant)
     for line in skipped[:MAX_SKIP_LINES]:
         warn(line)
