@@ -733,11 +733,21 @@ def definite_reference(problem_text: str) -> tuple[complex | None, str]:
         check, _, _ = _quadrature(parsed, _CROSSCHECK_DPS)
     if check is None and abs(value) <= _CROSSCHECK_HUGE:
         return value, ""
-    if check is None or abs(check - value) > _CROSSCHECK_RTOL * max(1.0, abs(value)):
-        shown = "no value" if check is None else _show(check, 4)
-        return None, (f"divergent (the quadrature depends on the working precision: {_show(value, 4)} at {_DPS} "
-                      f"digits, {shown} at {_CROSSCHECK_DPS})")
+    if check is None or _precisions_disagree(value, check):
+        return None, f"divergent {_precision_note(value, check)}"
     return value, ""
+
+
+def _precisions_disagree(low: complex, high: complex) -> bool:
+    """Whether the values at _DPS and _CROSSCHECK_DPS digits differ by more than _CROSSCHECK_RTOL."""
+    return abs(high - low) > _CROSSCHECK_RTOL * max(1.0, abs(low))
+
+
+def _precision_note(low: complex, high: complex | None) -> str:
+    """"(the quadrature depends on the working precision: ...)", with both values (or "no value")."""
+    shown = "no value" if high is None else _show(high, 4)
+    return (f"(the quadrature depends on the working precision: {_show(low, 4)} at {_DPS} digits, {shown} at "
+            f"{_CROSSCHECK_DPS})")
 
 
 # Functions continuous on the whole real line (with polynomials, sums, products and non-negative
@@ -784,9 +794,8 @@ def _divergent_piece(parsed: Any, nodes: list[Any]) -> str:
         where = f"[{_show(_complex(left), 4)}, {_show(_complex(right), 4)}]"
         if low is None and high is None:
             return f"divergent: a pole on the edge of {where}, whose quadrature does not converge"
-        if low is not None and high is not None and abs(high - low) > _CROSSCHECK_RTOL * max(1.0, abs(low)):
-            return (f"divergent on {where} (the quadrature depends on the working precision: {_show(low, 4)} at "
-                    f"{_DPS} digits, {_show(high, 4)} at {_CROSSCHECK_DPS})")
+        if low is not None and high is not None and _precisions_disagree(low, high):
+            return f"divergent on {where} {_precision_note(low, high)}"
     return ""
 
 
