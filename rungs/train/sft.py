@@ -520,8 +520,8 @@ def _train_loop(cfg: SFTConfig, task: Task, policy: TinyPolicy, pool: VerifierPo
 
     resumed = (torch.load(resume_dir / RESUME_STATE_FILE, map_location="cpu", weights_only=False)
                if resume_dir is not None else None)
-    if resumed is not None:
-        policy.load(resume_dir / "policy")  # before the optimizer is built over its parameters
+    if resumed is not None and getattr(policy, "source", None) != str(resume_dir / "policy"):
+        policy.load(resume_dir / "policy")  # a policy passed in: before the optimizer is built over its parameters
     decay = [p for p in policy.parameters() if p.ndim >= 2]
     no_decay = [p for p in policy.parameters() if p.ndim < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
