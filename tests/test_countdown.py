@@ -405,3 +405,34 @@ def test_render_steps_round_trips_and_refuses_a_fractional_step():
     assert render_steps(parse_answer("(50 - 25) * (7 - 3)")[0]) == "50-25=25;7-3=4;25*4=100"
     with pytest.raises(ValueError, match="positive integer"):
         render_steps(parse_answer("7 / 2 * 4")[0])
+
+
+def test_answers_breaking_the_number_rules_never_vote() -> None:
+    from rungs.integrations import compute_score_vote_batch
+
+    task = get_task("countdown")
+    p = problem([2, 3, 4], 14)
+    assert task.answer_key(p, "2+3*4") is not None
+    assert task.answer_key(p, "14") is None  # the target itself, no number used
+    assert task.answer_key(p, "3*4+2-4+4") is None  # 4 used three times
+    assert task.answer_key(p, "10+4") is None  # 10 not given
+    answers = ["<answer>14</answer>"] * 3 + ["<answer>2+3*4</answer>"]
+    rewards = compute_score_vote_batch(["countdown"] * 4, answers, ["numbers: 2 3 4; target: 14"] * 4,
+                                       [{"index": 0}] * 4, return_dict=False)
+    assert rewards == [0.0, 0.0, 0.0, 1.0]  # the bare target cannot win the vote
+
+
+def test_a_deep_chain_of_steps_has_no_key_rather_than_a_recursion_error() -> None:
+    task = get_task("countdown")
+    steps, total = ["+".join(["1"] * 199) + "=199"], 199
+    for _ in range(19):
+        steps.append(f"{total}+" + "+".join(["1"] * 198) + f"={total + 198}")
+        total += 198
+    assert task.answer_key(problem([3, 7, 25, 50], 72), ";".join(steps)) is None
+
+
+@pytest.mark.parametrize("target", [6.9, "6.5", True, [6]])
+def test_a_target_that_is_not_an_integer_is_refused_not_truncated(target: object) -> None:
+    with pytest.raises(UserError, match="target must be an integer"):
+        parse_spec(Problem("p", "", None, {"numbers": [1, 2, 3], "target": target}))
+    assert parse_spec(Problem("p", "", None, {"numbers": [1, 2, 3], "target": 6.0})) == ([1, 2, 3], 6)

@@ -517,3 +517,21 @@ def test_a_continuous_integrand_on_finite_bounds_skips_the_divergence_checks():
     assert all(_continuous_on_a_finite_interval(parse_integral(t)) for t in yes)
     assert not any(_continuous_on_a_finite_interval(parse_integral(t)) for t in no)
     assert abs(definite_reference(yes[0])[0] - 6.361867591533937) < 1e-9
+
+
+@pytest.mark.parametrize("answer", ["x^3/3 + C*x", r"x^3/3 + C\sin x", "e^C*x^3/3", "C + x^3/3 + C^2 x"])
+def test_the_constant_of_integration_only_as_an_added_term(task, answer):
+    verdict = check(task, r"\int x^2\,dx", answer)
+    assert verdict.status is Status.REJECTED and "constant of integration" in verdict.detail
+
+
+@pytest.mark.parametrize("answer", ["C + x^3/3", "x^3/3 + 2C", "x^3/3 + C", r"\frac{x^3}{3} + C + 1"])
+def test_an_added_constant_is_still_accepted(task, answer):
+    assert check(task, r"\int x^2\,dx", answer).correct
+
+
+def test_a_definite_value_holds_no_constant(task):
+    assert check(task, r"\int_0^1 x^2\,dx", r"\frac{1}{3}+5C").status is Status.REJECTED
+    assert check(task, r"\int_0^1 x^2\,dx", r"\frac{1}{3}").correct
+    assert check(task, r"\int_0^1 x^2\,dx", r"\frac{1}{3} + C").correct  # a trailing `+ C` is layout
+    assert check(task, r"\int C^2\,dC", "C^3/3").correct  # C as the variable of integration

@@ -143,7 +143,7 @@ def test_short_bombs_are_refused_by_the_structural_screen(task: MathTask, answer
     verdict = task.verify_answer(problem("2"), answer)
     assert verdict.status is Status.REJECTED and verdict.reward == 0.0
     assert verdict.detail == reason
-    assert task.answer_key(problem("2"), answer) is not None  # keys by its text, without evaluating
+    assert task.answer_key(problem("2"), answer) is None  # rejected: it never votes (and is never evaluated)
 
 
 @pytest.mark.parametrize(
@@ -427,3 +427,68 @@ def test_the_e_notation_reader_is_linear_in_a_run_of_digits():
 
     assert e_notation_latex("1" * 64000) == "1" * 64000 and _E_NUMBER.pattern.count("\\d+\\.?\\d*") == 0
     assert e_notation_latex("2" * 20 + "e5") == "2" * 20 + " \\times 10^{5}"
+
+
+# ---- conditions joined by "and", word answers, numbers with units (an outside check) ------------
+
+
+@pytest.mark.parametrize(
+    ("gold", "pred", "status"),
+    [
+        (r"(-\infty,1)\cup(2,\infty)", r"x<1 \text{ and } x>2", Status.WRONG),  # the empty set, not the union
+        (r"(-\infty,\infty)", r"x>0 \text{ and } x<1", Status.WRONG),
+        (r"(0,1)", r"x>0 \text{ and } x<1", Status.CORRECT),
+        (r"(0,1)", r"x>0 \land x<1", Status.CORRECT),
+        (r"(0,1)", r"x<1 \wedge x>0", Status.CORRECT),
+        (r"x>0 \text{ and } x<1", r"x>0 \text{ or } x<1", Status.WRONG),  # Math-Verify's text of both is `x>0, x<1`
+        (r"0<x<1", r"x>0 \text{ or } x<1", Status.WRONG),
+        (r"x<1 \text{ or } x>2", r"x>2 \text{ and } x<1", Status.WRONG),
+        (r"(-\infty,1)\cup(2,\infty)", r"x<1 \text{ or } x>2", Status.CORRECT),
+        (r"x=1 \text{ and } y=2", "(1,2)", Status.CORRECT),  # equations are a system's solution, as before
+    ],
+)
+def test_and_between_inequalities_is_an_intersection(task: MathTask, gold: str, pred: str, status: Status) -> None:
+    assert task.verify_answer(problem(gold), pred).status is status
+
+
+def test_and_and_or_together_are_not_read_as_a_union(task: MathTask) -> None:
+    assert not task.verify_answer(problem("(0,1)"), r"x>0 \text{ and } x<1 \text{ or } x>2").correct
+    keys = {task.answer_key(problem("1"), a) for a in (r"x>0 \text{ and } x<1", r"x>0 \text{ or } x<1")}
+    assert len(keys) == 2  # two answers in a vote, as the verifier reads them
+
+
+@pytest.mark.parametrize(
+    ("gold", "pred", "correct"),
+    [
+        ("BDAC", "ABCD", False),  # an ordering: LaTeX would read both as a*b*c*d
+        ("BDAC", "BDAC", True),
+        ("BDAC", r"\text{BDAC}", True),
+        ("no", "on", False),
+        ("no", "No", True),
+        ("Yes", r"\text{yes}.", True),
+        ("yes", "1", False),
+        ("xy", "yx", True),  # a lower-case product of variables stays math
+        ("12 dollars", "12", True),  # a number with unit words is that number
+        ("12 dollars", r"12\text{ dollars}", True),
+        ("1,000 meters", "1000", True),
+        ("12 dollars", "13", False),
+        ("10 pi", r"10\pi", True),  # pi is a number, not a unit
+        ("10 pi", "10", False),
+        ("2pi", r"2\pi", True),
+        (r"2\pi", "2pi", True),
+    ],
+)
+def test_words_and_units_in_references(task: MathTask, gold: str, pred: str, correct: bool) -> None:
+    assert task.verify_answer(problem(gold), pred).correct is correct
+
+
+def test_rejected_answers_never_vote(task: MathTask) -> None:
+    from rungs.integrations import compute_score_vote_batch
+
+    hack = r"\boxed{\int_0^2 x\,dx}"
+    assert task.verify_answer(problem("2"), r"\int_0^2 x\,dx").status is Status.REJECTED
+    assert task.answer_key(problem("2"), r"\int_0^2 x\,dx") is None
+    rewards = compute_score_vote_batch(["math"] * 4, [hack] * 3 + [r"\boxed{2}"], [None] * 4,
+                                       [{"index": 0}] * 4, return_dict=False)
+    assert rewards == [0.0, 0.0, 0.0, 1.0]
+    assert task.answer_key(problem("1"), "BDAC") != task.answer_key(problem("1"), "ABCD")

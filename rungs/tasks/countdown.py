@@ -83,14 +83,20 @@ def _ints(values: object, where: str) -> list[int]:
         values = re.findall(_INT, values)
     if not isinstance(values, (list, tuple)) or not values:
         raise UserError(f"{where}: expected a non-empty list of integers for the numbers, got {values!r}")
-    out = []
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, str, float)):
-            raise UserError(f"{where}: numbers must be integers, got {v!r}")
-        if isinstance(v, float) and not v.is_integer():
-            raise UserError(f"{where}: numbers must be integers, got {v!r}")
-        out.append(int(v))
-    return out
+    return [_int(v, where, "numbers must be integers") for v in values]
+
+
+def _int(value: object, where: str, what: str) -> int:
+    """One integer of a problem's spec: an int, a whole float (`6.0`) or digits; else a UserError
+    `where: what, got value` (`6.9` is refused, never truncated to 6)."""
+    if isinstance(value, bool) or not isinstance(value, (int, str, float)):
+        raise UserError(f"{where}: {what}, got {value!r}")
+    if isinstance(value, float) and not value.is_integer():
+        raise UserError(f"{where}: {what}, got {value!r}")
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise UserError(f"{where}: {what}, got {value!r}") from None
 
 
 def parse_spec(problem: Problem) -> tuple[list[int], int]:
@@ -110,10 +116,7 @@ def parse_spec(problem: Problem) -> tuple[list[int], int]:
                 f"or meta with 'numbers' (or 'nums') and 'target', got {text[:60]!r}"
             )
         numbers = _ints(raw, where)
-        try:
-            target = int(meta["target"])
-        except (TypeError, ValueError):
-            raise UserError(f"{where}: target must be an integer, got {meta['target']!r}") from None
+        target = _int(meta["target"], where, "target must be an integer")
     if not 1 <= len(numbers) <= MAX_NUMBERS:
         raise UserError(f"{where}: expected 1 to {MAX_NUMBERS} numbers, got {len(numbers)}")
     if any(len(str(abs(v))) > MAX_DIGITS for v in (*numbers, target)):
@@ -659,11 +662,17 @@ class CountdownTask(Task):
         return Verdict(1.0, Status.CORRECT, f"{render(tree)} = {target}", answer)
 
     def answer_key(self, problem: Problem, answer: str) -> Hashable | None:
-        """(exact value, sorted numbers used); None when the answer does not parse or divides by 0."""
+        """(exact value, sorted numbers used); None when the answer does not parse, divides by 0, or
+        breaks the number rules that `verify_answer` rejects it for (a number not given, or used
+        twice): such an answer (`72` for target 72) never votes, so a majority of them cannot be
+        paid as TTRL's label. Also None for a problem without a countdown spec."""
         try:
+            numbers, _ = parse_spec(problem)
             tree, used, _ = parse_answer(answer)
+            if _multiset_problem(used, numbers, self.reuse) is not None:
+                return None
             value = _evaluate(tree)
-        except (_Refused, ZeroDivisionError):
+        except (_Refused, ZeroDivisionError, RecursionError, UserError):
             return None
         return (value, tuple(sorted(used)))
 

@@ -84,6 +84,12 @@ _ESCAPED_DOLLAR = re.compile(r"\\\$|\\textdollar(?![A-Za-z])|\\text\{\s*\\?\$\s*
 _THIN_SPACE_THOUSANDS = re.compile(r"(?<![\d.])\d{1,3}(?:\\,\d{3})+(?!\d)")
 _DOUBLE_BRACES = re.compile(r"\{\{([^{}]*)\}\}")
 _LOGICAL_OR = re.compile(r"\\(?:lor|vee)(?![A-Za-z])")
+_BARE_PI = re.compile(r"(?<![\\A-Za-z])pi(?![A-Za-z])")  # `2pi`, `10 pi`: LaTeX would read p*i
+_LOGICAL_AND = re.compile(r"\\(?:land|wedge)(?![A-Za-z])")
+# Math-Verify reads `x>0 \text{ and } x<1` and `x>0 \text{ or } x<1` alike, as a list of conditions:
+# the connective is read from the text (`conditions_joined`).
+_CONJUNCTION = re.compile(r"(?<![A-Za-z])and(?![A-Za-z])|\\&|(?<![A-Za-z\\])&&?(?![A-Za-z])", re.IGNORECASE)
+_DISJUNCTION = re.compile(r"(?<![A-Za-z])or(?![A-Za-z])", re.IGNORECASE)
 
 
 def normalize_latex(text: str) -> str:
@@ -92,7 +98,8 @@ def normalize_latex(text: str) -> str:
     `\\$12` and `\\textdollar 12` are 12 (a currency sign, not the math-mode delimiter); a lone
     unescaped `$` before a number (`$18.90`, as GSM8K-style references write money) is dropped,
     while a `$...$` pair is kept as math mode; `\\boxed 2` becomes `\\boxed{2}`; `x<1 \\lor x>2`
-    becomes `x<1 \\text{ or } x>2`, which Math-Verify reads as a list of conditions; a thin space
+    becomes `x<1 \\text{ or } x>2`, which Math-Verify reads as a list of conditions (`\\land` and
+    `\\wedge` become `\\text{ and }`); a bare `pi` is `\\pi` (`2pi`, not 2*p*i); a thin space
     between groups of three digits (`1\\,000\\,000`, LaTeX's thousands separator) is dropped, and a
     group whose only content is another group (`{{2}}`) is one group.
     """
@@ -102,6 +109,8 @@ def normalize_latex(text: str) -> str:
     if text.count("$") == 1:
         text = text.replace("$", "")
     text = _LOGICAL_OR.sub(r"\\text{ or }", text)
+    text = _LOGICAL_AND.sub(r"\\text{ and }", text)
+    text = _BARE_PI.sub(r"\\pi ", text)
     text = _THIN_SPACE_THOUSANDS.sub(lambda m: m.group(0).replace("\\,", ""), text)
     while True:  # `{{2}}` is `{2}`: redundant groups cost Math-Verify time exponential in their depth
         collapsed = _DOUBLE_BRACES.sub(r"{\1}", text)
@@ -149,7 +158,38 @@ def parse_answer(text: str) -> tuple[Any, ...]:
     if not text:
         return ()
     wrapped = text if ("$" in text or "\\boxed" in text or "\\fbox" in text) else f"${text}$"
-    return tuple(mv.parse(wrapped, extraction_config=[mv.LatexExtractionConfig()], parsing_timeout=None))
+    parsed = tuple(mv.parse(wrapped, extraction_config=[mv.LatexExtractionConfig()], parsing_timeout=None))
+    return conditions_joined(parsed, text)
+
+
+def conditions_joined(parsed: tuple[Any, ...], text: str) -> tuple[Any, ...]:
+    """Math-Verify's list of inequalities (`{x > 0, x < 1}`) read with the connective the text wrote.
+
+    Math-Verify parses `x>0 \\text{ and } x<1` and `x>0 \\text{ or } x<1` to the same list, which
+    rungs compares as the union of the conditions' sets (`_inequalities_as_set`). Joined by "and"
+    (`and`, `\\land`, `\\wedge`, `&`), the list becomes sympy's `And` (the interval (0, 1) here, as
+    the chain `0<x<1` parses); written with both "and" and "or", the precedence is not read and the
+    list is dropped (the answer is unparseable, never paid as a union). Other parses are unchanged.
+    """
+    import sympy
+
+    if not _CONJUNCTION.search(text):
+        return parsed
+    joined: list[Any] = []
+    changed = False
+    for item in parsed:
+        if (isinstance(item, sympy.FiniteSet) and 1 < len(item.args) <= 8
+                and all(simple_inequality(e) for e in item.args) and len(item.free_symbols) == 1):
+            changed = True
+            if _DISJUNCTION.search(text):
+                continue
+            item = sympy.And(*item.args)
+        joined.append(item)
+    if not changed:
+        return parsed
+    # Math-Verify's text of the list (`x>0, x<1`) has lost the connective too: the text stands for it
+    joined = [text if isinstance(j, str) else j for j in joined]
+    return tuple(joined) if any(not isinstance(j, str) for j in joined) else ()
 
 
 # Numbers are compared relative to their size. Math-Verify rounds both sides of a decimal to 6
@@ -272,6 +312,11 @@ def _inequalities_as_set(item: Any) -> Any:
     """`x<1, x>2` (Math-Verify's parse of `x<1 \\text{ or } x>2`) -> the union of their sets; else item."""
     import sympy
 
+    if simple_inequality(item):  # `0<x<1`, or `x>0 \\text{ and } x<1` (`conditions_joined`)
+        try:
+            return item.as_set()
+        except Exception:  # noqa: BLE001 - sympy cannot solve it: compare as parsed
+            return item
     if not isinstance(item, sympy.FiniteSet) or not item.args or len(item.args) > 8:
         return item
     if not all(simple_inequality(e) for e in item.args) or len(item.free_symbols) != 1:
@@ -329,7 +374,8 @@ def answers_match(gold: tuple[Any, ...], pred: tuple[Any, ...]) -> bool:
     if not any(isinstance(g, sympy.Eq) for g in gold_list) and any(
             isinstance(p, sympy.Eq) and not isinstance(p.lhs, sympy.Symbol) for p in pred_list):
         return False  # an equation answers a value only as `x = value`: `-x = 2` and `x + 1 = 2` are not 2
-    if any(isinstance(p, sympy.Set) and not isinstance(p, sympy.FiniteSet) for p in (*gold_list, *pred_list)):
+    if any((isinstance(p, sympy.Set) and not isinstance(p, sympy.FiniteSet)) or isinstance(p, sympy.And)
+           for p in (*gold_list, *pred_list)):
         gold_list = [_inequalities_as_set(g) for g in gold_list]
         pred_list = [_inequalities_as_set(p) for p in pred_list]
     token = _relative_numbers.set(True)
@@ -769,6 +815,42 @@ def _canonical(expr: Any, depth: int = 0) -> str:
     return "f[" + ",".join(s.name for s in symbols) + "]:" + ";".join(values)
 
 
+# Answers that are words, compared as words: LaTeX reads `BDAC` as the product a*b*c*d (so `ABCD`
+# would match it) and `no` as n*o (so `on` would). A reference of two or more capital letters (an
+# ordering, a code) or one of these words is compared as text, case-folded; a lower-case word
+# otherwise stays math (`xy`, `abc` are products of variables).
+_ANSWER_WORDS = frozenset({"yes", "no", "true", "false", "odd", "even", "neither", "both", "always", "never"})
+_BOXED_WORD = re.compile(r"^\\(?:boxed|fbox)\{(.*)\}$")
+
+
+def word_answer(text: str, reference: bool = False) -> str | None:
+    """The case-folded word an answer or reference is (`\\text{Yes}.` -> `yes`, `\\boxed{BDAC}` ->
+    `bdac`), or None. A reference (`reference=True`) is a word only as `_ANSWER_WORDS` or two or more
+    capital letters say; an answer is any run of two or more letters."""
+    text = normalize_answer_text(text)
+    boxed = _BOXED_WORD.match(text)
+    if boxed:
+        text = normalize_answer_text(boxed.group(1))
+    if not re.fullmatch(r"[A-Za-z]{2,}", text):
+        return None
+    word = text.casefold()
+    if reference and not (text.isupper() or word in _ANSWER_WORDS):
+        return None
+    return word
+
+
+def _rejected(answer: str) -> bool:
+    """Whether `MathTask.verify_answer` rejects the answer whatever the reference (`screen_answer`,
+    `_unevaluated`, `screen_parsed`): a reward hack or a bomb, which must not vote either."""
+    if screen_answer(answer) is not None:
+        return True
+    try:
+        parsed = parse_answer(answer)
+    except (RecursionError, ValueError, TypeError, ArithmeticError, AttributeError):
+        return False  # unparseable, not rejected: keyed by its text, as before
+    return bool(parsed) and (_unevaluated(parsed) or screen_parsed(parsed)) is not None
+
+
 def semantic_key(answer: str) -> str | None:
     """The canonical form of an answer under the verifier's equivalence; None when it does not parse.
 
@@ -882,6 +964,9 @@ def _line_answer(text: str, start: int, units: bool = True) -> str | None:
     return strip_math_delimiters(answer) or None
 
 
+_MATH_WORDS = frozenset({"pi", "sqrt", "sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp",
+                         "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "root", "over", "times",
+                         "plus", "minus", "squared", "cubed", "percent", "i", "e"})
 _NUMBER_THEN_WORDS = re.compile(r"^\\?\$?\s*(-?\d[\d,]*(?:\.\d+)?)\s+[A-Za-z]{2,}[A-Za-z .]*$")
 
 
@@ -902,10 +987,15 @@ def prose_reference(reference: str) -> tuple[Any, ...] | None:
     is Math-Verify's own reading of it, with its default extraction, as TRL's `accuracy_reward`
     parses a `solution`; one with several (`2 hours and 30 minutes`, `The roots are 2 and 5`) says
     nothing a program can take as the answer: () (the row is unlabelled), never its last number.
-    Wrapped in `$...$`, as an answer is, a sentence would be a product of letters."""
+    Wrapped in `$...$`, as an answer is, a sentence would be a product of letters. A number followed
+    by unit words (`12 dollars`, `5 cm`) is that number, as Math-Verify's default parse reads it;
+    not when a word is math (`10 pi`, `3 sqrt 2`: `_MATH_WORDS`)."""
     if "$" in reference or "\\boxed" in reference or "\\fbox" in reference:
         return None  # its math is delimited: parse_answer reads the boxed or $...$ part, as it always did
     bare = _TEXT_GROUPS.sub(" ", reference)
+    units = _NUMBER_THEN_WORDS.match(bare.strip().rstrip(".").strip())
+    if units and not _MATH_WORDS.intersection(units.group(0).lower().split()):
+        return parse_answer(units.group(1).replace(",", ""))  # `12 dollars` is 12, not 12*a*d*l*l*o*r*s
     if not re.search(r"\d", bare) or not _PROSE.search(bare):
         return None
     if len(_NUMBERS.findall(_LATEX_CONSTRUCT.sub(" 0 ", bare))) != 1:  # \frac{1}{2} is one number
@@ -1042,6 +1132,14 @@ class MathTask(Task):
         if problem.answer is None or not str(problem.answer).strip():
             return Verdict.fail(Status.UNLABELLED, "math task needs a reference answer", answer)
         reference = reference_text(str(problem.answer))
+        word = word_answer(reference, reference=True)
+        if word is not None:  # `BDAC`, `yes`: compared as words, not as products of letters
+            said = word_answer(answer)
+            if said == word:
+                return Verdict(1.0, Status.CORRECT, "", answer)
+            if said is None and screen_answer(answer) is None and not _has_math(parse_answer(answer)):
+                return Verdict.fail(Status.UNPARSEABLE, "the answer is not a word or a math expression", answer)
+            return Verdict.fail(Status.WRONG, f"not the word {reference.strip()!r}", answer)
         prose = prose_reference(reference)
         gold = parse_answer(reference) if prose is None else prose
         if not gold or (all(isinstance(g, str) for g in gold) and _broken_latex(reference)):
@@ -1078,8 +1176,11 @@ class MathTask(Task):
         exact number as its reduced fraction).
         """
         text = normalize_answer_text(answer)
-        if not text:
-            return None
+        if not text or _rejected(answer):
+            return None  # what verify_answer rejects (a bomb, `\\int_0^2 x\\,dx` for 2) never votes
+        word = word_answer(answer, reference=True)
+        if word is not None:  # `BDAC` and `ABCD` are two answers, as the verifier reads them
+            return "word:" + word
         key = semantic_key(answer)
         if key is not None:
             return key

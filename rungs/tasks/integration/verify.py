@@ -428,8 +428,13 @@ def normalize_answer(text: str) -> str:
     return s
 
 
-def parse_answer(text: str, var_name: str) -> sympy.Expr:
-    """Answer text -> sympy expression in `var_name`, with a constant C allowed and set to 0.
+def parse_answer(text: str, var_name: str, definite: bool = False) -> sympy.Expr:
+    """Answer text -> sympy expression in `var_name`, with a constant of integration C set to 0.
+
+    C is allowed only as an added constant (`C + x^3/3`, `x^3/3 + 2C`: its derivative in C is a
+    nonzero number), never inside a term (`C x`, `e^C x^3/3`, `C^2 x`), which setting it to 0 would
+    turn into another answer; a definite integral's value (`definite`) holds no C at all (a trailing
+    `+ C` is dropped as layout, `normalize_answer`).
 
     Raises ExpressionSyntaxError (unparseable) or UnsafeExpression (refused).
     """
@@ -442,6 +447,10 @@ def parse_answer(text: str, var_name: str) -> sympy.Expr:
     expr = latex_to_sympy(s, names) if looks_like_latex(s) else parse_with_constants(s, names)
     const = sympy.Symbol(_CONSTANT_NAME, real=True)
     if var_name != _CONSTANT_NAME and const in expr.free_symbols:
+        if definite:
+            raise UnsafeExpression("a definite integral's value has no constant of integration C")
+        if sympy.diff(expr, const).free_symbols:
+            raise UnsafeExpression("the constant of integration C may only be added (F(x) + C), not inside a term")
         expr = expr.xreplace({const: sympy.Integer(0)})
     if expr.has(sympy.zoo, sympy.oo, -sympy.oo, sympy.nan):
         raise UnsafeExpression("the answer is not finite (contains oo, zoo or nan)")
@@ -501,7 +510,7 @@ class Checker:
         except UserError as err:
             return Verdict.fail(Status.ERROR, f"bad problem: {err}", answer)
         try:
-            expr = parse_answer(answer, str(parsed.var))
+            expr = parse_answer(answer, str(parsed.var), parsed.definite)
         except ExpressionSyntaxError as err:
             return Verdict.fail(Status.UNPARSEABLE, str(err), answer)
         except UnsafeExpression as err:
@@ -513,7 +522,7 @@ class Checker:
     def _answer_key(self, problem_text: str, answer: str) -> Hashable | None:
         try:
             parsed = parse_integral(problem_text)
-            expr = parse_answer(answer, str(parsed.var))
+            expr = parse_answer(answer, str(parsed.var), parsed.definite)
         except (UserError, ExpressionSyntaxError, UnsafeExpression):
             return None
         try:
