@@ -24,9 +24,11 @@ that does not parse as math (TRL then ignores that sample for this function, as 
 `"<task>_reward"` (TRL logs rewards by `__name__`), and it logs `<name>/frac_no_answer` and
 `<name>/frac_verifier_failed` (timeouts, crashes, errors) through `log_metric`.
 
-veRL 0.9 (`reward.custom_reward_function.path=.../rungs/integrations.py`, `name=compute_score`;
-or `name=compute_score_batch` / `compute_score_vote_batch` with `reward.reward_manager.name=batch`;
-examples/verl/ has the lines and a parquet writer):
+veRL 0.9 (`reward.custom_reward_function.path=.../rungs/integrations.py`, `name=compute_score`, which
+its reward loop calls once per response); `compute_score_batch` / `compute_score_vote_batch` are for
+veRL 0.6's legacy batch manager (`reward_model.reward_manager=batch`): from 0.7 veRL's reward loop
+scores one response at a time, so a prompt's group cannot vote there (0.9 refuses the name
+`batch`); examples/verl/ has the lines and a parquet writer:
 
     compute_score(data_source, solution_str, ground_truth, extra_info=None) -> float (or dict)
     compute_score_batch(data_sources, solution_strs, ground_truths, extra_infos) -> list
@@ -592,7 +594,7 @@ def compute_score_batch(
     reasoning_delimiters: Sequence[str] | None = None,
     **kwargs: Any,
 ) -> list[float] | list[dict[str, Any]]:
-    """veRL's batch reward manager form (`reward.reward_manager.name=batch`; it calls this with the
+    """veRL 0.6's legacy batch reward manager form (`reward_model.reward_manager=batch`; it calls this with the
     keywords data_sources, solution_strs, ground_truths, extra_infos, each one entry per response,
     as numpy object arrays or lists): every sample verified in parallel, scores in order."""
     solution_strs = _after_reasoning_all(solution_strs, reasoning_delimiters)
@@ -658,7 +660,9 @@ def compute_score_vote_batch(
     reasoning_delimiters: Sequence[str] | None = None,
     **kwargs: Any,
 ) -> list[float] | list[dict[str, Any]]:
-    """TTRL in veRL: label-free majority-vote rewards for the batch reward manager.
+    """TTRL in veRL: label-free majority-vote rewards for veRL 0.6's legacy batch reward manager
+    (`reward_model.reward_manager=batch`; veRL 0.7+'s reward loop calls a reward once per response,
+    so no group can vote there).
 
     Responses are grouped by prompt (`verl_group_key`), each group votes with the task's answer
     equivalence (`vote_rewards`), and a response scores 1.0 if its answer is the majority answer.

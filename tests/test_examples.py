@@ -58,3 +58,27 @@ def test_make_parquet_says_what_is_wrong_in_one_line(tmp_path, repo_root):
                             "--no-labels", "--out", str(tmp_path / "q2.parquet")], capture_output=True, text=True,
                            timeout=120)
     assert quiet.returncode == 0 and "warning" not in quiet.stdout
+
+
+# veRL 0.9's reward-loop managers (verl/experimental/reward_loop/reward_manager/registry.py, 0.9.0):
+# a `reward.reward_manager.name` outside these stops the job at start ("Unknown reward manager").
+VERL_09_REWARD_MANAGERS = {"naive", "dapo", "gdpo", "rate_limited", "remote"}
+
+
+def test_the_verl_09_script_names_a_manager_and_function_that_exist(repo_root):
+    import re
+
+    script = (repo_root / "examples" / "verl" / "run_grpo.sh").read_text()
+    managers = re.findall(r"reward\.reward_manager\.name=(\S+)", script)
+    assert set(managers) <= VERL_09_REWARD_MANAGERS, managers
+    (name,) = re.findall(r"reward\.custom_reward_function\.name=(\S+)", script)
+    reward = load_like_verl(repo_root / "examples" / "verl" / "reward.py")
+    score = getattr(reward, name)(data_source="countdown", solution_str="<answer>2+3*4</answer>",
+                                  ground_truth={"target": 14, "numbers": [2, 3, 4]}, extra_info={"index": 0})
+    assert score == 1.0  # the per-response call veRL 0.9's naive manager makes
+
+
+def test_the_ttrl_script_uses_the_legacy_batch_keys(repo_root):
+    script = (repo_root / "examples" / "verl" / "run_ttrl.sh").read_text()
+    assert "reward_model.reward_manager=batch" in script and "reward.reward_manager.name=batch" not in script
+    assert "custom_reward_function.name=compute_score_vote_batch" in script
