@@ -47,7 +47,8 @@ Ground-truth convention:
 - numpy arrays and scalars (what pandas / pyarrow give for parquet columns) are accepted anywhere
   in a ground truth or extra_info, and so are one-element lists of answers;
 - a reference answer that is a non-finite number (NaN, pandas' missing value; inf) is no answer:
-  the row is unlabelled (`Status.UNLABELLED`; TRL gets None); the text "nan" stays an answer;
+  the row is unlabelled (`Status.UNLABELLED`; TRL gets None); so is the text "nan", "None", "null"
+  or "<NA>" (`rungs.types.missing_text`: what a missing value becomes when a table is written out);
 - a row whose ground truth, extra_info or columns nest more than `rungs.types.MAX_NESTING` levels
   scores 0 with `invalid_problem` (and does not vote); the other rows of the batch are scored.
 Each process keeps one pool per (task, timeout, executor) and reuses it; reward kwargs
@@ -95,26 +96,44 @@ def default_workers() -> int:
     return max(1, (os.cpu_count() or 1) // ranks)
 
 
-def message_text(message: Any) -> str:
-    """The text of a chat message whose content is a string or a list of typed parts."""
+# Where a parsed reasoning model's message keeps its thinking, apart from `content` (TRL's
+# `parse_response` schemas and vLLM's reasoning parsers write `reasoning_content`).
+REASONING_FIELDS = ("reasoning_content", "reasoning", "thinking")
+
+
+def message_text(message: Any, reasoning_close: str = "\n") -> str:
+    """The text of a chat message whose content is a string or a list of typed parts.
+
+    A message whose thinking was parsed into its own field (`REASONING_FIELDS`) is written back as
+    thinking + `reasoning_close` + content: its reasoning did close, so with `reasoning_close` the
+    task's closing delimiter (`</think>`) the answer is read after it, and with the default newline
+    an answer given only in the thinking still counts, as it does in unparsed text.
+    """
     content = message.get("content", "") if isinstance(message, Mapping) else message
     if isinstance(content, str):
-        return content
-    if isinstance(content, Sequence):  # [{"type": "text", "text": ...}, {"type": "image"}, ...]
-        return "".join(p.get("text", "") for p in content if isinstance(p, Mapping) and p.get("type", "text") == "text")
-    return "" if content is None else str(content)
+        text = content
+    elif isinstance(content, Sequence):  # [{"type": "text", "text": ...}, {"type": "image"}, ...]
+        text = "".join(p.get("text", "") for p in content if isinstance(p, Mapping) and p.get("type", "text") == "text")
+    else:
+        text = "" if content is None else str(content)
+    if isinstance(message, Mapping):
+        thinking = next((message[f] for f in REASONING_FIELDS if isinstance(message.get(f), str) and message[f]), None)
+        if thinking is not None:
+            return f"{thinking}{reasoning_close}{text}"
+    return text
 
 
-def last_message(conversation: Any, role: str) -> str:
-    """Text of the last message with `role` (else of the last message); a plain string as it is."""
+def last_message(conversation: Any, role: str, reasoning_close: str = "\n") -> str:
+    """Text of the last message with `role` (else of the last message); a plain string as it is.
+    `reasoning_close` as in `message_text`."""
     if isinstance(conversation, str):
         return conversation
     if not isinstance(conversation, Sequence) or not conversation:
         return ""
     for message in reversed(conversation):
         if isinstance(message, Mapping) and message.get("role") == role:
-            return message_text(message)
-    return message_text(conversation[-1])
+            return message_text(message, reasoning_close)
+    return message_text(conversation[-1], reasoning_close)
 
 
 def _column(value: Any) -> Any:
@@ -149,13 +168,16 @@ class TaskReward:
         self.task = get_task(task) if isinstance(task, str) else task
         if reasoning_delimiters:  # TRL's reasoning_accuracy_reward semantics; see Task.with_reasoning
             self.task = self.task.with_reasoning(reasoning_delimiters)
+        # a message's parsed-out thinking is joined back with the closing delimiter (`message_text`)
+        self.reasoning_close = list(reasoning_delimiters)[0] if reasoning_delimiters else "\n"
         self.timeout_s = timeout_s
         self.workers = workers
         self.memory_mb = memory_mb
         self.executor = executor
         # TRL logs rewards under __name__: two functions of one task (e.g. with and without
-        # reasoning_delimiters) need different names
-        self.__name__ = name or f"{self.task.name or type(self.task).__name__}_{self.suffix}"
+        # reasoning_delimiters) need different names, so the delimited one says so
+        self.__name__ = name or (f"{self.task.name or type(self.task).__name__}_{self.suffix}"
+                                 + ("_after_reasoning" if reasoning_delimiters else ""))
         self._pool: VerifierPool | None = None
         self._lock = threading.Lock()
         self._warned: set[str] = set()  # the one-time warnings already given (`_warn_once`)
@@ -230,7 +252,7 @@ class TaskReward:
         if len(prompts) != len(completions):
             raise ValueError(f"got {len(prompts)} prompts but {len(completions)} completions")
         problems = self._row_problems(prompts, kwargs)
-        texts = [last_message(c, "assistant") for c in completions]
+        texts = [last_message(c, "assistant", self.reasoning_close) for c in completions]
         todo = [i for i, p in enumerate(problems) if isinstance(p, Problem)]
         checked = self.pool.verify([problems[i] for i in todo], [texts[i] for i in todo]) if todo else []
         out: list[Verdict | None] = [p if isinstance(p, Verdict) else None for p in problems]
@@ -334,7 +356,8 @@ def vote_on(samples: Sequence[Sample], known: Sequence[bool],
     """The voting half of `vote_rewards`, on samples already verified: (rewards, metrics).
 
     known[i]: whether sample i's correctness is real (a labelled row, or a task that checks
-    itself). On a tie the first answer to reach the top count is the pseudo-label, and
+    itself). On a tie the tied answer seen first in the group is the pseudo-label (as TTRL's
+    `Counter.most_common` picks it), and
     `label_accuracy` scores that label (the one trained on), not the tie's expected value.
     """
     from rungs.strategies.majority import vote
@@ -410,7 +433,7 @@ class TaskVoteReward(TaskReward):
         rows = self._row_problems(prompts, kwargs, require_answer=False)
         good = [i for i, p in enumerate(rows) if isinstance(p, Problem)]  # a row that cannot be read scores 0
         problems = [rows[i] for i in good]
-        texts = [Completion(last_message(completions[i], "assistant")) for i in good]
+        texts = [Completion(last_message(completions[i], "assistant", self.reasoning_close)) for i in good]
         samples = verify_samples(self.pool, self.task, problems, texts) if good else []
         # What the vote needs from each sample (its key and verdict), from every process, in rank order.
         mine = [(_digest(prompt_key(prompts[i])),
@@ -667,7 +690,8 @@ def compute_score_vote_batch(
     Responses are grouped by prompt (`verl_group_key`), each group votes with the task's answer
     equivalence (`vote_rewards`), and a response scores 1.0 if its answer is the majority answer.
     Ground truths are not needed (math rows may have none); where they exist they are used only
-    for the logged `acc` (is the response right), `label_acc` (is its group's majority right) and
+    for the logged `acc` (is the response right), `label_acc` (is its group's majority right; 0 for
+    a group without references, whose rows log `unlabelled` 1: average it over labelled rows) and
     `majority_ratio`. Returns dicts by default (`return_dict=False`: floats). `reasoning_delimiters`
     as in `compute_score_batch`: only the text after the reasoning votes; unfinished reasoning has no answer.
     """

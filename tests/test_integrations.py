@@ -339,3 +339,23 @@ def test_a_group_whose_reference_cannot_be_read_is_left_out_of_the_label_metrics
     assert rewards == [1.0, 1.0, 0.0] * 2  # the vote itself needs no label
     assert said["math_vote_reward/label_accuracy"] == 1.0  # group b, whose reference is broken, is not counted
     assert said["math_vote_reward/true_accuracy"] == 2 / 3
+
+
+def test_a_message_with_parsed_out_thinking_is_read_as_closed_reasoning() -> None:
+    """TRL's parse_response (and vLLM's reasoning parsers) move <think>...</think> to `reasoning_content`."""
+    from rungs.integrations import trl_reward
+
+    closed = [{"role": "assistant", "reasoning_content": "1+1 is 2", "content": "The answer is \\boxed{2}"}]
+    in_thinking = [{"role": "assistant", "reasoning_content": "so \\boxed{2}", "content": "done"}]
+    thinking = trl_reward("math", reasoning_delimiters=["</think>"])
+    plain = trl_reward("math")
+    assert thinking(prompts=["1+1?"] * 2, completions=[closed, in_thinking], answer=["2", "2"]) == [1.0, 0.0]
+    assert plain(prompts=["1+1?"] * 2, completions=[closed, in_thinking], answer=["2", "2"]) == [1.0, 1.0]
+
+
+def test_two_reward_functions_of_one_task_log_under_two_names() -> None:
+    from rungs.integrations import trl_reward, trl_vote_reward
+
+    names = {f.__name__ for f in (trl_reward("math"), trl_reward("math", reasoning_delimiters=["</think>"]),
+                                  trl_vote_reward("math"), trl_vote_reward("math", reasoning_delimiters=["</think>"]))}
+    assert len(names) == 4

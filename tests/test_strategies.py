@@ -191,3 +191,17 @@ def test_budget_forcing_refuses_policies_that_cannot_continue_text() -> None:
     for policy in (Chat(), TemplatedNoRaw()):
         with pytest.raises(UserError, match="budget_forcing"):
             BudgetForcing().generate(policy, ["Q:"], 1, SamplingParams())
+
+
+def test_a_sample_with_a_zero_probability_token_weighs_nothing_in_a_weighted_vote() -> None:
+    from rungs.strategies.base import Sample, prob_score
+    from rungs.strategies.weighted import weighted
+    from rungs.types import Completion, Status, Verdict
+
+    right, wrong = Verdict(1.0, Status.CORRECT, "", "A"), Verdict.fail(Status.WRONG, "", "B")
+    samples = [Sample.from_completion(Completion("A", [1, 2], [-1.0, -1.0]), right, "A") for _ in range(2)]
+    samples.append(Sample.from_completion(Completion("B", [1, 2], [-0.1, float("-inf")]), wrong, "B"))
+    assert prob_score(samples[2]) == 0.0
+    assert weighted(samples).index in (0, 1)
+    nan = Sample.from_completion(Completion("B", [1], [float("nan")]), wrong, "B")
+    assert nan.mean_logprob is None  # no usable log-probs: a plain vote's weight

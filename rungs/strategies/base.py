@@ -24,6 +24,10 @@ from typing import Any, ClassVar
 from rungs.policies.base import Policy, SamplingParams
 from rungs.types import Completion, Verdict, key_str
 
+# The mean log-prob kept for a sample with a token of probability 0 (finite, so results stay plain
+# JSON; exp(LOGPROB_FLOOR) is 0.0).
+LOGPROB_FLOOR = -1e9
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -48,9 +52,14 @@ class Sample:
 
     @classmethod
     def from_completion(cls, completion: Completion, verdict: Verdict, key: Hashable | None = None) -> Sample:
+        """A sample of `completion`; a mean log-prob of -inf (a token the policy gave probability 0)
+        is kept as LOGPROB_FLOOR, so that it weighs 0 in a weighted vote (`prob_score`), not 1 like
+        a sample without log-probs; NaN counts as no log-probs."""
         mlp = completion.mean_logprob()
+        if mlp is not None and math.isnan(mlp):
+            mlp = None
         return cls(completion.text, verdict, key_str(key), completion.num_tokens,
-                   None if mlp is None or not math.isfinite(mlp) else float(mlp), completion.finish_reason)
+                   None if mlp is None else float(min(max(mlp, LOGPROB_FLOOR), 0.0)), completion.finish_reason)
 
     def to_dict(self) -> dict[str, Any]:
         return {"text": self.text, "verdict": self.verdict.to_dict(), "key": self.key, "num_tokens": self.num_tokens,
