@@ -137,8 +137,8 @@ DEFINITE = [
     ("integrate(x**2, (x, 0, 1))", "x**3/3", Status.REJECTED),  # an antiderivative, not a number
     ("integrate(Abs(x - 1/3), (x, 0, 1))", "5/18", Status.CORRECT),  # a kink inside: split there
     ("integrate(Abs(sin(x)), (x, 0, 2*pi))", "4", Status.CORRECT),
-    ("integrate(1/x, (x, 0, 1))", "1", Status.ERROR),  # divergent: no reference
-    ("integrate(1/(x - 1/2), (x, 0, 1))", "0", Status.ERROR),  # a pole inside
+    ("integrate(1/x, (x, 0, 1))", "1", Status.UNLABELLED),  # divergent: no reference
+    ("integrate(1/(x - 1/2), (x, 0, 1))", "0", Status.UNLABELLED),  # a pole inside
 ]
 
 
@@ -535,3 +535,14 @@ def test_a_definite_value_holds_no_constant(task):
     assert check(task, r"\int_0^1 x^2\,dx", r"\frac{1}{3}").correct
     assert check(task, r"\int_0^1 x^2\,dx", r"\frac{1}{3} + C").correct  # a trailing `+ C` is layout
     assert check(task, r"\int C^2\,dC", "C^3/3").correct  # C as the variable of integration
+
+
+@pytest.mark.parametrize("problem", [r"\int_0^{\infty} \frac{\sin x}{x}\,dx", r"\int_0^{100} \sin(x^2)\,dx"])
+def test_an_integral_quadrature_cannot_value_leaves_the_row_unlabelled(task, problem):
+    """Oscillatory integrals mpmath.quad does not converge on: no label to check against, so TRL gets
+    None (the sample is skipped), not a 0 that would punish a right answer."""
+    from rungs.integrations import trl_reward
+
+    verdict = check(task, problem, r"\frac{\pi}{2}")
+    assert verdict.status is Status.UNLABELLED and "no reference value" in verdict.detail
+    assert trl_reward(task)(prompts=[problem], completions=[r"\boxed{\frac{\pi}{2}}"]) == [None]
