@@ -23,7 +23,8 @@ def to_builtin(value: Any) -> Any:
     Data read through pandas / pyarrow (veRL's parquet datasets, TRL columns from a DataFrame)
     arrives as numpy arrays and numpy scalars (`np.int64`, `np.str_`, object arrays of dicts); the
     tasks check `isinstance(x, (list, int, str))`. Arrays become lists, numpy scalars their Python
-    value (`.item()`), dicts / lists / tuples are walked; anything else is returned as it is.
+    value (`.item()`), bytes their UTF-8 text (a parquet binary column), dicts / lists / tuples are
+    walked; anything else is returned as it is.
     Detected by duck typing (`tolist`), so numpy is never imported here. A value nested more than
     MAX_NESTING levels deep is a ValueError (NESTING_ERROR), never a RecursionError.
     """
@@ -35,6 +36,8 @@ def _to_builtin(value: Any, depth: int) -> Any:
         return value
     if isinstance(value, str):  # np.str_ and other str subclasses
         return str(value)
+    if isinstance(value, (bytes, bytearray)):  # a parquet binary column: its text, not "b'2'"
+        return bytes(value).decode("utf-8", errors="replace")
     if isinstance(value, (dict, list, tuple)):
         if depth >= MAX_NESTING:
             raise ValueError(NESTING_ERROR)

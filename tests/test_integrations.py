@@ -359,3 +359,11 @@ def test_two_reward_functions_of_one_task_log_under_two_names() -> None:
     names = {f.__name__ for f in (trl_reward("math"), trl_reward("math", reasoning_delimiters=["</think>"]),
                                   trl_vote_reward("math"), trl_vote_reward("math", reasoning_delimiters=["</think>"]))}
     assert len(names) == 4
+
+
+def test_bytes_ground_truths_and_zero_width_characters() -> None:
+    from rungs.integrations import compute_score
+
+    assert compute_score("math", "\\boxed{2}", b"2") == 1.0  # a parquet binary column, not "b'2'"
+    assert compute_score("math", "\\boxed{3}", b"2") == 0.0
+    assert compute_score("math", "\\boxed{2\u200b}", "2") == 1.0

@@ -84,6 +84,7 @@ _ESCAPED_DOLLAR = re.compile(r"\\\$|\\textdollar(?![A-Za-z])|\\text\{\s*\\?\$\s*
 _THIN_SPACE_THOUSANDS = re.compile(r"(?<![\d.])\d{1,3}(?:\\,\d{3})+(?!\d)")
 _DOUBLE_BRACES = re.compile(r"\{\{([^{}]*)\}\}")
 _LOGICAL_OR = re.compile(r"\\(?:lor|vee)(?![A-Za-z])")
+_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")  # zero-width characters: not part of an answer
 _BARE_PI = re.compile(r"(?<![\\A-Za-z])pi(?![A-Za-z])")  # `2pi`, `10 pi`: LaTeX would read p*i
 _LOGICAL_AND = re.compile(r"\\(?:land|wedge)(?![A-Za-z])")
 # Math-Verify reads `x>0 \text{ and } x<1` and `x>0 \text{ or } x<1` alike, as a list of conditions:
@@ -106,6 +107,7 @@ def normalize_latex(text: str) -> str:
     from rungs.verify.extract import brace_boxes
 
     text = _ESCAPED_DOLLAR.sub("", text)
+    text = _INVISIBLE.sub("", text)
     if text.count("$") == 1:
         text = text.replace("$", "")
     text = _LOGICAL_OR.sub(r"\\text{ or }", text)
