@@ -229,7 +229,8 @@ def iter_jsonl(path: str | os.PathLike[str], damaged: str = "raise",
     reader of the package (problem files, variant trees, run logs, evaluation records).
 
     damaged: what a bad line does --
-      "raise": a `UserError` naming the file and line (files a person wrote);
+      "raise": a `UserError` naming the file and line (files a person wrote); with `skip` given,
+               `skip(line number, reason)` instead, and reading goes on (a bad row costs that row);
       "stop":  ends the read (logs appended by a process that may have been killed mid-line:
                everything after a torn line is suspect); a missing file reads as empty;
       "skip":  the line is left out and reading goes on; a missing file reads as empty.
@@ -267,12 +268,19 @@ def iter_jsonl(path: str | os.PathLike[str], damaged: str = "raise",
                 too_deep = True
             except UnicodeDecodeError as err:
                 if not tolerant:
-                    raise UserError(f"{path}:{lineno}: not UTF-8 text ({err.reason} at byte {err.start + 1})") from None
+                    why = f"not UTF-8 text ({err.reason} at byte {err.start + 1})"
+                    if skip is None:
+                        raise UserError(f"{path}:{lineno}: {why}") from None
+                    skip(lineno, why)  # the bad row costs that row, not the file
+                    continue
                 row = _BAD
             except json.JSONDecodeError as err:
                 if not tolerant:
-                    raise UserError(f"{path}:{lineno}: malformed JSON ({err.msg} at column {err.colno}); "
-                                    "expected one JSON object per line") from None
+                    why = f"malformed JSON ({err.msg} at column {err.colno}); expected one JSON object per line"
+                    if skip is None:
+                        raise UserError(f"{path}:{lineno}: {why}") from None
+                    skip(lineno, why)
+                    continue
                 row = _BAD
             except ValueError:
                 row = _BAD
@@ -384,13 +392,14 @@ def _read(path: Path, from_prompt: Callable[[str], str] | None) -> list[_Row]:
 
 
 def _read_jsonl(path: Path, from_prompt: Callable[[str], str] | None) -> list[_Row]:
-    """The rows of a JSON-lines file, named `FILE:LINE`; a row nested too deeply is a bad row."""
+    """The rows of a JSON-lines file, named `FILE:LINE`; a line that is malformed JSON, not UTF-8 or
+    nested too deeply is a bad row (skipped and named, as a row that is not a problem is)."""
     out: list[_Row] = []
 
-    def too_deep(lineno: int, reason: str) -> None:
+    def bad_row(lineno: int, reason: str) -> None:
         out.append(_Row(f"{path}:{lineno}", reason=reason))
 
-    for lineno, row in iter_jsonl(path, skip=too_deep):
+    for lineno, row in iter_jsonl(path, skip=bad_row):
         out.append(_located(row, f"{path}:{lineno}", len(out), from_prompt))
     return out
 

@@ -87,6 +87,9 @@ CHECKPOINTS_DIR = "checkpoints"
 CHECKPOINT_PREFIX = "step-"
 COMPLETE_MARKER = "COMPLETE"  # written last inside a checkpoint, before the rename
 LOCK_FILE = ".lock"
+# What runs append to (rungs.pipelines' samples.jsonl and outcomes.jsonl among them): a fresh run
+# refuses a directory holding one without a config.yaml (`RunDir.create`).
+RUN_LOGS = frozenset({EVENTS_FILE, ROLLOUTS_FILE, SUMMARY_FILE, "samples.jsonl", "outcomes.jsonl"})
 INPUTS_FILE = "inputs.json"
 _TMP_PREFIX = ".tmp-"
 _OLD_PREFIX = f"{_TMP_PREFIX}old-"  # a directory moved aside while its re-save moves in
@@ -210,6 +213,31 @@ def refuse_changed(config_path: str | os.PathLike[str], saved: dict[str, Any], g
     return merged
 
 
+# Policy options a resumed run may change: where and how fast the same model runs, and credentials
+# (never stored, `rungs.config.SECRET_WORDS`). Any other option (dtype, lora_rank, seed, d_model,
+# raw_prompts, ...) changes the model or its samples, so the run would no longer be one run.
+RESUMABLE_POLICY_OPTIONS = ("device", "device_map", "gen_batch_size", "logprob_batch_size", "chunk_bytes",
+                            "gradient_checkpointing", "share_prompt_cache", "threads", "timeout", "max_retries")
+
+
+def merge_policy_options(config_path: str | os.PathLike[str], saved: dict[str, Any],
+                         given: dict[str, Any]) -> dict[str, Any]:
+    """The `--policy-option`s `given` on a resume, checked against the run's `saved` ones: each must
+    equal the saved value unless it is in RESUMABLE_POLICY_OPTIONS or a credential; a UserError
+    naming the file, the option and both values otherwise. Returns `given` (to lay over `saved`)."""
+    from rungs.config import SECRET_WORDS
+    from rungs.errors import UserError
+
+    for key, value in given.items():
+        if key in RESUMABLE_POLICY_OPTIONS or any(word in str(key).lower() for word in SECRET_WORDS):
+            continue
+        if key not in saved or (value != saved[key] and str(value) != str(saved[key])):
+            before = f"{key}={saved[key]!r}" if key in saved else f"no policy option {key}"
+            raise UserError(f"--resume: {config_path} has {before}, the command line {key}={value!r}; a resumed "
+                            f"run keeps its model (only {', '.join(RESUMABLE_POLICY_OPTIONS)} and credentials may change)")
+    return given
+
+
 # -- locks ----------------------------------------------------------------------------------------
 
 _LOCKS: dict[str, list[Any]] = {}  # real path -> [open lock file, holders in this process]
@@ -265,7 +293,8 @@ def unlock_dir(path: str | os.PathLike[str]) -> None:
 
 # -- disk errors ----------------------------------------------------------------------------------
 
-_DISK_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EFBIG, errno.EIO}
+_DISK_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EFBIG, errno.EIO,
+                errno.ENOTDIR, errno.ENAMETOOLONG, errno.ELOOP}  # and paths that cannot be made: under a file, too long
 # How a full or read-only disk shows through libraries that do not raise OSError (torch.save's
 # "PytorchStreamWriter failed writing file", safetensors' IoError(Os { code: 28, ... })).
 _DISK_TEXT = ("no space left", "read-only file system", "file write failed", "failed writing file", "storagefull",
@@ -410,10 +439,10 @@ class RunDir:
 
         path = Path(path)
         job = job or (job_kind(config) if config is not None else None)
-        if path.exists() and not path.is_dir():
-            raise UserError(f"{path}: exists and is not a directory; expected a directory for the run")
-        existed = path.exists()
-        with disk_errors(path):
+        with disk_errors(path):  # a name too long, or a path under a file: one line, not a traceback
+            if path.exists() and not path.is_dir():
+                raise UserError(f"{path}: exists and is not a directory; expected a directory for the run")
+            existed = path.exists()
             path.mkdir(parents=True, exist_ok=True)
         run = cls(path)
         run.created = not existed
@@ -429,6 +458,10 @@ class RunDir:
                                     f"job's run directory: choose another --out")
                 raise UserError(f"{path}: already holds a run; continue it with `{resume_command(kind or job, path)}` "
                                 f"or choose another --out")
+            stale = sorted(RUN_LOGS & run.preexisting)
+            if stale:  # a run's logs without its config: a new run would append to them
+                raise UserError(f"{path}: holds the logs of an earlier run ({', '.join(stale)}) but no {CONFIG_FILE}; "
+                                "a new run would append to them: choose another --out or remove them")
             if config is not None:
                 with disk_errors(path):
                     run.write_config(config)
@@ -733,6 +766,7 @@ def write_dir_atomically(final: Path, write: Any, marker: str | None = None) -> 
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f"{_TMP_PREFIX}{final.name}-"))
     try:
+        os.chmod(tmp, 0o755)  # mkdtemp's 0700 would hide checkpoints and final/ from other users (as mkdir's would not)
         write(tmp)
         if marker is not None:
             (tmp / COMPLETE_MARKER).write_text(marker, encoding="utf-8")

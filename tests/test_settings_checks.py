@@ -339,3 +339,99 @@ def test_a_mistyped_choice_gets_the_nearest_one_suggested(argv, message, capsys)
     assert main([*argv, "--task", "integration", "--max-steps" if argv[0] == "ladder" else "--steps", "1"]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+# ---- from an outside check of run integrity -------------------------------------------------------
+
+
+def _problems(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"id": "a", "prompt": "numbers: 2 3 4; target: 14", "answer": "2+3*4"}\n'
+                    '{"id": "b", "prompt": "numbers: 2 5; target: 7", "answer": "2+5"}\n')
+    return str(path)
+
+
+def test_eval_resume_refuses_another_reasoning_delimiter(tmp_path, capsys):
+    out = str(tmp_path / "e")
+    assert main(["eval", "--task", "countdown", "--problems", _problems(tmp_path), "--n", "2", "--seeds", "1",
+                 "--no-progress", "--no-plot", "--out", out]) == 0
+    message = _fails(["eval", "--resume", "--out", out, "--reasoning-delimiters", "</think>"], capsys)
+    assert "reasoning_delimiters" in message and "drawn or scored" in message
+
+
+def test_a_resume_keeps_the_policy_options_that_make_the_model(tmp_path, capsys):
+    out = str(tmp_path / "t")
+    assert main(["train", "--task", "countdown", "--problems", _problems(tmp_path), "--policy", "tiny:random",
+                 "--policy-option", "d_model=32", "--max-steps", "1", "--save-steps", "1", "--num-generations", "2",
+                 "--prompts-per-step", "1", "--eval-problems", "none", "--no-progress", "--out", out]) == 0
+    message = _fails(["train", "--resume", out, "--max-steps", "2", "--policy-option", "d_model=64"], capsys)
+    assert "d_model=32" in message and "d_model=64" in message and "keeps its model" in message
+    message = _fails(["train", "--resume", out, "--max-steps", "2", "--policy-option", "seed=7"], capsys)
+    assert "no policy option seed" in message
+    assert main(["train", "--resume", out, "--max-steps", "2", "--policy-option", "device=cpu", "--no-progress"]) == 0
+
+
+@pytest.mark.parametrize("command", [["ladder", "--limit", "1", "--max-steps", "1"], ["ttrl", "--limit", "1", "--steps", "1"]])
+def test_a_policy_seed_option_points_to_policy_seed(tmp_path, capsys, command):
+    message = _fails([*command, "--policy-option", "seed=5", "--out", str(tmp_path / "r")], capsys)
+    assert "--policy-seed" in message
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    (["--eval-limit", "0"], "--eval-limit 0: expected an integer >= 1"),
+    (["--eval-limit", "-3"], "--eval-limit -3: expected an integer >= 1"),
+    (["--eval-problems", "none", "--eval-limit", "3"], "there are no held-out problems to limit"),
+])
+def test_ladder_checks_its_eval_limit(tmp_path, capsys, extra, expected):
+    message = _fails(["ladder", "--task", "countdown", "--limit", "1", "--max-steps", "1", *extra,
+                      "--out", str(tmp_path / "l")], capsys)
+    assert expected in message
+
+
+def test_an_out_path_that_cannot_be_made_is_one_line(tmp_path, capsys):
+    (tmp_path / "afile").write_text("")
+    message = _fails(["eval", "--task", "countdown", "--problems", _problems(tmp_path), "--no-progress",
+                      "--out", str(tmp_path / "afile" / "sub")], capsys)
+    assert "Not a directory" in message
+    message = _fails(["eval", "--task", "countdown", "--problems", _problems(tmp_path), "--no-progress",
+                      "--out", str(tmp_path / ("x" * 300))], capsys)
+    assert "File name too long" in message
+
+
+def test_an_empty_variants_file_is_refused(tmp_path, capsys):
+    (tmp_path / "v.jsonl").write_text("")
+    message = _fails(["ladder", "--task", "countdown", "--limit", "1", "--max-steps", "1",
+                      "--variants", str(tmp_path / "v.jsonl"), "--out", str(tmp_path / "l")], capsys)
+    assert "has no variant rows" in message
+
+
+def test_checkpoint_folders_are_readable_by_others(tmp_path):
+    import stat
+
+    from rungs.runs import write_dir_atomically
+
+    final = write_dir_atomically(tmp_path / "final", lambda d: (d / "x.txt").write_text("x"))
+    assert stat.S_IMODE(final.stat().st_mode) == 0o755
+
+
+def test_a_malformed_line_costs_that_row_in_a_job(tmp_path):
+    from rungs.data import load_task_problems
+    from rungs.tasks import get_task
+
+    path = tmp_path / "p.jsonl"
+    path.write_bytes(b'{"id": "a", "prompt": "numbers: 2 3 4; target: 14"}\n{"id": "b", broken\n\xff\xfe\n'
+                     b'{"id": "c", "prompt": "numbers: 2 5; target: 7"}\n')
+    warned: list[str] = []
+    problems = load_task_problems(str(path), get_task("countdown"), warn=warned.append)
+    assert [p.id for p in problems] == ["a", "c"]
+    assert any(":2: skipped: malformed JSON" in w for w in warned) and any(":3: skipped: not UTF-8" in w for w in warned)
+
+
+def test_a_fresh_run_refuses_a_directory_with_another_runs_logs(tmp_path, capsys):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "rollouts.jsonl").write_text('{"step": 1}\n')
+    message = _fails(["eval", "--task", "countdown", "--problems", _problems(tmp_path), "--no-progress",
+                      "--out", str(out)], capsys)
+    assert "holds the logs of an earlier run (rollouts.jsonl)" in message
+    assert (out / "rollouts.jsonl").read_text() == '{"step": 1}\n'  # untouched

@@ -35,7 +35,7 @@ from typing import Any
 from rungs.commands._policy_args import parse_policy_options
 from rungs.config import help_field
 from rungs.errors import Interrupted, UserError
-from rungs.pipelines.job import JobConfig, check_job_settings
+from rungs.pipelines.job import JobConfig, check_eval_limit
 
 HELP = "train a policy with GRPO on a problem set (resumable: --resume DIR)"
 
@@ -54,10 +54,7 @@ class TrainJobConfig(JobConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_job_settings(self.eval_limit, None, self.timeout, self.executor, limit_flag="--eval-limit")
-        if self.eval_limit is not None and not self.eval_problems:
-            raise UserError(f"--eval-limit {self.eval_limit}: there are no held-out problems to limit; "
-                            "give --eval-problems FILE or builtin:NAME")
+        check_eval_limit(self.eval_limit, self.eval_problems)
 
 
 # The settings a run's config.yaml holds at top level (`out` is the run directory itself).
@@ -138,15 +135,16 @@ def resolve(args: argparse.Namespace) -> tuple[dict[str, Any], Any, Path, bool]:
 
     job_flags, grpo_flags = _given(args)
     if args.resume:
-        from rungs.runs import RunDir, refuse_changed
+        from rungs.runs import RunDir, merge_policy_options, refuse_changed
 
         if args.config:
             raise UserError("--resume reads its settings from the run directory; drop --config")
         run = RunDir.open(args.resume, job="train")
         saved = run.read_config()
-        given_options = job_flags.pop("policy_options", {})  # may add to the stored ones (device, credentials)
+        given_options = job_flags.pop("policy_options", {})  # may add a device or a credential, nothing else
         job = refuse_changed(run.config_path, {k: saved.get(k, v) for k, v in JOB_DEFAULTS.items()}, job_flags)
-        job["policy_options"] = {**(job.get("policy_options") or {}), **given_options}
+        stored_options = job.get("policy_options") or {}
+        job["policy_options"] = {**stored_options, **merge_policy_options(run.config_path, stored_options, given_options)}
         grpo = refuse_changed(run.config_path, dict(saved.get("grpo") or {}), grpo_flags, RESUME_OVERRIDABLE)
         return job, from_dict(GRPOConfig, grpo, source=str(run.config_path)), Path(args.resume), True
 

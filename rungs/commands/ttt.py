@@ -40,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
     from rungs.commands._policy_args import policy_kwargs
     from rungs.config import from_sections, section_values
     from rungs.errors import UserError
+    from rungs.pipelines.job import refuse_policy_seed_option
     from rungs.pipelines.ttt import TTTConfig, run_ttt
+    from rungs.runs import merge_policy_options
 
     yaml_path = args.config
     if args.resume:
@@ -52,7 +54,11 @@ def run(args: argparse.Namespace) -> int:
         config.demo_loss = False  # a run from before the demonstration loss trained the answer alone: keep it so
     # The run's (or the YAML's) policy_options, updated by --model / --policy-option; kept in
     # config.yaml, so that --resume rebuilds the same policy (an hf model's LoRA adapter, say).
-    config.policy_options = {**config.policy_options, **policy_kwargs(args)}
+    given = policy_kwargs(args)
+    if args.resume:  # only what cannot change the model may change (a device, a credential)
+        given = merge_policy_options(Path(yaml_path), config.policy_options, given)
+    config.policy_options = {**config.policy_options, **given}
+    refuse_policy_seed_option(config.policy_options)
     summary = run_ttt(config, resume_dir=args.resume, echo=args.progress)
     if not args.progress:  # the table is printed either way; --no-progress only hides the bar
         from rungs.pipelines.ttt import print_summary

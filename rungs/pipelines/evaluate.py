@@ -48,7 +48,8 @@ DEFAULT_MAX_NEW_TOKENS = 256
 # Tasks whose default set is not builtin:<task>-easy.
 DEFAULT_PROBLEMS = {"arc": "builtin:arc1-evaluation"}
 SAMPLING_KEYS = ("task", "problems", "policy", "model", "temperature", "top_p", "top_k", "max_new_tokens",
-                 "seed", "batch_size", "limit")
+                 "seed", "batch_size", "limit",
+                 "reasoning_delimiters")  # and how they are scored: records already made keep their verdicts
 
 
 @dataclass
@@ -173,7 +174,7 @@ def _check_resumable(out: Path, config: EvalConfig) -> None:
     for key in SAMPLING_KEYS:  # paths compare as absolute ones (config.yaml stores them so)
         if key in before and absolute_setting(key, before[key]) != absolute_setting(key, getattr(config, key)):
             raise UserError(f"--resume: {path} has {key}={before[key]!r}, the command line {getattr(config, key)!r}; "
-                            f"resuming must not change how samples are drawn (drop the flag; a new evaluation needs another --out)")
+                            f"resuming must not change how samples are drawn or scored (drop the flag; a new evaluation needs another --out)")
     if "n" in before and max(before["n"]) != config.samples_per_problem:
         raise UserError(f"--resume: {path} drew max(n)={max(before['n'])} samples per problem, the command line "
                         f"{config.samples_per_problem}; resuming must not change how samples are drawn (drop --n)")
@@ -198,8 +199,11 @@ def resume_config(given: dict[str, Any], source: str = "command line") -> EvalCo
     names = {f.name for f in dataclasses.fields(EvalConfig)}
     stored = {k: v for k, v in run.read_config().items() if k in names}
     if isinstance(stored.get("policy_options"), dict) and isinstance(given.get("policy_options"), dict):
-        # --policy-option adds to the stored ones (a device, a credential that was never stored)
-        given["policy_options"] = {**stored["policy_options"], **given["policy_options"]}
+        # --policy-option adds a device or a credential (never stored) to the stored ones, nothing else
+        from rungs.runs import merge_policy_options
+
+        given["policy_options"] = {**stored["policy_options"],
+                                   **merge_policy_options(out / CONFIG_FILE, stored["policy_options"], given["policy_options"])}
     return _from_dict({**stored, **given}, source)  # evaluate() refuses a conflicting flag
 
 

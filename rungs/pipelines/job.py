@@ -27,6 +27,23 @@ from rungs.tasks.base import Task
 from rungs.types import Problem
 
 
+def check_eval_limit(eval_limit: int | None, eval_problems: str | None) -> None:
+    """`--eval-limit`: None, or an integer >= 1 with held-out problems to limit; a one-line
+    UserError otherwise (0 would read as "no limit", a negative one as an empty set)."""
+    check_job_settings(eval_limit, None, 5.0, "process", limit_flag="--eval-limit")
+    if eval_limit is not None and not eval_problems:
+        raise UserError(f"--eval-limit {eval_limit}: there are no held-out problems to limit; "
+                        "give --eval-problems or drop --eval-limit")
+
+
+def refuse_policy_seed_option(options: dict[str, Any]) -> None:
+    """A job that seeds its policy itself (`policy_seed`) refuses `--policy-option seed=N`, which
+    would reach `load_policy` twice: a one-line UserError pointing to --policy-seed."""
+    if isinstance(options, dict) and "seed" in options:
+        raise UserError(f"--policy-option seed={options['seed']!r}: this job seeds its policy with "
+                        "--policy-seed (policy_seed: in YAML); use that instead")
+
+
 def check_at_least(config: Any, least: dict[str, int]) -> None:
     """Each named integer setting of `config` is an int (not a bool) >= its bound: UserError
     "--check-every -1: expected an integer >= 0" (the flag and the value) otherwise."""

@@ -28,7 +28,7 @@ from typing import Any
 
 from rungs.config import did_you_mean, help_field
 from rungs.errors import UserError
-from rungs.pipelines.job import JobConfig
+from rungs.pipelines.job import JobConfig, check_eval_limit, refuse_policy_seed_option
 from rungs.policies.base import Policy
 from rungs.tasks.base import Task, Variant
 from rungs.types import Problem
@@ -91,6 +91,8 @@ class LadderConfig(JobConfig):
             raise UserError(f"--band-fraction {self.band_fraction}: expected a fraction in [0, 1]")
         if not 0 < self.curriculum_start <= 1:
             raise UserError(f"--curriculum-start {self.curriculum_start}: expected a fraction in (0, 1]")
+        check_eval_limit(self.eval_limit, self.eval_problems)
+        refuse_policy_seed_option(self.policy_options)
 
 
 def build_variant_pool(task: Task, problems: list[Problem], make_variants: Any, depth: int, width: int, seed: int,
@@ -150,6 +152,9 @@ def _run(config: LadderConfig, grpo: Any, run_dir: Any, task: Task, problems: li
         variants = load_tree(tree_path, task=task)
     elif config.variants:
         variants = load_tree(config.variants, task=task)
+        if not variants:
+            raise UserError(f"--variants {config.variants}: the file has no variant rows; expected one JSON "
+                            "object per line (id, parent_id, problem, answer, ...), as `rungs variants --out` writes")
         save_tree(tree_path, variants)
     else:
         maker = make_variant_maker(TTRLConfig(task=config.task, variant_source=config.variant_source), task, policy,

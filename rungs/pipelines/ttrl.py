@@ -44,7 +44,7 @@ from typing import Any
 
 from rungs.config import did_you_mean, help_field
 from rungs.errors import UserError
-from rungs.pipelines.job import JobConfig, check_at_least
+from rungs.pipelines.job import JobConfig, check_at_least, refuse_policy_seed_option
 from rungs.policies.base import Policy, SamplingParams
 from rungs.tasks.base import Task
 from rungs.types import Completion, Problem, Verdict
@@ -77,6 +77,7 @@ class TTRLConfig(JobConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        refuse_policy_seed_option(self.policy_options)
         if self.problems is None:  # the task's own hard set, not integration's (`rungs ttrl --task countdown`)
             self.problems = f"builtin:{self.task}-hard"
         if self.mode not in MODES:
