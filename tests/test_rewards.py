@@ -130,11 +130,13 @@ def test_majority_vote_tie_goes_to_the_first_answer_and_no_answer_never_wins(cou
 
     with VerifierPool(countdown, executor="inline") as pool:
         reward = build_reward("majority_vote", None, RewardContext(countdown, None, pool))
-        texts = ["no answer", "<answer>7</answer>", "<answer>9</answer>", "<answer> 7 </answer>",
-                 "<answer>5</answer>", "<answer>6</answer>", "x", "y"]
-        out = reward.score(batch(texts, G=4))
-    # group 1: "7" and " 7 " are one answer (2 votes) and beat "9"; the answerless sample scores 0.
-    # group 2: "5" and "6" tie 1-1: the first met wins.
+        texts = ["no answer", "<answer>3+4</answer>", "<answer>3*4</answer>", "<answer> 4 + 3 </answer>",
+                 "<answer>2+3</answer>", "<answer>3*2</answer>", "x", "<answer>5</answer>"]
+        b = batch(texts, G=4)
+        b.problems[:] = [Problem("p0", "numbers: 3 4; target: 7")] * 4 + [Problem("p1", "numbers: 2 3; target: 5")] * 4
+        out = reward.score(b)
+    # group 1: "3+4" and " 4 + 3 " are one answer (2 votes) and beat "3*4"; the answerless sample scores 0.
+    # group 2: "2+3" and "3*2" tie 1-1: the first met wins; "5" uses no given number and never votes.
     assert out.rewards.tolist() == [0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0]
     assert out.metrics["ttrl/vote_agreement"] == pytest.approx((2 / 4 + 1 / 4) / 2)
 
