@@ -169,7 +169,8 @@ class TaskReward:
         if reasoning_delimiters:  # TRL's reasoning_accuracy_reward semantics; see Task.with_reasoning
             self.task = self.task.with_reasoning(reasoning_delimiters)
         # a message's parsed-out thinking is joined back with the closing delimiter (`message_text`)
-        self.reasoning_close = list(reasoning_delimiters)[0] if reasoning_delimiters else "\n"
+        delimiters = [reasoning_delimiters] if isinstance(reasoning_delimiters, str) else list(reasoning_delimiters or [])
+        self.reasoning_close = delimiters[0] if delimiters else "\n"
         self.timeout_s = timeout_s
         self.workers = workers
         self.memory_mb = memory_mb

@@ -217,7 +217,8 @@ def refuse_changed(config_path: str | os.PathLike[str], saved: dict[str, Any], g
 # (never stored, `rungs.config.SECRET_WORDS`). Any other option (dtype, lora_rank, seed, d_model,
 # raw_prompts, ...) changes the model or its samples, so the run would no longer be one run.
 RESUMABLE_POLICY_OPTIONS = ("device", "device_map", "gen_batch_size", "logprob_batch_size", "chunk_bytes",
-                            "gradient_checkpointing", "share_prompt_cache", "threads", "timeout", "max_retries")
+                            "gradient_checkpointing", "share_prompt_cache", "threads", "timeout", "max_retries",
+                            "concurrency", "gpu_memory_utilization", "tensor_parallel_size")
 
 
 def merge_policy_options(config_path: str | os.PathLike[str], saved: dict[str, Any],
@@ -458,7 +459,7 @@ class RunDir:
                                     f"job's run directory: choose another --out")
                 raise UserError(f"{path}: already holds a run; continue it with `{resume_command(kind or job, path)}` "
                                 f"or choose another --out")
-            stale = sorted(RUN_LOGS & run.preexisting)
+            stale = sorted(n for n in RUN_LOGS & run.preexisting if _non_empty(path / n))
             if stale:  # a run's logs without its config: a new run would append to them
                 raise UserError(f"{path}: holds the logs of an earlier run ({', '.join(stale)}) but no {CONFIG_FILE}; "
                                 "a new run would append to them: choose another --out or remove them")
@@ -581,8 +582,8 @@ class RunDir:
         if self.created:
             _rmtree(self.path)
         else:
-            for name in (CONFIG_FILE, INPUTS_FILE, LOCK_FILE, "variants.jsonl"):
-                if name not in self.preexisting:
+            for name in (CONFIG_FILE, INPUTS_FILE, LOCK_FILE, "variants.jsonl", *RUN_LOGS):
+                if name not in self.preexisting:  # the run's own (empty: no progress) logs go too
                     with contextlib.suppress(OSError):
                         (self.path / name).unlink()
         self.fresh = False
@@ -760,13 +761,29 @@ def clean_directory(parent: Path, files: bool = False) -> None:
             child.unlink(missing_ok=True)
 
 
+def _process_umask() -> int:
+    mask = os.umask(0o022)  # read it (os has no getter), then put it back
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _process_umask()  # read once at import, before any thread writes files
+
+
+def _non_empty(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
+
+
 def write_dir_atomically(final: Path, write: Any, marker: str | None = None) -> Path:
     """Fill a temporary sibling of `final` with `write(tmp)` (plus the COMPLETE marker when given),
     fsync it, and rename it to `final` (replacing an older one). Returns `final`."""
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f"{_TMP_PREFIX}{final.name}-"))
     try:
-        os.chmod(tmp, 0o755)  # mkdtemp's 0700 would hide checkpoints and final/ from other users (as mkdir's would not)
+        os.chmod(tmp, 0o777 & ~_UMASK)  # as mkdir makes it: mkdtemp's 0700 would hide checkpoints from other users
         write(tmp)
         if marker is not None:
             (tmp / COMPLETE_MARKER).write_text(marker, encoding="utf-8")

@@ -436,3 +436,18 @@ def test_a_target_that_is_not_an_integer_is_refused_not_truncated(target: object
     with pytest.raises(UserError, match="target must be an integer"):
         parse_spec(Problem("p", "", None, {"numbers": [1, 2, 3], "target": target}))
     assert parse_spec(Problem("p", "", None, {"numbers": [1, 2, 3], "target": 6.0})) == ([1, 2, 3], 6)
+
+
+@pytest.mark.parametrize(("text", "meta"), [
+    ("Using the numbers [1, 2, 3], create an equation that equals 6.5.", {}),
+    ("", {"numbers": "3, 7.5, 25", "target": 6}),
+    ("", {"numbers": [1, 2], "target": "1_000"}),
+])
+def test_decimals_in_a_spec_are_refused_not_truncated(text, meta):
+    with pytest.raises(UserError, match="must be (an integer|integers)"):
+        parse_spec(Problem("p", text, None, meta))
+
+
+def test_integer_specs_still_read():
+    assert parse_spec(Problem("p", "Using the numbers [1, 2, 3], create an equation that equals 6.")) == ([1, 2, 3], 6)
+    assert parse_spec(Problem("p", "", None, {"numbers": "3,7,25", "target": " 35 "})) == ([3, 7, 25], 35)

@@ -492,3 +492,34 @@ def test_rejected_answers_never_vote(task: MathTask) -> None:
                                        [{"index": 0}] * 4, return_dict=False)
     assert rewards == [0.0, 0.0, 0.0, 1.0]
     assert task.answer_key(problem("1"), "BDAC") != task.answer_key(problem("1"), "ABCD")
+
+
+@pytest.mark.parametrize(
+    ("gold", "pred", "status"),
+    [
+        # the connective is read between the answer's own conditions, not from prose around them
+        (r"Squaring and simplifying gives $x^2>1$, so \boxed{x<-1, x>1}.", r"\emptyset", Status.WRONG),
+        (r"Squaring and simplifying gives $x^2>1$, so \boxed{x<-1, x>1}.", r"x<-1 \text{ or } x>1", Status.CORRECT),
+        (r"We need $x<1$ or $x>2$, and so the answer is \boxed{x<1 \text{ or } x>2}.", r"(-\infty,1)\cup(2,\infty)", Status.CORRECT),
+        (r"x<1 \text{ or } x>2", r"x<1 \text{ or } x>2 \text{ (and no other values)}", Status.CORRECT),
+        ("(0,1)", r"x>0 \textnormal{ and } x<1", Status.CORRECT),
+        # numbers whose words change them are no reference at all
+        ("12 thousand", "12", Status.UNLABELLED),
+        ("3 and a half", "3", Status.UNLABELLED),
+        ("2 thirds", "2", Status.UNLABELLED),
+        ("1,5 liters", "15", Status.UNLABELLED),
+        ("5 cm", "5", Status.CORRECT),
+        ("30 degrees", "30", Status.CORRECT),
+        # words: a long answer is screened first; two capitals may be a segment; case matters for codes
+        ("Yes", "Yes" + " " * 2000 + "No", Status.REJECTED),
+        ("Yes", r"\textnormal{Yes}", Status.CORRECT),
+        ("yes", r"\text{Yes}\quad", Status.CORRECT),
+        ("AB", "BA", Status.CORRECT),
+        ("BDAC", "bdac", Status.WRONG),
+        # invisible characters
+        ("12", "1\u20632", Status.CORRECT),
+        ("12", "12\u00ad", Status.CORRECT),
+    ],
+)
+def test_outside_review_of_the_word_unit_and_connective_rules(task: MathTask, gold: str, pred: str, status: Status) -> None:
+    assert task.verify_answer(problem(gold), pred).status is status

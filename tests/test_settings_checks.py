@@ -380,12 +380,40 @@ def test_a_policy_seed_option_points_to_policy_seed(tmp_path, capsys, command):
 @pytest.mark.parametrize(("extra", "expected"), [
     (["--eval-limit", "0"], "--eval-limit 0: expected an integer >= 1"),
     (["--eval-limit", "-3"], "--eval-limit -3: expected an integer >= 1"),
-    (["--eval-problems", "none", "--eval-limit", "3"], "there are no held-out problems to limit"),
 ])
 def test_ladder_checks_its_eval_limit(tmp_path, capsys, extra, expected):
     message = _fails(["ladder", "--task", "countdown", "--limit", "1", "--max-steps", "1", *extra,
                       "--out", str(tmp_path / "l")], capsys)
     assert expected in message
+
+
+def test_an_eval_limit_without_held_out_problems_is_named_unused(capsys):
+    from rungs.pipelines.ladder import LadderConfig
+
+    # math has no dev set (eval_problems "auto" is None): a stored run like this still resumes
+    LadderConfig(task="math", problems="builtin:countdown-easy", eval_limit=5)
+    assert "--eval-limit 5 is unused" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("command", "key"), [(["demo", "--limit", "1"], "seed"), (["ladder", "--limit", "1"], "task"),
+                                              (["ttrl", "--limit", "1"], "task")])
+def test_options_a_job_sets_itself_are_refused_as_policy_options(tmp_path, capsys, command, key):
+    message = _fails([*command, "--policy-option", f"{key}=x", "--out", str(tmp_path / "r")], capsys)
+    assert f"--policy-option {key}=" in message and "use that instead" in message
+
+
+def test_a_failed_start_leaves_the_directory_usable_again(tmp_path):
+    from rungs.runs import RunDir
+
+    out = tmp_path / "d"
+    out.mkdir()
+    run = RunDir.create(out, {"job": "eval"})
+    (out / "samples.jsonl").write_text("")  # opened by the job, nothing recorded before it failed
+    assert run.discard_if_unused()
+    RunDir.create(out, {"job": "eval"}).release()  # the retry is not refused
+    (tmp_path / "e").mkdir()
+    (tmp_path / "e" / "samples.jsonl").write_text("")  # an empty log left by anything: not an earlier run
+    RunDir.create(tmp_path / "e", {"job": "eval"}).release()
 
 
 def test_an_out_path_that_cannot_be_made_is_one_line(tmp_path, capsys):
@@ -411,7 +439,8 @@ def test_checkpoint_folders_are_readable_by_others(tmp_path):
     from rungs.runs import write_dir_atomically
 
     final = write_dir_atomically(tmp_path / "final", lambda d: (d / "x.txt").write_text("x"))
-    assert stat.S_IMODE(final.stat().st_mode) == 0o755
+    (tmp_path / "made").mkdir()
+    assert stat.S_IMODE(final.stat().st_mode) == stat.S_IMODE((tmp_path / "made").stat().st_mode)  # as mkdir's
 
 
 def test_a_malformed_line_costs_that_row_in_a_job(tmp_path):

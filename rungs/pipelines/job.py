@@ -36,12 +36,20 @@ def check_eval_limit(eval_limit: int | None, eval_problems: str | None) -> None:
                         "give --eval-problems or drop --eval-limit")
 
 
-def refuse_policy_seed_option(options: dict[str, Any]) -> None:
-    """A job that seeds its policy itself (`policy_seed`) refuses `--policy-option seed=N`, which
-    would reach `load_policy` twice: a one-line UserError pointing to --policy-seed."""
-    if isinstance(options, dict) and "seed" in options:
-        raise UserError(f"--policy-option seed={options['seed']!r}: this job seeds its policy with "
-                        "--policy-seed (policy_seed: in YAML); use that instead")
+# What a job passes `load_policy` itself, with the flag that sets it: a --policy-option of that name
+# would reach `load_policy` twice.
+JOB_POLICY_KEYWORDS = {"seed": "--policy-seed (policy_seed: in YAML)", "task": "--task"}
+
+
+def refuse_policy_seed_option(options: dict[str, Any], seed_flag: str = JOB_POLICY_KEYWORDS["seed"]) -> None:
+    """A job that gives its policy the task and a seed itself refuses `--policy-option seed=N` or
+    `task=NAME`: a one-line UserError pointing to the job's own flag (`seed_flag` for the seed)."""
+    if not isinstance(options, dict):
+        return
+    for key, flag in {**JOB_POLICY_KEYWORDS, "seed": seed_flag}.items():
+        if key in options:
+            raise UserError(f"--policy-option {key}={options[key]!r}: this job sets its policy's {key} with {flag}; "
+                            "use that instead")
 
 
 def check_at_least(config: Any, least: dict[str, int]) -> None:

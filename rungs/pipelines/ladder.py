@@ -22,6 +22,7 @@ Resume after a kill with `rungs ladder --resume RUN_DIR` (the trainer's checkpoi
 from __future__ import annotations
 
 import random
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,10 @@ class LadderConfig(JobConfig):
             raise UserError(f"--band-fraction {self.band_fraction}: expected a fraction in [0, 1]")
         if not 0 < self.curriculum_start <= 1:
             raise UserError(f"--curriculum-start {self.curriculum_start}: expected a fraction in (0, 1]")
-        check_eval_limit(self.eval_limit, self.eval_problems)
+        check_eval_limit(self.eval_limit, self.eval_problems or "auto")  # the range; without held-out
+        if self.eval_limit is not None and not self.eval_problems:  # problems (math, arc: no dev set) it is unused
+            print(f"rungs ladder: --eval-limit {self.eval_limit} is unused: there are no held-out problems "
+                  "(give --eval-problems)", file=sys.stderr)
         refuse_policy_seed_option(self.policy_options)
 
 

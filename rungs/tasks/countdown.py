@@ -59,6 +59,7 @@ Value = int | Fraction
 # ---- problem text ----------------------------------------------------------------------------
 
 _INT = r"[-+]?\d+"
+_DECIMAL = re.compile(r"\d\.\d")  # a digit, a decimal point, a digit: not an integer
 _COMPACT = re.compile(
     rf"^\s*numbers?\s*[:=]\s*\[?\s*(?P<nums>{_INT}(?:\s*[,\s]\s*{_INT})*)\s*\]?\s*[;,]?\s*"
     rf"target\s*[:=]\s*(?P<target>{_INT})\s*\.?\s*$",
@@ -80,6 +81,8 @@ def format_problem(numbers: Sequence[int], target: int) -> str:
 
 def _ints(values: object, where: str) -> list[int]:
     if isinstance(values, str):
+        if _DECIMAL.search(values):
+            raise UserError(f"{where}: numbers must be integers, got {values!r}")
         values = re.findall(_INT, values)
     if not isinstance(values, (list, tuple)) or not values:
         raise UserError(f"{where}: expected a non-empty list of integers for the numbers, got {values!r}")
@@ -93,6 +96,8 @@ def _int(value: object, where: str, what: str) -> int:
         raise UserError(f"{where}: {what}, got {value!r}")
     if isinstance(value, float) and not value.is_integer():
         raise UserError(f"{where}: {what}, got {value!r}")
+    if isinstance(value, str) and not re.fullmatch(rf"\s*{_INT}\s*", value):  # not `1_000`, `6.5`, `0x10`
+        raise UserError(f"{where}: {what}, got {value!r}")
     try:
         return int(value)
     except (TypeError, ValueError, OverflowError):
@@ -105,6 +110,8 @@ def parse_spec(problem: Problem) -> tuple[list[int], int]:
     text = problem.text or ""
     match = _COMPACT.match(text) or _TINYZERO.search(text[:2000])
     if match is not None:
+        if _DECIMAL.match(text, match.end("target") - 1):  # `equals 6.5`: not the integer target 6
+            raise UserError(f"{where}: target must be an integer, got {text[match.start('target'):match.end('target') + 12]!r}")
         numbers = [int(n) for n in re.findall(_INT, match.group("nums"))]
         target = int(match.group("target"))
     else:

@@ -84,8 +84,12 @@ _ESCAPED_DOLLAR = re.compile(r"\\\$|\\textdollar(?![A-Za-z])|\\text\{\s*\\?\$\s*
 _THIN_SPACE_THOUSANDS = re.compile(r"(?<![\d.])\d{1,3}(?:\\,\d{3})+(?!\d)")
 _DOUBLE_BRACES = re.compile(r"\{\{([^{}]*)\}\}")
 _LOGICAL_OR = re.compile(r"\\(?:lor|vee)(?![A-Za-z])")
-_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")  # zero-width characters: not part of an answer
+# Invisible characters (Unicode's format class Cf: zero-width spaces and joiners, soft hyphens,
+# direction marks, invisible operators; and variation selectors): not part of an answer
+_INVISIBLE = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e"
+                        "\u2060-\u2064\u2066-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]")
 _BARE_PI = re.compile(r"(?<![\\A-Za-z])pi(?![A-Za-z])")  # `2pi`, `10 pi`: LaTeX would read p*i
+_OTHER_TEXT_CONNECTIVE = re.compile(r"\\(?:textnormal|textrm|mathrm|mbox)\s*\{\s*(and|or)\s*\}", re.IGNORECASE)
 _LOGICAL_AND = re.compile(r"\\(?:land|wedge)(?![A-Za-z])")
 # Math-Verify reads `x>0 \text{ and } x<1` and `x>0 \text{ or } x<1` alike, as a list of conditions:
 # the connective is read from the text (`conditions_joined`).
@@ -112,6 +116,7 @@ def normalize_latex(text: str) -> str:
         text = text.replace("$", "")
     text = _LOGICAL_OR.sub(r"\\text{ or }", text)
     text = _LOGICAL_AND.sub(r"\\text{ and }", text)
+    text = _OTHER_TEXT_CONNECTIVE.sub(lambda m: f"\\text{{ {m.group(1).lower()} }}", text)
     text = _BARE_PI.sub(r"\\pi ", text)
     text = _THIN_SPACE_THOUSANDS.sub(lambda m: m.group(0).replace("\\,", ""), text)
     while True:  # `{{2}}` is `{2}`: redundant groups cost Math-Verify time exponential in their depth
@@ -164,6 +169,26 @@ def parse_answer(text: str) -> tuple[Any, ...]:
     return conditions_joined(parsed, text)
 
 
+_CONNECTIVE_TEXT = re.compile(r"\\(?:text|textnormal|textrm|mathrm|mbox)\s*\{\s*(and|or|&|\\&)\s*\}", re.IGNORECASE)
+_PROSE_GROUP = re.compile(r"\\(?:text|textnormal|textrm|textbf|textit|mathrm|mbox)\s*\{[^{}]*\}")
+_MATH_MODE = re.compile(r"\$([^$]*)\$")
+
+
+def _connective_region(text: str) -> str:
+    """The part of `text` whose conditions Math-Verify reads (the last `\\boxed{}`, else the last
+    `$...$`, else all of it), with `\\text{...}` remarks dropped except a bare connective
+    (`\\text{ and }`): prose around or beside the answer ("squaring and simplifying", "(and no
+    other values)") is not the connective between its conditions."""
+    from rungs.verify.extract import last_boxed
+
+    region = last_boxed(text)
+    if region is None:
+        spans = _MATH_MODE.findall(text)
+        region = spans[-1] if spans else text
+    region = _CONNECTIVE_TEXT.sub(lambda m: f" {m.group(1)} ", region)
+    return _PROSE_GROUP.sub(" ", region)
+
+
 def conditions_joined(parsed: tuple[Any, ...], text: str) -> tuple[Any, ...]:
     """Math-Verify's list of inequalities (`{x > 0, x < 1}`) read with the connective the text wrote.
 
@@ -175,6 +200,7 @@ def conditions_joined(parsed: tuple[Any, ...], text: str) -> tuple[Any, ...]:
     """
     import sympy
 
+    text = _connective_region(text)
     if not _CONJUNCTION.search(text):
         return parsed
     joined: list[Any] = []
@@ -818,27 +844,29 @@ def _canonical(expr: Any, depth: int = 0) -> str:
 
 
 # Answers that are words, compared as words: LaTeX reads `BDAC` as the product a*b*c*d (so `ABCD`
-# would match it) and `no` as n*o (so `on` would). A reference of two or more capital letters (an
-# ordering, a code) or one of these words is compared as text, case-folded; a lower-case word
-# otherwise stays math (`xy`, `abc` are products of variables).
+# would match it) and `no` as n*o (so `on` would). A reference of three or more capital letters (an
+# ordering, a code; two, `AB`, is as often a segment, equal to `BA`) is compared as written; one of
+# `_ANSWER_WORDS` case-folded (`Yes` is `yes`). Any other word stays math (`xy`, `abc` are products).
 _ANSWER_WORDS = frozenset({"yes", "no", "true", "false", "odd", "even", "neither", "both", "always", "never"})
 _BOXED_WORD = re.compile(r"^\\(?:boxed|fbox)\{(.*)\}$")
 
 
 def word_answer(text: str, reference: bool = False) -> str | None:
-    """The case-folded word an answer or reference is (`\\text{Yes}.` -> `yes`, `\\boxed{BDAC}` ->
-    `bdac`), or None. A reference (`reference=True`) is a word only as `_ANSWER_WORDS` or two or more
-    capital letters say; an answer is any run of two or more letters."""
+    """The word an answer or reference is, as it is compared: a code of three or more capital
+    letters as written (`\\boxed{BDAC}` -> `BDAC`), one of `_ANSWER_WORDS` case-folded
+    (`\\text{Yes}.` -> `yes`); None for anything else. An answer (`reference=False`) that is some
+    other run of letters is returned as written, so that it compares unequal rather than as math."""
     text = normalize_answer_text(text)
     boxed = _BOXED_WORD.match(text)
     if boxed:
         text = normalize_answer_text(boxed.group(1))
     if not re.fullmatch(r"[A-Za-z]{2,}", text):
         return None
-    word = text.casefold()
-    if reference and not (text.isupper() or word in _ANSWER_WORDS):
-        return None
-    return word
+    if text.casefold() in _ANSWER_WORDS:
+        return text.casefold()
+    if text.isupper() and len(text) >= 3:
+        return text
+    return None if reference else text
 
 
 def _rejected(answer: str) -> bool:
@@ -872,8 +900,8 @@ def semantic_key(answer: str) -> str | None:
         return None
 
 
-_SPACING = re.compile(r"\\[,;:! ]|\\left|\\right|\\displaystyle")
-_TEXT_WRAPPER = re.compile(r"\\(?:text|mathrm|textbf|mathbf|textit|mbox)\{([^{}]*)\}")
+_SPACING = re.compile(r"\\[,;:! ]|\\q?quad(?![A-Za-z])|\\left|\\right|\\displaystyle")
+_TEXT_WRAPPER = re.compile(r"\\(?:text|textnormal|textrm|mathrm|textbf|mathbf|textit|mbox)\{([^{}]*)\}")
 _ASSIGNMENT = re.compile(r"^[A-Za-z]=([^=]+)$")
 _DECIMAL = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)$")
 _SLASH = re.compile(r"^([+-]?)(\d+)/(\d+)$")
@@ -966,6 +994,13 @@ def _line_answer(text: str, start: int, units: bool = True) -> str | None:
     return strip_math_delimiters(answer) or None
 
 
+# Words after a number that change its value (`12 thousand`, `2 thirds`, `3 and a half`, `5 dozen`):
+# such a reference is not read as its leading number (it is unlabelled instead).
+_NUMBER_WORD = re.compile(r"hundreds?|thousands?|millions?|billions?|trillions?|dozens?|scores?|grand|k|"
+                          r"hal(?:f|ves)|thirds?|quarters?|(?:four|fif|six|seven|eigh|nin|ten|hundred)ths?|"
+                          r"and|point|factorial|inverse|reciprocal|squared|cubed|percent|per|times|over|"
+                          r"plus|minus|power|root")
+_GROUPED_THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 _MATH_WORDS = frozenset({"pi", "sqrt", "sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp",
                          "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "root", "over", "times",
                          "plus", "minus", "squared", "cubed", "percent", "i", "e"})
@@ -997,7 +1032,11 @@ def prose_reference(reference: str) -> tuple[Any, ...] | None:
     bare = _TEXT_GROUPS.sub(" ", reference)
     units = _NUMBER_THEN_WORDS.match(bare.strip().rstrip(".").strip())
     if units and not _MATH_WORDS.intersection(units.group(0).lower().split()):
-        return parse_answer(units.group(1).replace(",", ""))  # `12 dollars` is 12, not 12*a*d*l*l*o*r*s
+        number, words = units.group(1), units.group(0)[len(units.group(1)):].lower().split()
+        if _NUMBER_WORD.fullmatch(" ".join(words).split(" ")[0]) or any(_NUMBER_WORD.fullmatch(w) for w in words) \
+                or ("," in number and not _GROUPED_THOUSANDS.fullmatch(number.lstrip("-"))):
+            return ()  # `12 thousand`, `2 thirds`, `3 and a half`, `1,5 liters`: no number we can take as it
+        return parse_answer(number.replace(",", ""))  # `12 dollars` is 12, not 12*a*d*l*l*o*r*s
     if not re.search(r"\d", bare) or not _PROSE.search(bare):
         return None
     if len(_NUMBERS.findall(_LATEX_CONSTRUCT.sub(" 0 ", bare))) != 1:  # \frac{1}{2} is one number
@@ -1136,10 +1175,13 @@ class MathTask(Task):
         reference = reference_text(str(problem.answer))
         word = word_answer(reference, reference=True)
         if word is not None:  # `BDAC`, `yes`: compared as words, not as products of letters
+            refused = screen_answer(answer)
+            if refused is not None:
+                return Verdict.fail(Status.REJECTED, refused, answer)
             said = word_answer(answer)
             if said == word:
                 return Verdict(1.0, Status.CORRECT, "", answer)
-            if said is None and screen_answer(answer) is None and not _has_math(parse_answer(answer)):
+            if said is None and not _has_math(parse_answer(answer)):
                 return Verdict.fail(Status.UNPARSEABLE, "the answer is not a word or a math expression", answer)
             return Verdict.fail(Status.WRONG, f"not the word {reference.strip()!r}", answer)
         prose = prose_reference(reference)
