@@ -5,13 +5,15 @@ preload entry is a no-op there), so every worker would re-run the main script an
 everything it imports: torch and transformers in a training script, seconds per worker restart.
 `rungs.verify.pool.start_forkserver` passes both through the environment; this module applies
 them inside the fork server, so workers are forked with all of it already imported. It also
-pins the numeric libraries to one thread before anything imports them.
+pins the numeric libraries to one thread before anything imports them, and ignores Ctrl-C from
+the first import on (the workers ignore it too; the parent handles it).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 
 SYS_PATH_ENV = "RUNGS_FORKSERVER_SYS_PATH"
@@ -27,6 +29,10 @@ def _in_fork_server() -> bool:
 
 
 def _setup() -> None:
+    # Ctrl-C reaches the whole process group: the fork server ignores SIGINT once its preloads are
+    # imported (multiprocessing.forkserver.main), but not while it imports them (sympy, math_verify:
+    # seconds), when a Ctrl-C printed a KeyboardInterrupt traceback beside rungs' own one line.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for var in THREAD_VARS:
         os.environ[var] = "1"
     path = json.loads(os.environ.pop(SYS_PATH_ENV))
