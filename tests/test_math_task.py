@@ -523,3 +523,9 @@ def test_rejected_answers_never_vote(task: MathTask) -> None:
 )
 def test_outside_review_of_the_word_unit_and_connective_rules(task: MathTask, gold: str, pred: str, status: Status) -> None:
     assert task.verify_answer(problem(gold), pred).status is status
+
+
+@pytest.mark.parametrize("answer", [r"\text{2}", r"\mathbf{2}", "2.", "x = 2"])
+def test_forms_the_verifier_accepts_vote_with_the_plain_number(task: MathTask, answer: str) -> None:
+    assert task.verify_answer(problem("2"), answer).correct
+    assert task.answer_key(problem("2"), answer) == task.answer_key(problem("2"), "2")

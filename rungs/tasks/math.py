@@ -88,6 +88,7 @@ _LOGICAL_OR = re.compile(r"\\(?:lor|vee)(?![A-Za-z])")
 # direction marks, invisible operators; and variation selectors): not part of an answer
 _INVISIBLE = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e"
                         "\u2060-\u2064\u2066-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]")
+_FINAL_FULL_STOP = re.compile(r"(?<=\d)\.(?=\s*\}?\s*\$?\s*$)")
 _BARE_PI = re.compile(r"(?<![\\A-Za-z])pi(?![A-Za-z])")  # `2pi`, `10 pi`: LaTeX would read p*i
 _OTHER_TEXT_CONNECTIVE = re.compile(r"\\(?:textnormal|textrm|mathrm|mbox)\s*\{\s*(and|or)\s*\}", re.IGNORECASE)
 _LOGICAL_AND = re.compile(r"\\(?:land|wedge)(?![A-Za-z])")
@@ -118,6 +119,7 @@ def normalize_latex(text: str) -> str:
     text = _LOGICAL_AND.sub(r"\\text{ and }", text)
     text = _OTHER_TEXT_CONNECTIVE.sub(lambda m: f"\\text{{ {m.group(1).lower()} }}", text)
     text = _BARE_PI.sub(r"\\pi ", text)
+    text = _FINAL_FULL_STOP.sub("", text)  # `2.` and `\\boxed{2.}`: a sentence's full stop, not part of 2
     text = _THIN_SPACE_THOUSANDS.sub(lambda m: m.group(0).replace("\\,", ""), text)
     while True:  # `{{2}}` is `{2}`: redundant groups cost Math-Verify time exponential in their depth
         collapsed = _DOUBLE_BRACES.sub(r"{\1}", text)
@@ -1225,7 +1227,9 @@ class MathTask(Task):
         word = word_answer(answer, reference=True)
         if word is not None:  # `BDAC` and `ABCD` are two answers, as the verifier reads them
             return "word:" + word
-        key = semantic_key(answer)
+        # a number wrapped in text (`\\text{2}`, `\\mathbf{2}`) is that number, as the verifier reads it
+        plain_number = text != answer.strip() and _as_fraction(text) is not None
+        key = (semantic_key(text) if plain_number else None) or semantic_key(answer)
         if key is not None:
             return key
         number = _as_fraction(text)
