@@ -85,9 +85,15 @@ def _threads(text: str) -> int:
 
 
 def _check_command(parser: argparse.ArgumentParser, argv: list[str], names: Sequence[str]) -> None:
-    """An unknown command is a usage error with a did-you-mean (`rungs evl` -> eval)."""
+    """An unknown command is a usage error with a did-you-mean (`rungs evl` -> eval); so is a
+    command's option before any command (`rungs --out DIR`: argparse would take DIR for the
+    command, or `rungs --out demo` for `rungs demo` with a dangling --out)."""
     import difflib
 
+    if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
+        flag = argv[0].split("=", 1)[0]
+        parser.error(f"{flag} before the command: options follow it, e.g. `rungs demo {' '.join(argv)}` "
+                     f"(plain `rungs` runs the demo with its defaults)")
     word = next((a for a in argv if not a.startswith("-")), None)
     if word is None or word in names or argv.index(word) != 0:
         return

@@ -289,3 +289,13 @@ def test_review_user_cli_corners_are_one_line_errors(tmp_path, capsys):
         assert main(["ttrl", "--task", "math", "--problems", str(math), "--steps", "1", "--out", str(tmp_path / "t"),
                      "--no-progress", *extra]) == 2
         assert "--mode vote" in capsys.readouterr().err
+
+
+def test_an_option_before_the_command_says_where_options_go(capsys):
+    from rungs.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["--out", "demo", "--limit", "1"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--out before the command" in err and "rungs demo --out demo --limit 1" in err
