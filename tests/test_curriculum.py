@@ -244,7 +244,7 @@ def test_ladder_without_problems_on_a_task_with_no_training_set_says_so():
     from rungs.pipelines.ladder import LadderConfig
 
     assert LadderConfig(task="countdown").problems == "builtin:countdown-train"
-    with pytest.raises(UserError, match="task 'math' has no built-in training set .* --problems FILE"):
+    with pytest.raises(UserError, match="task 'math' has no built-in train set .* --problems FILE"):
         LadderConfig(task="math")
     assert LadderConfig(task="math", problems="rows.jsonl").problems == "rows.jsonl"
 

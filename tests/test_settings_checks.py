@@ -464,3 +464,19 @@ def test_a_fresh_run_refuses_a_directory_with_another_runs_logs(tmp_path, capsys
                       "--out", str(out)], capsys)
     assert "holds the logs of an earlier run (rollouts.jsonl)" in message
     assert (out / "rollouts.jsonl").read_text() == '{"step": 1}\n'  # untouched
+
+
+def test_the_openai_policy_without_its_package_is_one_line(monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "openai", None)  # as if not installed: `import openai` raises ImportError
+    message = _fails(["eval", "--policy", "openai:http://127.0.0.1:1/v1", "--model", "x", "--limit", "1",
+                      "--strategy", "greedy", "--no-progress"], capsys)
+    assert "pip install 'rungs[openai]'" in message
+
+
+@pytest.mark.parametrize(("command", "kind"), [(["eval", "--limit", "1"], "easy"), (["ttrl", "--steps", "1"], "hard"),
+                                               (["ladder", "--max-steps", "1"], "train")])
+def test_a_task_without_built_in_problems_asks_for_a_file(tmp_path, capsys, command, kind):
+    message = _fails([*command, "--task", "math", "--out", str(tmp_path / "r")], capsys)
+    assert f"task 'math' has no built-in {kind} set" in message and "--problems FILE" in message

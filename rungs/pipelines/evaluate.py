@@ -102,7 +102,9 @@ class EvalConfig(JobConfig):
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise UserError(f"--max-new-tokens: expected >= 1, got {self.max_new_tokens}")
         if self.problems is None:
-            self.problems = DEFAULT_PROBLEMS.get(self.task, f"builtin:{self.task}-easy")
+            from rungs.pipelines.job import default_problems
+
+            self.problems = DEFAULT_PROBLEMS.get(self.task) or default_problems(self.task, "easy", "problems to evaluate on")
 
     @property
     def samples_per_problem(self) -> int:

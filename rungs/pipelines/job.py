@@ -27,6 +27,20 @@ from rungs.tasks.base import Task
 from rungs.types import Problem
 
 
+def default_problems(task: str, kind: str, purpose: str) -> str:
+    """`builtin:TASK-KIND`, the task's own built-in set of that kind (`countdown-hard`); a UserError
+    for an unknown task (with its did-you-mean), or one saying to give `--problems FILE` when the
+    task has no such set (math has none: its problems are the user's)."""
+    from rungs.data import builtin_names
+    from rungs.tasks import get_task
+
+    get_task(task)  # an unknown task is named as such, not as a missing problem set
+    if f"{task}-{kind}" not in builtin_names():
+        raise UserError(f"task {task!r} has no built-in {kind} set (builtin:{task}-{kind}); "
+                        f"give the {purpose} with --problems FILE")
+    return f"builtin:{task}-{kind}"
+
+
 def check_eval_limit(eval_limit: int | None, eval_problems: str | None) -> None:
     """`--eval-limit`: None, or an integer >= 1 with held-out problems to limit; a one-line
     UserError otherwise (0 would read as "no limit", a negative one as an empty set)."""

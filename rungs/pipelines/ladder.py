@@ -29,7 +29,7 @@ from typing import Any
 
 from rungs.config import did_you_mean, help_field
 from rungs.errors import UserError
-from rungs.pipelines.job import JobConfig, check_eval_limit, refuse_policy_seed_option
+from rungs.pipelines.job import JobConfig, check_eval_limit, default_problems, refuse_policy_seed_option
 from rungs.policies.base import Policy
 from rungs.tasks.base import Task, Variant
 from rungs.types import Problem
@@ -70,10 +70,7 @@ class LadderConfig(JobConfig):
         from rungs.data import builtin_names
 
         if self.problems is None:  # the task's own sets, not integration's (`rungs ladder --task countdown`)
-            if f"{self.task}-train" not in builtin_names():
-                raise UserError(f"task {self.task!r} has no built-in training set (builtin:{self.task}-train); "
-                                "give the hard problems to climb from with --problems FILE")
-            self.problems = f"builtin:{self.task}-train"
+            self.problems = default_problems(self.task, "train", "hard problems to climb from")
         if self.eval_problems == "auto":
             self.eval_problems = f"builtin:{self.task}-dev" if f"{self.task}-dev" in builtin_names() else None
         if self.curriculum not in CURRICULA:

@@ -106,7 +106,11 @@ class OpenAIPolicy(Policy):
         logprobs: bool = True,
         prompt_style: str | None = None,
     ) -> None:
-        import openai
+        try:
+            import openai
+        except ImportError:
+            raise UserError("the openai policy needs the openai package: pip install 'rungs[openai]' "
+                            "(or pip install openai)") from None
 
         if endpoint not in ENDPOINTS:
             raise UserError(f"openai policy: endpoint {endpoint!r} is not one of {', '.join(ENDPOINTS)}")
