@@ -116,6 +116,22 @@ def _foreign_flag_hint(extra: Sequence[str]) -> str:
     return ""
 
 
+def _nearest_flag_hint(parser: argparse.ArgumentParser, extra: Sequence[str]) -> str:
+    """`; did you mean --limit?` for the first unrecognized flag close to one `parser` takes
+    (`--limt`, `--max-steps` where the command counts `--steps`); else ""."""
+    import difflib
+
+    known = [s for action in parser._actions for s in action.option_strings if s.startswith("--")]
+    for token in extra:
+        if token.startswith("--"):
+            flag = token.split("=", 1)[0]
+            shorter = [k for k in known if flag.endswith("-" + k[2:])]  # --max-steps -> --steps
+            close = shorter[:1] or difflib.get_close_matches(flag, known, n=1, cutoff=0.6)
+            if close:
+                return f"; did you mean {close[0]}?"
+    return ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser, modules = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -125,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra:  # reported by the subcommand's parser, so that its usage is shown
         where = parser.commands.get(args.command, parser) if args.command else parser  # type: ignore[attr-defined]
-        where.error(f"unrecognized arguments: {' '.join(extra)}{_foreign_flag_hint(extra)}")
+        where.error(f"unrecognized arguments: {' '.join(extra)}{_foreign_flag_hint(extra) or _nearest_flag_hint(where, extra)}")
     if args.command is None:
         parser.print_help()
         return 0

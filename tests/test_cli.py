@@ -299,3 +299,14 @@ def test_an_option_before_the_command_says_where_options_go(capsys):
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert "--out before the command" in err and "rungs demo --out demo --limit 1" in err
+
+
+@pytest.mark.parametrize(("argv", "hint"), [(["eval", "--limt", "2"], "did you mean --limit?"),
+                                            (["pretrain", "--max-steps", "5"], "did you mean --steps?"),
+                                            (["ttrl", "--max-steps", "2"], "did you mean --steps?")])
+def test_an_unknown_flag_gets_the_nearest_one(capsys, argv, hint):
+    from rungs.cli import main
+
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert hint in capsys.readouterr().err

@@ -25,6 +25,7 @@ def test_single_answer_right_and_wrong(capsys):
     assert code == 0
     row = json.loads(out)
     assert row["reward"] == 0.0 and row["status"] == "wrong" and row["answer"] == "6*4*1*3"
+    assert row["id"] is None  # a single answer has no id (it used to read "--problem")
     assert "72" in row["detail"]
     assert out.count("\n") == 1
 

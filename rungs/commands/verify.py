@@ -187,8 +187,9 @@ def clip(text: Any, limit: int = MAX_ECHO) -> Any:
     return f"{text[:limit]}... [truncated: {len(text):,} characters]"
 
 
-def output_row(problem_id: str, verdict: Any) -> dict[str, Any]:
-    """The JSON object printed for one verdict, its echoed fields clipped."""
+def output_row(problem_id: str | None, verdict: Any) -> dict[str, Any]:
+    """The JSON object printed for one verdict, its echoed fields clipped (id None: a single answer
+    given on the command line, which has no id)."""
     return {k: clip(v) for k, v in {"id": problem_id, **verdict.to_dict()}.items()}
 
 
@@ -210,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
         with VerifierPool(task, workers=1, timeout_s=args.timeout, memory_mb=args.memory_mb, executor=args.executor) as pool:
             (verdict,) = _verify(pool, [Row(problem, text, is_completion)])
         if args.json:
-            print(json.dumps(output_row(problem.id, verdict), ensure_ascii=False))
+            print(json.dumps(output_row(None, verdict), ensure_ascii=False))
         else:
             print(f"{verdict.status.value} (reward {verdict.reward}): {clip(verdict.detail)}".rstrip(": "))
         return 0
