@@ -243,7 +243,7 @@ def test_cli_sample_problems(capsys, tmp_path):
     assert main(["sample-problems", "--task", "integration", "--n", "0"]) == 2  # an empty file is a mistake, not a result
     assert "--n must be >= 1, got 0" in capsys.readouterr().err
     assert main(["sample-problems", "--task", "countdown", "--n", "2", "--difficulty", "99", "--out", str(out)]) == 0
-    assert "warning: --difficulty 99 is outside countdown's levels; the problems are at 5-5" in capsys.readouterr().err
+    assert "warning: --difficulty 99 is outside countdown's levels; the problems are at level 5" in capsys.readouterr().err
     assert main(["sample-problems", "--task", "countdown", "--n", "4", "--difficulty", "4.5", "--out", str(out)]) == 0
     assert "warning" not in capsys.readouterr().err
 

@@ -31,6 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="write to this file instead of stdout")
 
 
+def _span(low: float, high: float) -> str:
+    """`5` for one level, `3-4` for several."""
+    return f"level {low:g}" if low == high else f"levels {low:g}-{high:g}"
+
+
 def run(args: argparse.Namespace) -> int:
     from rungs.data import write_jsonl
     from rungs.tasks import get_task
@@ -48,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     levels = [float(p.meta["difficulty"]) for p in problems if isinstance(p.meta.get("difficulty"), (int, float))]
     if levels and not min(levels) - 1 < args.difficulty < max(levels) + 1:  # the generator clamped it
         print(f"rungs sample-problems: warning: --difficulty {args.difficulty:g} is outside {task.name}'s levels; "
-              f"the problems are at {min(levels):g}-{max(levels):g}", file=sys.stderr)
+              f"the problems are at {_span(min(levels), max(levels))}", file=sys.stderr)
     if args.out:
         write_jsonl(args.out, rows)
         print(f"wrote {len(rows)} {task.name} problems (difficulty {args.difficulty:g}, seed {args.seed}) to {args.out}",

@@ -466,8 +466,10 @@ def format_summary(config: EvalConfig, summary: dict[str, Any]) -> str:
         for label, t in summary["timing"].items():
             row[wall_cols[label]] = f"{t['wall_s_per_problem'][j]:.3g}"
         rows.append(row)
-    head = (f"{config.task} | {config.problems} | {summary['problems']} problems | policy {config.policy}"
-            f"{' (' + config.model + ')' if config.model else ''} | {config.seeds} seed(s), mean ± std")
+    n_problems, seeds = summary["problems"], config.seeds
+    head = (f"{config.task} | {config.problems} | {n_problems} problem{'s' if n_problems != 1 else ''} | "
+            f"policy {config.policy}{' (' + config.model + ')' if config.model else ''} | "
+            + (f"{seeds} seeds, mean ± std" if seeds > 1 else "1 seed"))
     lines = [head]
     if str(config.problems).startswith("builtin:") and str(config.problems).endswith("-dev"):
         lines.append("(a development set: for tuning; report results on the -easy / -hard sets)")
