@@ -125,10 +125,11 @@ def test_majority_vote_rewards_agreement_and_reports_label_accuracy(task):
         assert metrics["rewards/majority_vote/mean"] == pytest.approx(4 / 8)
 
 
-def test_ladder_saves_a_reusable_tree_and_final_weights(tmp_path, task, pool):
+def test_ladder_saves_a_reusable_tree_and_final_weights(tmp_path, task, pool, capsys):
     config = LadderConfig(problems="builtin:integration-hard", limit=2, eval_problems="builtin:integration-dev",
                           eval_limit=3, depth=1, width=2, out=str(tmp_path / "a"))
-    summary = run_ladder(config, grpo(max_steps=2), policy=small_policy(task), task=task, pool=pool, echo=False)
+    summary = run_ladder(config, grpo(max_steps=2), policy=small_policy(task), task=task, pool=pool, echo=True)
+    assert "plots: " + ", ".join(summary["plots"]) in capsys.readouterr().out and summary["plots"]  # named at the end
     tree = tmp_path / "a" / "variants.jsonl"
     assert summary["variants"] == len(read_jsonl(tree)) >= 2
     assert (tmp_path / "a" / "final" / "model.safetensors").exists()

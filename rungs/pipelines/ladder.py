@@ -232,4 +232,6 @@ def _run(config: LadderConfig, grpo: Any, run_dir: Any, task: Task, problems: li
                 rows.append({"measure": f"held-out greedy accuracy, best ({at(summary['eval_step_best'])})",
                              "value": summary["eval_accuracy_best"]})
         print_table(rows, ["measure", "value"], title=f"ladder: {len(problems)} problems ({run_dir.path}); weights in {summary['final_policy']}")
+        if plots:
+            print("plots: " + ", ".join(plots))  # as `rungs report` and `rungs train` end
     return summary
