@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 # `a op b = c` with non-negative integers, as `render_steps` writes a step (no spaces)
-STEP = re.compile(r"(\d{1,6})([-+*/])(\d{1,6})=(\d{1,7})")
+STEP = re.compile(r"(?<![\d.])(\d{1,6})([-+*/])(\d{1,6})=(-?\d{1,7})(?![\d.])")
 SMALL_RESULT = 100  # results up to this are "small": the size below which the pretraining pool's pairs mostly lie
 
 

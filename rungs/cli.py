@@ -90,9 +90,16 @@ def _check_command(parser: argparse.ArgumentParser, argv: list[str], names: Sequ
     command, or `rungs --out demo` for `rungs demo` with a dangling --out)."""
     import difflib
 
-    if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
-        flag = argv[0].split("=", 1)[0]
-        parser.error(f"{flag} before the command: options follow it, e.g. `rungs demo {' '.join(argv)}` "
+    first = argv[0] if argv else ""
+    own = first in ("-h", "--", "--version") or (len(first) > 2 and ("--help".startswith(first) or "--version".startswith(first)))
+    if first.startswith("-") and not own:  # rungs' own flags (and argparse's abbreviations of them) are fine
+        flag = first.split("=", 1)[0]
+        # the command word, unless it is a flag's value (`--out demo`: a flag without `=` before it)
+        at = next((i for i, a in enumerate(argv) if a in names
+                   and not (argv[i - 1].startswith("-") and "=" not in argv[i - 1])), None)
+        command = "demo" if at is None else argv[at]
+        rest = argv if at is None else argv[:at] + argv[at + 1:]
+        parser.error(f"{flag} before the command: options follow it, e.g. `rungs {command} {' '.join(rest)}` "
                      f"(plain `rungs` runs the demo with its defaults)")
     word = next((a for a in argv if not a.startswith("-")), None)
     if word is None or word in names or argv.index(word) != 0:

@@ -463,6 +463,9 @@ class RunDir:
             if stale:  # a run's logs without its config: a new run would append to them
                 raise UserError(f"{path}: holds the logs of an earlier run ({', '.join(stale)}) but no {CONFIG_FILE}; "
                                 "a new run would append to them: choose another --out or remove them")
+            for name in RUN_LOGS & run.preexisting:  # empty: nothing to keep; the run's own from here on,
+                (path / name).unlink()                 # so that what it writes there counts as its progress
+            run.preexisting = run.preexisting - RUN_LOGS
             if config is not None:
                 with disk_errors(path):
                     run.write_config(config)

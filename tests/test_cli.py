@@ -310,3 +310,21 @@ def test_an_unknown_flag_gets_the_nearest_one(capsys, argv, hint):
     with pytest.raises(SystemExit):
         main(argv)
     assert hint in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "suggested"), [(["--threads=2", "eval"], "rungs eval --threads=2"),
+                                                 (["--out", "x", "demo"], "rungs demo --out x")])
+def test_the_suggested_command_puts_the_command_first(capsys, argv, suggested):
+    from rungs.cli import main
+
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert f"`{suggested}`" in capsys.readouterr().err
+
+
+def test_abbreviations_of_rungs_own_flags_still_work(capsys):
+    from rungs.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["--vers"])
+    assert info.value.code == 0 and "rungs" in capsys.readouterr().out

@@ -440,6 +440,9 @@ def test_a_target_that_is_not_an_integer_is_refused_not_truncated(target: object
 
 @pytest.mark.parametrize(("text", "meta"), [
     ("Using the numbers [1, 2, 3], create an equation that equals 6.5.", {}),
+    ("Using the numbers [1, 2, 3], create an equation that equals 1,000.", {}),  # never the target 1
+    ("Using the numbers [1, 2, 3], create an equation that equals 2/3.", {}),
+    ("Using the numbers [1, 2, 3], create an equation that equals 1e3.", {}),
     ("", {"numbers": "3, 7.5, 25", "target": 6}),
     ("", {"numbers": [1, 2], "target": "1_000"}),
 ])
@@ -450,4 +453,6 @@ def test_decimals_in_a_spec_are_refused_not_truncated(text, meta):
 
 def test_integer_specs_still_read():
     assert parse_spec(Problem("p", "Using the numbers [1, 2, 3], create an equation that equals 6.")) == ([1, 2, 3], 6)
+    assert parse_spec(Problem("p", "Using the numbers [1, 2, 3], create an equation that equals 6, once each.")) == ([1, 2, 3], 6)
+    assert parse_spec(Problem("p", "Using the numbers [1, 2, 3], create an equation that equals 6.\n1. Show steps")) == ([1, 2, 3], 6)
     assert parse_spec(Problem("p", "", None, {"numbers": "3,7,25", "target": " 35 "})) == ([3, 7, 25], 35)

@@ -529,3 +529,34 @@ def test_outside_review_of_the_word_unit_and_connective_rules(task: MathTask, go
 def test_forms_the_verifier_accepts_vote_with_the_plain_number(task: MathTask, answer: str) -> None:
     assert task.verify_answer(problem("2"), answer).correct
     assert task.answer_key(problem("2"), answer) == task.answer_key(problem("2"), "2")
+
+
+@pytest.mark.parametrize(
+    ("gold", "pred", "status"),
+    [
+        # conditions in several $...$ spans or boxes: the words between them are the connective
+        (r"x>0 \text{ or } x<1", r"$x>0$ and $x<1$", Status.WRONG),
+        (r"x>0 \text{ and } x<1", r"$x>0$ and $x<1$", Status.CORRECT),
+        (r"x>0 \text{ or } x<1", r"\boxed{x>0} and \boxed{x<1}", Status.WRONG),
+        (r"$x>0$ and $x<1$", r"(-\infty,\infty)", Status.WRONG),
+        (r"$x>0$ and $x<1$", "(0,1)", Status.CORRECT),
+        # only the word right after the number can change it; later words are units
+        ("10 miles per hour", "10", Status.CORRECT),
+        ("15 dollars per hour", "15", Status.CORRECT),
+        ("3 quarters", "3", Status.UNLABELLED),
+        # a number wrapped in text is that number, for the verifier and the vote alike
+        ("0.5", r"\text{0.5}", Status.CORRECT),
+        ("-2", r"\text{-}2", Status.WRONG),
+        ("2", r"$$2.$$", Status.CORRECT),
+        ("2", r"2.\,", Status.CORRECT),
+        ("2", r"\(2.\)", Status.CORRECT),
+    ],
+)
+def test_second_review_of_connectives_units_and_wrapped_numbers(task: MathTask, gold: str, pred: str, status: Status) -> None:
+    assert task.verify_answer(problem(gold), pred).status is status
+
+
+def test_the_vote_key_agrees_with_the_verifier_on_wrapped_numbers(task: MathTask) -> None:
+    for wrapped, plain in [(r"\text{0.5}", "0.5"), (r"\mathbf{2}", "2"), ("2.", "2")]:
+        assert task.answer_key(problem("1"), wrapped) == task.answer_key(problem("1"), plain)
+    assert task.answer_key(problem("1"), r"\text{-}2") != task.answer_key(problem("1"), "-2")  # graded apart too

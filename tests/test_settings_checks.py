@@ -413,7 +413,10 @@ def test_a_failed_start_leaves_the_directory_usable_again(tmp_path):
     RunDir.create(out, {"job": "eval"}).release()  # the retry is not refused
     (tmp_path / "e").mkdir()
     (tmp_path / "e" / "samples.jsonl").write_text("")  # an empty log left by anything: not an earlier run
-    RunDir.create(tmp_path / "e", {"job": "eval"}).release()
+    run = RunDir.create(tmp_path / "e", {"job": "eval"})
+    run.append_rows("samples.jsonl", [{"problem": 1}])  # this run's progress now: never discarded as unused
+    assert not run.discard_if_unused() and (tmp_path / "e" / "config.yaml").exists()
+    run.release()
 
 
 def test_an_out_path_that_cannot_be_made_is_one_line(tmp_path, capsys):

@@ -60,6 +60,7 @@ Value = int | Fraction
 
 _INT = r"[-+]?\d+"
 _DECIMAL = re.compile(r"\d\.\d")  # a digit, a decimal point, a digit: not an integer
+_NOT_WHOLE_AFTER = re.compile(r"[.,/eE^]\d")  # what, right after a number's digits, makes it another number
 _COMPACT = re.compile(
     rf"^\s*numbers?\s*[:=]\s*\[?\s*(?P<nums>{_INT}(?:\s*[,\s]\s*{_INT})*)\s*\]?\s*[;,]?\s*"
     rf"target\s*[:=]\s*(?P<target>{_INT})\s*\.?\s*$",
@@ -110,8 +111,9 @@ def parse_spec(problem: Problem) -> tuple[list[int], int]:
     text = problem.text or ""
     match = _COMPACT.match(text) or _TINYZERO.search(text[:2000])
     if match is not None:
-        if _DECIMAL.match(text, match.end("target") - 1):  # `equals 6.5`: not the integer target 6
-            raise UserError(f"{where}: target must be an integer, got {text[match.start('target'):match.end('target') + 12]!r}")
+        if _NOT_WHOLE_AFTER.match(text, match.end("target")):  # `equals 6.5`, `1,000`, `2/3`, `1e3`: not 6, 1, 2, 1
+            raise UserError(f"{where}: target must be an integer written in digits, got "
+                            f"{text[match.start('target'):match.end('target') + 12]!r}")
         numbers = [int(n) for n in re.findall(_INT, match.group("nums"))]
         target = int(match.group("target"))
     else:

@@ -88,7 +88,8 @@ _LOGICAL_OR = re.compile(r"\\(?:lor|vee)(?![A-Za-z])")
 # direction marks, invisible operators; and variation selectors): not part of an answer
 _INVISIBLE = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e"
                         "\u2060-\u2064\u2066-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]")
-_FINAL_FULL_STOP = re.compile(r"(?<=\d)\.(?=\s*\}?\s*\$?\s*$)")
+_FINAL_FULL_STOP = re.compile(r"(?<=\d)\.(?=(?:\s|\\[,;:! ]|\}|\$|\\\)|\\\])*$)")
+_WRAPPED_NUMBER = re.compile(r"\\(?:text|textnormal|textrm|textbf|mathrm|mathbf|mbox)\s*\{\s*(-?\d+(?:\.\d+)?)\s*\}")
 _BARE_PI = re.compile(r"(?<![\\A-Za-z])pi(?![A-Za-z])")  # `2pi`, `10 pi`: LaTeX would read p*i
 _OTHER_TEXT_CONNECTIVE = re.compile(r"\\(?:textnormal|textrm|mathrm|mbox)\s*\{\s*(and|or)\s*\}", re.IGNORECASE)
 _LOGICAL_AND = re.compile(r"\\(?:land|wedge)(?![A-Za-z])")
@@ -120,6 +121,7 @@ def normalize_latex(text: str) -> str:
     text = _OTHER_TEXT_CONNECTIVE.sub(lambda m: f"\\text{{ {m.group(1).lower()} }}", text)
     text = _BARE_PI.sub(r"\\pi ", text)
     text = _FINAL_FULL_STOP.sub("", text)  # `2.` and `\\boxed{2.}`: a sentence's full stop, not part of 2
+    text = _WRAPPED_NUMBER.sub(r"\1", text)  # `\\text{2}`, `\\mathbf{0.5}`: the number
     text = _THIN_SPACE_THOUSANDS.sub(lambda m: m.group(0).replace("\\,", ""), text)
     while True:  # `{{2}}` is `{2}`: redundant groups cost Math-Verify time exponential in their depth
         collapsed = _DOUBLE_BRACES.sub(r"{\1}", text)
@@ -174,6 +176,7 @@ def parse_answer(text: str) -> tuple[Any, ...]:
 _CONNECTIVE_TEXT = re.compile(r"\\(?:text|textnormal|textrm|mathrm|mbox)\s*\{\s*(and|or|&|\\&)\s*\}", re.IGNORECASE)
 _PROSE_GROUP = re.compile(r"\\(?:text|textnormal|textrm|textbf|textit|mathrm|mbox)\s*\{[^{}]*\}")
 _MATH_MODE = re.compile(r"\$([^$]*)\$")
+_BOX_COMMAND = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
 
 
 def _connective_region(text: str) -> str:
@@ -183,10 +186,15 @@ def _connective_region(text: str) -> str:
     other values)") is not the connective between its conditions."""
     from rungs.verify.extract import last_boxed
 
-    region = last_boxed(text)
-    if region is None:
-        spans = _MATH_MODE.findall(text)
-        region = spans[-1] if spans else text
+    boxes = [m.start() for m in _BOX_COMMAND.finditer(text)]
+    if len(boxes) > 1:  # `\\boxed{x>0} and \\boxed{x<1}`: Math-Verify reads every box, so the words between count
+        region = text[boxes[0]:]
+    elif boxes and last_boxed(text) is not None:
+        region = last_boxed(text)
+    else:
+        spans = list(_MATH_MODE.finditer(text))
+        # several `$...$` spans (`$x>0$ and $x<1$`): from the first to the last, the words between included
+        region = (text[spans[0].start():spans[-1].end()] if len(spans) > 1 else spans[0].group(1)) if spans else text
     region = _CONNECTIVE_TEXT.sub(lambda m: f" {m.group(1)} ", region)
     return _PROSE_GROUP.sub(" ", region)
 
@@ -996,11 +1004,12 @@ def _line_answer(text: str, start: int, units: bool = True) -> str | None:
     return strip_math_delimiters(answer) or None
 
 
-# Words after a number that change its value (`12 thousand`, `2 thirds`, `3 and a half`, `5 dozen`):
-# such a reference is not read as its leading number (it is unlabelled instead).
+# The word right after a number that changes its value (`12 thousand`, `2 thirds`, `3 and a half`,
+# `5 dozen`; `3 quarters` may be coins or 3/4): such a reference is not read as its leading number
+# (it is unlabelled instead). Later words are units (`10 miles per hour` is 10).
 _NUMBER_WORD = re.compile(r"hundreds?|thousands?|millions?|billions?|trillions?|dozens?|scores?|grand|k|"
                           r"hal(?:f|ves)|thirds?|quarters?|(?:four|fif|six|seven|eigh|nin|ten|hundred)ths?|"
-                          r"and|point|factorial|inverse|reciprocal|squared|cubed|percent|per|times|over|"
+                          r"and|point|factorial|inverse|reciprocal|squared|cubed|percent|over|"
                           r"plus|minus|power|root")
 _GROUPED_THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 _MATH_WORDS = frozenset({"pi", "sqrt", "sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp",
@@ -1035,8 +1044,7 @@ def prose_reference(reference: str) -> tuple[Any, ...] | None:
     units = _NUMBER_THEN_WORDS.match(bare.strip().rstrip(".").strip())
     if units and not _MATH_WORDS.intersection(units.group(0).lower().split()):
         number, words = units.group(1), units.group(0)[len(units.group(1)):].lower().split()
-        if _NUMBER_WORD.fullmatch(" ".join(words).split(" ")[0]) or any(_NUMBER_WORD.fullmatch(w) for w in words) \
-                or ("," in number and not _GROUPED_THOUSANDS.fullmatch(number.lstrip("-"))):
+        if _NUMBER_WORD.fullmatch(words[0]) or ("," in number and not _GROUPED_THOUSANDS.fullmatch(number.lstrip("-"))):
             return ()  # `12 thousand`, `2 thirds`, `3 and a half`, `1,5 liters`: no number we can take as it
         return parse_answer(number.replace(",", ""))  # `12 dollars` is 12, not 12*a*d*l*l*o*r*s
     if not re.search(r"\d", bare) or not _PROSE.search(bare):
@@ -1227,9 +1235,7 @@ class MathTask(Task):
         word = word_answer(answer, reference=True)
         if word is not None:  # `BDAC` and `ABCD` are two answers, as the verifier reads them
             return "word:" + word
-        # a number wrapped in text (`\\text{2}`, `\\mathbf{2}`) is that number, as the verifier reads it
-        plain_number = text != answer.strip() and _as_fraction(text) is not None
-        key = (semantic_key(text) if plain_number else None) or semantic_key(answer)
+        key = semantic_key(answer)  # `\\text{2}` is 2 here as in the verifier (`normalize_latex`)
         if key is not None:
             return key
         number = _as_fraction(text)
