@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import cmath
 import enum
+import json
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -143,9 +144,12 @@ ANSWERS_META_KEY = "answers"  # Problem.meta[...]: every accepted reference when
 
 def reference_answers(value: Any) -> tuple[str | None, list[str]]:
     """A ground truth as (the reference answer, every accepted reference): a list of several answers
-    (`["2", "two"]`, as some datasets give) -> ("2", ["2", "two"]), any of which is right; anything
-    else -> (`answer_text(value)`, [])."""
+    (`["2", "two"]`, as some datasets give) -> ("2", ["2", "two"]), any of which is right; a list of
+    lists (`[[1, 2], [3, 4]]`, ARC's grid) is one answer, its JSON text; anything else ->
+    (`answer_text(value)`, [])."""
     value = to_builtin(value)
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, (list, tuple)) for v in value):
+        return json.dumps(value), []  # a list of lists is one answer (an ARC grid, a matrix), never alternatives
     if isinstance(value, (list, tuple)) and len(value) > 1:
         answers = [a for a in (answer_text(v) for v in value) if a is not None]
         if len(answers) > 1:

@@ -157,3 +157,27 @@ def test_the_shipped_tiny_arc_checkpoint_loads_with_its_longer_context():
 
     policy = load_policy("tiny", task="arc")
     assert policy.model.cfg.max_seq_len == 512 and policy.source.endswith("tiny-arc")
+
+
+def test_a_task_with_too_many_demonstrations_is_one_bad_row():
+    from rungs.errors import UserError
+    from rungs.tasks.arc import MAX_DEMONSTRATIONS
+
+    grid = [[1] * 3] * 3
+    text = json.dumps({"train": [{"input": grid, "output": grid}] * (MAX_DEMONSTRATIONS + 1), "test": [{"input": grid}]})
+    with pytest.raises(UserError, match=f"{MAX_DEMONSTRATIONS + 1} demonstrations"):
+        parse_spec(Problem("m", text))
+    ok = json.dumps({"train": [{"input": grid, "output": grid}] * 10, "test": [{"input": grid}]})
+    assert len(parse_spec(Problem("ok", ok)).train) == 10  # ARC-AGI's largest tasks have 10
+
+
+def test_a_reference_grid_given_as_json_lists_is_one_grid(task, tmp_path):
+    from rungs.types import reference_answers
+
+    assert reference_answers([[1, 2], [3, 4]]) == ("[[1, 2], [3, 4]]", [])
+    assert reference_answers(["2", "two"]) == ("2", ["2", "two"])  # a list of answers stays alternatives
+    path = tmp_path / "p.jsonl"
+    spec = {"train": [{"input": [[1, 2], [3, 4]], "output": [[1, 2], [3, 4]]}], "test": [{"input": [[1, 2], [3, 4]]}]}
+    path.write_text(json.dumps({"id": "g", "problem": json.dumps(spec), "answer": [[1, 2], [3, 4]]}) + "\n")
+    (p,) = load_problems(path)
+    assert task.verify_answer(p, "12\n34").correct and not task.verify_answer(p, "12").correct

@@ -72,6 +72,7 @@ CHAT = '{"messages": [{"role": "user", "content": %s}], "max_tokens": 4%s}'
     ("/v1/chat/completions", CHAT % ('["1+1"]', ""), "", "not text"),
     ("/v1/completions", json.dumps({"prompt": "1+" * 500_000, "max_tokens": 2}), "", "reads at most 62"),
     ("/v1/chat/completions", CHAT % (json.dumps("9" * 63), ""), "", "reads at most 62"),
+    ("/v1/completions", '{"prompt": "1+1", "max_tokens": 2, "n": ' + "9" * 5000 + '}', "", "not JSON"),  # past int()'s digit limit
 ])
 def test_client_errors_are_400(server, path, text, headers, needle):
     status, body = _post(server, path, text, headers)

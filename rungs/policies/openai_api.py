@@ -283,7 +283,8 @@ class OpenAIPolicy(Policy):
                 self._n_ok = False
                 return self._request(prompt, 1, sp, seed)
             raise UserError(f"OpenAI-compatible server at {self.base_url} rejected the request: {msg}") from None
-        return [self._completion(choice, chat) for choice in sorted(response.choices, key=lambda c: c.index)]
+        choices = getattr(response, "choices", None) or []  # a server's `"choices": null` is no choices
+        return [self._completion(choice, chat) for choice in sorted(choices, key=lambda c: c.index)]
 
     @staticmethod
     def _completion(choice: Any, chat: bool) -> Completion:

@@ -41,6 +41,9 @@ from rungs.types import Problem, Status, Verdict
 LEVEL_TOKENS = 128  # width of a difficulty level, in tiny-model tokens
 TINY_OVERHEAD = 4  # <bos>, <answer>, </answer>, <eos> around prompt + answer characters
 MAX_PROBLEM_CHARS = 2_000_000  # an ARC task's JSON is at most a few hundred kB
+# ARC-AGI-1 and -2 tasks have at most 10 demonstrations; leave-one-out test-time training makes
+# tasks x augmentations of them all, so memory grows with the square of their number
+MAX_DEMONSTRATIONS = 32
 
 
 def compact_prompt(spec: ArcSpec) -> str:
@@ -143,6 +146,8 @@ def _parse_text(text: str, test_index: int, where: str) -> ArcSpec:
                       for i, p in enumerate(data["train"]) if isinstance(p, dict))
         if len(pairs) != len(data["train"]) or not pairs:
             raise UserError(f"{where}: 'train' must be a non-empty list of {{'input', 'output'}} objects")
+        if len(pairs) > MAX_DEMONSTRATIONS:  # test-time training builds every leave-one-out task of them
+            raise UserError(f"{where}: {len(pairs)} demonstrations; an ARC task has at most {MAX_DEMONSTRATIONS}")
         tests = data["test"]
         if len(tests) == 1:
             test_index = 0  # rows made by builtin_rows carry just their own test input
