@@ -165,3 +165,12 @@ def test_rungs_generate_through_the_server(url, capsys):
     assert capsys.readouterr().out.rstrip().endswith("0/2 correct")
     assert main([*argv[:-2], "--n", "0"]) == 2  # a one-line UserError, exit status 2
     assert "--n must be >= 1" in capsys.readouterr().err
+
+
+def test_a_server_answering_choices_null_is_one_line(url, monkeypatch):
+    from types import SimpleNamespace
+
+    remote = OpenAIPolicy(url, model="tiny-test", max_retries=0)
+    monkeypatch.setattr(remote.client.chat.completions, "create", lambda **_: SimpleNamespace(choices=None))
+    with pytest.raises(UserError, match="returned no choices"):
+        remote.generate(["hi"], n=1, sampling=SamplingParams(max_new_tokens=4))
