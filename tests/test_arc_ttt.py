@@ -407,3 +407,17 @@ def test_a_resumed_ttt_run_keeps_the_loss_it_was_started_with(tmp_path, monkeypa
     monkeypatch.setattr(ttt, "run_ttt", lambda config, **kw: seen.append(config) or {})
     assert main(["ttt", "--resume", str(run)]) == 0
     assert seen[0].demo_loss is want
+
+
+def test_a_resumed_ttt_run_refuses_changed_settings(tmp_path, monkeypatch, capsys):
+    import rungs.pipelines.ttt as ttt
+    from rungs.cli import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("ttt:\n  task: arc\n  steps: 16\n  demo_loss: true\n")
+    seen = []
+    monkeypatch.setattr(ttt, "run_ttt", lambda config, **kw: seen.append(config) or {})
+    assert main(["ttt", "--resume", str(run), "--steps", "2"]) == 2
+    assert "steps=16" in capsys.readouterr().err and not seen  # refused before anything runs
+    assert main(["ttt", "--resume", str(run), "--steps", "16"]) == 0 and seen[0].steps == 16  # the same value is fine

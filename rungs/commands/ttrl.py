@@ -100,7 +100,7 @@ def resolve(args: argparse.Namespace, section: str, job_cls: type) -> tuple[Any,
 
 
 def _refuse_changed_settings(args: argparse.Namespace, section: str, sections: dict[str, type], run_path: Any) -> None:
-    """--resume of a ladder/ttrl run: the directory must be one of this job's runs, and a flag may
+    """--resume of a ladder/ttrl/ttt run: the directory must be one of this job's runs, and a flag may
     differ from its config.yaml only for the run-length settings (as `rungs train --resume`)."""
     import dataclasses
 

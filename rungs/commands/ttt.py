@@ -49,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
         yaml_path = str(Path(args.resume) / "config.yaml")
         if not Path(yaml_path).exists():
             raise UserError(f"{args.resume}: not a run directory (no config.yaml)")
+        from rungs.commands.ttrl import _refuse_changed_settings
+
+        _refuse_changed_settings(args, "ttt", {"ttt": TTTConfig}, Path(args.resume))  # a resumed run keeps its settings
     config = from_sections(args, {"ttt": TTTConfig}, yaml_path)["ttt"]
     if args.resume and "demo_loss" not in section_values(yaml_path, {"ttt": TTTConfig})["ttt"]:
         config.demo_loss = False  # a run from before the demonstration loss trained the answer alone: keep it so
