@@ -174,3 +174,14 @@ def test_a_server_answering_choices_null_is_one_line(url, monkeypatch):
     monkeypatch.setattr(remote.client.chat.completions, "create", lambda **_: SimpleNamespace(choices=None))
     with pytest.raises(UserError, match="returned no choices"):
         remote.generate(["hi"], n=1, sampling=SamplingParams(max_new_tokens=4))
+
+
+def test_jobs_can_hand_the_openai_policy_their_seed():
+    """ttt, ttrl and ladder pass every policy task= and seed=; the openai policy samples with each
+    request's seed instead, and used to refuse the option (so `rungs ttt --steps 0 --policy openai:URL` could not run)."""
+    from rungs.policies import load_policy
+
+    policy = load_policy("openai:http://127.0.0.1:1/v1", task="arc", seed=3, model="x", max_retries=0)
+    assert isinstance(policy, OpenAIPolicy)
+    with pytest.raises(UserError, match="unknown option 'sed'"):
+        load_policy("openai:http://127.0.0.1:1/v1", sed=3, model="x")

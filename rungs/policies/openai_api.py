@@ -140,8 +140,11 @@ class OpenAIPolicy(Policy):
 
     @classmethod
     def from_spec(cls, arg: str | None, **kwargs: Any) -> OpenAIPolicy:
-        """`openai:BASE_URL` (default: $OPENAI_BASE_URL); `task=` is accepted and unused."""
+        """`openai:BASE_URL` (default: $OPENAI_BASE_URL). `task=` and `seed=` (what a job hands every
+        policy: ttt, ttrl, ladder) are accepted and unused: a server samples with each request's
+        seed (`SamplingParams.seed`), not with one of its own."""
         kwargs.pop("task", None)
+        kwargs.pop("seed", None)
         url = arg or os.environ.get("OPENAI_BASE_URL")
         if not url:
             raise UserError("openai policy needs a server URL: openai:http://HOST:PORT/v1 (or set OPENAI_BASE_URL)")
