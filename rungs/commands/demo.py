@@ -27,10 +27,10 @@ def run(args: argparse.Namespace) -> int:
     from rungs.commands._policy_args import parse_policy_options
     from rungs.config import from_namespace
     from rungs.pipelines.demo import DemoConfig, run_demo
-    from rungs.pipelines.job import refuse_policy_seed_option
+    from rungs.pipelines.job import refuse_job_policy_options
 
     config = from_namespace(DemoConfig, args, args.config)
     config.policy_options = {**config.policy_options, **parse_policy_options(args.policy_option)}
-    refuse_policy_seed_option(config.policy_options, "--seed")
+    refuse_job_policy_options(config.policy_options, "--seed")
     run_demo(config, echo=True, progress=args.progress)
     return 0

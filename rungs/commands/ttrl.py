@@ -64,7 +64,7 @@ def resolve(args: argparse.Namespace, section: str, job_cls: type) -> tuple[Any,
     from rungs.commands._policy_args import policy_kwargs
     from rungs.config import from_sections, section_values
     from rungs.errors import UserError
-    from rungs.pipelines.job import refuse_policy_seed_option
+    from rungs.pipelines.job import refuse_job_policy_options
     from rungs.runs import merge_policy_options
     from rungs.train.grpo_config import GRPOConfig, policy_grpo_defaults
 
@@ -95,7 +95,7 @@ def resolve(args: argparse.Namespace, section: str, job_cls: type) -> tuple[Any,
     if args.resume:  # only what cannot change the model may change (a device, a credential)
         given = merge_policy_options(Path(yaml_path), job.policy_options, given)
     job.policy_options = {**job.policy_options, **given}
-    refuse_policy_seed_option(job.policy_options)
+    refuse_job_policy_options(job.policy_options)
     return job, configs["grpo"], dict(job.policy_options)
 
 

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from rungs.commands._policy_args import policy_kwargs
     from rungs.config import from_sections, section_values
     from rungs.errors import UserError
-    from rungs.pipelines.job import refuse_policy_seed_option
+    from rungs.pipelines.job import refuse_job_policy_options
     from rungs.pipelines.ttt import TTTConfig, run_ttt
     from rungs.runs import merge_policy_options
 
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:  # only what cannot change the model may change (a device, a credential)
         given = merge_policy_options(Path(yaml_path), config.policy_options, given)
     config.policy_options = {**config.policy_options, **given}
-    refuse_policy_seed_option(config.policy_options)
+    refuse_job_policy_options(config.policy_options)
     summary = run_ttt(config, resume_dir=args.resume, echo=args.progress)
     if not args.progress:  # the table is printed either way; --no-progress only hides the bar
         from rungs.pipelines.ttt import print_summary

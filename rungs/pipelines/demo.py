@@ -28,7 +28,7 @@ from typing import Any
 
 from rungs.config import help_field
 from rungs.errors import UserError
-from rungs.pipelines.job import JobConfig, check_at_least, refuse_policy_seed_option
+from rungs.pipelines.job import JobConfig, check_at_least, refuse_job_policy_options
 
 LADDER_CHECKPOINT = "integration-ladder"
 
@@ -57,7 +57,7 @@ class DemoConfig(JobConfig):
             raise UserError(f"--task {self.task!r}: the demo runs on integration only (its checkpoints are integration "
                             f"models); for another task use rungs ladder / rungs ttrl --task {self.task}")
         check_at_least(self, {"ladder_steps": 1, "ttrl_steps": 1, "check_every": 0})  # as LadderConfig's, TTRLConfig's
-        refuse_policy_seed_option(self.policy_options, "--seed")
+        refuse_job_policy_options(self.policy_options, "--seed")
 
 
 def run_demo(config: DemoConfig, echo: bool = True, progress: bool | None = None) -> dict[str, Any]:

@@ -44,7 +44,7 @@ def default_problems(task: str, kind: str, purpose: str) -> str:
 def check_eval_limit(eval_limit: int | None, eval_problems: str | None) -> None:
     """`--eval-limit`: None, or an integer >= 1 with held-out problems to limit; a one-line
     UserError otherwise (0 would read as "no limit", a negative one as an empty set)."""
-    check_job_settings(eval_limit, None, 5.0, "process", limit_flag="--eval-limit")
+    check_count("--eval-limit", eval_limit)
     if eval_limit is not None and not eval_problems:
         raise UserError(f"--eval-limit {eval_limit}: there are no held-out problems to limit; "
                         "give --eval-problems or drop --eval-limit")
@@ -55,7 +55,7 @@ def check_eval_limit(eval_limit: int | None, eval_problems: str | None) -> None:
 JOB_POLICY_KEYWORDS = {"seed": "--policy-seed (policy_seed: in YAML)", "task": "--task"}
 
 
-def refuse_policy_seed_option(options: dict[str, Any], seed_flag: str = JOB_POLICY_KEYWORDS["seed"]) -> None:
+def refuse_job_policy_options(options: dict[str, Any], seed_flag: str = JOB_POLICY_KEYWORDS["seed"]) -> None:
     """A job that gives its policy the task and a seed itself refuses `--policy-option seed=N` or
     `task=NAME`: a one-line UserError pointing to the job's own flag (`seed_flag` for the seed)."""
     if not isinstance(options, dict):
@@ -75,6 +75,13 @@ def check_at_least(config: Any, least: dict[str, int]) -> None:
             raise UserError(f"--{name.replace('_', '-')} {value!r}: expected an integer >= {low}")
 
 
+def check_count(flag: str, value: int | None) -> None:
+    """A count setting (`--limit`, `--workers`, `--eval-limit`): None, or an integer >= 1 (not a
+    bool); a one-line UserError naming the flag and the value otherwise."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise UserError(f"{flag} {value!r}: expected an integer >= 1")
+
+
 def check_job_settings(limit: int | None, workers: int | None, timeout: float, executor: str,
                        limit_flag: str = "--limit") -> None:
     """The settings every job shares, checked the same way: `limit` (problems, None = all) and
@@ -83,9 +90,8 @@ def check_job_settings(limit: int | None, workers: int | None, timeout: float, e
     naming the flag and the value) otherwise."""
     from rungs.verify.pool import parse_executor
 
-    for flag, value in ((limit_flag, limit), ("--workers", workers)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise UserError(f"{flag} {value!r}: expected an integer >= 1")
+    check_count(limit_flag, limit)
+    check_count("--workers", workers)
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not (timeout > 0 and math.isfinite(timeout)):
         raise UserError(f"--timeout {timeout!r}: expected seconds > 0 (a finite limit: a verifier always runs under one)")
     parse_executor(executor)

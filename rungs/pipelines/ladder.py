@@ -29,7 +29,7 @@ from typing import Any
 
 from rungs.config import did_you_mean, help_field
 from rungs.errors import UserError
-from rungs.pipelines.job import JobConfig, check_eval_limit, default_problems, refuse_policy_seed_option
+from rungs.pipelines.job import JobConfig, check_count, default_problems, refuse_job_policy_options
 from rungs.policies.base import Policy
 from rungs.tasks.base import Task, Variant
 from rungs.types import Problem
@@ -89,11 +89,11 @@ class LadderConfig(JobConfig):
             raise UserError(f"--band-fraction {self.band_fraction}: expected a fraction in [0, 1]")
         if not 0 < self.curriculum_start <= 1:
             raise UserError(f"--curriculum-start {self.curriculum_start}: expected a fraction in (0, 1]")
-        check_eval_limit(self.eval_limit, self.eval_problems or "auto")  # the range; without held-out
-        if self.eval_limit is not None and not self.eval_problems:  # problems (math, arc: no dev set) it is unused
+        check_count("--eval-limit", self.eval_limit)
+        if self.eval_limit is not None and not self.eval_problems:  # math, arc: no dev set; a stored run still resumes
             print(f"rungs ladder: --eval-limit {self.eval_limit} is unused: there are no held-out problems "
                   "(give --eval-problems)", file=sys.stderr)
-        refuse_policy_seed_option(self.policy_options)
+        refuse_job_policy_options(self.policy_options)
 
 
 def build_variant_pool(task: Task, problems: list[Problem], make_variants: Any, depth: int, width: int, seed: int,

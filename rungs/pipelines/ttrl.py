@@ -44,7 +44,7 @@ from typing import Any
 
 from rungs.config import did_you_mean, help_field
 from rungs.errors import UserError
-from rungs.pipelines.job import JobConfig, check_at_least, default_problems, refuse_policy_seed_option
+from rungs.pipelines.job import JobConfig, check_at_least, default_problems, refuse_job_policy_options
 from rungs.policies.base import Policy, SamplingParams
 from rungs.tasks.base import Task
 from rungs.types import Completion, Problem, Verdict
@@ -77,7 +77,7 @@ class TTRLConfig(JobConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        refuse_policy_seed_option(self.policy_options)
+        refuse_job_policy_options(self.policy_options)
         if self.problems is None:  # the task's own hard set, not integration's (`rungs ttrl --task countdown`)
             self.problems = default_problems(self.task, "hard", "test problems to learn on")
         if self.mode not in MODES:

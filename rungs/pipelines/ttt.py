@@ -42,7 +42,7 @@ from typing import Any
 
 from rungs.config import help_field
 from rungs.errors import UserError
-from rungs.pipelines.job import JobConfig, check_at_least, refuse_policy_seed_option
+from rungs.pipelines.job import JobConfig, check_at_least, refuse_job_policy_options
 from rungs.policies.base import Policy, SamplingParams
 from rungs.tasks.arc import ArcTask, answer_text, parse_spec, prompt_with_output_spans
 from rungs.tasks.arc.augment import ArcSpec, Augmentation, augmentations, augmented_loo_tasks, spec_text_len
@@ -81,7 +81,7 @@ class TTTConfig(JobConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        refuse_policy_seed_option(self.policy_options)
+        refuse_job_policy_options(self.policy_options)
         check_at_least(self, {"steps": 0, "batch_size": 1, "train_augmentations": 0, "infer_augmentations": 1,
                               "per_transform": 1, "attempts": 1, "max_new_tokens": 1})
         if self.learning_rate is not None and self.learning_rate <= 0:

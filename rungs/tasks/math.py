@@ -180,17 +180,19 @@ _BOX_COMMAND = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
 
 
 def _connective_region(text: str) -> str:
-    """The part of `text` whose conditions Math-Verify reads (the last `\\boxed{}`, else the last
-    `$...$`, else all of it), with `\\text{...}` remarks dropped except a bare connective
-    (`\\text{ and }`): prose around or beside the answer ("squaring and simplifying", "(and no
-    other values)") is not the connective between its conditions."""
+    """The part of `text` whose conditions Math-Verify reads: its one `\\boxed{}`, or from the first
+    of several boxes on; else its one `$...$`, or from the first of several spans to the last; else
+    all of it. `\\text{...}` remarks are dropped except a bare connective (`\\text{ and }`): prose
+    around or beside the answer ("squaring and simplifying", "(and no other values)") is not the
+    connective between its conditions, the words between two spans or boxes are."""
     from rungs.verify.extract import last_boxed
 
     boxes = [m.start() for m in _BOX_COMMAND.finditer(text)]
+    boxed = last_boxed(text) if len(boxes) == 1 else None
     if len(boxes) > 1:  # `\\boxed{x>0} and \\boxed{x<1}`: Math-Verify reads every box, so the words between count
         region = text[boxes[0]:]
-    elif boxes and last_boxed(text) is not None:
-        region = last_boxed(text)
+    elif boxed is not None:
+        region = boxed
     else:
         spans = list(_MATH_MODE.finditer(text))
         # several `$...$` spans (`$x>0$ and $x<1$`): from the first to the last, the words between included
@@ -1009,8 +1011,7 @@ def _line_answer(text: str, start: int, units: bool = True) -> str | None:
 # (it is unlabelled instead). Later words are units (`10 miles per hour` is 10).
 _NUMBER_WORD = re.compile(r"hundreds?|thousands?|millions?|billions?|trillions?|dozens?|scores?|grand|k|"
                           r"hal(?:f|ves)|thirds?|quarters?|(?:four|fif|six|seven|eigh|nin|ten|hundred)ths?|"
-                          r"and|point|factorial|inverse|reciprocal|squared|cubed|percent|over|"
-                          r"plus|minus|power|root")
+                          r"and|point|factorial|inverse|reciprocal|power")  # (math words: `_MATH_WORDS`)
 _GROUPED_THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 _MATH_WORDS = frozenset({"pi", "sqrt", "sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp",
                          "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "root", "over", "times",
