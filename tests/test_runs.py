@@ -71,7 +71,8 @@ def test_checkpoint_is_atomic(tmp_path):
 
 
 def test_a_resave_killed_between_its_two_renames_gets_its_old_directory_back(tmp_path):
-    """Re-saving final/ moves the old one aside, then the new one in: a SIGKILL between the two left
+    """Without an atomic swap (no renameat2), re-saving final/ moves the old one aside, then the new
+    one in: a SIGKILL between the two left
     no final/ at all. The next resume (clean_temporaries) puts the old one back; a save that did
     finish is never replaced by the directory it moved aside."""
     import subprocess
@@ -89,6 +90,7 @@ def replace(src, dst):
         os._exit(9)
     os.rename(src, dst)
 runs.os.replace = replace
+runs._exchange = lambda a, b: False  # a platform without renameat2: two renames
 runs.RunDir.open({str(tmp_path / "run")!r}).save_dir("final", lambda d: (d / "w.bin").write_bytes(b"new"))
 """
     assert subprocess.run([sys.executable, "-c", child]).returncode == 9
@@ -101,6 +103,40 @@ runs.RunDir.open({str(tmp_path / "run")!r}).save_dir("final", lambda d: (d / "w.
     (run.path / ".tmp-old-final" / "w.bin").write_bytes(b"old")
     RunDir.open(run.path).resume()
     assert (run.path / "final" / "w.bin").read_bytes() == b"new" and not (run.path / ".tmp-old-final").exists()
+
+
+def test_a_resave_swaps_final_in_one_step(tmp_path):
+    """Where renameat2 exists (Linux), the old final/ and its re-save trade places atomically: a kill
+    right after the swap leaves the new final/, and the old one waits as a temporary the next resume
+    removes; final/ is never missing."""
+    import subprocess
+    import sys
+
+    from rungs.runs import _exchange
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    (a / "x").write_text("a"), (b / "x").write_text("b")
+    if not _exchange(a, b):
+        pytest.skip("no renameat2 RENAME_EXCHANGE on this platform or file system")
+    assert (a / "x").read_text() == "b" and (b / "x").read_text() == "a"
+    assert not _exchange(a, tmp_path / "missing") and (a / "x").read_text() == "b"  # failure changes nothing
+    run = RunDir.create(tmp_path / "run", {})
+    run.save_dir("final", lambda d: (d / "w.bin").write_bytes(b"old"))
+    child = f"""
+import os
+import rungs.runs as runs
+def rename(src, dst):
+    raise AssertionError("a re-save must not move final/ aside")
+runs.os.replace = rename
+runs._rmtree = lambda path: os._exit(9)  # killed just after the swap, before the old one is removed
+runs.RunDir.open({str(tmp_path / "run")!r}).save_dir("final", lambda d: (d / "w.bin").write_bytes(b"new"))
+"""
+    assert subprocess.run([sys.executable, "-c", child]).returncode == 9
+    assert (run.path / "final" / "w.bin").read_bytes() == b"new"
+    RunDir.open(run.path).resume()
+    assert (run.path / "final" / "w.bin").read_bytes() == b"new"
+    assert not any(p.name.startswith(".tmp") for p in run.path.iterdir())
 
 
 def test_prune_keeps_the_newest(tmp_path):

@@ -3,6 +3,9 @@
     rungs verify --task countdown --problem "numbers: 1 3 4 6; target: 24" --answer "6/(1-3/4)"
     rungs verify --task math --problem "1+1?" --gold 2 --answer "2" --json
     rungs verify --task integration rows.jsonl --timeout 5 --workers 8 > verdicts.jsonl
+    python dump_rollouts.py | rungs verify --task math - > verdicts.jsonl
+
+A FILE of `-` is read from standard input (named `<stdin>` in messages).
 
 A file has one JSON object per line: the problem (`problem`, or `question` / `prompt`; a row with
 only a prompt, a string or TRL's conversational list, has its problem found in it as the TRL
@@ -47,7 +50,7 @@ MAX_ECHO = 2000  # characters of an echoed field (id, answer, detail) before it 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", nargs="?", type=Path, help="a JSONL file of rows to check (see above)")
+    parser.add_argument("file", nargs="?", type=Path, help="a JSONL file of rows to check (see above); - reads standard input")
     parser.add_argument("--task", required=True, help="task name (see `rungs tasks`)")
     parser.add_argument("--problem", help="the problem text (single-answer mode)")
     what = parser.add_mutually_exclusive_group()
@@ -96,7 +99,7 @@ class Row(NamedTuple):
 
 
 def read_rows(path: Path, task: Any, strict: bool = False) -> list[Row]:
-    """The rows of a verify file, in order. A file that is not JSON lines is a UserError naming
+    """The rows of a verify file (`-`: standard input), in order. A file that is not JSON lines is a UserError naming
     file:line; so is a row without the reference answer a task needs. Every other fault is the
     row's own verdict, and the other rows are still checked: a row that is not an object, whose
     problem cannot be parsed, or whose completion is not a string gets `invalid_problem` (the
@@ -106,7 +109,10 @@ def read_rows(path: Path, task: Any, strict: bool = False) -> list[Row]:
     from rungs.data import iter_jsonl, row_to_problem
     from rungs.types import Problem, Status, Verdict
 
-    if not path.is_file():
+    stdin = str(path) == "-"
+    if stdin:
+        path = Path("<stdin>")
+    elif not path.is_file():
         raise UserError(f"{path}: {'is a directory' if path.is_dir() else 'no such file'}; expected a JSONL file with 'problem' and 'answer' or 'completion' per line")
     items: list[Row] = []
 
@@ -118,7 +124,7 @@ def read_rows(path: Path, task: Any, strict: bool = False) -> list[Row]:
         problem = Problem(id=str(pid) if pid is not None else f"p{index}", text="", answer=None)
         items.append(Row(problem, "", False, Verdict.fail(status, reason)))
 
-    for index, (lineno, row) in enumerate(iter_jsonl(path)):
+    for index, (lineno, row) in enumerate(iter_jsonl(path, stream=sys.stdin.buffer if stdin else None)):
         where = f"{path}:{lineno}"
         if not isinstance(row, dict):
             refuse(index, row, Status.INVALID_PROBLEM, f"{where}: expected a JSON object, got {type(row).__name__}")
@@ -233,5 +239,5 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.flush()
             bar.update(len(batch))
     counts = ", ".join(f"{k} {v}" for k, v in sorted(statuses.items(), key=lambda kv: -kv[1]))
-    print(f"{len(items)} rows: {correct} correct, mean reward {total / len(items):.3f} ({counts})", file=sys.stderr)
+    print(f"{len(items)} row{'s' if len(items) != 1 else ''}: {correct} correct, mean reward {total / len(items):.3f} ({counts})", file=sys.stderr)
     return 0
