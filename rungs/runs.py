@@ -37,7 +37,7 @@ import os
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -342,6 +342,126 @@ def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     from rungs.data import iter_jsonl
 
     return [row for _, row in iter_jsonl(path, damaged="skip") if isinstance(row, dict)]
+
+
+def describe_type(hint: Any) -> str:
+    """'a string', 'true or false', 'a list of strings', ... : what a row's field should hold."""
+    import types
+    import typing
+
+    if hint is Any:
+        return "any value"
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join("null" if a is type(None) else describe_type(a) for a in args)
+    if origin is list or hint is list:
+        inner = describe_type(args[0]) if args else "values"
+        return "a list" + ("" if not args else f" of {inner.removeprefix('a ').removeprefix('an ')}s"
+                           if inner.startswith(("a ", "an ")) else f" of {inner}")
+    if origin is dict or hint is dict:
+        return "an object"
+    names = {str: "a string", bool: "true or false", int: "an integer", float: "a number", type(None): "null"}
+    return names.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def value_fits(value: Any, hint: Any) -> bool:
+    """Whether a JSON value fits a type hint: str, bool, int (not a bool), float (any number, not a
+    bool), None, X | Y, list[X], dict[K, V] (keys are JSON's strings), Any."""
+    import types
+    import typing
+
+    if hint is Any:
+        return True
+    if hint is type(None) or hint is None:
+        return value is None
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(value_fits(value, a) for a in args)
+    if origin is list or hint is list:
+        return isinstance(value, list) and (not args or all(value_fits(v, args[0]) for v in value))
+    if origin is dict or hint is dict:
+        return isinstance(value, dict) and (len(args) < 2 or all(value_fits(v, args[1]) for v in value.values()))
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    return isinstance(value, hint) if isinstance(hint, type) else True
+
+
+def row_problem(row: Any, fields: Mapping[str, Any], optional: Sequence[str] = ()) -> str | None:
+    """What is wrong with a row of a log (None when nothing): not a JSON object, a field missing
+    (those in `optional` may be), a field whose value does not fit its type hint in `fields`."""
+    if not isinstance(row, dict):
+        kind = "a list" if isinstance(row, list) else type(row).__name__ if row is not None else "null"
+        return f"expected a JSON object, got {kind}"
+    for name, hint in fields.items():
+        if name not in row:
+            if name in optional:
+                continue
+            return f"no {name!r} field; expected {describe_type(hint)}"
+        if not value_fits(row[name], hint):
+            got = row[name]
+            shown = repr(got) if len(repr(got)) <= 24 else type(got).__name__
+            return f"{name!r} is {shown}; expected {describe_type(hint)}"
+    return None
+
+
+def dataclass_row_problem(cls: type, row: Any) -> str | None:
+    """`row_problem` against a dataclass's fields (as `dataclasses.asdict` writes it); a field with
+    a default may be missing."""
+    import dataclasses
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    fields = dataclasses.fields(cls)
+    optional = [f.name for f in fields if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING]
+    return row_problem(row, {f.name: hints[f.name] for f in fields}, optional)
+
+
+def read_checked_jsonl(path: str | os.PathLike[str], check: Callable[[Any], str | None], consequence: str,
+                       warn: Callable[[str], None] | None = None,
+                       dropped: list[int] | None = None) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, row) of each row of a run's JSON-lines log that `check(row)` accepts (returns
+    None); a bad row costs that row, not the file: a row `check` refuses, and a damaged line in the
+    middle (not JSON), is left out with one line `FILE:LINE: CONSEQUENCE: WHAT IS WRONG` through
+    `warn` (stderr by default), and the lines after it are still read. A torn last line (a run
+    killed mid-write) is left out without a word; a missing file is empty. The numbers of every line
+    left out are appended to `dropped` when given (a resume rewrites the file without them). Reads
+    through `rungs.data.iter_jsonl`, the one JSONL reader."""
+    from rungs.data import iter_jsonl
+
+    warn = warn or (lambda line: print(line, file=sys.stderr))
+    path = Path(path)
+    if not path.exists():
+        return []
+    unreadable: list[int] = []  # not JSON (or nested too deeply), a torn last line included
+    refused: list[int] = []
+    kept: list[tuple[int, dict[str, Any]]] = []
+    for lineno, row in iter_jsonl(path, damaged="skip", dropped=unreadable):
+        why = check(row)
+        if why:
+            warn(f"{path}:{lineno}: {consequence}: {why}")
+            refused.append(lineno)
+        else:
+            kept.append((lineno, row))
+    torn = None
+    if unreadable:
+        with open(path, "rb") as handle:
+            handle.seek(0, 2)
+            if handle.tell():
+                handle.seek(-1, 2)
+                torn = max(unreadable) if handle.read(1) != b"\n" else None
+    for lineno in unreadable:
+        if lineno != torn:
+            warn(f"{path}:{lineno}: {consequence}: damaged line (not JSON, or nested too deeply); "
+                 "expected one JSON object per line")
+    if dropped is not None:
+        dropped.extend(sorted(unreadable + refused))
+    return kept
 
 
 def truncate_jsonl(path: str | os.PathLike[str], max_step: int) -> int:

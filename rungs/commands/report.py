@@ -11,7 +11,9 @@ examples:
 The kind of run is read from its files: `job:` in config.yaml where present, else the config's
 sections (ladder:, ttrl:, demo:) or an evaluation's samples.jsonl / results.json. Works on a
 finished run and on one still going or killed (a torn last line is skipped): the figures come
-from what was logged so far, and the title says whether the run finished.
+from what was logged so far, and the title says whether the run finished. A damaged row of a log
+(not JSON, not an object, a field missing or of the wrong type) costs that row: it is left out with
+one line `FILE:LINE: skipped ...: what was expected` on stderr.
 
   train / ladder   training reward and accuracy, first -> last; held-out greedy accuracy at each
                    end, labelled with its step ("start" is step 0), and the best one only when it
@@ -61,6 +63,24 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     return 0
+
+
+# -- the rows of a run's logs ----------------------------------------------------------------------------
+
+SKIPPED = "skipped (left out of the table)"
+
+
+def _warn(line: str) -> None:
+    """One line on stderr for a damaged row of a run's log."""
+    print(f"rungs report: {line}", file=sys.stderr)
+
+
+def _checked_rows(path: Path, check: Callable[[Any], str | None]) -> list[dict[str, Any]]:
+    """The rows of a run's log `path` that `check` accepts: a damaged row costs that row, with one line
+    `rungs report: FILE:LINE: skipped ...: what is wrong` on stderr (`rungs.runs.read_checked_jsonl`)."""
+    from rungs.runs import read_checked_jsonl
+
+    return [row for _, row in read_checked_jsonl(path, check, SKIPPED, _warn)]
 
 
 # -- what kind of run ----------------------------------------------------------------------------------
@@ -197,14 +217,19 @@ def _render_training(path: Path, kind: str, config: dict[str, Any], plot: bool, 
 
 
 def _render_ttrl(path: Path, config: dict[str, Any], plot: bool, echo: bool) -> dict[str, Any]:
-    from rungs.pipelines.ttrl import OUTCOMES_FILE, plot_ttrl, print_summary, summarize_variants
-    from rungs.runs import read_jsonl
+    from rungs.pipelines.ttrl import (
+        OUTCOMES_FILE,
+        plot_ttrl,
+        print_summary,
+        read_outcomes,
+        summarize_variants,
+    )
 
     settings = _settings(config, "ttrl")
     if settings.get("mode", "variants") == "vote":
         return _render_training(path, "ttrl", config, plot, echo)
     saved = _read_json(path / "summary.json")
-    rows = read_jsonl(path / OUTCOMES_FILE)
+    rows = read_outcomes(path / OUTCOMES_FILE, SKIPPED, _warn)
     finished = isinstance(saved, dict) and "accuracy_after" in saved
     if not rows and not finished:
         raise UserError(f"{path / OUTCOMES_FILE}: no problem finished yet; the ttrl run is on its first problem (come back later)")
@@ -256,9 +281,9 @@ def _render_eval(path: Path, config: dict[str, Any], plot: bool, echo: bool) -> 
         EvalConfig,
         format_summary,
         plot_summary,
+        record_problem,
         summarize,
     )
-    from rungs.runs import read_jsonl
     from rungs.strategies import plan
     from rungs.types import Problem
 
@@ -266,7 +291,17 @@ def _render_eval(path: Path, config: dict[str, Any], plot: bool, echo: bool) -> 
     names = {f.name for f in dataclasses.fields(EvalConfig)}
     values = _settings(config, "eval") if config else (results.get("config") or {})
     eval_config = EvalConfig(**{k: v for k, v in values.items() if k in names})
-    records = read_jsonl(path / RECORDS_FILE) if (path / RECORDS_FILE).exists() else list(results.get("records") or [])
+    if (path / RECORDS_FILE).exists():
+        records = _checked_rows(path / RECORDS_FILE, record_problem)
+    else:  # the samples are gone: results.json's copy of them, checked the same way
+        stored = results.get("records")
+        records = []
+        for i, row in enumerate(stored if isinstance(stored, list) else []):
+            why = record_problem(row)
+            if why:
+                print(f"rungs report: {path / RESULTS_FILE}: records[{i}]: {SKIPPED}: {why}", file=sys.stderr)
+            else:
+                records.append(row)
     if not records:
         raise UserError(f"{path / RECORDS_FILE}: no samples yet; the evaluation has not finished a problem (come back later)")
     if results.get("problems"):
@@ -335,12 +370,18 @@ def _render_ttt(path: Path, config: dict[str, Any], plot: bool, echo: bool) -> d
     problems it finished), and ttt.png redrawn."""
     import dataclasses
 
-    from rungs.pipelines.ttt import OUTCOMES_FILE, TTTConfig, plot_ttt, print_summary, summarize
-    from rungs.runs import read_jsonl
+    from rungs.pipelines.ttt import (
+        OUTCOMES_FILE,
+        TTTConfig,
+        plot_ttt,
+        print_summary,
+        read_outcomes,
+        summarize,
+    )
 
     names = {f.name for f in dataclasses.fields(TTTConfig)}
     ttt_config = TTTConfig(**{k: v for k, v in _settings(config, "ttt").items() if k in names})
-    rows = read_jsonl(path / OUTCOMES_FILE) if (path / OUTCOMES_FILE).exists() else []
+    rows = read_outcomes(path / OUTCOMES_FILE, SKIPPED, _warn)
     if not rows:
         raise UserError(f"{path / OUTCOMES_FILE}: no problem finished yet (come back later)")
     saved = _read_json(path / "summary.json")

@@ -120,19 +120,42 @@ class EvalResult:
 
 
 # -- records: one JSON line per (sampler, seed, problem) -------------------------------------------
-def read_records(path: Path) -> list[dict[str, Any]]:
-    """Complete records of a samples.jsonl; a torn or garbled line (a crash mid-write) is dropped
-    and the file is rewritten without it, so that appends start on a clean line."""
-    from rungs.data import iter_jsonl
+def record_problem(row: Any) -> str | None:
+    """What is wrong with a record of an evaluation's samples.jsonl (None when nothing): one object
+    per (sampler, seed, problem) as `rungs.pipelines.evaluate` writes it, each of its samples as
+    `Sample.to_dict` writes it (`rungs.strategies.base.Sample`), with a verdict of a known status."""
+    from rungs.runs import row_problem
+    from rungs.types import Status
 
-    if not path.exists():
-        return []
-    records, dropped = [], []
-    for lineno, row in iter_jsonl(path, damaged="skip", dropped=dropped):
-        if isinstance(row, dict) and {"sampler", "seed", "problem_id", "samples"} <= row.keys():
-            records.append(row)
-        else:
-            dropped.append(lineno)
+    why = row_problem(row, {"sampler": str, "seed": int, "problem_id": str, "samples": list, "wall_s": float},
+                      optional=("wall_s",))
+    if why:
+        return why
+    for i, sample in enumerate(row["samples"]):
+        why = row_problem(sample, {"text": str, "verdict": dict, "key": str | None, "num_tokens": int,
+                                   "mean_logprob": float | None, "finish_reason": str},
+                          optional=("key", "num_tokens", "mean_logprob", "finish_reason"))
+        if not why:
+            verdict = sample["verdict"]
+            why = row_problem(verdict, {"reward": float, "status": str, "detail": str, "answer": str | None},
+                              optional=("detail", "answer"))
+            if not why and verdict["status"] not in {s.value for s in Status}:
+                why = f"verdict status {verdict['status'][:24]!r}; expected one of {', '.join(s.value for s in Status)}"
+            why = why and f"verdict: {why}"
+        if why:
+            return f"samples[{i}]: {why}"
+    return None
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """Complete records of a samples.jsonl, for a resume: a torn last line (a crash mid-write) is
+    dropped silently; a damaged line or record (not JSON, a field missing or of the wrong type,
+    `record_problem`) costs that record, which is recomputed, with one line `FILE:LINE: recomputed:
+    what is wrong` on stderr. The file is rewritten without them, so that appends start clean."""
+    from rungs.runs import read_checked_jsonl
+
+    dropped: list[int] = []
+    records = [row for _, row in read_checked_jsonl(path, record_problem, "recomputed", dropped=dropped)]
     if dropped:
         atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     return records

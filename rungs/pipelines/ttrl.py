@@ -37,7 +37,7 @@ import functools
 import random
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -180,6 +180,17 @@ class ProblemOutcome:
     answer_after: str | None
 
 
+def read_outcomes(path: str | Path, consequence: str, warn: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """The rows of a run's outcomes.jsonl that are whole `ProblemOutcome`s. A damaged row (not JSON,
+    not an object, a field missing or of the wrong type) costs that row, with one line `FILE:LINE:
+    CONSEQUENCE: what is wrong` through `warn` (a resume solves that problem again); a torn last line
+    (a kill mid-write) is left out silently; a missing file is empty."""
+    from rungs.runs import dataclass_row_problem, read_checked_jsonl
+
+    return [row for _, row in read_checked_jsonl(path, lambda row: dataclass_row_problem(ProblemOutcome, row),
+                                                 consequence, warn)]
+
+
 def run_variants(config: TTRLConfig, grpo: Any, policy: Policy, task: Task, pool: Any, problems: Sequence[Problem],
                  run_dir: Any, echo: bool = True) -> dict[str, Any]:
     """LADDER's TTRL over `problems` (see the module docstring). Resumes from outcomes.jsonl.
@@ -192,7 +203,8 @@ def run_variants(config: TTRLConfig, grpo: Any, policy: Policy, task: Task, pool
 
     # Resume: keep finished problems (a torn last line is dropped), and drop the events of an
     # interrupted one: it is redone from the base weights.
-    done = {row["id"]: row for row in read_jsonl(Path(run_dir.path) / OUTCOMES_FILE)}
+    # a damaged row costs that problem (it is solved again, with a warning), not the run
+    done = {row["id"]: row for row in read_outcomes(Path(run_dir.path) / OUTCOMES_FILE, "solved again")}
     run_dir.rewrite_rows(OUTCOMES_FILE, list(done.values()))
     run_dir.rewrite_rows(Path(run_dir.events_path).name,
                          [e for e in read_jsonl(run_dir.events_path) if e.get("problem_id") in done])
@@ -421,7 +433,7 @@ def plot_ttrl(run_path: str | Path, summary: dict[str, Any]) -> list[str]:
     run_path = Path(run_path)
     written = []
     if summary["mode"] == "variants":
-        rows = read_jsonl(run_path / OUTCOMES_FILE)
+        rows = read_outcomes(run_path / OUTCOMES_FILE, "left out of the plot", warn=lambda line: None)  # named by the table's reader
         if rows:
             written.append(str(plot_outcomes(run_path / "ttrl_outcomes.png", rows)))
     events = read_jsonl(run_path / "events.jsonl") if (run_path / "events.jsonl").exists() else []

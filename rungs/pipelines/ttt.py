@@ -26,16 +26,18 @@ untrained. Nothing here reads the test output except the final verification, whi
 sandboxed verifier pool.
 
 Run directory: config.yaml, outcomes.jsonl (one row per problem, appended as it finishes: a
-killed run resumes with `--resume`, redoing only the unfinished problem), summary.json, ttt.png.
+killed run resumes with `--resume`, redoing only the unfinished problem, and any problem whose row
+is damaged, with a warning naming its line), summary.json, ttt.png.
 """
 
 from __future__ import annotations
 
 import contextlib
 import random
+import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -297,6 +299,16 @@ class Outcome:
     prediction_statuses: dict[str, int] = field(default_factory=dict)
 
 
+def read_outcomes(path: Path, consequence: str, warn: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """The rows of a run's outcomes.jsonl. A damaged row (not JSON, not an object, a field missing
+    or of the wrong type) costs that row: it is left out with one line `FILE:LINE: CONSEQUENCE:
+    what is wrong` (a resume solves that problem again; a report leaves it out); a torn last line
+    (a kill mid-write) is left out silently; a missing file is empty."""
+    from rungs.runs import dataclass_row_problem, read_checked_jsonl
+
+    return [row for _, row in read_checked_jsonl(path, lambda row: dataclass_row_problem(Outcome, row), consequence, warn)]
+
+
 def solve_problem(config: TTTConfig, policy: Policy, task: ArcTask, pool: Any, problem: Problem) -> Outcome:
     """The recipe on one problem (see the module docstring); the weights are rolled back after."""
     from rungs.pipelines.ttrl import rolled_back
@@ -360,11 +372,29 @@ def solve_problem(config: TTTConfig, policy: Policy, task: ArcTask, pool: Any, p
 # -- the job ----------------------------------------------------------------------------------------------------
 
 
-def select_problems(policy: Policy, problems: Sequence[Problem], only_fitting: bool, limit: int | None) -> list[Problem]:
-    """The problems to run: those that fit the context when `only_fitting`, then the first `limit`."""
+def select_problems(policy: Policy, problems: Sequence[Problem], only_fitting: bool, limit: int | None, *,
+                    source: str | None = None, warn: Callable[[str], None] | None = None) -> list[Problem]:
+    """The problems to run: those that fit the context when `only_fitting`, then the first `limit`.
+
+    Sizing a problem needs its reference output grid; a problem without one (a missing answer, an
+    answer that is not a grid) costs that problem: it is skipped with one line through `warn`
+    (stderr by default) naming `source` and the problem, and the others go on."""
     from rungs.tasks.arc import reference_grid
 
-    chosen = [p for p in problems if not only_fitting or fits(policy, parse_spec(p), reference_grid(p))]
+    if not only_fitting:
+        return list(problems[:limit]) if limit else list(problems)
+    warn = warn or (lambda line: print(line, file=sys.stderr))
+    chosen = []
+    for p in problems:
+        try:
+            fitting = fits(policy, parse_spec(p), reference_grid(p))
+        except UserError as err:
+            where = f"{source}: " if source else ""
+            warn(f"rungs ttt: {where}skipped {err}; --only-fitting sizes each problem by its reference output grid "
+                 "(expected an ARC grid as the answer)")
+            continue
+        if fitting:
+            chosen.append(p)
     return chosen[:limit] if limit else chosen
 
 
@@ -417,17 +447,17 @@ def _run_ttt(config: TTTConfig, run_dir: Any, policy: Policy | None, task: ArcTa
 
     from rungs.data import load_task_problems
     from rungs.policies import load_policy
-    from rungs.runs import read_jsonl
     from rungs.verify.pool import VerifierPool
 
     policy = policy or load_policy(config.policy, task=config.task, seed=config.policy_seed, **config.policy_options)
     check_trainable(policy, config)
     if problems is None:
         loaded = load_task_problems(config.problems, task)
-        problems = select_problems(policy, loaded, config.only_fitting, config.limit)
+        problems = select_problems(policy, loaded, config.only_fitting, config.limit, source=str(config.problems))
     if not problems:
         raise UserError(f"{config.problems}: no problem left to run" + (" that fits the policy's context" if config.only_fitting else ""))
-    done = {row["id"]: row for row in read_jsonl(Path(run_dir.path) / OUTCOMES_FILE)}
+    # a damaged row costs that problem (it is solved again, with a warning), not the run
+    done = {row["id"]: row for row in read_outcomes(Path(run_dir.path) / OUTCOMES_FILE, "solved again")}
     run_dir.rewrite_rows(OUTCOMES_FILE, list(done.values()))
     own_pool = pool is None
     pool = pool or VerifierPool(task, workers=config.workers, timeout_s=config.timeout, executor=config.executor)

@@ -5,7 +5,8 @@ character a token, so the compact form is one digit per cell and one newline per
 (``"012\\n340"``: r*c + r - 1 characters, nothing wasted). BPE tokenizers merge runs of digits
 (Llama 3 groups up to three), which hides cells from the model, so the instruct form separates
 cells with spaces (``"0 1 2\\n3 4 0"``): " 1" is one token in common BPE vocabularies, one token a
-cell. The parser reads both, plus JSON-style ``[[0,1,2],[3,4,0]]`` and rows framed by ``|``.
+cell. The parser reads both, plus bracketed rows (JSON-style ``[[0,1,2],[3,4,0]]``, or one
+``[0,1,2]`` per line: each innermost bracket group is a row) and rows framed by ``|``.
 
 Model output is hostile: `parse_grid` is a linear scan with hard limits (text length, 30x30 as in
 ARC), never `eval`/`json.loads` of model text, and every way a grid can be malformed (ragged rows,
@@ -88,29 +89,62 @@ def _row_cells(line: str, index: int) -> tuple[int, ...]:
     return tuple(out)
 
 
+_OPEN, _CLOSE = "[(", "])"
+_BETWEEN = " \t\r\n,|`"  # what may stand between bracketed rows
+
+
+def _bracketed_rows(body: str) -> list[str]:
+    """The rows of bracketed text: each innermost ``[...]`` (or ``(...)``) group is one row, however
+    the text breaks its lines (``[[1,2],[3,4]]``, ``[1,2]\\n[3,4]``, ``[[1 2]\\n [3 4]]``, with or
+    without commas). One linear scan; a digit outside every innermost group (``[1,[2,3]]``, ``[1,2] 3``)
+    is UNPARSEABLE, and an unclosed last group (a truncated answer) is read as a row."""
+    rows: list[str] = []
+    start: int | None = None  # where the current innermost group's content starts
+    outside = 0  # where the text between groups starts
+    for i, ch in enumerate(body):
+        if ch in _OPEN:
+            between = body[outside:i] if start is None else body[start:i]
+            if between.strip(_BETWEEN + _OPEN + _CLOSE):
+                raise GridError(Status.UNPARSEABLE, f"{between.strip()[:12]!r} is outside the brackets of a row")
+            start = i + 1
+        elif ch in _CLOSE:
+            if start is not None:
+                rows.append(body[start:i])
+                start = None
+                if len(rows) > MAX_SIDE:
+                    raise GridError(Status.REJECTED, f"more than {MAX_SIDE} rows; a grid has at most {MAX_SIDE}")
+            elif body[outside:i].strip(_BETWEEN + _CLOSE):
+                raise GridError(Status.UNPARSEABLE, f"{body[outside:i].strip()[:12]!r} is outside the brackets of a row")
+            outside = i + 1
+    if start is not None:
+        rows.append(body[start:])
+    elif body[outside:].strip(_BETWEEN + _CLOSE):
+        raise GridError(Status.UNPARSEABLE, f"{body[outside:].strip()[:12]!r} is outside the brackets of a row")
+    return rows
+
+
 def parse_grid(text: str) -> Grid:
     """A grid from model text; raises `GridError` (with its status) on anything malformed.
 
-    Accepts the compact and spaced formats, JSON-style nested lists (``[[1,2],[3,4]]``, on one line
-    or several) and ``|``-framed rows. Refuses: empty text, more than `MAX_TEXT` characters or
-    `MAX_SIDE` rows/columns (REJECTED: "huge"), ragged rows, anything but the digits 0-9 in a cell.
+    Accepts the compact and spaced formats (one row per line), ``|``-framed rows, and bracketed rows
+    in any layout: every innermost ``[...]`` or ``(...)`` group is one row, so JSON-style nested
+    lists (``[[1,2],[3,4]]``, on one line or several), a list per line (``[1,2]`` then ``[3,4]``,
+    with or without trailing commas or an outer pair of brackets) and tuples all read as the same
+    rows. Refuses: empty text, more than `MAX_TEXT` characters or `MAX_SIDE` rows/columns (REJECTED:
+    "huge"), ragged rows (an empty row included), anything but the digits 0-9 in a cell, digits
+    outside the brackets of a row.
     """
     if not isinstance(text, str):
         raise GridError(Status.UNPARSEABLE, "not text")
     if len(text) > MAX_TEXT:
         raise GridError(Status.REJECTED, f"answer of {len(text)} characters; a grid is at most {MAX_SIDE}x{MAX_SIDE}")
-    body = text.strip()
-    if body.startswith("[") and "]" in body:
-        # JSON-style: rows are the innermost [...] groups
-        body = body.replace("\n", " ")
-        inner = body.strip()
-        if inner.startswith("[[") or inner.startswith("[ ["):
-            inner = inner[1:].rstrip()
-            inner = inner[:-1] if inner.endswith("]") else inner
-        lines = [part for part in inner.replace("],", "]\n").split("\n")]
+    body = text.strip().strip("`").strip()
+    if body[:1] in _OPEN and any(ch in body for ch in _CLOSE):
+        lines = _bracketed_rows(body)
+        if not any(ln.strip(_FRAME) for ln in lines):
+            lines = []
     else:
-        lines = body.splitlines()
-    lines = [ln for ln in lines if ln.strip(_FRAME)]
+        lines = [ln for ln in body.splitlines() if ln.strip(_FRAME)]
     if not lines:
         raise GridError(Status.UNPARSEABLE, "no grid rows")
     if len(lines) > MAX_SIDE:
