@@ -15,6 +15,12 @@ Content-Length, non-finite numbers (JSON's 1e309 and NaN), integers outside int6
 model's 254 characters) is a 400 naming both lengths, never silently cut. At most
 `max_connections` connections are served at once (more get a 503 at once), an idle connection is
 closed after `idle_timeout` seconds, and a client that hangs up is one log line, not a traceback.
+Every error is a JSON body in that shape, http.server's own ones too (414, 431, 400, 501, 505).
+A connection refused or closed before its request was read whole (the 503 over the cap, a 413, a
+malformed request) is closed gracefully: the answer, then a FIN, then what the client still sends
+is read and dropped for a bounded time and number of bytes (`_linger`). Closed at once, unread
+bytes make the kernel send a reset, and a client still sending its body (http.client sends the
+head and the body apart) got a broken pipe or reset instead of the answer.
 
 Conventions, as vLLM: the text ends before the stop string that ended it (rungs policies already
 cut it so), which is named in the choice's `stop_reason`; each choice carries its `token_ids`. /v1/chat/completions takes one user message (rungs policies
@@ -45,8 +51,145 @@ MAX_BODY_BYTES = 8 * 2**20
 MAX_N = 256
 MAX_CONNECTIONS = 64  # connections served at once; more are answered 503 and closed
 IDLE_TIMEOUT_S = 30.0  # a connection that sends nothing for this long is closed
+LINGER_S = 5.0  # after an answer that leaves request bytes unread, how long what the client still sends is dropped
+LINGER_BYTES = MAX_BODY_BYTES + 2**16  # and how much of it at most, before the connection is closed anyway
+MAX_LINGERING = 64  # refused connections lingering at once; past this one more is closed at once
+RETRY_AFTER_S = 1  # the 503's Retry-After
 INT64 = (-(2**63), 2**63 - 1)
 _GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
+
+
+def _error_body(status: int, message: str, param: str | None = None, kind: str | None = None) -> dict[str, Any]:
+    """OpenAI's error shape, the one body of every error this server sends."""
+    kind = kind or ("invalid_request_error" if status < 500 or status in (501, 505) else "internal_error")
+    return {"error": {"message": message, "type": kind, "param": param, "code": status}}
+
+
+def _linger(sock: socket.socket, seconds: float = LINGER_S, max_bytes: int = LINGER_BYTES) -> None:
+    """Close `sock` gracefully, blocking (a connection's own thread): a FIN after the answer, then
+    what the client still sends is read and dropped until it closes, `seconds` pass or `max_bytes`
+    are read. The caller closes the socket after."""
+    deadline = time.monotonic() + seconds
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        while max_bytes > 0 and (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            got = sock.recv(min(2**16, max_bytes))
+            if not got:
+                return
+            max_bytes -= len(got)
+    except (OSError, ValueError):  # gone, reset, timed out: nothing more to wait for
+        pass
+
+
+class _Lingerer:
+    """Closes refused connections gracefully off the accept loop, all in one thread: each socket
+    (its answer written, its write side shut) is read and dropped, as data arrives, until the client
+    closes, `seconds` pass or `max_bytes` are read; at most `max_sockets` at once."""
+
+    def __init__(self, seconds: float = LINGER_S, max_bytes: int = LINGER_BYTES, max_sockets: int = MAX_LINGERING) -> None:
+        self.seconds, self.max_bytes, self.max_sockets = seconds, max_bytes, max_sockets
+        self._lock = threading.Lock()
+        self._new: list[socket.socket] = []
+        self._count = 0  # sockets handed over and not yet closed
+        self._closed = False
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._thread = threading.Thread(target=self._run, name="rungs-serve-linger", daemon=True)
+        self._thread.start()
+
+    def add(self, sock: socket.socket) -> bool:
+        """Hand `sock` over (False, and it stays the caller's, when closed or full)."""
+        with self._lock:
+            if self._closed or self._count >= self.max_sockets:
+                return False
+            self._count += 1
+            self._new.append(sock)
+        self._wake()
+        return True
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+        self._wake()
+        self._thread.join(timeout=5.0)
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send(b"\0")
+        except OSError:  # BlockingIOError: a wake-up is pending already
+            pass
+
+    def _run(self) -> None:
+        import selectors
+
+        selector = selectors.DefaultSelector()
+        selector.register(self._wake_r, selectors.EVENT_READ)
+        state: dict[socket.socket, list[float]] = {}  # socket -> [deadline, bytes it may still drop]
+
+        def done(sock: socket.socket) -> None:
+            selector.unregister(sock)
+            del state[sock]
+            sock.close()
+            with self._lock:
+                self._count -= 1
+
+        try:
+            while True:
+                timeout = max(0.0, min(d for d, _ in state.values()) - time.monotonic()) if state else None
+                events = selector.select(timeout)
+                with self._lock:
+                    new, self._new, closed = self._new, [], self._closed
+                if closed:
+                    for sock in new:
+                        sock.close()
+                    break
+                for sock in new:
+                    sock.setblocking(False)
+                    selector.register(sock, selectors.EVENT_READ)
+                    state[sock] = [time.monotonic() + self.seconds, self.max_bytes]
+                for key, _ in events:
+                    sock = key.fileobj
+                    if sock is self._wake_r:
+                        try:
+                            while self._wake_r.recv(4096):
+                                pass
+                        except OSError:
+                            pass
+                        continue
+                    if sock not in state:
+                        continue
+                    entry = state[sock]
+                    try:
+                        while True:
+                            got = sock.recv(int(min(2**16, entry[1])))
+                            entry[1] -= len(got)
+                            if not got or entry[1] <= 0:
+                                done(sock)
+                                break
+                    except BlockingIOError:  # all read for now
+                        pass
+                    except OSError:  # reset or gone
+                        done(sock)
+                now = time.monotonic()
+                for sock in [s for s, (deadline, _) in state.items() if deadline <= now]:
+                    done(sock)
+        finally:
+            for sock in list(state):
+                sock.close()
+            selector.close()
+            self._wake_r.close()
+            self._wake_w.close()
+
+
+def _readable(sock: socket.socket) -> bool:
+    import select
+
+    try:
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return False
 
 
 class RequestError(Exception):
@@ -246,7 +389,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         self.timeout = self.server.idle_timeout
+        self._unread = False  # the connection closes with request bytes not read (a body, the rest of a head)
         super().setup()
+
+    def finish(self) -> None:
+        """The connection closes: gracefully where the client may still be sending (see `_linger`)."""
+        super().finish()
+        if self._unread or _readable(self.connection):
+            _linger(self.connection)
+
+    def _close_unread(self) -> None:
+        """Answer, then close: the rest of this request is not read (and must not be read as the next one)."""
+        self.close_connection = True
+        self._unread = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         log.info("%s - %s", self.address_string(), format % args)
@@ -273,14 +428,31 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            if self.close_connection:  # the client is told, not left to find the connection closed
+                self.send_header("Connection", "close")
             self.end_headers()
-            self.wfile.write(data)
+            if getattr(self, "command", None) != "HEAD":
+                self.wfile.write(data)
         except _GONE as err:
             self._gone(err)
 
     def _error(self, status: int, message: str, param: str | None = None) -> None:
-        kind = "invalid_request_error" if status < 500 else "internal_error"
-        self._send(status, {"error": {"message": message, "type": kind, "param": param, "code": status}})
+        self._send(status, _error_body(status, message, param))
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own errors (parse_request's 400, 431 and 505, handle_one_request's 414, a
+        method without a do_ handler's 501) in the JSON shape of every other error, not its HTML
+        page. Its request was not read whole: the connection closes, gracefully."""
+        short, long = self.responses.get(code, ("Error", ""))
+        text = message or short
+        detail = explain if explain is not None else long
+        if detail and detail != text:
+            text = f"{text}: {detail}"
+        self.log_error("code %d, message %s", code, text)
+        if self.request_version == "HTTP/0.9" and len(getattr(self, "requestline", "").split()) != 2:
+            self.request_version = self.protocol_version  # not an HTTP/0.9 request (`GET /`), just a bad one: a status line
+        self._close_unread()
+        self._error(int(code), text)
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         path = self.path.split("?")[0].rstrip("/")
@@ -295,16 +467,20 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?")[0].rstrip("/")
         routes = {"/v1/chat/completions": self.server.app.chat, "/v1/completions": self.server.app.completions}
         if path not in routes:
+            self._close_unread()  # its body is not read
             self._error(404, f"no route POST {path}")
             return
         try:
+            if self.headers.get("Transfer-Encoding"):  # a chunked body would be read as the next request
+                self._close_unread()
+                raise RequestError("Transfer-Encoding is not supported: send the body with a Content-Length", 411)
             raw_length = (self.headers.get("Content-Length") or "0").strip()
             if not raw_length.isdigit():
-                self.close_connection = True  # the body's end is unknown: nothing after it can be read
+                self._close_unread()  # the body's end is unknown: nothing after it can be read
                 raise RequestError(f"Content-Length must be a non-negative integer, got {raw_length[:40]!r}")
             length = int(raw_length)
             if length > MAX_BODY_BYTES:
-                self.close_connection = True
+                self._close_unread()
                 raise RequestError(f"request body over {MAX_BODY_BYTES} bytes", 413)
             data = self.rfile.read(length)
             if len(data) < length:
@@ -328,13 +504,18 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _Server(ThreadingHTTPServer):
-    """A thread per connection, at most `max_connections` at once: one more is answered 503."""
+    """A thread per connection, at most `max_connections` at once: one more is answered 503 from
+    the accept loop, and then closed gracefully by one `_Lingerer` thread."""
 
     daemon_threads = True
     app: PolicyServer
     max_connections: int = MAX_CONNECTIONS
     idle_timeout: float = IDLE_TIMEOUT_S
     _slots: threading.BoundedSemaphore
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lingerer = _Lingerer()  # once bound: a server that could not listen leaves no thread
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self._slots.acquire(blocking=False):
@@ -353,15 +534,27 @@ class _Server(ThreadingHTTPServer):
             self._slots.release()
 
     def _refuse(self, request: socket.socket) -> None:
-        body = json.dumps({"error": {"message": f"server busy: {self.max_connections} connections already open",
-                                     "type": "server_busy", "param": None, "code": 503}}).encode()
+        """The 503, written at once without blocking (a new socket's send buffer holds it), a FIN,
+        and the socket goes to the `_Lingerer`: closed now, the request's unread bytes would make the
+        kernel reset the connection, and the client, still sending its body, got a broken pipe or a
+        reset instead of the 503."""
+        body = json.dumps(_error_body(503, f"server busy: {self.max_connections} connections already open; retry "
+                                           f"after {RETRY_AFTER_S} s", kind="server_busy")).encode()
+        response = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                    b"Retry-After: %d\r\nContent-Length: %d\r\n\r\n" % (RETRY_AFTER_S, len(body)) + body)
         try:
-            request.settimeout(1.0)
-            request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                            b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+            request.setblocking(False)
+            if request.send(response) == len(response):
+                request.shutdown(socket.SHUT_WR)
+                if self._lingerer.add(request):
+                    return
         except OSError:
             pass
-        self.shutdown_request(request)
+        self.shutdown_request(request)  # the client is gone, or too many linger already: closed at once
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._lingerer.close()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A connection that failed outside a request handler: one line (a traceback only for our bugs)."""
