@@ -152,3 +152,18 @@ def test_read_outcomes_names_damaged_lines_but_not_a_torn_last_one(tmp_path):
     rows = read_outcomes(path, "solved again", warn=lines.append)
     assert [r["id"] for r in rows] == ["a", "b"]
     assert lines == [f"{path}:2: solved again: damaged line (not JSON, or nested too deeply); expected one JSON object per line"]
+
+
+@pytest.mark.parametrize("indent", [1, 2, 4])
+def test_pretty_printed_json_grids_parse(indent):
+    """`json.dumps(grid, indent=...)` puts every cell on its own line: a line break inside a row is a space."""
+    grid = [[1, 2, 3], [4, 5, 6]]
+    assert parse_grid(json.dumps(grid, indent=indent)) == ((1, 2, 3), (4, 5, 6))
+    assert parse_grid("[[1,\n2,3],\n[4,5,\n6]]") == ((1, 2, 3), (4, 5, 6))
+
+
+@pytest.mark.parametrize("text", ["[[1,2],[3,4]]\n(2, 2)", "((1,2),(3,4)) [5,6]"])
+def test_a_note_in_the_other_bracket_is_not_a_row(text):
+    with pytest.raises(GridError) as info:
+        parse_grid(text)
+    assert info.value.status == Status.UNPARSEABLE and "outside the brackets" in str(info.value)

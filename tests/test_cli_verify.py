@@ -256,3 +256,10 @@ def test_file_dash_names_stdin_in_errors(monkeypatch, capsys):
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"")))
     code, _, err = run_cli(capsys, "--task", "countdown", "-")
     assert code == 2 and "<stdin>: contains no rows" in err
+
+
+def test_a_file_named_dash_is_read_as_dot_slash_dash(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "-").write_text(json.dumps({"id": "f", "problem": P24, "answer": "6/(1-3/4)"}) + "\n")
+    code, out, _ = run_cli(capsys, "--task", "countdown", "./-", "--workers", "1")
+    assert code == 0 and json.loads(out)["id"] == "f"

@@ -50,7 +50,7 @@ MAX_ECHO = 2000  # characters of an echoed field (id, answer, detail) before it 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", nargs="?", type=Path, help="a JSONL file of rows to check (see above); - reads standard input")
+    parser.add_argument("file", nargs="?", help="a JSONL file of rows to check (see above); - reads standard input (./- is a file named -)")
     parser.add_argument("--task", required=True, help="task name (see `rungs tasks`)")
     parser.add_argument("--problem", help="the problem text (single-answer mode)")
     what = parser.add_mutually_exclusive_group()
@@ -98,7 +98,7 @@ class Row(NamedTuple):
     verdict: Any = None
 
 
-def read_rows(path: Path, task: Any, strict: bool = False) -> list[Row]:
+def read_rows(path: str | Path, task: Any, strict: bool = False) -> list[Row]:
     """The rows of a verify file (`-`: standard input), in order. A file that is not JSON lines is a UserError naming
     file:line; so is a row without the reference answer a task needs. Every other fault is the
     row's own verdict, and the other rows are still checked: a row that is not an object, whose
@@ -109,10 +109,9 @@ def read_rows(path: Path, task: Any, strict: bool = False) -> list[Row]:
     from rungs.data import iter_jsonl, row_to_problem
     from rungs.types import Problem, Status, Verdict
 
-    stdin = str(path) == "-"
-    if stdin:
-        path = Path("<stdin>")
-    elif not path.is_file():
+    stdin = isinstance(path, str) and path == "-"  # as typed: Path("./-") would read as "-"
+    path = Path("<stdin>" if stdin else path)
+    if not stdin and not path.is_file():
         raise UserError(f"{path}: {'is a directory' if path.is_dir() else 'no such file'}; expected a JSONL file with 'problem' and 'answer' or 'completion' per line")
     items: list[Row] = []
 

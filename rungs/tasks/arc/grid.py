@@ -94,32 +94,40 @@ _BETWEEN = " \t\r\n,|`"  # what may stand between bracketed rows
 
 
 def _bracketed_rows(body: str) -> list[str]:
-    """The rows of bracketed text: each innermost ``[...]`` (or ``(...)``) group is one row, however
-    the text breaks its lines (``[[1,2],[3,4]]``, ``[1,2]\\n[3,4]``, ``[[1 2]\\n [3 4]]``, with or
-    without commas). One linear scan; a digit outside every innermost group (``[1,[2,3]]``, ``[1,2] 3``)
-    is UNPARSEABLE, and an unclosed last group (a truncated answer) is read as a row."""
+    """The rows of bracketed text: each innermost group of the text's own bracket (the one it opens
+    with, ``[...]`` or ``(...)``) is one row, however the text breaks its lines (``[[1,2],[3,4]]``,
+    ``[1,2]\\n[3,4]``, ``[[1 2]\\n [3 4]]``, JSON pretty-printed one cell a line, with or without
+    commas); a line break inside a row is a space. One linear scan; a digit outside every innermost
+    group (``[1,[2,3]]``, ``[1,2] 3``, a note ``(2, 2)`` after a ``[...]`` grid) is UNPARSEABLE, and
+    an unclosed last group (a truncated answer) is read as a row."""
+    opener = body[0]
+    closer = _CLOSE[_OPEN.index(opener)]
+    outside_chars = _BETWEEN + opener + closer
     rows: list[str] = []
     start: int | None = None  # where the current innermost group's content starts
     outside = 0  # where the text between groups starts
+
+    def check_outside(text: str) -> None:
+        if text.strip(outside_chars):
+            raise GridError(Status.UNPARSEABLE, f"{text.strip()[:12]!r} is outside the brackets of a row")
+
     for i, ch in enumerate(body):
-        if ch in _OPEN:
-            between = body[outside:i] if start is None else body[start:i]
-            if between.strip(_BETWEEN + _OPEN + _CLOSE):
-                raise GridError(Status.UNPARSEABLE, f"{between.strip()[:12]!r} is outside the brackets of a row")
+        if ch == opener:
+            check_outside(body[outside:i] if start is None else body[start:i])
             start = i + 1
-        elif ch in _CLOSE:
+        elif ch == closer:
             if start is not None:
-                rows.append(body[start:i])
+                rows.append(" ".join(body[start:i].split()))
                 start = None
                 if len(rows) > MAX_SIDE:
                     raise GridError(Status.REJECTED, f"more than {MAX_SIDE} rows; a grid has at most {MAX_SIDE}")
-            elif body[outside:i].strip(_BETWEEN + _CLOSE):
-                raise GridError(Status.UNPARSEABLE, f"{body[outside:i].strip()[:12]!r} is outside the brackets of a row")
+            else:
+                check_outside(body[outside:i])
             outside = i + 1
     if start is not None:
-        rows.append(body[start:])
-    elif body[outside:].strip(_BETWEEN + _CLOSE):
-        raise GridError(Status.UNPARSEABLE, f"{body[outside:].strip()[:12]!r} is outside the brackets of a row")
+        rows.append(" ".join(body[start:].split()))
+    else:
+        check_outside(body[outside:])
     return rows
 
 
