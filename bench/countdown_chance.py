@@ -3,13 +3,17 @@
 RL sharpens what a model already samples (Yue et al. 2025), so a countdown base's pass@64 is the
 ceiling LADDER and GRPO work under. But countdown answers can also be hit by luck: a random
 expression over the given numbers sometimes equals the target. This puts the model's pass@k
-beside two chance "policies" that read no text and learn nothing:
+beside three policies that read no text and learn nothing:
 
     chance-any      all the numbers, each once, combined pairwise in random order with a random
                     operation from + - * / (fractions and negatives allowed, as the verifier allows)
-    chance-integer  the same, keeping every intermediate a positive integer (division only when
-                    exact, subtraction only when positive): `rungs.tasks.countdown.random_combination`,
-                    the very generator the countdown pretraining pool's targets come from
+    chance-integer  the same, with the operation drawn among those that keep the intermediate a
+                    positive integer (division only when exact, subtraction only when positive)
+    generator       `rungs.tasks.countdown.random_combination`: the random process that made the
+                    targets, of the built-in dev and hard sets and of the pretraining pool alike
+                    (like chance-integer, but each pair is ordered larger first and multiplying or
+                    dividing by 1 is avoided). Not chance: it knows how the targets were drawn,
+                    which the pretrained model had to learn from its pool
 
 and compares them problem by problem (Spearman's rho between the model's and chance's solve rates,
 and what share of the problems the model ever solves chance solves too). Chance's expressions are
@@ -37,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from precondition import KS, problem_sets, sample_counts  # noqa: E402
 
-CHANCE = ("chance-any", "chance-integer")
+CHANCE = ("chance-any", "chance-integer", "generator")
 
 
 def random_any(numbers: list[int], rng: random.Random) -> Any:
@@ -56,16 +60,32 @@ def random_any(numbers: list[int], rng: random.Random) -> Any:
     return pool[0][0]
 
 
-def random_integer(numbers: list[int], rng: random.Random, tries: int = 100) -> Any:
-    """`random_combination` (every intermediate a positive integer), retried until it does not get
-    stuck; after `tries` failures, a `random_any` expression."""
+def random_integer(numbers: list[int], rng: random.Random) -> Any:
+    """All `numbers`, each once, combined pairwise at random with an operation drawn among those that
+    keep the intermediate a positive integer (+ always qualifies, so this never gets stuck)."""
+    from rungs.tasks.countdown import BinOp, _apply, _leaf
+
+    pool = [(_leaf(n), n) for n in numbers]
+    while len(pool) > 1:
+        i, j = rng.sample(range(len(pool)), 2)
+        (ea, a), (eb, b) = pool[i], pool[j]
+        ops = [op for op in "+-*/" if isinstance(value := _apply(op, a, b), int) and value > 0]
+        op = rng.choice(ops)
+        pool = [p for k, p in enumerate(pool) if k not in (i, j)]
+        pool.append((BinOp(op, ea, eb), _apply(op, a, b)))
+    return pool[0][0]
+
+
+def random_generator(numbers: list[int], rng: random.Random, tries: int = 100) -> Any:
+    """`random_combination` (the targets' own generator), retried until it does not get stuck;
+    after `tries` failures, a `random_integer` expression."""
     from rungs.tasks.countdown import random_combination
 
     for _ in range(tries):
         made = random_combination(numbers, rng)
         if made is not None:
             return made[0]
-    return random_any(numbers, rng)
+    return random_integer(numbers, rng)
 
 
 def chance_counts(kind: str, problems: list[Any], n: int, seed: int) -> list[int]:
@@ -74,7 +94,7 @@ def chance_counts(kind: str, problems: list[Any], n: int, seed: int) -> list[int
     from rungs.tasks.countdown import parse_spec, render
 
     task = get_task("countdown")
-    draw = random_any if kind == "chance-any" else random_integer
+    draw = {"chance-any": random_any, "chance-integer": random_integer, "generator": random_generator}[kind]
     counts = []
     for problem in problems:
         numbers, _ = parse_spec(problem)

@@ -23,10 +23,10 @@ def test_random_expressions_use_every_number_once(chance):
     rng = random.Random(0)
     for _ in range(200):
         numbers = [rng.randint(1, 100) for _ in range(rng.randint(2, 6))]
-        for draw in (chance.random_any, chance.random_integer):
+        for draw in (chance.random_any, chance.random_integer, chance.random_generator):
             tree = draw(list(numbers), rng)
             value = _evaluate(tree)
-            if draw is chance.random_integer:
+            if draw is not chance.random_any:
                 assert value.denominator == 1 and value > 0
             if value.denominator != 1 or not 0 < value <= 1000:  # not a countdown target
                 continue
@@ -43,6 +43,9 @@ def test_counts_are_reproducible_and_find_a_reachable_target(chance):
     assert first == chance.chance_counts("chance-integer", [easy, never], 64, seed=0)
     assert first[0] > 0 and first[1] == 0
     assert chance.chance_counts("chance-any", [never], 64, seed=1) == [0]
+    ones = Problem(id="o", text="numbers: 7 1; target: 7", answer=None)  # only 7*1 or 7/1
+    assert chance.chance_counts("chance-integer", [ones], 64, seed=0)[0] > 0
+    assert chance.chance_counts("generator", [ones], 64, seed=0) == [0]  # the generator avoids x1 and /1
 
 
 def test_compare_names_what_the_model_solves(chance):
