@@ -3,8 +3,8 @@
 `bench/chain_arithmetic.py` found that a worked-chain countdown model (`rungs pretrain
 --answer-format steps`, chains such as `46-31=15;21*15=315;...`) states a quarter of its steps'
 values right, and almost none above 100; `bench/countdown_chance.py` found that the shipped base's
-pass@64 is what random expressions reach. So is anything besides the arithmetic missing? This
-samples the same model twice on the same problems:
+pass@64 is about what the random process that drew the targets reaches. Is anything besides the
+arithmetic missing? This samples the same model twice on the same problems:
 
     plain       as it is (`bench/precondition.py`'s settings: n samples at T = 1, greedy);
     calculator  every time the model writes `=` after a step `a op b`, the sampler writes the true
