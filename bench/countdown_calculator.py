@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from precondition import KS, curve, problem_sets, sample_counts  # noqa: E402
 
-LAST_STEP = re.compile(r"(?:^|;)(\d{1,7})([-+*/])(\d{1,7})$")  # the step the model just wrote, before its "="
+LAST_STEP = re.compile(r"(?<![\d.])(\d{1,7})([-+*/])(\d{1,7})$")  # the step the model just wrote, before its "="
 MAX_ROUNDS = 12  # steps a chain may take (a six-number problem needs five)
 BATCH = 512  # prompts per generate call
 

@@ -46,7 +46,8 @@ def test_calculate_values_the_last_step_only_when_a_positive_integer(calc):
     assert calc.calculate("46-31") == 15
     assert calc.calculate("46-31=15;21*15") == 315
     assert calc.calculate("7/2") is None and calc.calculate("3-5") is None and calc.calculate("4/0") is None
-    assert calc.calculate("so 3+") is None
+    assert calc.calculate("so 3+") is None and calc.calculate("1.5+2") is None
+    assert calc.calculate("<answer>40+30") == 70  # the first step, right after the answer tag
 
 
 def test_the_calculator_writes_true_values_and_the_verifier_accepts_the_chain(calc):
