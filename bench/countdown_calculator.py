@@ -10,8 +10,9 @@ arithmetic missing? This samples the same model twice on the same problems:
     calculator  every time the model writes `=` after a step `a op b`, the sampler writes the true
                 value and the model goes on from there, as GSM8K's calculator annotations do at
                 sampling time (Cobbe et al. 2021). The model still chooses every pair and
-                operation, and when to stop; a step whose value is not a positive integer (an
-                inexact division, a negative difference) ends the chain there.
+                operation, and when to stop: after a value it draws `;` (another step) or
+                `</answer>` from its own probabilities of those two; a step whose value is not a
+                positive integer (an inexact division, a negative difference) ends the chain there.
 
 If the calculator arm's pass@k is far above the plain arm's and above chance, the model plans and
 only computes badly: a tool-using policy is the next countdown lever. If not, it lacks the planning
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import re
 import statistics
 import sys
@@ -56,6 +58,33 @@ def calculate(step_text: str) -> int | None:
     return int(value) if value is not None and value.denominator == 1 and value > 0 else None
 
 
+def _separator_choices(policy: Any, prefixes: list[str], temperature: float, rng: random.Random) -> list[bool]:
+    """For each chain just given a calculator value, whether the model goes on (`;`) rather than ends
+    (`</answer>`): drawn from its own probabilities of those two tokens, renormalised, at
+    `temperature` (0: the likelier one). Without this the model would often keep writing digits
+    after the value, as it would after its own value of the step."""
+    import math
+
+    semi, end = policy.tokenizer.encode(";"), policy.tokenizer.encode("</answer>")
+    if len(semi) != 1 or len(end) != 1:
+        raise ValueError("the calculator needs ';' and '</answer>' to be one token each")
+    prompt_ids = policy.encode_prompts(prefixes)
+    import torch
+
+    with torch.no_grad():
+        scored = policy.logprobs(prompt_ids * 2, [semi] * len(prefixes) + [end] * len(prefixes))
+    logp = scored.logprobs.sum(-1).tolist()
+    out = []
+    for i in range(len(prefixes)):
+        go, stop = logp[i], logp[len(prefixes) + i]
+        if temperature == 0:
+            out.append(go >= stop)
+        else:
+            p_go = 1.0 / (1.0 + math.exp(max(-50.0, min(50.0, (stop - go) / temperature))))
+            out.append(rng.random() < p_go)
+    return out
+
+
 def calculator_sample(policy: Any, prompts: list[str], temperature: float, seed: int,
                       max_new_tokens: int = 96) -> tuple[list[str], dict[str, int]]:
     """One chain per prompt, sampled with the calculator (see the module docstring). Returns the
@@ -66,13 +95,14 @@ def calculator_sample(policy: Any, prompts: list[str], temperature: float, seed:
     eq = policy.tokenizer.encode("=")
     if len(eq) != 1:
         raise ValueError("the calculator needs '=' to be one token of the policy's tokenizer")
+    rng = random.Random(f"separators:{seed}")
     texts = [""] * len(prompts)
     live = list(range(len(prompts)))
     ends = {"stopped": 0, "bad_step": 0, "too_long": 0}
     for round_ in range(MAX_ROUNDS):
         if not live:
             break
-        still = []
+        valued = []
         for start in range(0, len(live), BATCH):
             rows = live[start:start + BATCH]
             sampling = SamplingParams(temperature=temperature, max_new_tokens=max_new_tokens, stop=("=",),
@@ -90,8 +120,17 @@ def calculator_sample(policy: Any, prompts: list[str], temperature: float, seed:
                     ends["bad_step"] += 1
                     continue
                 texts[r] += f"={value}"
-                still.append(r)
-        live = still
+                valued.append(r)
+        live = []
+        for start in range(0, len(valued), BATCH):
+            rows = valued[start:start + BATCH]
+            for r, go_on in zip(rows, _separator_choices(policy, [prompts[r] + texts[r] for r in rows], temperature, rng)):
+                if go_on:
+                    texts[r] += ";"
+                    live.append(r)
+                else:
+                    texts[r] += "</answer>"
+                    ends["stopped"] += 1
     ends["too_long"] += len(live)
     return texts, ends
 

@@ -16,7 +16,7 @@ def calc(load_bench):
 
 class _Tokenizer:
     def encode(self, text: str) -> list[int]:
-        return [ord(c) for c in text]
+        return [0x10FFFF] if text == "</answer>" else [ord(c) for c in text]  # a marker is one token
 
 
 class ScriptedChains:
@@ -29,16 +29,31 @@ class ScriptedChains:
         self.script = script
         self.calls: list[str] = []
 
+    def encode_prompts(self, prompts):
+        return [self.tokenizer.encode(p) for p in prompts]
+
+    def logprobs(self, prompt_ids, completion_ids, with_entropy=False):
+        """After a value: `;` while the script has steps left, else `</answer>` (log-probs 0 and -100)."""
+        import torch
+
+        from rungs.policies.base import LogProbs
+
+        rows = []
+        for prompt, (token,) in zip(prompt_ids, completion_ids):
+            more = "".join(map(chr, prompt)).count("=") < len(self.script)
+            rows.append([0.0 if (token == ord(";")) == more else -100.0])
+        return LogProbs(torch.tensor(rows), torch.ones(len(rows), 1, dtype=torch.bool))
+
     def generate(self, prompts, n=1, sampling=None):
         out = []
         for prompt in prompts:
             self.calls.append(prompt)
             done = prompt.count("=")
             if done < len(self.script):
-                piece = (";" if done else "") + self.script[done]
+                piece = self.script[done]
                 out.append([Completion(piece, [ord(c) for c in piece] + [ord("=")], None, "stop")])
             else:
-                out.append([Completion("", [0], None, "stop")])  # end of sequence
+                out.append([Completion("", [0], None, "stop")])  # end of sequence (not reached: the separator ends it)
         return out
 
 
@@ -59,9 +74,10 @@ def test_the_calculator_writes_true_values_and_the_verifier_accepts_the_chain(ca
     policy = ScriptedChains(["46-31", "21*15", "315+3"])
     prompt = task.prompt(problem, "compact")
     (chain,), ends = calc.calculator_sample(policy, [prompt], 1.0, seed=0)
-    assert chain == "46-31=15;21*15=315;315+3=318"
+    assert chain == "46-31=15;21*15=315;315+3=318</answer>"
     assert ends == {"stopped": 1, "bad_step": 0, "too_long": 0}
-    assert policy.calls[1] == prompt + "46-31=15"  # the model goes on from the true value
+    assert policy.calls[1] == prompt + "46-31=15;"  # the model goes on from the true value
+    assert len(policy.calls) == 3  # it chose </answer> after the third value
     assert task.verify_answer(problem, chain).correct
 
 
