@@ -263,3 +263,19 @@ def test_a_file_named_dash_is_read_as_dot_slash_dash(tmp_path, monkeypatch, caps
     (tmp_path / "-").write_text(json.dumps({"id": "f", "problem": P24, "answer": "6/(1-3/4)"}) + "\n")
     code, out, _ = run_cli(capsys, "--task", "countdown", "./-", "--workers", "1")
     assert code == 0 and json.loads(out)["id"] == "f"
+
+
+def test_a_gold_that_spells_a_missing_value_costs_that_row(tmp_path, capsys):
+    path = tmp_path / "g.jsonl"
+    path.write_text('{"problem": "q", "answer": "12", "gold": "12"}\n{"problem": "q", "answer": "12", "gold": "nan"}\n'
+                    '{"problem": "q", "answer": "12", "gold": NaN}\n')
+    code, out, err = run_cli(capsys, "--task", "math", str(path), "--workers", "1")
+    assert code == 0
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["status"] for r in rows] == ["correct", "unlabelled", "unlabelled"]
+    assert f"{path}:2: field 'gold' is 'nan'" in rows[1]["detail"] and "field 'answer'" not in err
+    code, _, err = run_cli(capsys, "--task", "math", str(path), "--strict")
+    assert code == 2 and f"{path}:2: field 'gold'" in err
+    path.write_text('{"problem": "q", "answer": "12"}\n')  # no reference at all: the file is refused
+    code, _, err = run_cli(capsys, "--task", "math", str(path))
+    assert code == 2 and "needs a reference answer" in err

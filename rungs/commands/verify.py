@@ -17,10 +17,12 @@ columns are kept (countdown reads `nums` / `target` from them). Output: one JSON
 order, on stdout, with `id`, `reward`, `status`, `detail` and `answer` (each echoed field cut at
 2,000 characters with a marker); a summary goes to stderr. Ids may repeat (a rollout dump has
 several samples of one problem). A fault in one row is that row's verdict, and the other rows are
-still checked: a row with `"answer": null` (or neither field) gets `no_answer`; a row whose problem
-the task cannot parse, that is not an object, or whose completion is not a string gets
-`invalid_problem` (reward 0, the reason naming file:line); `--strict` stops at the first such row
-instead. A UTF-8 byte-order mark is skipped.
+still checked: a row with `"answer": null` (the model gave none) or with neither field gets
+`no_answer`; a row whose problem the task cannot parse, that is not an object, or whose completion
+is not a string gets `invalid_problem` (reward 0, the reason naming file:line); a row whose
+reference spells a missing value (`"gold": "nan"`) gets `unlabelled`. `--strict` stops at the first
+row that cannot be checked instead (an explicit null answer is a verdict, not such a row). A UTF-8
+byte-order mark is skipped.
 
 Everything runs through the sandboxed verifier pool (hard wall-clock and memory limits), the same
 code path that scores rollouts in training, so what this command says is what a trainer would
@@ -63,8 +65,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--executor", default="process", help="verifier backend: process (worker processes here), ray (a local Ray or $RAY_ADDRESS), ray:ADDRESS (a Ray cluster) (default: process)")
     parser.add_argument("--memory-mb", type=int, default=2048, help="memory each verifier process may allocate past its size after start-up, in MB (its address-space cap; default: 2048)")
     parser.add_argument("--strict", action="store_true",
-                        help="FILE: stop at the first row that cannot be checked (exit 2) instead of giving it "
-                             "the verdict invalid_problem or no_answer")
+                        help="FILE: stop at the first row that cannot be checked (exit 2: a problem the task cannot "
+                             "parse, no 'answer' or 'completion' field, a reference that spells a missing value) "
+                             "instead of giving it the verdict invalid_problem, no_answer or unlabelled; an "
+                             "explicit null answer is the model's no_answer, a verdict, not a faulty row")
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -104,10 +108,11 @@ def read_rows(path: str | Path, task: Any, strict: bool = False) -> list[Row]:
     row's own verdict, and the other rows are still checked: a row that is not an object, whose
     problem cannot be parsed, or whose completion is not a string gets `invalid_problem` (the
     reason, naming file:line); a row with neither 'answer' nor 'completion', or a null one,
-    `no_answer`. With `strict` the first such row is a UserError instead. Ids may repeat (several
+    `no_answer`; a row whose reference spells a missing value, `unlabelled`. With `strict` the
+    first row that cannot be checked (all of these but a null answer) is a UserError. Ids may repeat (several
     samples of one problem); rows are matched to verdicts by order."""
-    from rungs.data import iter_jsonl, row_to_problem
-    from rungs.types import Problem, Status, Verdict
+    from rungs.data import iter_jsonl, missing_answer_note, row_to_problem
+    from rungs.types import Problem, Status, Verdict, to_builtin
 
     stdin = isinstance(path, str) and path == "-"  # as typed: Path("./-") would read as "-"
     path = Path("<stdin>" if stdin else path)
@@ -138,11 +143,15 @@ def read_rows(path: str | Path, task: Any, strict: bool = False) -> list[Row]:
                    f"{where}: field 'completion' must be a string (raw model text), got {type(row[key]).__name__}")
             continue
         gold_keys = GOLD_KEYS + (GOLD_ALIASES if key == "completion" else GOLD_ALIASES[1:])
-        gold = next((row[k] for k in gold_keys if row.get(k) is not None), None)
+        gold_key = next((k for k in gold_keys if row.get(k) is not None), None)
+        gold = row[gold_key] if gold_key is not None else None
         fields = {k: v for k, v in row.items() if k not in (*CANDIDATE_KEYS, *GOLD_KEYS, *GOLD_ALIASES)}
-        invalid = None
+        invalid = unlabelled = None
         try:
-            problem = row_to_problem({**fields, "answer": gold}, where, index, from_prompt=task.problem_from_prompt)
+            problem = row_to_problem({**fields, "answer": gold}, where, index, from_prompt=task.problem_from_prompt,
+                                     warn=lambda note: None)  # said below, naming the row's own field
+            if gold is not None and problem.answer is None:  # a reference that spells a missing value ("nan")
+                unlabelled = missing_answer_note(where, gold_key, to_builtin(gold))
         except UserError as err:
             if strict:
                 raise
@@ -156,6 +165,11 @@ def read_rows(path: str | Path, task: Any, strict: bool = False) -> list[Row]:
                 if strict:
                     raise UserError(f"{where}: {err}") from None
                 invalid = f"{where}: {err}"
+        if invalid is None and unlabelled is not None and task.needs_answer:
+            if strict:
+                raise UserError(unlabelled)
+            items.append(Row(problem, "", False, Verdict.fail(Status.UNLABELLED, unlabelled)))
+            continue
         if invalid is None and task.needs_answer and problem.answer is None:
             raise UserError(f"{where}: task {task.name!r} needs a reference answer: add a 'gold' field")
         if invalid is not None:
