@@ -61,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     from rungs.report import print_table
     from rungs.tasks import get_task
 
+    if args.out:  # before the measurement, so that a bad path does not cost it
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     task = get_task("countdown")
     levels = {int(x) for x in args.levels.split(",")}
     problems = [p for p in load_task_problems(args.problems, task) if int(p.meta.get("difficulty", 0)) in levels]
@@ -73,16 +75,19 @@ def main(argv: list[str] | None = None) -> int:
     texts = [c.text for group in policy.generate(prompts, n=args.n, sampling=sampling) for c in group]
     counts = step_checks(texts)
     right, total = sum(v[0] for v in counts.values()), sum(v[1] for v in counts.values())
+    if not total:
+        print(f"{args.policy}: no worked-chain step (`a op b = c`) in {len(texts)} samples: is it a model trained with "
+              "`rungs pretrain --answer-format steps`?", file=sys.stderr)
     rows: list[dict[str, Any]] = [{"step": k, "right": v[0], "steps": v[1], "share right": v[0] / v[1]}
                                   for k, v in sorted(counts.items())]
-    rows.append({"step": "all", "right": right, "steps": total, "share right": right / total if total else 0.0})
+    rows.append({"step": "all", "right": right, "steps": total, "share right": right / total if total else "-"})
     print_table(rows, ["step", "right", "steps", "share right"],
                 title=f"chain arithmetic: {args.policy}, {len(problems)} problems (levels {args.levels}) x {args.n} "
                       f"samples at T={args.temperature}; 'small': true result <= {SMALL_RESULT}")
     if args.out:
         result = {"policy": args.policy, "problems": args.problems, "levels": sorted(levels), "n": args.n,
                   "temperature": args.temperature, "seed": args.seed, "counts": counts,
-                  "share_right": right / total if total else 0.0, "steps": total}
+                  "share_right": right / total if total else None, "steps": total}
         Path(args.out).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
         import matplotlib
 
@@ -90,11 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         import matplotlib.pyplot as plt
 
         fig, ax = plt.subplots(figsize=(7, 3.5))
-        ax.bar([r["step"] for r in rows], [r["share right"] for r in rows])
+        ax.bar([r["step"] for r in rows], [r["share right"] if total else 0.0 for r in rows])
         ax.set_ylim(0, 1)
         ax.set_ylabel("share of steps with the right value")
-        ax.set_title(f"Arithmetic of a worked-chain countdown model's steps (dev levels {args.levels}, T={args.temperature})",
-                     fontsize=9)
+        ax.set_title(f"Arithmetic of a worked-chain countdown model's steps\n({args.policy}, dev levels {args.levels}, "
+                     f"T={args.temperature}, {total} steps)", fontsize=9)
         fig.tight_layout()
         fig.savefig(Path(args.out).with_suffix(".png"), dpi=120)
         print(f"wrote {args.out} and {Path(args.out).with_suffix('.png')}")

@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig, axes = plt.subplots(1, len(sets), figsize=(5 * len(sets), 3.6), squeeze=False)
+        fig, axes = plt.subplots(1, len(sets), figsize=(max(7, 5 * len(sets)), 3.8), squeeze=False)
         for ax, (name, entry) in zip(axes[0], result["sets"].items()):
             for arm, a in entry["arms"].items():
                 ks = list(a["pass@k_mean"])
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
             ax.set_ylabel("pass@k")
             ax.set_title(f"{name} ({entry['problems']} problems)", fontsize=9)
             ax.legend(fontsize=7)
-        fig.suptitle(f"Countdown pass@k: {args.policy or 'chance only'} vs random expressions "
+        fig.suptitle(f"Countdown pass@k: {args.policy or 'chance only'} vs random expressions\n"
                      f"({args.seeds} seeds, T={args.temperature})", fontsize=10)
         fig.tight_layout()
         fig.savefig(out.with_suffix(".png"), dpi=120)

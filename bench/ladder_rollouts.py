@@ -46,9 +46,11 @@ def summarise(run_dir: Path) -> dict[str, Any]:
     task = get_task(config["task"])
     roots = {p.id: p for p in load_problems(config["problems"])}
     variants = {row["id"]: row for row in read_jsonl(run_dir / "variants.jsonl")}
-    rollouts = list(read_jsonl(run_dir / "rollouts.jsonl"))
+    # training rollouts only: a run with --eval-problems also logs its held-out greedy evaluations
+    # (split "eval"), which are not what it trained on (logs from before the split field: all training)
+    rollouts = [r for r in read_jsonl(run_dir / "rollouts.jsonl") if r.get("split", "train") == "train"]
     if not rollouts:
-        raise SystemExit(f"{run_dir / 'rollouts.jsonl'}: no rollouts to read")
+        raise SystemExit(f"{run_dir / 'rollouts.jsonl'}: no training rollouts to read")
     steps = max(r["step"] for r in rollouts)
     tally: dict[str, list[list[int]]] = defaultdict(lambda: [[0, 0] for _ in THIRDS])
     drawn: Counter[str] = Counter()

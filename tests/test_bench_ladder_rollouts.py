@@ -35,6 +35,17 @@ def test_tallies_per_rung_and_third_and_counts_the_roots_solved(tmp_path, load_b
     assert s["roots_drawn"] == 1 and s["roots_ever_solved"] == 1
 
 
+def test_held_out_evaluation_rollouts_are_not_counted_as_training(tmp_path, load_bench):
+    module = load_bench("ladder_rollouts")
+    rows = [{"step": 1, "split": "train", "problem_id": "r0/v0", "sample": s, "verdict_reward": 0.0} for s in range(2)]
+    rows += [{"step": step, "split": "eval", "problem_id": f"dev{i}", "sample": 0, "verdict_reward": 1.0}
+             for step in (0, 1) for i in range(5)]  # greedy on a dev set at steps 0 and 1
+    _write_run(tmp_path / "run", rows)
+    s = module.summarise(tmp_path / "run")
+    assert s["distinct_problems"] == 1 and s["roots_drawn"] == 0 and s["roots_ever_solved"] == 0
+    assert list(s["rungs"]) == ["merge_numbers, rung 2"]
+
+
 def test_a_directory_that_is_not_a_ladder_run_is_named(tmp_path, capsys, load_bench):
     module = load_bench("ladder_rollouts")
     with pytest.raises(SystemExit, match="no config.yaml"):
