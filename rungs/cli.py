@@ -99,6 +99,9 @@ def _check_command(parser: argparse.ArgumentParser, argv: list[str], names: Sequ
                    and not (argv[i - 1].startswith("-") and "=" not in argv[i - 1])), None)
         command = "demo" if at is None else argv[at]
         rest = argv if at is None else argv[:at] + argv[at + 1:]
+        sub = getattr(parser, "commands", {}).get(command)
+        if sub is not None and not _takes(sub, flag):  # moving it would only be refused there
+            parser.error(f"{flag} before the command: options follow it, but `rungs {command}` has no {flag} option")
         parser.error(f"{flag} before the command: options follow it, e.g. `rungs {command} {' '.join(rest)}` "
                      f"(plain `rungs` runs the demo with its defaults)")
     word = next((a for a in argv if not a.startswith("-")), None)
@@ -107,6 +110,13 @@ def _check_command(parser: argparse.ArgumentParser, argv: list[str], names: Sequ
     close = difflib.get_close_matches(word, names, n=1, cutoff=0.5)
     hint = f"; did you mean {close[0]!r}?" if close else f"; expected one of {', '.join(sorted(names))}"
     parser.error(f"unknown command {word!r}{hint}")
+
+
+def _takes(parser: argparse.ArgumentParser, flag: str) -> bool:
+    """Whether `parser` accepts the option `flag`: one of its option strings, or (argparse
+    abbreviates) the start of one."""
+    options = parser._option_string_actions
+    return flag in options or (parser.allow_abbrev and flag.startswith("--") and any(o.startswith(flag) for o in options))
 
 
 def _foreign_flag_hint(extra: Sequence[str]) -> str:
@@ -125,15 +135,16 @@ def _foreign_flag_hint(extra: Sequence[str]) -> str:
 
 def _nearest_flag_hint(parser: argparse.ArgumentParser, extra: Sequence[str]) -> str:
     """`; did you mean --limit?` for the first unrecognized flag close to one `parser` takes
-    (`--limt`, `--max-steps` where the command counts `--steps`); else ""."""
+    (`--limt`, `--max-steps` where the command counts `--steps`); else "". Names are compared
+    without their `--`, which would make any two flags look alike (`--threads` and `--task`)."""
     import difflib
 
-    known = [s for action in parser._actions for s in action.option_strings if s.startswith("--")]
+    known = {s[2:]: s for action in parser._actions for s in action.option_strings if s.startswith("--")}
     for token in extra:
         if token.startswith("--"):
             flag = token.split("=", 1)[0]
-            shorter = [k for k in known if flag.endswith("-" + k[2:])]  # --max-steps -> --steps
-            close = shorter[:1] or difflib.get_close_matches(flag, known, n=1, cutoff=0.6)
+            shorter = [k for k in known.values() if flag.endswith("-" + k[2:])]  # --max-steps -> --steps
+            close = shorter[:1] or [known[k] for k in difflib.get_close_matches(flag[2:], known, n=1, cutoff=0.6)]
             if close:
                 return f"; did you mean {close[0]}?"
     return ""

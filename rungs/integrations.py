@@ -61,14 +61,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from rungs.errors import UserError
 from rungs.strategies.base import Sample
 from rungs.tasks import TASKS, Task, get_task
+from rungs.tasks.base import reasoning_tags
 from rungs.types import (
     ANSWERS_META_KEY,
     Completion,
@@ -161,15 +164,26 @@ class TaskReward:
         self, task: str | Task, *, timeout_s: float = 5.0, workers: int | None = None, memory_mb: int | None = 2048,
         reasoning_delimiters: Sequence[str] | None = None, executor: str = "process", name: str | None = None,
     ) -> None:
+        from rungs.pipelines.job import check_count
         from rungs.verify.pool import parse_executor
 
-        if isinstance(executor, str):  # a bad name fails here, not inside the trainer's first step
+        # bad settings fail here, naming the argument, not inside the trainer's first step
+        if isinstance(executor, str):
             parse_executor(executor)      # (an Executor object, which VerifierPool also takes, passes as it is)
-        self.task = get_task(task) if isinstance(task, str) else task
-        if reasoning_delimiters:  # TRL's reasoning_accuracy_reward semantics; see Task.with_reasoning
-            self.task = self.task.with_reasoning(reasoning_delimiters)
+        if isinstance(task, str):
+            self.task = get_task(task)
+        elif isinstance(task, Task):
+            self.task = task
+        else:
+            raise UserError(f"task {task!r}: expected a task name ({', '.join(TASKS)}) or a rungs Task")
+        if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not (timeout_s > 0 and math.isfinite(timeout_s)):
+            raise UserError(f"timeout_s {timeout_s!r}: expected seconds > 0 (a finite limit: a verifier always runs under one)")
+        check_count("workers", workers)  # None: one per core (default_workers); 0 is refused, as VerifierPool does
+        check_count("memory_mb", memory_mb)  # None: no limit
+        delimiters = reasoning_tags(reasoning_delimiters)  # blank tags dropped; see Task.with_reasoning
+        if delimiters:  # TRL's reasoning_accuracy_reward semantics
+            self.task = self.task.with_reasoning(delimiters)
         # a message's parsed-out thinking is joined back with the closing delimiter (`message_text`)
-        delimiters = [reasoning_delimiters] if isinstance(reasoning_delimiters, str) else list(reasoning_delimiters or [])
         self.reasoning_close = delimiters[0] if delimiters else "\n"
         self.timeout_s = timeout_s
         self.workers = workers
@@ -178,7 +192,7 @@ class TaskReward:
         # TRL logs rewards under __name__: two functions of one task (e.g. with and without
         # reasoning_delimiters) need different names, so the delimited one says so
         self.__name__ = name or (f"{self.task.name or type(self.task).__name__}_{self.suffix}"
-                                 + ("_after_reasoning" if reasoning_delimiters else ""))
+                                 + ("_after_reasoning" if delimiters else ""))
         self._pool: VerifierPool | None = None
         self._lock = threading.Lock()
         self._warned: set[str] = set()  # the one-time warnings already given (`_warn_once`)
@@ -308,7 +322,10 @@ def trl_reward(
     the text after the reasoning counts, and unfinished reasoning scores 0. Off (None) by default.
     `executor`: where verification runs ("process", "ray", "ray:ADDRESS"; see rungs.verify.pool;
     UserError here for any other). `name`: the function's `__name__`, under which TRL logs its
-    rewards (default `<task>_reward`).
+    rewards (default `<task>_reward`). The other settings are checked here too, each a one-line
+    UserError naming it: `task` a task name or a Task, `timeout_s` seconds > 0, `workers` and
+    `memory_mb` integers >= 1 or None (one worker per core; no memory limit), `reasoning_delimiters`
+    a list of strings (empty ones are dropped).
     """
     return TaskReward(task, timeout_s=timeout_s, workers=workers, memory_mb=memory_mb,
                       reasoning_delimiters=reasoning_delimiters, executor=executor, name=name)
@@ -736,11 +753,11 @@ def compute_score_vote_batch(
 def _after_reasoning_all(solution_strs: Sequence[Any], reasoning_delimiters: Sequence[str] | str | None) -> Sequence[Any]:
     """TRL's reasoning_accuracy_reward semantics for a batch: each response cut to the text after its
     last delimiter, "" where the reasoning never closes; unchanged without delimiters."""
-    if not reasoning_delimiters:
+    delimiters = reasoning_tags(reasoning_delimiters)  # blank tags dropped, as Task.with_reasoning drops them
+    if not delimiters:
         return solution_strs
     from rungs.verify.extract import after_reasoning
 
-    delimiters = [reasoning_delimiters] if isinstance(reasoning_delimiters, str) else list(reasoning_delimiters)
     return [after_reasoning(_as_text(s), delimiters) or "" for s in solution_strs]
 
 

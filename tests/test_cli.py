@@ -322,6 +322,28 @@ def test_the_suggested_command_puts_the_command_first(capsys, argv, suggested):
     assert f"`{suggested}`" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("argv", "said"), [(["--threads", "1", "tasks"], "`rungs tasks` has no --threads option"),
+                                            (["--limit", "2", "verify"], "`rungs verify` has no --limit option")])
+def test_an_option_before_a_command_that_lacks_it_is_not_suggested_there(capsys, argv, said):
+    """Moving it after the command would only be refused there (s35 M2)."""
+    from rungs.cli import main
+
+    with pytest.raises(SystemExit):
+        main(argv)
+    err = capsys.readouterr().err
+    assert said in err and "e.g. `rungs" not in err
+
+
+def test_an_unknown_flag_far_from_every_flag_gets_no_hint(capsys):
+    """`--threads` is not `--task` (s35 K4): a hint that names an unrelated flag misleads."""
+    from rungs.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["serve", "--threads", "1"])
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: --threads 1" in err and "did you mean" not in err
+
+
 def test_abbreviations_of_rungs_own_flags_still_work(capsys):
     from rungs.cli import main
 

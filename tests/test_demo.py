@@ -16,6 +16,7 @@ def test_demo_prints_one_table_and_writes_summary_and_plots(tmp_path, capsys):
     out = capsys.readouterr().out
     assert [s["stage"].split(" ")[0] for s in summary["stages"]] == ["base", "LADDER", "after"]
     assert "evaluated here" in summary["stages"][1]["stage"]  # a given policy is evaluated, not trained
+    assert "(up to 1 step per problem," in summary["stages"][2]["stage"]  # s35 K1: "1 steps"
     assert all(0.0 <= s["accuracy"] <= 1.0 for s in summary["stages"])
     assert "rungs demo" in out and "after TTRL from the LADDER policy" in out and str(tmp_path / "demo") in out
     saved = json.loads((tmp_path / "demo" / "summary.json").read_text())

@@ -328,6 +328,40 @@ def test_a_bad_executor_is_refused_when_the_reward_is_built_and_a_name_can_be_gi
     assert pickle.loads(pickle.dumps(thinking)).__name__ == "math_after_think"
 
 
+@pytest.mark.parametrize(("kwargs", "named"), [
+    ({"task": None}, "task None: expected a task name"), ({"task": 5}, "task 5: expected a task name"),
+    ({"reasoning_delimiters": 5}, "reasoning_delimiters 5: expected a list of strings"),
+    ({"timeout_s": -1}, "timeout_s -1: expected seconds > 0"), ({"timeout_s": float("nan")}, "timeout_s nan"),
+    ({"memory_mb": 0}, "memory_mb 0: expected an integer >= 1"), ({"workers": 0}, "workers 0: expected an integer >= 1"),
+])
+def test_bad_reward_settings_are_refused_when_the_reward_is_built(kwargs, named):
+    """Not at the first call, which inside TRL is the first training step (s35 C2, K3)."""
+    from rungs.errors import UserError
+    from rungs.integrations import trl_vote_reward
+
+    settings = dict(kwargs)
+    task = settings.pop("task", "math")
+    for make in (trl_reward, trl_vote_reward):
+        with pytest.raises(UserError, match=named):
+            make(task, **settings)
+
+
+@pytest.mark.parametrize("blank", [[""], [" "], ["", "\n"], ""])
+def test_blank_reasoning_delimiters_are_dropped_everywhere_as_the_command_line_drops_them(blank):
+    """A blank tag never ends the reasoning: kept, it scored every completion 0 (s35 W1)."""
+    from rungs.integrations import trl_vote_reward
+
+    assert get_task("math", reasoning_delimiters=blank).reasoning_delimiters is None
+    assert get_task("math").with_reasoning(blank).reasoning_delimiters is None
+    assert get_task("math").with_reasoning(["", "</think>"]).reasoning_delimiters == ("</think>",)
+    reward = trl_reward("math", workers=1, executor="inline", reasoning_delimiters=blank)
+    assert reward.__name__ == "math_reward"  # not "_after_reasoning": nothing cuts the reasoning
+    assert reward(prompts=["q"], completions=["\\boxed{1}"], answer=["1"]) == [1.0]
+    vote = trl_vote_reward("math", workers=1, executor="inline", reasoning_delimiters=blank)
+    assert vote(prompts=["q", "q"], completions=["\\boxed{1}"] * 2) == [1.0, 1.0]
+    assert compute_score("math", "\\boxed{1}", "1", workers=1, executor="inline", reasoning_delimiters=blank) == 1.0
+
+
 def test_a_group_whose_reference_cannot_be_read_is_left_out_of_the_label_metrics():
     from rungs.integrations import trl_vote_reward
 

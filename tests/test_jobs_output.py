@@ -22,11 +22,20 @@ def test_ladder_without_progress_prints_its_table_and_the_logging_lines(tmp_path
             "--no-progress", "--out", str(out)]
     assert main(argv) == 0
     text = capsys.readouterr().out
-    assert "ladder: 1 problems" in text  # the result table
+    assert "ladder: 1 problem (" in text  # the result table (s35 K1: "1 problems")
     assert "step 1  reward" in text and "step 2  reward" in text  # --logging-steps 1, without a bar
     assert "held-out greedy accuracy at start (step 0)" in text
     summary = json.loads((out / "summary.json").read_text())
     assert summary["eval_step_start"] == 0  # "start" is step 0, not the first eval_steps
+
+
+def test_train_says_one_problem_and_one_step_in_the_singular(tmp_path, capsys):
+    """s35 K1: `rungs train: 1 problems, 1 steps of ...`."""
+    argv = ["train", "--task", "integration", "--problems", "builtin:integration-hard", "--limit", "1", *TINY,
+            "--max-steps", "1", "--prompts-per-step", "1", "--num-generations", "2", "--max-completion-length", "8",
+            "--workers", "1", "--no-progress", "--no-plot", "--out", str(tmp_path / "train")]
+    assert main(argv) == 0
+    assert "rungs train: 1 problem, 1 step of 1 x 2 samples;" in capsys.readouterr().out
 
 
 class _Bar:

@@ -83,6 +83,18 @@ def test_pretrain_cli_trains_checkpoints_and_evaluates(tmp_path, capsys, monkeyp
     assert not (tmp_path / "runs").exists()
 
 
+def test_pretrain_says_one_thread_in_the_singular(tmp_path, capsys, monkeypatch):
+    """s35 K1: `training took 0 s on 1 threads`."""
+    from types import SimpleNamespace
+
+    import rungs.train.sft
+
+    done = SimpleNamespace(report={}, train_wall_s=0.0, threads=1)
+    monkeypatch.setattr(rungs.train.sft, "train_sft", lambda cfg, task: done)
+    assert main(["pretrain", "--task", "toy-reverse", "--out", str(tmp_path / "ckpt"), *SMALL_ARGS]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("training took 0 s on 1 thread")
+
+
 def test_pretrain_reads_a_yaml_config(tmp_path):
     config = tmp_path / "sft.yaml"
     config.write_text("task: toy-reverse\nsteps: 3\nbatch_size: 4\ntrain_problems: 20\neval_problems: 0\n"

@@ -214,13 +214,32 @@ def test_eval_refuses_nan_and_infinite_flags(tmp_path, capsys, flag, value, expe
     assert expected in _refused_flag(["eval", flag, value, "--out", str(tmp_path / "run")], capsys)
 
 
-@pytest.mark.parametrize(("flag", "value", "expected"), [
+OUT_OF_RANGE_SAMPLING = [
     ("--temperature", "-1", "--temperature: expected a finite number >= 0, got -1"),
     ("--top-k", "-1", "--top-k: expected an integer >= 0"),
     ("--top-p", "0", "--top-p: expected a number in (0, 1]"),
-])
+    ("--max-new-tokens", "0", "--max-new-tokens: expected >= 1, got 0"),
+]
+
+
+@pytest.mark.parametrize(("flag", "value", "expected"), OUT_OF_RANGE_SAMPLING)
 def test_eval_refuses_out_of_range_sampling_settings(tmp_path, capsys, flag, value, expected):
     assert expected in _fails(["eval", flag, value, "--out", str(tmp_path / "run")], capsys)
+
+
+@pytest.mark.parametrize(("flag", "value", "expected"), [*OUT_OF_RANGE_SAMPLING, ("--top-k", "-5", "got -5")])
+def test_generate_refuses_the_sampling_settings_eval_refuses(capsys, flag, value, expected):
+    """The same check as eval's (s35 M6: `generate --top-k -5` ran)."""
+    assert expected in _fails([*GENERATE, flag, value], capsys)
+
+
+def test_generate_seed_help_says_the_default_it_uses():
+    """No --seed is seed 0, as in the other commands: the help said "default: none" (s35 M1)."""
+    from rungs.cli import build_parser
+
+    generate = build_parser()[0].commands["generate"]
+    assert generate.parse_args(GENERATE[1:]).seed == 0
+    assert "(default: 0)" in next(a.help for a in generate._actions if a.dest == "seed")
 
 
 # Every command's float flags, whether declared by a config class or by hand (a verifier without a

@@ -424,3 +424,70 @@ def test_a_prompt_longer_than_the_model_reads_is_said_once(recwarn):
     policy.encode_prompts(["x" * 400])
     said = [str(w.message) for w in recwarn if "longer than" in str(w.message)]
     assert len(said) == 1 and "a prompt of 300 characters is longer than the 254 the model reads" in said[0]
+
+
+# -- a large n (s35 C1) ---------------------------------------------------------------------------------
+def test_row_chunks_cover_every_sample_of_every_prompt_once():
+    from rungs.policies.tiny.policy import row_chunks
+
+    for prompts, n, rows in [(3, 4, 100), (5, 2, 4), (2, 7, 3), (1, 10, 1), (4, 3, 3)]:
+        chunks = list(row_chunks(prompts, n, rows))
+        assert all((stop - first) * count <= rows for first, stop, count in chunks)
+        made = [0] * prompts
+        for first, stop, count in chunks:
+            for p in range(first, stop):
+                made[p] += count
+        assert made == [n] * prompts
+    assert list(row_chunks(3, 4, 12)) == [(0, 3, 4)]  # one call when everything fits: the stream is unchanged
+
+
+def test_a_batch_larger_than_the_cache_budget_is_sampled_in_chunks_of_rows(trained, monkeypatch):
+    """The KV cache of one call is bounded whatever n is (`rungs generate --n 10000000` tried to
+    allocate 7.8 TB at once). Greedy samples are the same chunked or not; sampled ones draw their
+    random numbers in another order, so only their shape, validity and reproducibility are checked."""
+    import rungs.policies.tiny.policy as tiny
+
+    prompts = ["3+4", "12+5", "1+1"]
+    sampled = SamplingParams(temperature=1.0, max_new_tokens=6, seed=3)
+    whole_greedy = trained.generate(prompts, n=4, sampling=GREEDY)
+    per_row = 2 * trained.model.cfg.n_layers * trained.model.cfg.d_model * 4 * (max(len(p) for p in prompts) + 1 + 12)
+    monkeypatch.setattr(tiny, "GENERATE_CACHE_BYTES", 3 * per_row)  # three rows a call
+    assert trained.chunk_rows(trained.encode_prompts(prompts), 12) == 3
+    calls = []
+    real = tiny.generate_ids
+    monkeypatch.setattr(tiny, "generate_ids", lambda model, ids, n, *a, **k: calls.append(len(ids) * n) or real(model, ids, n, *a, **k))
+    chunked_greedy = trained.generate(prompts, n=4, sampling=GREEDY)
+    assert len(calls) > 1 and max(calls) <= 3 and sum(calls) == 12
+    assert [[c.token_ids for c in row] for row in chunked_greedy] == [[c.token_ids for c in row] for row in whole_greedy]
+    first, again = trained.generate(prompts, n=4, sampling=sampled), trained.generate(prompts, n=4, sampling=sampled)
+    assert [len(row) for row in first] == [4, 4, 4]
+    assert [[c.token_ids for c in row] for row in first] == [[c.token_ids for c in row] for row in again]
+    for c in (c for row in first for c in row):
+        assert 1 <= len(c.token_ids) == len(c.logprobs) <= 6 and c.finish_reason in ("stop", "length")
+
+
+def test_completions_that_cannot_fit_in_memory_are_refused_naming_the_count(monkeypatch):
+    import rungs.policies.tiny.policy as tiny
+
+    policy = fresh()
+    monkeypatch.setattr(tiny, "physical_memory_bytes", lambda: 10 * 2**20)  # 10 MiB
+    monkeypatch.setattr(tiny, "generate_ids", lambda *a, **k: pytest.fail("sampled before refusing"))
+    with pytest.raises(UserError, match=r"^tiny policy: 100000 samples of up to 10 tokens would need about 0.1 GiB .* 0.0 GiB; "
+                                        r"expected at most about 12945 samples \(a smaller --n\)$"):
+        policy.generate(["1+2"], n=100_000, sampling=SamplingParams(max_new_tokens=10))
+
+
+@pytest.mark.parametrize(("argv", "count"), [
+    (["generate", "--task", "integration", "--problem", "integrate(x, x)", "--n", "10000000"], 10_000_000),
+    (["eval", "--n", "1,1000000", "--seeds", "1", "--limit", "1", "--no-progress", "--no-plot"], 1_000_000),
+])
+def test_a_huge_n_is_one_line_not_a_torch_allocation_traceback(argv, count, tmp_path, capsys, monkeypatch):
+    """The review's commands, on a machine of 4 GiB (so that the outcome does not depend on this one's)."""
+    import rungs.policies.tiny.policy as tiny
+    from rungs.cli import main
+
+    monkeypatch.setattr(tiny, "physical_memory_bytes", lambda: 4 * 2**30)
+    out = ["--out", str(tmp_path / "run")] if argv[0] == "eval" else []
+    assert main([*argv, *out]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"tiny policy: {count} samples of up to" in err and "a smaller --n" in err, err

@@ -248,6 +248,27 @@ def test_cli_sample_problems(capsys, tmp_path):
     assert "warning" not in capsys.readouterr().err
 
 
+def test_sample_problems_warns_when_a_level_runs_out_of_distinct_problems(capsys):
+    """Integration's level 1 has 144 problems: 150 of them repeat some, which said nothing (s35 M7)."""
+    assert main(["sample-problems", "--task", "integration", "--n", "150", "--difficulty", "1"]) == 0
+    captured = capsys.readouterr()
+    distinct = len({json.loads(line)["problem"] for line in captured.out.splitlines()})
+    assert distinct < 150
+    assert captured.err == (f"rungs sample-problems: warning: only {distinct} distinct integration problems among the 150 "
+                            "at difficulty 1; the rest repeat (ask for fewer, or a higher --difficulty)\n")
+
+
+def test_countdown_says_how_many_distinct_problems_it_found_when_it_cannot_make_n():
+    from rungs.tasks.countdown import CountdownTask
+
+    task = CountdownTask(max_target=2)  # few level-1 targets: the level runs out quickly
+    with pytest.raises(RuntimeError, match=r"could not generate 40 distinct problems of difficulty 1: found (\d+) ") as info:
+        task.generate(40, 1)
+    found = int(str(info.value).split("found ")[1].split()[0])
+    assert f"expected at most {found}, or a higher difficulty" in str(info.value)
+    assert len(task.generate(found, 1)) == found
+
+
 def test_variant_transforms_pick_the_tasks_own_and_refuse_what_it_lacks():
     from rungs.pipelines.ttrl import TTRLConfig, make_variant_maker
 

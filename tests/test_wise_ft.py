@@ -306,6 +306,20 @@ def test_the_command_checks_the_base_against_the_tuned_runs_record(tmp_path, cap
     assert "--base tiny: which task's checkpoint is not known here" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("where", ["missing", "run"])
+def test_a_tuned_that_is_no_checkpoint_is_named_before_base_tiny_is_resolved_from_it(tmp_path, capsys, where):
+    """`--base tiny` takes its task from the tuned run's record: with no checkpoint at --tuned (a
+    path that is not there, or the run's directory instead of its final/) the error blamed --base (s35 M4)."""
+    from rungs.cli import main
+
+    (tmp_path / "run" / "final").mkdir(parents=True)
+    tuned = tmp_path / where
+    assert main(["wise-ft", "--base", "tiny", "--tuned", str(tuned), "--alpha", "0.25", "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"rungs wise-ft: error: --tuned {tuned}: ") and err.count("\n") == 1, err
+    assert ("no such directory" if where == "missing" else f"keeps its final weights in {tuned / 'final'}") in err
+
+
 def test_an_hf_runs_whole_weight_checkpoint_is_checked_against_its_recorded_base(tmp_path, capsys):
     """The record was read only for tiny runs: a full fine-tune of one hf model merged over another
     of the same shape without a word."""

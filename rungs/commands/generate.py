@@ -34,12 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-p", type=finite_float_arg, default=1.0, help="nucleus sampling threshold (default: 1.0)")
     parser.add_argument("--top-k", type=int, default=0, help="top-k sampling, 0 = off (default: 0)")
     parser.add_argument("--max-new-tokens", type=int, default=256, help="tokens per sample (default: 256)")
-    parser.add_argument("--seed", type=int, default=None, help="random seed (default: none)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same samples (default: 0)")
     parser.add_argument("--timeout", type=finite_float_arg, default=5.0, help="verifier time limit per sample in seconds (default: 5)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per sample")
 
 
 def run(args: argparse.Namespace) -> int:
+    from rungs.pipelines.evaluate import check_sampling_flags
     from rungs.policies import SamplingParams, load_policy
     from rungs.tasks import get_task
     from rungs.types import Problem
@@ -54,11 +55,9 @@ def run(args: argparse.Namespace) -> int:
     task.parse_problem(problem)
     if task.needs_answer and args.gold is None:
         raise UserError(f"task {task.name!r} needs a reference answer: add --gold")
-    try:
-        sampling = SamplingParams(temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
-                                  max_new_tokens=args.max_new_tokens, seed=args.seed)
-    except ValueError as err:
-        raise UserError(str(err)) from None
+    check_sampling_flags(args.temperature, args.top_p, args.top_k, args.max_new_tokens)  # as rungs eval checks them
+    sampling = SamplingParams(temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
+                              max_new_tokens=args.max_new_tokens, seed=args.seed)
 
     policy = load_policy(args.policy, **policy_kwargs(args, task.name))
     try:

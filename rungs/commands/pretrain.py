@@ -51,5 +51,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"evaluation of {cfg.init}" + (f": {cfg.out}/eval.json" if cfg.out else " (not saved: give --out DIR to keep eval.json)"))
     else:
         print(f"checkpoint: {cfg.out}  (use it with --policy tiny:{cfg.out}); "
-              f"training took {result.train_wall_s:.0f} s on {result.threads} threads")
+              f"training took {result.train_wall_s:.0f} s on {result.threads} thread{'s' if result.threads != 1 else ''}")
     return 0

@@ -54,6 +54,10 @@ def run(args: argparse.Namespace) -> int:
     if levels and not min(levels) - 1 < args.difficulty < max(levels) + 1:  # the generator clamped it
         print(f"rungs sample-problems: warning: --difficulty {args.difficulty:g} is outside {task.name}'s levels; "
               f"the problems are at {_span(min(levels), max(levels))}", file=sys.stderr)
+    distinct = len({p.text for p in problems})
+    if distinct < len(problems):  # a level with few problems (integration's level 1 has 144) repeats them
+        print(f"rungs sample-problems: warning: only {distinct} distinct {task.name} problems among the {len(problems)} "
+              f"at difficulty {args.difficulty:g}; the rest repeat (ask for fewer, or a higher --difficulty)", file=sys.stderr)
     if args.out:
         write_jsonl(args.out, rows)
         print(f"wrote {len(rows)} {task.name} problems (difficulty {args.difficulty:g}, seed {args.seed}) to {args.out}",

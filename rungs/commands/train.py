@@ -222,7 +222,8 @@ def _train(args: argparse.Namespace, job: dict[str, Any], config: Any, out: Path
         # The resolved settings (learning_rate filled in from the policy) are what a resume reads.
         run_dir.write_config({"job": "train", **job, "policy_options": storable_policy_options(job["policy_options"] or {}),
                               "grpo": to_dict(trainer.config)})
-        print(f"rungs train: {len(problems)} problems, {trainer.total_steps} steps of "
+        print(f"rungs train: {len(problems)} problem{'s' if len(problems) != 1 else ''}, {trainer.total_steps} "
+              f"step{'s' if trainer.total_steps != 1 else ''} of "
               f"{config.prompts_per_step} x {config.num_generations} samples; run directory {out}")
         try:
             trainer.train(resume_from_checkpoint=True if resuming else None)

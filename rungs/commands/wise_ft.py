@@ -122,15 +122,21 @@ def _recorded_directory(spec: str, task: str) -> Path | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rungs.train.wise_ft import ADAPTER_CONFIG, check_alpha, wise_ft
+    from rungs.train.wise_ft import ADAPTER_CONFIG, check_alpha, weight_files, wise_ft
 
     check_alpha(args.alpha)
     tuned = Path(args.tuned).expanduser()
+    if not tuned.is_dir():  # before --base, which may be resolved from the tuned run's record
+        raise UserError(f"--tuned {args.tuned}: no such directory; expected a checkpoint directory")
     if (tuned / ADAPTER_CONFIG).is_file():  # the base model is not read: checked against the adapter's record
         base = args.base
     elif args.base is None:
         raise UserError(f"--base is required: {tuned} is not a LoRA adapter, so its base weights are needed")
     else:
+        try:  # a directory that is no checkpoint (a run's directory, not its final/) says so, before --base is read
+            weight_files(tuned)
+        except UserError as err:
+            raise UserError(f"--tuned {err}") from None
         recorded = recorded_start(tuned)
         base = base_directory(args.base, recorded[1] if recorded else None)
         start = _recorded_directory(recorded[0], recorded[1]) if recorded else None

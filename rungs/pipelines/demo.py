@@ -115,7 +115,7 @@ def _run_stages(config: DemoConfig, out: Path, task: Any, problems: list[Any], e
             summary = run_ladder(ladder_config, dataclasses.replace(grpo, max_steps=config.ladder_steps),
                                  policy=base, task=task, pool=pool, echo=echo, progress=progress)
             ladder_spec = f"tiny:{summary['final_policy']}"
-            ladder_stage, ladder_label = (f"after LADDER (trained here: {config.ladder_steps} GRPO steps on self-made "
+            ladder_stage, ladder_label = (f"after LADDER (trained here: {config.ladder_steps} GRPO step{'s' if config.ladder_steps != 1 else ''} on self-made "
                                           "variants)"), "LADDER\n(trained here)"
         elif config.ladder is None:
             ladder_stage, ladder_label = (f"LADDER checkpoint (shipped {ladder_spec}, trained offline; "
@@ -131,8 +131,9 @@ def _run_stages(config: DemoConfig, out: Path, task: Any, problems: list[Any], e
         ttrl_config = TTRLConfig(problems=config.problems, limit=config.limit, steps=config.ttrl_steps,
                                  check_every=config.check_every, out=str(out / "ttrl"))
         ttrl = run_ttrl(ttrl_config, grpo, policy=policy, task=task, pool=pool, echo=False, progress=progress)
-        stages.append({"stage": f"after TTRL from the LADDER policy (up to {config.ttrl_steps} steps per problem, "
-                                "final greedy answers)", "label": "LADDER + TTRL\n(trained here)", "policy": ladder_spec,
+        steps = f"{config.ttrl_steps} step{'s' if config.ttrl_steps != 1 else ''}"
+        stages.append({"stage": f"after TTRL from the LADDER policy (up to {steps} per problem, final greedy answers)",
+                       "label": "LADDER + TTRL\n(trained here)", "policy": ladder_spec,
                        "accuracy": ttrl["accuracy_after"], "seconds": time.perf_counter() - t0})
 
     summary = {"problems": len(problems), "source": config.problems, "stages": stages,

@@ -93,14 +93,7 @@ class EvalConfig(JobConfig):
         for name, low in (("seeds", 1), ("subsets", 1), ("batch_size", 1)):
             if getattr(self, name) < low:
                 raise UserError(f"--{name.replace('_', '-')}: expected an integer >= {low}, got {getattr(self, name)}")
-        if not (self.temperature >= 0 and math.isfinite(self.temperature)):  # NaN fails every comparison
-            raise UserError(f"--temperature: expected a finite number >= 0, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise UserError(f"--top-p: expected a number in (0, 1], got {self.top_p}")
-        if self.top_k < 0:
-            raise UserError(f"--top-k: expected an integer >= 0 (0 = off), got {self.top_k}")
-        if self.max_new_tokens is not None and self.max_new_tokens < 1:
-            raise UserError(f"--max-new-tokens: expected >= 1, got {self.max_new_tokens}")
+        check_sampling_flags(self.temperature, self.top_p, self.top_k, self.max_new_tokens)
         if self.problems is None:
             from rungs.pipelines.job import default_problems
 
@@ -109,6 +102,20 @@ class EvalConfig(JobConfig):
     @property
     def samples_per_problem(self) -> int:
         return max(self.n)
+
+
+def check_sampling_flags(temperature: float, top_p: float, top_k: int, max_new_tokens: int | None) -> None:
+    """The sampling flags `rungs eval` and `rungs generate` share, checked the same way: a one-line
+    UserError naming the flag and the value for a temperature that is not a finite number >= 0, a
+    top-p outside (0, 1], a negative top-k (0 = off) or max-new-tokens below 1 (None = the default)."""
+    if not (temperature >= 0 and math.isfinite(temperature)):  # NaN fails every comparison
+        raise UserError(f"--temperature: expected a finite number >= 0, got {temperature}")
+    if not 0 < top_p <= 1:
+        raise UserError(f"--top-p: expected a number in (0, 1], got {top_p}")
+    if top_k < 0:
+        raise UserError(f"--top-k: expected an integer >= 0 (0 = off), got {top_k}")
+    if max_new_tokens is not None and max_new_tokens < 1:
+        raise UserError(f"--max-new-tokens: expected >= 1, got {max_new_tokens}")
 
 
 @dataclass

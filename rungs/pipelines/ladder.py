@@ -231,7 +231,8 @@ def _run(config: LadderConfig, grpo: Any, run_dir: Any, task: Task, problems: li
             if summary["eval_accuracy_best"] > max(summary["eval_accuracy_start"], summary["eval_accuracy_end"]):
                 rows.append({"measure": f"held-out greedy accuracy, best ({at(summary['eval_step_best'])})",
                              "value": summary["eval_accuracy_best"]})
-        print_table(rows, ["measure", "value"], title=f"ladder: {len(problems)} problems ({run_dir.path}); weights in {summary['final_policy']}")
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        print_table(rows, ["measure", "value"], title=f"ladder: {count} ({run_dir.path}); weights in {summary['final_policy']}")
         if plots:
             print("plots: " + ", ".join(plots))  # as `rungs report` and `rungs train` end
     return summary

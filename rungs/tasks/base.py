@@ -11,9 +11,10 @@ from __future__ import annotations
 import abc
 import copy
 import random
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from rungs.errors import UserError
 from rungs.types import Problem, Status, Verdict
 
 # How a policy wants its prompt: "instruct" is a natural-language instruction for chat LLMs,
@@ -33,6 +34,24 @@ class Variant:
     meta: dict = field(default_factory=dict, compare=False, hash=False)
 
 
+def reasoning_tags(delimiters: Sequence[str] | str | None) -> tuple[str, ...] | None:
+    """TRL's `reasoning_delimiters` as every entry point keeps them (`Task.with_reasoning`, the TRL
+    and veRL rewards): a tuple of the tags, or None for none. Empty and whitespace-only tags are
+    dropped, as the command line's comma lists drop them: such a tag never ends the reasoning, so
+    it would score every completion 0. A single string is one tag. UserError (one line) for
+    anything that is not a string or a list of strings."""
+    if delimiters is None:
+        return None
+    items = (delimiters,) if isinstance(delimiters, str) else delimiters
+    if isinstance(items, (bytes, Mapping)) or not isinstance(items, Iterable):
+        items = None
+    else:
+        items = tuple(items)
+    if items is None or not all(isinstance(tag, str) for tag in items):
+        raise UserError(f"reasoning_delimiters {delimiters!r}: expected a list of strings such as ['</think>']")
+    return tuple(tag for tag in items if tag.strip()) or None
+
+
 class Task(abc.ABC):
     name: str = ""
     description: str = ""
@@ -50,12 +69,11 @@ class Task(abc.ABC):
         """A copy of this task that reads answers only after the reasoning (None: anywhere, the default).
 
         `delimiters` are TRL's `reasoning_delimiters`: the first one found in a completion ends its
-        reasoning, at its last occurrence. The copy pickles into verifier workers like the task.
+        reasoning, at its last occurrence. Empty and whitespace-only ones are dropped (`reasoning_tags`).
+        The copy pickles into verifier workers like the task.
         """
-        if isinstance(delimiters, str):
-            delimiters = (delimiters,)
         task = copy.copy(self)
-        task.reasoning_delimiters = tuple(delimiters) if delimiters else None
+        task.reasoning_delimiters = reasoning_tags(delimiters)
         return task
 
     # -- prompts and parsing --------------------------------------------------------------------

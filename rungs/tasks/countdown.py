@@ -713,7 +713,9 @@ class CountdownTask(Task):
         while len(problems) < n:
             attempts += 1
             if attempts > 1000 * max(n, 1):
-                raise RuntimeError(f"countdown: could not generate {n} problems of difficulty {difficulty}")
+                raise RuntimeError(f"countdown: could not generate {n} distinct problems of difficulty {difficulty:g}: "
+                                   f"found {len(problems)} in {attempts - 1} tries, about all there are; expected at "
+                                   f"most {len(problems)}, or a higher difficulty")
             if level is None:
                 level = pick_level(difficulty, level_rng, 1, TOP_LEVEL)
             count, high = _numbers_for(level, rng)

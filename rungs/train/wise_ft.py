@@ -112,6 +112,8 @@ def weight_files(directory: Path) -> list[str]:
         return [WEIGHTS]
     hint = " (a rungs train checkpoint keeps its weights in checkpoints/step-N/policy)" \
         if (directory / "policy").is_dir() or (directory / "checkpoints").is_dir() else ""
+    if (directory / "final").is_dir():
+        hint = f" (a rungs run keeps its final weights in {directory / 'final'})"
     raise UserError(f"{directory}: no {WEIGHTS} or {INDEX}; expected a checkpoint directory "
                     f"(a rungs tiny checkpoint or a transformers model saved with save_pretrained){hint}")
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import typing
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import fields
 from importlib import resources
 from pathlib import Path
@@ -40,6 +41,55 @@ WEIGHTS_FILE = "model.safetensors"
 FRESH_ARGS = ("random", "new", "scratch")  # "tiny:random": an untrained model even when a task has a checkpoint
 CONFIG_KEYS = tuple(f.name for f in fields(TinyConfig) if f.name != "vocab_size")
 KNOWN_OPTIONS = ("device", "seed", *CONFIG_KEYS)  # what --policy-option may set (CONFIG_KEYS: a fresh model only)
+
+
+# The most KV cache one sampling call holds (the default model: about 0.8 MB a row for a short
+# prompt and 64 new tokens, so about 1,300 rows); a larger batch is sampled in chunks of rows
+# (`TinyPolicy.generate`).
+GENERATE_CACHE_BYTES = 1 << 30
+# What one completion costs in memory at least, as `Completion` holds it: the object and its
+# lists and text, plus per token an id, a log-prob (a Python float) and about a character.
+COMPLETION_BYTES, COMPLETION_TOKEN_BYTES = 400, 41
+
+
+def row_chunks(prompts: int, n: int, rows: int) -> Iterator[tuple[int, int, int]]:
+    """(first prompt, last prompt + 1, samples of each) for the sampling calls that make `n` samples
+    of each of `prompts` prompts with at most `rows` rows (prompts x samples) a call, in order:
+    one call when everything fits, else whole prompts a call, else one prompt's samples in parts."""
+    if prompts * n <= rows:
+        yield 0, prompts, n
+    elif n <= rows:
+        per_call = rows // n
+        for first in range(0, prompts, per_call):
+            yield first, min(prompts, first + per_call), n
+    else:
+        for first in range(prompts):
+            for done in range(0, n, rows):
+                yield first, first + 1, min(rows, n - done)
+
+
+def physical_memory_bytes() -> int | None:
+    """This machine's memory in bytes; None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_output_memory(prompts: int, n: int, steps: int) -> None:
+    """UserError (one line, naming the count) when `prompts` x `n` completions of up to `steps`
+    tokens each could need more memory than this machine has (at COMPLETION_BYTES a completion
+    plus COMPLETION_TOKEN_BYTES a token), before anything is sampled: sampling them would end in
+    the OOM killer or an allocation error hours later."""
+    memory = physical_memory_bytes()
+    each = COMPLETION_BYTES + COMPLETION_TOKEN_BYTES * steps
+    if memory is None or prompts * n * each <= memory:
+        return
+    fits = max(1, memory // each // max(1, prompts))
+    what = f"{n} samples" + (f" of each of {prompts} prompts" if prompts != 1 else "")
+    raise UserError(f"tiny policy: {what} of up to {steps} tokens would need about {prompts * n * each / 2**30:,.1f} GiB "
+                    f"for the completions alone, more than this machine's {memory / 2**30:,.1f} GiB; expected at most "
+                    f"about {fits} samples{' per prompt' if prompts != 1 else ''} (a smaller --n)")
 
 
 def checkpoints_root() -> Path:
@@ -198,20 +248,47 @@ class TinyPolicy(Policy):
         return [[self.tokenizer.bos_id, *self.tokenizer.encode(p)[-keep:]] for p in prompts]
 
     def generate(self, prompts: Sequence[str], n: int = 1, sampling: SamplingParams | None = None) -> list[list[Completion]]:
+        """`n` completions of each prompt. A batch of more rows (prompts x n) than `chunk_rows` allows
+        is sampled in chunks of rows, so that its KV cache stays bounded whatever n is; a chunked
+        batch draws its random numbers in another order than one call would, so its samples differ
+        from an unchunked batch's (greedy ones do not). UserError (one line, naming the count) when
+        the completions themselves could not fit in this machine's memory (`check_output_memory`)."""
         sampling = sampling or SamplingParams()
         generator = self._generator
         if sampling.seed is not None:
             generator = torch.Generator(device=self._device).manual_seed(sampling.seed)
+        encoded = self.encode_prompts(prompts)
+        steps = self._steps(encoded, sampling)
+        check_output_memory(len(encoded), n, steps)
+        rows = self.chunk_rows(encoded, steps)
         was_training = self.model.training
         self.model.eval()  # safe: nn.Module/Policy.eval(), inference mode; not Python's eval
+        samples: list[list[Any]] = [[] for _ in encoded]
         try:
-            samples = generate_ids(self.model, self.encode_prompts(prompts), n, sampling,
-                                   eos_id=self.tokenizer.eos_id, pad_id=self.tokenizer.pad_id,
-                                   piece_text=self.tokenizer.piece_text, generator=generator)
+            for first, stop, count in row_chunks(len(encoded), n, rows):
+                made = generate_ids(self.model, encoded[first:stop], count, sampling,
+                                    eos_id=self.tokenizer.eos_id, pad_id=self.tokenizer.pad_id,
+                                    piece_text=self.tokenizer.piece_text, generator=generator)
+                for i, row in enumerate(made, start=first):
+                    samples[i].extend(row)
         finally:
             self.model.train(was_training)
         return [[Completion(s.text, s.token_ids, s.logprobs, s.finish_reason or "length") for s in row]
                 for row in samples]
+
+    def _steps(self, encoded: Sequence[Sequence[int]], sampling: SamplingParams) -> int:
+        """Tokens the longest completion of `encoded` may have (`generate_ids` caps each row's budget
+        so that prompt + completion fit max_seq_len)."""
+        shortest = min((len(ids) for ids in encoded), default=1)
+        return max(1, min(sampling.max_new_tokens, self.model.cfg.max_seq_len - shortest))
+
+    def chunk_rows(self, encoded: Sequence[Sequence[int]], steps: int) -> int:
+        """The most rows (prompts x samples) one sampling call takes: as many as keep its KV cache
+        (keys and values of every layer, prompt + completion positions) within GENERATE_CACHE_BYTES."""
+        cfg = self.model.cfg
+        positions = max((len(ids) for ids in encoded), default=1) + steps
+        per_row = 2 * cfg.n_layers * cfg.d_model * positions * self.model.embed.weight.element_size()
+        return max(1, GENERATE_CACHE_BYTES // per_row)
 
     # -- scoring -----------------------------------------------------------------------------------
     def _score(self, model: TinyTransformer, prompt_ids: Sequence[Sequence[int]],
