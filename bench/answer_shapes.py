@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/learning.py, bench/arm_samples.py
+import bench_cli  # noqa: E402
+
 STATUSES = ("correct", "wrong", "rejected", "unparseable")
 
 
@@ -157,7 +159,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out", help="a finished bench/learning.py --out directory")
-    ap.add_argument("--task", default="countdown", help="the suite in that directory (integration, countdown, ...)")
+    ap.add_argument("--task", default="countdown",
+                    help="the suite in that directory (integration, countdown, integration-harder; default: countdown)")
     args = ap.parse_args(argv)
     import learning
     from arm_samples import save_result
@@ -177,4 +180,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    bench_cli.run(main, "answer_shapes")

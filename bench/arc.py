@@ -1,7 +1,8 @@
 """Test-time training on ARC (MARC, Akyurek et al. 2024) with the embedded tiny model: the ablations.
 
     python bench/arc.py                              # the README's run (--limit 20, 16 TTT steps)
-    python bench/arc.py --limit 5 --steps 4          # a quick look
+    python bench/arc.py --limit 5 --steps 4 --out runs/arc-quick   # a quick look (not over bench/results)
+    python bench/arc.py ... --runs DIR               # resume the arms' runs in DIR (only under the same settings)
 
 On the ARC-AGI-1 *evaluation* test inputs whose prompt and answer fit the tiny model's context
 (the shipped tiny-arc checkpoint: 512 tokens; the script prints how many of the 419 do), the first
@@ -24,31 +25,41 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+import bench_cli  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--policy", default="tiny:arc", help="a tiny checkpoint (default: the shipped tiny-arc)")
-    ap.add_argument("--problems", default="builtin:arc1-evaluation")
-    ap.add_argument("--limit", type=int, default=20, help="first N fitting test inputs")
-    ap.add_argument("--steps", type=int, default=16, help="TTT optimizer steps per problem")
-    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--problems", default="builtin:arc1-evaluation", help="default builtin:arc1-evaluation")
+    ap.add_argument("--limit", type=bench_cli.int_at_least(1, zero_means="all of them"), default=20,
+                    help="first N fitting test inputs (default 20; 0: all of them)")
+    ap.add_argument("--steps", type=bench_cli.positive, default=16, help="TTT optimizer steps per problem (default 16)")
+    ap.add_argument("--batch-size", type=bench_cli.positive, default=8, help="TTT batch size (default 8)")
     ap.add_argument("--learning-rate", type=float, default=None, help="default: rungs ttt's (3e-3 for tiny)")
     ap.add_argument("--demo-loss", action=argparse.BooleanOptionalAction, default=True,
                     help="MARC's demonstration loss: TTT also trains on the demonstration outputs in each prompt "
                          "(--no-demo-loss: the held-out answer alone)")
-    ap.add_argument("--train-augmentations", type=int, default=7)
-    ap.add_argument("--infer-augmentations", type=int, default=8)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--runs", default=None, help="where the arms' run directories go (default runs/bench-arc-<time>)")
-    ap.add_argument("--out", default=str(HERE / "results"))
-    ap.add_argument("--arms", default="base,vote,ttt_vote,ttt_plain", help="comma-separated subset of the arms")
+    ap.add_argument("--train-augmentations", type=bench_cli.non_negative, default=7,
+                    help="augmentations of each leave-one-out task TTT trains on (default 7)")
+    ap.add_argument("--infer-augmentations", type=bench_cli.positive, default=8,
+                    help="augmentations voted over at inference (default 8)")
+    ap.add_argument("--threads", type=bench_cli.positive, default=1, help="torch threads (default 1)")
+    ap.add_argument("--seed", type=int, default=0, help="default 0")
+    ap.add_argument("--runs", default=None,
+                    help="where the arms' run directories go (default runs/bench-arc-<time>); an existing one is "
+                         "resumed, only under the settings it was made with")
+    ap.add_argument("--out", default=str(HERE / "results"), help="results folder (default bench/results)")
+    ap.add_argument("--arms", type=bench_cli.names_list(("base", "vote", "ttt_vote", "ttt_plain"), "arms"),
+                    default="base,vote,ttt_vote,ttt_plain", help="comma-separated subset of the arms (default: all four)")
     return ap.parse_args(argv)
 
 
@@ -61,12 +72,54 @@ ARMS = {
 }
 
 
+def arm_config(args: argparse.Namespace, arm: str, runs: Path) -> Any:
+    """The TTTConfig of one arm."""
+    from rungs.pipelines.ttt import TTTConfig
+
+    label, ttt, train_aug, infer_aug = ARMS[arm]
+    return TTTConfig(problems=args.problems, policy=args.policy, out=str(runs / arm),
+                     steps=args.steps if ttt else 0, batch_size=args.batch_size,
+                     learning_rate=args.learning_rate, demo_loss=args.demo_loss,
+                     train_augmentations=args.train_augmentations if train_aug else 0,
+                     infer_augmentations=args.infer_augmentations if infer_aug else 1,
+                     seed=args.seed)
+
+
+# the TTTConfig settings arc.py sets: a run in --runs is resumed only when each equals what it stored
+COMPARED = ("problems", "policy", "steps", "batch_size", "learning_rate", "demo_loss", "train_augmentations",
+            "infer_augmentations", "seed")
+
+
+def check_resume(config: Any, run: Path) -> None:
+    """Raises SystemExit (one line naming the run and the setting) when RUN holds a `rungs ttt` run
+    made with other settings than `config`: its outcomes would be mixed with this command's (the
+    check `rungs ttt --resume` makes, with this script's flags named)."""
+    import yaml
+
+    from rungs.runs import absolute_setting
+
+    config_path = run / "config.yaml"
+    if not config_path.is_file():
+        return
+    saved = (yaml.safe_load(config_path.read_text()) or {}).get("ttt") or {}
+    for key in COMPARED:
+        value = getattr(config, key)
+        if key in saved and absolute_setting(key, saved[key]) != absolute_setting(key, value):
+            flag = "--" + key.replace("_", "-")
+            raise SystemExit(f"arc: {run} was made with {key}={saved[key]!r}, this command's {flag} gives {value!r}; "
+                             "give the same settings to resume it, or another --runs")
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
+    runs = Path(args.runs or f"runs/bench-arc-{time.strftime('%Y%m%d-%H%M%S')}")
+    arms = list(args.arms) if isinstance(args.arms, list) else [a for a in args.arms.split(",") if a]
+    for arm in arms:  # every arm before anything loads or runs: a refused resume costs nothing
+        check_resume(arm_config(args, arm, runs), runs / arm)
     import torch
 
     from rungs.data import load_problems
-    from rungs.pipelines.ttt import TTTConfig, run_ttt, select_problems
+    from rungs.pipelines.ttt import run_ttt, select_problems
     from rungs.policies import load_policy
     from rungs.report import print_table
     from rungs.tasks import get_task
@@ -81,18 +134,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ctx = policy.model.cfg.max_seq_len
     print(f"{args.problems}: {len(fitting)} of {len(everything)} test inputs fit the {ctx}-token context "
           f"({len({p.meta['task_id'] for p in fitting})} tasks); running the first {len(problems)}")
-    runs = Path(args.runs or f"runs/bench-arc-{time.strftime('%Y%m%d-%H%M%S')}")
     results: dict[str, Any] = {"problems": args.problems, "fitting": len(fitting), "total": len(everything),
                                "context": ctx, "ids": [p.id for p in problems], "settings": vars(args), "arms": {}}
     with VerifierPool(task, workers=1, timeout_s=5.0) as pool:
-        for arm in [a for a in args.arms.split(",") if a]:
-            label, ttt, train_aug, infer_aug = ARMS[arm]
-            config = TTTConfig(problems=args.problems, policy=args.policy, out=str(runs / arm),
-                               steps=args.steps if ttt else 0, batch_size=args.batch_size,
-                               learning_rate=args.learning_rate, demo_loss=args.demo_loss,
-                               train_augmentations=args.train_augmentations if train_aug else 0,
-                               infer_augmentations=args.infer_augmentations if infer_aug else 1,
-                               seed=args.seed)
+        for arm in arms:
+            label = ARMS[arm][0]
+            config = arm_config(args, arm, runs)
             t0 = time.perf_counter()
             resume = str(runs / arm) if (runs / arm / "config.yaml").exists() else None  # rerun with --runs DIR to resume
             summary = run_ttt(config, resume_dir=resume, policy=policy, task=task, pool=pool, echo=False, problems=problems)
@@ -159,4 +206,4 @@ def plot(path: Path, results: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    bench_cli.run(main, "arc")

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/learning.py and bench/precondition.py
+import bench_cli  # noqa: E402
+
 ARMS = (("base", "base"), ("grpo_direct", "GRPO, no variants"), ("ladder", "LADDER"))
 
 
@@ -40,6 +42,13 @@ def trained_finals(out: Path, suite: str, seeds: int, arms: tuple[tuple[str, str
         for seed in range(seeds):
             final = out / suite / f"{arm}-seed{seed}" / "final"
             (found if (final / "model.safetensors").is_file() else missing).append((arm, seed, final))
+    if not found and not (out / suite).is_dir():
+        import learning
+
+        others = [name for name in learning.SUITES if (out / name).is_dir()]
+        if others:  # --task left at its default (countdown) on, say, an integration run
+            raise SystemExit(f"{script}: {out}: no {suite}/ folder (--task {suite}); it holds "
+                             f"{', '.join(name + '/' for name in others)}: give --task {others[0]}")
     if not found:
         names = ", ".join(arm for arm, _ in arms)
         raise SystemExit(f"{script}: {out / suite}: no trained arm's weights (expected ARM-seedN/final/model.safetensors "
@@ -109,9 +118,10 @@ def summarise(result: dict[str, Any]) -> list[dict[str, Any]]:
             if not rows:
                 continue
             cells = {"set": set_name, "arm": label, "seeds": len(rows)}
-            for key, values in (("greedy", [r["greedy"] for r in rows]),
-                                ("pass@1", [r["pass@k"][1] for r in rows]),
-                                (f"pass@{n}", [r["pass@k"][n] for r in rows])):
+            columns = [("greedy", [r["greedy"] for r in rows]), ("pass@1", [r["pass@k"][1] for r in rows])]
+            if n > 1:  # --n 1: pass@n is pass@1, one column
+                columns.append((f"pass@{n}", [r["pass@k"][n] for r in rows]))
+            for key, values in columns:
                 mean, std = mean_std(values)
                 cells[key] = f"{mean:.3f}" if len(rows) == 1 else f"{mean:.3f} ± {std:.3f}"
             table.append(cells)
@@ -160,10 +170,11 @@ def save_result(result: dict[str, Any], stem: Path, plot_result: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out", help="a finished bench/learning.py --out directory")
-    ap.add_argument("--task", default="countdown", help="the suite in that directory (integration, countdown, ...)")
-    ap.add_argument("--n", type=int, default=32, help="samples per problem: 1, 2, 4, ..., 64")
-    ap.add_argument("--temperature", type=float, default=1.0)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--task", default="countdown",
+                    help="the suite in that directory (integration, countdown, integration-harder; default: countdown)")
+    ap.add_argument("--n", type=int, default=32, help="samples per problem: 1, 2, 4, ..., 64 (default 32)")
+    ap.add_argument("--temperature", type=float, default=1.0, help="default 1.0")
+    ap.add_argument("--workers", type=bench_cli.positive, default=2, help="verifier workers (default 2)")
     args = ap.parse_args(argv)
     import learning
     from precondition import KS
@@ -185,4 +196,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    bench_cli.run(main, "arm_samples")

@@ -33,6 +33,11 @@ import tempfile
 import time
 from pathlib import Path
 
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # bench_cli beside this file, also when loaded by path (the tests)
+    sys.path.insert(0, str(HERE))
+import bench_cli  # noqa: E402
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -93,20 +98,20 @@ def stop(procs: list[subprocess.Popen]) -> None:
         p.wait()
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=3, help="GRPO steps of the fixed job (default 3)")
-    parser.add_argument("--hogs", type=int, default=1, help="busy-loop processes beside the contended run (default 1)")
-    parser.add_argument("--modes", default="old,new",
+    parser.add_argument("--steps", type=bench_cli.positive, default=3, help="GRPO steps of the fixed job (default 3)")
+    parser.add_argument("--hogs", type=bench_cli.non_negative, default=1, help="busy-loop processes beside the contended run (default 1)")
+    parser.add_argument("--modes", type=bench_cli.names_list(("old", "new"), "modes"), default="old,new",
                         help="comma-separated behaviours to measure: old (--threads 0: one thread per core, spinning), "
                              "new (rungs' default threads) (default: old,new)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY"):
         env.pop(key, None)  # let each arm choose its threads as a user's shell would
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
+        for mode in args.modes:
             threads = 0 if mode == "old" else None
             result = {"mode": mode}
             for where in ("idle", "contended"):
@@ -134,4 +139,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    bench_cli.run(main, "contention")

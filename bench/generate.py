@@ -36,6 +36,11 @@ import time
 
 import torch
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:  # bench_cli beside this file, also when loaded by path (the tests)
+    sys.path.insert(0, HERE)
+import bench_cli  # noqa: E402
+
 
 # -- (a) sampling throughput -------------------------------------------------------------------------
 def bench_sampling(prompts: int, n: int, prompt_len: int, new_tokens: int, repeats: int) -> dict[str, float]:
@@ -196,19 +201,20 @@ def bench_logprob_memory(tokens: int, hidden: int, vocab: int) -> dict[str, floa
     return ratios
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         _child(sys.argv[2:])
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a smoke test, not a measurement)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per sampler; the best is reported")
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--repeats", type=bench_cli.positive, default=3,
+                        help="timed runs per sampler; the best is reported (default 3)")
+    parser.add_argument("--threads", type=bench_cli.positive, default=None,
                         help="torch CPU threads (default: torch's choice; use 1 on a busy machine, where "
                              "OpenMP threads spinning for cores slow everything down)")
     parser.add_argument("--skip-memory", action="store_true", help="only (a)")
     parser.add_argument("--skip-sampling", action="store_true", help="only (b)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -224,4 +230,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    bench_cli.run(main, "generate")

@@ -11,11 +11,15 @@ set, budget, evaluation interval, policy and curriculum), not this command's fla
                                                   # on 2 cores), plot bench/results/ladder_run.png
     python bench/ladder_run.py --steps 400 --out bench/results-x   # bench/results-x/ladder-400, its plot beside it
     python bench/ladder_run.py --run runs/x       # only plot an existing run directory (plot: runs/x/ladder_run.png)
+
+Run again with the same --out and --steps, it continues a killed run (`rungs ladder --resume`) and
+only replots a finished one.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -23,6 +27,9 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+import bench_cli  # noqa: E402
 
 
 def run_settings(run: Path) -> dict[str, Any]:
@@ -69,10 +76,28 @@ def curve(run: Path, settings: dict[str, Any]) -> tuple[list[tuple[int, float]],
     return train, held
 
 
+def make_run(run: Path, steps: int) -> None:
+    """`rungs ladder --max-steps STEPS` into RUN; a run already there is continued (--resume), or,
+    finished, left as it is. Raises SystemExit (one line) when `rungs ladder` fails (it has said why)."""
+    summary = run / "summary.json"
+    if summary.is_file() and int(json.loads(summary.read_text()).get("total_steps", 0)) >= steps:
+        print(f"ladder_run: {run} holds a finished run; plotting it (remove it to run again)", flush=True)
+        return
+    if (run / "config.yaml").is_file():
+        print(f"ladder_run: {run} holds a started run; continuing it (rungs ladder --resume)", flush=True)
+        cmd = ["--resume", str(run), "--max-steps", str(steps), "--no-progress"]
+    else:
+        cmd = ["--max-steps", str(steps), "--eval-steps", "25", "--eval-on-start", "--no-progress", "--out", str(run)]
+    done = subprocess.run([sys.executable, "-m", "rungs.cli", "ladder", *cmd], check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"ladder_run: `rungs ladder` into {run} failed (exit status {done.returncode}; its message is above)")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default=None, help="an existing `rungs ladder` run directory to plot (nothing is run)")
-    ap.add_argument("--steps", type=int, default=200, help="--max-steps of the run this script makes (not with --run)")
+    ap.add_argument("--steps", type=bench_cli.positive, default=200,
+                    help="--max-steps of the run this script makes (not with --run; default 200)")
     ap.add_argument("--out", default=None, metavar="DIR",
                     help="results folder, as in the other bench scripts: the run this script makes goes to "
                          "DIR/ladder-STEPS and the plot to DIR/ladder_run.png (default: bench/results; with --run, "
@@ -86,8 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         out = Path(args.out or HERE / "results")
         run = out / f"ladder-{args.steps}"
-        subprocess.run([sys.executable, "-m", "rungs.cli", "ladder", "--max-steps", str(args.steps), "--eval-steps", "25",
-                        "--eval-on-start", "--no-progress", "--out", str(run)], check=True)
+        make_run(run, args.steps)
     settings = run_settings(run)
     train, held = curve(run, settings)
 
@@ -98,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
 
     held_name = set_label(settings["eval_problems"])
     every = settings["eval_steps"]  # 0: evaluated at the start and the end only
-    train_column = (f"training accuracy (mean of the last {every} steps)" if every
+    window = min(every, settings["max_steps"] or every)  # a run shorter than one interval: its own length
+    train_column = (f"training accuracy (mean of the last {window} step{'' if window == 1 else 's'})" if every
                     else "training accuracy (mean since the previous evaluation)")
     command = f"rungs ladder --task {settings['task']} --max-steps {settings['max_steps']}"
     rows = []
@@ -130,4 +155,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    bench_cli.run(main, "ladder_run")

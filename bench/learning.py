@@ -1,7 +1,8 @@
 """Does the model get better? Every arm on the hard test set, same compute, mean +- std over seeds.
 
     python bench/learning.py                          # integration and countdown, 3 seeds (an hour or so on 2 cores)
-    python bench/learning.py --task integration --seeds 1 --steps 20 --limit 20   # a quick look
+    python bench/learning.py --task integration --seeds 1 --steps 20 --limit 20 --out runs/learning-quick
+                                                      # a quick look (not over bench/results)
     python bench/learning.py --report                 # reprint the table and plots from bench/results
                                                       # (its seed files, else its stored learning.json)
     python bench/learning.py --task integration --core-only --unsolved 16 --out bench/results-unsolved
@@ -45,6 +46,10 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # bench_cli beside this file, also when loaded by path (the tests)
+    sys.path.insert(0, str(HERE))
+import bench_cli  # noqa: E402
+
 FRESH_SEED = 20261130  # the fresh draw: a seed used nowhere else, fixed before any result was seen
 DEV_SEED = 4242  # --tune: a dev draw beside builtin:*-dev levels 3-4 (tuning never reads a test set)
 INTEGRATION_ARMS = ("base", "grpo_direct", "ladder", "ladder_ttrl", "ever_solved", "best_of_n", "ttrl_vote",
@@ -64,32 +69,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--task", choices=("all", *SUITES), default="all",
                     help="suite: integration (all arms), countdown, integration-harder (base, GRPO, LADDER)")
-    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seeds", type=bench_cli.positive, default=3, help="seeds per suite (default 3)")
     ap.add_argument("--base", default="tiny", metavar="SPEC",
                     help="the tiny checkpoint every arm starts from (default: the task's shipped one, 'tiny'); "
                          "a candidate base as tiny:DIR")
-    ap.add_argument("--limit", type=int, default=None, help="first N test problems (default: all 80)")
-    ap.add_argument("--steps", type=int, default=60, help="GRPO steps of every trained arm")
-    ap.add_argument("--ttrl-steps", type=int, default=8)
-    ap.add_argument("--check-every", type=int, default=4)
-    ap.add_argument("--depth", type=int, default=2)
-    ap.add_argument("--width", type=int, default=4)
-    ap.add_argument("--ttrl-width", type=int, default=4)
-    ap.add_argument("--vote-steps", type=int, default=30, help="TTRL --mode vote: GRPO steps over the test set")
-    ap.add_argument("--vote-samples", type=int, default=32, help="TTRL --mode vote: answers voted on per problem")
-    ap.add_argument("--fresh", type=int, default=40, help="fresh hard problems per difficulty (3 and 4)")
-    ap.add_argument("--curriculum", default="solve_rate", choices=("solve_rate", "easiest_first", "mixed"))
+    ap.add_argument("--limit", type=bench_cli.positive, default=None, help="first N test problems (default: all 80)")
+    ap.add_argument("--steps", type=bench_cli.positive, default=60, help="GRPO steps of every trained arm (default 60)")
+    ap.add_argument("--ttrl-steps", type=bench_cli.positive, default=8, help="TTRL steps per test problem (default 8)")
+    ap.add_argument("--check-every", type=bench_cli.positive, default=4,
+                    help="TTRL: greedy check of the test problem every N steps (default 4)")
+    ap.add_argument("--depth", type=bench_cli.positive, default=2, help="LADDER's variant-tree depth (default 2)")
+    ap.add_argument("--width", type=bench_cli.positive, default=4, help="LADDER's variants per node (default 4)")
+    ap.add_argument("--ttrl-width", type=bench_cli.positive, default=4, help="TTRL's variants per node (default 4)")
+    ap.add_argument("--vote-steps", type=bench_cli.positive, default=30, help="TTRL --mode vote: GRPO steps over the test set")
+    ap.add_argument("--vote-samples", type=bench_cli.positive, default=32, help="TTRL --mode vote: answers voted on per problem")
+    ap.add_argument("--fresh", type=bench_cli.non_negative, default=40, help="fresh hard problems per difficulty (3 and 4; default 40, 0: no fresh draw)")
+    ap.add_argument("--curriculum", default="solve_rate", choices=("solve_rate", "easiest_first", "mixed"),
+                    help="LADDER's curriculum (default solve_rate)")
     ap.add_argument("--grpo", action="append", default=[], metavar="KEY=VALUE", help="override a GRPO setting")
     ap.add_argument("--ladder", action="append", default=[], metavar="KEY=VALUE",
                     help="override a LadderConfig setting of the LADDER arm and its controls (e.g. explore=band_rate)")
     ap.add_argument("--tune", action="store_true",
                     help="score on the dev pool (dev levels 3-4 plus a dev draw under DEV_SEED) instead of the test "
                          "sets: the only mode settings were chosen in")
-    ap.add_argument("--unsolved", type=int, default=0, metavar="K",
+    ap.add_argument("--unsolved", type=bench_cli.non_negative, default=0, metavar="K",
                     help="keep only the training, test and fresh problems that the base answers right in none of K "
                          "samples at the training temperature: LADDER's own regime, where GRPO on the problems "
                          "themselves gets no reward to learn from (0: off)")
-    ap.add_argument("--train-limit", type=int, default=None, metavar="N",
+    ap.add_argument("--train-limit", type=bench_cli.positive, default=None, metavar="N",
                     help="train both arms on only the first N training problems (after --unsolved): LADDER's own "
                          "setting, a handful of hard problems and their variant trees (the paper trains from 10)")
     ap.add_argument("--train-problems", default=None, metavar="SPEC",
@@ -101,13 +108,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--controls", action="store_true",
                     help="with --core-only or --tune, also the random-reward and format-only controls (any suite; "
                          "the LADDER arm's settings, --ladder included); a finished seed gains the missing arms")
-    ap.add_argument("--parallel", type=int, default=3, help="seeds run at once, each in its own process")
-    ap.add_argument("--workers", type=int, default=1, help="verifier workers per seed process")
+    ap.add_argument("--parallel", type=bench_cli.positive, default=3, help="seeds run at once, each in its own process (default 3)")
+    ap.add_argument("--workers", type=bench_cli.positive, default=1, help="verifier workers per seed process (default 1)")
     ap.add_argument("--only", default=None, help=argparse.SUPPRESS)  # TASK:SEED, a child process
     ap.add_argument("--report", action="store_true",
                     help="only reprint the table and plots from --out: rebuilt from its seed files where they are, "
                          "else from its stored learning.json, which is then left as it is")
-    ap.add_argument("--out", default=str(HERE / "results"))
+    ap.add_argument("--out", default=str(HERE / "results"), help="results folder (default bench/results)")
     return ap.parse_args(argv)
 
 
@@ -158,7 +165,7 @@ def base_label(result: dict[str, Any]) -> str:
 
 
 def never_solved(suite: str, out: Path, sets: dict[str, list[Any]], k: int, temperature: float, pool: Any,
-                 base_spec: str = "tiny") -> dict[str, list[Any]]:
+                 base_spec: str = "tiny", settings: dict[str, Any] | None = None) -> dict[str, list[Any]]:
     """Each set cut to the problems that the base model (seed 0) answers right in none of k samples
     at `temperature`; the kept ids are cached in OUT/SUITE/unsolved-K.json, so that every seed
     process trains and is scored on the same problems. The training set is also written to
@@ -169,9 +176,10 @@ def never_solved(suite: str, out: Path, sets: dict[str, list[Any]], k: int, temp
     from rungs.runs import atomic_write_json
 
     cache = out / f"unsolved-{k}.json"
-    if cache.exists():
-        kept = json.loads(cache.read_text())
-    else:
+    kept = json.loads(cache.read_text()) if cache.exists() else None
+    if kept is not None and kept.get("settings") != settings:  # cut under other settings: cut again
+        kept = None
+    if kept is None:
         task_name = SUITES[suite][0]
         from rungs.tasks import get_task
 
@@ -187,6 +195,8 @@ def never_solved(suite: str, out: Path, sets: dict[str, list[Any]], k: int, temp
                 for problem, group in zip(chunk, groups):
                     if not any(v.correct for v in pool.verify([problem] * k, [c.text for c in group])):
                         kept[name].append(problem.id)
+        if settings is not None:
+            kept["settings"] = settings
         atomic_write_json(cache, kept)
     ids = {name: set(kept[name]) for name in sets}
     out_sets = {name: [q for q in problems if q.id in ids[name]] for name, problems in sets.items()}
@@ -356,8 +366,10 @@ def run_seed(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
     if args.train_problems:
         train, train_set = training_pool(suite, out, args.train_problems, args.fresh)
     grpo = grpo_settings(args, seed)
+    reset_stale_seed(args, suite, seed)  # the parent did it already; a direct --only run too
     partial = out / f"seed-{seed}.partial.json"
     row: dict[str, Any] = json.loads(partial.read_text()) if partial.exists() else {"seed": seed}
+    row["settings"] = seed_settings(args)
 
     def keep(key: str, value: Any) -> None:
         row[key] = value
@@ -374,6 +386,10 @@ def run_seed(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
         if (run_dir / "summary.json").exists() and (run_dir / "final").is_dir():
             return load_policy(f"tiny:{run_dir / 'final'}", task=task_name, seed=seed)
         variants = out / "variants.jsonl"
+        made_with = out / "variants.settings.json"  # the settings the shared tree was built under
+        if variants.exists() and (not made_with.is_file()
+                                  or json.loads(made_with.read_text()) != seed_settings(args)):
+            variants = out / f"variants-seed{seed}.jsonl"  # another settings' tree: this seed builds its own
         ladder = from_dict(LadderConfig, {"task": task_name, "policy": args.base,  # recorded: where the run started
                                           "problems": train_set, "eval_problems": None,
                                           "depth": args.depth, "width": args.width, "curriculum": args.curriculum,
@@ -384,6 +400,8 @@ def run_seed(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
                    echo=False, resume_dir=str(run_dir) if (run_dir / "config.yaml").exists() else None)
         if not variants.exists():  # later arms reuse the first finished tree (seeds started together build their own)
             variants.write_bytes((run_dir / "variants.jsonl").read_bytes())
+            if variants.name == "variants.jsonl":
+                made_with.write_text(json.dumps(seed_settings(args)))
         if control is None:  # a control's own "accuracy" is its reward: no curve
             keep(f"curve/{name}", training_curve(run_dir))
             keep(f"samples/{name}", int(sum(e.get("num_groups", 0) for e in read_jsonl(run_dir / "events.jsonl")
@@ -394,7 +412,7 @@ def run_seed(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
     with VerifierPool(task, workers=args.workers) as pool:
         if args.unsolved:
             cut = never_solved(suite, out, {"train": train, "test": test, "fresh": fresh}, args.unsolved,
-                               grpo.temperature, pool, args.base)
+                               grpo.temperature, pool, args.base, seed_settings(args))
             train, test, fresh = cut["train"], cut["test"], cut["fresh"]
             train_set = str(out / f"train-unsolved-{args.unsolved}.jsonl")
             keep("unsolved_sizes", {name: len(problems) for name, problems in cut.items()})
@@ -461,6 +479,59 @@ def run_seed(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
     return row
 
 
+# -- the settings a seed's figures depend on ------------------------------------------------------
+# Every flag that changes what a seed trains or scores. Which arms run (--core-only, --controls),
+# how many seeds, the suite, and where or how fast they run (--parallel, --workers) do not.
+SEED_SETTINGS = ("base", "limit", "steps", "ttrl_steps", "check_every", "depth", "width", "ttrl_width", "vote_steps",
+                 "vote_samples", "fresh", "curriculum", "grpo", "ladder", "tune", "unsolved", "train_limit",
+                 "train_problems")
+SEED_RUNS = ("grpo_direct", "ladder", "random_reward", "format_only", "ttrl", "ttrl-vote")  # OUT/SUITE/NAME-seedN
+
+
+def seed_settings(args: argparse.Namespace | dict[str, Any]) -> dict[str, Any]:
+    """The settings stored in each seed file (and its partial file): a seed is reused only under the same."""
+    values = args if isinstance(args, dict) else vars(args)
+    return {key: values.get(key) for key in SEED_SETTINGS}
+
+
+def settings_diff(stored: dict[str, Any] | None, current: dict[str, Any]) -> str:
+    """'limit 1 -> 3, steps 1 -> 2': what differs, for a one-line notice."""
+    if not isinstance(stored, dict):
+        return "no recorded settings (written before seed files recorded them)"
+    return ", ".join(f"{key} {stored.get(key)!r} -> {value!r}" for key, value in current.items()
+                     if stored.get(key) != value)
+
+
+def stale_seed(args: argparse.Namespace, suite: str, seed: int) -> str | None:
+    """Why the stored files of one seed were made under other settings than these flags' (None:
+    nothing stored, or the same settings)."""
+    current = seed_settings(args)
+    for path in (Path(args.out) / suite / f"seed-{seed}.json", Path(args.out) / suite / f"seed-{seed}.partial.json"):
+        if path.is_file():
+            stored = json.loads(path.read_text()).get("settings")
+            if stored != current:
+                return f"{path.name}: {settings_diff(stored, current)}"
+    return None
+
+
+def reset_stale_seed(args: argparse.Namespace, suite: str, seed: int) -> bool:
+    """A seed stored under other settings is recomputed: one line on stderr, and its seed files and
+    runs (OUT/SUITE/NAME-seedN) are removed, so that no figure or weight of the old settings is reused."""
+    import shutil
+
+    why = stale_seed(args, suite, seed)
+    if why is None:
+        return False
+    print(f"learning: {suite} seed {seed} was made with other settings ({why}); recomputing it",
+          file=sys.stderr, flush=True)
+    out = Path(args.out) / suite
+    for path in (out / f"seed-{seed}.json", out / f"seed-{seed}.partial.json"):
+        path.unlink(missing_ok=True)
+    for name in SEED_RUNS:
+        shutil.rmtree(out / f"{name}-seed{seed}", ignore_errors=True)
+    return True
+
+
 # -- the whole comparison --------------------------------------------------------------------------
 def run_processes(jobs: list[tuple[str, list[str], Path]], parallel: int, poll_s: float = 2.0) -> None:
     """Run (label, argv, log file) jobs as subprocesses, `parallel` at a time, in order; stdout and
@@ -469,21 +540,24 @@ def run_processes(jobs: list[tuple[str, list[str], Path]], parallel: int, poll_s
 
     pending = list(jobs)
     running: list[tuple[str, Path, Any]] = []
-    while pending or running:
-        while pending and len(running) < parallel:
-            label, cmd, log_path = pending.pop(0)
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            log = open(log_path, "w")  # noqa: SIM115 - closed when the child ends
-            running.append((label, log_path, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)))
-            print(f"{label}: started (log {log_path})", flush=True)
-        time.sleep(poll_s)
-        for item in list(running):
-            label, log_path, proc = item
-            if proc.poll() is not None:
-                running.remove(item)
-                if proc.returncode != 0:
-                    raise SystemExit(f"{label} failed; see {log_path}")
-                print(f"{label}: done", flush=True)
+    # SIGTERM/SIGINT to this process, or a failed job, ends every running child (and what it
+    # started): no orphan keeps writing a seed's files or log while a rerun resumes them
+    with bench_cli.ChildGroup(Path(sys.argv[0]).stem or "bench") as group:
+        while pending or running:
+            while pending and len(running) < parallel:
+                label, cmd, log_path = pending.pop(0)
+                log_path.parent.mkdir(parents=True, exist_ok=True)
+                with open(log_path, "w") as log:  # the child holds its own copy of the descriptor
+                    running.append((label, log_path, group.popen(cmd, stdout=log, stderr=subprocess.STDOUT)))
+                print(f"{label}: started (log {log_path})", flush=True)
+            time.sleep(poll_s)
+            for item in list(running):
+                label, log_path, proc = item
+                if proc.poll() is not None:
+                    running.remove(item)
+                    if proc.returncode != 0:
+                        raise SystemExit(f"{label} failed; see {log_path}")
+                    print(f"{label}: done", flush=True)
 
 
 def run_all(args: argparse.Namespace) -> None:
@@ -492,18 +566,24 @@ def run_all(args: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     argv = [a for a in sys.argv[1:] if not a.startswith("--only")]
     tasks = tuple(SUITES) if args.task == "all" else (args.task,)
+    for t in tasks:
+        for s in range(args.seeds):
+            reset_stale_seed(args, t, s)
     run_processes([(f"{t} seed {s}", [sys.executable, __file__, *argv, "--only", f"{t}:{s}"], out / t / f"seed-{s}.log")
                    for t in tasks for s in range(args.seeds) if not seed_finished(args, out / t / f"seed-{s}.json", t)],
                   args.parallel)
 
 
 def seed_finished(args: argparse.Namespace, path: Path, suite: str) -> bool:
-    """A seed's file exists and holds every arm asked for (--controls on a finished --core-only seed:
-    not yet, and its cached arms are reused)."""
+    """A seed's file exists, was made under these settings, and holds every arm asked for
+    (--controls on a finished --core-only seed: not yet, and its cached arms are reused)."""
     if not path.exists():
         return False
+    row = json.loads(path.read_text())
+    if row.get("settings") != seed_settings(args):
+        return False
     wanted = [name for name, _ in CONTROLS] if args.controls else []
-    return all(name in json.loads(path.read_text()) for name in wanted)
+    return all(name in row for name in wanted)
 
 
 def seed_files(out: Path, suite: str) -> list[Path]:
@@ -525,6 +605,38 @@ def stored_result(out: Path) -> dict[str, Any]:
     return result
 
 
+def seed_number(path: Path) -> int | None:
+    number = path.name[len("seed-"):-len(".json")]
+    return int(number) if number.isdigit() else None
+
+
+def current_rows(args: argparse.Namespace, out: Path, suite: str, stored: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The seed files to average: seeds 0..--seeds-1 made under these flags' settings. With --report,
+    those of the stored learning.json's settings instead (a file written before seed files recorded
+    settings is taken as it is then); a seed file of other settings is left out with a notice."""
+    if args.report:  # the keys the stored summary has (one written before a setting existed lacks it)
+        want = {key: stored[key] for key in SEED_SETTINGS if key in stored} if stored else None
+        seeds = (stored or {}).get("seeds")
+    else:
+        want, seeds = seed_settings(args), args.seeds
+    rows = []
+    for path in seed_files(out, suite):
+        number = seed_number(path)
+        if number is None or (isinstance(seeds, int) and number >= seeds):
+            continue
+        row = json.loads(path.read_text())
+        made = row.get("settings")
+        if args.report and made is None:
+            rows.append(row)  # written before seed files recorded their settings
+            continue
+        if want is not None and (made is None or any(made.get(key) != value for key, value in want.items())):
+            print(f"learning: {path}: made with other settings ({settings_diff(made, want)}); left out",
+                  file=sys.stderr)
+            continue
+        rows.append(row)
+    return rows
+
+
 def aggregate(args: argparse.Namespace) -> dict[str, Any]:
     """OUT/learning.json rebuilt from the seed files (and written). With --report, the settings are
     the stored ones (the settings the seeds ran with, not the flags of this reprint), and a suite
@@ -536,7 +648,7 @@ def aggregate(args: argparse.Namespace) -> dict[str, Any]:
     before = json.loads(stored.read_text()) if args.report and stored.exists() else {}
     result.update({k: before[k] for k in ("settings", "grpo") if k in before})
     for task_name, arms in SUITE_ARMS.items():
-        rows = [json.loads(p.read_text()) for p in seed_files(out, task_name)]
+        rows = current_rows(args, out, task_name, before.get("settings"))
         if not rows:
             if task_name in before:
                 result[task_name] = before[task_name]
@@ -582,12 +694,18 @@ NAMES = {
 }
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 def test_label(result: dict[str, Any], task_name: str) -> str:
     """What the arms were scored on: the built-in hard set, or (--tune) the dev pool."""
     unsolved = result.get("settings", {}).get("unsolved")
-    cut = f", never solved by the base in {unsolved}" if unsolved else ""
+    limit = result.get("settings", {}).get("limit")
+    cut = f", only the first {plural(limit, 'problem')} (--limit)" if limit and not result.get("settings", {}).get("tune") else ""
+    cut += f", never solved by the base in {unsolved}" if unsolved else ""
     roots = result.get("settings", {}).get("train_limit")
-    cut += f"; trained on {roots} problems" if roots else ""
+    cut += f"; trained on {plural(roots, 'problem')}" if roots else ""
     if result.get("settings", {}).get("tune"):
         return f"dev pool ({SUITES[task_name][0]}-dev levels 3-4 + draw {DEV_SEED}{cut})"
     return f"builtin:{SUITES[task_name][1]}{cut}"
@@ -612,7 +730,7 @@ def print_report(result: dict[str, Any]) -> None:
                          "fresh draw": fmt_mean_std(*fresh) if fresh else "-",
                          "samples generated": f"{samples:,.0f}" if samples else "-"})
         print_table(rows, ["arm", test_name, "fresh draw", "samples generated"],
-                    title=f"bench/learning.py: {task_name}, greedy accuracy, mean ± std over {block['seeds']} seeds")
+                    title=f"bench/learning.py: {task_name}, greedy accuracy, mean ± std over {plural(block['seeds'], 'seed')}")
 
 
 def plot(result: dict[str, Any], out: Path) -> list[Path]:
@@ -639,7 +757,7 @@ def plot(result: dict[str, Any], out: Path) -> list[Path]:
         ax.set_ylabel("greedy accuracy")
         ax.set_ylim(0, 1)
         ax.set_title(f"{base_label(result)}, {task_name}: greedy accuracy per arm on\n{test_label(result, task_name)}\n"
-                     f"(mean ± std over {block['seeds']} seeds; dots: fresh draw)", fontsize=9)
+                     f"(mean ± std over {plural(block['seeds'], 'seed')}; dots: fresh draw)", fontsize=9)
         ax.tick_params(axis="x", labelrotation=35)
         if fresh:
             ax.legend(loc="upper left")
@@ -708,4 +826,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    bench_cli.run(main, "learning")

@@ -41,6 +41,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+import bench_cli  # noqa: E402
+
 # the bench's GRPO settings (rungs/train/grpo_config.py TINY_GRPO_DEFAULTS), spelled out for `rungs train`
 GRPO_FLAGS = ["--prompts-per-step", "4", "--num-generations", "16", "--max-completion-length", "64",
               "--temperature", "1.2", "--dynamic-sampling", "resample", "--dynamic-sampling-max-tries", "3",
@@ -96,6 +98,7 @@ DEV_ONLY_MARK = "DEV_ONLY"  # in OUT while its runs are a tuning run (--dev-only
 def run_all(args: argparse.Namespace) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    check_reused_runs(args, out)  # before anything in OUT changes
     mark = out / DEV_ONLY_MARK
     if args.dev_only:
         mark.write_text("runs made with --dev-only: no test set read; run without it to score the test sets\n")
@@ -103,6 +106,75 @@ def run_all(args: argparse.Namespace) -> None:
         mark.unlink()  # the same runs, now scored on the test sets, deliberately
     for stage in ("train", "ttrl") if args.ttrl else ("train",):
         run_stage(args, out, stage)
+
+
+def made_with(config: dict[str, Any], arm: str) -> dict[str, Any]:
+    """The settings a training run's config.yaml records, under this script's flag names (only
+    those it records: a setting it lacks is not compared)."""
+    import dataclasses
+
+    from rungs.pipelines.ladder import LadderConfig
+
+    job = config.get("ladder", config) if isinstance(config.get("ladder", config), dict) else {}
+    grpo = config.get("grpo") if isinstance(config.get("grpo"), dict) else {}
+    made: dict[str, Any] = {}
+    if "task" in job:
+        made["task"] = job["task"]
+    if "policy" in job:
+        made["base"] = job["policy"]
+    if "limit" in job:
+        made["train_limit"] = job["limit"] or 0
+    if "eval_problems" in job:
+        made["dev"] = "builtin" if job["eval_problems"] == f"builtin:{job.get('task', 'integration')}-dev" else "tuning"
+    if "eval_steps" in grpo:
+        made["eval_steps"] = grpo["eval_steps"]
+    if arm == "ladder" and "depth" in job:
+        made.update(depth=job["depth"], width=job.get("width"))
+        own = {"task", "policy", "problems", "eval_problems", "out", "limit", "depth", "width", "curriculum", "variants"}
+        made["ladder"] = {f.name: job[f.name] for f in dataclasses.fields(LadderConfig)
+                          if f.name not in own and f.name in job and f.default is not dataclasses.MISSING
+                          and job[f.name] != f.default}
+    return made
+
+
+def flag_settings(args: argparse.Namespace, arm: str) -> dict[str, Any]:
+    """What these flags ask a run of `arm` to be made with (made_with's keys)."""
+    import dataclasses
+
+    import learning
+
+    from rungs.pipelines.ladder import LadderConfig
+
+    wanted: dict[str, Any] = {"task": args.task, "base": args.base, "train_limit": args.train_limit or 0,
+                              "dev": args.dev, "eval_steps": args.eval_steps}
+    if arm == "ladder":
+        defaults = {f.name: f.default for f in dataclasses.fields(LadderConfig) if f.default is not dataclasses.MISSING}
+        given = {key.replace("-", "_"): learning.parse_value(value)
+                 for key, _, value in (item.partition("=") for item in args.ladder)}
+        wanted.update(depth=args.depth, width=args.width,
+                      ladder={key: value for key, value in given.items() if defaults.get(key, object()) != value})
+    return wanted
+
+
+def check_reused_runs(args: argparse.Namespace, out: Path) -> None:
+    """Raises SystemExit (one line naming the run and each differing setting) when a run this
+    command would reuse or resume was made with other settings than these flags ask for: its
+    figures would be reported under the wrong settings. (The budget, --steps, may grow.)"""
+    import yaml
+
+    for arm in args.arms:
+        for seed in range(args.seeds):
+            config_path = out / f"{arm}-seed{seed}" / "config.yaml"
+            if not config_path.is_file():
+                continue
+            made = made_with(yaml.safe_load(config_path.read_text()) or {}, arm)
+            wanted = flag_settings(args, arm)
+            differ = [key for key in made if key in wanted and made[key] != wanted[key]]
+            if differ:
+                was = ", ".join(f"{key} {made[key]!r}" for key in differ)
+                asked = ", ".join(f"{key} {wanted[key]!r}" for key in differ)
+                raise SystemExit(f"long_budget: {config_path.parent} was made with {was}, but these flags ask for "
+                                 f"{asked}: give the run's settings, another --out, or remove the run to redo it")
 
 
 def run_stage(args: argparse.Namespace, out: Path, stage: str) -> None:
@@ -115,6 +187,7 @@ def run_stage(args: argparse.Namespace, out: Path, stage: str) -> None:
             run_dir = out / f"{arm}-seed{seed}{suffix}"
             if (run_dir / "summary.json").exists() and (
                     stage == "ttrl" or json.loads((run_dir / "summary.json").read_text())["total_steps"] >= args.steps):
+                print(f"{arm} seed {seed}{suffix}: reused the finished run in {run_dir}", flush=True)
                 continue  # done; a finished run shorter than --steps is resumed to it (the rate is constant)
             cmd = command(arm, seed, args, run_dir) if stage == "train" else ttrl_command(arm, seed, out, args.task)
             if (run_dir / "config.yaml").exists():
@@ -268,6 +341,8 @@ def score(args: argparse.Namespace) -> dict[str, Any]:
                                    **{k: learning.mean_std([r[k] for r in rows]) for k in keys},
                                    "best_step": [r["best_step"] for r in rows],
                                    "samples_to_best": learning.mean_std([r["samples_to_best"] for r in rows])}
+    reached = [int(r.get("steps", 0)) for block in result["arms"].values() for r in block.get("per_seed", [])]
+    result["settings"]["steps"] = max([int(args.steps), *reached])  # a run made longer before is reported as such
     if not result["arms"]:
         raise SystemExit(f"long_budget: {out}: no finished run (expected ARM-seedN/summary.json for "
                          f"N < {args.seeds}, ARM one of {', '.join(args.arms)}) and no stored long_budget.json")
@@ -294,7 +369,7 @@ def report(result: dict[str, Any], out: Path, *, draw: bool = True) -> None:
                 if "ttrl" in block else {})}
             for arm, block in result["arms"].items()]
     print_table(rows, list(rows[0]), title=f"bench/long_budget.py, {task}: up to {result['settings']['steps']} steps, best dev step, "
-                                            f"greedy accuracy, mean ± std over {result['settings']['seeds']} seeds")
+                                            f"greedy accuracy, mean ± std over {result['settings']['seeds']} seed{'' if result['settings']['seeds'] == 1 else 's'}")
     if not draw:
         return
     fig = Figure(figsize=(7, 4.2), dpi=110, layout="constrained")
@@ -329,16 +404,18 @@ def arms_list(text: str) -> list[str]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--task", choices=("integration", "countdown"), default="integration")
+    ap.add_argument("--task", choices=("integration", "countdown"), default="integration", help="default integration")
     ap.add_argument("--base", default="tiny", metavar="SPEC",
                     help="the tiny checkpoint both arms start from (default: the task's shipped one); tiny:DIR or tiny:NAME")
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--steps", type=int, default=400)
-    ap.add_argument("--eval-steps", type=int, default=25)
-    ap.add_argument("--train-limit", type=int, default=0,
+    ap.add_argument("--seeds", type=bench_cli.positive, default=3, help="seeds per arm (default 3)")
+    ap.add_argument("--steps", type=bench_cli.positive, default=400,
+                    help="GRPO steps of each run (default 400); a finished shorter run is resumed to it")
+    ap.add_argument("--eval-steps", type=bench_cli.positive, default=25,
+                    help="greedy dev evaluation every N steps, where the best step is chosen (default 25)")
+    ap.add_argument("--train-limit", type=bench_cli.non_negative, default=0,
                     help="train both arms on only the first N training problems (LADDER: their trees; 0: all 200)")
-    ap.add_argument("--depth", type=int, default=2, help="LADDER's variant-tree depth")
-    ap.add_argument("--width", type=int, default=4, help="LADDER's variants per node")
+    ap.add_argument("--depth", type=bench_cli.positive, default=2, help="LADDER's variant-tree depth")
+    ap.add_argument("--width", type=bench_cli.positive, default=4, help="LADDER's variants per node")
     ap.add_argument("--ladder", action="append", default=[], metavar="KEY=VALUE",
                     help="a further `rungs ladder` setting, e.g. cooldown=10 (passed as --cooldown 10)")
     ap.add_argument("--dev", choices=("builtin", "tuning"), default="builtin",
@@ -347,7 +424,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--arms", type=arms_list, default=list(ARMS), metavar="ARM[,ARM]",
                     help="which arms to run and score, of " + ", ".join(ARMS) + " (default: both); e.g. `ladder` "
                          "for a LADDER setting whose GRPO arm, unchanged by it, was run before")
-    ap.add_argument("--parallel", type=int, default=2, help="runs at once, each a `rungs` process on one thread")
+    ap.add_argument("--parallel", type=bench_cli.positive, default=2, help="runs at once, each a `rungs` process on one thread")
     ap.add_argument("--ttrl", action="store_true", help="then test-time RL (variants) from each best checkpoint on the hard set")
     ap.add_argument("--dev-only", action="store_true",
                     help="a tuning run: report the dev curves and best steps, and read no test set (hard, fresh draw)")
@@ -355,7 +432,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="only score the finished runs and reprint, under the settings the runs were made with "
                          "(the flags above are ignored); without runs (a fresh clone), reprint the stored "
                          "long_budget.json as it is")
-    ap.add_argument("--out", default=str(HERE.parent / "bench" / "results-400"))
+    ap.add_argument("--out", default=str(HERE.parent / "bench" / "results-400"),
+                    help="results folder: the runs, long_budget.json and its plot (default bench/results-400)")
     return ap.parse_args(argv)
 
 
@@ -381,4 +459,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    bench_cli.run(main, "long_budget")

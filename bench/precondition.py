@@ -34,6 +34,10 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # bench_cli beside this file, also when loaded by path (the tests)
+    sys.path.insert(0, str(HERE))
+import bench_cli  # noqa: E402
+
 KS = (1, 2, 4, 8, 16, 32, 64)
 
 
@@ -61,6 +65,9 @@ def curve(counts: list[int], greedy: list[bool], n: int) -> dict[str, Any]:
     return {"problems": len(counts), "greedy": sum(greedy) / len(greedy),
             "pass@k": {k: sum(pass_at_k(n, c, k) for c in counts) / len(counts) for k in KS if k <= n},
             "solved_at_least_once": sum(c > 0 for c in counts) / len(counts)}
+
+
+SETS = ("hard", "variants", "dev", "rungs")
 
 
 def problem_sets(task_name: str, names: list[str], test: str, seed: int) -> dict[str, list[Any]]:
@@ -163,17 +170,20 @@ def print_curves(result: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--task", default="integration", choices=("integration", "countdown"))
-    ap.add_argument("--policy", default="tiny")
-    ap.add_argument("--sets", default="hard,variants,dev")
-    ap.add_argument("--n", type=int, default=64)
-    ap.add_argument("--temperature", type=float, default=1.0)
+    ap.add_argument("--task", default="integration", choices=("integration", "countdown"), help="default integration")
+    ap.add_argument("--policy", default="tiny", help="the policy sampled (default tiny: the task's shipped checkpoint)")
+    ap.add_argument("--sets", type=bench_cli.names_list(SETS, "sets"), default="hard,variants,dev",
+                    help=f"comma-separated, of {', '.join(SETS)} (default hard,variants,dev)")
+    ap.add_argument("--n", type=bench_cli.positive, default=64, help="samples per problem (default 64)")
+    ap.add_argument("--temperature", type=float, default=1.0, help="default 1.0")
     ap.add_argument("--test", default=None, help="test set (default builtin:TASK-hard)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0, help="default 0")
+    ap.add_argument("--workers", type=bench_cli.positive, default=2, help="verifier workers (default 2)")
     ap.add_argument("--out", default=None, help="write the curves as JSON here")
     args = ap.parse_args(argv)
-    result = measure(args.policy, args.sets.split(","), args.n, args.temperature, args.seed, args.test, args.workers,
+    if args.out:  # before the measurement, not after it
+        bench_cli.writable_parent(args.out, "--out")
+    result = measure(args.policy, args.sets, args.n, args.temperature, args.seed, args.test, args.workers,
                      args.task)
     print_curves(result)
     if args.out:
@@ -183,4 +193,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    bench_cli.run(main, "precondition")

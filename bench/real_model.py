@@ -24,6 +24,12 @@ import argparse
 import statistics
 import sys
 import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # bench_cli beside this file, also when loaded by path (the tests)
+    sys.path.insert(0, str(HERE))
+import bench_cli  # noqa: E402
 
 
 def accuracy(policy, task_name: str, limit: int, new_tokens: int, samples: int, seed: int) -> dict:
@@ -92,13 +98,13 @@ def speed(policy, new_tokens: int, repeats: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--limit", type=int, default=10, help="problems per set (default: 10)")
-    parser.add_argument("--samples", type=int, default=8, help="samples for best-of-k (default: 8)")
-    parser.add_argument("--new-tokens", type=int, default=128, help="tokens per completion (default: 128)")
-    parser.add_argument("--speed-tokens", type=int, default=64, help="tokens per prompt in the speed test (default: 64)")
-    parser.add_argument("--repeats", type=int, default=3, help="alternated timing rounds (default: 3)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--limit", type=bench_cli.positive, default=10, help="problems per set (default: 10)")
+    parser.add_argument("--samples", type=bench_cli.positive, default=8, help="samples for best-of-k (default: 8)")
+    parser.add_argument("--new-tokens", type=bench_cli.positive, default=128, help="tokens per completion (default: 128)")
+    parser.add_argument("--speed-tokens", type=bench_cli.positive, default=64, help="tokens per prompt in the speed test (default: 64)")
+    parser.add_argument("--repeats", type=bench_cli.positive, default=3, help="alternated timing rounds (default: 3)")
+    parser.add_argument("--threads", type=bench_cli.positive, default=1, help="torch threads (default: 1)")
+    parser.add_argument("--seed", type=int, default=0, help="default: 0")
     args = parser.parse_args(argv)
 
     import torch
@@ -128,4 +134,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    bench_cli.run(main, "real_model")

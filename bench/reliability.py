@@ -38,6 +38,11 @@ import time
 import uuid
 from pathlib import Path
 
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # bench_cli beside this file, also when loaded by path (the tests)
+    sys.path.insert(0, str(HERE))
+import bench_cli  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 IDLE_S = 10  # the server's --idle-timeout here
 TAG = f"rungs-reliability-{uuid.uuid4().hex[:8]}"
@@ -99,6 +104,9 @@ def eval_fingerprint(run: Path) -> dict:
         "greedy": {k: v for k, v in (summary["greedy"] or {}).items() if not k.startswith("wall")}}
 
 
+KILL_POINTS = 8  # the kill points `kills` knows (--kills takes the first N)
+
+
 def kills(root: Path, n: int) -> dict:
     ref = root / "train-ref"
     code, _, err = finish(rungs(*TRAIN, "--out", str(ref)))
@@ -125,7 +133,9 @@ def kills(root: Path, n: int) -> dict:
               ("train", "after step 5 (between checkpoints)", lambda r: steps_at_least(r, 5)),
               ("eval", "after 9 finished problems", lambda r: records_at_least(r, 9)),
               ("train", "inside the second checkpoint", in_checkpoint),
-              ("eval", "after 14 finished problems", lambda r: records_at_least(r, 14))][:n]
+              ("eval", "after 14 finished problems", lambda r: records_at_least(r, 14))]
+    assert len(points) == KILL_POINTS
+    points = points[:n]
     rows = []
     for i, (job, where, ready) in enumerate(points):
         run = root / f"kill-{i}"
@@ -304,14 +314,19 @@ def leaked() -> list[str]:
     return found
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kills", type=int, default=8, help="kill points to try (at most 8)")
-    parser.add_argument("--stalled", type=int, default=200, help="stalled connections against the 64-connection bound")
+    parser.add_argument("--kills", type=bench_cli.positive, default=8, help="kill points to try (1 to 8; default 8)")
+    parser.add_argument("--stalled", type=bench_cli.non_negative, default=200,
+                        help="stalled connections against the 64-connection bound (default 200)")
     parser.add_argument("--only", choices=["kills", "writers", "rows", "requests"], action="append",
                         help="run only these parts (repeatable; default: all)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.kills > KILL_POINTS:
+        parser.error(f"argument --kills: {args.kills}: there are {KILL_POINTS} kill points (expected 1 to {KILL_POINTS})")
+    if args.json:  # before the measurement, not after it
+        bench_cli.writable_parent(args.json, "--json")
     parts = set(args.only or ["kills", "writers", "rows", "requests"])
     started = time.monotonic()
     ok = True
@@ -362,4 +377,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    bench_cli.run(main, "reliability")

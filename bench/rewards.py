@@ -1,7 +1,7 @@
 """Which training signal? Every reward arm with the same GRPO budget on builtin:integration-dev.
 
     python bench/rewards.py                                  # 6 arms x 3 seeds (4 min on an idle core, ~1 h on busy ones)
-    python bench/rewards.py --seeds 1 --steps 3 --limit 4    # a quick look
+    python bench/rewards.py --seeds 1 --steps 3 --limit 4 --out runs/rewards-quick   # a quick look (not over bench/results)
     python bench/rewards.py --policy tiny:PATH --task integration --problems FILE.jsonl   # your own model
 
 Arms (each reward alone, weight 1; rungs/rewards): verifier (the integration verifier, itself
@@ -26,28 +26,36 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # bench_cli beside this file, also when loaded by path (the tests)
+    sys.path.insert(0, str(HERE))
+import bench_cli  # noqa: E402
+
 ARMS = ("verifier", "majority_vote", "self_certainty", "neg_entropy", "random", "format_only")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--arms", default=",".join(ARMS), help="comma-separated reward specs (one arm each)")
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--task", default="integration")
-    ap.add_argument("--problems", default="builtin:integration-dev")
-    ap.add_argument("--limit", type=int, default=8, help="first N problems (trained on and evaluated on)")
-    ap.add_argument("--policy", default="tiny:rungs/checkpoints/tiny-integration")
-    ap.add_argument("--steps", type=int, default=20, help="GRPO steps per arm")
-    ap.add_argument("--eval-steps", type=int, default=5)
-    ap.add_argument("--vote-samples", type=int, default=4, help="samples per problem for eval_vote_agreement")
+    ap.add_argument("--seeds", type=bench_cli.positive, default=3, help="seeds per arm (default 3)")
+    ap.add_argument("--task", default="integration", help="default integration")
+    ap.add_argument("--problems", default="builtin:integration-dev", help="default builtin:integration-dev")
+    ap.add_argument("--limit", type=bench_cli.positive, default=8,
+                    help="first N problems (trained on and evaluated on; default 8)")
+    ap.add_argument("--policy", default="tiny:rungs/checkpoints/tiny-integration",
+                    help="default tiny:rungs/checkpoints/tiny-integration")
+    ap.add_argument("--steps", type=bench_cli.positive, default=20, help="GRPO steps per arm (default 20)")
+    ap.add_argument("--eval-steps", type=bench_cli.positive, default=5, help="greedy evaluation every N steps (default 5)")
+    ap.add_argument("--vote-samples", type=bench_cli.positive, default=4,
+                    help="samples per problem for eval_vote_agreement (default 4)")
     ap.add_argument("--grpo", action="append", default=[], metavar="KEY=VALUE", help="override a GRPO setting")
-    ap.add_argument("--workers", type=int, default=1)
-    ap.add_argument("--out", default=str(HERE / "results"))
+    ap.add_argument("--workers", type=bench_cli.positive, default=1, help="verifier workers (default 1)")
+    ap.add_argument("--out", default=str(HERE / "results"), help="results folder (default bench/results)")
     return ap.parse_args(argv)
 
 
@@ -129,6 +137,8 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
                 row = {**run_one(args, arm, seed), "settings": _run_settings(args)}
                 path.write_text(json.dumps(row) + "\n")
                 print(f"{arm} seed {seed} done ({row['seconds']:.0f} s)", flush=True)
+            else:
+                print(f"{arm} seed {seed}: reused {path} (same settings)", flush=True)
             runs[arm].append(row)
     summary = {}
     for arm, rows in runs.items():
@@ -181,7 +191,7 @@ def print_result(result: dict[str, Any]) -> str:
     st = result["settings"]
     return print_table(rows, ["reward", "start", "last", "best (label-free pick)", "best step"],
                        title=f"bench/rewards.py: greedy accuracy, {st['problems']} (first {st['limit']}), "
-                             f"{st['steps']} GRPO steps, {st['seeds']} seeds")
+                             f"{st['steps']} GRPO step{'' if st['steps'] == 1 else 's'}, {st['seeds']} seed{'' if st['seeds'] == 1 else 's'}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,4 +201,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    bench_cli.run(main, "rewards")

@@ -65,6 +65,11 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # bench_cli beside this file, also when loaded by path (the tests)
+    sys.path.insert(0, str(HERE))
+import bench_cli  # noqa: E402
+
+QUICK = {"hidden": 64, "layers": 2, "prompts": 2, "generations": 4, "length": 16, "micro": 4, "steps": 2}  # --quick
 ROOT = HERE.parent
 CHILD_ENV = {
     "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
@@ -76,18 +81,19 @@ ARMS = ("rungs", "trl", "rungs-nolp")
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--task", default="countdown", choices=("countdown", "integration"))
+    p.add_argument("--task", default="countdown", choices=("countdown", "integration"),
+                   help="the task whose problems both arms train on (default countdown)")
     p.add_argument("--difficulty", type=float, default=0.3, help="task.generate difficulty of the problems")
-    p.add_argument("--arch", default="qwen2", choices=("qwen2", "llama"))
-    p.add_argument("--hidden", type=int, default=128, help="hidden size (MLP is 2x; 4 heads, 2 KV heads)")
-    p.add_argument("--layers", type=int, default=4)
-    p.add_argument("--prompts", type=int, default=4, help="prompts per step")
-    p.add_argument("--generations", type=int, default=8, help="samples per prompt (G)")
-    p.add_argument("--length", type=int, default=32, help="completion tokens (forced: no early end of sequence)")
-    p.add_argument("--micro", type=int, default=8, help="completions per forward/backward pass")
-    p.add_argument("--steps", type=int, default=5, help="timed steps after one warm-up step")
-    p.add_argument("--lr", type=float, default=1e-5)
-    p.add_argument("--threads", type=int, default=1, help="torch threads in each arm")
+    p.add_argument("--arch", default="qwen2", choices=("qwen2", "llama"), help="model architecture (default qwen2)")
+    p.add_argument("--hidden", type=bench_cli.positive, default=128, help="hidden size (MLP is 2x; 4 heads, 2 KV heads)")
+    p.add_argument("--layers", type=bench_cli.positive, default=4, help="transformer layers (default 4)")
+    p.add_argument("--prompts", type=bench_cli.positive, default=4, help="prompts per step")
+    p.add_argument("--generations", type=bench_cli.positive, default=8, help="samples per prompt (G)")
+    p.add_argument("--length", type=bench_cli.positive, default=32, help="completion tokens (forced: no early end of sequence)")
+    p.add_argument("--micro", type=bench_cli.positive, default=8, help="completions per forward/backward pass")
+    p.add_argument("--steps", type=bench_cli.positive, default=5, help="timed steps after one warm-up step")
+    p.add_argument("--lr", type=float, default=1e-5, help="learning rate (default 1e-5)")
+    p.add_argument("--threads", type=bench_cli.positive, default=1, help="torch threads in each arm")
     p.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=False,
                    help="recompute activations in the backward pass, in both arms (TRL's GRPOConfig turns it on by "
                         "default; off here unless given)")
@@ -103,8 +109,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--report-fd", type=int, help=argparse.SUPPRESS)
     p.add_argument("--work", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.quick:
-        args.hidden, args.layers, args.prompts, args.generations, args.length, args.micro, args.steps = 64, 2, 2, 4, 16, 4, 2
+    if args.quick:  # the smoke-test sizes, for every size flag not given on the command line
+        words = sys.argv[1:] if argv is None else argv
+        given = [name for name in QUICK if any(w == f"--{name}" or w.startswith(f"--{name}=") for w in words)]
+        for name, value in QUICK.items():
+            if name not in given:
+                setattr(args, name, value)
+        if given and not args.child:
+            print("trl_step: --quick keeps the given " + ", ".join(f"--{name} {getattr(args, name)}" for name in given),
+                  file=sys.stderr)
     batch = args.prompts * args.generations
     if batch % args.micro:
         p.error(f"--micro {args.micro} must divide prompts x generations = {batch}")
@@ -454,4 +467,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    bench_cli.run(main, "trl_step")

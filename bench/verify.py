@@ -38,6 +38,11 @@ from pathlib import Path
 
 from rungs.tasks.integration.perturb import perturb
 
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # bench_cli beside this file, also when loaded by path (the tests)
+    sys.path.insert(0, str(HERE))
+import bench_cli  # noqa: E402
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "integration_variants_external.jsonl"
 
@@ -94,13 +99,17 @@ def summarize(name: str, accepted: list[bool], timeouts: list[bool], items: list
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="external JSONL (problem, answer)")
-    parser.add_argument("--limit", type=int, default=None, help="use only the first N rows")
-    parser.add_argument("--workers", type=int, default=2, help="worker processes per pool")
+    parser.add_argument("--limit", type=bench_cli.positive, default=None, help="use only the first N rows (default: all)")
+    parser.add_argument("--workers", type=bench_cli.positive, default=2, help="worker processes per pool")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds per item, both checkers")
     parser.add_argument("--seed", type=int, default=0, help="seed of the perturbations")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.add_argument("--executor", default="process", help="process, or also ray / ray:ADDRESS (see above)")
     args = parser.parse_args(argv)
+    if args.executor != "process" and not args.executor.startswith("ray"):  # before any measurement
+        parser.error(f"argument --executor: {args.executor!r}: expected process, ray or ray:ADDRESS")
+    if args.json:  # before the measurement, not after it
+        bench_cli.writable_parent(args.json, "--json")
     if not args.data.exists():
         print(f"external data not found at {args.data} (pass --data)", file=sys.stderr)
         return 2
@@ -195,4 +204,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    bench_cli.run(main, "verify")

@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/learning.py and its helpers
+import bench_cli  # noqa: E402
+
 TRAINED_ARMS = (("grpo_direct", "GRPO, no variants"), ("ladder", "LADDER"),
                 ("random_reward", "control: random reward"), ("format_only", "control: format-only reward"))
 DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -203,7 +205,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out", help="a finished bench/learning.py --out directory that kept its seed folders")
-    ap.add_argument("--task", default="countdown", help="the suite in that directory (integration, countdown, ...)")
+    ap.add_argument("--task", default="countdown",
+                    help="the suite in that directory (integration, countdown, integration-harder; default: countdown)")
     ap.add_argument("--alphas", default=",".join(f"{a:g}" for a in DEFAULT_ALPHAS),
                     help="comma-separated alphas (0 = base, 1 = the trained arm)")
     ap.add_argument("--sets", default="auto", choices=("auto", "dev", "test"),
@@ -239,4 +242,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    bench_cli.run(main, "wise_ft")

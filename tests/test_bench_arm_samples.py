@@ -99,3 +99,23 @@ def test_a_folder_without_the_trained_arms_weights_is_refused_and_nothing_is_wri
     assert all((tmp_path / name).read_text() == "committed" for name in ("arm_samples.json", "arm_samples.png"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["arm_samples.json", "arm_samples.png", "countdown",
                                                           "learning.json"]
+
+
+def test_the_default_task_on_a_run_of_another_suite_names_the_suite_it_holds(load_bench, tmp_path, capsys):
+    """M6: --task defaults to countdown; on an integration run the error says so and names integration."""
+    arm_samples = load_bench("arm_samples")
+    (tmp_path / "integration" / "ladder-seed0" / "final").mkdir(parents=True)
+    with pytest.raises(SystemExit) as raised:
+        arm_samples.trained_finals(tmp_path, "countdown", 1)
+    assert str(raised.value) == (f"arm_samples: {tmp_path}: no countdown/ folder (--task countdown); it holds "
+                                 "integration/: give --task integration")
+    with pytest.raises(SystemExit):
+        arm_samples.main(["--help"])
+    assert "default: countdown" in capsys.readouterr().out
+
+
+def test_n_1_shows_one_pass_at_1_column(load_bench):
+    arm_samples = load_bench("arm_samples")
+    rows = [{"arm": "ladder", "seed": 0, "set": "test", "greedy": 0.5, "pass@k": {1: 0.25}}]
+    (cells,) = arm_samples.summarise({"n": 1, "sets": ["test"], "rows": rows})
+    assert [key for key in cells if key.startswith("pass@")] == ["pass@1"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,7 @@ def test_a_new_run_goes_to_out_ladder_steps_and_its_plot_beside_it(ladder_run, t
     def fake_run(cmd, check):  # `rungs ladder ... --out RUN`, made here without training
         commands.append(cmd)
         _write_run(Path(cmd[cmd.index("--out") + 1]), steps=int(cmd[cmd.index("--max-steps") + 1]), eval_steps=25)
+        return subprocess.CompletedProcess(cmd, 0)
 
     monkeypatch.setattr(ladder_run.subprocess, "run", fake_run)
     assert ladder_run.main(["--steps", "50", "--out", str(tmp_path / "results")]) == 0
@@ -75,3 +77,39 @@ def test_out_must_be_a_folder(ladder_run, tmp_path, name):
     (tmp_path / "a-file").write_text("")
     with pytest.raises(SystemExit, match=f"ladder_run: --out {tmp_path / name}: expected a folder"):
         ladder_run.main(["--run", str(tmp_path), "--out", str(tmp_path / name)])
+
+
+def test_a_rerun_into_the_same_out_resumes_a_started_run_and_replots_a_finished_one(ladder_run, tmp_path, monkeypatch,
+                                                                                      capsys):
+    """C2: no traceback from `rungs ladder` refusing an --out that holds a run."""
+    commands = []
+
+    def fake_run(cmd, check):
+        commands.append(cmd[3:])
+        run = Path(cmd[cmd.index("--resume") + 1])
+        (run / "summary.json").write_text(json.dumps({"total_steps": 50}))
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(ladder_run.subprocess, "run", fake_run)
+    run = _write_run(tmp_path / "ladder-50", steps=20, eval_steps=10)  # killed at step 20
+    assert ladder_run.main(["--steps", "50", "--out", str(tmp_path)]) == 0
+    assert commands == [["ladder", "--resume", str(run), "--max-steps", "50", "--no-progress"]]
+    assert ladder_run.main(["--steps", "50", "--out", str(tmp_path)]) == 0  # finished now: only replotted
+    assert len(commands) == 1
+    assert "holds a finished run; plotting it" in capsys.readouterr().out
+
+
+def test_a_failed_rungs_ladder_is_one_line(ladder_run, tmp_path, monkeypatch):
+    monkeypatch.setattr(ladder_run.subprocess, "run", lambda cmd, check: subprocess.CompletedProcess(cmd, 2))
+    with pytest.raises(SystemExit, match=r"ladder_run: `rungs ladder` into .*ladder-5 failed \(exit status 2") as raised:
+        ladder_run.main(["--steps", "5", "--out", str(tmp_path)])
+    assert "\n" not in str(raised.value)
+    with pytest.raises(SystemExit) as raised:
+        ladder_run.main(["--steps", "0"])
+    assert raised.value.code == 2
+
+
+def test_a_run_shorter_than_one_interval_names_its_own_window(ladder_run, tmp_path, capsys):
+    run = _write_run(tmp_path / "run", steps=1, eval_steps=25)
+    assert ladder_run.main(["--run", str(run)]) == 0
+    assert "training accuracy (mean of the last 1 step)" in capsys.readouterr().out

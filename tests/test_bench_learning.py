@@ -73,14 +73,15 @@ def test_controls_rerun_a_finished_core_seed_for_its_missing_arms_only(learning,
     finished (its child reuses the cached arms), in any suite; one with them is."""
     import json
 
+    made = learning.seed_settings(learning.parse_args([]))
     core = tmp_path / "seed-0.json"
-    core.write_text(json.dumps({"seed": 0, "base": 0.0, "grpo_direct": 0.1, "ladder": 0.2}))
+    core.write_text(json.dumps({"seed": 0, "base": 0.0, "grpo_direct": 0.1, "ladder": 0.2, "settings": made}))
     with_controls = learning.parse_args(["--core-only", "--controls"])
     assert learning.seed_finished(learning.parse_args(["--core-only"]), core, "integration")
     assert not learning.seed_finished(with_controls, core, "integration")
     assert not learning.seed_finished(with_controls, core, "countdown")  # countdown runs the controls too
     assert not learning.seed_finished(with_controls, tmp_path / "seed-1.json", "integration")
-    core.write_text(json.dumps({"seed": 0, "ladder": 0.2, "random_reward": 0.0, "format_only": 0.05}))
+    core.write_text(json.dumps({"seed": 0, "ladder": 0.2, "random_reward": 0.0, "format_only": 0.05, "settings": made}))
     assert learning.seed_finished(with_controls, core, "integration")
     assert learning.seed_finished(with_controls, core, "countdown")
 
@@ -117,12 +118,13 @@ def test_aggregate_keeps_each_seeds_fresh_draw_score(learning, tmp_path):
     reuse a finished arm seed by seed; an unfinished seed (.partial.json) is not counted."""
     import json
 
+    args = learning.parse_args(["--task", "countdown", "--out", str(tmp_path)])
     (tmp_path / "countdown").mkdir()
     for seed, (hard, fresh) in enumerate([(0.1, 0.2), (0.3, 0.0)]):
         (tmp_path / "countdown" / f"seed-{seed}.json").write_text(
-            json.dumps({"seed": seed, "ladder": hard, "fresh/ladder": fresh}))
+            json.dumps({"seed": seed, "ladder": hard, "fresh/ladder": fresh, "settings": learning.seed_settings(args)}))
     (tmp_path / "countdown" / "seed-2.partial.json").write_text(json.dumps({"ladder": 0.9, "fresh/ladder": 0.9}))
-    block = learning.aggregate(learning.parse_args(["--task", "countdown", "--out", str(tmp_path)]))["countdown"]
+    block = learning.aggregate(args)["countdown"]
     assert block["seeds"] == 2 and block["per_seed"]["ladder"] == [0.1, 0.3]
     assert block["fresh_per_seed"]["ladder"] == [0.2, 0.0]
     assert block["fresh"]["ladder"][0] == pytest.approx(0.1)
@@ -158,12 +160,14 @@ def _shipped_folder(learning, out, suites=("countdown",)):
     import json
     import shutil
 
+    args = learning.parse_args(["--task", suites[0], "--seeds", "2", "--steps", "7", "--out", str(out)])
     for suite in suites:
         (out / suite).mkdir(parents=True)
         for seed, (hard, fresh) in enumerate([(0.1, 0.2), (0.3, 0.0)]):
             (out / suite / f"seed-{seed}.json").write_text(json.dumps(
-                {"seed": seed, "base": 0.05, "ladder": hard, "fresh/ladder": fresh, "curve/ladder": [0.1, 0.2, 0.3]}))
-    learning.aggregate(learning.parse_args(["--task", suites[0], "--seeds", "2", "--steps", "7", "--out", str(out)]))
+                {"seed": seed, "base": 0.05, "ladder": hard, "fresh/ladder": fresh, "curve/ladder": [0.1, 0.2, 0.3],
+                 "settings": learning.seed_settings(args)}))
+    learning.aggregate(args)
     for suite in suites:
         shutil.rmtree(out / suite)
     return (out / "learning.json").read_bytes()
@@ -201,3 +205,117 @@ def test_report_keeps_the_stored_block_of_a_suite_whose_seed_files_are_absent(le
     assert result["countdown"]["per_seed"]["ladder"] == [0.5]
     assert result["settings"]["steps"] == 7 and result["grpo"]["max_steps"] == 7
     assert json.loads((tmp_path / "learning.json").read_text()) == json.loads(json.dumps(result))
+
+
+# -- a seed is reused only under the settings it was made with (W1, W2) ------------------------------
+def _seed(learning, out, suite, seed, flags, name="seed-{}.json", **figures):
+    import json
+
+    made = learning.seed_settings(learning.parse_args([*flags, "--out", str(out)]))
+    path = out / suite / name.format(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"seed": seed, **figures, "settings": made}))
+    return path
+
+
+def test_a_seed_made_with_other_settings_is_recomputed_with_a_notice(learning, tmp_path, monkeypatch, capsys):
+    quick = ["--task", "integration", "--steps", "1", "--limit", "1"]
+    now = ["--task", "integration", "--steps", "2", "--limit", "3", "--seeds", "3", "--out", str(tmp_path)]
+    _seed(learning, tmp_path, "integration", 0, quick, base=1.0)  # finished under other settings
+    (tmp_path / "integration" / "ladder-seed0" / "final").mkdir(parents=True)  # its weights
+    _seed(learning, tmp_path, "integration", 1, quick, name="seed-{}.partial.json", base=0.667)  # killed part-way
+    same = _seed(learning, tmp_path, "integration", 2, now[:-2], base=0.5)  # finished under these settings
+    jobs = []
+    monkeypatch.setattr(learning, "run_processes", lambda j, parallel: jobs.extend(j))
+    monkeypatch.setattr(learning.sys, "argv", ["learning.py", *now])
+    args = learning.parse_args(now)
+    learning.run_all(args)
+    assert [label for label, _, _ in jobs] == ["integration seed 0", "integration seed 1"]
+    err = capsys.readouterr().err
+    assert "integration seed 0 was made with other settings (seed-0.json: limit 1 -> 3, steps 1 -> 2)" in err
+    assert "integration seed 1 was made with other settings (seed-1.partial.json:" in err
+    assert not (tmp_path / "integration" / "seed-0.json").exists()
+    assert not (tmp_path / "integration" / "seed-1.partial.json").exists()
+    assert not (tmp_path / "integration" / "ladder-seed0").exists()  # no weight of the old settings is reused
+    assert same.exists() and learning.seed_finished(args, same, "integration")
+
+
+def test_a_seed_file_without_recorded_settings_is_not_finished(learning, tmp_path):
+    import json
+
+    path = tmp_path / "seed-0.json"
+    path.write_text(json.dumps({"seed": 0, "base": 1.0}))
+    args = learning.parse_args(["--out", str(tmp_path)])
+    assert not learning.seed_finished(args, path, "integration")
+
+
+def test_aggregate_averages_only_the_seeds_asked_for_under_these_settings(learning, tmp_path, capsys):
+    flags = ["--task", "countdown", "--steps", "2", "--limit", "3"]
+    _seed(learning, tmp_path, "countdown", 0, flags, base=0.5)
+    _seed(learning, tmp_path, "countdown", 1, ["--task", "countdown", "--steps", "1", "--limit", "1"], base=1.0)
+    _seed(learning, tmp_path, "countdown", 2, flags, base=0.9)  # beyond --seeds 2
+    result = learning.aggregate(learning.parse_args([*flags, "--seeds", "2", "--out", str(tmp_path)]))
+    assert result["countdown"]["per_seed"]["base"] == [0.5] and result["countdown"]["seeds"] == 1
+    assert "seed-1.json: made with other settings (limit 1 -> 3, steps 1 -> 2); left out" in capsys.readouterr().err
+
+
+def test_the_label_says_when_limit_scored_only_part_of_the_set(learning):
+    args = learning.parse_args(["--limit", "1"])
+    label = learning.test_label({"settings": vars(args)}, "integration")
+    assert label == "builtin:integration-hard, only the first 1 problem (--limit)"
+    assert learning.test_label({"settings": vars(learning.parse_args([]))}, "integration") == "builtin:integration-hard"
+
+
+@pytest.mark.parametrize("flags", [["--seeds", "0"], ["--limit", "0"], ["--limit", "-2"], ["--steps", "-1"],
+                                   ["--parallel", "0"], ["--depth", "0"]])
+def test_bad_counts_are_one_argparse_line(learning, flags, capsys):
+    with pytest.raises(SystemExit) as raised:
+        learning.parse_args(flags)
+    assert raised.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"argument {flags[0]}: {flags[1]!r}: expected an integer >= 1" in err
+
+
+def test_a_stopped_parent_ends_its_running_children(tmp_path):
+    """SIGTERM to learning.py while seeds run: every child (and what it started) ends too (C1)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parent.parent / "bench"
+    pids = tmp_path / "pids"
+    child = (f"import os, subprocess, sys, time; grand = subprocess.Popen([sys.executable, '-c', 'import time; "
+             f"time.sleep(60)']); open({str(pids)!r}, 'a').write(f'{{os.getpid()}} {{grand.pid}}\\n'); time.sleep(60)")
+    parent = (f"import sys; sys.path.insert(0, {str(bench)!r}); import learning; from pathlib import Path; "
+              f"learning.run_processes([('seed', [sys.executable, '-c', {child!r}], Path({str(tmp_path / 'seed.log')!r}))], "
+              f"1, poll_s=0.05)")
+    proc = subprocess.Popen([sys.executable, "-c", parent], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not (pids.exists() and pids.read_text().endswith("\n")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    started = [int(pid) for pid in pids.read_text().split()]
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert "SIGTERM: stopped its running jobs" in err and "Traceback" not in err
+
+    def alive(pid):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in started) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(pid) for pid in started)
+
+
+def test_one_seed_is_one_seed(learning, capsys):
+    block = {"seeds": 1, "summary": {"base": (1.0, 0.0)}, "fresh": {}}
+    learning.print_report({"settings": {}, "countdown": block})
+    assert "mean ± std over 1 seed\n" in capsys.readouterr().out

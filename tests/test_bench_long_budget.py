@@ -200,3 +200,48 @@ def test_dev_only_marks_the_folder_and_a_run_without_it_unmarks_it(long_budget, 
     assert (tmp_path / long_budget.DEV_ONLY_MARK).exists()
     long_budget.run_all(long_budget.parse_args(["--out", str(tmp_path)]))
     assert not (tmp_path / long_budget.DEV_ONLY_MARK).exists()
+
+
+# -- a reused run must have been made with these flags' settings (W3) --------------------------------
+def test_a_run_made_with_other_settings_is_refused_in_one_line(long_budget, tmp_path, monkeypatch, capsys):
+    jobs = []
+    monkeypatch.setattr(importlib.import_module("learning"), "run_processes", lambda batch, *a, **k: jobs.extend(batch))
+    for arm in ("ladder", "grpo"):  # limit 50, depth 3, width 5, cooldown=10, band_fraction=0.25, eval_steps 50
+        _run(tmp_path, arm, 0, 100)
+    same = ["--seeds", "1", "--steps", "100", "--eval-steps", "50", "--train-limit", "50", "--depth", "3", "--width", "5",
+            "--ladder", "cooldown=10", "--ladder", "band_fraction=0.25", "--out", str(tmp_path)]
+    long_budget.run_all(long_budget.parse_args(same))  # the same settings: reused, nothing to run
+    assert jobs == []
+    assert f"ladder seed 0: reused the finished run in {tmp_path / 'ladder-seed0'}" in capsys.readouterr().out
+    other = [*same[:same.index("--train-limit")], "--train-limit", "3", "--depth", "2", "--width", "2",
+             *same[same.index("--ladder"):]]
+    with pytest.raises(SystemExit) as raised:
+        long_budget.run_all(long_budget.parse_args(other))
+    message = str(raised.value)
+    assert f"long_budget: {tmp_path / 'ladder-seed0'} was made with train_limit 50, depth 3, width 5" in message
+    assert "these flags ask for train_limit 3, depth 2, width 2" in message and "\n" not in message
+    with pytest.raises(SystemExit, match="grpo-seed0 was made with train_limit 50"):
+        long_budget.run_all(long_budget.parse_args([*other, "--arms", "grpo"]))
+    with pytest.raises(SystemExit, match=r"ladder \{'band_fraction': 0.25, 'cooldown': 10\}, but these flags ask for ladder \{\}"):
+        long_budget.run_all(long_budget.parse_args([*same[:same.index("--ladder")], "--out", str(tmp_path)]))
+    assert jobs == []
+
+
+def test_long_budget_json_records_the_steps_the_runs_reached(long_budget, tmp_path, monkeypatch):
+    import learning
+
+    for arm in ("ladder", "grpo"):
+        run = _run(tmp_path, arm, 0, 100, dev="builtin:integration-dev")
+        (run / "scores.json").write_text(json.dumps({"seed": 0, "steps": 100, "best_step": 50, "dev": 0.5,
+                                                    "dev_curve": [[0, 0.1]], "samples_to_best": 64}))
+    (tmp_path / long_budget.DEV_ONLY_MARK).write_text("")
+    monkeypatch.setattr(learning, "greedy_accuracy", lambda *a, **k: pytest.fail("a test set was read"))
+    args = long_budget.parse_args(["--seeds", "1", "--steps", "40", "--dev-only", "--out", str(tmp_path)])
+    assert long_budget.score(args)["settings"]["steps"] == 100
+
+
+@pytest.mark.parametrize("flags", [["--seeds", "0"], ["--steps", "0"], ["--parallel", "0"], ["--train-limit", "-1"]])
+def test_long_budget_bad_counts_are_one_argparse_line(long_budget, flags, capsys):
+    with pytest.raises(SystemExit) as raised:
+        long_budget.parse_args(flags)
+    assert raised.value.code == 2 and f"argument {flags[0]}: {flags[1]!r}: expected an integer" in capsys.readouterr().err

@@ -1,0 +1,157 @@
+"""What every bench script shares at its edges: one-line errors, checked counts, child processes
+that end with their parent.
+
+    if __name__ == "__main__":
+        bench_cli.run(main, "learning")     # a rungs UserError (or a bad --out) ends in one line, status 2
+
+`ChildGroup` starts subprocesses in their own process group and ends them (and whatever they
+started) when the parent is told to stop (SIGTERM, SIGINT) or leaves for any other reason, so no
+orphan keeps training, writing logs or holding a run directory after the parent is gone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def run(main: Callable[[], Any], prog: str) -> None:
+    """sys.exit(main()) (a main that returns a result, not a status, exits 0), with a rungs
+    UserError as one line on stderr and status 2, and Ctrl-C as one line and status 130."""
+    from rungs.errors import UserError
+
+    try:
+        code = main()
+    except UserError as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        code = 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        code = 130
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def int_at_least(low: int, *, zero_means: str | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer >= low (and, with `zero_means`, also 0, which means that)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or (value < low and not (zero_means and value == 0)):
+            also = f" (or 0: {zero_means})" if zero_means else ""
+            raise argparse.ArgumentTypeError(f"{text!r}: expected an integer >= {low}{also}")
+        return value
+
+    parse.__name__ = "count"  # argparse names the type in its message: "invalid count value"
+    return parse
+
+
+positive = int_at_least(1)
+non_negative = int_at_least(0)
+
+
+def names_list(allowed: tuple[str, ...] | list[str], what: str = "name") -> Callable[[str], list[str]]:
+    """An argparse type: a comma-separated list of `allowed` names (none unknown, at least one)."""
+
+    def parse(text: str) -> list[str]:
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        unknown = [n for n in names if n not in allowed]
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected a comma-separated list of {', '.join(allowed)}"
+                                             + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
+        return names
+
+    parse.__name__ = what
+    return parse
+
+
+def writable_parent(path: str | Path, flag: str) -> Path:
+    """Create the folder a result file goes into before any measurement; SystemExit (one line) if it can't be."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise SystemExit(f"{flag} {path}: cannot create its folder ({err.strerror})") from None
+    if path.is_dir():
+        raise SystemExit(f"{flag} {path}: is a folder (expected a file name)")
+    return path
+
+
+class Stopped(SystemExit):
+    """Raised in the parent by a SIGTERM or SIGINT while a ChildGroup is open."""
+
+
+class ChildGroup:
+    """Subprocesses that end with their parent.
+
+    Each child starts in a new session (its own process group), so a signal to the group reaches
+    the child and anything it started (verifier workers). While the group is open, SIGTERM and
+    SIGINT to this process raise `Stopped`; on leaving the `with` block for any reason, every
+    child still running gets the same signal (SIGTERM otherwise), `grace_s` seconds to finish, and
+    then SIGKILL.
+    """
+
+    def __init__(self, prog: str, grace_s: float = 10.0) -> None:
+        self.prog, self.grace_s = prog, grace_s
+        self.procs: list[subprocess.Popen[Any]] = []
+        self.received: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def popen(self, cmd: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
+        proc = subprocess.Popen(cmd, start_new_session=True, **kwargs)
+        self.procs.append(proc)
+        return proc
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self.received = signum
+        raise Stopped(128 + signum)
+
+    def __enter__(self) -> ChildGroup:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self._old[sig] = signal.signal(sig, self._on_signal)
+            except ValueError:  # not the main thread: nothing to forward from
+                pass
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old.clear()
+        self.stop(self.received or signal.SIGTERM)
+        if self.received is not None:
+            name = signal.Signals(self.received).name
+            print(f"{self.prog}: {name}: stopped its running jobs; run the same command again to resume",
+                  file=sys.stderr, flush=True)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Signal every running child's process group, wait grace_s, then SIGKILL what is left."""
+        live = [p for p in self.procs if p.poll() is None]
+        for proc in live:
+            _killpg(proc.pid, sig)
+        deadline = time.monotonic() + self.grace_s
+        for proc in live:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        for proc in live:
+            _killpg(proc.pid, signal.SIGKILL)  # the group too: workers that outlived their parent
+            if proc.poll() is None:
+                proc.wait()
+
+
+def _killpg(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
