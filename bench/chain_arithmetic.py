@@ -107,4 +107,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import bench_cli
+
+    bench_cli.run(main, "chain_arithmetic")

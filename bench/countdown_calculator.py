@@ -233,4 +233,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    import bench_cli
+
+    bench_cli.run(main, "countdown_calculator")

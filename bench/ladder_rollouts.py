@@ -129,4 +129,7 @@ def plot_rungs(path: str, results: list[dict[str, Any]]) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import bench_cli
+
+    bench_cli.run(main, "ladder_rollouts")
