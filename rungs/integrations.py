@@ -62,6 +62,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import numbers
 import os
 import threading
 import warnings
@@ -176,8 +177,14 @@ class TaskReward:
             self.task = task
         else:
             raise UserError(f"task {task!r}: expected a task name ({', '.join(TASKS)}) or a rungs Task")
+        # numpy numbers (a config read with numpy, a sweep's np.arange) are numbers like any other
+        workers, memory_mb = (int(v) if isinstance(v, numbers.Integral) and not isinstance(v, bool) else v
+                              for v in (workers, memory_mb))
+        given = timeout_s
+        if isinstance(timeout_s, numbers.Real) and not isinstance(timeout_s, bool):
+            timeout_s = float(timeout_s)
         if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not (timeout_s > 0 and math.isfinite(timeout_s)):
-            raise UserError(f"timeout_s {timeout_s!r}: expected seconds > 0 (a finite limit: a verifier always runs under one)")
+            raise UserError(f"timeout_s {given!r}: expected seconds > 0 (a finite limit: a verifier always runs under one)")
         check_count("workers", workers)  # None: one per core (default_workers); 0 is refused, as VerifierPool does
         check_count("memory_mb", memory_mb)  # None: no limit
         delimiters = reasoning_tags(reasoning_delimiters)  # blank tags dropped; see Task.with_reasoning

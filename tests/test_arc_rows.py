@@ -163,7 +163,18 @@ def test_pretty_printed_json_grids_parse(indent):
 
 
 @pytest.mark.parametrize("text", ["[[1,2],[3,4]]\n(2, 2)", "((1,2),(3,4)) [5,6]"])
-def test_a_note_in_the_other_bracket_is_not_a_row(text):
+def test_a_bracketed_note_after_the_grid_is_not_a_row(text):
     with pytest.raises(GridError) as info:
         parse_grid(text)
     assert info.value.status == Status.UNPARSEABLE and "outside the brackets" in str(info.value)
+
+
+@pytest.mark.parametrize("text", ["[(1,2),(3,4)]", "([1,2],[3,4])", "[[1,2],(3,4)]", "((1, 2),\n (3, 4))"])
+def test_rows_in_either_bracket_inside_an_outer_pair_are_rows(text):
+    assert parse_grid(text) == ((1, 2), (3, 4))
+
+
+def test_a_second_grid_after_a_bracketed_grid_is_refused():
+    with pytest.raises(GridError) as info:
+        parse_grid("[[1,2],[3,4]] [[5,6],[7,8]]")
+    assert info.value.status == Status.UNPARSEABLE

@@ -401,3 +401,11 @@ def test_bytes_ground_truths_and_zero_width_characters() -> None:
     assert compute_score("math", "\\boxed{2}", b"2") == 1.0  # a parquet binary column, not "b'2'"
     assert compute_score("math", "\\boxed{3}", b"2") == 0.0
     assert compute_score("math", "\\boxed{2\u200b}", "2") == 1.0
+
+
+def test_numpy_numbers_are_accepted_as_reward_settings():
+    np = pytest.importorskip("numpy")
+    reward = trl_reward("math", workers=np.int64(1), memory_mb=np.int32(2048), timeout_s=np.float64(5.0), executor="inline")
+    assert (reward.workers, reward.memory_mb, reward.timeout_s) == (1, 2048, 5.0)
+    assert type(reward.workers) is int and type(reward.timeout_s) is float
+    assert reward(prompts=["q"], completions=["\\boxed{1}"], answer=["1"]) == [1.0]

@@ -94,40 +94,51 @@ _BETWEEN = " \t\r\n,|`"  # what may stand between bracketed rows
 
 
 def _bracketed_rows(body: str) -> list[str]:
-    """The rows of bracketed text: each innermost group of the text's own bracket (the one it opens
-    with, ``[...]`` or ``(...)``) is one row, however the text breaks its lines (``[[1,2],[3,4]]``,
-    ``[1,2]\\n[3,4]``, ``[[1 2]\\n [3 4]]``, JSON pretty-printed one cell a line, with or without
-    commas); a line break inside a row is a space. One linear scan; a digit outside every innermost
-    group (``[1,[2,3]]``, ``[1,2] 3``, a note ``(2, 2)`` after a ``[...]`` grid) is UNPARSEABLE, and
-    an unclosed last group (a truncated answer) is read as a row."""
-    opener = body[0]
-    closer = _CLOSE[_OPEN.index(opener)]
-    outside_chars = _BETWEEN + opener + closer
+    """The rows of bracketed text: each innermost ``[...]`` or ``(...)`` group is one row, however
+    the text breaks its lines (``[[1,2],[3,4]]``, ``[1,2]\\n[3,4]``, ``[[1 2]\\n [3 4]]``, JSON
+    pretty-printed one cell a line, tuples, ``[(1,2),(3,4)]``); a line break inside a row is a
+    space. One linear scan. UNPARSEABLE: text outside every innermost group (``[1,[2,3]]``,
+    ``[1,2] 3``, ``[[1,2]] and more``), and anything bracketed after a grid that has its own outer brackets (a note
+    ``(2, 2)`` after ``[[...]]``: rows either all stand alone or all share one outer pair). An
+    unclosed last group (a truncated answer) is read as a row."""
     rows: list[str] = []
-    start: int | None = None  # where the current innermost group's content starts
-    outside = 0  # where the text between groups starts
+    spans: list[tuple[int, int]] = []  # the innermost groups, brackets included
+    stack: list[list[int]] = []  # [start, has a nested group] of each open group
+    top_levels = 0  # top-level groups closed so far
+    wrapped = False  # a top-level group held other groups: the grid's outer brackets
 
-    def check_outside(text: str) -> None:
-        if text.strip(outside_chars):
-            raise GridError(Status.UNPARSEABLE, f"{text.strip()[:12]!r} is outside the brackets of a row")
+    def add_row(start: int, end: int) -> None:
+        rows.append(" ".join(body[start + 1:end].split()))
+        spans.append((start, end + 1))
+        if len(rows) > MAX_SIDE:
+            raise GridError(Status.REJECTED, f"more than {MAX_SIDE} rows; a grid has at most {MAX_SIDE}")
 
     for i, ch in enumerate(body):
-        if ch == opener:
-            check_outside(body[outside:i] if start is None else body[start:i])
-            start = i + 1
-        elif ch == closer:
-            if start is not None:
-                rows.append(" ".join(body[start:i].split()))
-                start = None
-                if len(rows) > MAX_SIDE:
-                    raise GridError(Status.REJECTED, f"more than {MAX_SIDE} rows; a grid has at most {MAX_SIDE}")
-            else:
-                check_outside(body[outside:i])
-            outside = i + 1
-    if start is not None:
-        rows.append(" ".join(body[start:].split()))
-    else:
-        check_outside(body[outside:])
+        if ch in _OPEN:
+            if not stack and wrapped:
+                raise GridError(Status.UNPARSEABLE, f"{body[i:].strip()[:12]!r} is outside the brackets of the grid")
+            if stack:
+                stack[-1][1] = 1
+            stack.append([i, 0])
+        elif ch in _CLOSE and stack:
+            start, nested = stack.pop()
+            if not nested:
+                add_row(start, i)
+            if not stack:
+                top_levels += 1
+                wrapped = wrapped or bool(nested)
+                if wrapped and top_levels > 1:
+                    raise GridError(Status.UNPARSEABLE, "rows outside the brackets of the grid")
+    if stack and not stack[-1][1]:
+        add_row(stack[-1][0], len(body))
+    outside, last = [], 0
+    for start, end in spans:
+        outside.append(body[last:start])
+        last = end
+    outside.append(body[last:])
+    stray = "".join(outside).strip(_BETWEEN + _OPEN + _CLOSE)
+    if stray:
+        raise GridError(Status.UNPARSEABLE, f"{stray.strip()[:12]!r} is outside the brackets of a row")
     return rows
 
 
