@@ -5,8 +5,9 @@ that end with their parent.
         bench_cli.run(main, "learning")     # a rungs UserError (or a bad --out) ends in one line, status 2
 
 `ChildGroup` starts subprocesses in their own process group and ends them (and whatever they
-started) when the parent is told to stop (SIGTERM, SIGINT) or leaves for any other reason, so no
-orphan keeps training, writing logs or holding a run directory after the parent is gone.
+started) when the parent is told to stop (SIGTERM, SIGINT, SIGHUP, SIGQUIT) or leaves for any other
+reason, and (Linux) when the parent is killed outright (SIGKILL, the OOM killer), so no orphan keeps
+training, writing logs or holding a run directory after the parent is gone.
 """
 
 from __future__ import annotations
@@ -87,17 +88,48 @@ def writable_parent(path: str | Path, flag: str) -> Path:
 
 
 class Stopped(SystemExit):
-    """Raised in the parent by a SIGTERM or SIGINT while a ChildGroup is open."""
+    """Raised in the parent by a SIGTERM, SIGINT, SIGHUP or SIGQUIT while a ChildGroup is open."""
+
+
+# The signals a ChildGroup forwards: the ones that end a job, sent to this process or to its whole
+# process group (Ctrl-C, `kill`, a closed terminal or dropped ssh: SIGHUP; Ctrl-\: SIGQUIT). The
+# children sit in their own groups, so only this process hears them and passes them on.
+FORWARDED = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT") if hasattr(signal, name))
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _parent_death_signal() -> Callable[[], None] | None:
+    """Linux: a preexec_fn that has the kernel send the child SIGTERM when this process dies, however
+    it dies (SIGKILL, the OOM killer: nothing the parent runs can forward those). None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the child only calls it
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the signal was armed
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
 
 
 class ChildGroup:
     """Subprocesses that end with their parent.
 
     Each child starts in a new session (its own process group), so a signal to the group reaches
-    the child and anything it started (verifier workers). While the group is open, SIGTERM and
-    SIGINT to this process raise `Stopped`; on leaving the `with` block for any reason, every
-    child still running gets the same signal (SIGTERM otherwise), `grace_s` seconds to finish, and
-    then SIGKILL.
+    the child and anything it started (verifier workers). While the group is open, SIGTERM, SIGINT,
+    SIGHUP and SIGQUIT to this process (or to its process group, which the children are not in)
+    raise `Stopped`; on leaving the `with` block for any reason, every child still running gets the
+    same signal (SIGTERM otherwise), `grace_s` seconds to finish, and then SIGKILL. On Linux each
+    child also gets SIGTERM from the kernel if this process dies without leaving the block
+    (SIGKILL, `kill -9 -PGID`, the OOM killer); call `popen` from the main thread, since the kernel
+    sends it when the thread that started the child ends.
     """
 
     def __init__(self, prog: str, grace_s: float = 10.0) -> None:
@@ -107,6 +139,16 @@ class ChildGroup:
         self._old: dict[int, Any] = {}
 
     def popen(self, cmd: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
+        death = _parent_death_signal()
+        if death is not None:
+            given = kwargs.pop("preexec_fn", None)
+
+            def preexec() -> None:
+                death()
+                if given is not None:
+                    given()
+
+            kwargs["preexec_fn"] = preexec
         proc = subprocess.Popen(cmd, start_new_session=True, **kwargs)
         self.procs.append(proc)
         return proc
@@ -116,7 +158,7 @@ class ChildGroup:
         raise Stopped(128 + signum)
 
     def __enter__(self) -> ChildGroup:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in FORWARDED:
             try:
                 self._old[sig] = signal.signal(sig, self._on_signal)
             except ValueError:  # not the main thread: nothing to forward from
@@ -130,8 +172,11 @@ class ChildGroup:
         self.stop(self.received or signal.SIGTERM)
         if self.received is not None:
             name = signal.Signals(self.received).name
-            print(f"{self.prog}: {name}: stopped its running jobs; run the same command again to resume",
-                  file=sys.stderr, flush=True)
+            try:  # after a SIGHUP the terminal may be gone
+                print(f"{self.prog}: {name}: stopped its running jobs; run the same command again to resume",
+                      file=sys.stderr, flush=True)
+            except OSError:
+                pass
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         """Signal every running child's process group, wait grace_s, then SIGKILL what is left."""

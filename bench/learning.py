@@ -387,9 +387,13 @@ def run_seed(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
             return load_policy(f"tiny:{run_dir / 'final'}", task=task_name, seed=seed)
         variants = out / "variants.jsonl"
         made_with = out / "variants.settings.json"  # the settings the shared tree was built under
-        if variants.exists() and (not made_with.is_file()
-                                  or json.loads(made_with.read_text()) != seed_settings(args)):
-            variants = out / f"variants-seed{seed}.jsonl"  # another settings' tree: this seed builds its own
+        if variants.exists() and not made_under(made_with, seed_settings(args)):
+            variants, made_with = seed_tree(out, seed)  # another settings' tree: this seed builds its own
+            if variants.exists() and not made_under(made_with, seed_settings(args)):
+                # this seed's own tree of other settings (or of none recorded): never reused
+                moved = move_aside(out, [variants, made_with])
+                print(f"learning: {suite} seed {seed}: {variants.name} was built under other settings; "
+                      f"moved to {moved}; building it again", file=sys.stderr, flush=True)
         ladder = from_dict(LadderConfig, {"task": task_name, "policy": args.base,  # recorded: where the run started
                                           "problems": train_set, "eval_problems": None,
                                           "depth": args.depth, "width": args.width, "curriculum": args.curriculum,
@@ -400,8 +404,7 @@ def run_seed(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
                    echo=False, resume_dir=str(run_dir) if (run_dir / "config.yaml").exists() else None)
         if not variants.exists():  # later arms reuse the first finished tree (seeds started together build their own)
             variants.write_bytes((run_dir / "variants.jsonl").read_bytes())
-            if variants.name == "variants.jsonl":
-                made_with.write_text(json.dumps(seed_settings(args)))
+            made_with.write_text(json.dumps(seed_settings(args)))  # the shared tree's, or this seed's own
         if control is None:  # a control's own "accuracy" is its reward: no curve
             keep(f"curve/{name}", training_curve(run_dir))
             keep(f"samples/{name}", int(sum(e.get("num_groups", 0) for e in read_jsonl(run_dir / "events.jsonl")
@@ -502,6 +505,11 @@ def settings_diff(stored: dict[str, Any] | None, current: dict[str, Any]) -> str
                      if stored.get(key) != value)
 
 
+def made_under(settings_file: Path, settings: dict[str, Any]) -> bool:
+    """Whether a cached file's settings record exists and holds exactly `settings`."""
+    return settings_file.is_file() and json.loads(settings_file.read_text()) == settings
+
+
 def stale_seed(args: argparse.Namespace, suite: str, seed: int) -> str | None:
     """Why the stored files of one seed were made under other settings than these flags' (None:
     nothing stored, or the same settings)."""
@@ -515,21 +523,46 @@ def stale_seed(args: argparse.Namespace, suite: str, seed: int) -> str | None:
 
 
 def reset_stale_seed(args: argparse.Namespace, suite: str, seed: int) -> bool:
-    """A seed stored under other settings is recomputed: one line on stderr, and its seed files and
-    runs (OUT/SUITE/NAME-seedN) are removed, so that no figure or weight of the old settings is reused."""
-    import shutil
-
+    """A seed stored under other settings is recomputed: its seed files, runs (OUT/SUITE/NAME-seedN,
+    weights included) and own variant tree are moved aside into OUT/SUITE/stale/<UTC time>/, with one
+    line on stderr saying where, so that no figure, weight or tree of the old settings is reused and
+    nothing is deleted."""
     why = stale_seed(args, suite, seed)
     if why is None:
         return False
-    print(f"learning: {suite} seed {seed} was made with other settings ({why}); recomputing it",
-          file=sys.stderr, flush=True)
     out = Path(args.out) / suite
-    for path in (out / f"seed-{seed}.json", out / f"seed-{seed}.partial.json"):
-        path.unlink(missing_ok=True)
-    for name in SEED_RUNS:
-        shutil.rmtree(out / f"{name}-seed{seed}", ignore_errors=True)
+    moved = move_aside(out, [out / f"seed-{seed}.json", out / f"seed-{seed}.partial.json",
+                             *(out / f"{name}-seed{seed}" for name in SEED_RUNS), *seed_tree(out, seed)])
+    where = f"moved its files and runs to {moved}" if moved else "nothing to move aside"
+    print(f"learning: {suite} seed {seed} was made with other settings ({why}); {where}; recomputing it",
+          file=sys.stderr, flush=True)
     return True
+
+
+def seed_tree(out: Path, seed: int) -> tuple[Path, Path]:
+    """A seed's own variant tree (built when the shared one was made under other settings) and its settings."""
+    return out / f"variants-seed{seed}.jsonl", out / f"variants-seed{seed}.settings.json"
+
+
+def move_aside(out: Path, paths: list[Path]) -> Path | None:
+    """Move the existing `paths` into a new OUT/SUITE/stale/<UTC time>/ folder; returns it (None: none existed)."""
+    import shutil
+
+    present = [p for p in paths if p.exists()]
+    if not present:
+        return None
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    (out / "stale").mkdir(parents=True, exist_ok=True)
+    dest, n = out / "stale" / stamp, 1
+    while True:  # two resets within a second: never mix with or overwrite what was moved before
+        try:
+            dest.mkdir()
+            break
+        except FileExistsError:
+            dest, n = out / "stale" / f"{stamp}-{n}", n + 1
+    for path in present:
+        shutil.move(str(path), str(dest / path.name))
+    return dest
 
 
 # -- the whole comparison --------------------------------------------------------------------------

@@ -114,14 +114,15 @@ def made_with(config: dict[str, Any], arm: str) -> dict[str, Any]:
     import dataclasses
 
     from rungs.pipelines.ladder import LadderConfig
+    from rungs.runs import absolute_setting
 
     job = config.get("ladder", config) if isinstance(config.get("ladder", config), dict) else {}
     grpo = config.get("grpo") if isinstance(config.get("grpo"), dict) else {}
     made: dict[str, Any] = {}
     if "task" in job:
         made["task"] = job["task"]
-    if "policy" in job:
-        made["base"] = job["policy"]
+    if "policy" in job:  # stored absolute (rungs.runs.absolute_inputs); compared as `--resume` does
+        made["base"] = absolute_setting("policy", job["policy"])
     if "limit" in job:
         made["train_limit"] = job["limit"] or 0
     if "eval_problems" in job:
@@ -130,29 +131,74 @@ def made_with(config: dict[str, Any], arm: str) -> dict[str, Any]:
         made["eval_steps"] = grpo["eval_steps"]
     if arm == "ladder" and "depth" in job:
         made.update(depth=job["depth"], width=job.get("width"))
-        own = {"task", "policy", "problems", "eval_problems", "out", "limit", "depth", "width", "curriculum", "variants"}
-        made["ladder"] = {f.name: job[f.name] for f in dataclasses.fields(LadderConfig)
-                          if f.name not in own and f.name in job and f.default is not dataclasses.MISSING
-                          and job[f.name] != f.default}
+        made["ladder"] = ladder_extra({f.name: job[f.name] for f in dataclasses.fields(LadderConfig)
+                                       if f.name not in OWN_LADDER and f.name in job}, "config.yaml")
     return made
+
+
+# the LadderConfig settings command() sets itself, or that name a path; the rest come from --ladder KEY=VALUE
+OWN_LADDER = frozenset({"task", "policy", "problems", "eval_problems", "out", "limit", "depth", "width", "curriculum",
+                        "variants"})
+
+
+def _plain(value: Any) -> Any:
+    """Lists and tuples (at any depth) as lists: a run's YAML and a flag's value spell them differently."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def ladder_extra(values: dict[str, Any], source: str) -> dict[str, Any]:
+    """The LadderConfig settings in `values` that differ from their defaults, each read as `rungs ladder`
+    reads it (rungs.config.coerce_setting: 'a,b' for a list setting is ['a', 'b']; a default made by a
+    default_factory, such as variant_transforms' [], counts as a default), lists as lists. The same
+    normalisation for a run's config.yaml and for these flags, so equal settings compare equal."""
+    import dataclasses
+    import typing
+
+    from rungs.config import coerce_setting
+    from rungs.errors import UserError
+    from rungs.pipelines.ladder import LadderConfig
+
+    fields = {f.name: f for f in dataclasses.fields(LadderConfig)}
+    hints = typing.get_type_hints(LadderConfig)
+    extra: dict[str, Any] = {}
+    for key, value in values.items():
+        field = fields.get(key)
+        if field is None:  # not a LadderConfig setting: `rungs ladder` refuses it; compared as given
+            extra[key] = _plain(value)
+            continue
+        try:
+            value = coerce_setting(key, value, hints[key], source)
+        except UserError:
+            pass  # a value of the wrong kind: `rungs ladder` refuses it; compared as given
+        if field.default is not dataclasses.MISSING:
+            default = field.default
+        elif field.default_factory is not dataclasses.MISSING:
+            default = field.default_factory()
+        else:
+            extra[key] = _plain(value)
+            continue
+        if _plain(value) != _plain(default):
+            extra[key] = _plain(value)
+    return extra
 
 
 def flag_settings(args: argparse.Namespace, arm: str) -> dict[str, Any]:
     """What these flags ask a run of `arm` to be made with (made_with's keys)."""
-    import dataclasses
-
     import learning
 
-    from rungs.pipelines.ladder import LadderConfig
+    from rungs.runs import absolute_setting
 
-    wanted: dict[str, Any] = {"task": args.task, "base": args.base, "train_limit": args.train_limit or 0,
-                              "dev": args.dev, "eval_steps": args.eval_steps}
+    # the base as `rungs ladder/train` stores it: a relative tiny:DIR made absolute (rungs.runs.absolute_inputs)
+    wanted: dict[str, Any] = {"task": args.task, "base": absolute_setting("policy", args.base),
+                              "train_limit": args.train_limit or 0, "dev": args.dev, "eval_steps": args.eval_steps}
     if arm == "ladder":
-        defaults = {f.name: f.default for f in dataclasses.fields(LadderConfig) if f.default is not dataclasses.MISSING}
         given = {key.replace("-", "_"): learning.parse_value(value)
                  for key, _, value in (item.partition("=") for item in args.ladder)}
-        wanted.update(depth=args.depth, width=args.width,
-                      ladder={key: value for key, value in given.items() if defaults.get(key, object()) != value})
+        wanted.update(depth=args.depth, width=args.width, ladder=ladder_extra(given, "--ladder"))
     return wanted
 
 
@@ -242,11 +288,11 @@ def runs_settings(out: Path) -> dict[str, Any]:
         ladder = configs["ladder"][0].get("ladder", {})
         settings.update(depth=ladder.get("depth"), width=ladder.get("width"))
         # the settings command() sets itself, or that name a path; the rest came from --ladder KEY=VALUE
-        own = {"task", "policy", "problems", "eval_problems", "out", "limit", "depth", "width", "curriculum",
-               "variants"}
-        settings["ladder"] = [f"{f.name}={ladder[f.name]}" for f in dataclasses.fields(LadderConfig)
-                              if f.name not in own and f.name in ladder and f.default is not dataclasses.MISSING
-                              and ladder[f.name] != f.default]
+        # (a list as the flag takes it: variant_transforms=a,b)
+        extra = ladder_extra({f.name: ladder[f.name] for f in dataclasses.fields(LadderConfig)
+                              if f.name not in OWN_LADDER and f.name in ladder}, "config.yaml")
+        settings["ladder"] = [f"{key}={','.join(map(str, value)) if isinstance(value, list) else value}"
+                              for key, value in extra.items()]
     return {key: value for key, value in settings.items() if value is not None}
 
 

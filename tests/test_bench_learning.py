@@ -219,6 +219,8 @@ def _seed(learning, out, suite, seed, flags, name="seed-{}.json", **figures):
 
 
 def test_a_seed_made_with_other_settings_is_recomputed_with_a_notice(learning, tmp_path, monkeypatch, capsys):
+    import json
+
     quick = ["--task", "integration", "--steps", "1", "--limit", "1"]
     now = ["--task", "integration", "--steps", "2", "--limit", "3", "--seeds", "3", "--out", str(tmp_path)]
     _seed(learning, tmp_path, "integration", 0, quick, base=1.0)  # finished under other settings
@@ -238,6 +240,13 @@ def test_a_seed_made_with_other_settings_is_recomputed_with_a_notice(learning, t
     assert not (tmp_path / "integration" / "seed-1.partial.json").exists()
     assert not (tmp_path / "integration" / "ladder-seed0").exists()  # no weight of the old settings is reused
     assert same.exists() and learning.seed_finished(args, same, "integration")
+    # ... and nothing is deleted: both seeds' files and runs are moved aside, the notice says where
+    stale = sorted((tmp_path / "integration" / "stale").iterdir())
+    assert len(stale) == 2 and {p.name for d in stale for p in d.iterdir()} == {"seed-0.json", "ladder-seed0",
+                                                                                 "seed-1.partial.json"}
+    kept = next(d for d in stale if (d / "seed-0.json").exists())
+    assert json.loads((kept / "seed-0.json").read_text())["base"] == 1.0 and (kept / "ladder-seed0" / "final").is_dir()
+    assert f"moved its files and runs to {kept}; recomputing it" in err
 
 
 def test_a_seed_file_without_recorded_settings_is_not_finished(learning, tmp_path):
@@ -247,6 +256,119 @@ def test_a_seed_file_without_recorded_settings_is_not_finished(learning, tmp_pat
     path.write_text(json.dumps({"seed": 0, "base": 1.0}))
     args = learning.parse_args(["--out", str(tmp_path)])
     assert not learning.seed_finished(args, path, "integration")
+
+
+def test_a_seed_without_recorded_settings_is_moved_aside_not_deleted(learning, tmp_path, capsys):
+    """A seed file written before seed files recorded settings, with hours of runs beside it: its
+    figures and weights (grpo_direct-seedN/final, read by bench/arm_samples.py) are kept under
+    OUT/SUITE/stale/<UTC time>/, named in the one-line notice."""
+    import json
+
+    suite = tmp_path / "countdown"
+    (suite / "grpo_direct-seed0" / "final").mkdir(parents=True)
+    (suite / "grpo_direct-seed0" / "final" / "model.pt").write_text("weights")
+    (suite / "ladder-seed0" / "final").mkdir(parents=True)
+    (suite / "seed-0.json").write_text(json.dumps({"seed": 0, "ladder": 0.4}))
+    args = learning.parse_args(["--task", "countdown", "--out", str(tmp_path)])
+    assert learning.reset_stale_seed(args, "countdown", 0)
+    (moved,) = (suite / "stale").iterdir()
+    assert moved.name.endswith("Z") and moved.name[:8].isdigit()  # a UTC timestamp
+    assert (moved / "grpo_direct-seed0" / "final" / "model.pt").read_text() == "weights"
+    assert (moved / "ladder-seed0" / "final").is_dir()
+    assert json.loads((moved / "seed-0.json").read_text()) == {"seed": 0, "ladder": 0.4}
+    assert not (suite / "seed-0.json").exists() and not (suite / "grpo_direct-seed0").exists()
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "no recorded settings" in line and f"moved its files and runs to {moved}" in line
+    assert not learning.reset_stale_seed(args, "countdown", 0)  # nothing stale left
+    # a second reset in the same second never mixes with (or overwrites) the first one's folder
+    (suite / "seed-0.json").write_text(json.dumps({"seed": 0, "ladder": 0.5}))
+    assert learning.reset_stale_seed(args, "countdown", 0)
+    assert len(list((suite / "stale").iterdir())) == 2
+    assert json.loads((moved / "seed-0.json").read_text()) == {"seed": 0, "ladder": 0.4}
+
+
+def _fake_seed_run(learning, monkeypatch):
+    """run_seed with training, the pool and the policy faked; returns the (depth, variants) each LADDER run got."""
+    import json
+    from pathlib import Path
+
+    import rungs.pipelines.ladder as ladder_module
+    import rungs.policies as policies
+    import rungs.train.grpo as grpo_module
+    import rungs.verify.pool as pool_module
+
+    used = []
+
+    def run_ladder(config, grpo, **kw):
+        used.append((config.depth, config.variants))
+        run = Path(config.out)
+        run.mkdir(parents=True, exist_ok=True)
+        tree = Path(config.variants).read_text() if config.variants else json.dumps({"depth": config.depth}) + "\n"
+        (run / "variants.jsonl").write_text(tree)
+        (run / "events.jsonl").write_text("")
+        (run / "summary.json").write_text("{}")
+        (run / "final").mkdir(exist_ok=True)
+
+    class Trainer:
+        def __init__(self, *a, **k):
+            self.history = []
+
+        def train(self):
+            pass
+
+    class Pool:
+        def __init__(self, *a, **k):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            pass
+
+    class Policy:
+        def save(self, path):
+            Path(path).mkdir(parents=True, exist_ok=True)
+
+    monkeypatch.setattr(ladder_module, "run_ladder", run_ladder)
+    monkeypatch.setattr(policies, "load_policy", lambda *a, **k: Policy())
+    monkeypatch.setattr(grpo_module, "GRPOTrainer", Trainer)
+    monkeypatch.setattr(pool_module, "VerifierPool", Pool)
+    monkeypatch.setattr(learning, "greedy_accuracy", lambda *a, **k: 0.0)
+    return used
+
+
+def test_a_seeds_own_variant_tree_of_other_settings_is_not_reused(learning, tmp_path, monkeypatch, capsys):
+    """Settings A build the shared tree; B, a seed's own (variants-seedN.jsonl); C must build a new
+    one, not be handed B's: the stale seed's own tree is moved aside with its files."""
+    used = _fake_seed_run(learning, monkeypatch)
+
+    def run(depth, reset=True):
+        args = learning.parse_args(["--task", "countdown", "--core-only", "--seeds", "1", "--fresh", "0",
+                                    "--depth", str(depth), "--out", str(tmp_path)])
+        if reset:
+            learning.reset_stale_seed(args, "countdown", 0)  # what run_all does first
+        learning.run_seed(args, "countdown", 0)
+
+    for depth in (2, 3, 4):
+        run(depth)
+    assert used == [(2, None), (3, None), (4, None)]  # every settings' LADDER built its own tree
+    suite = tmp_path / "countdown"
+    assert (suite / "variants-seed0.jsonl").read_text().strip() == '{"depth": 4}'
+    assert [(d / "variants-seed0.jsonl").read_text().strip() for d in (suite / "stale").iterdir()
+            if (d / "variants-seed0.jsonl").exists()] == ['{"depth": 3}']  # moved aside, not deleted
+
+    # without a reset (its seed files already gone): a seed's own tree of other settings is still not reused
+    import shutil
+
+    for name in ("seed-0.json", "seed-0.partial.json"):
+        (suite / name).unlink()
+    shutil.rmtree(suite / "ladder-seed0")
+    used.clear()
+    capsys.readouterr()
+    run(5, reset=False)
+    assert used == [(5, None)]
+    assert "variants-seed0.jsonl was built under other settings" in capsys.readouterr().err
 
 
 def test_aggregate_averages_only_the_seeds_asked_for_under_these_settings(learning, tmp_path, capsys):

@@ -227,6 +227,66 @@ def test_a_run_made_with_other_settings_is_refused_in_one_line(long_budget, tmp_
     assert jobs == []
 
 
+def test_a_run_made_from_a_relative_base_dir_is_reused_with_the_same_flags(long_budget, tmp_path, monkeypatch, capsys):
+    """--base tiny:DIR relative: `rungs ladder/train` store it absolute (rungs.runs.absolute_inputs), and
+    a rerun with the very flags that made the run reuses (or resumes) it, as `--resume` would."""
+    jobs = []
+    monkeypatch.setattr(importlib.import_module("learning"), "run_processes", lambda batch, *a, **k: jobs.extend(batch))
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "other").mkdir()
+    for arm in ("ladder", "grpo"):
+        _run(tmp_path / "out", arm, 0, 100, policy=f"tiny:{tmp_path / 'ckpt'}")
+    monkeypatch.chdir(tmp_path)
+    flags = ["--seeds", "1", "--steps", "100", "--eval-steps", "50", "--train-limit", "50", "--depth", "3", "--width", "5",
+             "--ladder", "cooldown=10", "--ladder", "band_fraction=0.25", "--out", "out"]
+    for base in ("tiny:ckpt", "tiny:./ckpt", f"tiny:{tmp_path / 'ckpt'}"):
+        long_budget.run_all(long_budget.parse_args([*flags, "--base", base]))
+    assert jobs == [] and capsys.readouterr().out.count("reused the finished run") == 6
+    with pytest.raises(SystemExit, match=r"was made with base 'tiny:.*/ckpt', but these flags ask for base 'tiny:.*/other'"):
+        long_budget.run_all(long_budget.parse_args([*flags, "--base", "tiny:other"]))
+
+
+def test_a_list_valued_ladder_setting_compares_equal_when_equal(long_budget, tmp_path, monkeypatch, capsys):
+    """--ladder variant_transforms=a,b against the list a real run's config.yaml records (every
+    LadderConfig setting, default_factory ones such as variant_transforms: [] included)."""
+    import dataclasses
+
+    import yaml
+
+    from rungs.pipelines.ladder import LadderConfig
+
+    jobs = []
+    monkeypatch.setattr(importlib.import_module("learning"), "run_processes", lambda batch, *a, **k: jobs.extend(batch))
+
+    def made(transforms):
+        run = tmp_path / "ladder-seed0"
+        if not run.exists():
+            _run(tmp_path, "ladder", 0, 100, task="countdown", dev="builtin:countdown-dev")
+        config = yaml.safe_load((run / "config.yaml").read_text())
+        config["ladder"] = {**dataclasses.asdict(LadderConfig()), **config["ladder"], "variant_transforms": transforms}
+        (run / "config.yaml").write_text(yaml.safe_dump(config))
+
+    flags = ["--task", "countdown", "--arms", "ladder", "--seeds", "1", "--steps", "100", "--eval-steps", "50",
+             "--train-limit", "50", "--depth", "3", "--width", "5", "--ladder", "cooldown=10",
+             "--ladder", "band_fraction=0.25", "--out", str(tmp_path)]
+    made(["smaller_numbers", "drop_numbers"])
+    assert "variant_transforms=smaller_numbers,drop_numbers" in long_budget.runs_settings(tmp_path)["ladder"]
+    for value in ("smaller_numbers,drop_numbers", "[smaller_numbers, drop_numbers]", "smaller_numbers, drop_numbers"):
+        long_budget.run_all(long_budget.parse_args([*flags, "--ladder", f"variant_transforms={value}"]))
+    with pytest.raises(SystemExit, match=r"made with ladder \{'variant_transforms': \['smaller_numbers', 'drop_numbers'\].*"
+                                         r"but these flags ask for ladder \{.*'variant_transforms': \['drop_numbers'\]\}"):
+        long_budget.run_all(long_budget.parse_args([*flags, "--ladder", "variant_transforms=drop_numbers"]))
+    made([])  # the default (a default_factory's []), given or not
+    long_budget.run_all(long_budget.parse_args(flags))
+    long_budget.run_all(long_budget.parse_args([*flags, "--ladder", "variant_transforms=[]"]))
+    assert jobs == [] and capsys.readouterr().out.count("reused the finished run") == 5
+    # tuples and lists, flags and a stored config: one normal form
+    assert long_budget.ladder_extra({"variant_transforms": ("a", "b")}, "x") == \
+        long_budget.ladder_extra({"variant_transforms": "a,b"}, "x") == {"variant_transforms": ["a", "b"]}
+    assert long_budget.ladder_extra({"variant_transforms": (), "reasoning_delimiters": [], "policy_options": {},
+                                     "mastered_at": 1}, "x") == {}
+
+
 def test_long_budget_json_records_the_steps_the_runs_reached(long_budget, tmp_path, monkeypatch):
     import learning
 
