@@ -217,13 +217,9 @@ def main(argv: list[str] | None = None) -> int:
         import matplotlib.pyplot as plt
 
         fig, ax = plt.subplots(figsize=(6, 3.8))
-        for arm, a in result["arms"].items():
-            ax.errorbar(ks, [a["pass@k_mean"][k] for k in ks], yerr=[a["pass@k_std"][k] for k in ks], marker="o",
-                        capsize=2, label=arm)
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("k (samples)")
-        ax.set_ylabel("pass@k")
-        ax.legend(fontsize=8)
+        from countdown_chance import pass_at_k_axes
+
+        pass_at_k_axes(ax, result["arms"])
         ax.set_title(f"Countdown dev pass@k of a worked-chain model, with and without a calculator\n({args.policy}, "
                      f"{args.seeds} seeds, T={args.temperature})", fontsize=9)
         fig.tight_layout()

@@ -121,6 +121,19 @@ def compare(model: list[float], chance: list[float]) -> dict[str, float | None]:
             "of_them_chance_solves": sum(c > 0 for c in solved) / len(solved) if solved else None}
 
 
+def pass_at_k_axes(ax: Any, arms: dict[str, dict[str, Any]]) -> None:
+    """pass@k against k (log scale), mean with std bars, one line per arm ({arm: {"pass@k_mean",
+    "pass@k_std"}}, as this bench and bench/countdown_calculator.py store them)."""
+    for arm, a in arms.items():
+        ks = list(a["pass@k_mean"])
+        ax.errorbar(ks, [a["pass@k_mean"][k] for k in ks], yerr=[a["pass@k_std"][k] for k in ks],
+                    marker="o", capsize=2, label=arm)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("k (samples)")
+    ax.set_ylabel("pass@k")
+    ax.legend(fontsize=7)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--policy", default="tiny:countdown-long-plus1500", help="the model beside chance ('' for chance only)")
@@ -208,15 +221,8 @@ def main(argv: list[str] | None = None) -> int:
 
         fig, axes = plt.subplots(1, len(sets), figsize=(max(7, 5 * len(sets)), 3.8), squeeze=False)
         for ax, (name, entry) in zip(axes[0], result["sets"].items()):
-            for arm, a in entry["arms"].items():
-                ks = list(a["pass@k_mean"])
-                ax.errorbar(ks, [a["pass@k_mean"][k] for k in ks], yerr=[a["pass@k_std"][k] for k in ks],
-                            marker="o", capsize=2, label=arm)
-            ax.set_xscale("log", base=2)
-            ax.set_xlabel("k (samples)")
-            ax.set_ylabel("pass@k")
+            pass_at_k_axes(ax, entry["arms"])
             ax.set_title(f"{name} ({entry['problems']} problems)", fontsize=9)
-            ax.legend(fontsize=7)
         fig.suptitle(f"Countdown pass@k: {args.policy or 'chance only'} vs random expressions\n"
                      f"({args.seeds} seeds, T={args.temperature})", fontsize=10)
         fig.tight_layout()
