@@ -86,6 +86,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--fresh", type=bench_cli.non_negative, default=40, help="fresh hard problems per difficulty (3 and 4; default 40, 0: no fresh draw)")
     ap.add_argument("--curriculum", default="solve_rate", choices=("solve_rate", "easiest_first", "mixed"),
                     help="LADDER's curriculum (default solve_rate)")
+    ap.add_argument("--snapshots", type=bench_cli.non_negative, default=0, metavar="N",
+                    help="keep each trained arm's weights every N steps, for bench/weight_average.py "
+                         "(SUITE/ARM-seedS/checkpoints/step-K; default 0: final weights only)")
     ap.add_argument("--grpo", action="append", default=[], metavar="KEY=VALUE", help="override a GRPO setting")
     ap.add_argument("--ladder", action="append", default=[], metavar="KEY=VALUE",
                     help="override a LadderConfig setting of the LADDER arm and its controls (e.g. explore=band_rate)")
@@ -340,8 +343,22 @@ def training_curve(run_dir: Path) -> list[float]:
 
 
 # -- one seed ------------------------------------------------------------------------------------------
+class Snapshots:
+    """A GRPOTrainer callback that saves the policy's weights every `every` steps to
+    RUN/checkpoints/step-K/policy, the layout `rungs ladder` keeps (for bench/weight_average.py)."""
+
+    def __init__(self, policy: Any, run: Path, every: int) -> None:
+        self.policy, self.run, self.every = policy, run, every
+
+    def on_step_end(self, trainer: Any, step: int, metrics: dict[str, Any]) -> None:
+        if step % self.every == 0:
+            self.policy.save(self.run / "checkpoints" / f"step-{step}" / "policy")
+
+
 def run_seed(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
     """Every arm of one suite for one seed; each figure is saved as soon as it exists (resumable)."""
+    import dataclasses
+
     import torch
 
     from rungs.config import from_dict
@@ -399,8 +416,9 @@ def run_seed(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
                                           "depth": args.depth, "width": args.width, "curriculum": args.curriculum,
                                           "out": str(run_dir), "variants": str(variants) if variants.exists() else None,
                                           "limit": args.train_limit, **ladder_overrides(args)}, source="--ladder")
+        kept = dataclasses.replace(grpo, save_steps=args.snapshots, save_total_limit=None) if args.snapshots else grpo
         run_ladder(ladder,
-                   grpo, policy=policy, task=task, pool=ControlPool(pool, task, control, seed) if control else pool,
+                   kept, policy=policy, task=task, pool=ControlPool(pool, task, control, seed) if control else pool,
                    echo=False, resume_dir=str(run_dir) if (run_dir / "config.yaml").exists() else None)
         if not variants.exists():  # later arms reuse the first finished tree (seeds started together build their own)
             variants.write_bytes((run_dir / "variants.jsonl").read_bytes())
@@ -425,7 +443,8 @@ def run_seed(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
             score("base", load_policy(args.base, task=task_name, seed=seed))
         if "grpo_direct" not in row:
             direct = load_policy(args.base, task=task_name, seed=seed)
-            trainer = GRPOTrainer(direct, task, grpo, pool=pool, problems=train, progress=False)
+            snapshots = [Snapshots(direct, out / f"grpo_direct-seed{seed}", args.snapshots)] if args.snapshots else []
+            trainer = GRPOTrainer(direct, task, grpo, pool=pool, problems=train, progress=False, callbacks=snapshots)
             trainer.train()
             keep("curve/grpo_direct", [e["accuracy"] for e in trainer.history if "accuracy" in e])
             keep("samples/grpo_direct", int(sum(e.get("num_groups", 0) for e in trainer.history) * grpo.num_generations))
@@ -487,7 +506,7 @@ def run_seed(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
 # how many seeds, the suite, and where or how fast they run (--parallel, --workers) do not.
 SEED_SETTINGS = ("base", "limit", "steps", "ttrl_steps", "check_every", "depth", "width", "ttrl_width", "vote_steps",
                  "vote_samples", "fresh", "curriculum", "grpo", "ladder", "tune", "unsolved", "train_limit",
-                 "train_problems")
+                 "train_problems", "snapshots")
 SEED_RUNS = ("grpo_direct", "ladder", "random_reward", "format_only", "ttrl", "ttrl-vote")  # OUT/SUITE/NAME-seedN
 
 
