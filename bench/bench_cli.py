@@ -8,6 +8,8 @@ that end with their parent.
 started) when the parent is told to stop (SIGTERM, SIGINT, SIGHUP, SIGQUIT) or leaves for any other
 reason, and (Linux) when the parent is killed outright (SIGKILL, the OOM killer), so no orphan keeps
 training, writing logs or holding a run directory after the parent is gone.
+
+    python bench/bench_cli.py --guard CMD...   # internal: how a ChildGroup starts CMD on Linux (see guard)
 """
 
 from __future__ import annotations
@@ -119,6 +121,62 @@ def _parent_death_signal() -> Callable[[], None] | None:
     return preexec
 
 
+class _ParentGone(Exception):
+    """Raised in a guard by the kernel's SIGTERM (PR_SET_PDEATHSIG) once the ChildGroup's process has died."""
+
+
+def guard(cmd: list[str], grace_s: float = 10.0) -> int:
+    """Run `cmd` as this process's child and exit as it does; if the process that started this one
+    dies first (the kernel's SIGTERM, armed by ChildGroup.popen), end the whole process group as
+    ChildGroup.stop would: SIGTERM, `grace_s` seconds for `cmd`, then SIGKILL (this guard included).
+
+    Why a guard: the kernel's parent-death signal reaches one process, and nothing that process's
+    parent runs survives a SIGKILL; but a guard that leads the group and receives that signal can
+    pass it to the group, so that what `cmd` started (grandchildren that arm nothing of their own)
+    ends too, whatever `cmd` is. While the parent lives, the signals it sends to the group are for
+    `cmd`: the guard only waits for `cmd` and passes its exit status (or the signal that ended it) up.
+    """
+    parent = os.getppid()
+    gone: list[int] = []
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if os.getppid() != parent and not gone:  # the parent died: the group is this guard's to end
+            gone.append(signum)
+            raise _ParentGone
+
+    for sig in FORWARDED:
+        signal.signal(sig, on_signal)
+    proc: subprocess.Popen[Any] | None = None
+    try:
+        if os.getppid() != parent:  # died before the handlers were set: start nothing
+            gone.append(0)
+            raise _ParentGone
+        death = _parent_death_signal()  # cmd ends if this guard is SIGKILLed (no worse than without one)
+        try:
+            proc = subprocess.Popen(cmd, close_fds=False, preexec_fn=death)  # every descriptor passed on, as given
+        except OSError as err:  # no such program: one line, the shell's status
+            print(f"{cmd[0] if cmd else '(no command)'}: {err.strerror}", file=sys.stderr, flush=True)
+            return 127
+        code = proc.wait()
+    except _ParentGone:
+        _killpg(0, signal.SIGTERM)  # this guard's handler has run once: it lets the echo pass
+        if proc is not None:
+            try:
+                proc.wait(timeout=grace_s)
+            except (subprocess.TimeoutExpired, _ParentGone):
+                pass
+        _killpg(0, signal.SIGKILL)  # what outlived cmd, and this guard
+        return 128 + signal.SIGKILL
+    if code < 0:  # ended by a signal: end the same way, so the parent sees what it would have without a guard
+        try:
+            signal.signal(-code, signal.SIG_DFL)
+        except (OSError, ValueError):  # SIGKILL, SIGSTOP: always their default
+            pass
+        os.kill(os.getpid(), -code)
+        return 128 - code
+    return code
+
+
 class ChildGroup:
     """Subprocesses that end with their parent.
 
@@ -127,9 +185,11 @@ class ChildGroup:
     SIGHUP and SIGQUIT to this process (or to its process group, which the children are not in)
     raise `Stopped`; on leaving the `with` block for any reason, every child still running gets the
     same signal (SIGTERM otherwise), `grace_s` seconds to finish, and then SIGKILL. On Linux each
-    child also gets SIGTERM from the kernel if this process dies without leaving the block
-    (SIGKILL, `kill -9 -PGID`, the OOM killer); call `popen` from the main thread, since the kernel
-    sends it when the thread that started the child ends.
+    child is started by a small `guard` process that leads its group and gets SIGTERM from the
+    kernel if this process dies without leaving the block (SIGKILL, `kill -9 -PGID`, the OOM
+    killer), and then ends the group the same way, grandchildren included; call `popen` from the
+    main thread, since the kernel sends it when the thread that started the child ends. (So on
+    Linux a returned Popen's pid is the guard's: signal the group, as `stop` does, not the pid.)
     """
 
     def __init__(self, prog: str, grace_s: float = 10.0) -> None:
@@ -149,6 +209,8 @@ class ChildGroup:
                     given()
 
             kwargs["preexec_fn"] = preexec
+            # -I: the guard needs only the standard library, never a module of bench/ named like one of it
+            cmd = [sys.executable, "-I", str(Path(__file__).resolve()), "--guard", str(self.grace_s), *cmd]
         proc = subprocess.Popen(cmd, start_new_session=True, **kwargs)
         self.procs.append(proc)
         return proc
@@ -200,3 +262,7 @@ def _killpg(pid: int, sig: int) -> None:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--guard"]:
+    sys.exit(guard(sys.argv[3:], float(sys.argv[2])))

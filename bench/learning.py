@@ -542,7 +542,7 @@ def stale_seed(args: argparse.Namespace, suite: str, seed: int) -> str | None:
 
 
 def reset_stale_seed(args: argparse.Namespace, suite: str, seed: int) -> bool:
-    """A seed stored under other settings is recomputed: its seed files, runs (OUT/SUITE/NAME-seedN,
+    """A seed stored under other settings is recomputed: its seed files, log, runs (OUT/SUITE/NAME-seedN,
     weights included) and own variant tree are moved aside into OUT/SUITE/stale/<UTC time>/, with one
     line on stderr saying where, so that no figure, weight or tree of the old settings is reused and
     nothing is deleted."""
@@ -550,8 +550,10 @@ def reset_stale_seed(args: argparse.Namespace, suite: str, seed: int) -> bool:
     if why is None:
         return False
     out = Path(args.out) / suite
+    # its log too, in the parent only: a seed process (--only) may be writing its own log right now
+    log = [] if args.only else [out / f"seed-{seed}.log"]
     moved = move_aside(out, [out / f"seed-{seed}.json", out / f"seed-{seed}.partial.json",
-                             *(out / f"{name}-seed{seed}" for name in SEED_RUNS), *seed_tree(out, seed)])
+                             *(out / f"{name}-seed{seed}" for name in SEED_RUNS), *seed_tree(out, seed), *log])
     where = f"moved its files and runs to {moved}" if moved else "nothing to move aside"
     print(f"learning: {suite} seed {seed} was made with other settings ({why}); {where}; recomputing it",
           file=sys.stderr, flush=True)
@@ -587,7 +589,8 @@ def move_aside(out: Path, paths: list[Path]) -> Path | None:
 # -- the whole comparison --------------------------------------------------------------------------
 def run_processes(jobs: list[tuple[str, list[str], Path]], parallel: int, poll_s: float = 2.0) -> None:
     """Run (label, argv, log file) jobs as subprocesses, `parallel` at a time, in order; stdout and
-    stderr go to the log. Raises SystemExit naming the job and its log at the first failure."""
+    stderr go to the log, appended below a separator line when it already holds an earlier run's.
+    Raises SystemExit naming the job and its log at the first failure."""
     import subprocess
 
     pending = list(jobs)
@@ -599,7 +602,11 @@ def run_processes(jobs: list[tuple[str, list[str], Path]], parallel: int, poll_s
             while pending and len(running) < parallel:
                 label, cmd, log_path = pending.pop(0)
                 log_path.parent.mkdir(parents=True, exist_ok=True)
-                with open(log_path, "w") as log:  # the child holds its own copy of the descriptor
+                with open(log_path, "a") as log:  # the child holds its own copy of the descriptor
+                    if log.tell():  # a rerun (a resume) goes on below the earlier runs' output, never over it
+                        log.write(f"\n----- {label}: started again {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} "
+                                  "(earlier runs above) -----\n")
+                        log.flush()
                     running.append((label, log_path, group.popen(cmd, stdout=log, stderr=subprocess.STDOUT)))
                 print(f"{label}: started (log {log_path})", flush=True)
             time.sleep(poll_s)
@@ -821,15 +828,23 @@ def plot(result: dict[str, Any], out: Path) -> list[Path]:
     FigureCanvasAgg(fig)
     for i, (task_name, block) in enumerate(blocks):
         ax = fig.add_subplot(1, len(blocks), i + 1)
+        drawn = 0
         for arm, curves in block["curves"].items():
-            width = min(len(c) for c in curves)
+            width = min((len(c) for c in curves), default=0)
+            if not width:
+                continue
             mean = [statistics.fmean(c[j] for c in curves) for j in range(width)]
             smooth = [statistics.fmean(mean[max(0, j - 4):j + 1]) for j in range(width)]
-            ax.plot(range(1, width + 1), smooth, label=arm)
+            # one step (or a few): a line through one point draws nothing, so mark every point
+            ax.plot(range(1, width + 1), smooth, label=arm, marker="o" if width < 10 else None)
+            drawn += 1
         ax.set_xlabel("GRPO step")
         ax.set_ylabel("training accuracy (own samples, 5-step mean)")
-        ax.set_title(f"{base_label(result)}, {task_name}: training accuracy\non the problems each step trained on", fontsize=10)
-        ax.legend(fontsize=8)
+        nothing = "" if drawn else "\n(no training curve recorded: nothing to draw)"
+        ax.set_title(f"{base_label(result)}, {task_name}: training accuracy\non the problems each step trained on{nothing}",
+                     fontsize=10)
+        if drawn:
+            ax.legend(fontsize=8)
         ax.grid(True, alpha=0.3)
     save_png(fig, out / "learning_curves.png")
     paths.append(out / "learning_curves.png")

@@ -127,9 +127,10 @@ def test_a_hangup_or_stop_to_the_jobs_group_ends_the_children_and_what_they_star
         _cleanup(started)
 
 
-def test_a_killed_parent_takes_its_children_with_it(tmp_path):
+def test_a_killed_parent_takes_its_children_and_what_they_started_with_it(tmp_path):
     """SIGKILL (`kill -9 -PGID`, the OOM killer) runs nothing in the parent: on Linux the kernel sends
-    each child SIGTERM (PR_SET_PDEATHSIG)."""
+    each child's guard SIGTERM (PR_SET_PDEATHSIG), which ends the child's whole group, grandchildren
+    that arm nothing of their own included."""
     import os
     import signal
     import sys
@@ -140,7 +141,7 @@ def test_a_killed_parent_takes_its_children_with_it(tmp_path):
     try:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-        assert _wait_ended(started[:1]) == []  # the child; a grandchild that arms nothing of its own may outlive it
+        assert _wait_ended(started) == []  # the child and its grandchild, which armed nothing of its own
     finally:
         _cleanup(started)
 
@@ -155,3 +156,26 @@ def test_a_given_preexec_fn_still_runs(bench_cli, tmp_path):
                            stdout=subprocess.DEVNULL)
         assert proc.wait(timeout=30) == 0
     assert mark.read_text() == "yes"
+
+
+def test_a_guarded_child_exits_as_it_would_without_its_guard(bench_cli, tmp_path):
+    """The returned Popen's status is the child's: its exit code, or minus the signal that ended it;
+    and what the caller passed (a pipe, the environment, the folder) reaches the child."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    with bench_cli.ChildGroup("job") as group:
+        code = group.popen([sys.executable, "-c", "import sys; sys.exit(3)"])
+        killed = group.popen([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGTERM)"])
+        talk = group.popen([sys.executable, "-c", "import os; print(os.environ['MARK'], os.getcwd())"],
+                           stdout=subprocess.PIPE, text=True, env={**os.environ, "MARK": "passed"}, cwd=tmp_path)
+        assert code.wait(timeout=30) == 3
+        assert killed.wait(timeout=30) == -signal.SIGTERM
+        out, _ = talk.communicate(timeout=30)
+        assert out.split() == ["passed", str(tmp_path)]
+        if sys.platform.startswith("linux"):  # the guard starts it: a missing program is a status, as in a shell
+            missing = group.popen([str(tmp_path / "no-such-program")], stderr=subprocess.PIPE, text=True)
+            _, err = missing.communicate(timeout=30)
+            assert missing.returncode == 127 and "no-such-program: No such file or directory" in err

@@ -441,3 +441,65 @@ def test_one_seed_is_one_seed(learning, capsys):
     block = {"seeds": 1, "summary": {"base": (1.0, 0.0)}, "fresh": {}}
     learning.print_report({"settings": {}, "countdown": block})
     assert "mean ± std over 1 seed\n" in capsys.readouterr().out
+
+
+# -- bench leftovers: a one-step run's curve, a rerun's log -----------------------------------------
+def _plotted_curves(learning, tmp_path, monkeypatch, curves):
+    """plot() on one countdown block with these training curves; returns learning_curves.png's axes."""
+    import rungs.report
+
+    figures = {}
+    monkeypatch.setattr(rungs.report, "save_png", lambda fig, path: figures.__setitem__(path.name, fig))
+    block = {"seeds": 1, "summary": {"base": (0.1, 0.0), "ladder": (0.2, 0.0)}, "fresh": {}, "curves": curves}
+    learning.plot({"settings": {}, "countdown": block}, tmp_path)
+    (ax,) = figures["learning_curves.png"].axes
+    return ax
+
+
+def test_a_one_step_run_still_draws_its_training_curve(learning, tmp_path, monkeypatch):
+    """A curve of one point is a line of length zero: it is drawn as a marker, not left blank."""
+    ax = _plotted_curves(learning, tmp_path, monkeypatch, {"grpo_direct": [[0.25]], "ladder": [[0.5], [0.75]]})
+    lines = {line.get_label(): line for line in ax.lines}
+    assert set(lines) == {"grpo_direct", "ladder"}
+    for label, value in (("grpo_direct", 0.25), ("ladder", 0.625)):
+        assert list(lines[label].get_xdata()) == [1] and list(lines[label].get_ydata()) == [value]
+        assert lines[label].get_marker() not in (None, "None", "", " ")  # visible with one point
+    assert "nothing to draw" not in ax.get_title()
+    long = _plotted_curves(learning, tmp_path, monkeypatch, {"ladder": [[0.5] * 40]})
+    assert long.lines[0].get_marker() in (None, "None", "", " ")  # a long curve is a plain line, as before
+
+
+def test_a_run_without_training_curves_says_there_is_nothing_to_draw(learning, tmp_path, monkeypatch):
+    ax = _plotted_curves(learning, tmp_path, monkeypatch, {"ladder": [[]]})
+    assert not ax.lines and "nothing to draw" in ax.get_title() and ax.get_legend() is None
+
+
+def test_a_rerun_appends_to_the_seed_log_below_a_separator(learning, tmp_path):
+    """A resumed seed's log keeps the earlier run's output above the new one's; nothing is lost."""
+    import sys
+
+    log = tmp_path / "integration" / "seed-0.log"
+    for word in ("first", "second"):
+        learning.run_processes([("integration seed 0", [sys.executable, "-c", f"print({word!r})"], log)], 1, poll_s=0.05)
+    text = log.read_text()
+    assert text.startswith("first\n") and text.endswith("second\n")
+    assert text.count("----- integration seed 0: started again ") == 1
+    assert text.index("first") < text.index("started again") < text.index("second")
+
+
+def test_a_seed_made_with_other_settings_takes_its_log_aside_with_it(learning, tmp_path, capsys):
+    """The recomputed seed starts a fresh log; the old settings' log is kept with the old seed files."""
+    suite = tmp_path / "countdown"
+    _seed(learning, tmp_path, "countdown", 0, ["--task", "countdown", "--steps", "1"], base=1.0)
+    (suite / "seed-0.log").write_text("old settings' output\n")
+    args = learning.parse_args(["--task", "countdown", "--steps", "2", "--out", str(tmp_path)])
+    assert learning.reset_stale_seed(args, "countdown", 0)
+    (moved,) = (suite / "stale").iterdir()
+    assert (moved / "seed-0.log").read_text() == "old settings' output\n"
+    assert not (suite / "seed-0.log").exists()
+    # a seed process (--only) never moves a log: the parent opened it for that very process's output
+    _seed(learning, tmp_path, "countdown", 1, ["--task", "countdown", "--steps", "1"], base=1.0)
+    (suite / "seed-1.log").write_text("being written\n")
+    child = learning.parse_args(["--task", "countdown", "--steps", "2", "--out", str(tmp_path), "--only", "countdown:1"])
+    assert learning.reset_stale_seed(child, "countdown", 1)
+    assert (suite / "seed-1.log").read_text() == "being written\n"
