@@ -200,6 +200,41 @@ def test_resume_refuses_changed_sampling_and_fresh_run_refuses_old_dir(problems_
         run(make_config(problems_file, out, seeds=1, strategy=["majority"]))
 
 
+class SmallMemoryPolicy(FakePolicy):
+    """FakePolicy on a machine that holds at most `fits` samples of a prompt: it refuses a call for
+    more before sampling (`Policy.check_generate`, as the tiny and hf policies refuse a huge --n)."""
+
+    def __init__(self, fits: int) -> None:
+        super().__init__()
+        self.fits = fits
+
+    def check_generate(self, prompts: Sequence[str], n: int = 1, sampling: SamplingParams | None = None) -> None:
+        if n > self.fits:
+            raise UserError(f"fake policy: {n} samples would not fit; expected at most {self.fits} (a smaller --n)")
+
+    def generate(self, prompts: Sequence[str], n: int = 1, sampling: SamplingParams | None = None) -> list[list[Completion]]:
+        self.check_generate(prompts, n, sampling)
+        return super().generate(prompts, n, sampling)
+
+
+def test_an_eval_the_policy_refuses_samples_nothing_and_leaves_no_run_directory(problems_file: Path, tmp_path: Path) -> None:
+    """The greedy pass (one sample a problem) would fit and the sampled pass (8) would not: the
+    refusal comes before the greedy pass samples, so that the new run directory is removed, not
+    left with greedy records whose resume meets the same refusal. A run that fits is unchanged."""
+    out = tmp_path / "run"
+    policy = SmallMemoryPolicy(fits=4)
+    with pytest.raises(UserError, match="8 samples would not fit"):
+        run(make_config(problems_file, out, seeds=1, strategy=["greedy", "majority"]), policy)
+    assert policy.calls == 0 and not out.exists()
+    (tmp_path / "mine").mkdir()  # an existing --out keeps what was there, and only that
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="8 samples would not fit"):
+        run(make_config(problems_file, tmp_path / "mine", seeds=1, strategy=["greedy", "majority"]), policy)
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]
+    result = run(make_config(problems_file, out, n=[1, 4], seeds=1, strategy=["greedy", "majority"]), policy)
+    assert policy.calls == 8 and len(result.records) == 20  # 4 batches of 3 problems, greedy then sampled
+
+
 def test_plots_are_pngs_with_one_line_per_strategy(problems_file: Path, tmp_path: Path) -> None:
     from rungs.pipelines.evaluate import plot_summary
 
@@ -317,25 +352,39 @@ def test_reasoning_delimiters_reach_the_jobs_task(tmp_path: Path, delimiters: li
 
 
 @pytest.mark.parametrize("command", ["eval", "ladder", "ttrl", "ttt", "train", "demo"])
-def test_every_job_takes_reasoning_delimiters_and_refuses_empty_ones(command: str, tmp_path: Path, capsys) -> None:
+def test_every_job_takes_reasoning_delimiters_and_drops_blank_ones_as_the_flag_does(command: str, tmp_path: Path) -> None:
+    """A blank tag means the same in YAML as on the command line and in Python (`reasoning_tags`):
+    none; `reasoning_delimiters: [""]` runs as if no delimiter were given, not refused."""
     import argparse
 
-    from rungs.cli import main
     from rungs.commands import demo, eval, ladder, train, ttrl, ttt
+    from rungs.commands.train import TrainJobConfig
+    from rungs.config import from_namespace
+    from rungs.errors import UserError
+    from rungs.pipelines.demo import DemoConfig
+    from rungs.pipelines.ladder import LadderConfig
+    from rungs.pipelines.ttrl import TTRLConfig
+    from rungs.pipelines.ttt import TTTConfig
 
-    module = {"eval": eval, "ladder": ladder, "ttrl": ttrl, "ttt": ttt, "train": train, "demo": demo}[command]
+    module, cls = {"eval": (eval, EvalConfig), "ladder": (ladder, LadderConfig), "ttrl": (ttrl, TTRLConfig),
+                   "ttt": (ttt, TTTConfig), "train": (train, TrainJobConfig), "demo": (demo, DemoConfig)}[command]
     parser = argparse.ArgumentParser()
     module.add_arguments(parser)
     args = parser.parse_args(["--reasoning-delimiters", "</think>,</reasoning>"])
     assert args.reasoning_delimiters == ["</think>", "</reasoning>"]
-    # the flag drops blank items, so a blank tag can only come from YAML (or Python)
+    assert parser.parse_args(["--reasoning-delimiters", " ,"]).reasoning_delimiters == []  # the flag drops blank items
+    task = {"train": {"task": "integration"}, "ttt": {"task": "arc"}}.get(command, {})
     settings = tmp_path / "job.yaml"
-    settings.write_text('reasoning_delimiters: [" "]\n')
-    argv = [command, "--config", str(settings), "--out", str(tmp_path / "run")]
-    if command == "train":
-        argv += ["--task", "integration", "--problems", "builtin:integration-easy"]
-    assert main(argv) == 2
-    assert "--reasoning-delimiters" in capsys.readouterr().err and not (tmp_path / "run").exists()
+    for text, kept in (('[""]', []), ('[" ", "</think>", ""]', ["</think>"])):
+        settings.write_text(f"reasoning_delimiters: {text}\n")
+        config = from_namespace(cls, argparse.Namespace(**task), str(settings))
+        assert config.reasoning_delimiters == kept
+        assert config.build_task().reasoning_delimiters == (tuple(kept) or None)
+    settings.write_text("reasoning_delimiters: [1]\n")  # not a tag: refused in one line, naming the setting
+    with pytest.raises(UserError, match="reasoning_delimiters"):
+        from_namespace(cls, argparse.Namespace(**task), str(settings))
+    with pytest.raises(UserError, match="reasoning_delimiters"):
+        cls(**task, reasoning_delimiters=[None])  # type: ignore[list-item]
 
 
 def test_a_greedy_only_run_says_it_drew_no_samples(problems_file: Path, tmp_path: Path) -> None:

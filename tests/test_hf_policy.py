@@ -582,6 +582,52 @@ def test_budget_forcing_runs_on_an_hf_policy_with_a_chat_template(policy, monkey
     assert row[0].num_tokens <= 5 + 4
 
 
+def test_a_huge_n_is_refused_in_one_line_before_anything_is_sampled(policy, monkeypatch):
+    """The tiny policy's memory check (`check_output_memory`), on a machine of 1 GiB: a --n whose
+    completions could not fit is one line naming the count, not an allocation error after hours;
+    greedy too (its one sample a prompt is copied n times). Rows are sampled gen_batch_size a call."""
+    import rungs.policies.base as base
+
+    monkeypatch.setattr(base, "physical_memory_bytes", lambda: 2**30)
+    monkeypatch.setattr(type(policy.model), "generate", lambda *a, **k: pytest.fail("sampled before refusing"))
+    for sp in (SamplingParams(max_new_tokens=64, seed=0), SamplingParams(temperature=0, max_new_tokens=64)):
+        with pytest.raises(UserError, match=r"^hf policy: 1000000 samples of each of 2 prompts of up to 64 tokens would "
+                                            r"need about 5\.6 GiB .* expected at most about 177536 samples per prompt "
+                                            r"\(a smaller --n\)$"):
+            policy.generate(PROMPTS, n=1_000_000, sampling=sp)
+        with pytest.raises(UserError, match=r"^hf policy: 1000000 samples"):
+            policy.check_generate(PROMPTS, n=1_000_000, sampling=sp)  # the same refusal, for a job to ask first
+        policy.check_generate(PROMPTS, n=1_000, sampling=sp)  # fits: no refusal
+
+
+def test_max_new_tokens_is_capped_at_the_models_context(policy, monkeypatch):
+    """As the tiny policy's: prompt + completion fit the model's positions (a model with learned
+    positions fails on an index past them; any other samples for as long as max_new_tokens says)."""
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(policy.model.config, "max_position_embeddings", 40)
+    room = 40 - max(len(ids) for ids in policy.encode_prompts(PROMPTS))
+    asked = []
+    real = type(policy.model).generate
+
+    def capped(model, *args, generation_config, **kwargs):
+        asked.append(generation_config.max_new_tokens)
+        if generation_config.max_new_tokens > room:
+            pytest.fail(f"asked for {generation_config.max_new_tokens} new tokens past the model's 40 positions")
+        return real(model, *args, generation_config=generation_config, **kwargs)
+
+    monkeypatch.setattr(type(policy.model), "generate", capped)
+    out = policy.generate(PROMPTS, n=2, sampling=SamplingParams(max_new_tokens=10**6, seed=0))
+    assert policy.context_length == 40 and asked == [room]
+    assert all(1 <= len(c.token_ids) <= room for row in out for c in row)
+    # YaRN keeps the original length and a factor beside max_position_embeddings (Qwen2.5: 32,768 x 4)
+    yarn = {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32768}
+    for config, length in ((SimpleNamespace(max_position_embeddings=32768, rope_scaling=yarn), 131072),
+                           (SimpleNamespace(), None)):
+        monkeypatch.setattr(policy, "_base_model", lambda model=None, config=config: SimpleNamespace(config=config))
+        assert policy.context_length == length
+
+
 def test_options_of_the_wrong_type_or_range_are_one_line_errors(model_dir):
     """--policy-option values arrive as text: a wrong one named in one line, never a traceback or a
     silent reading (lora_rank=-3 used to train every weight; raw_prompts=maybe meant true)."""

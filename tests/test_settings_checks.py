@@ -218,7 +218,10 @@ OUT_OF_RANGE_SAMPLING = [
     ("--temperature", "-1", "--temperature: expected a finite number >= 0, got -1"),
     ("--top-k", "-1", "--top-k: expected an integer >= 0"),
     ("--top-p", "0", "--top-p: expected a number in (0, 1]"),
-    ("--max-new-tokens", "0", "--max-new-tokens: expected >= 1, got 0"),
+    ("--max-new-tokens", "0", "--max-new-tokens: expected an integer in [1, 16777216] (tokens per completion), got 0"),
+    # a huge budget is refused before a policy allocates for it or samples for hours
+    ("--max-new-tokens", str(10**12), "--max-new-tokens: expected an integer in [1, 16777216] (tokens per completion), "
+                                      "got 1000000000000"),
 ]
 
 

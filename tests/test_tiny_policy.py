@@ -467,14 +467,18 @@ def test_a_batch_larger_than_the_cache_budget_is_sampled_in_chunks_of_rows(train
 
 
 def test_completions_that_cannot_fit_in_memory_are_refused_naming_the_count(monkeypatch):
+    import rungs.policies.base as base
     import rungs.policies.tiny.policy as tiny
 
     policy = fresh()
-    monkeypatch.setattr(tiny, "physical_memory_bytes", lambda: 10 * 2**20)  # 10 MiB
+    monkeypatch.setattr(base, "physical_memory_bytes", lambda: 10 * 2**20)  # 10 MiB
     monkeypatch.setattr(tiny, "generate_ids", lambda *a, **k: pytest.fail("sampled before refusing"))
     with pytest.raises(UserError, match=r"^tiny policy: 100000 samples of up to 10 tokens would need about 0.1 GiB .* 0.0 GiB; "
                                         r"expected at most about 12945 samples \(a smaller --n\)$"):
         policy.generate(["1+2"], n=100_000, sampling=SamplingParams(max_new_tokens=10))
+    with pytest.raises(UserError, match=r"^tiny policy: 100000 samples of up to 10 tokens"):  # the same, unsampled
+        policy.check_generate(["1+2"], n=100_000, sampling=SamplingParams(max_new_tokens=10))
+    policy.check_generate(["1+2"], n=1_000, sampling=SamplingParams(max_new_tokens=10))  # fits: no refusal
 
 
 @pytest.mark.parametrize(("argv", "count"), [
@@ -482,12 +486,15 @@ def test_completions_that_cannot_fit_in_memory_are_refused_naming_the_count(monk
     (["eval", "--n", "1,1000000", "--seeds", "1", "--limit", "1", "--no-progress", "--no-plot"], 1_000_000),
 ])
 def test_a_huge_n_is_one_line_not_a_torch_allocation_traceback(argv, count, tmp_path, capsys, monkeypatch):
-    """The review's commands, on a machine of 4 GiB (so that the outcome does not depend on this one's)."""
-    import rungs.policies.tiny.policy as tiny
+    """The review's commands, on a machine of 4 GiB (so that the outcome does not depend on this one's).
+    The eval's greedy pass would fit: it is refused before that pass samples, so that no run
+    directory is left behind whose resume meets the same refusal."""
+    import rungs.policies.base as base
     from rungs.cli import main
 
-    monkeypatch.setattr(tiny, "physical_memory_bytes", lambda: 4 * 2**30)
+    monkeypatch.setattr(base, "physical_memory_bytes", lambda: 4 * 2**30)
     out = ["--out", str(tmp_path / "run")] if argv[0] == "eval" else []
     assert main([*argv, *out]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"tiny policy: {count} samples of up to" in err and "a smaller --n" in err, err
+    assert not (tmp_path / "run").exists()

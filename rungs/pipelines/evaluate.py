@@ -44,6 +44,10 @@ RECORDS_FILE = "samples.jsonl"
 RESULTS_FILE = "results.json"
 CONFIG_FILE = "config.yaml"
 DEFAULT_MAX_NEW_TOKENS = 256
+# The most --max-new-tokens `rungs eval` and `rungs generate` take (2^24 = 16,777,216, above the longest
+# context of today's models): a larger value is refused in one line rather than handed to a policy to
+# allocate or sample for hours. The tiny and hf policies also cap each completion at their model's context.
+MAX_NEW_TOKENS = 1 << 24
 # Settings that decide which samples are drawn: a resumed run must not change them.
 # Tasks whose default set is not builtin:<task>-easy.
 DEFAULT_PROBLEMS = {"arc": "builtin:arc1-evaluation"}
@@ -107,15 +111,17 @@ class EvalConfig(JobConfig):
 def check_sampling_flags(temperature: float, top_p: float, top_k: int, max_new_tokens: int | None) -> None:
     """The sampling flags `rungs eval` and `rungs generate` share, checked the same way: a one-line
     UserError naming the flag and the value for a temperature that is not a finite number >= 0, a
-    top-p outside (0, 1], a negative top-k (0 = off) or max-new-tokens below 1 (None = the default)."""
+    top-p outside (0, 1], a negative top-k (0 = off) or max-new-tokens outside [1, MAX_NEW_TOKENS] (None =
+    the default)."""
     if not (temperature >= 0 and math.isfinite(temperature)):  # NaN fails every comparison
         raise UserError(f"--temperature: expected a finite number >= 0, got {temperature}")
     if not 0 < top_p <= 1:
         raise UserError(f"--top-p: expected a number in (0, 1], got {top_p}")
     if top_k < 0:
         raise UserError(f"--top-k: expected an integer >= 0 (0 = off), got {top_k}")
-    if max_new_tokens is not None and max_new_tokens < 1:
-        raise UserError(f"--max-new-tokens: expected >= 1, got {max_new_tokens}")
+    if max_new_tokens is not None and not 1 <= max_new_tokens <= MAX_NEW_TOKENS:
+        raise UserError(f"--max-new-tokens: expected an integer in [1, {MAX_NEW_TOKENS}] (tokens per completion), "
+                        f"got {max_new_tokens}")
 
 
 @dataclass
@@ -352,6 +358,7 @@ def _sample_all(config: EvalConfig, task: Task, problems: Sequence[Problem], uni
     max_new = config.max_new_tokens or getattr(policy, "default_max_new_tokens", None) or DEFAULT_MAX_NEW_TOKENS
     base = SamplingParams(temperature=config.temperature, top_k=config.top_k, top_p=config.top_p, max_new_tokens=max_new)
     style = getattr(policy, "prompt_style", "instruct")
+    check_passes(config, task, problems, units, done, policy, base)
     total = sum(1 for sampler, seeds, _ in units for s in seeds for p in problems if (sampler.label, s, p.id) not in done)
     new: list[dict[str, Any]] = []
     n_samples = n_correct = 0
@@ -391,6 +398,22 @@ def _sample_all(config: EvalConfig, task: Task, problems: Sequence[Problem], uni
                 rate = n_samples / max(time.perf_counter() - started, 1e-9)
                 bar.set_postfix_str(f"{rate:.1f} samples/s, acc {n_correct / max(n_samples, 1):.3f}")
     return new
+
+
+def check_passes(config: EvalConfig, task: Task, problems: Sequence[Problem], units: list[tuple[Sampler, list[int], int]],
+                 done: set[tuple[str, int, str]], policy: Policy, base: SamplingParams) -> None:
+    """Ask the policy, before anything is sampled, whether it takes every batch still to sample
+    (`Policy.check_generate`): a refusal (a --n whose completions could not fit in memory) then
+    comes before the first record is stored, so that `job_scope` removes the new run directory,
+    not after the greedy pass, leaving a directory whose resume met the same refusal. No sampling."""
+    style = getattr(policy, "prompt_style", "instruct")
+    checked: set[tuple[int, int]] = set()  # (batch, samples per problem)
+    for sampler, seeds, n in units:
+        for b, batch in _batches(problems, config.batch_size):
+            if (b, n) in checked or all((sampler.label, s, p.id) in done for s in seeds for p in batch):
+                continue
+            checked.add((b, n))
+            policy.check_generate([task.prompt(p, style=style) for p in batch], n, base)
 
 
 def _ordered(records: list[dict[str, Any]], problems: Sequence[Problem]) -> list[dict[str, Any]]:

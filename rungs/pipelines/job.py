@@ -23,7 +23,7 @@ from typing import Any
 
 from rungs.config import JOB_POLICY_OPTIONS_HELP, check_finite_fields, check_policy_options, help_field
 from rungs.errors import UserError
-from rungs.tasks.base import Task
+from rungs.tasks.base import Task, reasoning_tags
 from rungs.types import Problem
 
 
@@ -120,8 +120,9 @@ class JobConfig:
         check_finite_fields(self)  # the subclass's own float settings too (learning rates, fractions)
         check_policy_options(self.policy_options, self.POLICY_OPTIONS_EXAMPLE)
         check_job_settings(self.limit, self.workers, self.timeout, self.executor)
-        if any(not isinstance(tag, str) or not tag.strip() for tag in self.reasoning_delimiters):
-            raise UserError(f"--reasoning-delimiters {self.reasoning_delimiters!r}: expected non-empty tags such as </think>")
+        # Blank tags are dropped as the flag's comma list and the Python API drop them (`reasoning_tags`):
+        # YAML's [""] means no delimiters, as `--reasoning-delimiters ''` does; a tag that is not a string is refused.
+        self.reasoning_delimiters = list(reasoning_tags(self.reasoning_delimiters) or ())
 
     def build_task(self) -> Task:
         """The job's task (`rungs.tasks.get_task(self.task)`), reading answers only after the

@@ -15,6 +15,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import math
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
@@ -56,6 +57,36 @@ class SamplingParams:
 
     def with_(self, **changes: Any) -> SamplingParams:
         return replace(self, **changes)
+
+
+# What one completion costs in memory at least, as `Completion` holds it: the object and its
+# lists and text, plus per token an id, a log-prob (a Python float) and about a character.
+COMPLETION_BYTES, COMPLETION_TOKEN_BYTES = 400, 41
+
+
+def physical_memory_bytes() -> int | None:
+    """This machine's memory in bytes; None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_output_memory(prompts: int, n: int, steps: int, who: str) -> None:
+    """UserError (one line, starting with `who` and naming the count) when `prompts` x `n`
+    completions of up to `steps` tokens each could need more memory than this machine has (at
+    COMPLETION_BYTES a completion plus COMPLETION_TOKEN_BYTES a token), before anything is sampled:
+    sampling them would end in the OOM killer or an allocation error hours later. The tiny and hf
+    policies call it with the most tokens a completion of theirs may have (each capped by its context)."""
+    memory = physical_memory_bytes()
+    each = COMPLETION_BYTES + COMPLETION_TOKEN_BYTES * steps
+    if memory is None or prompts * n * each <= memory:
+        return
+    fits = max(1, memory // each // max(1, prompts))
+    what = f"{n} samples" + (f" of each of {prompts} prompts" if prompts != 1 else "")
+    raise UserError(f"{who}: {what} of up to {steps} tokens would need about {prompts * n * each / 2**30:,.1f} GiB "
+                    f"for the completions alone, more than this machine's {memory / 2**30:,.1f} GiB; expected at most "
+                    f"about {fits} samples{' per prompt' if prompts != 1 else ''} (a smaller --n)")
 
 
 def parse_device(device: Any, who: str) -> Any:
@@ -129,6 +160,12 @@ class Policy(abc.ABC):
     @abc.abstractmethod
     def generate(self, prompts: Sequence[str], n: int = 1, sampling: SamplingParams | None = None) -> list[list[Completion]]:
         """For each prompt, `n` completions (a list of length len(prompts), each of length n)."""
+
+    def check_generate(self, prompts: Sequence[str], n: int = 1, sampling: SamplingParams | None = None) -> None:  # noqa: B027
+        """UserError (one line) when `generate(prompts, n, sampling)` would be refused before it samples
+        anything (the tiny and hf policies: completions that could not fit in memory); samples nothing.
+        A job that samples in many calls checks them first (`rungs eval`), so that a refusal comes
+        before its first sample is stored rather than after a pass of them. Nothing, by default."""
 
     # -- training interface (trainable policies only) -------------------------------------------
     def encode_prompts(self, prompts: Sequence[str]) -> list[list[int]]:

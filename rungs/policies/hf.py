@@ -21,7 +21,10 @@ and stop-string criteria. What rungs adds is what RL needs and `generate` does n
 - FIRE sampling (first token hot, the rest normal) as a logits processor that warps only the first
   generated position; snapshot/restore of the trainable weights for test-time RL rollback;
 - `raw_prompts`: prompts given to the model as they are, with no chat template (a base model,
-  `rungs serve`'s /v1/completions, budget forcing's continued rounds).
+  `rungs serve`'s /v1/completions, budget forcing's continued rounds);
+- the tiny policy's limits: `max_new_tokens` is capped so that prompt + completion fit the model's
+  positions (`context_length`), and an n whose completions could not fit in memory is refused in
+  one line before anything is sampled (`check_output_memory`; rows are sampled gen_batch_size a call).
 
 `Completion.logprobs` from `generate` are log p(token | prefix) under the plain temperature-1
 distribution of the weights that sampled it — not the temperature/top-k/top-p-warped sampling
@@ -57,7 +60,14 @@ import torch
 from torch import Tensor
 
 from rungs.errors import UserError
-from rungs.policies.base import LogProbs, Policy, SamplingParams, TokenStats, parse_device
+from rungs.policies.base import (
+    LogProbs,
+    Policy,
+    SamplingParams,
+    TokenStats,
+    check_output_memory,
+    parse_device,
+)
 from rungs.types import Completion
 
 log = logging.getLogger(__name__)
@@ -739,6 +749,25 @@ class HFPolicy(Policy):
     def vocab_size(self) -> int:
         return int(self._base_model().get_output_embeddings().weight.shape[0])
 
+    @property
+    def context_length(self) -> int | None:
+        """The most positions (prompt + completion) the model is made for: its config's
+        max_position_embeddings (GPT-2's n_positions), widened by a RoPE scaling factor where the
+        config keeps the original length beside it (YaRN on Qwen2.5: 4 x 32,768); None where the
+        config names none."""
+        config = getattr(self._base_model(), "config", None)
+        if config is not None and hasattr(config, "get_text_config"):
+            config = config.get_text_config()
+        length = getattr(config, "max_position_embeddings", None)
+        if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+            return None
+        rope = getattr(config, "rope_scaling", None) or getattr(config, "rope_parameters", None)
+        if isinstance(rope, dict):
+            factor, original = rope.get("factor"), rope.get("original_max_position_embeddings")
+            if isinstance(factor, (int, float)) and math.isfinite(factor) and isinstance(original, int):
+                length = max(length, int(factor * original))
+        return length
+
     def _base_model(self, model: torch.nn.Module | None = None) -> Any:
         """The transformers model under a peft wrapper (LoRA layers still injected and active)."""
         model = self.model if model is None else model
@@ -817,6 +846,7 @@ class HFPolicy(Policy):
         if not prompts:
             return []
         prompt_ids = self.encode_prompts(prompts)
+        self._check_output(prompt_ids, n, sp)
         fire = sp.first_token_temperature is not None or sp.first_token_top_k is not None
         # Greedy without FIRE is deterministic: sample once per prompt and copy.
         copies = 1 if (sp.greedy and not fire) else n
@@ -852,6 +882,27 @@ class HFPolicy(Policy):
             out = [[copy.deepcopy(c[0]) for _ in range(n)] for c in out]
         return out
 
+    def check_generate(self, prompts: Sequence[str], n: int = 1, sampling: SamplingParams | None = None) -> None:
+        """The refusal `generate` would give before sampling (`check_output_memory`), without sampling."""
+        if prompts:
+            self._check_output(self.encode_prompts(prompts), n, sampling or SamplingParams())
+
+    def _check_output(self, prompt_ids: Sequence[Sequence[int]], n: int, sp: SamplingParams) -> None:
+        """UserError (one line, naming the count) when n completions of each prompt, of the most tokens
+        the shortest prompt leaves room for, could not fit in this machine's memory: a huge --n is
+        refused before anything is sampled. (Rows are sampled gen_batch_size at a time.)"""
+        check_output_memory(len(prompt_ids), n, self._max_new_tokens([min(prompt_ids, key=len)], sp), "hf policy")
+
+    def _max_new_tokens(self, rows: Sequence[Sequence[int]], sp: SamplingParams) -> int:
+        """Tokens each completion of `rows` may have: max_new_tokens, capped (as the tiny policy caps
+        it) so that the longest prompt and its completion fit the model's `context_length`; at least 1.
+        Past its context a model with learned positions (GPT-2) fails on an index, and any other
+        writes what it was never trained to, for as long as max_new_tokens lets it."""
+        context = self.context_length
+        if context is None or not rows:
+            return sp.max_new_tokens
+        return max(1, min(sp.max_new_tokens, context - max(len(r) for r in rows)))
+
     def _rng_devices(self) -> list[Any]:
         return [self._device] if self._device.type == "cuda" else []
 
@@ -868,7 +919,7 @@ class HFPolicy(Policy):
         # explicitly (transformers' global default is top_k=50).
         warp_off = {"temperature": 1.0, "top_k": 0, "top_p": 1.0} if do_sample else {}
         config = GenerationConfig(
-            do_sample=do_sample, max_new_tokens=sp.max_new_tokens, num_return_sequences=1, repetition_penalty=1.0,
+            do_sample=do_sample, max_new_tokens=self._max_new_tokens(batch, sp), num_return_sequences=1, repetition_penalty=1.0,
             eos_token_id=self.eos_token_ids or None, pad_token_id=self.pad_token_id,
             stop_strings=list(sp.stop) or None, **warp_off,
         )

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import typing
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
@@ -31,7 +30,14 @@ from torch import Tensor
 
 from rungs.config import did_you_mean
 from rungs.errors import UserError
-from rungs.policies.base import LogProbs, Policy, SamplingParams, TokenStats, parse_device
+from rungs.policies.base import (
+    LogProbs,
+    Policy,
+    SamplingParams,
+    TokenStats,
+    check_output_memory,
+    parse_device,
+)
 from rungs.policies.tiny.model import CONFIG_FILE, TinyConfig, TinyTransformer
 from rungs.policies.tiny.sampling import generate_ids
 from rungs.policies.tiny.tokenizer import CharTokenizer
@@ -47,9 +53,6 @@ KNOWN_OPTIONS = ("device", "seed", *CONFIG_KEYS)  # what --policy-option may set
 # prompt and 64 new tokens, so about 1,300 rows); a larger batch is sampled in chunks of rows
 # (`TinyPolicy.generate`).
 GENERATE_CACHE_BYTES = 1 << 30
-# What one completion costs in memory at least, as `Completion` holds it: the object and its
-# lists and text, plus per token an id, a log-prob (a Python float) and about a character.
-COMPLETION_BYTES, COMPLETION_TOKEN_BYTES = 400, 41
 
 
 def row_chunks(prompts: int, n: int, rows: int) -> Iterator[tuple[int, int, int]]:
@@ -66,30 +69,6 @@ def row_chunks(prompts: int, n: int, rows: int) -> Iterator[tuple[int, int, int]
         for first in range(prompts):
             for done in range(0, n, rows):
                 yield first, first + 1, min(rows, n - done)
-
-
-def physical_memory_bytes() -> int | None:
-    """This machine's memory in bytes; None where the OS does not say."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
-def check_output_memory(prompts: int, n: int, steps: int) -> None:
-    """UserError (one line, naming the count) when `prompts` x `n` completions of up to `steps`
-    tokens each could need more memory than this machine has (at COMPLETION_BYTES a completion
-    plus COMPLETION_TOKEN_BYTES a token), before anything is sampled: sampling them would end in
-    the OOM killer or an allocation error hours later."""
-    memory = physical_memory_bytes()
-    each = COMPLETION_BYTES + COMPLETION_TOKEN_BYTES * steps
-    if memory is None or prompts * n * each <= memory:
-        return
-    fits = max(1, memory // each // max(1, prompts))
-    what = f"{n} samples" + (f" of each of {prompts} prompts" if prompts != 1 else "")
-    raise UserError(f"tiny policy: {what} of up to {steps} tokens would need about {prompts * n * each / 2**30:,.1f} GiB "
-                    f"for the completions alone, more than this machine's {memory / 2**30:,.1f} GiB; expected at most "
-                    f"about {fits} samples{' per prompt' if prompts != 1 else ''} (a smaller --n)")
 
 
 def checkpoints_root() -> Path:
@@ -259,7 +238,7 @@ class TinyPolicy(Policy):
             generator = torch.Generator(device=self._device).manual_seed(sampling.seed)
         encoded = self.encode_prompts(prompts)
         steps = self._steps(encoded, sampling)
-        check_output_memory(len(encoded), n, steps)
+        check_output_memory(len(encoded), n, steps, "tiny policy")
         rows = self.chunk_rows(encoded, steps)
         was_training = self.model.training
         self.model.eval()  # safe: nn.Module/Policy.eval(), inference mode; not Python's eval
@@ -275,6 +254,11 @@ class TinyPolicy(Policy):
             self.model.train(was_training)
         return [[Completion(s.text, s.token_ids, s.logprobs, s.finish_reason or "length") for s in row]
                 for row in samples]
+
+    def check_generate(self, prompts: Sequence[str], n: int = 1, sampling: SamplingParams | None = None) -> None:
+        """The refusal `generate` would give before sampling (`check_output_memory`), without sampling."""
+        encoded = self.encode_prompts(prompts)
+        check_output_memory(len(encoded), n, self._steps(encoded, sampling or SamplingParams()), "tiny policy")
 
     def _steps(self, encoded: Sequence[Sequence[int]], sampling: SamplingParams) -> int:
         """Tokens the longest completion of `encoded` may have (`generate_ids` caps each row's budget
